@@ -1,0 +1,50 @@
+/*
+ * config: parallelai's settings, in git-config format, read with libgit2.
+ *
+ * Sources, each overriding the one before: the repository's own config
+ * (`git config parallelai.workers 8`), REPO/.parallelai/config,
+ * ~/.config/parallelai/config, then mount options (-o workers=8).
+ *
+ *	[parallelai]
+ *		workers = 4
+ *		engine = sh
+ *	[engine "mytool"]
+ *		command = mytool --prompt-file {prompt_file}
+ *
+ * The result is a plain struct read once at start: threads share it
+ * read-only.
+ */
+#ifndef PAI_CONFIG_H
+#define PAI_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct engine_def {
+	char *name;
+	char *command;		/* the template, before word splitting */
+};
+
+struct config {
+	int workers;		/* parallelai.workers, -o workers=N */
+	char *engine;		/* parallelai.engine, -o engine=NAME */
+	char *state_dir;	/* parallelai.state, -o state=DIR */
+	size_t max_prompt;	/* parallelai.maxPrompt, bytes */
+	int kill_grace_ms;	/* parallelai.killGrace, ms */
+	char *author_name;	/* parallelai.authorName */
+	char *author_email;	/* parallelai.authorEmail */
+	struct engine_def *engines;	/* [engine "NAME"] sections */
+	size_t n_engines;
+};
+
+void config_init(struct config *c);
+/* Read the config files for repo (a work tree or git directory). */
+int config_load(struct config *c, const char *repo, char *err, size_t errlen);
+/* Apply one mount option ("workers", "4"); -EINVAL with a message. */
+int config_set(struct config *c, const char *key, const char *value,
+	       char *err, size_t errlen);
+const struct engine_def *config_engine(const struct config *c,
+				       const char *name);
+void config_release(struct config *c);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * gitwork: everything parallelai does with git, through libgit2.
+ *
+ * Every function opens its own git_repository and frees it before
+ * returning, so calls from different threads never share a handle
+ * (libgit2 docs/threading.md). The user's checkout, index and branches
+ * are never written.
+ *
+ *	char head[41], err[512];
+ *	gitwork_head("/src/app", head, err, sizeof(err));
+ *	gitwork_worktree_create("/src/app", "pai-task-7",
+ *				"/src/app/.git/parallelai/worktrees/7",
+ *				"pai/task-7", head, err, sizeof(err));
+ *	... the engine runs in the worktree ...
+ *	gitwork_commit_all(wt, "parallelai: task 7: make test", &author,
+ *			   commit, err, sizeof(err));
+ *
+ * Results are 0 or a negative errno; err gets a one-line message in git's
+ * style ("cannot create worktree '/x': directory exists").
+ */
+#ifndef PAI_GITWORK_H
+#define PAI_GITWORK_H
+
+#include <stddef.h>
+
+struct buf;
+
+struct gitwork_author {
+	const char *name;
+	const char *email;
+};
+
+int gitwork_init(void);
+void gitwork_shutdown(void);
+
+/*
+ * Check that path is a usable repository: it opens (refusing
+ * extensions.worktreeConfig with a clear message) and HEAD points at a
+ * commit. *gitdir_out gets the absolute git
+ * directory (for a linked worktree: the common directory), malloc'd.
+ */
+int gitwork_check_repo(const char *path, char **gitdir_out,
+		       char *err, size_t errlen);
+
+/* The commit HEAD points at, as 40 hex digits. */
+int gitwork_head(const char *repo, char oid[41], char *err, size_t errlen);
+
+/*
+ * Make a linked worktree at path (which must not exist) on a new branch
+ * created at base_oid. If path already holds a worktree of this repository
+ * on that branch (a task that is run again), it is reused as it is and 0
+ * is returned. On failure nothing is left behind: no directory, no
+ * .git/worktrees/NAME entry, no branch that was created here.
+ */
+int gitwork_worktree_create(const char *repo, const char *name,
+			    const char *path, const char *branch,
+			    const char *base_oid, char *err, size_t errlen);
+
+/*
+ * Commit everything changed in the worktree (new, modified and deleted
+ * files, honouring .gitignore) onto its checked-out branch. oid_out gets
+ * the new commit, or the current HEAD when there was nothing to commit.
+ */
+int gitwork_commit_all(const char *worktree, const char *message,
+		       const struct gitwork_author *author, char oid_out[41],
+		       char *err, size_t errlen);
+
+/*
+ * The unified diff (git diff format) and the name-status list ("A\tpath\n",
+ * "M\t...", "D\t...") of a task against base_oid: against the tree of
+ * commit_oid when worktree is NULL, else against the files in worktree
+ * (untracked files included, .gitignore honoured). Appended to out.
+ */
+int gitwork_diff(const char *repo, const char *base_oid,
+		 const char *commit_oid, const char *worktree,
+		 struct buf *out, char *err, size_t errlen);
+int gitwork_files(const char *repo, const char *base_oid,
+		  const char *commit_oid, const char *worktree,
+		  struct buf *out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * pai: the daemon's shared handles, made by main and lent to the
+ * scheduler, the views and the FUSE layer.
+ *
+ * State directory layout:
+ *	STATE/state.db		the task database (store)
+ *	STATE/events.jsonl	the event log (events)
+ *	STATE/logs/N.log	task N's output
+ *	STATE/prompts/N		task N's prompt, for PAI_PROMPT_FILE
+ *	STATE/worktrees/N	task N's worktree
+ *	STATE/daemon.log	the daemon's own diagnostics once detached
+ */
+#ifndef PAI_PAI_H
+#define PAI_PAI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct store;
+struct events;
+struct sched;
+
+struct pai {
+	char *repo;		/* absolute path of the repository */
+	char *gitdir;		/* its (common) git directory */
+	char *state_dir;	/* absolute */
+	struct config cfg;
+	struct store *store;
+	struct events *events;
+	struct sched *sched;
+	int64_t started;	/* ms since the epoch */
+};
+
+int64_t pai_now_ms(void);
+void pai_log_path(const struct pai *p, int64_t id, char *out, size_t len);
+void pai_prompt_path(const struct pai *p, int64_t id, char *out, size_t len);
+void pai_worktree_path(const struct pai *p, int64_t id, char *out, size_t len);
+/* "2026-11-20T22:01:02Z" */
+void pai_format_time(int64_t ms, char *out, size_t len);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * sched: the scheduler. Owns the worker slots and every state change of a
+ * task after its creation.
+ *
+ * One scheduler thread waits for work (a new task, a freed slot, a
+ * command) and starts runnable tasks, oldest first, on free slots; each
+ * run has its own thread that makes the worktree, starts the engine
+ * through the runner, waits for it, commits its changes and records the
+ * outcome.
+ *
+ *	sched_start(&s, pai);			// requeues crash leftovers
+ *	sched_submit(s, "make test\n", 10, &id, err, sizeof(err));
+ *	sched_ctl(s, id, "cancel", err, sizeof(err));
+ *	sched_stop(s);		// ends engines; their tasks stay queued
+ */
+#ifndef PAI_SCHED_H
+#define PAI_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct pai;
+struct sched;
+
+int sched_start(struct sched **out, struct pai *p);
+void sched_stop(struct sched *s);
+
+/*
+ * Create a task from what was written to tasks/new: a prompt, or a JSON
+ * spec {"prompt": "...", "engine": "..."}. 0 and *id on success; -EINVAL
+ * (empty prompt, NUL byte, bad spec, unknown engine), -EFBIG (too long),
+ * -EIO/-ENOSPC (store) with the reason in err and in events.
+ */
+int sched_submit(struct sched *s, const char *text, size_t len,
+		 int64_t *id, char *err, size_t errlen);
+
+/*
+ * Run one command line. task 0: the root ctl (pause, resume, workers N,
+ * cancel ID, retry ID); else the task's ctl (cancel, retry).
+ * -EINVAL unknown or malformed, -ENOENT no such task, -EBUSY wrong state.
+ */
+int sched_ctl(struct sched *s, int64_t task, const char *line,
+	      char *err, size_t errlen);
+
+struct worker_info {
+	int64_t task;		/* running now, 0 when idle */
+	int64_t last_task;	/* the last one it ran, 0 if none */
+	pid_t pid;		/* engine pid, 0 if not started yet */
+	int64_t since;		/* ms, start of the current task */
+};
+
+int sched_workers(struct sched *s);
+int sched_busy(struct sched *s);
+bool sched_paused(struct sched *s);
+/* k is 1..sched_workers(); -ENOENT beyond. */
+int sched_worker_info(struct sched *s, int k, struct worker_info *out);
+
+#endif

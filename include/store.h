@@ -1,0 +1,96 @@
+/*
+ * store: the task database. The only module that speaks SQL.
+ *
+ * One SQLite file (WAL mode, synchronous=FULL so that an acknowledged task
+ * survives kill -9 and power loss), schema versioned with PRAGMA user_version
+ * and upgraded by forward migrations at open. One connection guarded by a
+ * mutex: every function is safe to call from any thread.
+ *
+ *	struct store *st;
+ *	char err[256];
+ *	if (store_open(&st, "/repo/.git/parallelai/state.db", err, sizeof(err)) < 0)
+ *		die("%s", err);
+ *	int64_t id;
+ *	store_task_create(st, "make test", 9, "sh", base_oid, &id);
+ *
+ * Results are 0 or a negative errno (-ENOENT for a missing task, -EIO for a
+ * database error, -ENOSPC when the disk is full).
+ * Times are milliseconds since the epoch.
+ */
+#ifndef PAI_STORE_H
+#define PAI_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum task_state {
+	TASK_QUEUED,
+	TASK_RUNNING,
+	TASK_DONE,
+	TASK_FAILED,
+	TASK_CANCELLED,
+	TASK_MERGED,
+	TASK_WAITING,
+	TASK_BLOCKED,
+	TASK_STATE_COUNT
+};
+
+/* "queued", "running", ... */
+const char *task_state_name(enum task_state s);
+int task_state_parse(const char *name, enum task_state *out);
+
+struct task {
+	int64_t id;
+	char *prompt;		/* NUL-terminated; prompt_len bytes */
+	size_t prompt_len;
+	char *engine;
+	enum task_state state;
+	char base[41];		/* base commit, hex */
+	char commit[41];	/* commit made after the run, "" if none */
+	char *branch;		/* "pai/task-N" */
+	char *worktree;		/* absolute path, NULL until made */
+	char *reason;		/* why it failed or was cancelled, NULL if none */
+	int exit_code;		/* -1 when none yet; 128+sig when killed */
+	int attempts;		/* times it was started */
+	int worker;		/* slot 1..N while running, else 0 */
+	int pid;		/* engine pid while running, else 0 */
+	int64_t created, started, finished, updated; /* ms; 0 = never */
+};
+
+void task_release(struct task *t);
+
+struct store;
+
+int store_open(struct store **out, const char *path, char *err, size_t errlen);
+void store_close(struct store *st);
+
+/* Insert a queued task in one committed transaction; branch is pai/task-ID. */
+int store_task_create(struct store *st, const char *prompt, size_t len,
+		      const char *engine, const char *base, int64_t *id_out);
+int store_task_get(struct store *st, int64_t id, struct task *out);
+int store_task_exists(struct store *st, int64_t id);	/* 1, 0, or <0 */
+/* All task ids, ascending; *ids is malloc'd (NULL when none). */
+int store_task_ids(struct store *st, int64_t **ids, size_t *n);
+int store_tasks_in_state(struct store *st, enum task_state s,
+			 int64_t **ids, size_t *n);
+/* The oldest queued task (lowest id); -ENOENT when none. */
+int store_task_next_queued(struct store *st, int64_t *id);
+
+/* queued -> running: attempts += 1, started = now, worker set, pid 0. */
+int store_task_start(struct store *st, int64_t id, int worker);
+int store_task_set_worktree(struct store *st, int64_t id, const char *path);
+int store_task_set_pid(struct store *st, int64_t id, int pid);
+/* -> done/failed/cancelled: finished = now, worker 0, pid 0.
+ * commit and reason may be NULL. */
+int store_task_finish(struct store *st, int64_t id, enum task_state state,
+		      int exit_code, const char *commit, const char *reason);
+/* -> queued again (retry, crash recovery, unmount): worker 0, pid 0,
+ * exit_code -1, reason kept as given (may be NULL), commit cleared. */
+int store_task_requeue(struct store *st, int64_t id, const char *reason);
+
+/* Number of tasks in each state. */
+int store_counts(struct store *st, size_t counts[TASK_STATE_COUNT]);
+/* Time of the last change to any task (for directory mtimes). */
+int64_t store_last_change(struct store *st);
+
+#endif

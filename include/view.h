@@ -1,0 +1,26 @@
+/*
+ * view: the text of the generated files, rendered from the store and the
+ * scheduler. Pure presentation: the FUSE layer maps paths to these, and
+ * nothing here knows about FUSE.
+ */
+#ifndef PAI_VIEW_H
+#define PAI_VIEW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct buf;
+struct pai;
+struct task;
+
+extern const char view_readme[];
+
+int view_root_status(struct pai *p, struct buf *out, bool json);
+/* tasks/N/status (json false) or tasks/N/task.json (json true). */
+int view_task_status(struct pai *p, const struct task *t, struct buf *out,
+		     bool json);
+int view_task_diff(struct pai *p, const struct task *t, struct buf *out);
+int view_task_files(struct pai *p, const struct task *t, struct buf *out);
+int view_worker_status(struct pai *p, int k, struct buf *out);
+
+#endif
