@@ -1,0 +1,248 @@
+/*
+ * config: read parallelai's settings from git-config files with libgit2.
+ *
+ * The files are stacked into one git_config with rising priority levels, so
+ * libgit2 resolves the overrides; mount options are applied afterwards by
+ * config_set. Everything is copied into struct config, which is read-only
+ * once the daemon runs.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "config.h"
+
+#define DEFAULT_MAX_PROMPT (1024 * 1024)
+#define DEFAULT_KILL_GRACE 5000
+
+void config_init(struct config *c)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(c, 0, sizeof(*c));
+	c->workers = n > 0 ? (int)n : 1;
+	c->engine = strdup("sh");
+	c->max_prompt = DEFAULT_MAX_PROMPT;
+	c->kill_grace_ms = DEFAULT_KILL_GRACE;
+}
+
+static void set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = v ? strdup(v) : NULL;
+}
+
+static int parse_long(const char *v, long min, long max, long *out)
+{
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return -EINVAL;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end || n < min || n > max)
+		return -EINVAL;
+	*out = n;
+	return 0;
+}
+
+int config_set(struct config *c, const char *key, const char *value,
+	       char *err, size_t errlen)
+{
+	long n;
+
+	if (!strcmp(key, "workers")) {
+		if (parse_long(value, 1, 1024, &n) < 0)
+			goto bad;
+		c->workers = (int)n;
+	} else if (!strcmp(key, "engine")) {
+		if (!value || !*value)
+			goto bad;
+		set_str(&c->engine, value);
+	} else if (!strcmp(key, "state")) {
+		if (!value || !*value)
+			goto bad;
+		set_str(&c->state_dir, value);
+	} else if (!strcmp(key, "maxprompt")) {
+		if (parse_long(value, 1, 1L << 30, &n) < 0)
+			goto bad;
+		c->max_prompt = (size_t)n;
+	} else if (!strcmp(key, "killgrace")) {
+		if (parse_long(value, 0, 3600 * 1000, &n) < 0)
+			goto bad;
+		c->kill_grace_ms = (int)n;
+	} else if (!strcmp(key, "authorname")) {
+		set_str(&c->author_name, value);
+	} else if (!strcmp(key, "authoremail")) {
+		set_str(&c->author_email, value);
+	} else {
+		snprintf(err, errlen, "unknown option '%s'", key);
+		return -EINVAL;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "invalid value for '%s': '%s'", key,
+		 value ? value : "");
+	return -EINVAL;
+}
+
+static int add_engine(struct config *c, const char *name, const char *command)
+{
+	struct engine_def *e;
+	size_t i;
+
+	for (i = 0; i < c->n_engines; i++)
+		if (!strcmp(c->engines[i].name, name)) {
+			set_str(&c->engines[i].command, command);
+			return 0;
+		}
+	e = realloc(c->engines, (c->n_engines + 1) * sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	c->engines = e;
+	e[c->n_engines].name = strdup(name);
+	e[c->n_engines].command = strdup(command);
+	c->n_engines++;
+	return 0;
+}
+
+/* engine.NAME.command: libgit2 lowercases section and key, not NAME. */
+static int read_engine(struct config *c, const char *key, const char *value)
+{
+	const char *name = key + strlen("engine."), *dot = strrchr(key, '.');
+	char *n;
+	int r;
+
+	if (dot <= name || strcmp(dot, ".command"))
+		return 0;
+	n = strndup(name, (size_t)(dot - name));
+	if (!n)
+		return -ENOMEM;
+	r = add_engine(c, n, value);
+	free(n);
+	return r;
+}
+
+static int add_file(git_config *cfg, const char *path, git_config_level_t lvl,
+		    char *err, size_t errlen)
+{
+	if (access(path, F_OK) < 0)
+		return 0;
+	if (git_config_add_file_ondisk(cfg, path, lvl, NULL, 0) < 0) {
+		const git_error *e = git_error_last();
+
+		snprintf(err, errlen, "cannot read config '%s': %s", path,
+			 e ? e->message : "unknown error");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int config_load(struct config *c, const char *repo, char *err, size_t errlen)
+{
+	git_repository *r = NULL;
+	git_config *cfg = NULL, *snap = NULL;
+	git_config_iterator *it = NULL;
+	git_config_entry *e;
+	char path[PATH_MAX];
+	const char *home = getenv("HOME");
+	const char *keys[] = { "workers", "engine", "state", "maxprompt",
+			       "killgrace", "authorname", "authoremail" };
+	int ret = -EINVAL;
+	size_t i;
+
+	if (git_repository_open(&r, repo) < 0) {
+		snprintf(err, errlen, "not a git repository: '%s'", repo);
+		goto out;
+	}
+	if (git_config_new(&cfg) < 0)
+		goto git_fail;
+	/* Levels only need to rise in the order of precedence. */
+	snprintf(path, sizeof(path), "%s/config", git_repository_commondir(r));
+	if ((ret = add_file(cfg, path, GIT_CONFIG_LEVEL_APP, err, errlen)) < 0)
+		goto out;
+	if (git_repository_workdir(r)) {
+		snprintf(path, sizeof(path), "%s.parallelai/config",
+			 git_repository_workdir(r));
+		if ((ret = add_file(cfg, path, GIT_CONFIG_LEVEL_APP + 1,
+				    err, errlen)) < 0)
+			goto out;
+	}
+	if (home) {
+		snprintf(path, sizeof(path), "%s/.config/parallelai/config",
+			 home);
+		if ((ret = add_file(cfg, path, GIT_CONFIG_LEVEL_APP + 2, err,
+				    errlen)) < 0)
+			goto out;
+	}
+	if (git_config_snapshot(&snap, cfg) < 0)
+		goto git_fail;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		git_config_entry *ent;
+		char name[64];
+
+		snprintf(name, sizeof(name), "parallelai.%s", keys[i]);
+		if (git_config_get_entry(&ent, snap, name) < 0)
+			continue;
+		ret = config_set(c, keys[i], ent->value, err, errlen);
+		git_config_entry_free(ent);
+		if (ret < 0) {
+			char msg[256];
+
+			snprintf(msg, sizeof(msg), "%s", err);
+			snprintf(err, errlen, "config %s: %s", name, msg);
+			goto out;
+		}
+	}
+	if (git_config_iterator_glob_new(&it, snap, "^engine\\..*\\.command$") < 0)
+		goto git_fail;
+	while (git_config_next(&e, it) == 0)
+		if ((ret = read_engine(c, e->name, e->value)) < 0)
+			goto out;
+	ret = 0;
+	goto out;
+git_fail:
+	snprintf(err, errlen, "cannot read config of '%s': %s", repo,
+		 git_error_last() ? git_error_last()->message : "unknown error");
+	ret = -EIO;
+out:
+	git_config_iterator_free(it);
+	git_config_free(snap);
+	git_config_free(cfg);
+	git_repository_free(r);
+	return ret;
+}
+
+const struct engine_def *config_engine(const struct config *c,
+				       const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_engines; i++)
+		if (!strcmp(c->engines[i].name, name))
+			return &c->engines[i];
+	return NULL;
+}
+
+void config_release(struct config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_engines; i++) {
+		free(c->engines[i].name);
+		free(c->engines[i].command);
+	}
+	free(c->engines);
+	free(c->engine);
+	free(c->state_dir);
+	free(c->author_name);
+	free(c->author_email);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,93 @@
+/* Unit tests for config: sources, precedence, engines, bad values. */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "check.h"
+#include "config.h"
+
+static char dir[] = "/tmp/pai-config-XXXXXX";
+
+#include <stdarg.h>
+
+__attribute__((format(printf, 1, 2)))
+static void sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd) != 0)
+		fprintf(stderr, "command failed: %s\n", cmd);
+}
+
+static void test_precedence_repo_then_file_then_home_then_options(void)
+{
+	struct config c;
+	char err[256] = "";
+
+	sh("git init -q %s/repo && git -C %s/repo config parallelai.workers 3"
+	   " && git -C %s/repo config parallelai.engine mytool", dir, dir, dir);
+	sh("mkdir -p %s/repo/.parallelai %s/home/.config/parallelai", dir, dir);
+	sh("printf '[parallelai]\\n\\tworkers = 5\\n[engine \"MyTool\"]\\n"
+	   "\\tcommand = mytool {prompt}\\n' > %s/repo/.parallelai/config", dir);
+	sh("printf '[parallelai]\\n\\tmaxPrompt = 100\\n' > "
+	   "%s/home/.config/parallelai/config", dir);
+
+	config_init(&c);
+	CHECK(config_load(&c, "repo", err, sizeof(err)) == 0);
+	CHECK(c.workers == 5);
+	CHECK_STR(c.engine, "mytool");
+	CHECK(c.max_prompt == 100);
+	CHECK(config_engine(&c, "MyTool") != NULL);
+	CHECK_STR(config_engine(&c, "MyTool")->command, "mytool {prompt}");
+	CHECK(config_set(&c, "workers", "9", err, sizeof(err)) == 0);
+	CHECK(c.workers == 9);
+	config_release(&c);
+}
+
+static void test_bad_values_are_refused_with_the_key(void)
+{
+	struct config c;
+	char err[256] = "";
+
+	config_init(&c);
+	CHECK(config_set(&c, "workers", "abc", err, sizeof(err)) == -EINVAL);
+	CHECK_STR(err, "invalid value for 'workers': 'abc'");
+	CHECK(config_set(&c, "workers", "0", err, sizeof(err)) == -EINVAL);
+	CHECK(config_set(&c, "bogus", "1", err, sizeof(err)) == -EINVAL);
+	CHECK_STR(err, "unknown option 'bogus'");
+	config_release(&c);
+
+	sh("git init -q %s/bad && git -C %s/bad config parallelai.workers lots",
+	   dir);
+	config_init(&c);
+	CHECK(config_load(&c, "bad", err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "parallelai.workers") != NULL);
+	config_release(&c);
+	config_init(&c);
+	CHECK(config_load(&c, "/nonexistent/x", err, sizeof(err)) < 0);
+	config_release(&c);
+}
+
+int main(void)
+{
+	char home[256];
+
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(home, sizeof(home), "%s/home", dir);
+	setenv("HOME", home, 1);
+	if (chdir(dir) < 0)
+		return 1;
+	git_libgit2_init();
+	RUN(test_precedence_repo_then_file_then_home_then_options);
+	RUN(test_bad_values_are_refused_with_the_key);
+	git_libgit2_shutdown();
+	sh("rm -rf %s", dir);
+	return check_done();
+}
