@@ -64,7 +64,7 @@ static void test_bad_values_are_refused_with_the_key(void)
 	config_release(&c);
 
 	sh("git init -q %s/bad && git -C %s/bad config parallelai.workers lots",
-	   dir);
+	   dir, dir);
 	config_init(&c);
 	CHECK(config_load(&c, "bad", err, sizeof(err)) == -EINVAL);
 	CHECK(strstr(err, "parallelai.workers") != NULL);
