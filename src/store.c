@@ -1,0 +1,868 @@
+/*
+ * store: the task database; see include/store.h. The only file that speaks
+ * SQL.
+ *
+ * One SQLite connection, serialised by a mutex, in WAL mode with
+ * synchronous=FULL: a COMMIT that returned has reached the disk, which is
+ * what lets close() on tasks/new promise that the task survives kill -9.
+ *
+ * The schema is versioned with PRAGMA user_version. Each entry of
+ * `migrations` takes the database from version i to i + 1; store_open
+ * applies the missing ones in a single transaction, so a crash half way
+ * leaves the old version intact. To change the schema, append an entry;
+ * never edit one that has shipped.
+ *
+ *	$ sqlite3 .git/parallelai/state.db 'select id, state, branch from tasks'
+ *	1|done|pai/task-1
+ *	2|running|pai/task-2
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+/* How long a statement waits for another process holding the write lock. */
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+static const char *const migrations[] = {
+	/* 1: the tasks table, one column per field of struct task. The state
+	 * is stored by name, not by enum value, so that reordering the enum
+	 * can never silently change what is on disk. The prompt is a BLOB so
+	 * that its bytes and length come back exactly as written. */
+	"CREATE TABLE tasks ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  prompt BLOB NOT NULL,"
+	"  engine TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  base TEXT NOT NULL DEFAULT '',"
+	"  commit_oid TEXT NOT NULL DEFAULT '',"
+	"  branch TEXT NOT NULL DEFAULT '',"
+	"  worktree TEXT,"
+	"  reason TEXT,"
+	"  exit_code INTEGER NOT NULL DEFAULT -1,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  worker INTEGER NOT NULL DEFAULT 0,"
+	"  pid INTEGER NOT NULL DEFAULT 0,"
+	"  created INTEGER NOT NULL DEFAULT 0,"
+	"  started INTEGER NOT NULL DEFAULT 0,"
+	"  finished INTEGER NOT NULL DEFAULT 0,"
+	"  updated INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE INDEX tasks_by_state ON tasks(state, id);"
+	"CREATE INDEX tasks_by_updated ON tasks(updated);",
+};
+
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+enum stmt_id {
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_INSERT,
+	S_SET_BRANCH,
+	S_GET,
+	S_EXISTS,
+	S_IDS,
+	S_IDS_IN_STATE,
+	S_NEXT_QUEUED,
+	S_START,
+	S_SET_WORKTREE,
+	S_SET_PID,
+	S_FINISH,
+	S_REQUEUE,
+	S_COUNTS,
+	S_LAST_CHANGE,
+	S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+	/* IMMEDIATE takes the write lock up front, so a read-then-write
+	 * transaction cannot fail half way with SQLITE_BUSY. */
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_INSERT] = "INSERT INTO tasks (prompt, engine, state, base,"
+		     " created, updated) VALUES (?1, ?2, 'queued', ?3, ?4, ?4)",
+	[S_SET_BRANCH] = "UPDATE tasks SET branch = ?2 WHERE id = ?1",
+	[S_GET] = "SELECT id, prompt, engine, state, base, commit_oid, branch,"
+		  " worktree, reason, exit_code, attempts, worker, pid,"
+		  " created, started, finished, updated"
+		  " FROM tasks WHERE id = ?1",
+	[S_EXISTS] = "SELECT 1 FROM tasks WHERE id = ?1",
+	[S_IDS] = "SELECT id FROM tasks ORDER BY id",
+	[S_IDS_IN_STATE] = "SELECT id FROM tasks WHERE state = ?1 ORDER BY id",
+	[S_NEXT_QUEUED] = "SELECT id FROM tasks WHERE state = 'queued'"
+			  " ORDER BY id LIMIT 1",
+	[S_START] = "UPDATE tasks SET state = 'running',"
+		    " attempts = attempts + 1, started = ?3, worker = ?2,"
+		    " pid = 0, updated = ?3"
+		    " WHERE id = ?1 AND state = 'queued'",
+	[S_SET_WORKTREE] = "UPDATE tasks SET worktree = ?2, updated = ?3"
+			   " WHERE id = ?1",
+	[S_SET_PID] = "UPDATE tasks SET pid = ?2, updated = ?3 WHERE id = ?1",
+	/* A NULL commit keeps the one already recorded: marking a done task
+	 * merged must not forget which commit was merged. */
+	[S_FINISH] = "UPDATE tasks SET state = ?2, exit_code = ?3,"
+		     " commit_oid = coalesce(?4, commit_oid), reason = ?5,"
+		     " finished = ?6, worker = 0, pid = 0, updated = ?6"
+		     " WHERE id = ?1",
+	/* finished goes back to 0 too: a queued task has not finished. */
+	[S_REQUEUE] = "UPDATE tasks SET state = 'queued', worker = 0, pid = 0,"
+		      " exit_code = -1, commit_oid = '', reason = ?2,"
+		      " finished = 0, updated = ?3 WHERE id = ?1",
+	[S_COUNTS] = "SELECT state, count(*) FROM tasks GROUP BY state",
+	[S_LAST_CHANGE] = "SELECT coalesce(max(updated), 0) FROM tasks",
+};
+
+struct store {
+	sqlite3 *db;
+	pthread_mutex_t lock;
+	sqlite3_stmt *stmt[S_COUNT];	/* prepared on first use */
+};
+
+static const char *const state_names[TASK_STATE_COUNT] = {
+	[TASK_QUEUED] = "queued",
+	[TASK_RUNNING] = "running",
+	[TASK_DONE] = "done",
+	[TASK_FAILED] = "failed",
+	[TASK_CANCELLED] = "cancelled",
+	[TASK_MERGED] = "merged",
+	[TASK_WAITING] = "waiting",
+	[TASK_BLOCKED] = "blocked",
+};
+
+const char *task_state_name(enum task_state s)
+{
+	if ((unsigned)s >= TASK_STATE_COUNT)
+		return "unknown";
+	return state_names[s];
+}
+
+int task_state_parse(const char *name, enum task_state *out)
+{
+	int i;
+
+	if (!name)
+		return -EINVAL;
+	for (i = 0; i < TASK_STATE_COUNT; i++) {
+		if (!strcmp(name, state_names[i])) {
+			*out = (enum task_state)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+void task_release(struct task *t)
+{
+	if (!t)
+		return;
+	free(t->prompt);
+	free(t->engine);
+	free(t->branch);
+	free(t->worktree);
+	free(t->reason);
+	t->prompt = t->engine = t->branch = t->worktree = t->reason = NULL;
+	t->prompt_len = 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Turn an SQLite result code into our negative errno, and say what went
+ * wrong on stderr: callers only see -EIO, so this is where the detail is
+ * kept. Must be called with the lock held (sqlite3_errmsg is per
+ * connection).
+ */
+static int db_error(struct store *st, int rc, const char *what)
+{
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	default:
+		fprintf(stderr, "parallelai: store: %s: %s\n", what,
+			sqlite3_errmsg(st->db));
+		return -EIO;
+	}
+}
+
+/* The cached statement `id`, ready to bind; the lock must be held. */
+static int stmt_get(struct store *st, enum stmt_id id, sqlite3_stmt **out)
+{
+	int rc;
+
+	if (!st->stmt[id]) {
+		rc = sqlite3_prepare_v3(st->db, stmt_sql[id], -1,
+					SQLITE_PREPARE_PERSISTENT,
+					&st->stmt[id], NULL);
+		if (rc != SQLITE_OK)
+			return db_error(st, rc, "cannot prepare statement");
+	}
+	*out = st->stmt[id];
+	return 0;
+}
+
+/* Reset a statement after use so it holds no read lock and no bindings. */
+static void stmt_done(sqlite3_stmt *s)
+{
+	if (!s)
+		return;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+/* Run a statement that returns no rows, with nothing to bind. */
+static int exec_stmt(struct store *st, enum stmt_id id)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = stmt_get(st, id, &s)) < 0)
+		return rc;
+	rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, rc, stmt_sql[id]);
+	return 0;
+}
+
+/* Roll back after a failure; the first error is the one to report. */
+static void rollback(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		exec_stmt(st, S_ROLLBACK);
+}
+
+/* Run one UPDATE bound by the caller; -ENOENT when no row matched. */
+static int step_update(struct store *st, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, rc, what);
+	return sqlite3_changes(st->db) > 0 ? 0 : -ENOENT;
+}
+
+static int setup_error(sqlite3 *db, const char *path, const char *what,
+		       char *err, size_t errlen)
+{
+	snprintf(err, errlen, "cannot %s database '%s': %s", what, path,
+		 db ? sqlite3_errmsg(db) : "out of memory");
+	return -EIO;
+}
+
+/* Bring the schema up to SCHEMA_VERSION in one transaction. */
+static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	char sql[64];
+	int version, i, error = 0;
+
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return setup_error(db, path, "lock", err, errlen);
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL)
+	    != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW) {
+		error = setup_error(db, path, "read", err, errlen);
+		goto out;
+	}
+	version = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	s = NULL;
+
+	if (version > SCHEMA_VERSION) {
+		snprintf(err, errlen,
+			 "cannot use database '%s': schema version %d is newer"
+			 " than this program's %d", path, version,
+			 SCHEMA_VERSION);
+		error = -EPROTO;
+		goto out;
+	}
+	if (version == SCHEMA_VERSION)
+		goto out;
+
+	for (i = version; i < SCHEMA_VERSION; i++) {
+		if (sqlite3_exec(db, migrations[i], NULL, NULL, NULL)
+		    != SQLITE_OK) {
+			error = setup_error(db, path, "upgrade", err, errlen);
+			goto out;
+		}
+	}
+	/* PRAGMA takes no bound parameters, hence the formatted string. */
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		error = setup_error(db, path, "upgrade", err, errlen);
+		goto out;
+	}
+
+out:
+	sqlite3_finalize(s);
+	if (error) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return error;
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		error = setup_error(db, path, "upgrade", err, errlen);
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	return error;
+}
+
+/* WAL mode; the pragma answers with the mode actually in effect. */
+static int set_wal(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	const char *mode;
+	int error = 0;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &s, NULL)
+	    != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW) {
+		error = setup_error(db, path, "open", err, errlen);
+		goto out;
+	}
+	mode = (const char *)sqlite3_column_text(s, 0);
+	if (!mode || strcmp(mode, "wal")) {
+		snprintf(err, errlen,
+			 "cannot open database '%s': journal mode is '%s',"
+			 " not 'wal'", path, mode ? mode : "");
+		error = -EIO;
+	}
+out:
+	sqlite3_finalize(s);
+	return error;
+}
+
+int store_open(struct store **out, const char *path, char *err, size_t errlen)
+{
+	struct store *st = NULL;
+	sqlite3 *db = NULL;
+	int rc, error = 0;
+	char scratch[1];
+
+	*out = NULL;
+	if (!err || !errlen) {
+		err = scratch;
+		errlen = sizeof(scratch);
+	}
+	err[0] = '\0';
+
+	/* NOMUTEX: our own mutex already serialises every use. */
+	rc = sqlite3_open_v2(path, &db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			     SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		error = setup_error(db, path, "open", err, errlen);
+		if ((rc & 0xff) == SQLITE_FULL)
+			error = -ENOSPC;
+		goto out;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+
+	/* Opening is lazy: the journal mode is the first real access, so a
+	 * file that cannot be created or read fails here. */
+	if ((error = set_wal(db, path, err, errlen)) < 0)
+		goto out;
+	if (sqlite3_exec(db, "PRAGMA synchronous = FULL", NULL, NULL, NULL)
+	    != SQLITE_OK) {
+		error = setup_error(db, path, "open", err, errlen);
+		goto out;
+	}
+	if ((error = migrate(db, path, err, errlen)) < 0)
+		goto out;
+
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		snprintf(err, errlen, "cannot open database '%s': out of memory",
+			 path);
+		error = -ENOMEM;
+		goto out;
+	}
+	if ((rc = pthread_mutex_init(&st->lock, NULL)) != 0) {
+		snprintf(err, errlen, "cannot open database '%s': %s", path,
+			 strerror(rc));
+		free(st);
+		st = NULL;
+		error = -rc;
+		goto out;
+	}
+	st->db = db;
+	db = NULL;
+	*out = st;
+
+out:
+	sqlite3_close(db);
+	return error;
+}
+
+void store_close(struct store *st)
+{
+	int i;
+
+	if (!st)
+		return;
+	for (i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	sqlite3_close(st->db);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+int store_task_create(struct store *st, const char *prompt, size_t len,
+		      const char *engine, const char *base, int64_t *id_out)
+{
+	sqlite3_stmt *s = NULL;
+	char branch[48];
+	int64_t id, now = now_ms();
+	int rc, error = 0;
+
+	if ((!prompt && len) || !engine || len > INT32_MAX)
+		return -EINVAL;
+	if (!base)
+		base = "";
+	if (strlen(base) > 40)
+		return -EINVAL;
+
+	pthread_mutex_lock(&st->lock);
+	if ((error = exec_stmt(st, S_BEGIN)) < 0)
+		goto out;
+
+	if ((error = stmt_get(st, S_INSERT, &s)) < 0)
+		goto out;
+	/* A zero-length blob must still be a blob, not NULL. */
+	sqlite3_bind_blob(s, 1, prompt ? prompt : "", (int)len,
+			  SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, engine, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, base, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, now);
+	rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_DONE) {
+		error = db_error(st, rc, "cannot insert task");
+		goto out;
+	}
+	id = sqlite3_last_insert_rowid(st->db);
+
+	/* The branch name needs the id, which only exists after the insert;
+	 * both happen in the same transaction, so nobody sees it unnamed. */
+	snprintf(branch, sizeof(branch), "pai/task-%" PRId64, id);
+	if ((error = stmt_get(st, S_SET_BRANCH, &s)) < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, branch, -1, SQLITE_STATIC);
+	if ((error = step_update(st, s, "cannot name task branch")) < 0)
+		goto out;
+
+	if ((error = exec_stmt(st, S_COMMIT)) < 0)
+		goto out;
+	if (id_out)
+		*id_out = id;
+
+out:
+	if (error)
+		rollback(st);
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+static char *column_strdup(sqlite3_stmt *s, int col, int *oom)
+{
+	const unsigned char *text;
+	char *p;
+
+	if (sqlite3_column_type(s, col) == SQLITE_NULL)
+		return NULL;
+	text = sqlite3_column_text(s, col);
+	if (!text || !(p = strdup((const char *)text))) {
+		*oom = 1;
+		return NULL;
+	}
+	return p;
+}
+
+static void column_oid(sqlite3_stmt *s, int col, char oid[41])
+{
+	const unsigned char *text = sqlite3_column_text(s, col);
+
+	snprintf(oid, 41, "%s", text ? (const char *)text : "");
+}
+
+int store_task_get(struct store *st, int64_t id, struct task *out)
+{
+	sqlite3_stmt *s = NULL;
+	const void *blob;
+	int rc, error = 0, oom = 0;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_GET, &s)) < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		error = -ENOENT;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		error = db_error(st, rc, "cannot read task");
+		goto out;
+	}
+
+	out->id = sqlite3_column_int64(s, 0);
+	/* Ask for the blob before its size, as the SQLite docs advise. */
+	blob = sqlite3_column_blob(s, 1);
+	out->prompt_len = (size_t)sqlite3_column_bytes(s, 1);
+	out->prompt = malloc(out->prompt_len + 1);
+	if (!out->prompt) {
+		oom = 1;
+	} else {
+		if (out->prompt_len)
+			memcpy(out->prompt, blob, out->prompt_len);
+		out->prompt[out->prompt_len] = '\0';
+	}
+	out->engine = column_strdup(s, 2, &oom);
+	if (task_state_parse((const char *)sqlite3_column_text(s, 3),
+			     &out->state) < 0) {
+		fprintf(stderr, "parallelai: store: task %" PRId64
+			" has unknown state '%s'\n", id,
+			(const char *)sqlite3_column_text(s, 3));
+		error = -EIO;
+		goto out;
+	}
+	column_oid(s, 4, out->base);
+	column_oid(s, 5, out->commit);
+	out->branch = column_strdup(s, 6, &oom);
+	out->worktree = column_strdup(s, 7, &oom);
+	out->reason = column_strdup(s, 8, &oom);
+	out->exit_code = sqlite3_column_int(s, 9);
+	out->attempts = sqlite3_column_int(s, 10);
+	out->worker = sqlite3_column_int(s, 11);
+	out->pid = sqlite3_column_int(s, 12);
+	out->created = sqlite3_column_int64(s, 13);
+	out->started = sqlite3_column_int64(s, 14);
+	out->finished = sqlite3_column_int64(s, 15);
+	out->updated = sqlite3_column_int64(s, 16);
+	if (oom || !out->engine || !out->branch)
+		error = -ENOMEM;
+
+out:
+	stmt_done(s);
+	pthread_mutex_unlock(&st->lock);
+	if (error)
+		task_release(out);
+	return error;
+}
+
+int store_task_exists(struct store *st, int64_t id)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, error;
+
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_EXISTS, &s)) < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		error = 1;
+	else if (rc == SQLITE_DONE)
+		error = 0;
+	else
+		error = db_error(st, rc, "cannot read task");
+out:
+	stmt_done(s);
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+/* Collect the first column of every row of a bound statement as ids. */
+static int collect_ids(struct store *st, sqlite3_stmt *s, int64_t **ids,
+		       size_t *n)
+{
+	int64_t *v = NULL, *nv;
+	size_t len = 0, cap = 0;
+	int rc, error = 0;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 16;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				error = -ENOMEM;
+				goto out;
+			}
+			v = nv;
+		}
+		v[len++] = sqlite3_column_int64(s, 0);
+	}
+	if (rc != SQLITE_DONE)
+		error = db_error(st, rc, "cannot list tasks");
+
+out:
+	if (error) {
+		free(v);
+		v = NULL;
+		len = 0;
+	}
+	*ids = v;
+	*n = len;
+	return error;
+}
+
+int store_task_ids(struct store *st, int64_t **ids, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	int error;
+
+	*ids = NULL;
+	*n = 0;
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_IDS, &s)) < 0)
+		goto out;
+	error = collect_ids(st, s, ids, n);
+out:
+	stmt_done(s);
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int store_tasks_in_state(struct store *st, enum task_state state,
+			 int64_t **ids, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	int error;
+
+	*ids = NULL;
+	*n = 0;
+	if ((unsigned)state >= TASK_STATE_COUNT)
+		return -EINVAL;
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_IDS_IN_STATE, &s)) < 0)
+		goto out;
+	sqlite3_bind_text(s, 1, state_names[state], -1, SQLITE_STATIC);
+	error = collect_ids(st, s, ids, n);
+out:
+	stmt_done(s);
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int store_task_next_queued(struct store *st, int64_t *id)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, error = 0;
+
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_NEXT_QUEUED, &s)) < 0)
+		goto out;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(s, 0);
+	else if (rc == SQLITE_DONE)
+		error = -ENOENT;
+	else
+		error = db_error(st, rc, "cannot find queued task");
+out:
+	stmt_done(s);
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+/* Whether a task exists, with the lock already held. */
+static int exists_locked(struct store *st, int64_t id)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, error;
+
+	if ((error = stmt_get(st, S_EXISTS, &s)) < 0)
+		return error;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return db_error(st, rc, "cannot read task");
+}
+
+int store_task_start(struct store *st, int64_t id, int worker)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t now = now_ms();
+	int error;
+
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_START, &s)) < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int(s, 2, worker);
+	sqlite3_bind_int64(s, 3, now);
+	error = step_update(st, s, "cannot start task");
+	/* The UPDATE only matches a queued task; tell a task in another
+	 * state apart from one that does not exist. */
+	if (error == -ENOENT) {
+		error = exists_locked(st, id);
+		if (error == 1)
+			error = -EBUSY;
+		else if (error == 0)
+			error = -ENOENT;
+	}
+out:
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int store_task_set_worktree(struct store *st, int64_t id, const char *path)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t now = now_ms();
+	int error;
+
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_SET_WORKTREE, &s)) < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, id);
+	if (path)
+		sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 2);
+	sqlite3_bind_int64(s, 3, now);
+	error = step_update(st, s, "cannot set worktree");
+out:
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int store_task_set_pid(struct store *st, int64_t id, int pid)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t now = now_ms();
+	int error;
+
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_SET_PID, &s)) < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int(s, 2, pid);
+	sqlite3_bind_int64(s, 3, now);
+	error = step_update(st, s, "cannot set pid");
+out:
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int store_task_finish(struct store *st, int64_t id, enum task_state state,
+		      int exit_code, const char *commit, const char *reason)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t now = now_ms();
+	int error;
+
+	/* queued and running have their own transitions, which keep
+	 * attempts, started and the worker slot straight. */
+	if ((unsigned)state >= TASK_STATE_COUNT || state == TASK_QUEUED ||
+	    state == TASK_RUNNING)
+		return -EINVAL;
+	if (commit && strlen(commit) > 40)
+		return -EINVAL;
+
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_FINISH, &s)) < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, state_names[state], -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 3, exit_code);
+	if (commit)
+		sqlite3_bind_text(s, 4, commit, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 4);
+	if (reason)
+		sqlite3_bind_text(s, 5, reason, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 5);
+	sqlite3_bind_int64(s, 6, now);
+	error = step_update(st, s, "cannot finish task");
+out:
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int store_task_requeue(struct store *st, int64_t id, const char *reason)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t now = now_ms();
+	int error;
+
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_REQUEUE, &s)) < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, id);
+	if (reason)
+		sqlite3_bind_text(s, 2, reason, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 2);
+	sqlite3_bind_int64(s, 3, now);
+	error = step_update(st, s, "cannot requeue task");
+out:
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int store_counts(struct store *st, size_t counts[TASK_STATE_COUNT])
+{
+	sqlite3_stmt *s = NULL;
+	enum task_state state;
+	int rc, error = 0;
+
+	memset(counts, 0, sizeof(size_t) * TASK_STATE_COUNT);
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_COUNTS, &s)) < 0)
+		goto out;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		/* Unknown names cannot be written by this program; skip any
+		 * rather than fail every count. */
+		if (task_state_parse((const char *)sqlite3_column_text(s, 0),
+				     &state) == 0)
+			counts[state] = (size_t)sqlite3_column_int64(s, 1);
+	}
+	if (rc != SQLITE_DONE)
+		error = db_error(st, rc, "cannot count tasks");
+out:
+	stmt_done(s);
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int64_t store_last_change(struct store *st)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t t = 0;
+
+	pthread_mutex_lock(&st->lock);
+	if (stmt_get(st, S_LAST_CHANGE, &s) < 0)
+		goto out;
+	/* On an error, 0 ("never") is the safest mtime to show. */
+	if (sqlite3_step(s) == SQLITE_ROW)
+		t = sqlite3_column_int64(s, 0);
+out:
+	stmt_done(s);
+	pthread_mutex_unlock(&st->lock);
+	return t;
+}

@@ -1,0 +1,534 @@
+/*
+ * Unit tests for the task store, against real SQLite files in a
+ * temporary directory.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "check.h"
+#include "store.h"
+
+#define BASE "0123456789abcdef0123456789abcdef01234567"
+#define COMMIT "89abcdef0123456789abcdef0123456789abcdef"
+
+static char tmpdir[64];
+static int dbcount;
+
+/* A fresh database path for each test. */
+static void new_path(char *path, size_t len)
+{
+	snprintf(path, len, "%s/state-%d.db", tmpdir, ++dbcount);
+}
+
+static struct store *open_new(char *path, size_t len)
+{
+	struct store *st = NULL;
+	char err[256];
+
+	new_path(path, len);
+	if (store_open(&st, path, err, sizeof(err)) < 0)
+		fprintf(stderr, "store_open: %s\n", err);
+	return st;
+}
+
+static void test_create_and_get_round_trip(void)
+{
+	const char prompt[] = "fix the tests\n\nthen run them: \xc3\xa9t\xc3\xa9 \xe2\x9c\x93\n";
+	char path[128];
+	struct store *st = open_new(path, sizeof(path));
+	struct task t;
+	int64_t id = 0;
+
+	CHECK(st);
+	if (!st)
+		return;
+	CHECK(store_task_create(st, prompt, sizeof(prompt) - 1, "sh", BASE,
+				&id) == 0);
+	CHECK(id > 0);
+	CHECK(store_task_get(st, id, &t) == 0);
+	CHECK(t.id == id);
+	CHECK(t.prompt_len == sizeof(prompt) - 1);
+	CHECK(!memcmp(t.prompt, prompt, sizeof(prompt)));	/* NUL too */
+	CHECK_STR(t.engine, "sh");
+	CHECK(t.state == TASK_QUEUED);
+	CHECK_STR(t.base, BASE);
+	CHECK_STR(t.commit, "");
+	CHECK(t.branch && !strncmp(t.branch, "pai/task-", 9) &&
+	      strtoll(t.branch + 9, NULL, 10) == id);
+	CHECK(t.worktree == NULL);
+	CHECK(t.reason == NULL);
+	CHECK(t.exit_code == -1);
+	CHECK(t.attempts == 0);
+	CHECK(t.worker == 0);
+	CHECK(t.pid == 0);
+	CHECK(t.created > 0);
+	CHECK(t.started == 0);
+	CHECK(t.finished == 0);
+	CHECK(t.updated == t.created);
+	task_release(&t);
+	CHECK(t.prompt == NULL);
+	store_close(st);
+}
+
+static void test_empty_prompt_round_trips(void)
+{
+	char path[128];
+	struct store *st = open_new(path, sizeof(path));
+	struct task t;
+	int64_t id;
+
+	CHECK(st);
+	if (!st)
+		return;
+	CHECK(store_task_create(st, "", 0, "sh", BASE, &id) == 0);
+	CHECK(store_task_get(st, id, &t) == 0);
+	CHECK(t.prompt_len == 0);
+	CHECK_STR(t.prompt, "");
+	task_release(&t);
+	store_close(st);
+}
+
+static void test_ids_ascend_and_next_queued_is_fifo(void)
+{
+	char path[128];
+	struct store *st = open_new(path, sizeof(path));
+	int64_t ids[5], id, *all = NULL;
+	size_t n = 99;
+	int i;
+
+	CHECK(st);
+	if (!st)
+		return;
+	CHECK(store_task_ids(st, &all, &n) == 0);
+	CHECK(n == 0 && all == NULL);
+	CHECK(store_task_next_queued(st, &id) == -ENOENT);
+
+	for (i = 0; i < 5; i++) {
+		CHECK(store_task_create(st, "p", 1, "sh", BASE, &ids[i]) == 0);
+		if (i)
+			CHECK(ids[i] > ids[i - 1]);
+	}
+	CHECK(store_task_ids(st, &all, &n) == 0);
+	CHECK(n == 5);
+	for (i = 0; i < 5 && (size_t)i < n; i++)
+		CHECK(all[i] == ids[i]);
+	free(all);
+
+	for (i = 0; i < 5; i++) {
+		CHECK(store_task_next_queued(st, &id) == 0);
+		CHECK(id == ids[i]);
+		CHECK(store_task_start(st, id, i + 1) == 0);
+	}
+	CHECK(store_task_next_queued(st, &id) == -ENOENT);
+
+	/* A requeued task goes back in line by its id, not at the end. */
+	CHECK(store_task_requeue(st, ids[3], NULL) == 0);
+	CHECK(store_task_requeue(st, ids[1], NULL) == 0);
+	CHECK(store_task_next_queued(st, &id) == 0);
+	CHECK(id == ids[1]);
+	store_close(st);
+}
+
+static void test_start_finish_requeue_transitions(void)
+{
+	char path[128];
+	struct store *st = open_new(path, sizeof(path));
+	struct task t;
+	int64_t id;
+
+	CHECK(st);
+	if (!st)
+		return;
+	CHECK(store_task_create(st, "go", 2, "claude", BASE, &id) == 0);
+
+	CHECK(store_task_start(st, id, 3) == 0);
+	CHECK(store_task_start(st, id, 4) == -EBUSY);
+	CHECK(store_task_set_worktree(st, id, "/tmp/wt/1") == 0);
+	CHECK(store_task_set_pid(st, id, 4242) == 0);
+	CHECK(store_task_get(st, id, &t) == 0);
+	CHECK(t.state == TASK_RUNNING);
+	CHECK(t.attempts == 1);
+	CHECK(t.worker == 3);
+	CHECK(t.pid == 4242);
+	CHECK(t.started > 0);
+	CHECK_STR(t.worktree, "/tmp/wt/1");
+	CHECK(t.updated >= t.started);
+	task_release(&t);
+
+	CHECK(store_task_finish(st, id, TASK_FAILED, 2, COMMIT,
+				"exit status 2") == 0);
+	CHECK(store_task_get(st, id, &t) == 0);
+	CHECK(t.state == TASK_FAILED);
+	CHECK(t.exit_code == 2);
+	CHECK_STR(t.commit, COMMIT);
+	CHECK_STR(t.reason, "exit status 2");
+	CHECK(t.worker == 0);
+	CHECK(t.pid == 0);
+	CHECK(t.finished >= t.started);
+	CHECK(t.attempts == 1);
+	task_release(&t);
+	CHECK(store_task_start(st, id, 1) == -EBUSY);
+
+	CHECK(store_task_requeue(st, id, "retry 2 of 3") == 0);
+	CHECK(store_task_get(st, id, &t) == 0);
+	CHECK(t.state == TASK_QUEUED);
+	CHECK(t.exit_code == -1);
+	CHECK_STR(t.commit, "");
+	CHECK_STR(t.reason, "retry 2 of 3");
+	CHECK(t.worker == 0);
+	CHECK(t.pid == 0);
+	CHECK(t.attempts == 1);
+	CHECK_STR(t.worktree, "/tmp/wt/1");
+	task_release(&t);
+
+	CHECK(store_task_start(st, id, 2) == 0);
+	CHECK(store_task_get(st, id, &t) == 0);
+	CHECK(t.attempts == 2);
+	CHECK(t.pid == 0);
+	task_release(&t);
+
+	/* NULL reason clears it; NULL commit keeps the recorded one. */
+	CHECK(store_task_finish(st, id, TASK_DONE, 0, COMMIT, NULL) == 0);
+	CHECK(store_task_finish(st, id, TASK_MERGED, 0, NULL, NULL) == 0);
+	CHECK(store_task_get(st, id, &t) == 0);
+	CHECK(t.state == TASK_MERGED);
+	CHECK_STR(t.commit, COMMIT);
+	CHECK(t.reason == NULL);
+	task_release(&t);
+
+	CHECK(store_task_finish(st, id, TASK_RUNNING, 0, NULL, NULL) ==
+	      -EINVAL);
+	store_close(st);
+}
+
+static void test_missing_task_is_enoent(void)
+{
+	char path[128];
+	struct store *st = open_new(path, sizeof(path));
+	struct task t;
+	int64_t id;
+
+	CHECK(st);
+	if (!st)
+		return;
+	CHECK(store_task_get(st, 12345, &t) == -ENOENT);
+	CHECK(t.prompt == NULL);
+	CHECK(store_task_exists(st, 12345) == 0);
+	CHECK(store_task_start(st, 12345, 1) == -ENOENT);
+	CHECK(store_task_set_worktree(st, 12345, "/x") == -ENOENT);
+	CHECK(store_task_set_pid(st, 12345, 1) == -ENOENT);
+	CHECK(store_task_finish(st, 12345, TASK_DONE, 0, NULL, NULL) ==
+	      -ENOENT);
+	CHECK(store_task_requeue(st, 12345, NULL) == -ENOENT);
+	CHECK(store_task_create(st, "x", 1, "sh", BASE, &id) == 0);
+	CHECK(store_task_exists(st, id) == 1);
+	store_close(st);
+}
+
+static void test_counts_and_states(void)
+{
+	char path[128];
+	struct store *st = open_new(path, sizeof(path));
+	size_t counts[TASK_STATE_COUNT], n;
+	int64_t ids[4], *list;
+	int i;
+
+	CHECK(st);
+	if (!st)
+		return;
+	CHECK(store_counts(st, counts) == 0);
+	for (i = 0; i < TASK_STATE_COUNT; i++)
+		CHECK(counts[i] == 0);
+	CHECK(store_last_change(st) == 0);
+
+	for (i = 0; i < 4; i++)
+		CHECK(store_task_create(st, "p", 1, "sh", BASE, &ids[i]) == 0);
+	CHECK(store_task_start(st, ids[0], 1) == 0);
+	CHECK(store_task_start(st, ids[1], 2) == 0);
+	CHECK(store_task_finish(st, ids[1], TASK_DONE, 0, COMMIT, NULL) == 0);
+	CHECK(store_task_finish(st, ids[2], TASK_CANCELLED, -1, NULL,
+				"cancelled by user") == 0);
+
+	CHECK(store_counts(st, counts) == 0);
+	CHECK(counts[TASK_QUEUED] == 1);
+	CHECK(counts[TASK_RUNNING] == 1);
+	CHECK(counts[TASK_DONE] == 1);
+	CHECK(counts[TASK_CANCELLED] == 1);
+	CHECK(counts[TASK_FAILED] == 0);
+
+	CHECK(store_tasks_in_state(st, TASK_QUEUED, &list, &n) == 0);
+	CHECK(n == 1 && list[0] == ids[3]);
+	free(list);
+	CHECK(store_tasks_in_state(st, TASK_MERGED, &list, &n) == 0);
+	CHECK(n == 0 && list == NULL);
+	CHECK(store_last_change(st) > 0);
+	store_close(st);
+}
+
+static void test_state_names(void)
+{
+	static const char *const names[] = {
+		"queued", "running", "done", "failed", "cancelled", "merged",
+		"waiting", "blocked",
+	};
+	enum task_state s;
+	int i;
+
+	for (i = 0; i < TASK_STATE_COUNT; i++) {
+		CHECK_STR(task_state_name((enum task_state)i), names[i]);
+		CHECK(task_state_parse(names[i], &s) == 0 && (int)s == i);
+	}
+	CHECK(task_state_parse("Queued", &s) == -EINVAL);
+	CHECK(task_state_parse("", &s) == -EINVAL);
+}
+
+static void test_reopen_keeps_everything(void)
+{
+	char path[128], err[256];
+	struct store *st = open_new(path, sizeof(path));
+	struct task t;
+	int64_t a, b, c;
+
+	CHECK(st);
+	if (!st)
+		return;
+	CHECK(store_task_create(st, "first", 5, "sh", BASE, &a) == 0);
+	CHECK(store_task_create(st, "second", 6, "sh", BASE, &b) == 0);
+	CHECK(store_task_start(st, b, 1) == 0);
+	CHECK(store_task_finish(st, b, TASK_DONE, 0, COMMIT, NULL) == 0);
+	store_close(st);
+
+	st = NULL;
+	CHECK(store_open(&st, path, err, sizeof(err)) == 0);
+	if (!st)
+		return;
+	CHECK(store_task_get(st, a, &t) == 0);
+	CHECK(t.state == TASK_QUEUED);
+	CHECK(t.prompt_len == 5 && !memcmp(t.prompt, "first", 5));
+	task_release(&t);
+	CHECK(store_task_get(st, b, &t) == 0);
+	CHECK(t.state == TASK_DONE);
+	CHECK_STR(t.commit, COMMIT);
+	task_release(&t);
+	/* Ids are never reused, even after a reopen. */
+	CHECK(store_task_create(st, "third", 5, "sh", BASE, &c) == 0);
+	CHECK(c > b);
+	store_close(st);
+}
+
+static void test_kill_9_keeps_created_task(void)
+{
+	char path[128], err[256];
+	struct store *st = NULL;
+	struct task t;
+	int64_t id = 0;
+	int fds[2], status;
+	pid_t pid;
+
+	new_path(path, sizeof(path));
+	CHECK(pipe(fds) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		/* The child dies without closing anything, as after kill -9. */
+		if (store_open(&st, path, err, sizeof(err)) == 0 &&
+		    store_task_create(st, "survive", 7, "sh", BASE, &id) == 0 &&
+		    write(fds[1], &id, sizeof(id)) == sizeof(id))
+			kill(getpid(), SIGKILL);
+		_exit(1);
+	}
+	close(fds[1]);
+	CHECK(read(fds[0], &id, sizeof(id)) == sizeof(id));
+	close(fds[0]);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+	CHECK(store_open(&st, path, err, sizeof(err)) == 0);
+	if (!st)
+		return;
+	CHECK(store_task_get(st, id, &t) == 0);
+	CHECK(t.prompt_len == 7 && !memcmp(t.prompt, "survive", 7));
+	task_release(&t);
+	store_close(st);
+}
+
+static void test_schema_version_and_wal(void)
+{
+	char path[128];
+	struct store *st = open_new(path, sizeof(path));
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+
+	CHECK(st);
+	store_close(st);
+
+	CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+	      SQLITE_OK);
+	CHECK(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) ==
+	      SQLITE_OK);
+	CHECK(sqlite3_step(s) == SQLITE_ROW);
+	CHECK(sqlite3_column_int(s, 0) >= 1);
+	sqlite3_finalize(s);
+	CHECK(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL) ==
+	      SQLITE_OK);
+	CHECK(sqlite3_step(s) == SQLITE_ROW);
+	CHECK_STR((const char *)sqlite3_column_text(s, 0), "wal");
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+}
+
+static void test_newer_schema_is_refused(void)
+{
+	char path[128], err[256];
+	struct store *st = NULL;
+	sqlite3 *db = NULL;
+
+	new_path(path, sizeof(path));
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL,
+			   NULL) == SQLITE_OK);
+	sqlite3_close(db);
+
+	CHECK(store_open(&st, path, err, sizeof(err)) < 0);
+	CHECK(st == NULL);
+	CHECK(strstr(err, "schema version 999") != NULL);
+}
+
+static void test_open_in_unwritable_directory_fails(void)
+{
+	char file[128], path[160], err[256], want[200];
+	struct store *st = (struct store *)&st;
+	FILE *f;
+
+	/* Tests run as root, which can write anywhere; a path through a
+	 * regular file fails for everyone. */
+	snprintf(file, sizeof(file), "%s/not-a-dir", tmpdir);
+	f = fopen(file, "w");
+	CHECK(f != NULL);
+	if (f)
+		fclose(f);
+	snprintf(path, sizeof(path), "%s/state.db", file);
+
+	err[0] = '\0';
+	CHECK(store_open(&st, path, err, sizeof(err)) < 0);
+	CHECK(st == NULL);
+	snprintf(want, sizeof(want), "cannot open database '%s': ", path);
+	CHECK(!strncmp(err, want, strlen(want)));
+	CHECK(strlen(err) > strlen(want));
+	printf("# %s\n", err);
+	CHECK(!strchr(err, '\n'));
+	unlink(file);
+}
+
+#define THREADS 8
+#define PER_THREAD 50
+
+struct creator {
+	struct store *st;
+	int64_t ids[PER_THREAD];
+	int failures;
+};
+
+static void *create_many(void *arg)
+{
+	struct creator *c = arg;
+	char prompt[32];
+	int i, len;
+
+	for (i = 0; i < PER_THREAD; i++) {
+		len = snprintf(prompt, sizeof(prompt), "task %d", i);
+		if (store_task_create(c->st, prompt, (size_t)len, "sh", BASE,
+				      &c->ids[i]) < 0)
+			c->failures++;
+	}
+	return NULL;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void test_threads_create_distinct_ids(void)
+{
+	char path[128];
+	struct store *st = open_new(path, sizeof(path));
+	static struct creator c[THREADS];
+	pthread_t th[THREADS];
+	int64_t all[THREADS * PER_THREAD], *ids;
+	size_t n, i;
+	int k, distinct = 1;
+
+	CHECK(st);
+	if (!st)
+		return;
+	for (k = 0; k < THREADS; k++) {
+		c[k].st = st;
+		CHECK(pthread_create(&th[k], NULL, create_many, &c[k]) == 0);
+	}
+	for (k = 0; k < THREADS; k++) {
+		pthread_join(th[k], NULL);
+		CHECK(c[k].failures == 0);
+		memcpy(all + k * PER_THREAD, c[k].ids, sizeof(c[k].ids));
+	}
+	qsort(all, THREADS * PER_THREAD, sizeof(all[0]), cmp_id);
+	for (i = 1; i < THREADS * PER_THREAD; i++)
+		if (all[i] == all[i - 1])
+			distinct = 0;
+	CHECK(distinct);
+
+	CHECK(store_task_ids(st, &ids, &n) == 0);
+	CHECK(n == THREADS * PER_THREAD);
+	if (n == THREADS * PER_THREAD)
+		CHECK(!memcmp(ids, all, sizeof(all)));
+	free(ids);
+	store_close(st);
+}
+
+static int remove_one(const char *path, const struct stat *sb, int type,
+		      struct FTW *ftw)
+{
+	return remove(path);
+}
+
+int main(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/pai-test-store-XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+
+	RUN(test_create_and_get_round_trip);
+	RUN(test_empty_prompt_round_trips);
+	RUN(test_ids_ascend_and_next_queued_is_fifo);
+	RUN(test_start_finish_requeue_transitions);
+	RUN(test_missing_task_is_enoent);
+	RUN(test_counts_and_states);
+	RUN(test_state_names);
+	RUN(test_reopen_keeps_everything);
+	RUN(test_kill_9_keeps_created_task);
+	RUN(test_schema_version_and_wal);
+	RUN(test_newer_schema_is_refused);
+	RUN(test_open_in_unwritable_directory_fails);
+	RUN(test_threads_create_distinct_ids);
+
+	/* Leave the directory behind on failure, for a look at the files. */
+	if (!check_failures &&
+	    nftw(tmpdir, remove_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+		fprintf(stderr, "cannot remove '%s'\n", tmpdir);
+	return check_done();
+}
