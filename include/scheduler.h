@@ -1,5 +1,5 @@
 /*
- * sched: the scheduler. Owns the worker slots and every state change of a
+ * scheduler: the scheduler. Owns the worker slots and every state change of a
  * task after its creation.
  *
  * One scheduler thread waits for work (a new task, a freed slot, a
@@ -13,8 +13,8 @@
  *	sched_ctl(s, id, "cancel", err, sizeof(err));
  *	sched_stop(s);		// ends engines; their tasks stay queued
  */
-#ifndef PAI_SCHED_H
-#define PAI_SCHED_H
+#ifndef PAI_SCHEDULER_H
+#define PAI_SCHEDULER_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,0 +1,747 @@
+/*
+ * scheduler: worker slots, the scheduler thread, and one thread per run.
+ *
+ * Locking: s->lock guards the slots, the run records and every decision
+ * that reads a task's state and then changes it (cancel, retry, start), so
+ * two such decisions never interleave. The store has its own lock; it is
+ * always taken inside s->lock, never the other way round. Slow work (git,
+ * waiting for the engine) happens in run threads without s->lock held.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "engine.h"
+#include "events.h"
+#include "gitwork.h"
+#include "pai.h"
+#include "runner.h"
+#include "scheduler.h"
+#include "spec.h"
+#include "store.h"
+
+/* How often a run thread wakes to look at cancel and kill deadlines. */
+#define RUN_POLL_MS 100
+
+struct run {
+	struct sched *s;
+	int64_t id;
+	int slot;
+	int cancel;		/* cancel requested */
+	int64_t term_at;	/* ms when SIGTERM went out, 0 if not yet */
+	int has_proc;
+	struct runner_proc proc;
+};
+
+struct slot {
+	struct run *run;	/* NULL when idle */
+	int64_t last_task;
+	int64_t since;
+};
+
+struct sched {
+	struct pai *p;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;	/* work for the scheduler thread */
+	pthread_cond_t idle;	/* a run thread ended */
+	struct slot *slots;
+	int n_slots;		/* allocated */
+	int workers;		/* wanted */
+	int runs;		/* run threads alive */
+	int paused;
+	int stopping;
+	pthread_t thread;
+};
+
+static void refuse(struct sched *s, int64_t task, const char *reason)
+{
+	events_reason(s->p->events, "refused", task, reason);
+}
+
+/* ---- one run ------------------------------------------------------- */
+
+static void log_line(int fd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void log_line(int fd, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	if (fd < 0)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	if (write(fd, line, (size_t)n) < 0)
+		return;
+}
+
+static int write_prompt_file(const char *path, const struct task *t)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ssize_t n = -1;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, t->prompt, t->prompt_len);
+	close(fd);
+	return n == (ssize_t)t->prompt_len ? 0 : -EIO;
+}
+
+/* "parallelai: task 7: first line of the prompt" */
+static void commit_message(const struct task *t, char *out, size_t len)
+{
+	const char *p = t->prompt;
+	size_t n;
+
+	while (*p == ' ' || *p == '\t' || *p == '\n')
+		p++;
+	n = strcspn(p, "\n");
+	if (n > 72)
+		n = 72;
+	snprintf(out, len, "parallelai: task %lld: %.*s\n\nEngine: %s\n",
+		 (long long)t->id, (int)n, p, t->engine);
+}
+
+/* Start the engine; 0, or <0 with the reason in err. */
+static int run_engine(struct run *r, const struct task *t, int logfd,
+		      char *err, size_t errlen)
+{
+	struct sched *s = r->s;
+	char prompt_file[PATH_MAX], id[32];
+	char *env[6] = { NULL }, **argv = NULL;
+	struct engine_vars v;
+	struct runner_proc proc;
+	int ret, i = 0;
+
+	pai_prompt_path(s->p, t->id, prompt_file, sizeof(prompt_file));
+	ret = write_prompt_file(prompt_file, t);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot write '%s': %s", prompt_file,
+			 strerror(-ret));
+		return ret;
+	}
+	snprintf(id, sizeof(id), "%lld", (long long)t->id);
+	v = (struct engine_vars){ .prompt = t->prompt,
+				  .prompt_file = prompt_file,
+				  .worktree = t->worktree, .branch = t->branch,
+				  .task_id = t->id };
+	ret = engine_argv(&s->p->cfg, t->engine, &v, &argv, err, errlen);
+	if (ret < 0)
+		return ret;
+	if (asprintf(&env[i++], "PAI_TASK_ID=%s", id) < 0 ||
+	    asprintf(&env[i++], "PAI_PROMPT_FILE=%s", prompt_file) < 0 ||
+	    asprintf(&env[i++], "PAI_WORKTREE=%s", t->worktree) < 0 ||
+	    asprintf(&env[i++], "PAI_BRANCH=%s", t->branch) < 0) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* Past 64 KiB an environment string risks E2BIG at exec: the
+	 * prompt file carries it instead. */
+	if (t->prompt_len < 65536 &&
+	    asprintf(&env[i++], "PAI_PROMPT=%s", t->prompt) < 0) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = runner_spawn(&proc, argv, env, t->worktree, logfd, err, errlen);
+	if (ret < 0) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", err);
+		snprintf(err, errlen, "engine '%s': %s", t->engine, msg);
+		goto out;
+	}
+	pthread_mutex_lock(&s->lock);
+	r->proc = proc;
+	r->has_proc = 1;
+	s->slots[r->slot - 1].since = pai_now_ms();
+	if (r->cancel || s->stopping) {
+		runner_signal(&r->proc, SIGTERM);
+		r->term_at = pai_now_ms();
+	}
+	pthread_mutex_unlock(&s->lock);
+	store_task_set_pid(s->p->store, t->id, proc.pid);
+out:
+	for (i = 0; i < 6; i++)
+		free(env[i]);
+	engine_argv_free(argv);
+	return ret;
+}
+
+/* Wait for the engine, escalating to SIGKILL once a SIGTERM is overdue. */
+static int wait_engine(struct run *r)
+{
+	struct sched *s = r->s;
+	int status = 0;
+
+	while (runner_wait(&r->proc, RUN_POLL_MS, &status) == -ETIMEDOUT) {
+		pthread_mutex_lock(&s->lock);
+		if ((r->cancel || s->stopping) && !r->term_at) {
+			runner_signal(&r->proc, SIGTERM);
+			r->term_at = pai_now_ms();
+		} else if (r->term_at && pai_now_ms() - r->term_at >=
+					 s->p->cfg.kill_grace_ms) {
+			runner_signal(&r->proc, SIGKILL);
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	return status;
+}
+
+static void finish(struct run *r, enum task_state st, int code,
+		   const char *commit, const char *reason)
+{
+	struct sched *s = r->s;
+	cJSON *f = cJSON_CreateObject();
+
+	if (store_task_finish(s->p->store, r->id, st, code, commit, reason) < 0)
+		fprintf(stderr, "parallelai: task %lld: cannot record its end\n",
+			(long long)r->id);
+	cJSON_AddStringToObject(f, "state", task_state_name(st));
+	if (code >= 0)
+		cJSON_AddNumberToObject(f, "exit", code);
+	if (commit && *commit)
+		cJSON_AddStringToObject(f, "commit", commit);
+	if (reason)
+		cJSON_AddStringToObject(f, "reason", reason);
+	events_add(s->p->events, "finished", r->id, f);
+	if (st == TASK_CANCELLED)
+		events_add(s->p->events, "cancelled", r->id, NULL);
+}
+
+static void *run_main(void *arg)
+{
+	struct run *r = arg;
+	struct sched *s = r->s;
+	struct pai *p = s->p;
+	struct task t = { 0 };
+	char wt[PATH_MAX], logp[PATH_MAX], err[PATH_MAX + 1024] = "";
+	char msg[1024];
+	char commit[41] = "", name[64];
+	struct gitwork_author author = { p->cfg.author_name,
+					 p->cfg.author_email };
+	int logfd = -1, code = -1, status, cancel, stopping;
+	cJSON *f;
+
+	if (store_task_get(p->store, r->id, &t) < 0) {
+		snprintf(err, sizeof(err), "cannot read task %lld",
+			 (long long)r->id);
+		goto fail;
+	}
+	f = cJSON_CreateObject();
+	cJSON_AddNumberToObject(f, "worker", r->slot);
+	cJSON_AddNumberToObject(f, "attempt", t.attempts);
+	events_add(p->events, "started", t.id, f);
+
+	pai_log_path(p, t.id, logp, sizeof(logp));
+	logfd = open(logp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (logfd < 0) {
+		snprintf(err, sizeof(err), "cannot open log '%s': %s", logp,
+			 strerror(errno));
+		goto fail;
+	}
+	if (t.attempts > 1)
+		log_line(logfd, "--- parallelai: attempt %d ---", t.attempts);
+
+	pai_worktree_path(p, t.id, wt, sizeof(wt));
+	snprintf(name, sizeof(name), "pai-task-%lld", (long long)t.id);
+	if (gitwork_worktree_create(p->repo, name, wt, t.branch, t.base, err,
+				    sizeof(err)) < 0)
+		goto fail;
+	if (!t.worktree || strcmp(t.worktree, wt)) {
+		store_task_set_worktree(p->store, t.id, wt);
+		free(t.worktree);
+		t.worktree = strdup(wt);
+	}
+
+	pthread_mutex_lock(&s->lock);
+	cancel = r->cancel;
+	stopping = s->stopping;
+	pthread_mutex_unlock(&s->lock);
+	if (stopping)
+		goto requeue;
+	if (cancel) {
+		finish(r, TASK_CANCELLED, -1, NULL, "cancelled before start");
+		goto out;
+	}
+
+	if (run_engine(r, &t, logfd, err, sizeof(err)) < 0)
+		goto fail;
+	status = wait_engine(r);
+	code = runner_exit_code(status);
+
+	pthread_mutex_lock(&s->lock);
+	cancel = r->cancel;
+	stopping = s->stopping;
+	pthread_mutex_unlock(&s->lock);
+	if (stopping && !cancel)
+		goto requeue;
+
+	/* Whatever the engine wrote is kept on the branch, even when it
+	 * failed or was cancelled: nothing an agent did is lost. */
+	commit_message(&t, msg, sizeof(msg));
+	if (gitwork_commit_all(wt, msg, &author, commit, err,
+			       sizeof(err)) < 0) {
+		log_line(logfd, "parallelai: %s", err);
+		finish(r, TASK_FAILED, code, NULL, err);
+		goto out;
+	}
+	if (cancel) {
+		finish(r, TASK_CANCELLED, code, commit, "cancelled");
+	} else if (code == 0) {
+		finish(r, TASK_DONE, code, commit, NULL);
+	} else {
+		snprintf(err, sizeof(err), "%s %d",
+			 code > 128 ? "killed by signal" : "exit status",
+			 code > 128 ? code - 128 : code);
+		log_line(logfd, "parallelai: engine '%s': %s", t.engine, err);
+		finish(r, TASK_FAILED, code, commit, err);
+	}
+	goto out;
+
+requeue:
+	store_task_requeue(p->store, t.id, "stopped by unmount");
+	events_reason(p->events, "requeued", t.id, "stopped by unmount");
+	goto out;
+fail:
+	log_line(logfd, "parallelai: %s", err);
+	finish(r, TASK_FAILED, -1, NULL, err);
+out:
+	if (logfd >= 0)
+		close(logfd);
+	if (r->has_proc)
+		runner_release(&r->proc);
+	task_release(&t);
+	pthread_mutex_lock(&s->lock);
+	s->slots[r->slot - 1].run = NULL;
+	s->slots[r->slot - 1].last_task = r->id;
+	s->runs--;
+	pthread_cond_broadcast(&s->wake);
+	pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
+	free(r);
+	return NULL;
+}
+
+/* ---- the scheduler thread ------------------------------------------ */
+
+/* Start queued tasks on free slots, oldest first. Called with s->lock. */
+static void start_runnable(struct sched *s)
+{
+	int k;
+
+	for (k = 1; k <= s->workers && !s->paused && !s->stopping; k++) {
+		struct run *r;
+		pthread_t th;
+		int64_t id;
+
+		if (s->slots[k - 1].run)
+			continue;
+		if (store_task_next_queued(s->p->store, &id) < 0)
+			return;
+		if (store_task_start(s->p->store, id, k) < 0)
+			return;
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			goto undo;
+		r->s = s;
+		r->id = id;
+		r->slot = k;
+		s->slots[k - 1].run = r;
+		s->slots[k - 1].since = pai_now_ms();
+		s->runs++;
+		if (pthread_create(&th, NULL, run_main, r) != 0) {
+			s->slots[k - 1].run = NULL;
+			s->runs--;
+			free(r);
+			goto undo;
+		}
+		pthread_detach(th);
+		continue;
+undo:
+		store_task_requeue(s->p->store, id, NULL);
+		fprintf(stderr, "parallelai: cannot start a run thread\n");
+		return;
+	}
+}
+
+static void *sched_main(void *arg)
+{
+	struct sched *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->stopping) {
+		start_runnable(s);
+		pthread_cond_wait(&s->wake, &s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* Is pid an engine that ran in worktree? Guards against pid reuse. */
+static int is_our_engine(pid_t pid, const char *worktree)
+{
+	char link[64], target[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/cwd", (int)pid);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0 || !worktree)
+		return 0;
+	target[n] = '\0';
+	return !strncmp(target, worktree, strlen(worktree));
+}
+
+/* Tasks left running by a daemon that died: end what remains of their
+ * engines, then queue them again with the attempt counted. */
+static void recover(struct sched *s)
+{
+	int64_t *ids = NULL;
+	size_t n = 0, i;
+
+	if (store_tasks_in_state(s->p->store, TASK_RUNNING, &ids, &n) < 0)
+		return;
+	for (i = 0; i < n; i++) {
+		struct task t;
+
+		if (store_task_get(s->p->store, ids[i], &t) < 0)
+			continue;
+		if (t.pid > 0 && is_our_engine(t.pid, t.worktree))
+			kill(-t.pid, SIGKILL);
+		store_task_requeue(s->p->store, t.id, "daemon restarted");
+		events_reason(s->p->events, "requeued", t.id,
+			      "daemon restarted");
+		task_release(&t);
+	}
+	free(ids);
+}
+
+static int resize_slots(struct sched *s, int n)
+{
+	struct slot *sl;
+
+	if (n > s->n_slots) {
+		sl = realloc(s->slots, (size_t)n * sizeof(*sl));
+		if (!sl)
+			return -ENOMEM;
+		memset(sl + s->n_slots, 0,
+		       (size_t)(n - s->n_slots) * sizeof(*sl));
+		s->slots = sl;
+		s->n_slots = n;
+	}
+	s->workers = n;
+	return 0;
+}
+
+int sched_start(struct sched **out, struct pai *p)
+{
+	struct sched *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->p = p;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->wake, NULL);
+	pthread_cond_init(&s->idle, NULL);
+	if (resize_slots(s, p->cfg.workers) < 0)
+		goto fail;
+	recover(s);
+	if (pthread_create(&s->thread, NULL, sched_main, s) != 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	free(s->slots);
+	free(s);
+	return -ENOMEM;
+}
+
+void sched_stop(struct sched *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->wake);
+	/* Run threads see stopping, end their engines and requeue. */
+	while (s->runs > 0)
+		pthread_cond_wait(&s->idle, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->thread, NULL);
+	pthread_cond_destroy(&s->wake);
+	pthread_cond_destroy(&s->idle);
+	pthread_mutex_destroy(&s->lock);
+	free(s->slots);
+	free(s);
+}
+
+/* ---- submissions and commands -------------------------------------- */
+
+int sched_submit(struct sched *s, const char *text, size_t len,
+		 int64_t *id, char *err, size_t errlen)
+{
+	struct pai *p = s->p;
+	struct spec sp;
+	const char *engine;
+	char base[41];
+	int r;
+
+	r = spec_parse(&sp, text, len, p->cfg.max_prompt, err, errlen);
+	if (r < 0)
+		goto refused;
+	engine = sp.engine ? sp.engine : p->cfg.engine;
+	if (!engine_known(&p->cfg, engine)) {
+		snprintf(err, errlen, "unknown engine '%s'", engine);
+		r = -EINVAL;
+		goto refused;
+	}
+	r = gitwork_head(p->repo, base, err, errlen);
+	if (r < 0) {
+		r = -EIO;
+		goto refused;
+	}
+	r = store_task_create(p->store, sp.prompt, sp.prompt_len, engine, base,
+			      id);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot store the task: %s",
+			 strerror(-r));
+		goto refused;
+	}
+	spec_release(&sp);
+	events_add(p->events, "created", *id, NULL);
+	pthread_mutex_lock(&s->lock);
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+refused:
+	spec_release(&sp);
+	refuse(s, 0, err);
+	return r;
+}
+
+static struct run *run_of(struct sched *s, int64_t id)
+{
+	int k;
+
+	for (k = 0; k < s->n_slots; k++)
+		if (s->slots[k].run && s->slots[k].run->id == id)
+			return s->slots[k].run;
+	return NULL;
+}
+
+/* Called with s->lock held. */
+static int task_cancel(struct sched *s, int64_t id, char *err, size_t errlen)
+{
+	struct task t;
+	struct run *r;
+	int ret;
+
+	if ((ret = store_task_get(s->p->store, id, &t)) < 0) {
+		snprintf(err, errlen, "no such task: %lld", (long long)id);
+		return ret;
+	}
+	ret = 0;
+	if (t.state == TASK_QUEUED) {
+		store_task_finish(s->p->store, id, TASK_CANCELLED, -1, NULL,
+				  "cancelled while queued");
+		events_add(s->p->events, "cancelled", id, NULL);
+	} else if (t.state == TASK_RUNNING && (r = run_of(s, id))) {
+		if (r->cancel) {
+			snprintf(err, errlen, "task %lld is being cancelled",
+				 (long long)id);
+			ret = -EBUSY;
+		}
+		r->cancel = 1;
+		if (r->has_proc && !r->term_at) {
+			runner_signal(&r->proc, SIGTERM);
+			r->term_at = pai_now_ms();
+		}
+	} else {
+		snprintf(err, errlen, "cannot cancel task %lld: it is %s",
+			 (long long)id, task_state_name(t.state));
+		ret = -EBUSY;
+	}
+	task_release(&t);
+	return ret;
+}
+
+static int task_retry(struct sched *s, int64_t id, char *err, size_t errlen)
+{
+	struct task t;
+	int ret;
+
+	if ((ret = store_task_get(s->p->store, id, &t)) < 0) {
+		snprintf(err, errlen, "no such task: %lld", (long long)id);
+		return ret;
+	}
+	if (t.state != TASK_FAILED && t.state != TASK_CANCELLED) {
+		snprintf(err, errlen, "cannot retry task %lld: it is %s",
+			 (long long)id, task_state_name(t.state));
+		task_release(&t);
+		return -EBUSY;
+	}
+	task_release(&t);
+	ret = store_task_requeue(s->p->store, id, NULL);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot requeue task %lld",
+			 (long long)id);
+		return ret;
+	}
+	events_add(s->p->events, "retried", id, NULL);
+	pthread_cond_broadcast(&s->wake);
+	return 0;
+}
+
+/*
+ * Split "VERB" or "VERB NUMBER" (blanks around them allowed). Returns the
+ * number of words, or 0 when the line is anything else.
+ */
+static int parse_cmd(const char *line, char *verb, size_t vlen, long *num)
+{
+	const char *p = line, *w;
+	char *end;
+	size_t n;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	for (w = p; *p && *p != ' ' && *p != '\t'; p++)
+		;
+	n = (size_t)(p - w);
+	if (!n || n >= vlen)
+		return 0;
+	memcpy(verb, w, n);
+	verb[n] = '\0';
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!*p)
+		return 1;
+	errno = 0;
+	*num = strtol(p, &end, 10);
+	if (errno || end == p || (*p < '0' || *p > '9'))
+		return 0;
+	while (*end == ' ' || *end == '\t')
+		end++;
+	return *end ? 0 : 2;
+}
+
+int sched_ctl(struct sched *s, int64_t task, const char *line,
+	      char *err, size_t errlen)
+{
+	char verb[32] = "";
+	long num = 0;
+	int n = parse_cmd(line, verb, sizeof(verb), &num), ret = -EINVAL;
+	cJSON *f;
+
+	pthread_mutex_lock(&s->lock);
+	if (task > 0 && n == 1 && !strcmp(verb, "cancel")) {
+		ret = task_cancel(s, task, err, errlen);
+	} else if (task > 0 && n == 1 && !strcmp(verb, "retry")) {
+		ret = task_retry(s, task, err, errlen);
+	} else if (task == 0 && n == 2 && num > 0 && !strcmp(verb, "cancel")) {
+		ret = task_cancel(s, num, err, errlen);
+	} else if (task == 0 && n == 2 && num > 0 && !strcmp(verb, "retry")) {
+		ret = task_retry(s, num, err, errlen);
+	} else if (task == 0 && n == 1 && !strcmp(verb, "pause")) {
+		s->paused = 1;
+		events_add(s->p->events, "paused", 0, NULL);
+		ret = 0;
+	} else if (task == 0 && n == 1 && !strcmp(verb, "resume")) {
+		s->paused = 0;
+		events_add(s->p->events, "resumed", 0, NULL);
+		pthread_cond_broadcast(&s->wake);
+		ret = 0;
+	} else if (task == 0 && n == 2 && !strcmp(verb, "workers")) {
+		if (num < 1 || num > 1024) {
+			snprintf(err, errlen,
+				 "workers must be between 1 and 1024");
+		} else if ((ret = resize_slots(s, (int)num)) == 0) {
+			f = cJSON_CreateObject();
+			cJSON_AddNumberToObject(f, "workers", (double)num);
+			events_add(s->p->events, "resized", 0, f);
+			pthread_cond_broadcast(&s->wake);
+		}
+	} else {
+		snprintf(err, errlen, "unknown command '%s'", line);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (ret < 0)
+		refuse(s, task, err);
+	return ret;
+}
+
+/* ---- what the views read ------------------------------------------- */
+
+int sched_workers(struct sched *s)
+{
+	int k, n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->workers;
+	/* A shrunk pool still shows slots that finish their task. */
+	for (k = s->workers; k < s->n_slots; k++)
+		if (s->slots[k].run)
+			n = k + 1;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+int sched_busy(struct sched *s)
+{
+	int n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->runs;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+bool sched_paused(struct sched *s)
+{
+	bool b;
+
+	pthread_mutex_lock(&s->lock);
+	b = s->paused;
+	pthread_mutex_unlock(&s->lock);
+	return b;
+}
+
+int sched_worker_info(struct sched *s, int k, struct worker_info *out)
+{
+	int ret = -ENOENT;
+
+	pthread_mutex_lock(&s->lock);
+	if (k >= 1 && k <= s->n_slots &&
+	    (k <= s->workers || s->slots[k - 1].run)) {
+		struct slot *sl = &s->slots[k - 1];
+
+		memset(out, 0, sizeof(*out));
+		out->last_task = sl->last_task;
+		if (sl->run) {
+			out->task = sl->run->id;
+			out->pid = sl->run->has_proc ? sl->run->proc.pid : 0;
+			out->since = sl->since;
+			out->last_task = sl->run->id;
+		}
+		ret = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
