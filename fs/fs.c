@@ -1,0 +1,990 @@
+/*
+ * fs: the FUSE layer of parallelai (libfuse 3, high-level API).
+ *
+ * The namespace is data: one table per directory kind (root, task,
+ * worker) lists each file's name, kind and mode; a path resolves to a
+ * node, and a node's content comes from the views, the scheduler or a real
+ * file in the state directory (logs, events). Nothing here schedules or
+ * touches git.
+ *
+ * Sizes never lie: getattr renders a generated file to learn its length,
+ * logs are stat'ed fresh, and attribute caching is off, because tail -f
+ * polls fstat and reads only up to st_size. Every open uses direct_io so
+ * a read returns what the node holds now, not what the page cache saw.
+ */
+#define FUSE_USE_VERSION 35
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fuse.h>
+
+#include "buf.h"
+#include "events.h"
+#include "fs.h"
+#include "pai.h"
+#include "scheduler.h"
+#include "store.h"
+#include "view.h"
+
+enum kind {
+	K_ROOT, K_README, K_CTL, K_STATUS, K_STATUS_JSON, K_EVENTS,
+	K_TASKS, K_NEW,
+	K_TASK, K_T_PROMPT, K_T_STATUS, K_T_JSON, K_T_LOG, K_T_DIFF,
+	K_T_FILES, K_T_CTL, K_T_WORKTREE, K_T_WORKER,
+	K_WORKERS,
+	K_WORKER, K_W_STATUS, K_W_LOG, K_W_WORKTREE, K_W_TASK,
+};
+
+struct entry {
+	const char *name;
+	enum kind kind;
+	mode_t mode;
+};
+
+static const struct entry root_tab[] = {
+	{ "README", K_README, S_IFREG | 0444 },
+	{ "ctl", K_CTL, S_IFREG | 0200 },
+	{ "status", K_STATUS, S_IFREG | 0444 },
+	{ "status.json", K_STATUS_JSON, S_IFREG | 0444 },
+	{ "events", K_EVENTS, S_IFREG | 0444 },
+	{ "tasks", K_TASKS, S_IFDIR | 0755 },
+	{ "workers", K_WORKERS, S_IFDIR | 0555 },
+	{ NULL, 0, 0 }
+};
+
+static const struct entry task_tab[] = {
+	{ "prompt", K_T_PROMPT, S_IFREG | 0444 },
+	{ "status", K_T_STATUS, S_IFREG | 0444 },
+	{ "task.json", K_T_JSON, S_IFREG | 0444 },
+	{ "log", K_T_LOG, S_IFREG | 0444 },
+	{ "diff", K_T_DIFF, S_IFREG | 0444 },
+	{ "files", K_T_FILES, S_IFREG | 0444 },
+	{ "ctl", K_T_CTL, S_IFREG | 0200 },
+	{ "worktree", K_T_WORKTREE, S_IFLNK | 0777 },
+	{ "worker", K_T_WORKER, S_IFLNK | 0777 },
+	{ NULL, 0, 0 }
+};
+
+static const struct entry worker_tab[] = {
+	{ "status", K_W_STATUS, S_IFREG | 0444 },
+	{ "log", K_W_LOG, S_IFREG | 0444 },
+	{ "worktree", K_W_WORKTREE, S_IFLNK | 0777 },
+	{ "task", K_W_TASK, S_IFLNK | 0777 },
+	{ NULL, 0, 0 }
+};
+
+static const struct entry tasks_new = { "new", K_NEW, S_IFREG | 0666 };
+static const struct entry dir_entry = { NULL, K_TASK, S_IFDIR | 0555 };
+
+struct node {
+	const struct entry *e;
+	int64_t task;		/* K_TASK.. and K_T_* */
+	int worker;		/* K_WORKER.. and K_W_* */
+};
+
+struct pai_fs {
+	struct pai *p;
+	struct fuse *fuse;
+	int mounted;
+};
+
+/* An open file. Handles can be used by several threads at once. */
+struct handle {
+	pthread_mutex_t lock;
+	struct node n;
+	int fd;			/* logs and events: the real file, or -1 */
+	struct buf data;	/* generated content, or what was written */
+	int writable;
+	int wrote;
+	int64_t created;	/* tasks/new: the task this handle made */
+	int result;		/* tasks/new: outcome of the first submit */
+};
+
+static struct pai *pai(void)
+{
+	return ((struct pai_fs *)fuse_get_context()->private_data)->p;
+}
+
+static void refuse(const char *path, const char *what, int err)
+{
+	char msg[PATH_MAX + 128];
+
+	snprintf(msg, sizeof(msg), "cannot %s '%s': %s", what, path,
+		 strerror(err));
+	events_reason(pai()->events, "refused", 0, msg);
+}
+
+/* ---- path resolution ----------------------------------------------- */
+
+static const struct entry *find(const struct entry *tab, const char *name,
+				size_t len)
+{
+	for (; tab->name; tab++)
+		if (strlen(tab->name) == len && !strncmp(tab->name, name, len))
+			return tab;
+	return NULL;
+}
+
+/* A positive decimal number with no sign, leading zero or junk. */
+static int64_t parse_id(const char *s, size_t len)
+{
+	int64_t v = 0;
+	size_t i;
+
+	if (!len || len > 18 || s[0] == '0')
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* Does the entry exist right now? Links come and go with the task. */
+static bool present(struct pai *p, struct node *n)
+{
+	struct worker_info w;
+	struct task t;
+	bool ok = true;
+
+	switch (n->e->kind) {
+	case K_T_WORKTREE:
+	case K_T_WORKER:
+		if (store_task_get(p->store, n->task, &t) < 0)
+			return false;
+		ok = n->e->kind == K_T_WORKTREE ? t.worktree != NULL :
+			t.state == TASK_RUNNING && t.worker > 0;
+		task_release(&t);
+		return ok;
+	case K_W_WORKTREE:
+	case K_W_TASK:
+		return sched_worker_info(p->sched, n->worker, &w) == 0 &&
+		       w.task > 0;
+	default:
+		return true;
+	}
+}
+
+static int resolve(const char *path, struct node *n)
+{
+	struct pai *p = pai();
+	const char *c[4];
+	size_t len[4];
+	int depth = 0;
+	const char *s = path;
+
+	memset(n, 0, sizeof(*n));
+	while (*s) {
+		while (*s == '/')
+			s++;
+		if (!*s)
+			break;
+		if (depth == 4)
+			return -ENOENT;
+		c[depth] = s;
+		while (*s && *s != '/')
+			s++;
+		len[depth] = (size_t)(s - c[depth]);
+		depth++;
+	}
+	if (depth == 0) {
+		static const struct entry root = { "", K_ROOT, S_IFDIR | 0755 };
+
+		n->e = &root;
+		return 0;
+	}
+	n->e = find(root_tab, c[0], len[0]);
+	if (!n->e)
+		return -ENOENT;
+	if (depth == 1)
+		return 0;
+	if (n->e->kind == K_TASKS) {
+		if (len[1] == 3 && !strncmp(c[1], "new", 3)) {
+			n->e = &tasks_new;
+			return depth == 2 ? 0 : -ENOTDIR;
+		}
+		n->task = parse_id(c[1], len[1]);
+		if (!n->task || store_task_exists(p->store, n->task) != 1)
+			return -ENOENT;
+		n->e = &dir_entry;
+		if (depth == 2)
+			return 0;
+		n->e = depth == 3 ? find(task_tab, c[2], len[2]) : NULL;
+	} else if (n->e->kind == K_WORKERS) {
+		struct worker_info w;
+		static const struct entry wdir = { NULL, K_WORKER,
+						   S_IFDIR | 0555 };
+
+		n->worker = (int)parse_id(c[1], len[1]);
+		if (!n->worker ||
+		    sched_worker_info(p->sched, n->worker, &w) < 0)
+			return -ENOENT;
+		n->e = &wdir;
+		if (depth == 2)
+			return 0;
+		n->e = depth == 3 ? find(worker_tab, c[2], len[2]) : NULL;
+	} else {
+		return -ENOTDIR;
+	}
+	if (!n->e || !present(p, n))
+		return -ENOENT;
+	return 0;
+}
+
+/* ---- content ------------------------------------------------------- */
+
+/* Render a generated regular file. -ENOENT if its task went away. */
+static int render(struct pai *p, const struct node *n, struct buf *out)
+{
+	struct task t;
+	int r;
+
+	switch (n->e->kind) {
+	case K_README:
+		return buf_puts(out, view_readme);
+	case K_STATUS:
+	case K_STATUS_JSON:
+		return view_root_status(p, out, n->e->kind == K_STATUS_JSON);
+	case K_W_STATUS:
+		return view_worker_status(p, n->worker, out);
+	case K_T_PROMPT:
+	case K_T_STATUS:
+	case K_T_JSON:
+	case K_T_DIFF:
+	case K_T_FILES:
+		break;
+	default:
+		return 0;	/* ctl, new: nothing to read */
+	}
+	if ((r = store_task_get(p->store, n->task, &t)) < 0)
+		return r;
+	switch (n->e->kind) {
+	case K_T_PROMPT:
+		r = buf_add(out, t.prompt, t.prompt_len);
+		break;
+	case K_T_STATUS:
+	case K_T_JSON:
+		r = view_task_status(p, &t, out, n->e->kind == K_T_JSON);
+		break;
+	case K_T_DIFF:
+		r = view_task_diff(p, &t, out);
+		break;
+	default:
+		r = view_task_files(p, &t, out);
+		break;
+	}
+	task_release(&t);
+	return r;
+}
+
+/* The real file behind a log node: the task's, or the worker's task's. */
+static int real_path(struct pai *p, const struct node *n, char *out,
+		     size_t len)
+{
+	struct worker_info w;
+
+	switch (n->e->kind) {
+	case K_EVENTS:
+		snprintf(out, len, "%s", events_path(p->events));
+		return 0;
+	case K_T_LOG:
+		pai_log_path(p, n->task, out, len);
+		return 0;
+	case K_W_LOG:
+		if (sched_worker_info(p->sched, n->worker, &w) < 0 ||
+		    !w.last_task)
+			return -ENOENT;
+		pai_log_path(p, w.last_task, out, len);
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+static bool is_real(enum kind k)
+{
+	return k == K_EVENTS || k == K_T_LOG || k == K_W_LOG;
+}
+
+static int link_target(struct pai *p, const struct node *n, struct buf *out)
+{
+	struct worker_info w;
+	struct task t;
+	int r;
+
+	switch (n->e->kind) {
+	case K_T_WORKTREE:
+	case K_T_WORKER:
+		if ((r = store_task_get(p->store, n->task, &t)) < 0)
+			return r;
+		if (n->e->kind == K_T_WORKTREE && t.worktree)
+			r = buf_puts(out, t.worktree);
+		else if (n->e->kind == K_T_WORKER && t.worker)
+			r = buf_printf(out, "../../workers/%d", t.worker);
+		else
+			r = -ENOENT;
+		task_release(&t);
+		return r;
+	case K_W_TASK:
+	case K_W_WORKTREE:
+		if (sched_worker_info(p->sched, n->worker, &w) < 0 || !w.task)
+			return -ENOENT;
+		if (n->e->kind == K_W_TASK)
+			return buf_printf(out, "../../tasks/%lld",
+					  (long long)w.task);
+		if ((r = store_task_get(p->store, w.task, &t)) < 0)
+			return r;
+		r = t.worktree ? buf_puts(out, t.worktree) : -ENOENT;
+		task_release(&t);
+		return r;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* ---- operations ---------------------------------------------------- */
+
+static void fill_times(struct stat *st, int64_t ms)
+{
+	st->st_mtim.tv_sec = ms / 1000;
+	st->st_mtim.tv_nsec = (ms % 1000) * 1000000;
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+}
+
+static int node_times(struct pai *p, const struct node *n, int64_t *ms)
+{
+	struct task t;
+
+	switch (n->e->kind) {
+	case K_STATUS:
+	case K_STATUS_JSON:
+	case K_W_STATUS:
+		*ms = pai_now_ms();
+		return 0;
+	case K_TASKS:
+		*ms = store_last_change(p->store);
+		if (!*ms)
+			*ms = p->started;
+		return 0;
+	default:
+		break;
+	}
+	if (n->task && store_task_get(p->store, n->task, &t) == 0) {
+		*ms = n->e->kind == K_T_PROMPT ? t.created : t.updated;
+		task_release(&t);
+		return 0;
+	}
+	*ms = p->started;
+	return 0;
+}
+
+static int pai_getattr(const char *path, struct stat *st,
+		       struct fuse_file_info *fi)
+{
+	struct pai *p = pai();
+	struct node n;
+	struct buf b;
+	int64_t ms;
+	int r;
+
+	if ((r = resolve(path, &n)) < 0)
+		return r;
+	memset(st, 0, sizeof(*st));
+	st->st_mode = n.e->mode;
+	st->st_nlink = S_ISDIR(n.e->mode) ? 2 : 1;
+	st->st_uid = getuid();
+	st->st_gid = getgid();
+	st->st_blksize = 4096;
+	node_times(p, &n, &ms);
+	fill_times(st, ms);
+
+	if (is_real(n.e->kind)) {
+		char rp[PATH_MAX];
+		struct stat real;
+
+		if (real_path(p, &n, rp, sizeof(rp)) == 0 &&
+		    stat(rp, &real) == 0) {
+			st->st_size = real.st_size;
+			st->st_mtim = real.st_mtim;
+			st->st_ctim = real.st_ctim;
+			st->st_atim = real.st_atim;
+		}
+	} else if (S_ISREG(n.e->mode)) {
+		buf_init(&b, BUF_NOMAX);
+		r = render(p, &n, &b);
+		st->st_size = (off_t)b.len;
+		buf_release(&b);
+		if (r < 0 && r != -EFBIG)
+			return r;
+	} else if (S_ISLNK(n.e->mode)) {
+		buf_init(&b, PATH_MAX);
+		r = link_target(p, &n, &b);
+		st->st_size = (off_t)b.len;
+		buf_release(&b);
+		if (r < 0)
+			return r;
+	}
+	st->st_blocks = (st->st_size + 511) / 512;
+	return 0;
+}
+
+static int pai_readlink(const char *path, char *out, size_t size)
+{
+	struct node n;
+	struct buf b;
+	int r;
+
+	if ((r = resolve(path, &n)) < 0)
+		return r;
+	if (!S_ISLNK(n.e->mode))
+		return -EINVAL;
+	buf_init(&b, PATH_MAX);
+	r = link_target(pai(), &n, &b);
+	if (r == 0)
+		snprintf(out, size, "%s", buf_cstr(&b));
+	buf_release(&b);
+	return r;
+}
+
+static int add_entry(void *buf, fuse_fill_dir_t filler, const char *name)
+{
+	return filler(buf, name, NULL, 0, 0);
+}
+
+static int fill_tab(void *buf, fuse_fill_dir_t filler,
+		    const struct entry *tab, struct node *parent)
+{
+	struct node n = *parent;
+
+	for (; tab->name; tab++) {
+		n.e = tab;
+		if (present(pai(), &n) && add_entry(buf, filler, tab->name))
+			return 0;
+	}
+	return 0;
+}
+
+static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
+		       off_t off, struct fuse_file_info *fi,
+		       enum fuse_readdir_flags flags)
+{
+	struct pai *p = pai();
+	struct node n;
+	char name[32];
+	int r;
+
+	if ((r = resolve(path, &n)) < 0)
+		return r;
+	if (!S_ISDIR(n.e->mode))
+		return -ENOTDIR;
+	add_entry(buf, filler, ".");
+	add_entry(buf, filler, "..");
+	switch (n.e->kind) {
+	case K_ROOT:
+		return fill_tab(buf, filler, root_tab, &n);
+	case K_TASK:
+		return fill_tab(buf, filler, task_tab, &n);
+	case K_WORKER:
+		return fill_tab(buf, filler, worker_tab, &n);
+	case K_TASKS: {
+		int64_t *ids = NULL;
+		size_t count = 0, i;
+
+		add_entry(buf, filler, "new");
+		if ((r = store_task_ids(p->store, &ids, &count)) < 0)
+			return r;
+		for (i = 0; i < count; i++) {
+			snprintf(name, sizeof(name), "%lld",
+				 (long long)ids[i]);
+			if (add_entry(buf, filler, name))
+				break;
+		}
+		free(ids);
+		return 0;
+	}
+	case K_WORKERS: {
+		int k, w = sched_workers(p->sched);
+
+		for (k = 1; k <= w; k++) {
+			snprintf(name, sizeof(name), "%d", k);
+			if (add_entry(buf, filler, name))
+				break;
+		}
+		return 0;
+	}
+	default:
+		return -ENOTDIR;
+	}
+}
+
+static bool can_write(enum kind k)
+{
+	return k == K_CTL || k == K_T_CTL || k == K_NEW;
+}
+
+static bool can_read(enum kind k)
+{
+	return k != K_CTL && k != K_T_CTL;
+}
+
+static int pai_access(const char *path, int mask)
+{
+	struct node n;
+	int r;
+
+	if ((r = resolve(path, &n)) < 0)
+		return r;
+	if (S_ISDIR(n.e->mode) || S_ISLNK(n.e->mode))
+		return (mask & W_OK) && n.e->kind != K_TASKS ? -EACCES : 0;
+	if ((mask & W_OK) && !can_write(n.e->kind))
+		return -EACCES;
+	if ((mask & R_OK) && !can_read(n.e->kind))
+		return -EACCES;
+	if (mask & X_OK)
+		return -EACCES;
+	return 0;
+}
+
+static int pai_open(const char *path, struct fuse_file_info *fi)
+{
+	struct pai *p = pai();
+	int acc = fi->flags & O_ACCMODE, r;
+	struct handle *h;
+	struct node n;
+
+	if ((r = resolve(path, &n)) < 0)
+		return r;
+	if (!S_ISREG(n.e->mode))
+		return -EISDIR;
+	if ((acc != O_RDONLY && !can_write(n.e->kind)) ||
+	    (acc != O_WRONLY && !can_read(n.e->kind))) {
+		refuse(path, acc == O_RDONLY ? "read" : "write", EACCES);
+		return -EACCES;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	pthread_mutex_init(&h->lock, NULL);
+	h->n = n;
+	h->fd = -1;
+	h->writable = acc != O_RDONLY;
+	if (n.e->kind == K_NEW)
+		buf_init(&h->data, p->cfg.max_prompt + 65536);
+	else
+		buf_init(&h->data, BUF_NOMAX);
+	if (is_real(n.e->kind)) {
+		char rp[PATH_MAX];
+
+		if (real_path(p, &n, rp, sizeof(rp)) == 0)
+			h->fd = open(rp, O_RDONLY | O_CLOEXEC);
+	} else if (acc != O_WRONLY && n.e->kind != K_NEW) {
+		r = render(p, &n, &h->data);
+		if (r < 0 && r != -EFBIG) {
+			buf_release(&h->data);
+			free(h);
+			return r;
+		}
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	return 0;
+}
+
+static struct handle *handle_of(struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+/* Submit what a tasks/new handle holds, once. Called with h->lock. */
+static int submit(struct handle *h)
+{
+	struct pai *p = pai();
+	char err[512];
+	int64_t id;
+
+	if (h->created || h->result)
+		return h->result;
+	/* Nothing written yet: shells dup2() the file onto stdout and close
+	 * the original before writing, which flushes. Refuse this close
+	 * without deciding; release() records an empty submission. */
+	if (!h->wrote)
+		return -EINVAL;
+	if (h->data.len > p->cfg.max_prompt + 65535) {
+		snprintf(err, sizeof(err), "prompt too long: over %zu bytes",
+			 p->cfg.max_prompt);
+		events_reason(p->events, "refused", 0, err);
+		return h->result = -EFBIG;
+	}
+	h->result = sched_submit(p->sched, buf_cstr(&h->data), h->data.len,
+				 &id, err, sizeof(err));
+	if (h->result == 0)
+		h->created = id;
+	return h->result;
+}
+
+static int pai_read(const char *path, char *out, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	int r = 0;
+
+	pthread_mutex_lock(&h->lock);
+	if (is_real(h->n.e->kind)) {
+		/* A log that did not exist at open may exist now. */
+		if (h->fd < 0) {
+			char rp[PATH_MAX];
+
+			if (real_path(pai(), &h->n, rp, sizeof(rp)) == 0)
+				h->fd = open(rp, O_RDONLY | O_CLOEXEC);
+		}
+		if (h->fd >= 0) {
+			ssize_t n = pread(h->fd, out, size, off);
+
+			r = n < 0 ? -errno : (int)n;
+		}
+		goto out;
+	}
+	if (h->n.e->kind == K_NEW) {
+		/* Clone convention: a read-write handle reads its new id. */
+		char id[32];
+		size_t len;
+
+		if (h->wrote && (r = submit(h)) < 0)
+			goto out;
+		if (!h->created)
+			goto out;
+		len = (size_t)snprintf(id, sizeof(id), "%lld\n",
+				       (long long)h->created);
+		if ((size_t)off < len) {
+			r = (int)(len - (size_t)off < size ?
+				  len - (size_t)off : size);
+			memcpy(out, id + off, (size_t)r);
+		}
+		goto out;
+	}
+	if ((size_t)off < h->data.len) {
+		size_t n = h->data.len - (size_t)off;
+
+		if (n > size)
+			n = size;
+		memcpy(out, h->data.ptr + off, n);
+		r = (int)n;
+	}
+out:
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
+
+/* Each write to a ctl file is a batch of command lines, run at once. */
+static int run_ctl(struct handle *h, const char *data, size_t size)
+{
+	struct pai *p = pai();
+	char *copy = strndup(data, size), *line, *save = NULL;
+	char err[512];
+	int r = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	if (memchr(data, '\0', size)) {
+		events_reason(p->events, "refused", h->n.task,
+			      "command contains a NUL byte");
+		free(copy);
+		return -EINVAL;
+	}
+	for (line = strtok_r(copy, "\n", &save); line && r == 0;
+	     line = strtok_r(NULL, "\n", &save)) {
+		size_t n = strlen(line);
+
+		while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' ||
+			     line[n - 1] == '\r'))
+			line[--n] = '\0';
+		if (!n)
+			continue;
+		r = sched_ctl(p->sched, h->n.task, line, err, sizeof(err));
+	}
+	free(copy);
+	return r;
+}
+
+static int pai_write(const char *path, const char *data, size_t size,
+		     off_t off, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	int r;
+
+	pthread_mutex_lock(&h->lock);
+	if (h->n.e->kind != K_NEW) {
+		r = run_ctl(h, data, size);
+		goto out;
+	}
+	if (h->created) {
+		/* One handle, one task: the clone convention. */
+		r = -EBUSY;
+		goto out;
+	}
+	h->wrote = 1;
+	r = buf_write_at(&h->data, (size_t)off, data, size);
+	if (r == -EFBIG)
+		h->result = -EFBIG;
+out:
+	pthread_mutex_unlock(&h->lock);
+	if (r == -EFBIG) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "prompt too long: over %zu bytes",
+			 pai()->cfg.max_prompt);
+		events_reason(pai()->events, "refused", 0, msg);
+	}
+	return r < 0 ? r : (int)size;
+}
+
+/* close() gets flush's result: this is where a task is created. */
+static int pai_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	int r = 0;
+
+	if (h->n.e->kind != K_NEW || !h->writable)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	r = submit(h);
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
+
+static int pai_fsync(const char *path, int datasync,
+		     struct fuse_file_info *fi)
+{
+	return pai_flush(path, fi);
+}
+
+static int pai_release(const char *path, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+
+	if (h->n.e->kind == K_NEW && h->writable && !h->wrote)
+		events_reason(pai()->events, "refused", 0, "empty prompt");
+	if (h->fd >= 0)
+		close(h->fd);
+	buf_release(&h->data);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+	return 0;
+}
+
+static int pai_truncate(const char *path, off_t size,
+			struct fuse_file_info *fi)
+{
+	struct node n;
+	int r;
+
+	if ((r = resolve(path, &n)) < 0)
+		return r;
+	if (!can_write(n.e->kind)) {
+		refuse(path, "truncate", EACCES);
+		return -EACCES;
+	}
+	/* O_TRUNC on new or ctl: nothing stored to cut. */
+	if (fi && n.e->kind == K_NEW) {
+		struct handle *h = handle_of(fi);
+
+		pthread_mutex_lock(&h->lock);
+		if (!h->created)
+			buf_truncate(&h->data, (size_t)size);
+		pthread_mutex_unlock(&h->lock);
+	}
+	return 0;
+}
+
+static int pai_create(const char *path, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	refuse(path, "create", EACCES);
+	return -EACCES;
+}
+
+static int pai_mknod(const char *path, mode_t mode, dev_t dev)
+{
+	refuse(path, "create", EACCES);
+	return -EACCES;
+}
+
+static int pai_mkdir(const char *path, mode_t mode)
+{
+	refuse(path, "create directory", EACCES);
+	return -EACCES;
+}
+
+static int pai_unlink(const char *path)
+{
+	refuse(path, "remove", EACCES);
+	return -EACCES;
+}
+
+static int pai_rmdir(const char *path)
+{
+	refuse(path, "remove directory", EACCES);
+	return -EACCES;
+}
+
+static int pai_rename(const char *from, const char *to, unsigned int flags)
+{
+	refuse(from, "rename", EACCES);
+	return -EACCES;
+}
+
+static int pai_symlink(const char *target, const char *path)
+{
+	refuse(path, "create link", EACCES);
+	return -EACCES;
+}
+
+static int pai_link(const char *from, const char *to)
+{
+	refuse(to, "create link", EACCES);
+	return -EACCES;
+}
+
+static int pai_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	return -EPERM;
+}
+
+static int pai_chown(const char *path, uid_t uid, gid_t gid,
+		     struct fuse_file_info *fi)
+{
+	return -EPERM;
+}
+
+/* touch(1) and editors set times: accept on writable files, else refuse. */
+static int pai_utimens(const char *path, const struct timespec tv[2],
+		       struct fuse_file_info *fi)
+{
+	struct node n;
+	int r;
+
+	if ((r = resolve(path, &n)) < 0)
+		return r;
+	return can_write(n.e->kind) ? 0 : -EACCES;
+}
+
+static void *pai_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	/* Everything here changes behind the kernel's back. */
+	cfg->entry_timeout = 0;
+	cfg->attr_timeout = 0;
+	cfg->negative_timeout = 0;
+	cfg->kernel_cache = 0;
+	cfg->direct_io = 1;
+	cfg->use_ino = 0;
+	return fuse_get_context()->private_data;
+}
+
+static const struct fuse_operations pai_ops = {
+	.init = pai_init,
+	.getattr = pai_getattr,
+	.readlink = pai_readlink,
+	.readdir = pai_readdir,
+	.access = pai_access,
+	.open = pai_open,
+	.read = pai_read,
+	.write = pai_write,
+	.flush = pai_flush,
+	.fsync = pai_fsync,
+	.release = pai_release,
+	.truncate = pai_truncate,
+	.create = pai_create,
+	.mknod = pai_mknod,
+	.mkdir = pai_mkdir,
+	.unlink = pai_unlink,
+	.rmdir = pai_rmdir,
+	.rename = pai_rename,
+	.symlink = pai_symlink,
+	.link = pai_link,
+	.chmod = pai_chmod,
+	.chown = pai_chown,
+	.utimens = pai_utimens,
+};
+
+int pai_fs_mount(struct pai_fs **out, struct pai *p, const char *mountpoint,
+		 const char *fuse_opts, char *err, size_t errlen)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct pai_fs *fs = calloc(1, sizeof(*fs));
+	char opts[PATH_MAX + 256];
+	int r = -EIO;
+
+	if (!fs)
+		return -ENOMEM;
+	fs->p = p;
+	snprintf(opts, sizeof(opts), "fsname=%s,subtype=parallelai%s%s",
+		 p->repo, fuse_opts && *fuse_opts ? "," : "",
+		 fuse_opts ? fuse_opts : "");
+	if (fuse_opt_add_arg(&args, "parallelai") ||
+	    fuse_opt_add_arg(&args, "-o") || fuse_opt_add_arg(&args, opts)) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	fs->fuse = fuse_new(&args, &pai_ops, sizeof(pai_ops), fs);
+	if (!fs->fuse) {
+		snprintf(err, errlen, "invalid mount options: '%s'",
+			 fuse_opts ? fuse_opts : "");
+		r = -EINVAL;
+		goto fail;
+	}
+	if (fuse_mount(fs->fuse, mountpoint) != 0) {
+		snprintf(err, errlen, "cannot mount on '%s'", mountpoint);
+		goto fail;
+	}
+	fs->mounted = 1;
+	if (fuse_set_signal_handlers(fuse_get_session(fs->fuse)) != 0) {
+		snprintf(err, errlen, "cannot set signal handlers");
+		goto fail;
+	}
+	fuse_opt_free_args(&args);
+	*out = fs;
+	return 0;
+fail:
+	fuse_opt_free_args(&args);
+	pai_fs_free(fs);
+	return r;
+}
+
+int pai_fs_loop(struct pai_fs *fs)
+{
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	int r;
+
+	if (!cfg)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	fuse_loop_cfg_set_max_threads(cfg, 64);
+	r = fuse_loop_mt(fs->fuse, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return r;
+}
+
+void pai_fs_free(struct pai_fs *fs)
+{
+	if (!fs)
+		return;
+	if (fs->fuse) {
+		fuse_remove_signal_handlers(fuse_get_session(fs->fuse));
+		if (fs->mounted)
+			fuse_unmount(fs->fuse);
+		fuse_destroy(fs->fuse);
+	}
+	free(fs);
+}

@@ -1,0 +1,412 @@
+/*
+ * main: parallelai's command line, start and stop.
+ *
+ *	parallelai [-f] [-o opt[,opt...]] REPO MOUNTPOINT
+ *
+ * Everything that can be refused is checked before anything is mounted,
+ * and without -f the command returns only once the mount is up (exit 0)
+ * or has failed (exit 1 with a one-line reason): the daemon is a child
+ * that reports back through a pipe.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "events.h"
+#include "fs.h"
+#include "gitwork.h"
+#include "pai.h"
+#include "scheduler.h"
+#include "store.h"
+
+static const char usage[] =
+"usage: parallelai [-f] [-o option[,option...]] REPO MOUNTPOINT\n"
+"\n"
+"Mount a job queue of coding agents over the git repository REPO.\n"
+"\n"
+"  -f             stay in the foreground\n"
+"  -o OPTIONS     mount options, comma-separated:\n"
+"                   workers=N      worker slots (default: number of CPUs)\n"
+"                   engine=NAME    default engine (default: sh)\n"
+"                   state=DIR      state directory (default: GITDIR/parallelai)\n"
+"                   allow_other    let other users use the mount\n"
+"                 and libfuse's own (allow_root, auto_unmount,\n"
+"                 default_permissions, fsname=, debug, ...)\n"
+"  -h, --help     show this help\n"
+"  -V, --version  show the version\n"
+"\n"
+"See parallelai(1) and MOUNTPOINT/README.\n";
+
+/* libfuse options we pass through; anything else unknown is refused
+ * here, before anything is mounted. */
+static const char *const fuse_flags[] = {
+	"allow_other", "allow_root", "auto_unmount", "default_permissions",
+	"debug", "ro", "rw", "dev", "nodev", "suid", "nosuid", "exec",
+	"noexec", "atime", "noatime", "sync", "async", "dirsync", NULL
+};
+static const char *const fuse_keys[] = {
+	"fsname", "subtype", "max_read", "umask", "uid", "gid",
+	"max_threads", NULL
+};
+
+static bool in(const char *const *list, const char *s, size_t len)
+{
+	for (; *list; list++)
+		if (strlen(*list) == len && !strncmp(*list, s, len))
+			return true;
+	return false;
+}
+
+struct args {
+	const char *repo;
+	const char *mnt;
+	bool foreground;
+	struct buf ours;	/* key=value,... for config_set */
+	struct buf fuse;	/* for libfuse */
+};
+
+static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("parallelai: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+/* Sort one -o list into our options and libfuse's. */
+static int split_opts(struct args *a, const char *list)
+{
+	const char *s = list;
+
+	while (*s) {
+		size_t len = strcspn(s, ",");
+		size_t klen = strcspn(s, "=,");
+		struct buf *to;
+
+		if (len == 0) {
+			s++;
+			continue;
+		}
+		if (in(fuse_flags, s, len) ||
+		    (klen < len && in(fuse_keys, s, klen)))
+			to = &a->fuse;
+		else if (klen < len || in((const char *const[]){ "workers",
+				"engine", "state", NULL }, s, klen))
+			to = &a->ours;
+		else
+			return die("unknown option '%.*s'", (int)len, s);
+		if ((to->len && buf_add(to, ",", 1)) || buf_add(to, s, len))
+			return die("out of memory");
+		s += len;
+	}
+	return 0;
+}
+
+static int parse_args(struct args *a, int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+
+		if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+			fputs(usage, stdout);
+			exit(0);
+		} else if (!strcmp(arg, "-V") || !strcmp(arg, "--version")) {
+			printf("parallelai %s\n", PAI_VERSION);
+			exit(0);
+		} else if (!strcmp(arg, "-f")) {
+			a->foreground = true;
+		} else if (!strcmp(arg, "-d")) {
+			a->foreground = true;
+			if (split_opts(a, "debug"))
+				return 1;
+		} else if (!strncmp(arg, "-o", 2)) {
+			const char *v = arg[2] ? arg + 2 : argv[++i];
+
+			if (!v)
+				return die("option '-o' needs a value");
+			if (split_opts(a, v))
+				return 1;
+		} else if (arg[0] == '-' && arg[1]) {
+			return die("unknown option '%s'\n%s", arg,
+				   "try 'parallelai --help'");
+		} else if (!a->repo) {
+			a->repo = arg;
+		} else if (!a->mnt) {
+			a->mnt = arg;
+		} else {
+			return die("too many arguments: '%s'", arg);
+		}
+	}
+	if (!a->repo || !a->mnt)
+		return die("usage: parallelai [-f] [-o options] REPO MOUNTPOINT");
+	return 0;
+}
+
+static int apply_opts(struct config *c, const char *list)
+{
+	char *copy = strdup(list), *opt, *save = NULL;
+	char err[256];
+	int r = 0;
+
+	for (opt = strtok_r(copy, ",", &save); opt && !r;
+	     opt = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(opt, '=');
+
+		if (eq)
+			*eq++ = '\0';
+		if (config_set(c, opt, eq, err, sizeof(err)) < 0)
+			r = die("%s", err);
+	}
+	free(copy);
+	return r;
+}
+
+static int check_mountpoint(const char *mnt)
+{
+	struct dirent *d;
+	struct stat st;
+	DIR *dir;
+
+	if (stat(mnt, &st) < 0)
+		return die("cannot mount on '%s': %s", mnt, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return die("cannot mount on '%s': not a directory", mnt);
+	dir = opendir(mnt);
+	if (!dir)
+		return die("cannot mount on '%s': %s", mnt, strerror(errno));
+	while ((d = readdir(dir)))
+		if (strcmp(d->d_name, ".") && strcmp(d->d_name, "..")) {
+			closedir(dir);
+			return die("cannot mount on '%s': directory not empty",
+				   mnt);
+		}
+	closedir(dir);
+	return 0;
+}
+
+static int mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX], *s;
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (s = tmp + 1; *s; s++)
+		if (*s == '/') {
+			*s = '\0';
+			if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+				return -errno;
+			*s = '/';
+		}
+	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Make the state directory and prove it writable (root passes access()). */
+static int prepare_state(const char *dir)
+{
+	static const char *const subs[] = { "logs", "prompts", "worktrees" };
+	char path[PATH_MAX];
+	size_t i;
+	int r, fd;
+
+	if ((r = mkdir_p(dir)) < 0)
+		return die("cannot use state directory '%s': %s", dir,
+			   strerror(-r));
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, subs[i]);
+		if ((r = mkdir_p(path)) < 0)
+			return die("cannot use state directory '%s': %s", dir,
+				   strerror(-r));
+	}
+	snprintf(path, sizeof(path), "%s/.probe.%d", dir, (int)getpid());
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return die("cannot use state directory '%s': %s", dir,
+			   strerror(errno));
+	close(fd);
+	unlink(path);
+	return 0;
+}
+
+/* Detach: the parent waits for one byte ("mounted") or EOF (failed). */
+static int daemonize(int *notify_fd)
+{
+	int fds[2], status;
+	char c;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return die("cannot create pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		return die("cannot fork: %s", strerror(errno));
+	if (pid > 0) {
+		close(fds[1]);
+		if (read(fds[0], &c, 1) == 1)
+			exit(0);
+		if (waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		    WEXITSTATUS(status))
+			exit(WEXITSTATUS(status));
+		exit(1);
+	}
+	close(fds[0]);
+	setsid();
+	*notify_fd = fds[1];
+	return 0;
+}
+
+static void detach_stdio(const char *state_dir)
+{
+	char path[PATH_MAX];
+	int fd = open("/dev/null", O_RDWR);
+
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		close(fd);
+	}
+	snprintf(path, sizeof(path), "%s/daemon.log", state_dir);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		dup2(fd, 2);
+		close(fd);
+	}
+	if (chdir("/") < 0)
+		return;
+}
+
+static int run(struct args *a)
+{
+	struct pai p = { 0 };
+	struct pai_fs *fs = NULL;
+	char path[PATH_MAX], err[PATH_MAX + 256];
+	int notify_fd = -1, ret = 1, fd;
+
+	config_init(&p.cfg);
+	p.repo = realpath(a->repo, NULL);
+	if (!p.repo) {
+		die("not a git repository: '%s': %s", a->repo,
+		    strerror(errno));
+		goto out;
+	}
+	if (check_mountpoint(a->mnt))
+		goto out;
+	if (gitwork_init() < 0) {
+		die("cannot initialise libgit2");
+		goto out;
+	}
+	if (gitwork_check_repo(p.repo, &p.gitdir, err, sizeof(err)) < 0) {
+		die("%s", err);
+		goto out;
+	}
+	if (config_load(&p.cfg, p.repo, err, sizeof(err)) < 0) {
+		die("%s", err);
+		goto out;
+	}
+	if (apply_opts(&p.cfg, buf_cstr(&a->ours)))
+		goto out;
+	if (p.cfg.state_dir) {
+		if (mkdir_p(p.cfg.state_dir) == 0)
+			p.state_dir = realpath(p.cfg.state_dir, NULL);
+		if (!p.state_dir) {
+			die("cannot use state directory '%s': %s",
+			    p.cfg.state_dir, strerror(errno));
+			goto out;
+		}
+	} else if (asprintf(&p.state_dir, "%s/parallelai", p.gitdir) < 0) {
+		goto out;
+	}
+	if (prepare_state(p.state_dir))
+		goto out;
+	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		die("cannot open /dev/fuse: %s", strerror(errno));
+		goto out;
+	}
+	close(fd);
+
+	if (!a->foreground && daemonize(&notify_fd))
+		goto out;
+
+	/* From here on we are the daemon: threads and handles start now. */
+	snprintf(path, sizeof(path), "%s/state.db", p.state_dir);
+	if (store_open(&p.store, path, err, sizeof(err)) < 0) {
+		die("%s", err);
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/events.jsonl", p.state_dir);
+	if (events_open(&p.events, path) < 0) {
+		die("cannot open '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	p.started = pai_now_ms();
+	if (pai_fs_mount(&fs, &p, a->mnt, buf_cstr(&a->fuse), err,
+			 sizeof(err)) < 0) {
+		die("%s", err);
+		goto out;
+	}
+	if (sched_start(&p.sched, &p) < 0) {
+		die("cannot start the scheduler");
+		goto out;
+	}
+	events_add(p.events, "mounted", 0, NULL);
+	if (notify_fd >= 0) {
+		detach_stdio(p.state_dir);
+		if (write(notify_fd, "1", 1) != 1)
+			goto out;
+		close(notify_fd);
+		notify_fd = -1;
+	}
+	ret = pai_fs_loop(fs) < 0 ? 1 : 0;
+	events_add(p.events, "unmounted", 0, NULL);
+out:
+	/* Engines stop and their tasks are queued again before the
+	 * mount goes, so the next mount carries on. */
+	sched_stop(p.sched);
+	pai_fs_free(fs);
+	events_close(p.events);
+	store_close(p.store);
+	if (p.gitdir)
+		gitwork_shutdown();
+	config_release(&p.cfg);
+	free(p.repo);
+	free(p.gitdir);
+	free(p.state_dir);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { 0 };
+	int r;
+
+	buf_init(&a.ours, 64 * 1024);
+	buf_init(&a.fuse, 64 * 1024);
+	signal(SIGPIPE, SIG_IGN);
+	r = parse_args(&a, argc, argv);
+	if (r == 0)
+		r = run(&a);
+	buf_release(&a.ours);
+	buf_release(&a.fuse);
+	return r;
+}

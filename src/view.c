@@ -1,0 +1,244 @@
+/*
+ * view: the text of every generated file in the mount.
+ *
+ * Status files are `key: value` lines like /proc; each has a JSON twin
+ * built from the same values, so the two never disagree.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "buf.h"
+#include "gitwork.h"
+#include "pai.h"
+#include "scheduler.h"
+#include "store.h"
+#include "view.h"
+
+const char view_readme[] =
+"parallelai: a job queue of coding agents, as files\n"
+"\n"
+"Write a prompt into tasks/new and it becomes a task: it gets its own git\n"
+"worktree and branch (pai/task-N), an engine runs in it, whatever it\n"
+"changed is committed on the branch, and its diff is shown here.\n"
+"\n"
+"  echo 'make test' > tasks/new          create a task (its id: tasks/N)\n"
+"  tail -f tasks/1/log                   follow its output\n"
+"  cat tasks/1/status                    state word, then key: value lines\n"
+"  cat tasks/1/diff                      what it changed, against its base\n"
+"  echo cancel > tasks/1/ctl             stop it\n"
+"\n"
+"Files\n"
+"  README          this text\n"
+"  ctl             write a command: pause | resume | workers N |\n"
+"                  cancel ID | retry ID\n"
+"  status          workers, tasks per state, success rate, uptime\n"
+"  status.json     the same as one JSON object\n"
+"  events          JSON Lines, one event per line, growing live\n"
+"  tasks/new       write a prompt, or {\"prompt\": \"...\", \"engine\": \"NAME\"};\n"
+"                  the task exists once close() returns 0; a read-write\n"
+"                  handle reads back the new id\n"
+"  tasks/N/prompt     what was written\n"
+"  tasks/N/status     queued | running | done | failed | cancelled, then\n"
+"                     key: value lines\n"
+"  tasks/N/task.json  the same, and the prompt, as one JSON object\n"
+"  tasks/N/log        the engine's output; grows while it runs\n"
+"  tasks/N/diff       unified diff of the task against its base commit\n"
+"  tasks/N/files      changed paths with A (added), M (modified), D (deleted)\n"
+"  tasks/N/ctl        write cancel | retry\n"
+"  tasks/N/worktree   link to the task's worktree\n"
+"  tasks/N/worker     link to its worker while it runs\n"
+"  workers/K/status   idle, or running N with task, pid and since\n"
+"  workers/K/log      the log of the task it runs (the last one when idle)\n"
+"  workers/K/task     link to that task; workers/K/worktree to its worktree\n"
+"\n"
+"Engines: sh runs the prompt with /bin/sh -c in the worktree; others are\n"
+"configured with [engine \"NAME\"] command = ... (see parallelai(1)).\n"
+"Errors: EINVAL bad prompt or command, EFBIG prompt too long, ENOENT no\n"
+"such task, EBUSY wrong state, EACCES read-only; each refusal is an event.\n";
+
+/* Emit a key both as a "key: value" line and as a JSON member. */
+struct kv {
+	struct buf *text;
+	cJSON *json;
+};
+
+static void kv_num(struct kv *kv, const char *key, long long v)
+{
+	if (kv->json)
+		cJSON_AddNumberToObject(kv->json, key, (double)v);
+	else
+		buf_printf(kv->text, "%s: %lld\n", key, v);
+}
+
+static void kv_str(struct kv *kv, const char *key, const char *v)
+{
+	if (!v || !*v)
+		return;
+	if (kv->json)
+		cJSON_AddStringToObject(kv->json, key, v);
+	else
+		buf_printf(kv->text, "%s: %s\n", key, v);
+}
+
+static void kv_time(struct kv *kv, const char *key, int64_t ms)
+{
+	char t[32];
+
+	if (!ms)
+		return;
+	pai_format_time(ms, t, sizeof(t));
+	kv_str(kv, key, t);
+}
+
+static int kv_finish(struct kv *kv)
+{
+	char *s;
+	int r;
+
+	if (!kv->json)
+		return 0;
+	s = cJSON_PrintUnformatted(kv->json);
+	cJSON_Delete(kv->json);
+	if (!s)
+		return -ENOMEM;
+	r = buf_printf(kv->text, "%s\n", s);
+	cJSON_free(s);
+	return r;
+}
+
+int view_root_status(struct pai *p, struct buf *out, bool json)
+{
+	struct kv kv = { out, json ? cJSON_CreateObject() : NULL };
+	size_t counts[TASK_STATE_COUNT] = { 0 }, total = 0, ended;
+	int i, r;
+
+	r = store_counts(p->store, counts);
+	if (r < 0) {
+		cJSON_Delete(kv.json);
+		return r;
+	}
+	for (i = 0; i < TASK_STATE_COUNT; i++)
+		total += counts[i];
+	kv_str(&kv, "state", sched_paused(p->sched) ? "paused" : "running");
+	kv_num(&kv, "workers", sched_workers(p->sched));
+	kv_num(&kv, "busy", sched_busy(p->sched));
+	kv_num(&kv, "tasks", (long long)total);
+	for (i = 0; i < TASK_STATE_COUNT; i++)
+		kv_num(&kv, task_state_name(i), (long long)counts[i]);
+	ended = counts[TASK_DONE] + counts[TASK_MERGED] + counts[TASK_FAILED];
+	if (ended) {
+		char rate[16];
+
+		snprintf(rate, sizeof(rate), "%.2f",
+			 (double)(counts[TASK_DONE] + counts[TASK_MERGED]) /
+			 (double)ended);
+		if (kv.json)
+			cJSON_AddNumberToObject(kv.json, "success_rate",
+				(double)(counts[TASK_DONE] + counts[TASK_MERGED]) /
+				(double)ended);
+		else
+			kv_str(&kv, "success_rate", rate);
+	}
+	kv_num(&kv, "uptime", (long long)((pai_now_ms() - p->started) / 1000));
+	kv_time(&kv, "started", p->started);
+	kv_str(&kv, "repository", p->repo);
+	kv_str(&kv, "state_dir", p->state_dir);
+	return kv_finish(&kv);
+}
+
+int view_task_status(struct pai *p, const struct task *t, struct buf *out,
+		     bool json)
+{
+	struct kv kv = { out, json ? cJSON_CreateObject() : NULL };
+	int64_t end;
+
+	if (json)
+		cJSON_AddStringToObject(kv.json, "state",
+					task_state_name(t->state));
+	else
+		buf_printf(out, "%s\n", task_state_name(t->state));
+	kv_num(&kv, "id", t->id);
+	kv_str(&kv, "engine", t->engine);
+	kv_num(&kv, "attempts", t->attempts);
+	if (t->exit_code >= 0)
+		kv_num(&kv, "exit", t->exit_code);
+	if (t->worker)
+		kv_num(&kv, "worker", t->worker);
+	if (t->pid)
+		kv_num(&kv, "pid", t->pid);
+	kv_time(&kv, "created", t->created);
+	kv_time(&kv, "started", t->started);
+	kv_time(&kv, "finished", t->finished);
+	if (t->started) {
+		end = t->state == TASK_RUNNING ? pai_now_ms() : t->finished;
+		if (end >= t->started)
+			kv_num(&kv, "duration_ms", end - t->started);
+	}
+	kv_str(&kv, "base", t->base);
+	kv_str(&kv, "branch", t->branch);
+	kv_str(&kv, "commit", t->commit);
+	kv_str(&kv, "worktree", t->worktree);
+	kv_str(&kv, "reason", t->reason);
+	if (json)
+		cJSON_AddStringToObject(kv.json, "prompt", t->prompt);
+	return kv_finish(&kv);
+}
+
+/* While the task runs (or before it committed) show the worktree's own
+ * changes; afterwards, the committed ones. */
+static int diff_or_files(struct pai *p, const struct task *t,
+			 struct buf *out, bool files)
+{
+	const char *wt = NULL;
+	char err[1024];
+	int r;
+
+	if (!t->worktree)
+		return 0;
+	if (t->state == TASK_RUNNING || !*t->commit)
+		wt = t->worktree;
+	if (files)
+		r = gitwork_files(p->repo, t->base, t->commit, wt, out, err,
+				  sizeof(err));
+	else
+		r = gitwork_diff(p->repo, t->base, t->commit, wt, out, err,
+				 sizeof(err));
+	if (r < 0 && r != -EFBIG) {
+		/* A worktree removed by hand: say so rather than fail. */
+		buf_truncate(out, 0);
+		buf_printf(out, "parallelai: %s\n", err);
+		return 0;
+	}
+	return r;
+}
+
+int view_task_diff(struct pai *p, const struct task *t, struct buf *out)
+{
+	return diff_or_files(p, t, out, false);
+}
+
+int view_task_files(struct pai *p, const struct task *t, struct buf *out)
+{
+	return diff_or_files(p, t, out, true);
+}
+
+int view_worker_status(struct pai *p, int k, struct buf *out)
+{
+	struct worker_info w;
+	char t[32];
+	int r = sched_worker_info(p->sched, k, &w);
+
+	if (r < 0)
+		return r;
+	if (!w.task)
+		return buf_printf(out, "idle\n");
+	pai_format_time(w.since, t, sizeof(t));
+	buf_printf(out, "running %lld\ntask: %lld\n", (long long)w.task,
+		   (long long)w.task);
+	if (w.pid)
+		buf_printf(out, "pid: %d\n", (int)w.pid);
+	return buf_printf(out, "since: %s\n", t);
+}
