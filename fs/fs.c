@@ -107,6 +107,7 @@ struct handle {
 	int wrote;
 	int64_t created;	/* tasks/new: the task this handle made */
 	int result;		/* tasks/new: outcome of the first submit */
+	size_t id_pos;		/* tasks/new: how much of the id was read */
 };
 
 static struct pai *pai(void)
@@ -665,12 +666,15 @@ static int pai_read(const char *path, char *out, size_t size, off_t off,
 			goto out;
 		if (!h->created)
 			goto out;
+		/* The id is a stream of its own: the file offset is past
+		 * the prompt just written, and that must not hide it. */
 		len = (size_t)snprintf(id, sizeof(id), "%lld\n",
 				       (long long)h->created);
-		if ((size_t)off < len) {
-			r = (int)(len - (size_t)off < size ?
-				  len - (size_t)off : size);
-			memcpy(out, id + off, (size_t)r);
+		if (h->id_pos < len) {
+			r = (int)(len - h->id_pos < size ?
+				  len - h->id_pos : size);
+			memcpy(out, id + h->id_pos, (size_t)r);
+			h->id_pos += (size_t)r;
 		}
 		goto out;
 	}
