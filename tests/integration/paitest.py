@@ -1,0 +1,434 @@
+"""Harness for the parallelai integration tests.
+
+Every test drives a real mount of the real daemon the way a person would:
+a temporary git repository, a temporary empty mountpoint, `parallelai -f`
+in the foreground with its stderr in a file, plain file operations and
+plain tools on the mount, and a cleanup that always unmounts lazily and
+kills the daemon.  After each test the daemon's stderr must be free of
+errors and sanitizer reports (the same discipline as libfuse's test/util.py).
+
+Python 3 standard library only.  Run a file directly:
+
+    PAI_BIN=build/parallelai python3 tests/integration/test_basic.py
+
+Exit status 77 (skip) when /dev/fuse or fusermount3 is missing.
+"""
+
+import errno
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.dont_write_bytecode = True
+
+PAI_BIN = os.environ.get('PAI_BIN', '/work/main/build/parallelai')
+BAD_PATTERNS = ('ERROR', 'AddressSanitizer', 'runtime error', 'LeakSanitizer')
+SKIP = 77
+MOUNT_DEADLINE = 20.0
+STATES_FINAL = ('done', 'failed', 'cancelled')
+
+
+class HarnessError(AssertionError):
+    """A failure of the daemon noticed by the harness."""
+
+
+def run(argv, timeout=60, check=False, **kw):
+    """Run a command, capture its output as text."""
+    kw.setdefault('stdout', subprocess.PIPE)
+    kw.setdefault('stderr', subprocess.PIPE)
+    return subprocess.run(argv, timeout=timeout, check=check, text=True, **kw)
+
+
+def sh(cmd, timeout=60, **kw):
+    """Run a shell command line, the way a user types it."""
+    return run(['/bin/sh', '-c', cmd], timeout=timeout, **kw)
+
+
+def git(repo, *args, check=True):
+    r = run(['git', '-C', repo] + list(args))
+    if check and r.returncode != 0:
+        raise HarnessError('git %s failed: %s' % (' '.join(args), r.stderr))
+    return r.stdout
+
+
+def make_repo(path, commit=True):
+    """A small git repository with one commit and a local identity."""
+    os.makedirs(os.path.join(path, 'src'), exist_ok=True)
+    git(path, 'init', '-q', '-b', 'main')
+    git(path, 'config', 'user.name', 'PAI Test')
+    git(path, 'config', 'user.email', 'pai-test@example.invalid')
+    files = {
+        'README.md': '# demo\n\nA repository for parallelai tests.\n',
+        'notes.txt': 'one\ntwo\nthree\n',
+        'src/hello.c': '#include <stdio.h>\nint main(void) { puts("hi"); return 0; }\n',
+        'src/old.txt': 'this file will be removed by a task\n',
+    }
+    for rel, text in files.items():
+        with open(os.path.join(path, rel), 'w') as f:
+            f.write(text)
+    if commit:
+        git(path, 'add', '-A')
+        git(path, 'commit', '-q', '-m', 'initial')
+    return path
+
+
+def unmount_lazy(mnt):
+    run(['fusermount3', '-u', '-z', mnt], timeout=30)
+
+
+def pids_under(root):
+    """Processes whose cwd lies under root (engines left by a killed daemon)."""
+    out = []
+    for d in os.listdir('/proc'):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink('/proc/%s/cwd' % d)
+        except OSError:
+            continue
+        if cwd == root or cwd.startswith(root + '/'):
+            out.append(int(d))
+    return out
+
+
+def daemon_pids(mnt):
+    """Daemons (not our children) whose command line names mnt."""
+    out = []
+    for d in os.listdir('/proc'):
+        if not d.isdigit():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % d, 'rb') as f:
+                argv = f.read().split(b'\0')
+        except OSError:
+            continue
+        if not argv or b'parallelai' not in os.path.basename(argv[0]):
+            continue
+        if any(a.rstrip(b'/') == mnt.encode() for a in argv[1:]):
+            out.append(int(d))
+    return out
+
+
+def pid_alive(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            st = f.read()
+    except OSError:
+        return False
+    # a zombie has exited
+    return st.rsplit(')', 1)[1].split()[0] != 'Z'
+
+
+def kill_pids(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def wait_for(pred, timeout=30.0, interval=0.05, msg='condition'):
+    """Poll pred() until it returns a true value; fail after the deadline."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = pred()
+        except OSError as e:
+            last = None
+            err = e
+        else:
+            err = None
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise HarnessError('timed out after %.0f s waiting for %s%s'
+                               % (timeout, msg, ' (%s)' % err if err else ''))
+        time.sleep(interval)
+
+
+def parse_kv(text):
+    """key: value lines into a dict (the first line may be a bare word)."""
+    d = {}
+    for line in text.splitlines():
+        if ':' in line:
+            k, v = line.split(':', 1)
+            d[k.strip()] = v.strip()
+    return d
+
+
+class Mount:
+    """One repository, one mountpoint, one daemon (restartable)."""
+
+    def __init__(self, tmp, workers=2, opts=(), repo=None):
+        self.tmp = tmp
+        self.repo = repo or os.path.join(tmp, 'repo')
+        if not os.path.isdir(os.path.join(self.repo, '.git')):
+            make_repo(self.repo)
+        self.mnt = os.path.join(tmp, 'mnt')
+        os.makedirs(self.mnt, exist_ok=True)
+        self.opts = []
+        if workers:
+            self.opts.append('workers=%d' % workers)
+        self.opts += list(opts)
+        self.proc = None
+        self.stderr_paths = []
+        self.signalled = False   # we killed the daemon on purpose
+
+    # ---- daemon life -------------------------------------------------
+    def argv(self):
+        argv = [PAI_BIN, '-f']
+        if self.opts:
+            argv += ['-o', ','.join(self.opts)]
+        return argv + [self.repo, self.mnt]
+
+    def start(self, argv=None, cwd=None):
+        """Start `parallelai -f` (or argv) and wait for the mount."""
+        path = os.path.join(self.tmp, 'daemon-%d.stderr' % len(self.stderr_paths))
+        self.stderr_paths.append(path)
+        with open(path, 'wb') as f:
+            self.proc = subprocess.Popen(argv or self.argv(), stdin=subprocess.DEVNULL,
+                                         stdout=f, stderr=subprocess.STDOUT, cwd=cwd)
+        self.signalled = False
+        deadline = time.monotonic() + MOUNT_DEADLINE
+        while not os.path.ismount(self.mnt):
+            if self.proc.poll() is not None:
+                raise HarnessError('daemon exited with %s before mounting:\n%s'
+                                   % (self.proc.returncode, self.stderr_text()))
+            if time.monotonic() > deadline:
+                raise HarnessError('mount did not appear within %.0f s:\n%s'
+                                   % (MOUNT_DEADLINE, self.stderr_text()))
+            time.sleep(0.05)
+
+    def unmount(self, timeout=30.0):
+        """A clean unmount, as a user does it; the daemon must exit 0."""
+        r = run(['fusermount3', '-u', self.mnt], timeout=30)
+        if r.returncode != 0:
+            raise HarnessError('fusermount3 -u failed: %s' % r.stderr)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise HarnessError('daemon still running %.0f s after unmount:\n%s'
+                               % (timeout, self.stderr_text()))
+        if rc != 0:
+            raise HarnessError('daemon exited with %d after a clean unmount:\n%s'
+                               % (rc, self.stderr_text()))
+
+    def kill9(self):
+        """kill -9 the daemon and clear the dead mount."""
+        self.signalled = True
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+        unmount_lazy(self.mnt)
+        wait_for(lambda: not os.path.ismount(self.mnt), 10, msg='dead mount to go')
+
+    def remount(self):
+        self.start()
+
+    def shutdown(self):
+        """End of a test: unmount cleanly if the daemon is still ours."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        if os.path.ismount(self.mnt):
+            self.unmount()
+
+    def cleanup(self):
+        if os.path.ismount(self.mnt) or self.proc is not None:
+            unmount_lazy(self.mnt)
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        kill_pids(daemon_pids(self.mnt))
+        kill_pids(pids_under(self.tmp))
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def stderr_text(self):
+        out = []
+        for p in self.stderr_paths:
+            try:
+                with open(p, 'rb') as f:
+                    out.append(f.read().decode('utf-8', 'replace'))
+            except OSError:
+                pass
+        return ''.join(out)
+
+    def check_stderr(self):
+        text = self.stderr_text()
+        for pat in BAD_PATTERNS:
+            if pat in text:
+                raise HarnessError('daemon stderr contains %r:\n%s' % (pat, text))
+
+    # ---- files ---------------------------------------------------------
+    def path(self, rel):
+        return os.path.join(self.mnt, rel)
+
+    def read(self, rel):
+        with open(self.path(rel), 'rb') as f:
+            return f.read().decode('utf-8', 'replace')
+
+    def read_bytes(self, rel):
+        with open(self.path(rel), 'rb') as f:
+            return f.read()
+
+    def kv(self, rel):
+        return parse_kv(self.read(rel))
+
+    def write_new(self, text):
+        """open tasks/new for writing, write, close: the way `echo >` does."""
+        data = text.encode() if isinstance(text, str) else text
+        with open(self.path('tasks/new'), 'wb') as f:
+            f.write(data)
+
+    def try_new(self, text):
+        """write_new, returning 0 or the errno of the failing call."""
+        data = text.encode() if isinstance(text, str) else text
+        try:
+            fd = os.open(self.path('tasks/new'), os.O_WRONLY | os.O_TRUNC)
+        except OSError as e:
+            return e.errno
+        err = 0
+        try:
+            off = 0
+            while off < len(data):
+                off += os.write(fd, data[off:off + (1 << 17)])
+        except OSError as e:
+            err = e.errno
+        try:
+            os.close(fd)
+        except OSError as e:
+            err = err or e.errno
+        return err
+
+    def task_ids(self):
+        return sorted(int(n) for n in os.listdir(self.path('tasks')) if n.isdigit())
+
+    def submit(self, text):
+        """Create one task, return its id (found by listing tasks/)."""
+        before = set(self.task_ids())
+        self.write_new(text)
+        new = set(self.task_ids()) - before
+        if len(new) != 1:
+            raise HarnessError('writing tasks/new made tasks %s, not one' % sorted(new))
+        return new.pop()
+
+    def state(self, tid):
+        text = self.read('tasks/%d/status' % tid)
+        return text.split('\n', 1)[0].strip()
+
+    def status(self, tid):
+        return self.kv('tasks/%d/status' % tid)
+
+    def wait_state(self, tid, states, timeout=60.0):
+        if isinstance(states, str):
+            states = (states,)
+        seen = []
+
+        def pred():
+            s = self.state(tid)
+            if not seen or seen[-1] != s:
+                seen.append(s)
+            return s if s in states else None
+        try:
+            return wait_for(pred, timeout, msg='task %d to be %s' % (tid, '|'.join(states)))
+        except HarnessError as e:
+            try:
+                st = self.read('tasks/%d/status' % tid)
+                log = self.read('tasks/%d/log' % tid)[-2000:]
+            except OSError as oe:
+                st, log = str(oe), ''
+            raise HarnessError('%s; states seen %s\nstatus:\n%s\nlog tail:\n%s'
+                               % (e, seen, st, log)) from None
+
+    def wait_final(self, tid, timeout=60.0):
+        return self.wait_state(tid, STATES_FINAL, timeout)
+
+    def worker_of(self, tid):
+        """The worker slot K a running task is on, from its status."""
+        w = self.status(tid).get('worker', '')
+        m = re.search(r'(\d+)\s*$', w)
+        return int(m.group(1)) if m else None
+
+    def ctl(self, rel, cmd):
+        """Write one command to a ctl file; 0 or the errno of open/write/close."""
+        data = cmd.encode()
+        try:
+            fd = os.open(self.path(rel), os.O_WRONLY)
+        except OSError as e:
+            return e.errno
+        try:
+            os.write(fd, data)
+        except OSError as e:
+            os.close(fd)
+            return e.errno
+        try:
+            os.close(fd)
+        except OSError as e:
+            return e.errno
+        return 0
+
+    def events(self):
+        out = []
+        for line in self.read('events').splitlines():
+            if line.strip():
+                out.append(json.loads(line))
+        return out
+
+    def events_of(self, name, tid=None):
+        return [e for e in self.events()
+                if e.get('event') == name and (tid is None or e.get('task') == tid)]
+
+
+class PaiTestCase(unittest.TestCase):
+    """A fresh repository and a fresh mount per test."""
+
+    workers = 2
+    mount_opts = ()
+    autostart = True
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='pai-it-')
+        self.m = Mount(self.tmp, workers=self.workers, opts=self.mount_opts)
+        self.addCleanup(self.m.cleanup)
+        self.prepare_repo(self.m.repo)
+        if self.autostart:
+            self.m.start()
+
+    def prepare_repo(self, repo):
+        """Hook: configure the repository before the mount."""
+
+    def tearDown(self):
+        self.m.shutdown()
+        self.m.check_stderr()
+
+    # shorthand
+    def assertErrno(self, got, *wanted):
+        names = '|'.join(errno.errorcode.get(w, str(w)) for w in wanted)
+        gotname = errno.errorcode.get(got, str(got)) if got else 'success'
+        self.assertIn(got, wanted, 'expected %s, got %s' % (names, gotname))
+
+    def refused_events(self):
+        return self.m.events_of('refused')
+
+
+def main():
+    if not os.path.exists('/dev/fuse'):
+        print('SKIP: /dev/fuse is missing')
+        sys.exit(SKIP)
+    if not shutil.which('fusermount3'):
+        print('SKIP: fusermount3 is missing')
+        sys.exit(SKIP)
+    if not os.access(PAI_BIN, os.X_OK):
+        print('FAIL: %s is not built (set PAI_BIN)' % PAI_BIN)
+        sys.exit(1)
+    unittest.main(verbosity=2)

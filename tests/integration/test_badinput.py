@@ -1,0 +1,167 @@
+#!/usr/bin/python3
+"""Bad input is refused with a fitting errno, leaves nothing behind, and is
+recorded in events."""
+
+import errno
+import os
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import paitest  # noqa: E402
+from paitest import PaiTestCase, sh  # noqa: E402
+
+MIB = 1 << 20
+
+
+def tree(root):
+    out = []
+    for r, dirs, files in os.walk(root):
+        for n in dirs + files:
+            out.append(os.path.relpath(os.path.join(r, n), root))
+    return sorted(out)
+
+
+class TestBadPrompts(PaiTestCase):
+
+    def assertRefusedPrompt(self, data, *errnos):
+        before_events = len(self.refused_events())
+        self.assertErrno(self.m.try_new(data), *errnos)
+        self.assertEqual(self.m.task_ids(), [])
+        refused = self.refused_events()
+        self.assertEqual(len(refused), before_events + 1, refused)
+        self.assertTrue(refused[-1].get('reason'), refused[-1])
+
+    def test_empty_prompt_is_einval(self):
+        self.assertRefusedPrompt(b'', errno.EINVAL)
+
+    def test_whitespace_prompt_is_einval(self):
+        self.assertRefusedPrompt(b' \n\t \n\n', errno.EINVAL)
+
+    def test_echo_of_empty_line_fails_in_shell(self):
+        r = sh('echo > %s/tasks/new' % self.m.mnt)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(self.m.task_ids(), [])
+
+    def test_oversized_prompt_is_efbig(self):
+        self.assertRefusedPrompt(b'#' * (MIB + 1), errno.EFBIG)
+
+    def test_much_oversized_prompt_is_efbig(self):
+        self.assertRefusedPrompt(b'echo x\n' * (3 * MIB // 7), errno.EFBIG)
+
+    def test_nul_byte_is_einval(self):
+        self.assertRefusedPrompt(b'echo a\0b\n', errno.EINVAL)
+
+    def test_json_spec_with_unknown_engine_is_einval(self):
+        self.assertRefusedPrompt(b'{"prompt": "echo x", "engine": "no-such-engine"}', errno.EINVAL)
+
+    def test_malformed_json_spec_is_einval(self):
+        self.assertRefusedPrompt(b'{"prompt": "echo x", ', errno.EINVAL)
+
+    def test_json_spec_with_empty_prompt_is_einval(self):
+        self.assertRefusedPrompt(b'{"prompt": "  ", "engine": "sh"}', errno.EINVAL)
+
+    def test_good_prompt_after_refusals_still_works(self):
+        self.m.try_new(b'')
+        self.m.try_new(b'a\0')
+        tid = self.m.submit('echo fine\n')
+        self.assertEqual(self.m.wait_final(tid), 'done')
+
+
+class TestReadOnlyTree(PaiTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.tid = self.m.submit('echo hi > hi.txt\n')
+        self.m.wait_final(self.tid)
+
+    def test_writing_read_only_files_is_eacces(self):
+        for rel in ('README', 'status', 'status.json', 'events',
+                    'tasks/%d/prompt' % self.tid, 'tasks/%d/status' % self.tid,
+                    'tasks/%d/log' % self.tid, 'tasks/%d/diff' % self.tid,
+                    'tasks/%d/files' % self.tid, 'tasks/%d/task.json' % self.tid,
+                    'workers/1/status', 'workers/1/log'):
+            before = self.m.read_bytes(rel) if rel not in ('status', 'status.json') else None
+            for flags in (os.O_WRONLY, os.O_RDWR, os.O_WRONLY | os.O_APPEND, os.O_WRONLY | os.O_TRUNC):
+                try:
+                    fd = os.open(self.m.path(rel), flags)
+                except OSError as e:
+                    self.assertErrno(e.errno, errno.EACCES)
+                else:
+                    os.close(fd)
+                    self.fail('%s opened for writing (flags %o)' % (rel, flags))
+            if before is not None:
+                self.assertEqual(self.m.read_bytes(rel), before, rel)
+
+    def test_shell_redirect_into_status_fails(self):
+        r = sh('echo x > %s/status' % self.m.mnt)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('ermission denied', r.stderr)
+
+    def test_truncating_a_read_only_file_is_refused(self):
+        rel = 'tasks/%d/log' % self.tid
+        before = self.m.read_bytes(rel)
+        with self.assertRaises(OSError) as cm:
+            os.truncate(self.m.path(rel), 0)
+        self.assertErrno(cm.exception.errno, errno.EACCES, errno.EPERM)
+        self.assertEqual(self.m.read_bytes(rel), before)
+
+    def test_creating_files_and_dirs_is_refused(self):
+        before = tree(self.m.mnt)
+        attempts = [
+            lambda: os.open(self.m.path('newfile'), os.O_WRONLY | os.O_CREAT, 0o644),
+            lambda: os.open(self.m.path('tasks/foo'), os.O_WRONLY | os.O_CREAT, 0o644),
+            lambda: os.open(self.m.path('tasks/new.swp'), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644),
+            lambda: os.open(self.m.path('tasks/%d/extra' % self.tid), os.O_WRONLY | os.O_CREAT, 0o644),
+            lambda: os.open(self.m.path('workers/1/x'), os.O_WRONLY | os.O_CREAT, 0o644),
+            lambda: os.mkdir(self.m.path('dir')),
+            lambda: os.mkdir(self.m.path('tasks/99')),
+            lambda: os.mkdir(self.m.path('workers/9')),
+            lambda: os.symlink('/etc', self.m.path('link')),
+            lambda: os.symlink('/etc', self.m.path('tasks/link')),
+            lambda: os.link(self.m.path('README'), self.m.path('README2')),
+            lambda: os.mknod(self.m.path('fifo'), 0o600 | 0o010000),
+        ]
+        for i, f in enumerate(attempts):
+            with self.assertRaises(OSError, msg='attempt %d succeeded' % i) as cm:
+                f()
+            self.assertErrno(cm.exception.errno, errno.EACCES, errno.EPERM)
+        self.assertEqual(tree(self.m.mnt), before)
+
+    def test_renaming_is_refused(self):
+        before = tree(self.m.mnt)
+        pairs = [('tasks/new', 'tasks/new~'), ('README', 'README.old'),
+                 ('tasks/%d' % self.tid, 'tasks/77'), ('tasks/%d/log' % self.tid, 'tasks/%d/log2' % self.tid),
+                 ('status', 'tasks/status')]
+        for a, b in pairs:
+            with self.assertRaises(OSError, msg='rename %s' % a) as cm:
+                os.rename(self.m.path(a), self.m.path(b))
+            self.assertErrno(cm.exception.errno, errno.EACCES, errno.EPERM)
+        self.assertEqual(tree(self.m.mnt), before)
+
+    def test_removing_is_refused(self):
+        before = tree(self.m.mnt)
+        for rel in ('README', 'tasks/new', 'tasks/%d/log' % self.tid, 'tasks/%d/worktree' % self.tid, 'ctl'):
+            with self.assertRaises(OSError, msg='unlink %s' % rel) as cm:
+                os.unlink(self.m.path(rel))
+            self.assertErrno(cm.exception.errno, errno.EACCES, errno.EPERM)
+        for rel in ('tasks/%d' % self.tid, 'workers/1', 'tasks'):
+            with self.assertRaises(OSError, msg='rmdir %s' % rel) as cm:
+                os.rmdir(self.m.path(rel))
+            self.assertErrno(cm.exception.errno, errno.EACCES, errno.EPERM, errno.ENOTEMPTY)
+        r = sh('rm -rf %s/tasks/%d' % (self.m.mnt, self.tid))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(tree(self.m.mnt), before)
+        self.assertEqual(self.m.state(self.tid), 'done')
+
+    def test_chmod_does_not_make_files_writable(self):
+        for rel in ('status', 'tasks/%d/log' % self.tid):
+            try:
+                os.chmod(self.m.path(rel), 0o666)
+            except OSError as e:
+                self.assertErrno(e.errno, errno.EACCES, errno.EPERM)
+            self.assertEqual(os.stat(self.m.path(rel)).st_mode & 0o222, 0, rel)
+
+
+if __name__ == '__main__':
+    paitest.main()

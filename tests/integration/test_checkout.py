@@ -1,0 +1,78 @@
+#!/usr/bin/python3
+"""The user's own checkout is never touched by tasks."""
+
+import os
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import paitest  # noqa: E402
+from paitest import PaiTestCase, git  # noqa: E402
+
+
+def snapshot(repo):
+    files = {}
+    for root, dirs, names in os.walk(repo):
+        if '.git' in dirs:
+            dirs.remove('.git')
+        for n in names:
+            p = os.path.join(root, n)
+            with open(p, 'rb') as f:
+                files[os.path.relpath(p, repo)] = f.read()
+    return {
+        'status': git(repo, 'status', '--porcelain', '--ignored', '--untracked-files=all'),
+        'head': git(repo, 'rev-parse', 'HEAD'),
+        'branch': git(repo, 'symbolic-ref', 'HEAD'),
+        'main': git(repo, 'rev-parse', 'refs/heads/main'),
+        'index': git(repo, 'ls-files', '-s'),
+        'stash': git(repo, 'stash', 'list'),
+        'files': files,
+    }
+
+
+class TestCheckoutUntouched(PaiTestCase):
+
+    def prepare_repo(self, repo):
+        # uncommitted work of the user's own, which tasks must not see or touch
+        with open(os.path.join(repo, 'notes.txt'), 'a') as f:
+            f.write('my uncommitted line\n')
+        with open(os.path.join(repo, 'scratch.txt'), 'w') as f:
+            f.write('untracked scratch\n')
+        with open(os.path.join(repo, 'README.md'), 'a') as f:
+            f.write('staged change\n')
+        git(repo, 'add', 'README.md')
+
+    def test_tasks_leave_user_checkout_untouched(self):
+        before = snapshot(self.m.repo)
+        ids = [self.m.submit('echo changed > README.md; rm notes.txt; echo n > new.txt; '
+                             'git add -A; git commit -qm inside\n'),
+               self.m.submit('echo x > src/hello.c; mkdir -p deep/dir; echo y > deep/dir/f\n'),
+               self.m.submit('echo fail > notes.txt; exit 1\n')]
+        for t in ids:
+            self.m.wait_final(t)
+        self.assertEqual(snapshot(self.m.repo), before)
+
+    def test_task_worktree_starts_from_committed_head(self):
+        tid = self.m.submit('cat notes.txt; test ! -e scratch.txt && echo no-scratch\n')
+        self.assertEqual(self.m.wait_final(tid), 'done')
+        log = self.m.read('tasks/%d/log' % tid)
+        self.assertNotIn('my uncommitted line', log)
+        self.assertIn('no-scratch', log)
+
+    def test_task_branch_is_the_only_new_branch(self):
+        tid = self.m.submit('echo b > b.txt\n')
+        self.m.wait_final(tid)
+        branches = git(self.m.repo, 'for-each-ref', '--format=%(refname)', 'refs/heads').split()
+        self.assertEqual(sorted(branches), ['refs/heads/main', 'refs/heads/pai/task-%d' % tid])
+
+    def test_worktree_is_outside_the_checkout(self):
+        tid = self.m.submit('true\n')
+        self.m.wait_final(tid)
+        wt = os.path.realpath(self.m.path('tasks/%d/worktree' % tid))
+        repo = os.path.realpath(self.m.repo)
+        inside_work_tree = wt.startswith(repo + '/') and not wt.startswith(repo + '/.git/')
+        self.assertFalse(inside_work_tree, wt)
+
+
+if __name__ == '__main__':
+    paitest.main()

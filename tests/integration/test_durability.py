@@ -1,0 +1,101 @@
+#!/usr/bin/python3
+"""Tasks survive kill -9 of the daemon and unmounts; the next mount carries on."""
+
+import os
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import paitest  # noqa: E402
+from paitest import PaiTestCase, git, wait_for  # noqa: E402
+
+
+class TestDurability(PaiTestCase):
+
+    def test_kill_9_with_tasks_queued_and_running_then_remount_finishes_all(self):
+        running = [self.m.submit('sleep 2; echo ran-%d > ran-%d.txt\n' % (i, i)) for i in range(2)]
+        for t in running:
+            self.m.wait_state(t, 'running')
+        queued = [self.m.submit('echo queued-%d\n' % i) for i in range(4)]
+        for t in queued:
+            self.assertEqual(self.m.state(t), 'queued')
+        prompts = {t: self.m.read('tasks/%d/prompt' % t) for t in running + queued}
+        self.m.kill9()
+        self.m.remount()
+        self.assertEqual(self.m.task_ids(), sorted(running + queued))
+        for t, p in prompts.items():
+            self.assertEqual(self.m.read('tasks/%d/prompt' % t), p)
+        for t in running + queued:
+            self.assertEqual(self.m.wait_final(t, 90), 'done')
+        for t in running:
+            self.assertTrue(self.m.events_of('requeued', t), 'no requeued event for %d' % t)
+            self.assertEqual(self.m.status(t).get('attempts'), '2')
+        for i, t in enumerate(running):
+            self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:ran-%d.txt' % (t, i)), 'ran-%d\n' % i)
+        for i, t in enumerate(queued):
+            self.assertIn('queued-%d' % i, self.m.read('tasks/%d/log' % t))
+            self.assertEqual(self.m.status(t).get('attempts'), '1')
+
+    def test_kill_9_right_after_close_keeps_every_task(self):
+        prompts = ['echo quick-%d\n' % i for i in range(5)]
+        for p in prompts:
+            self.m.write_new(p)
+        self.m.kill9()
+        self.m.remount()
+        ids = self.m.task_ids()
+        self.assertEqual(len(ids), 5)
+        self.assertEqual(sorted(self.m.read('tasks/%d/prompt' % t) for t in ids), sorted(prompts))
+        for t in ids:
+            self.assertEqual(self.m.wait_final(t, 90), 'done')
+
+    def test_kill_9_keeps_finished_task_results(self):
+        tid = self.m.submit('echo kept > kept.txt; echo output-kept\n')
+        self.assertEqual(self.m.wait_final(tid), 'done')
+        before = {n: self.m.read_bytes('tasks/%d/%s' % (tid, n)) for n in ('log', 'diff', 'files', 'prompt')}
+        self.m.kill9()
+        self.m.remount()
+        self.assertEqual(self.m.state(tid), 'done')
+        for n, data in before.items():
+            self.assertEqual(self.m.read_bytes('tasks/%d/%s' % (tid, n)), data, n)
+
+    def test_ids_continue_after_remount(self):
+        a = self.m.submit('true\n')
+        self.m.wait_final(a)
+        self.m.kill9()
+        self.m.remount()
+        b = self.m.submit('true\n')
+        self.assertGreater(b, a)
+        self.m.wait_final(b)
+
+    def test_unmount_with_task_running_then_remount_finishes(self):
+        go = os.path.join(self.tmp, 'go')
+        tid = self.m.submit('while [ ! -e %s ]; do sleep 0.1; done; echo finished-ok > out.txt\n' % go)
+        self.m.wait_state(tid, 'running')
+        self.m.unmount()
+        self.assertFalse(os.path.ismount(self.m.mnt))
+        self.m.remount()
+        self.assertIn(self.m.state(tid), ('queued', 'running'))
+        open(go, 'w').close()
+        self.assertEqual(self.m.wait_final(tid, 90), 'done')
+        self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:out.txt' % tid), 'finished-ok\n')
+
+    def test_unmount_stops_engines(self):
+        tid = self.m.submit('sleep 120\n')
+        self.m.wait_state(tid, 'running')
+        pid = int(self.m.status(tid)['pid'])
+        self.m.unmount()
+        wait_for(lambda: not paitest.pid_alive(pid), 30, msg='engine to stop after unmount')
+
+    def test_unmount_with_queued_tasks_then_remount_runs_them(self):
+        self.assertEqual(self.m.ctl('ctl', 'pause\n'), 0)
+        ids = [self.m.submit('echo later-%d\n' % i) for i in range(3)]
+        self.m.unmount()
+        self.m.remount()
+        if self.m.kv('status').get('state') == 'paused':
+            self.assertEqual(self.m.ctl('ctl', 'resume\n'), 0)
+        for t in ids:
+            self.assertEqual(self.m.wait_final(t, 60), 'done')
+
+
+if __name__ == '__main__':
+    paitest.main()

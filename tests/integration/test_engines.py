@@ -1,0 +1,95 @@
+#!/usr/bin/python3
+"""Engines configured with `git config engine.NAME.command`, and a missing one."""
+
+import json
+import os
+import stat
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import paitest  # noqa: E402
+from paitest import PaiTestCase, git  # noqa: E402
+
+MYTOOL = '''#!/bin/sh
+# a stand-in agent CLI: mytool --prompt-file FILE
+[ "$1" = --prompt-file ] || { echo "usage: mytool --prompt-file FILE" >&2; exit 2; }
+echo "mytool-ran task=$PAI_TASK_ID"
+cp "$2" from-mytool.txt
+'''
+
+
+class TestConfigEngines(PaiTestCase):
+
+    def prepare_repo(self, repo):
+        tool = os.path.join(self.tmp, 'bin', 'mytool')
+        os.makedirs(os.path.dirname(tool))
+        with open(tool, 'w') as f:
+            f.write(MYTOOL)
+        os.chmod(tool, 0o755)
+        git(repo, 'config', 'engine.mytool.command', '%s --prompt-file {prompt_file}' % tool)
+        git(repo, 'config', 'engine.ghost.command', 'pai-no-such-program-7f3a --prompt-file {prompt_file}')
+
+    def test_config_engine_runs_its_command(self):
+        prompt = 'please write a haiku\nabout git worktrees\n'
+        tid = self.m.submit(json.dumps({'prompt': prompt, 'engine': 'mytool'}))
+        self.assertEqual(self.m.wait_final(tid), 'done', self.m.read('tasks/%d/log' % tid))
+        self.assertEqual(self.m.status(tid).get('engine'), 'mytool')
+        self.assertIn('mytool-ran task=%d' % tid, self.m.read('tasks/%d/log' % tid))
+        self.assertIn('A\tfrom-mytool.txt', self.m.read('tasks/%d/files' % tid).splitlines())
+        self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:from-mytool.txt' % tid), prompt)
+        self.assertIn('+about git worktrees', self.m.read('tasks/%d/diff' % tid))
+
+    def test_missing_engine_program_fails_task_with_reason(self):
+        tid = self.m.submit(json.dumps({'prompt': 'anything', 'engine': 'ghost'}))
+        self.assertEqual(self.m.wait_final(tid, 30), 'failed')
+        st = self.m.read('tasks/%d/status' % tid)
+        reason = paitest.parse_kv(st).get('reason', '')
+        self.assertIn('not found', reason.lower(), st)
+        self.assertIn('pai-no-such-program-7f3a', self.m.read('tasks/%d/log' % tid))
+        self.assertIn('not found', self.m.read('tasks/%d/log' % tid).lower())
+        self.assertEqual(json.loads(self.m.read('tasks/%d/task.json' % tid)).get('reason'), reason)
+
+    def test_missing_engine_program_does_not_block_the_queue(self):
+        bad = self.m.submit(json.dumps({'prompt': 'x', 'engine': 'ghost'}))
+        good = self.m.submit('echo still-fine\n')
+        self.assertEqual(self.m.wait_final(bad, 30), 'failed')
+        self.assertEqual(self.m.wait_final(good), 'done')
+
+
+class TestEngineOption(PaiTestCase):
+    mount_opts = ('engine=mytool',)
+
+    def prepare_repo(self, repo):
+        tool = os.path.join(self.tmp, 'mytool')
+        with open(tool, 'w') as f:
+            f.write(MYTOOL)
+        os.chmod(tool, stat.S_IRWXU)
+        git(repo, 'config', 'engine.mytool.command', '%s --prompt-file {prompt_file}' % tool)
+
+    def test_engine_option_sets_default_engine(self):
+        tid = self.m.submit('plain text prompt\n')
+        self.assertEqual(self.m.wait_final(tid), 'done', self.m.read('tasks/%d/log' % tid))
+        self.assertEqual(self.m.status(tid).get('engine'), 'mytool')
+        self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:from-mytool.txt' % tid), 'plain text prompt\n')
+
+    def test_json_spec_overrides_default_engine(self):
+        tid = self.m.submit('{"prompt": "echo via-sh", "engine": "sh"}')
+        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertEqual(self.m.status(tid).get('engine'), 'sh')
+        self.assertIn('via-sh', self.m.read('tasks/%d/log' % tid))
+
+
+class TestConfigWorkers(PaiTestCase):
+    workers = 0      # no -o workers: the repository's config decides
+
+    def prepare_repo(self, repo):
+        git(repo, 'config', 'parallelai.workers', '3')
+
+    def test_git_config_sets_workers(self):
+        self.assertEqual(self.m.kv('status').get('workers'), '3')
+        self.assertEqual(sorted(os.listdir(self.m.path('workers'))), ['1', '2', '3'])
+
+
+if __name__ == '__main__':
+    paitest.main()

@@ -1,0 +1,215 @@
+#!/usr/bin/python3
+"""Plain tools on the mount: ls -l, find, stat, os.walk, cat, cp, grep."""
+
+import os
+import stat
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import paitest  # noqa: E402
+from paitest import PaiTestCase, run, sh  # noqa: E402
+
+WRITE_ONLY = ('ctl',)          # basenames of command files
+READ_WRITE = ('new',)
+
+
+class TestPlainTools(PaiTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.done = self.m.submit("echo hello; printf 'x\\n' > x.txt\n")
+        self.failed = self.m.submit('echo oops >&2; exit 2\n')
+        self.m.wait_final(self.done)
+        self.m.wait_final(self.failed)
+
+    def regular_files(self):
+        """(path, st) of every regular file, not following symlinks."""
+        out = []
+        for root, dirs, files in os.walk(self.m.mnt):
+            # never wander into worktrees through the symlinks
+            for name in files:
+                p = os.path.join(root, name)
+                st = os.lstat(p)
+                if stat.S_ISREG(st.st_mode):
+                    out.append((p, st))
+        return out
+
+    def test_os_walk_sees_the_whole_layout(self):
+        seen = set()
+        for root, dirs, files in os.walk(self.m.mnt):
+            for name in dirs + files:
+                seen.add(os.path.relpath(os.path.join(root, name), self.m.mnt))
+        for rel in ('README', 'ctl', 'status', 'status.json', 'events', 'tasks', 'tasks/new',
+                    'workers', 'workers/1', 'workers/2', 'workers/1/status', 'workers/1/log'):
+            self.assertIn(rel, seen)
+        for tid in (self.done, self.failed):
+            for name in ('prompt', 'status', 'log', 'diff', 'files', 'task.json', 'ctl', 'worktree'):
+                self.assertIn('tasks/%d/%s' % (tid, name), seen)
+
+    def test_stat_size_equals_content_length_for_every_file(self):
+        files = self.regular_files()
+        self.assertGreater(len(files), 20)
+        for p, st in files:
+            if os.path.basename(p) in WRITE_ONLY + READ_WRITE:
+                continue
+            self.assertStatMatchesContent(p)
+
+    def assertStatMatchesContent(self, p):
+        # status carries uptime, which may tick between two reads: compare
+        # only when the content held still around the stat
+        for _ in range(5):
+            with open(p, 'rb') as f:
+                before = f.read()
+            size = os.stat(p).st_size
+            with open(p, 'rb') as f:
+                after = f.read()
+            if before == after:
+                self.assertEqual(size, len(before), p)
+                return
+        self.fail('%s keeps changing' % p)
+
+    def test_fstat_size_equals_content_length(self):
+        for rel in ('status', 'status.json', 'events', 'README',
+                    'tasks/%d/log' % self.done, 'tasks/%d/diff' % self.done,
+                    'tasks/%d/task.json' % self.done, 'workers/1/status'):
+            for _ in range(5):
+                with open(self.m.path(rel), 'rb') as f:
+                    size = os.fstat(f.fileno()).st_size
+                    data = f.read()
+                if data == self.m.read_bytes(rel):   # held still (uptime ticks)
+                    self.assertEqual(size, len(data), rel)
+                    break
+            else:
+                self.fail('%s keeps changing' % rel)
+
+    def test_read_only_files_have_no_write_bits(self):
+        for p, st in self.regular_files():
+            name = os.path.basename(p)
+            if name in WRITE_ONLY + READ_WRITE:
+                continue
+            self.assertEqual(st.st_mode & 0o222, 0, '%s mode %o' % (p, st.st_mode))
+            self.assertNotEqual(st.st_mode & 0o444, 0, '%s mode %o' % (p, st.st_mode))
+
+    def test_ctl_files_are_write_only(self):
+        for rel in ('ctl', 'tasks/%d/ctl' % self.done):
+            mode = os.stat(self.m.path(rel)).st_mode
+            self.assertTrue(stat.S_ISREG(mode))
+            self.assertNotEqual(mode & 0o200, 0, '%s mode %o' % (rel, mode))
+            self.assertEqual(mode & 0o444, 0, '%s mode %o' % (rel, mode))
+
+    def test_new_is_readable_and_writable(self):
+        mode = os.stat(self.m.path('tasks/new')).st_mode
+        self.assertTrue(stat.S_ISREG(mode))
+        self.assertEqual(mode & 0o600, 0o600, 'mode %o' % mode)
+
+    def test_directories_and_links_have_sensible_types(self):
+        self.assertTrue(stat.S_ISDIR(os.lstat(self.m.path('tasks')).st_mode))
+        self.assertTrue(stat.S_ISDIR(os.lstat(self.m.path('tasks/%d' % self.done)).st_mode))
+        self.assertTrue(stat.S_ISDIR(os.lstat(self.m.path('workers/1')).st_mode))
+        self.assertTrue(stat.S_ISLNK(os.lstat(self.m.path('tasks/%d/worktree' % self.done)).st_mode))
+
+    def test_mtimes_are_sensible(self):
+        import time
+        now = time.time()
+        for p, st in self.regular_files():
+            self.assertGreater(st.st_mtime, now - 3600, p)
+            self.assertLess(st.st_mtime, now + 3600, p)
+
+    def test_ls_l_sizes_match_content(self):
+        d = self.m.path('tasks/%d' % self.done)
+        r = run(['ls', '-l', '--time-style=+%s', d])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        checked = 0
+        for line in r.stdout.splitlines()[1:]:
+            parts = line.split()
+            mode, size, name = parts[0], int(parts[4]), parts[6]
+            if mode.startswith('-') and name != 'ctl':
+                self.assertEqual(size, len(self.m.read_bytes('tasks/%d/%s' % (self.done, name))), name)
+                checked += 1
+            if mode.startswith('l'):
+                self.assertIn('->', line)
+        self.assertGreaterEqual(checked, 6)
+
+    def test_ls_l_lists_tasks(self):
+        r = run(['ls', '-l', self.m.path('tasks')])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        names = [ln.split()[-1] for ln in r.stdout.splitlines()[1:]]
+        self.assertEqual(sorted(names), sorted(['new', str(self.done), str(self.failed)]))
+
+    def test_find_lists_every_task_file(self):
+        r = run(['find', self.m.mnt, '-type', 'f'])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        found = {os.path.relpath(p, self.m.mnt) for p in r.stdout.splitlines()}
+        for name in ('prompt', 'status', 'log', 'diff', 'files', 'task.json', 'ctl'):
+            self.assertIn('tasks/%d/%s' % (self.done, name), found)
+        r = run(['find', self.m.mnt, '-type', 'l'])
+        links = {os.path.relpath(p, self.m.mnt) for p in r.stdout.splitlines()}
+        self.assertIn('tasks/%d/worktree' % self.done, links)
+
+    def test_find_size_and_grep_agree(self):
+        r = run(['find', self.m.mnt + '/tasks', '-name', 'log', '-size', '+0'])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(r.stdout.splitlines()), 2, r.stdout)
+
+    def test_stat_command_reports_exact_size(self):
+        rel = 'tasks/%d/task.json' % self.done
+        r = run(['stat', '-c', '%s %F %a', self.m.path(rel)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        size, rest = r.stdout.split(' ', 1)
+        self.assertEqual(int(size), len(self.m.read_bytes(rel)))
+        self.assertIn('regular', rest)
+
+    def test_cat_reads_status(self):
+        r = sh('cat %s/tasks/%d/status' % (self.m.mnt, self.failed))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines()[0], 'failed')
+
+    def test_cp_copies_log_exactly(self):
+        dst = os.path.join(self.tmp, 'copied.log')
+        r = run(['cp', self.m.path('tasks/%d/log' % self.done), dst])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(dst, 'rb') as f:
+            self.assertEqual(f.read(), self.m.read_bytes('tasks/%d/log' % self.done))
+
+    def test_cp_r_copies_task_directory(self):
+        dst = os.path.join(self.tmp, 'copy')
+        r = run(['cp', '-r', '-P', self.m.path('tasks/%d' % self.done), dst])
+        # ctl is write-only: cp may complain about it, nothing else
+        errs = [ln for ln in r.stderr.splitlines() if 'ctl' not in ln]
+        self.assertEqual(errs, [])
+        with open(os.path.join(dst, 'diff'), 'rb') as f:
+            self.assertEqual(f.read(), self.m.read_bytes('tasks/%d/diff' % self.done))
+
+    def test_grep_finds_state_in_status_files(self):
+        r = sh("grep -l '^failed$' %s/tasks/*/status" % self.m.mnt)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split(), [self.m.path('tasks/%d/status' % self.failed)])
+
+    def test_grep_r_over_tasks(self):
+        r = run(['grep', '-r', '--exclude=ctl', '-l', 'oops', self.m.path('tasks')])
+        self.assertIn(self.m.path('tasks/%d/log' % self.failed), r.stdout.split())
+
+    def test_python_read_of_events_is_json_lines(self):
+        import json
+        with open(self.m.path('events')) as f:
+            lines = f.read().splitlines()
+        self.assertGreaterEqual(len(lines), 6)
+        for line in lines:
+            json.loads(line)
+
+    def test_head_and_wc_read_files(self):
+        r = sh('head -n 1 %s/tasks/%d/status' % (self.m.mnt, self.done))
+        self.assertEqual(r.stdout, 'done\n')
+        r = sh('wc -c < %s/tasks/%d/log' % (self.m.mnt, self.done))
+        self.assertEqual(int(r.stdout), len(self.m.read_bytes('tasks/%d/log' % self.done)))
+
+    def test_less_prints_file(self):
+        if not paitest.shutil.which('less'):
+            self.skipTest('less is not installed')
+        r = sh('less -F %s/status < /dev/null' % self.m.mnt, env=dict(os.environ, PAGER='', TERM='dumb'))
+        self.assertIn('workers:', r.stdout)
+
+
+if __name__ == '__main__':
+    paitest.main()
