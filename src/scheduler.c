@@ -396,8 +396,8 @@ static void *sched_main(void *arg)
 	return NULL;
 }
 
-/* Is pid an engine that ran in worktree? Guards against pid reuse. */
-static int is_our_engine(pid_t pid, const char *worktree)
+/* Is pid's working directory inside worktree? Guards against pid reuse. */
+static int works_in(pid_t pid, const char *worktree)
 {
 	char link[64], target[PATH_MAX];
 	ssize_t n;
@@ -408,6 +408,31 @@ static int is_our_engine(pid_t pid, const char *worktree)
 		return 0;
 	target[n] = '\0';
 	return !strncmp(target, worktree, strlen(worktree));
+}
+
+/*
+ * SIGKILL what is left of an engine's process group after the daemon
+ * died. The leader itself got SIGKILL with us (PR_SET_PDEATHSIG), but
+ * its children live on in the group: find them by group id, and kill
+ * only those that work in the task's worktree.
+ */
+static void kill_leftovers(pid_t pgid, const char *worktree)
+{
+	struct dirent *d;
+	DIR *proc;
+
+	if (pgid <= 0 || !worktree || kill(-pgid, 0) < 0)
+		return;
+	proc = opendir("/proc");
+	if (!proc)
+		return;
+	while ((d = readdir(proc))) {
+		pid_t pid = (pid_t)atoi(d->d_name);
+
+		if (pid > 0 && getpgid(pid) == pgid && works_in(pid, worktree))
+			kill(pid, SIGKILL);
+	}
+	closedir(proc);
 }
 
 /* Tasks left running by a daemon that died: end what remains of their
@@ -424,8 +449,7 @@ static void recover(struct sched *s)
 
 		if (store_task_get(s->p->store, ids[i], &t) < 0)
 			continue;
-		if (t.pid > 0 && is_our_engine(t.pid, t.worktree))
-			kill(-t.pid, SIGKILL);
+		kill_leftovers(t.pid, t.worktree);
 		store_task_requeue(s->p->store, t.id, "daemon restarted");
 		events_reason(s->p->events, "requeued", t.id,
 			      "daemon restarted");
