@@ -353,6 +353,12 @@ class Mount:
     def wait_final(self, tid, timeout=60.0):
         return self.wait_state(tid, STATES_FINAL, timeout)
 
+    def pid_of(self, tid, timeout=30.0):
+        """The engine's pid of a running task (it may show a moment after
+        the state word does, while the worktree is made)."""
+        return int(wait_for(lambda: self.status(tid).get('pid'), timeout,
+                            msg='task %d to show its pid' % tid))
+
     def worker_of(self, tid):
         """The worker slot K a running task is on, from its status."""
         w = self.status(tid).get('worker', '')
@@ -400,6 +406,9 @@ class PaiTestCase(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix='pai-it-')
         self.m = Mount(self.tmp, workers=self.workers, opts=self.mount_opts)
         self.addCleanup(self.m.cleanup)
+        # cleanups run last-registered first: whatever a test registers
+        # (a tail -f to stop) runs before this unmount and stderr check
+        self.addCleanup(self.finish_mount)
         self.prepare_repo(self.m.repo)
         if self.autostart:
             self.m.start()
@@ -407,7 +416,8 @@ class PaiTestCase(unittest.TestCase):
     def prepare_repo(self, repo):
         """Hook: configure the repository before the mount."""
 
-    def tearDown(self):
+    def finish_mount(self):
+        """Unmount cleanly, then fail on errors in the daemon's stderr."""
         self.m.shutdown()
         self.m.check_stderr()
 

@@ -226,6 +226,7 @@ class TestTaskFiles(PaiTestCase):
     def test_running_task_links_worker_and_worker_links_task(self):
         tid = self.m.submit('sleep 60\n')
         self.m.wait_state(tid, 'running')
+        self.m.pid_of(tid)
         st = self.m.status(tid)
         k = self.m.worker_of(tid)
         self.assertIsNotNone(k, st)

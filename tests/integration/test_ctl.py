@@ -17,7 +17,7 @@ class TestCancel(PaiTestCase):
     def test_cancel_running_task(self):
         tid = self.m.submit('sleep 60\n')
         self.m.wait_state(tid, 'running')
-        pid = int(self.m.status(tid)['pid'])
+        pid = self.m.pid_of(tid)
         self.assertEqual(self.m.ctl('tasks/%d/ctl' % tid, 'cancel\n'), 0)
         self.assertEqual(self.m.wait_final(tid, 30), 'cancelled')
         wait_for(lambda: not pid_alive(pid), 30, msg='engine %d to be gone' % pid)
@@ -46,7 +46,7 @@ class TestCancel(PaiTestCase):
         tid = self.m.submit("trap '' TERM; touch %s; sleep 120\n" % marker)
         self.m.wait_state(tid, 'running')
         wait_for(lambda: os.path.exists(marker), 20, msg='trap to be set')
-        pid = int(self.m.status(tid)['pid'])
+        pid = self.m.pid_of(tid)
         self.assertEqual(self.m.ctl('tasks/%d/ctl' % tid, 'cancel\n'), 0)
         self.assertEqual(self.m.wait_final(tid, 60), 'cancelled')
         wait_for(lambda: not pid_alive(pid), 60, msg='SIGKILL after the grace period')

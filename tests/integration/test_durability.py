@@ -82,7 +82,7 @@ class TestDurability(PaiTestCase):
     def test_unmount_stops_engines(self):
         tid = self.m.submit('sleep 120\n')
         self.m.wait_state(tid, 'running')
-        pid = int(self.m.status(tid)['pid'])
+        pid = self.m.pid_of(tid)
         self.m.unmount()
         wait_for(lambda: not paitest.pid_alive(pid), 30, msg='engine to stop after unmount')
 

@@ -68,16 +68,19 @@ class TestLiveLogs(PaiTestCase):
     def follow(self, rel_of):
         go, tid = self.gated(FIVE_LINES)
         self.m.wait_state(tid, 'running')
+        self.m.pid_of(tid)
         rel = rel_of(tid)
         tail = Tail(self.m.path(rel))
-        self.addCleanup(tail.stop)
-        time.sleep(0.3)           # let tail open the file and take its first look
-        open(go, 'w').close()
-        tail.wait_line('line1')
-        # line1 came through tail -f while the task still had seconds to run
-        self.assertEqual(self.m.state(tid), 'running')
-        for i in (2, 3, 4, 5):
-            tail.wait_line('line%d' % i)
+        try:
+            time.sleep(0.3)           # let tail open the file and take its first look
+            open(go, 'w').close()
+            tail.wait_line('line1')
+            # line1 came through tail -f while the task still had seconds to run
+            self.assertEqual(self.m.state(tid), 'running')
+            for i in (2, 3, 4, 5):
+                tail.wait_line('line%d' % i)
+        finally:
+            tail.stop()               # before the unmount: tail holds the file open
         self.assertEqual(self.m.wait_final(tid), 'done')
         self.assertEqual([ln for ln in tail.lines if ln.startswith('line')],
                          ['line1', 'line2', 'line3', 'line4', 'line5'])
@@ -113,6 +116,7 @@ class TestLiveLogs(PaiTestCase):
     def test_log_is_identical_through_task_and_worker(self):
         go, tid = self.gated(FIVE_LINES)
         self.m.wait_state(tid, 'running')
+        self.m.pid_of(tid)
         k = self.m.worker_of(tid)
         open(go, 'w').close()
         self.m.wait_final(tid)
