@@ -427,6 +427,14 @@ class PaiTestCase(unittest.TestCase):
         gotname = errno.errorcode.get(got, str(got)) if got else 'success'
         self.assertIn(got, wanted, 'expected %s, got %s' % (names, gotname))
 
+    def assertDone(self, tid, timeout=60.0):
+        """The task ends done; otherwise show its status and log."""
+        state = self.m.wait_final(tid, timeout)
+        if state != 'done':
+            self.fail('task %d ended %s, not done\nstatus:\n%s\nlog tail:\n%s'
+                      % (tid, state, self.m.read('tasks/%d/status' % tid),
+                         self.m.read('tasks/%d/log' % tid)[-1500:]))
+
     def refused_events(self):
         return self.m.events_of('refused')
 

@@ -51,6 +51,13 @@ class TestBadPrompts(PaiTestCase):
         self.assertIn('nvalid argument', r.stderr)
         self.assertEqual(self.m.task_ids(), [])
 
+    def test_prompt_of_exactly_1_mib_is_accepted(self):
+        data = b'#' * (MIB - 1) + b'\n'
+        self.assertEqual(self.m.try_new(data), 0)
+        ids = self.m.task_ids()
+        self.assertEqual(len(ids), 1)
+        self.assertEqual(self.m.read_bytes('tasks/%d/prompt' % ids[0]), data)
+
     def test_oversized_prompt_is_efbig(self):
         self.assertRefusedPrompt(b'#' * (MIB + 1), errno.EFBIG)
 
@@ -73,7 +80,7 @@ class TestBadPrompts(PaiTestCase):
         self.m.try_new(b'')
         self.m.try_new(b'a\0')
         tid = self.m.submit('echo fine\n')
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
 
 
 class TestReadOnlyTree(PaiTestCase):

@@ -19,7 +19,7 @@ class TestTaskFiles(PaiTestCase):
         ids = self.m.task_ids()
         self.assertEqual(len(ids), 1, ids)
         tid = ids[0]
-        self.assertEqual(self.m.wait_final(tid), 'done', self.m.read('tasks/%d/log' % tid))
+        self.assertDone(tid)
 
     def test_cat_status_shows_state_and_keys(self):
         tid = self.m.submit('echo hello > hello.txt\n')
@@ -52,7 +52,7 @@ class TestTaskFiles(PaiTestCase):
 
     def test_cat_diff_shows_new_file_against_base(self):
         tid = self.m.submit("printf 'brand new content\\n' > added.txt\n")
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
         diff = self.m.read('tasks/%d/diff' % tid)
         self.assertIn('added.txt', diff)
         self.assertIn('+brand new content', diff)
@@ -60,7 +60,7 @@ class TestTaskFiles(PaiTestCase):
 
     def test_cat_diff_shows_modified_file(self):
         tid = self.m.submit("echo four >> notes.txt\n")
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
         diff = self.m.read('tasks/%d/diff' % tid)
         self.assertIn('--- a/notes.txt', diff)
         self.assertIn('+++ b/notes.txt', diff)
@@ -68,7 +68,7 @@ class TestTaskFiles(PaiTestCase):
 
     def test_cat_files_lists_added_modified_deleted(self):
         tid = self.m.submit('echo new > added.txt; echo more >> README.md; rm src/old.txt\n')
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
         files = self.m.read('tasks/%d/files' % tid).splitlines()
         self.assertIn('A\tadded.txt', files)
         self.assertIn('M\tREADME.md', files)
@@ -100,7 +100,7 @@ class TestTaskFiles(PaiTestCase):
 
     def test_changes_are_committed_on_task_branch(self):
         tid = self.m.submit("printf 'committed\\n' > fresh.txt\n")
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
         branch = 'pai/task-%d' % tid
         self.assertEqual(git(self.m.repo, 'show', '%s:fresh.txt' % branch), 'committed\n')
         base = self.m.status(tid)['base']
@@ -117,7 +117,7 @@ class TestTaskFiles(PaiTestCase):
     def test_engine_gets_pai_environment(self):
         prompt = 'env | grep ^PAI_ | sort > pai-env.txt; pwd -P > pwd.txt; cat "$PAI_PROMPT_FILE" > pf.txt\n'
         tid = self.m.submit(prompt)
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
         branch = 'pai/task-%d' % tid
         env = dict(line.split('=', 1) for line in
                    git(self.m.repo, 'show', branch + ':pai-env.txt').splitlines() if '=' in line)
@@ -142,10 +142,45 @@ class TestTaskFiles(PaiTestCase):
 
     def test_json_spec_runs_with_named_engine(self):
         tid = self.m.submit('{"prompt": "echo from-json-spec", "engine": "sh"}')
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
         self.assertIn('from-json-spec', self.m.read('tasks/%d/log' % tid))
         self.assertEqual(self.m.status(tid).get('engine'), 'sh')
         self.assertEqual(self.m.read('tasks/%d/prompt' % tid), 'echo from-json-spec')
+
+    def test_shell_brace_group_is_a_command_not_json(self):
+        tid = self.m.submit('{ echo brace-a; echo brace-b; }\n')
+        self.assertDone(tid)
+        self.assertEqual(self.m.status(tid).get('engine'), 'sh')
+        log = self.m.read('tasks/%d/log' % tid)
+        self.assertIn('brace-a\nbrace-b', log)
+
+    def test_append_redirect_creates_task(self):
+        r = sh('echo "echo appended" >> %s/tasks/new' % self.m.mnt)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ids = self.m.task_ids()
+        self.assertEqual(len(ids), 1, ids)
+        self.assertEqual(self.m.read('tasks/%d/prompt' % ids[0]), 'echo appended\n')
+
+    def test_diff_and_files_show_changes_while_running(self):
+        go = os.path.join(self.tmp, 'go')
+        tid = self.m.submit("printf 'in progress\\n' > wip.txt; while [ ! -e %s ]; do sleep 0.1; done\n" % go)
+        self.m.wait_state(tid, 'running')
+        paitest.wait_for(lambda: 'wip.txt' in os.listdir(self.m.path('tasks/%d/worktree' % tid)), 20,
+                         msg='wip.txt in the worktree')
+        self.assertIn('+in progress', self.m.read('tasks/%d/diff' % tid))
+        self.assertIn('A\twip.txt', self.m.read('tasks/%d/files' % tid).splitlines())
+        open(go, 'w').close()
+        self.assertDone(tid)
+
+    def test_queued_task_shows_queued_without_worker(self):
+        self.assertEqual(self.m.ctl('ctl', 'pause\n'), 0)
+        tid = self.m.submit('true\n')
+        self.assertEqual(self.m.read('tasks/%d/status' % tid).splitlines()[0], 'queued')
+        self.assertFalse(os.path.lexists(self.m.path('tasks/%d/worker' % tid)))
+        self.assertEqual(self.m.read('tasks/%d/log' % tid), '')
+        self.assertEqual(json.loads(self.m.read('tasks/%d/task.json' % tid)).get('state'), 'queued')
+        self.assertEqual(self.m.ctl('ctl', 'resume\n'), 0)
+        self.assertDone(tid)
 
     def test_read_write_handle_reads_back_new_id(self):
         before = set(self.m.task_ids())

@@ -54,7 +54,7 @@ class TestCheckoutUntouched(PaiTestCase):
 
     def test_task_worktree_starts_from_committed_head(self):
         tid = self.m.submit('cat notes.txt; test ! -e scratch.txt && echo no-scratch\n')
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
         log = self.m.read('tasks/%d/log' % tid)
         self.assertNotIn('my uncommitted line', log)
         self.assertIn('no-scratch', log)

@@ -107,7 +107,7 @@ class TestStarting(PaiTestCase):
         self.assertTrue(os.path.ismount(self.m.mnt))
         self.assertEqual(self.m.kv('status').get('workers'), '2')
         tid = self.m.submit('echo daemonized\n')
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
         pids = paitest.daemon_pids(self.m.mnt)
         self.assertTrue(pids, 'no daemon process names %s' % self.m.mnt)
         r = run(['fusermount3', '-u', self.m.mnt])
@@ -123,7 +123,7 @@ class TestStarting(PaiTestCase):
     def test_relative_paths(self):
         self.m.start([PAI_BIN, '-f', '-o', 'workers=1', 'repo', 'mnt'], cwd=self.tmp)
         tid = self.m.submit('echo relative > rel.txt\n')
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
 
     def test_default_state_dir_is_in_git_dir(self):
         self.m.start()

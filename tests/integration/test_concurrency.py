@@ -52,11 +52,23 @@ class TestConcurrentWriters(PaiTestCase):
         ids = self.m.task_ids()
         self.assertEqual(len(ids), 40)
         for t in ids:
-            self.assertEqual(self.m.wait_final(t, 120), 'done')
+            self.assertDone(t, 120)
         for t in ids:
             word = self.m.read('tasks/%d/prompt' % t).split()[1]
             self.assertIn(word, self.m.read('tasks/%d/log' % t).splitlines())
         self.assertEqual(self.m.kv('status').get('done'), '40')
+
+
+    def test_parallel_tasks_commit_their_own_changes(self):
+        ids = [self.m.submit('mkdir -p out; echo c%d > out/c%d.txt; echo more >> notes.txt\n' % (i, i))
+               for i in range(12)]
+        for t in ids:
+            self.assertDone(t, 120)
+        for i, t in enumerate(ids):
+            self.assertEqual(paitest.git(self.m.repo, 'show', 'pai/task-%d:out/c%d.txt' % (t, i)),
+                             'c%d\n' % i)
+            self.assertEqual(sorted(self.m.read('tasks/%d/files' % t).splitlines()),
+                             ['A\tout/c%d.txt' % i, 'M\tnotes.txt'])
 
 
 if __name__ == '__main__':

@@ -72,7 +72,7 @@ class TestCancel(PaiTestCase):
 
     def test_cancel_done_task_is_ebusy(self):
         tid = self.m.submit('true\n')
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
         self.assertErrno(self.m.ctl('tasks/%d/ctl' % tid, 'cancel\n'), errno.EBUSY)
         self.assertErrno(self.m.ctl('ctl', 'cancel %d\n' % tid), errno.EBUSY)
         self.assertEqual(self.m.state(tid), 'done')
@@ -95,7 +95,7 @@ class TestRetry(PaiTestCase):
         self.assertEqual(self.m.wait_final(tid), 'failed')
         self.assertEqual(self.m.status(tid).get('attempts'), '1')
         self.assertEqual(self.m.ctl('tasks/%d/ctl' % tid, 'retry\n'), 0)
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
         st = self.m.status(tid)
         self.assertEqual(st.get('attempts'), '2')
         self.assertEqual(st.get('exit'), '0')
@@ -110,19 +110,19 @@ class TestRetry(PaiTestCase):
         self.assertEqual(self.m.ctl('tasks/%d/ctl' % tid, 'cancel\n'), 0)
         self.assertEqual(self.m.wait_final(tid, 30), 'cancelled')
         self.assertEqual(self.m.ctl('tasks/%d/ctl' % tid, 'retry\n'), 0)
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
         self.assertEqual(self.m.status(tid).get('attempts'), '2')
 
     def test_root_ctl_retry_id(self):
         tid = self.m.submit(self.flaky())
         self.assertEqual(self.m.wait_final(tid), 'failed')
         self.assertEqual(self.m.ctl('ctl', 'retry %d\n' % tid), 0)
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
         self.assertEqual(self.m.status(tid).get('attempts'), '2')
 
     def test_retry_done_task_is_ebusy(self):
         tid = self.m.submit('true\n')
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
         self.assertErrno(self.m.ctl('tasks/%d/ctl' % tid, 'retry\n'), errno.EBUSY)
         self.assertEqual(self.m.state(tid), 'done')
         self.assertEqual(self.m.status(tid).get('attempts'), '1')
@@ -148,7 +148,7 @@ class TestScheduling(PaiTestCase):
         self.assertFalse(self.m.events_of('started', tid))
         self.assertEqual(self.m.ctl('ctl', 'resume\n'), 0)
         self.assertEqual(self.m.kv('status').get('state'), 'running')
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
 
     def test_pause_lets_running_task_finish(self):
         go = os.path.join(self.tmp, 'go')
@@ -156,7 +156,7 @@ class TestScheduling(PaiTestCase):
         self.m.wait_state(tid, 'running')
         self.assertEqual(self.m.ctl('ctl', 'pause\n'), 0)
         open(go, 'w').close()
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
 
     def test_tasks_run_in_fifo_order(self):
         self.assertEqual(self.m.ctl('ctl', 'workers 1\n'), 0)
@@ -180,7 +180,7 @@ class TestScheduling(PaiTestCase):
         self.assertEqual(sorted(self.m.worker_of(t) for t in ids), [1, 2, 3, 4])
         open(go, 'w').close()
         for tid in ids:
-            self.assertEqual(self.m.wait_final(tid), 'done')
+            self.assertDone(tid)
 
     def test_workers_resize_shrinks_slots(self):
         self.assertEqual(self.m.ctl('ctl', 'workers 1\n'), 0)
@@ -193,8 +193,8 @@ class TestScheduling(PaiTestCase):
         time.sleep(1)
         self.assertEqual(self.m.state(b), 'queued')
         open(go, 'w').close()
-        self.assertEqual(self.m.wait_final(a), 'done')
-        self.assertEqual(self.m.wait_final(b), 'done')
+        self.assertDone(a)
+        self.assertDone(b)
 
     def test_workers_shrink_while_busy_lets_tasks_finish(self):
         go = os.path.join(self.tmp, 'go')
@@ -204,8 +204,8 @@ class TestScheduling(PaiTestCase):
         self.m.wait_state(b, 'running')
         self.assertEqual(self.m.ctl('ctl', 'workers 1\n'), 0)
         open(go, 'w').close()
-        self.assertEqual(self.m.wait_final(a), 'done')
-        self.assertEqual(self.m.wait_final(b), 'done')
+        self.assertDone(a)
+        self.assertDone(b)
         wait_for(lambda: os.listdir(self.m.path('workers')) == ['1'], 20, msg='workers/ to show 1 slot')
 
 

@@ -3,6 +3,7 @@
 
 import os
 import sys
+import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -26,7 +27,7 @@ class TestDurability(PaiTestCase):
         for t, p in prompts.items():
             self.assertEqual(self.m.read('tasks/%d/prompt' % t), p)
         for t in running + queued:
-            self.assertEqual(self.m.wait_final(t, 90), 'done')
+            self.assertDone(t, 90)
         for t in running:
             self.assertTrue(self.m.events_of('requeued', t), 'no requeued event for %d' % t)
             self.assertEqual(self.m.status(t).get('attempts'), '2')
@@ -46,11 +47,29 @@ class TestDurability(PaiTestCase):
         self.assertEqual(len(ids), 5)
         self.assertEqual(sorted(self.m.read('tasks/%d/prompt' % t) for t in ids), sorted(prompts))
         for t in ids:
-            self.assertEqual(self.m.wait_final(t, 90), 'done')
+            self.assertDone(t, 90)
+
+    def test_kill_9_at_any_moment_then_remount_finishes_all(self):
+        # kill -9 lands while worktrees and branches are being made and
+        # changes committed; every remount must still bring every task home
+        ids = []
+        for round_ in range(4):
+            for i in range(3):
+                self.m.write_new('echo r%d-%d > r%d-%d.txt\n' % (round_, i, round_, i))
+            time.sleep(0.02 * round_)
+            self.m.kill9()
+            self.m.remount()
+        ids = self.m.task_ids()
+        self.assertEqual(len(ids), 12)
+        for t in ids:
+            self.assertDone(t, 90)
+        for t in ids:
+            word = self.m.read('tasks/%d/prompt' % t).split()[1]
+            self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:%s.txt' % (t, word)), word + '\n')
 
     def test_kill_9_keeps_finished_task_results(self):
         tid = self.m.submit('echo kept > kept.txt; echo output-kept\n')
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
         before = {n: self.m.read_bytes('tasks/%d/%s' % (tid, n)) for n in ('log', 'diff', 'files', 'prompt')}
         self.m.kill9()
         self.m.remount()
@@ -76,7 +95,7 @@ class TestDurability(PaiTestCase):
         self.m.remount()
         self.assertIn(self.m.state(tid), ('queued', 'running'))
         open(go, 'w').close()
-        self.assertEqual(self.m.wait_final(tid, 90), 'done')
+        self.assertDone(tid, 90)
         self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:out.txt' % tid), 'finished-ok\n')
 
     def test_unmount_stops_engines(self):
@@ -94,7 +113,7 @@ class TestDurability(PaiTestCase):
         if self.m.kv('status').get('state') == 'paused':
             self.assertEqual(self.m.ctl('ctl', 'resume\n'), 0)
         for t in ids:
-            self.assertEqual(self.m.wait_final(t, 60), 'done')
+            self.assertDone(t, 60)
 
 
 if __name__ == '__main__':

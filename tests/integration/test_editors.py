@@ -92,7 +92,7 @@ class TestEditors(PaiTestCase):
         self.assertEqual(len(ids), 1, 'tasks made: %s' % ids)
         tid = ids[0]
         self.assertEqual(self.m.read('tasks/%d/prompt' % tid), 'echo %s\n' % word)
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
         self.assertIn(word, self.m.read('tasks/%d/log' % tid))
         self.assertEqual(sorted(os.listdir(self.m.path('tasks'))), sorted(['new', str(tid)]))
 

@@ -33,7 +33,7 @@ class TestConfigEngines(PaiTestCase):
     def test_config_engine_runs_its_command(self):
         prompt = 'please write a haiku\nabout git worktrees\n'
         tid = self.m.submit(json.dumps({'prompt': prompt, 'engine': 'mytool'}))
-        self.assertEqual(self.m.wait_final(tid), 'done', self.m.read('tasks/%d/log' % tid))
+        self.assertDone(tid)
         self.assertEqual(self.m.status(tid).get('engine'), 'mytool')
         self.assertIn('mytool-ran task=%d' % tid, self.m.read('tasks/%d/log' % tid))
         self.assertIn('A\tfrom-mytool.txt', self.m.read('tasks/%d/files' % tid).splitlines())
@@ -54,7 +54,7 @@ class TestConfigEngines(PaiTestCase):
         bad = self.m.submit(json.dumps({'prompt': 'x', 'engine': 'ghost'}))
         good = self.m.submit('echo still-fine\n')
         self.assertEqual(self.m.wait_final(bad, 30), 'failed')
-        self.assertEqual(self.m.wait_final(good), 'done')
+        self.assertDone(good)
 
 
 class TestEngineOption(PaiTestCase):
@@ -69,13 +69,13 @@ class TestEngineOption(PaiTestCase):
 
     def test_engine_option_sets_default_engine(self):
         tid = self.m.submit('plain text prompt\n')
-        self.assertEqual(self.m.wait_final(tid), 'done', self.m.read('tasks/%d/log' % tid))
+        self.assertDone(tid)
         self.assertEqual(self.m.status(tid).get('engine'), 'mytool')
         self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:from-mytool.txt' % tid), 'plain text prompt\n')
 
     def test_json_spec_overrides_default_engine(self):
         tid = self.m.submit('{"prompt": "echo via-sh", "engine": "sh"}')
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
         self.assertEqual(self.m.status(tid).get('engine'), 'sh')
         self.assertIn('via-sh', self.m.read('tasks/%d/log' % tid))
 

@@ -81,7 +81,7 @@ class TestLiveLogs(PaiTestCase):
                 tail.wait_line('line%d' % i)
         finally:
             tail.stop()               # before the unmount: tail holds the file open
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
         self.assertEqual([ln for ln in tail.lines if ln.startswith('line')],
                          ['line1', 'line2', 'line3', 'line4', 'line5'])
         return tid
@@ -127,7 +127,7 @@ class TestLiveLogs(PaiTestCase):
 
     def test_large_log_reads_back_complete(self):
         tid = self.m.submit('seq 1 200000\n')
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
         want = ''.join('%d\n' % i for i in range(1, 200001)).encode()
         got = self.m.read_bytes('tasks/%d/log' % tid)
         self.assertIn(want, got)

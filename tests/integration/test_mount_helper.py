@@ -34,7 +34,7 @@ class TestMountHelper(PaiTestCase):
         self.assertTrue(os.path.ismount(self.m.mnt))
         self.assertEqual(self.m.kv('status').get('workers'), str(workers))
         tid = self.m.submit('echo via-mount-helper > helper.txt\n')
-        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertDone(tid)
         self.assertIn('fuse', self.fstype())
 
     def fstype(self):

@@ -160,6 +160,12 @@ class TestPlainTools(PaiTestCase):
         self.assertEqual(int(size), len(self.m.read_bytes(rel)))
         self.assertIn('regular', rest)
 
+    def test_small_block_reads_give_the_same_bytes(self):
+        for rel in ('tasks/%d/task.json' % self.done, 'events', 'README'):
+            r = run(['dd', 'if=' + self.m.path(rel), 'bs=7', 'status=none'])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout.encode(), self.m.read_bytes(rel), rel)
+
     def test_cat_reads_status(self):
         r = sh('cat %s/tasks/%d/status' % (self.m.mnt, self.failed))
         self.assertEqual(r.returncode, 0, r.stderr)
