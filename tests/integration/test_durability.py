@@ -53,14 +53,15 @@ class TestDurability(PaiTestCase):
         # kill -9 lands while worktrees and branches are being made and
         # changes committed; every remount must still bring every task home
         ids = []
-        for round_ in range(4):
-            for i in range(3):
+        rounds, per = 8, 4
+        for round_ in range(rounds):
+            for i in range(per):
                 self.m.write_new('echo r%d-%d > r%d-%d.txt\n' % (round_, i, round_, i))
-            time.sleep(0.02 * round_)
+            time.sleep(0.01 * (round_ % 4))
             self.m.kill9()
             self.m.remount()
         ids = self.m.task_ids()
-        self.assertEqual(len(ids), 12)
+        self.assertEqual(len(ids), rounds * per)
         for t in ids:
             self.assertDone(t, 90)
         for t in ids:
