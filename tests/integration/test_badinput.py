@@ -109,6 +109,14 @@ class TestReadOnlyTree(PaiTestCase):
             if before is not None:
                 self.assertEqual(self.m.read_bytes(rel), before, rel)
 
+    def test_refused_write_is_recorded_in_events(self):
+        before = len(self.refused_events())
+        with self.assertRaises(OSError):
+            os.open(self.m.path('tasks/%d/status' % self.tid), os.O_WRONLY)
+        refused = self.refused_events()
+        self.assertEqual(len(refused), before + 1, refused)
+        self.assertTrue(refused[-1].get('reason'))
+
     def test_shell_redirect_into_status_fails(self):
         r = sh('echo x > %s/status' % self.m.mnt)
         self.assertNotEqual(r.returncode, 0)

@@ -114,6 +114,17 @@ class TestTaskFiles(PaiTestCase):
         self.assertEqual(self.m.status(tid).get('exit'), '3')
         self.assertIn('about-to-fail', self.m.read('tasks/%d/log' % tid))
 
+    def test_engine_killed_by_signal_ends_failed(self):
+        tid = self.m.submit('echo before-kill; kill -9 $$\n')
+        self.assertEqual(self.m.wait_final(tid), 'failed')
+        self.assertIn('before-kill', self.m.read('tasks/%d/log' % tid))
+
+    def test_json_spec_without_engine_uses_default(self):
+        tid = self.m.submit('{"prompt": "echo only-prompt"}')
+        self.assertDone(tid)
+        self.assertEqual(self.m.status(tid).get('engine'), 'sh')
+        self.assertIn('only-prompt', self.m.read('tasks/%d/log' % tid))
+
     def test_engine_gets_pai_environment(self):
         prompt = 'env | grep ^PAI_ | sort > pai-env.txt; pwd -P > pwd.txt; cat "$PAI_PROMPT_FILE" > pf.txt\n'
         tid = self.m.submit(prompt)

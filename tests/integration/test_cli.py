@@ -120,6 +120,14 @@ class TestStarting(PaiTestCase):
         self.assertEqual(self.m.kv('status').get('workers'), '3')
         self.assertEqual(sorted(os.listdir(self.m.path('workers'))), ['1', '2', '3'])
 
+    def test_allow_other_option_is_accepted(self):
+        self.m.opts.append('allow_other')
+        self.m.start()
+        self.assertEqual(self.m.kv('status').get('workers'), '2')
+        with open('/proc/self/mounts') as f:
+            line = [ln for ln in f if ln.split()[1] == self.m.mnt][0]
+        self.assertIn('allow_other', line)
+
     def test_relative_paths(self):
         self.m.start([PAI_BIN, '-f', '-o', 'workers=1', 'repo', 'mnt'], cwd=self.tmp)
         tid = self.m.submit('echo relative > rel.txt\n')

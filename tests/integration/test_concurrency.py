@@ -45,6 +45,9 @@ class TestConcurrentWriters(PaiTestCase):
         want = sorted(prompt_of(p, i) for p in range(8) for i in range(25))
         self.assertEqual(got, want)
         self.assertEqual(self.m.kv('status').get('queued'), '200')
+        r = paitest.run(['ls', '-l', self.m.path('tasks')])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(r.stdout.splitlines()), 202)   # "total", new, 200 tasks
         self.assertEqual(len(self.m.events_of('created')), 200)
 
     def test_concurrent_prompts_all_run_to_done(self):

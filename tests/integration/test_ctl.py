@@ -51,6 +51,21 @@ class TestCancel(PaiTestCase):
         self.assertEqual(self.m.wait_final(tid, 60), 'cancelled')
         wait_for(lambda: not pid_alive(pid), 60, msg='SIGKILL after the grace period')
 
+    def test_cancel_right_after_submit_leaves_no_engine(self):
+        # cancel lands while the task is queued, its worktree being made, or
+        # its engine just starting: it ends cancelled with nothing left running
+        for _ in range(6):
+            tid = self.m.submit('sleep 60\n')
+            self.assertEqual(self.m.ctl('tasks/%d/ctl' % tid, 'cancel\n'), 0)
+            self.assertEqual(self.m.wait_final(tid, 30), 'cancelled')
+        wt = os.path.realpath(os.path.join(self.m.repo, '.git', 'parallelai', 'worktrees'))
+        wait_for(lambda: not paitest.pids_under(wt), 30, msg='no engine left in any worktree')
+        time.sleep(0.5)
+        for tid in self.m.task_ids():
+            self.assertEqual(self.m.state(tid), 'cancelled')
+        self.assertEqual(paitest.pids_under(wt), [])
+        self.assertEqual(self.m.kv('status').get('busy'), '0')
+
     def test_cancel_queued_task_never_starts(self):
         self.assertEqual(self.m.ctl('ctl', 'pause\n'), 0)
         tid = self.m.submit('echo should-not-run > ran.txt\n')

@@ -69,6 +69,20 @@ class TestPlainTools(PaiTestCase):
                 return
         self.fail('%s keeps changing' % p)
 
+    def test_stat_sizes_are_exact_for_a_running_task(self):
+        go = os.path.join(self.tmp, 'go')
+        tid = self.m.submit("echo started; echo wip > wip.txt; while [ ! -e %s ]; do sleep 0.1; done\n" % go)
+        self.m.wait_state(tid, 'running')
+        paitest.wait_for(lambda: 'started' in self.m.read('tasks/%d/log' % tid), 20, msg='output')
+        paitest.wait_for(lambda: 'wip.txt' in self.m.read('tasks/%d/files' % tid), 20, msg='wip.txt')
+        for name in ('status', 'log', 'diff', 'files', 'task.json', 'prompt'):
+            self.assertStatMatchesContent(self.m.path('tasks/%d/%s' % (tid, name)))
+        k = self.m.worker_of(tid)
+        for name in ('status', 'log'):
+            self.assertStatMatchesContent(self.m.path('workers/%d/%s' % (k, name)))
+        open(go, 'w').close()
+        self.m.wait_final(tid)
+
     def test_fstat_size_equals_content_length(self):
         for rel in ('status', 'status.json', 'events', 'README',
                     'tasks/%d/log' % self.done, 'tasks/%d/diff' % self.done,
