@@ -31,6 +31,12 @@ class TestBadPrompts(PaiTestCase):
         refused = self.refused_events()
         self.assertEqual(len(refused), before_events + 1, refused)
         self.assertTrue(refused[-1].get('reason'), refused[-1])
+        # nothing half-done: no prompt file, no branch, no worktree
+        state = os.path.join(self.m.repo, '.git', 'parallelai')
+        for sub in ('prompts', 'worktrees', 'logs'):
+            d = os.path.join(state, sub)
+            self.assertEqual(os.listdir(d) if os.path.isdir(d) else [], [], sub)
+        self.assertEqual(paitest.git(self.m.repo, 'branch', '--list', 'pai/*'), '')
 
     def test_empty_prompt_is_einval(self):
         self.assertRefusedPrompt(b'', errno.EINVAL)

@@ -107,6 +107,25 @@ class TestTaskFiles(PaiTestCase):
         self.assertEqual(git(self.m.repo, 'rev-parse', branch + '^').strip(), base)
         msg = git(self.m.repo, 'log', '-1', '--format=%B', branch)
         self.assertIn(str(tid), msg)
+        self.assertIn("printf 'committed", msg)   # the prompt's first line
+
+    def test_base_is_head_at_submission(self):
+        self.assertEqual(self.m.ctl('ctl', 'pause\n'), 0)
+        old_head = git(self.m.repo, 'rev-parse', 'HEAD').strip()
+        a = self.m.submit('cat later.txt 2>/dev/null || echo no-later\n')
+        with open(os.path.join(self.m.repo, 'later.txt'), 'w') as f:
+            f.write('added by the user later\n')
+        git(self.m.repo, 'add', 'later.txt')
+        git(self.m.repo, 'commit', '-q', '-m', 'later')
+        new_head = git(self.m.repo, 'rev-parse', 'HEAD').strip()
+        b = self.m.submit('cat later.txt\n')
+        self.assertEqual(self.m.ctl('ctl', 'resume\n'), 0)
+        self.assertDone(a)
+        self.assertDone(b)
+        self.assertEqual(self.m.status(a).get('base'), old_head)
+        self.assertEqual(self.m.status(b).get('base'), new_head)
+        self.assertIn('no-later', self.m.read('tasks/%d/log' % a))
+        self.assertIn('added by the user later', self.m.read('tasks/%d/log' % b))
 
     def test_failing_command_ends_failed_with_exit_code(self):
         tid = self.m.submit('echo about-to-fail; exit 3\n')

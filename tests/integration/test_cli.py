@@ -76,6 +76,12 @@ class TestRefusals(PaiTestCase):
         open(reg, 'w').close()
         self.refuse(['-f', '-o', 'state=%s/sub' % reg, self.m.repo, self.m.mnt])
 
+    def test_refuses_repository_with_worktree_config_extension(self):
+        paitest.git(self.m.repo, 'config', 'core.repositoryformatversion', '1')
+        paitest.git(self.m.repo, 'config', 'extensions.worktreeConfig', 'true')
+        line = self.refuse(['-f', self.m.repo, self.m.mnt])
+        self.assertIn('worktreeConfig', line)
+
     def test_refuses_missing_arguments(self):
         r = run([PAI_BIN], timeout=20)
         self.assertNotEqual(r.returncode, 0)
@@ -145,6 +151,20 @@ class TestStarting(PaiTestCase):
             self.assertEqual(f.read(), self.m.read_bytes('tasks/%d/log' % tid))
         self.assertEqual(os.path.realpath(self.m.path('tasks/%d/worktree' % tid)),
                          os.path.realpath(os.path.join(state, 'worktrees/%d' % tid)))
+
+    def test_state_db_is_sqlite_in_wal_mode(self):
+        import sqlite3
+        self.m.start()
+        tid = self.m.submit('true\n')
+        self.m.wait_final(tid)
+        db = os.path.join(self.m.repo, '.git', 'parallelai', 'state.db')
+        con = sqlite3.connect('file:%s?mode=ro' % db, uri=True, timeout=10)
+        try:
+            self.assertEqual(con.execute('PRAGMA journal_mode').fetchone()[0], 'wal')
+            self.assertGreater(con.execute('PRAGMA user_version').fetchone()[0], 0)
+            self.assertEqual(con.execute('PRAGMA integrity_check').fetchone()[0], 'ok')
+        finally:
+            con.close()
 
     def test_state_option_moves_state(self):
         state = os.path.join(self.tmp, 'elsewhere', 'state')

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Plain tools on the mount: ls -l, find, stat, os.walk, cat, cp, grep."""
 
+import json
 import os
 import stat
 import sys
@@ -75,11 +76,23 @@ class TestPlainTools(PaiTestCase):
         self.m.wait_state(tid, 'running')
         paitest.wait_for(lambda: 'started' in self.m.read('tasks/%d/log' % tid), 20, msg='output')
         paitest.wait_for(lambda: 'wip.txt' in self.m.read('tasks/%d/files' % tid), 20, msg='wip.txt')
-        for name in ('status', 'log', 'diff', 'files', 'task.json', 'prompt'):
-            self.assertStatMatchesContent(self.m.path('tasks/%d/%s' % (tid, name)))
         k = self.m.worker_of(tid)
-        for name in ('status', 'log'):
-            self.assertStatMatchesContent(self.m.path('workers/%d/%s' % (k, name)))
+        # status and task.json change while it runs (durations): what one
+        # open handle sees must agree with its own fstat, every time
+        paths = ['tasks/%d/%s' % (tid, n) for n in ('status', 'log', 'diff', 'files', 'task.json', 'prompt')]
+        paths += ['workers/%d/%s' % (k, n) for n in ('status', 'log')] + ['status', 'status.json']
+        for _ in range(20):
+            for rel in paths:
+                with open(self.m.path(rel), 'rb') as f:
+                    size = os.fstat(f.fileno()).st_size
+                    data = f.read()
+                self.assertEqual(size, len(data), rel)
+                if rel.endswith('json'):
+                    json.loads(data)
+                else:
+                    self.assertTrue(data.endswith(b'\n'), rel)
+        for rel in ('tasks/%d/diff' % tid, 'tasks/%d/files' % tid, 'tasks/%d/log' % tid):
+            self.assertStatMatchesContent(self.m.path(rel))
         open(go, 'w').close()
         self.m.wait_final(tid)
 
@@ -180,6 +193,27 @@ class TestPlainTools(PaiTestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(r.stdout.encode(), self.m.read_bytes(rel), rel)
 
+    def test_df_and_statvfs_work(self):
+        os.statvfs(self.m.mnt)
+        r = run(['df', self.m.mnt])
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_file_manager_probes_do_not_fail_oddly(self):
+        # file managers ask for xattrs and access rights of everything
+        import errno
+        for rel in ('README', 'tasks', 'tasks/%d/log' % self.done, 'tasks/new', 'ctl'):
+            p = self.m.path(rel)
+            try:
+                os.listxattr(p)
+            except OSError as e:
+                self.assertIn(e.errno, (errno.ENOTSUP, errno.ENODATA), rel)
+            try:
+                os.getxattr(p, 'user.xdg.origin.url')
+            except OSError as e:
+                self.assertIn(e.errno, (errno.ENOTSUP, errno.ENODATA), rel)
+        self.assertTrue(os.access(self.m.path('tasks/%d/log' % self.done), os.R_OK))
+        self.assertTrue(os.access(self.m.path('tasks'), os.R_OK | os.X_OK))
+
     def test_cat_reads_status(self):
         r = sh('cat %s/tasks/%d/status' % (self.m.mnt, self.failed))
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -211,7 +245,6 @@ class TestPlainTools(PaiTestCase):
         self.assertIn(self.m.path('tasks/%d/log' % self.failed), r.stdout.split())
 
     def test_python_read_of_events_is_json_lines(self):
-        import json
         with open(self.m.path('events')) as f:
             lines = f.read().splitlines()
         self.assertGreaterEqual(len(lines), 6)
