@@ -57,6 +57,22 @@ int gitwork_worktree_create(const char *repo, const char *name,
 			    const char *base_oid, char *err, size_t errlen);
 
 /*
+ * Remove what an interrupted gitwork_worktree_create left at path and in
+ * the repository's worktrees/NAME entry (the daemon was killed during
+ * the checkout). The branch stays: it may hold commits.
+ */
+int gitwork_worktree_discard(const char *repo, const char *name,
+			     const char *path, char *err, size_t errlen);
+
+/*
+ * Remove the lock files a killed daemon may have left on a task's own
+ * refs: refs/heads/BRANCH.lock and the worktree NAME's HEAD.lock and
+ * index.lock. Only for a task no one else is running.
+ */
+int gitwork_clear_locks(const char *repo, const char *name,
+			const char *branch, char *err, size_t errlen);
+
+/*
  * Commit everything changed in the worktree (new, modified and deleted
  * files, honouring .gitignore) onto its checked-out branch. oid_out gets
  * the new commit, or the current HEAD when there was nothing to commit.

@@ -263,6 +263,12 @@ static void *run_main(void *arg)
 
 	pai_worktree_path(p, t.id, wt, sizeof(wt));
 	snprintf(name, sizeof(name), "pai-task-%lld", (long long)t.id);
+	/* This task runs nowhere else, so locks on its refs are a killed
+	 * daemon's; and a worktree it never recorded is what a daemon
+	 * killed during git_worktree_add left: nobody worked in it. */
+	gitwork_clear_locks(p->repo, name, t.branch, err, sizeof(err));
+	if (!t.worktree)
+		gitwork_worktree_discard(p->repo, name, wt, err, sizeof(err));
 	if (gitwork_worktree_create(p->repo, name, wt, t.branch, t.base, err,
 				    sizeof(err)) < 0)
 		goto fail;
