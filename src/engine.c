@@ -15,6 +15,8 @@
 #include "config.h"
 #include "engine.h"
 
+#define SH_ARG_MAX (100 * 1024)
+
 bool engine_known(const struct config *c, const char *name)
 {
 	return !strcmp(name, "sh") || config_engine(c, name) != NULL;
@@ -163,6 +165,7 @@ int engine_argv(const struct config *c, const char *engine,
 {
 	const struct engine_def *def;
 	char **words = NULL;
+	bool from_file;
 	int r;
 	size_t i;
 
@@ -170,10 +173,13 @@ int engine_argv(const struct config *c, const char *engine,
 		words = calloc(4, sizeof(*words));
 		if (!words)
 			return -ENOMEM;
+		/* Linux caps one argument at 128 KiB (MAX_ARG_STRLEN): a
+		 * longer script is run from its file instead. */
+		from_file = strlen(v->prompt) >= SH_ARG_MAX && v->prompt_file;
 		words[0] = strdup("/bin/sh");
-		words[1] = strdup("-c");
-		words[2] = strdup(v->prompt);
-		if (!words[0] || !words[1] || !words[2]) {
+		words[1] = strdup(from_file ? v->prompt_file : "-c");
+		words[2] = from_file ? NULL : strdup(v->prompt);
+		if (!words[0] || !words[1] || (!from_file && !words[2])) {
 			engine_argv_free(words);
 			return -ENOMEM;
 		}

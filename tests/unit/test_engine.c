@@ -66,6 +66,20 @@ static void test_prompt_is_never_split_or_shell_parsed(void)
 	CHECK_STR(argv[2], v.prompt);
 	engine_argv_free(argv);
 
+	{
+		/* Past what one argument may hold, sh reads the prompt file. */
+		struct engine_vars big = v;
+		char *text = malloc(200 * 1024);
+
+		memset(text, ':', 200 * 1024 - 1);
+		text[200 * 1024 - 1] = '\0';
+		big.prompt = text;
+		CHECK(engine_argv(&c, "sh", &big, &argv, err, sizeof(err)) == 0);
+		CHECK_STR(argv[1], "/s/prompts/7");
+		CHECK(argv[2] == NULL);
+		engine_argv_free(argv);
+		free(text);
+	}
 	CHECK(engine_known(&c, "sh"));
 	CHECK(engine_known(&c, "mytool"));
 	CHECK(!engine_known(&c, "nope"));
