@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -474,9 +475,9 @@ static int filters_needed(git_repository *repo, git_tree *tree)
 	return found;
 }
 
-int gitwork_worktree_create(const char *repo_path, const char *name,
-			    const char *path, const char *branch,
-			    const char *base_oid, char *err, size_t errlen)
+static int worktree_create(const char *repo_path, const char *name,
+			   const char *path, const char *branch,
+			   const char *base_oid, char *err, size_t errlen)
 {
 	git_repository *repo = NULL;
 	git_commit *base = NULL;
@@ -613,6 +614,27 @@ out:
 	return error;
 }
 
+/*
+ * One worktree is made at a time. libgit2 1.5 asks every worktree entry
+ * whether it has the branch checked out before adding one, and an entry
+ * another thread is half-way through writing answers "yes": the add then
+ * fails with "reference is already checked out".
+ */
+static pthread_mutex_t worktree_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int gitwork_worktree_create(const char *repo_path, const char *name,
+			    const char *path, const char *branch,
+			    const char *base_oid, char *err, size_t errlen)
+{
+	int r;
+
+	pthread_mutex_lock(&worktree_lock);
+	r = worktree_create(repo_path, name, path, branch, base_oid, err,
+			    errlen);
+	pthread_mutex_unlock(&worktree_lock);
+	return r;
+}
+
 int gitwork_worktree_discard(const char *repo_path, const char *name,
 			     const char *path, char *err, size_t errlen)
 {
@@ -622,6 +644,7 @@ int gitwork_worktree_discard(const char *repo_path, const char *name,
 
 	if ((error = open_repo(&repo, repo_path, err, errlen)) < 0)
 		return error;
+	pthread_mutex_lock(&worktree_lock);
 	rm_rf(path);
 	/* A half-written entry may not even parse as a worktree, so it is
 	 * removed as files rather than through git_worktree_prune. */
@@ -629,6 +652,7 @@ int gitwork_worktree_discard(const char *repo_path, const char *name,
 			     git_repository_commondir(repo), name) <
 	    sizeof(entry))
 		rm_rf(entry);
+	pthread_mutex_unlock(&worktree_lock);
 	git_repository_free(repo);
 	return 0;
 }
