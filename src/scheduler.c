@@ -441,6 +441,46 @@ static void kill_leftovers(pid_t pgid, const char *worktree)
 	closedir(proc);
 }
 
+/*
+ * A daemon killed inside git_worktree_add leaves a broken worktree entry
+ * that makes libgit2 refuse every later worktree, not only its own task's:
+ * discard the partial worktree of every task that never recorded one,
+ * before anything starts.
+ */
+static void discard_partial_worktrees(struct sched *s)
+{
+	static const enum task_state states[] = {
+		TASK_QUEUED, TASK_RUNNING, TASK_FAILED, TASK_CANCELLED
+	};
+	char wt[PATH_MAX], entry[PATH_MAX], name[64], err[PATH_MAX + 256];
+	size_t k, i, n;
+	int64_t *ids;
+
+	for (k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
+		ids = NULL;
+		n = 0;
+		if (store_tasks_in_state(s->p->store, states[k], &ids, &n) < 0)
+			continue;
+		for (i = 0; i < n; i++) {
+			struct task t;
+
+			if (store_task_get(s->p->store, ids[i], &t) < 0)
+				continue;
+			pai_worktree_path(s->p, t.id, wt, sizeof(wt));
+			snprintf(name, sizeof(name), "pai-task-%lld",
+				 (long long)t.id);
+			snprintf(entry, sizeof(entry), "%s/worktrees/%s",
+				 s->p->gitdir, name);
+			if (!t.worktree && (access(wt, F_OK) == 0 ||
+					    access(entry, F_OK) == 0))
+				gitwork_worktree_discard(s->p->repo, name, wt,
+							 err, sizeof(err));
+			task_release(&t);
+		}
+		free(ids);
+	}
+}
+
 /* Tasks left running by a daemon that died: end what remains of their
  * engines, then queue them again with the attempt counted. */
 static void recover(struct sched *s)
@@ -462,6 +502,7 @@ static void recover(struct sched *s)
 		task_release(&t);
 	}
 	free(ids);
+	discard_partial_worktrees(s);
 }
 
 static int resize_slots(struct sched *s, int n)
