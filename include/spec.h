@@ -3,7 +3,7 @@
  *
  * Plain text is the prompt, byte for byte. Text whose first non-blank
  * character is '{' followed (after blanks) by '"' or '}' is a JSON task
- * spec: {"prompt": "...", "engine": "NAME"}. A shell command such as
+ * spec: {"prompt": "...", "engine": "NAME", "model": "NAME"}. A shell command such as
  * "{ make; make test; }" is therefore still a prompt.
  *
  *	struct spec sp;
@@ -20,6 +20,7 @@ struct spec {
 	char *prompt;		/* NUL-terminated, prompt_len bytes */
 	size_t prompt_len;
 	char *engine;		/* NULL: the default engine */
+	char *model;		/* NULL: the engine's configured model */
 };
 
 int spec_parse(struct spec *out, const char *text, size_t len,

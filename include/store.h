@@ -55,6 +55,19 @@ struct task {
 	int worker;		/* slot 1..N while running, else 0 */
 	int pid;		/* engine pid while running, else 0 */
 	int64_t created, started, finished, updated; /* ms; 0 = never */
+	char *model;		/* asked for in the spec, NULL: engine's own */
+	int64_t input_tokens;	/* summed over attempts */
+	int64_t output_tokens;
+	int turns;
+	double cost_usd;	/* < 0 when no engine reported a price */
+};
+
+/* What one run of an agent reported. */
+struct task_usage {
+	int64_t input_tokens;
+	int64_t output_tokens;
+	int turns;
+	double cost_usd;	/* < 0: unknown */
 };
 
 void task_release(struct task *t);
@@ -64,9 +77,11 @@ struct store;
 int store_open(struct store **out, const char *path, char *err, size_t errlen);
 void store_close(struct store *st);
 
-/* Insert a queued task in one committed transaction; branch is pai/task-ID. */
+/* Insert a queued task in one committed transaction; branch is pai/task-ID.
+ * model may be NULL. */
 int store_task_create(struct store *st, const char *prompt, size_t len,
-		      const char *engine, const char *base, int64_t *id_out);
+		      const char *engine, const char *model, const char *base,
+		      int64_t *id_out);
 int store_task_get(struct store *st, int64_t id, struct task *out);
 int store_task_exists(struct store *st, int64_t id);	/* 1, 0, or <0 */
 /* All task ids, ascending; *ids is malloc'd (NULL when none). */
@@ -87,6 +102,12 @@ int store_task_finish(struct store *st, int64_t id, enum task_state state,
 /* -> queued again (retry, crash recovery, unmount): worker 0, pid 0,
  * exit_code -1, reason kept as given (may be NULL), commit cleared. */
 int store_task_requeue(struct store *st, int64_t id, const char *reason);
+
+/* Add one run's tokens, turns and cost to the task's totals. */
+int store_task_add_usage(struct store *st, int64_t id,
+			 const struct task_usage *u);
+/* Tokens and cost over all tasks (cost_usd < 0 when none reported one). */
+int store_totals(struct store *st, struct task_usage *out);
 
 /* Number of tasks in each state. */
 int store_counts(struct store *st, size_t counts[TASK_STATE_COUNT]);

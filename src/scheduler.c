@@ -589,8 +589,8 @@ int sched_submit(struct sched *s, const char *text, size_t len,
 		r = -EIO;
 		goto refused;
 	}
-	r = store_task_create(p->store, sp.prompt, sp.prompt_len, engine, base,
-			      id);
+	r = store_task_create(p->store, sp.prompt, sp.prompt_len, engine,
+			      sp.model, base, id);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot store the task: %s",
 			 strerror(-r));

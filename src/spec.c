@@ -64,10 +64,12 @@ static int parse_json(struct spec *out, const char *text, size_t len,
 					 "task spec: 'prompt' must be a string");
 				goto out;
 			}
-		} else if (!strcmp(item->string, "engine")) {
+		} else if (!strcmp(item->string, "engine") ||
+			   !strcmp(item->string, "model")) {
 			if (!cJSON_IsString(item) || !*item->valuestring) {
 				snprintf(err, errlen,
-					 "task spec: 'engine' must be a non-empty string");
+					 "task spec: '%s' must be a non-empty string",
+					 item->string);
 				goto out;
 			}
 		} else {
@@ -93,10 +95,13 @@ static int parse_json(struct spec *out, const char *text, size_t len,
 		goto out;
 	}
 	out->prompt = strdup(item->valuestring);
+	r = out->prompt ? 0 : -ENOMEM;
 	item = cJSON_GetObjectItemCaseSensitive(root, "engine");
-	if (item)
-		out->engine = strdup(item->valuestring);
-	r = out->prompt && (!item || out->engine) ? 0 : -ENOMEM;
+	if (item && !(out->engine = strdup(item->valuestring)))
+		r = -ENOMEM;
+	item = cJSON_GetObjectItemCaseSensitive(root, "model");
+	if (item && !(out->model = strdup(item->valuestring)))
+		r = -ENOMEM;
 out:
 	cJSON_Delete(root);
 	if (r < 0)
@@ -134,5 +139,6 @@ void spec_release(struct spec *sp)
 {
 	free(sp->prompt);
 	free(sp->engine);
+	free(sp->model);
 	memset(sp, 0, sizeof(*sp));
 }

@@ -57,6 +57,14 @@ static const char *const migrations[] = {
 	");"
 	"CREATE INDEX tasks_by_state ON tasks(state, id);"
 	"CREATE INDEX tasks_by_updated ON tasks(updated);",
+	/* 2: the model asked for, and what a run cost: agent engines
+	 * report tokens, turns and (some) a price. cost_usd is NULL when
+	 * the engine does not say. */
+	"ALTER TABLE tasks ADD COLUMN model TEXT;"
+	"ALTER TABLE tasks ADD COLUMN input_tokens INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tasks ADD COLUMN output_tokens INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tasks ADD COLUMN turns INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tasks ADD COLUMN cost_usd REAL;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -79,6 +87,8 @@ enum stmt_id {
 	S_REQUEUE,
 	S_COUNTS,
 	S_LAST_CHANGE,
+	S_SET_USAGE,
+	S_TOTALS,
 	S_COUNT
 };
 
@@ -89,11 +99,13 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
 	[S_INSERT] = "INSERT INTO tasks (prompt, engine, state, base,"
-		     " created, updated) VALUES (?1, ?2, 'queued', ?3, ?4, ?4)",
+		     " created, updated, model)"
+		     " VALUES (?1, ?2, 'queued', ?3, ?4, ?4, ?5)",
 	[S_SET_BRANCH] = "UPDATE tasks SET branch = ?2 WHERE id = ?1",
 	[S_GET] = "SELECT id, prompt, engine, state, base, commit_oid, branch,"
 		  " worktree, reason, exit_code, attempts, worker, pid,"
-		  " created, started, finished, updated"
+		  " created, started, finished, updated, model, input_tokens,"
+		  " output_tokens, turns, cost_usd"
 		  " FROM tasks WHERE id = ?1",
 	[S_EXISTS] = "SELECT 1 FROM tasks WHERE id = ?1",
 	[S_IDS] = "SELECT id FROM tasks ORDER BY id",
@@ -119,6 +131,16 @@ static const char *const stmt_sql[S_COUNT] = {
 		      " finished = 0, updated = ?3 WHERE id = ?1",
 	[S_COUNTS] = "SELECT state, count(*) FROM tasks GROUP BY state",
 	[S_LAST_CHANGE] = "SELECT coalesce(max(updated), 0) FROM tasks",
+	/* Usage adds up over attempts: every run was paid for. */
+	[S_SET_USAGE] = "UPDATE tasks SET input_tokens = input_tokens + ?2,"
+			" output_tokens = output_tokens + ?3,"
+			" turns = turns + ?4,"
+			" cost_usd = CASE WHEN ?5 IS NULL THEN cost_usd"
+			" ELSE coalesce(cost_usd, 0) + ?5 END, updated = ?6"
+			" WHERE id = ?1",
+	[S_TOTALS] = "SELECT coalesce(sum(input_tokens), 0),"
+		     " coalesce(sum(output_tokens), 0), sum(cost_usd)"
+		     " FROM tasks",
 };
 
 struct store {
@@ -169,7 +191,9 @@ void task_release(struct task *t)
 	free(t->branch);
 	free(t->worktree);
 	free(t->reason);
+	free(t->model);
 	t->prompt = t->engine = t->branch = t->worktree = t->reason = NULL;
+	t->model = NULL;
 	t->prompt_len = 0;
 }
 
@@ -425,7 +449,8 @@ void store_close(struct store *st)
 }
 
 int store_task_create(struct store *st, const char *prompt, size_t len,
-		      const char *engine, const char *base, int64_t *id_out)
+		      const char *engine, const char *model, const char *base,
+		      int64_t *id_out)
 {
 	sqlite3_stmt *s = NULL;
 	char branch[48];
@@ -451,6 +476,10 @@ int store_task_create(struct store *st, const char *prompt, size_t len,
 	sqlite3_bind_text(s, 2, engine, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, base, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, now);
+	if (model)
+		sqlite3_bind_text(s, 5, model, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 5);
 	rc = sqlite3_step(s);
 	stmt_done(s);
 	if (rc != SQLITE_DONE) {
@@ -558,6 +587,12 @@ int store_task_get(struct store *st, int64_t id, struct task *out)
 	out->started = sqlite3_column_int64(s, 14);
 	out->finished = sqlite3_column_int64(s, 15);
 	out->updated = sqlite3_column_int64(s, 16);
+	out->model = column_strdup(s, 17, &oom);
+	out->input_tokens = sqlite3_column_int64(s, 18);
+	out->output_tokens = sqlite3_column_int64(s, 19);
+	out->turns = sqlite3_column_int(s, 20);
+	out->cost_usd = sqlite3_column_type(s, 21) == SQLITE_NULL ? -1 :
+			sqlite3_column_double(s, 21);
 	if (oom || !out->engine || !out->branch)
 		error = -ENOMEM;
 
@@ -764,6 +799,55 @@ int store_task_set_pid(struct store *st, int64_t id, int pid)
 	sqlite3_bind_int64(s, 3, now);
 	error = step_update(st, s, "cannot set pid");
 out:
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int store_task_add_usage(struct store *st, int64_t id,
+			 const struct task_usage *u)
+{
+	sqlite3_stmt *s = NULL;
+	int error;
+
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_SET_USAGE, &s)) < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, u->input_tokens);
+	sqlite3_bind_int64(s, 3, u->output_tokens);
+	sqlite3_bind_int(s, 4, u->turns);
+	if (u->cost_usd >= 0)
+		sqlite3_bind_double(s, 5, u->cost_usd);
+	else
+		sqlite3_bind_null(s, 5);
+	sqlite3_bind_int64(s, 6, now_ms());
+	error = step_update(st, s, "cannot record usage");
+out:
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int store_totals(struct store *st, struct task_usage *out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, error = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->cost_usd = -1;
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_TOTALS, &s)) < 0)
+		goto out;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out->input_tokens = sqlite3_column_int64(s, 0);
+		out->output_tokens = sqlite3_column_int64(s, 1);
+		if (sqlite3_column_type(s, 2) != SQLITE_NULL)
+			out->cost_usd = sqlite3_column_double(s, 2);
+	} else {
+		error = db_error(st, rc, "cannot add up usage");
+	}
+out:
+	stmt_done(s);
 	pthread_mutex_unlock(&st->lock);
 	return error;
 }

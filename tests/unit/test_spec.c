@@ -34,7 +34,12 @@ static void test_json_spec(void)
 		    100) == 0);
 	CHECK_STR(sp.prompt, "echo hi");
 	CHECK_STR(sp.engine, "mytool");
+	CHECK(sp.model == NULL);
 	spec_release(&sp);
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"model\": \"opus\"}", 100) == 0);
+	CHECK_STR(sp.model, "opus");
+	spec_release(&sp);
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"model\": \"\"}", 100) == -EINVAL);
 	CHECK(spec_parse(&sp, "{\"prompt\": 3}", 13, 100, err,
 			 sizeof(err)) == -EINVAL);
 	CHECK_STR(err, "task spec: 'prompt' must be a string");

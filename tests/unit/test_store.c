@@ -53,7 +53,7 @@ static void test_create_and_get_round_trip(void)
 	CHECK(st);
 	if (!st)
 		return;
-	CHECK(store_task_create(st, prompt, sizeof(prompt) - 1, "sh", BASE,
+	CHECK(store_task_create(st, prompt, sizeof(prompt) - 1, "sh", NULL, BASE,
 				&id) == 0);
 	CHECK(id > 0);
 	CHECK(store_task_get(st, id, &t) == 0);
@@ -91,7 +91,7 @@ static void test_empty_prompt_round_trips(void)
 	CHECK(st);
 	if (!st)
 		return;
-	CHECK(store_task_create(st, "", 0, "sh", BASE, &id) == 0);
+	CHECK(store_task_create(st, "", 0, "sh", NULL, BASE, &id) == 0);
 	CHECK(store_task_get(st, id, &t) == 0);
 	CHECK(t.prompt_len == 0);
 	CHECK_STR(t.prompt, "");
@@ -115,7 +115,7 @@ static void test_ids_ascend_and_next_queued_is_fifo(void)
 	CHECK(store_task_next_queued(st, &id) == -ENOENT);
 
 	for (i = 0; i < 5; i++) {
-		CHECK(store_task_create(st, "p", 1, "sh", BASE, &ids[i]) == 0);
+		CHECK(store_task_create(st, "p", 1, "sh", NULL, BASE, &ids[i]) == 0);
 		if (i)
 			CHECK(ids[i] > ids[i - 1]);
 	}
@@ -150,7 +150,7 @@ static void test_start_finish_requeue_transitions(void)
 	CHECK(st);
 	if (!st)
 		return;
-	CHECK(store_task_create(st, "go", 2, "claude", BASE, &id) == 0);
+	CHECK(store_task_create(st, "go", 2, "claude", NULL, BASE, &id) == 0);
 
 	CHECK(store_task_start(st, id, 3) == 0);
 	CHECK(store_task_start(st, id, 4) == -EBUSY);
@@ -231,7 +231,7 @@ static void test_missing_task_is_enoent(void)
 	CHECK(store_task_finish(st, 12345, TASK_DONE, 0, NULL, NULL) ==
 	      -ENOENT);
 	CHECK(store_task_requeue(st, 12345, NULL) == -ENOENT);
-	CHECK(store_task_create(st, "x", 1, "sh", BASE, &id) == 0);
+	CHECK(store_task_create(st, "x", 1, "sh", NULL, BASE, &id) == 0);
 	CHECK(store_task_exists(st, id) == 1);
 	store_close(st);
 }
@@ -253,7 +253,7 @@ static void test_counts_and_states(void)
 	CHECK(store_last_change(st) == 0);
 
 	for (i = 0; i < 4; i++)
-		CHECK(store_task_create(st, "p", 1, "sh", BASE, &ids[i]) == 0);
+		CHECK(store_task_create(st, "p", 1, "sh", NULL, BASE, &ids[i]) == 0);
 	CHECK(store_task_start(st, ids[0], 1) == 0);
 	CHECK(store_task_start(st, ids[1], 2) == 0);
 	CHECK(store_task_finish(st, ids[1], TASK_DONE, 0, COMMIT, NULL) == 0);
@@ -303,8 +303,8 @@ static void test_reopen_keeps_everything(void)
 	CHECK(st);
 	if (!st)
 		return;
-	CHECK(store_task_create(st, "first", 5, "sh", BASE, &a) == 0);
-	CHECK(store_task_create(st, "second", 6, "sh", BASE, &b) == 0);
+	CHECK(store_task_create(st, "first", 5, "sh", NULL, BASE, &a) == 0);
+	CHECK(store_task_create(st, "second", 6, "sh", NULL, BASE, &b) == 0);
 	CHECK(store_task_start(st, b, 1) == 0);
 	CHECK(store_task_finish(st, b, TASK_DONE, 0, COMMIT, NULL) == 0);
 	store_close(st);
@@ -322,7 +322,7 @@ static void test_reopen_keeps_everything(void)
 	CHECK_STR(t.commit, COMMIT);
 	task_release(&t);
 	/* Ids are never reused, even after a reopen. */
-	CHECK(store_task_create(st, "third", 5, "sh", BASE, &c) == 0);
+	CHECK(store_task_create(st, "third", 5, "sh", NULL, BASE, &c) == 0);
 	CHECK(c > b);
 	store_close(st);
 }
@@ -343,7 +343,7 @@ static void test_kill_9_keeps_created_task(void)
 	if (pid == 0) {
 		/* The child dies without closing anything, as after kill -9. */
 		if (store_open(&st, path, err, sizeof(err)) == 0 &&
-		    store_task_create(st, "survive", 7, "sh", BASE, &id) == 0 &&
+		    store_task_create(st, "survive", 7, "sh", NULL, BASE, &id) == 0 &&
 		    write(fds[1], &id, sizeof(id)) == sizeof(id))
 			kill(getpid(), SIGKILL);
 		_exit(1);
@@ -386,6 +386,53 @@ static void test_schema_version_and_wal(void)
 	CHECK_STR((const char *)sqlite3_column_text(s, 0), "wal");
 	sqlite3_finalize(s);
 	sqlite3_close(db);
+}
+
+/* A database written by schema 1 opens, keeps its task, gains usage. */
+static void test_version_1_database_is_migrated(void)
+{
+	char path[128], err[256];
+	struct store *st = NULL;
+	struct task_usage u = { 100, 20, 3, 0.25 }, tot;
+	struct task t;
+	sqlite3 *db = NULL;
+
+	new_path(path, sizeof(path));
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db,
+		"CREATE TABLE tasks (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+		" prompt BLOB NOT NULL, engine TEXT NOT NULL, state TEXT NOT NULL,"
+		" base TEXT NOT NULL DEFAULT '', commit_oid TEXT NOT NULL DEFAULT '',"
+		" branch TEXT NOT NULL DEFAULT '', worktree TEXT, reason TEXT,"
+		" exit_code INTEGER NOT NULL DEFAULT -1,"
+		" attempts INTEGER NOT NULL DEFAULT 0,"
+		" worker INTEGER NOT NULL DEFAULT 0, pid INTEGER NOT NULL DEFAULT 0,"
+		" created INTEGER NOT NULL DEFAULT 0,"
+		" started INTEGER NOT NULL DEFAULT 0,"
+		" finished INTEGER NOT NULL DEFAULT 0,"
+		" updated INTEGER NOT NULL DEFAULT 0);"
+		"INSERT INTO tasks (prompt, engine, state, branch)"
+		" VALUES ('old', 'sh', 'done', 'pai/task-1');"
+		"PRAGMA user_version = 1;", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+
+	CHECK(store_open(&st, path, err, sizeof(err)) == 0);
+	if (!st)
+		return;
+	CHECK(store_task_get(st, 1, &t) == 0);
+	CHECK_STR(t.prompt, "old");
+	CHECK(t.model == NULL && t.input_tokens == 0 && t.cost_usd < 0);
+	task_release(&t);
+	CHECK(store_task_add_usage(st, 1, &u) == 0);
+	CHECK(store_task_add_usage(st, 1, &u) == 0);
+	CHECK(store_task_get(st, 1, &t) == 0);
+	CHECK(t.input_tokens == 200 && t.output_tokens == 40 && t.turns == 6);
+	CHECK(t.cost_usd > 0.49 && t.cost_usd < 0.51);
+	task_release(&t);
+	CHECK(store_totals(st, &tot) == 0);
+	CHECK(tot.input_tokens == 200 && tot.output_tokens == 40);
+	CHECK(store_task_add_usage(st, 99, &u) == -ENOENT);
+	store_close(st);
 }
 
 static void test_newer_schema_is_refused(void)
@@ -448,7 +495,7 @@ static void *create_many(void *arg)
 
 	for (i = 0; i < PER_THREAD; i++) {
 		len = snprintf(prompt, sizeof(prompt), "task %d", i);
-		if (store_task_create(c->st, prompt, (size_t)len, "sh", BASE,
+		if (store_task_create(c->st, prompt, (size_t)len, "sh", NULL, BASE,
 				      &c->ids[i]) < 0)
 			c->failures++;
 	}
@@ -522,6 +569,7 @@ int main(void)
 	RUN(test_reopen_keeps_everything);
 	RUN(test_kill_9_keeps_created_task);
 	RUN(test_schema_version_and_wal);
+	RUN(test_version_1_database_is_migrated);
 	RUN(test_newer_schema_is_refused);
 	RUN(test_open_in_unwritable_directory_fails);
 	RUN(test_threads_create_distinct_ids);
