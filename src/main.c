@@ -30,6 +30,7 @@
 #include "pai.h"
 #include "scheduler.h"
 #include "store.h"
+#include "streamfmt.h"
 
 static const char usage[] =
 "usage: parallelai [-f] [-o option[,option...]] REPO MOUNTPOINT\n"
@@ -400,6 +401,8 @@ int main(int argc, char **argv)
 	struct args a = { 0 };
 	int r;
 
+	if (argc > 1 && !strcmp(argv[1], "stream"))
+		return stream_main(argc - 1, argv + 1);
 	buf_init(&a.ours, 64 * 1024);
 	buf_init(&a.fuse, 64 * 1024);
 	signal(SIGPIPE, SIG_IGN);
