@@ -38,8 +38,8 @@
 enum kind {
 	K_ROOT, K_README, K_CTL, K_STATUS, K_STATUS_JSON, K_EVENTS,
 	K_TASKS, K_NEW,
-	K_TASK, K_T_PROMPT, K_T_STATUS, K_T_JSON, K_T_LOG, K_T_DIFF,
-	K_T_FILES, K_T_CTL, K_T_WORKTREE, K_T_WORKER,
+	K_TASK, K_T_PROMPT, K_T_STATUS, K_T_JSON, K_T_LOG, K_T_RAW, K_T_DIFF,
+	K_T_FILES, K_T_RESULT, K_T_CTL, K_T_WORKTREE, K_T_WORKER,
 	K_WORKERS,
 	K_WORKER, K_W_STATUS, K_W_LOG, K_W_WORKTREE, K_W_TASK,
 };
@@ -66,8 +66,10 @@ static const struct entry task_tab[] = {
 	{ "status", K_T_STATUS, S_IFREG | 0444 },
 	{ "task.json", K_T_JSON, S_IFREG | 0444 },
 	{ "log", K_T_LOG, S_IFREG | 0444 },
+	{ "log.jsonl", K_T_RAW, S_IFREG | 0444 },
 	{ "diff", K_T_DIFF, S_IFREG | 0444 },
 	{ "files", K_T_FILES, S_IFREG | 0444 },
+	{ "result", K_T_RESULT, S_IFREG | 0444 },
 	{ "ctl", K_T_CTL, S_IFREG | 0200 },
 	{ "worktree", K_T_WORKTREE, S_IFLNK | 0777 },
 	{ "worker", K_T_WORKER, S_IFLNK | 0777 },
@@ -151,14 +153,31 @@ static int64_t parse_id(const char *s, size_t len)
 	return v;
 }
 
-/* Does the entry exist right now? Links come and go with the task. */
+static int real_path(struct pai *p, const struct node *n, char *out,
+		     size_t len);
+
+/* Does the entry exist right now? Links come and go with the task, and
+ * an agent's raw stream and result only exist for agent engines. */
 static bool present(struct pai *p, struct node *n)
 {
 	struct worker_info w;
 	struct task t;
+	struct buf b;
+	char path[PATH_MAX];
 	bool ok = true;
 
 	switch (n->e->kind) {
+	case K_T_RAW:
+		return real_path(p, n, path, sizeof(path)) == 0 &&
+		       access(path, F_OK) == 0;
+	case K_T_RESULT:
+		if (store_task_get(p->store, n->task, &t) < 0)
+			return false;
+		buf_init(&b, BUF_NOMAX);
+		ok = view_task_result(p, &t, &b) == 0;
+		buf_release(&b);
+		task_release(&t);
+		return ok;
 	case K_T_WORKTREE:
 	case K_T_WORKER:
 		if (store_task_get(p->store, n->task, &t) < 0)
@@ -263,6 +282,7 @@ static int render(struct pai *p, const struct node *n, struct buf *out)
 	case K_T_JSON:
 	case K_T_DIFF:
 	case K_T_FILES:
+	case K_T_RESULT:
 		break;
 	default:
 		return 0;	/* ctl, new: nothing to read */
@@ -279,6 +299,9 @@ static int render(struct pai *p, const struct node *n, struct buf *out)
 		break;
 	case K_T_DIFF:
 		r = view_task_diff(p, &t, out);
+		break;
+	case K_T_RESULT:
+		r = view_task_result(p, &t, out);
 		break;
 	default:
 		r = view_task_files(p, &t, out);
@@ -301,6 +324,9 @@ static int real_path(struct pai *p, const struct node *n, char *out,
 	case K_T_LOG:
 		pai_log_path(p, n->task, out, len);
 		return 0;
+	case K_T_RAW:
+		pai_raw_path(p, n->task, out, len);
+		return 0;
 	case K_W_LOG:
 		if (sched_worker_info(p->sched, n->worker, &w) < 0 ||
 		    !w.last_task)
@@ -314,7 +340,7 @@ static int real_path(struct pai *p, const struct node *n, char *out,
 
 static bool is_real(enum kind k)
 {
-	return k == K_EVENTS || k == K_T_LOG || k == K_W_LOG;
+	return k == K_EVENTS || k == K_T_LOG || k == K_T_RAW || k == K_W_LOG;
 }
 
 static int link_target(struct pai *p, const struct node *n, struct buf *out)

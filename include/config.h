@@ -20,9 +20,22 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/*
+ * [engine "NAME"]: a command of one's own, or settings for a preset
+ * (claude, codex, gemini, aider, opencode, anthropic, openai).
+ */
 struct engine_def {
 	char *name;
 	char *command;		/* the template, before word splitting */
+	char *model;		/* model */
+	char *args;		/* args: extra words for the program */
+	char **env;		/* env = KEY=VALUE, one entry per line */
+	size_t n_env;
+	char *permission_mode;	/* permissionMode (claude) */
+	char *base_url;		/* baseUrl (anthropic, openai) */
+	char *api_key_env;	/* apiKeyEnv (anthropic, openai) */
+	int max_tokens;		/* maxTokens, 0: the agent's default */
+	int max_turns;		/* maxTurns, 0: the agent's default */
 };
 
 struct config {

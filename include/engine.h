@@ -2,11 +2,20 @@
  * engine: the engine registry. Turns a task into the argv of the program
  * that works on it.
  *
- *   sh     /bin/sh -c PROMPT
- *   NAME   [engine "NAME"] command = TEMPLATE from the config: split into
- *          words like a shell would (quotes and backslashes), then {prompt},
- *          {prompt_file}, {worktree}, {task_id} and {branch} replaced inside
- *          each word. No shell ever sees the prompt.
+ *   sh        /bin/sh -c PROMPT
+ *   claude, codex, gemini, aider, opencode
+ *             the agent CLI in its documented headless mode, wrapped in
+ *             `parallelai stream` which turns its event stream into a
+ *             readable log, keeps the raw stream and writes a result file
+ *   anthropic, openai
+ *             the built-in agent, `parallelai agent`
+ *   NAME      [engine "NAME"] command = TEMPLATE from the config: split
+ *             into words like a shell would (quotes and backslashes), then
+ *             {prompt}, {prompt_file}, {worktree}, {task_id} and {branch}
+ *             replaced inside each word. No shell ever sees the prompt.
+ *
+ * Presets read model, args, permissionMode, baseUrl, apiKeyEnv,
+ * maxTokens and maxTurns from [engine "NAME"], and env for the process.
  */
 #ifndef PAI_ENGINE_H
 #define PAI_ENGINE_H
@@ -25,7 +34,25 @@ struct engine_vars {
 	const char *worktree;
 	const char *branch;
 	long long task_id;
+	const char *model;	/* the task's own choice, or NULL */
+	const char *self_exe;	/* this program, for stream and agent */
+	const char *raw_file;	/* where the raw event stream goes */
+	const char *result_file; /* where the result JSON goes */
 };
+
+/* Does this engine write a result file (a preset that reports one)? */
+bool engine_has_result(const char *engine);
+
+struct task_usage;
+
+/*
+ * Read the result file an agent engine wrote at its end:
+ * {"result": "...", "input_tokens": N, "output_tokens": N, "turns": N,
+ *  "cost_usd": X or null, "error": "..." or null}. *error gets a malloc'd
+ * copy of the error (NULL when none). -ENOENT when there is no file,
+ * -EINVAL when it is not such an object.
+ */
+int engine_read_result(const char *path, struct task_usage *u, char **error);
 
 /* *argv_out is a NULL-terminated malloc'd vector; free with engine_argv_free. */
 int engine_argv(const struct config *c, const char *engine,

@@ -5,7 +5,9 @@
  * State directory layout:
  *	STATE/state.db		the task database (store)
  *	STATE/events.jsonl	the event log (events)
- *	STATE/logs/N.log	task N's output
+ *	STATE/logs/N.log	task N's output, readable
+ *	STATE/logs/N.jsonl	task N's raw event stream (agent engines)
+ *	STATE/results/N.json	what task N's agent reported at its end
  *	STATE/prompts/N		task N's prompt, for PAI_PROMPT_FILE
  *	STATE/worktrees/N	task N's worktree
  *	STATE/daemon.log	the daemon's own diagnostics once detached
@@ -26,6 +28,7 @@ struct pai {
 	char *repo;		/* absolute path of the repository */
 	char *gitdir;		/* its (common) git directory */
 	char *state_dir;	/* absolute */
+	char *self_exe;		/* this program, for `parallelai stream|agent` */
 	struct config cfg;
 	struct store *store;
 	struct events *events;
@@ -35,6 +38,8 @@ struct pai {
 
 int64_t pai_now_ms(void);
 void pai_log_path(const struct pai *p, int64_t id, char *out, size_t len);
+void pai_raw_path(const struct pai *p, int64_t id, char *out, size_t len);
+void pai_result_path(const struct pai *p, int64_t id, char *out, size_t len);
 void pai_prompt_path(const struct pai *p, int64_t id, char *out, size_t len);
 void pai_worktree_path(const struct pai *p, int64_t id, char *out, size_t len);
 /* "2026-11-20T22:01:02Z" */

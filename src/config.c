@@ -92,41 +92,87 @@ bad:
 	return -EINVAL;
 }
 
-static int add_engine(struct config *c, const char *name, const char *command)
+static struct engine_def *engine_slot(struct config *c, const char *name)
 {
 	struct engine_def *e;
 	size_t i;
 
 	for (i = 0; i < c->n_engines; i++)
-		if (!strcmp(c->engines[i].name, name)) {
-			set_str(&c->engines[i].command, command);
-			return 0;
-		}
+		if (!strcmp(c->engines[i].name, name))
+			return &c->engines[i];
 	e = realloc(c->engines, (c->n_engines + 1) * sizeof(*e));
 	if (!e)
-		return -ENOMEM;
+		return NULL;
 	c->engines = e;
-	e[c->n_engines].name = strdup(name);
-	e[c->n_engines].command = strdup(command);
+	e += c->n_engines;
+	memset(e, 0, sizeof(*e));
+	e->name = strdup(name);
+	if (!e->name)
+		return NULL;
 	c->n_engines++;
-	return 0;
+	return e;
 }
 
-/* engine.NAME.command: libgit2 lowercases section and key, not NAME. */
-static int read_engine(struct config *c, const char *key, const char *value)
+/* engine.NAME.KEY: libgit2 lowercases section and key, not NAME. */
+static int read_engine(struct config *c, const char *key, const char *value,
+		       char *err, size_t errlen)
 {
 	const char *name = key + strlen("engine."), *dot = strrchr(key, '.');
+	struct engine_def *e;
+	const char *k;
 	char *n;
-	int r;
+	long num;
 
-	if (dot <= name || strcmp(dot, ".command"))
+	if (dot <= name)
 		return 0;
 	n = strndup(name, (size_t)(dot - name));
 	if (!n)
 		return -ENOMEM;
-	r = add_engine(c, n, value);
+	e = engine_slot(c, n);
 	free(n);
-	return r;
+	if (!e)
+		return -ENOMEM;
+	k = dot + 1;
+	if (!strcmp(k, "command")) {
+		set_str(&e->command, value);
+	} else if (!strcmp(k, "model")) {
+		set_str(&e->model, value);
+	} else if (!strcmp(k, "args")) {
+		set_str(&e->args, value);
+	} else if (!strcmp(k, "permissionmode")) {
+		set_str(&e->permission_mode, value);
+	} else if (!strcmp(k, "baseurl")) {
+		set_str(&e->base_url, value);
+	} else if (!strcmp(k, "apikeyenv")) {
+		set_str(&e->api_key_env, value);
+	} else if (!strcmp(k, "env")) {
+		char **v;
+
+		if (!value || !strchr(value, '=') || *value == '=')
+			goto bad;
+		v = realloc(e->env, (e->n_env + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		e->env = v;
+		if (!(v[e->n_env] = strdup(value)))
+			return -ENOMEM;
+		e->n_env++;
+	} else if (!strcmp(k, "maxtokens") || !strcmp(k, "maxturns")) {
+		if (parse_long(value, 1, 1 << 24, &num) < 0)
+			goto bad;
+		if (k[3] == 'k')
+			e->max_tokens = (int)num;
+		else
+			e->max_turns = (int)num;
+	} else {
+		snprintf(err, errlen, "config %s: unknown key", key);
+		return -EINVAL;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "config %s: invalid value '%s'", key,
+		 value ? value : "");
+	return -EINVAL;
 }
 
 static int add_file(git_config *cfg, const char *path, git_config_level_t lvl,
@@ -207,7 +253,8 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 		goto git_fail;
 	while (git_config_next(&e, it) == 0)
 		if (!strncmp(e->name, "engine.", 7) &&
-		    (ret = read_engine(c, e->name, e->value)) < 0)
+		    (ret = read_engine(c, e->name, e->value, err,
+				       errlen)) < 0)
 			goto out;
 	ret = 0;
 	goto out;
@@ -239,8 +286,19 @@ void config_release(struct config *c)
 	size_t i;
 
 	for (i = 0; i < c->n_engines; i++) {
-		free(c->engines[i].name);
-		free(c->engines[i].command);
+		struct engine_def *e = &c->engines[i];
+		size_t j;
+
+		for (j = 0; j < e->n_env; j++)
+			free(e->env[j]);
+		free(e->env);
+		free(e->name);
+		free(e->command);
+		free(e->model);
+		free(e->args);
+		free(e->permission_mode);
+		free(e->base_url);
+		free(e->api_key_env);
 	}
 	free(c->engines);
 	free(c->engine);

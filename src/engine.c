@@ -7,19 +7,75 @@
  * a word after splitting, so no shell ever parses it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "buf.h"
 #include "config.h"
 #include "engine.h"
+#include "store.h"
 
 #define SH_ARG_MAX (100 * 1024)
 
+/* The agent CLIs: their program and the format of their event stream. */
+static const struct cli {
+	const char *name;
+	const char *format;
+} clis[] = {
+	{ "claude", "claude" },
+	{ "codex", "codex" },
+	{ "gemini", "gemini" },
+	{ "aider", "text" },
+	{ "opencode", "opencode" },
+};
+
+/* The built-in agent's protocols and their default models. */
+static const struct api {
+	const char *name;
+	const char *model;
+} apis[] = {
+	{ "anthropic", "claude-sonnet-4-5" },
+	{ "openai", "gpt-4o-mini" },
+};
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct cli *cli_of(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < N_OF(clis); i++)
+		if (!strcmp(clis[i].name, name))
+			return &clis[i];
+	return NULL;
+}
+
+static const struct api *api_of(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < N_OF(apis); i++)
+		if (!strcmp(apis[i].name, name))
+			return &apis[i];
+	return NULL;
+}
+
+bool engine_has_result(const char *engine)
+{
+	return cli_of(engine) || api_of(engine);
+}
+
 bool engine_known(const struct config *c, const char *name)
 {
-	return !strcmp(name, "sh") || config_engine(c, name) != NULL;
+	const struct engine_def *d = config_engine(c, name);
+
+	return !strcmp(name, "sh") || engine_has_result(name) ||
+	       (d && d->command);
 }
 
 void engine_argv_free(char **argv)
@@ -159,6 +215,143 @@ static int expand(const char *word, const struct engine_vars *v, char **out)
 	return 0;
 }
 
+/* A growing NULL-terminated argv. */
+struct argv {
+	char **v;
+	size_t n;
+	int err;
+};
+
+static void push(struct argv *a, const char *word)
+{
+	char **v;
+
+	if (a->err)
+		return;
+	v = realloc(a->v, (a->n + 2) * sizeof(*v));
+	if (!v || !(v[a->n] = strdup(word))) {
+		if (v)
+			a->v = v;
+		a->err = -ENOMEM;
+		return;
+	}
+	a->v = v;
+	v[++a->n] = NULL;
+}
+
+static void push2(struct argv *a, const char *flag, const char *value)
+{
+	if (value && *value) {
+		push(a, flag);
+		push(a, value);
+	}
+}
+
+static void push_num(struct argv *a, const char *flag, int value)
+{
+	char num[16];
+
+	if (value > 0) {
+		snprintf(num, sizeof(num), "%d", value);
+		push2(a, flag, num);
+	}
+}
+
+/* The words of [engine "NAME"] args, split like a command line. */
+static int push_args(struct argv *a, const struct engine_def *d,
+		     char *err, size_t errlen)
+{
+	char **words = NULL;
+	size_t i;
+	int r;
+
+	if (!d || !d->args || !*d->args)
+		return 0;
+	if ((r = engine_split(d->args, &words, err, errlen)) < 0)
+		return r;
+	for (i = 0; words[i]; i++)
+		push(a, words[i]);
+	engine_argv_free(words);
+	return 0;
+}
+
+static int cli_argv(struct argv *a, const struct cli *cli,
+		    const struct engine_def *d, const struct engine_vars *v,
+		    char *err, size_t errlen)
+{
+	const char *model = v->model ? v->model : d ? d->model : NULL;
+	const char *mode = d && d->permission_mode ? d->permission_mode :
+			   "acceptEdits";
+	int r;
+
+	push(a, v->self_exe);
+	push(a, "stream");
+	push2(a, "--format", cli->format);
+	push2(a, "--raw", v->raw_file);
+	push2(a, "--result", v->result_file);
+	push(a, "--");
+	push(a, cli->name);
+	if (!strcmp(cli->name, "claude")) {
+		push2(a, "-p", v->prompt);
+		push2(a, "--output-format", "stream-json");
+		push(a, "--verbose");
+		push2(a, "--permission-mode", mode);
+		push2(a, "--model", model);
+	} else if (!strcmp(cli->name, "codex")) {
+		/* -c overrides from args belong after "exec". */
+		push(a, "exec");
+		push(a, "--json");
+		push2(a, "-s", "workspace-write");
+		push(a, "--skip-git-repo-check");
+		push2(a, "-m", model);
+	} else if (!strcmp(cli->name, "gemini")) {
+		push2(a, "-p", v->prompt);
+		push2(a, "--output-format", "stream-json");
+		push2(a, "--approval-mode", "auto_edit");
+		push2(a, "-m", model);
+	} else if (!strcmp(cli->name, "aider")) {
+		push2(a, "--message", v->prompt);
+		push(a, "--yes-always");
+		push(a, "--no-stream");
+		push(a, "--no-pretty");
+		push2(a, "--model", model);
+	} else {
+		push(a, "run");
+		push2(a, "--format", "json");
+		push2(a, "-m", model);
+	}
+	if ((r = push_args(a, d, err, errlen)) < 0)
+		return r;
+	/* These take the prompt last, after their options. */
+	if (!strcmp(cli->name, "codex") || !strcmp(cli->name, "opencode"))
+		push(a, v->prompt);
+	return 0;
+}
+
+static int api_argv(struct argv *a, const struct api *api,
+		    const struct engine_def *d, const struct engine_vars *v,
+		    char *err, size_t errlen)
+{
+	const char *model = v->model ? v->model :
+			    d && d->model ? d->model : api->model;
+
+	push(a, v->self_exe);
+	push(a, "agent");
+	push2(a, "--protocol", api->name);
+	push2(a, "--model", model);
+	push2(a, "--prompt-file", v->prompt_file);
+	push2(a, "--worktree", v->worktree);
+	push2(a, "--raw", v->raw_file);
+	push2(a, "--result", v->result_file);
+	if (d) {
+		push2(a, "--base-url", d->base_url);
+		push2(a, "--api-key-env", d->api_key_env);
+		push_num(a, "--max-tokens", d->max_tokens);
+		push_num(a, "--max-turns", d->max_turns);
+	}
+	return push_args(a, d, err, errlen);
+}
+
 int engine_argv(const struct config *c, const char *engine,
 		const struct engine_vars *v, char ***argv_out,
 		char *err, size_t errlen)
@@ -187,7 +380,28 @@ int engine_argv(const struct config *c, const char *engine,
 		return 0;
 	}
 	def = config_engine(c, engine);
-	if (!def) {
+	if ((!def || !def->command) && engine_has_result(engine)) {
+		struct argv a = { NULL, 0, 0 };
+
+		if (!v->self_exe || !v->raw_file || !v->result_file ||
+		    (!v->prompt_file && api_of(engine))) {
+			snprintf(err, errlen, "engine '%s': missing paths",
+				 engine);
+			return -EINVAL;
+		}
+		r = cli_of(engine) ?
+			cli_argv(&a, cli_of(engine), def, v, err, errlen) :
+			api_argv(&a, api_of(engine), def, v, err, errlen);
+		if (r == 0)
+			r = a.err;
+		if (r < 0) {
+			engine_argv_free(a.v);
+			return r;
+		}
+		*argv_out = a.v;
+		return 0;
+	}
+	if (!def || !def->command) {
 		snprintf(err, errlen, "unknown engine '%s'", engine);
 		return -EINVAL;
 	}
@@ -206,4 +420,56 @@ int engine_argv(const struct config *c, const char *engine,
 	}
 	*argv_out = words;
 	return 0;
+}
+
+static int64_t num_of(const cJSON *o, const char *key)
+{
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsNumber(n) && n->valuedouble > 0 ?
+	       (int64_t)n->valuedouble : 0;
+}
+
+int engine_read_result(const char *path, struct task_usage *u, char **error)
+{
+	struct buf b;
+	const cJSON *e, *cost;
+	cJSON *root = NULL;
+	char chunk[4096];
+	ssize_t n;
+	int fd, r = 0;
+
+	memset(u, 0, sizeof(*u));
+	u->cost_usd = -1;
+	*error = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* The final message is inside: allow it a few MiB. */
+	buf_init(&b, 16 << 20);
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		if ((r = buf_add(&b, chunk, (size_t)n)) < 0)
+			break;
+	close(fd);
+	if (r < 0 || n < 0)
+		goto out;
+	root = cJSON_ParseWithLength(buf_cstr(&b), b.len);
+	if (!cJSON_IsObject(root)) {
+		r = -EINVAL;
+		goto out;
+	}
+	u->input_tokens = num_of(root, "input_tokens");
+	u->output_tokens = num_of(root, "output_tokens");
+	u->turns = (int)num_of(root, "turns");
+	cost = cJSON_GetObjectItemCaseSensitive(root, "cost_usd");
+	if (cJSON_IsNumber(cost) && cost->valuedouble >= 0)
+		u->cost_usd = cost->valuedouble;
+	e = cJSON_GetObjectItemCaseSensitive(root, "error");
+	if (cJSON_IsString(e) && *e->valuestring &&
+	    !(*error = strdup(e->valuestring)))
+		r = -ENOMEM;
+out:
+	cJSON_Delete(root);
+	buf_release(&b);
+	return r < 0 ? r : (n < 0 ? -EIO : r);
 }

@@ -19,6 +19,17 @@ void pai_log_path(const struct pai *p, int64_t id, char *out, size_t len)
 	snprintf(out, len, "%s/logs/%lld.log", p->state_dir, (long long)id);
 }
 
+void pai_raw_path(const struct pai *p, int64_t id, char *out, size_t len)
+{
+	snprintf(out, len, "%s/logs/%lld.jsonl", p->state_dir, (long long)id);
+}
+
+void pai_result_path(const struct pai *p, int64_t id, char *out, size_t len)
+{
+	snprintf(out, len, "%s/results/%lld.json", p->state_dir,
+		 (long long)id);
+}
+
 void pai_prompt_path(const struct pai *p, int64_t id, char *out, size_t len)
 {
 	snprintf(out, len, "%s/prompts/%lld", p->state_dir, (long long)id);

@@ -126,11 +126,13 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 		      char *err, size_t errlen)
 {
 	struct sched *s = r->s;
-	char prompt_file[PATH_MAX], id[32];
-	char *env[6] = { NULL }, **argv = NULL;
+	char prompt_file[PATH_MAX], raw[PATH_MAX], result[PATH_MAX];
+	const struct engine_def *def = config_engine(&s->p->cfg, t->engine);
+	char *own[5] = { NULL }, **env = NULL, **argv = NULL;
+	size_t n = 0, k;
 	struct engine_vars v;
 	struct runner_proc proc;
-	int ret, i = 0;
+	int ret;
 
 	pai_prompt_path(s->p, t->id, prompt_file, sizeof(prompt_file));
 	ret = write_prompt_file(prompt_file, t);
@@ -139,28 +141,39 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 			 strerror(-ret));
 		return ret;
 	}
-	snprintf(id, sizeof(id), "%lld", (long long)t->id);
+	pai_raw_path(s->p, t->id, raw, sizeof(raw));
+	pai_result_path(s->p, t->id, result, sizeof(result));
+	/* Each attempt reports afresh. */
+	unlink(result);
 	v = (struct engine_vars){ .prompt = t->prompt,
 				  .prompt_file = prompt_file,
 				  .worktree = t->worktree, .branch = t->branch,
-				  .task_id = t->id };
+				  .task_id = t->id, .model = t->model,
+				  .self_exe = s->p->self_exe,
+				  .raw_file = raw, .result_file = result };
 	ret = engine_argv(&s->p->cfg, t->engine, &v, &argv, err, errlen);
 	if (ret < 0)
-		return ret;
-	if (asprintf(&env[i++], "PAI_TASK_ID=%s", id) < 0 ||
-	    asprintf(&env[i++], "PAI_PROMPT_FILE=%s", prompt_file) < 0 ||
-	    asprintf(&env[i++], "PAI_WORKTREE=%s", t->worktree) < 0 ||
-	    asprintf(&env[i++], "PAI_BRANCH=%s", t->branch) < 0) {
-		ret = -ENOMEM;
 		goto out;
-	}
+	ret = -ENOMEM;
+	if (asprintf(&own[0], "PAI_TASK_ID=%lld", (long long)t->id) < 0 ||
+	    asprintf(&own[1], "PAI_PROMPT_FILE=%s", prompt_file) < 0 ||
+	    asprintf(&own[2], "PAI_WORKTREE=%s", t->worktree) < 0 ||
+	    asprintf(&own[3], "PAI_BRANCH=%s", t->branch) < 0)
+		goto out;
 	/* Past 64 KiB an environment string risks E2BIG at exec: the
 	 * prompt file carries it instead. */
 	if (t->prompt_len < 65536 &&
-	    asprintf(&env[i++], "PAI_PROMPT=%s", t->prompt) < 0) {
-		ret = -ENOMEM;
+	    asprintf(&own[4], "PAI_PROMPT=%s", t->prompt) < 0)
 		goto out;
-	}
+	env = calloc(6 + (def ? def->n_env : 0), sizeof(*env));
+	if (!env)
+		goto out;
+	for (k = 0; k < 5; k++)
+		if (own[k])
+			env[n++] = own[k];
+	/* [engine "NAME"] env = KEY=VALUE */
+	for (k = 0; def && k < def->n_env; k++)
+		env[n++] = def->env[k];
 	ret = runner_spawn(&proc, argv, env, t->worktree, logfd, err, errlen);
 	if (ret < 0) {
 		char msg[512];
@@ -180,10 +193,32 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	pthread_mutex_unlock(&s->lock);
 	store_task_set_pid(s->p->store, t->id, proc.pid);
 out:
-	for (i = 0; i < 6; i++)
-		free(env[i]);
+	for (k = 0; k < 5; k++)
+		free(own[k]);
+	free(env);
 	engine_argv_free(argv);
 	return ret;
+}
+
+/* An agent engine's report: its tokens and cost go to the store, its
+ * error (if any) to *error. */
+static void record_result(struct pai *p, const struct task *t, char **error)
+{
+	char path[PATH_MAX];
+	struct task_usage u;
+	cJSON *f;
+
+	pai_result_path(p, t->id, path, sizeof(path));
+	if (engine_read_result(path, &u, error) < 0)
+		return;
+	store_task_add_usage(p->store, t->id, &u);
+	f = cJSON_CreateObject();
+	cJSON_AddNumberToObject(f, "input_tokens", (double)u.input_tokens);
+	cJSON_AddNumberToObject(f, "output_tokens", (double)u.output_tokens);
+	cJSON_AddNumberToObject(f, "turns", u.turns);
+	if (u.cost_usd >= 0)
+		cJSON_AddNumberToObject(f, "cost_usd", u.cost_usd);
+	events_add(p->events, "usage", t->id, f);
 }
 
 /* Wait for the engine, escalating to SIGKILL once a SIGTERM is overdue. */
@@ -239,6 +274,7 @@ static void *run_main(void *arg)
 	struct gitwork_author author = { p->cfg.author_name,
 					 p->cfg.author_email };
 	int logfd = -1, code = -1, status, cancel, stopping;
+	char *agent_error = NULL;
 	cJSON *f;
 
 	if (store_task_get(p->store, r->id, &t) < 0) {
@@ -293,6 +329,7 @@ static void *run_main(void *arg)
 		goto fail;
 	status = wait_engine(r);
 	code = runner_exit_code(status);
+	record_result(p, &t, &agent_error);
 
 	pthread_mutex_lock(&s->lock);
 	cancel = r->cancel;
@@ -314,6 +351,9 @@ static void *run_main(void *arg)
 		finish(r, TASK_CANCELLED, code, commit, "cancelled");
 	} else if (code == 0) {
 		finish(r, TASK_DONE, code, commit, NULL);
+	} else if (agent_error) {
+		/* The agent said why; its log already shows it. */
+		finish(r, TASK_FAILED, code, commit, agent_error);
 	} else {
 		snprintf(err, sizeof(err), "%s %d",
 			 code > 128 ? "killed by signal" : "exit status",
@@ -333,6 +373,7 @@ fail:
 out:
 	if (logfd >= 0)
 		close(logfd);
+	free(agent_error);
 	if (r->has_proc)
 		runner_release(&r->proc);
 	task_release(&t);

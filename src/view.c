@@ -5,8 +5,11 @@
  * built from the same values, so the two never disagree.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -45,6 +48,8 @@ const char view_readme[] =
 "                     key: value lines\n"
 "  tasks/N/task.json  the same, and the prompt, as one JSON object\n"
 "  tasks/N/log        the engine's output; grows while it runs\n"
+"  tasks/N/log.jsonl  an agent engine's raw event stream\n"
+"  tasks/N/result     an agent engine's final message\n"
 "  tasks/N/diff       unified diff of the task against its base commit\n"
 "  tasks/N/files      changed paths with A (added), M (modified), D (deleted)\n"
 "  tasks/N/ctl        write cancel | retry\n"
@@ -54,8 +59,10 @@ const char view_readme[] =
 "  workers/K/log      the log of the task it runs (the last one when idle)\n"
 "  workers/K/task     link to that task; workers/K/worktree to its worktree\n"
 "\n"
-"Engines: sh runs the prompt with /bin/sh -c in the worktree; others are\n"
-"configured with [engine \"NAME\"] command = ... (see parallelai(1)).\n"
+"Engines: sh runs the prompt with /bin/sh -c in the worktree; claude,\n"
+"codex, gemini, aider and opencode run those CLIs headless; anthropic and\n"
+"openai are the built-in agent; others are configured with\n"
+"[engine \"NAME\"] command = ... (see parallelai(1)).\n"
 "Errors: EINVAL bad prompt or command, EFBIG prompt too long, ENOENT no\n"
 "such task, EBUSY wrong state, EACCES read-only; each refusal is an event.\n";
 
@@ -93,6 +100,21 @@ static void kv_time(struct kv *kv, const char *key, int64_t ms)
 	kv_str(kv, key, t);
 }
 
+/* Dollars, when some engine reported a price. */
+static void kv_cost(struct kv *kv, double usd)
+{
+	char v[32];
+
+	if (usd < 0)
+		return;
+	if (kv->json) {
+		cJSON_AddNumberToObject(kv->json, "cost_usd", usd);
+		return;
+	}
+	snprintf(v, sizeof(v), "%.4f", usd);
+	kv_str(kv, "cost_usd", v);
+}
+
 static int kv_finish(struct kv *kv)
 {
 	char *s;
@@ -113,6 +135,7 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 {
 	struct kv kv = { out, json ? cJSON_CreateObject() : NULL };
 	size_t counts[TASK_STATE_COUNT] = { 0 }, total = 0, ended;
+	struct task_usage usage;
 	int i, r;
 
 	r = store_counts(p->store, counts);
@@ -141,6 +164,11 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 				(double)ended);
 		else
 			kv_str(&kv, "success_rate", rate);
+	}
+	if (store_totals(p->store, &usage) == 0) {
+		kv_num(&kv, "input_tokens", usage.input_tokens);
+		kv_num(&kv, "output_tokens", usage.output_tokens);
+		kv_cost(&kv, usage.cost_usd);
 	}
 	kv_num(&kv, "uptime", (long long)((pai_now_ms() - p->started) / 1000));
 	kv_time(&kv, "started", p->started);
@@ -182,6 +210,14 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 	kv_str(&kv, "commit", t->commit);
 	kv_str(&kv, "worktree", t->worktree);
 	kv_str(&kv, "reason", t->reason);
+	kv_str(&kv, "model", t->model);
+	if (t->input_tokens || t->output_tokens) {
+		kv_num(&kv, "input_tokens", t->input_tokens);
+		kv_num(&kv, "output_tokens", t->output_tokens);
+	}
+	if (t->turns)
+		kv_num(&kv, "turns", t->turns);
+	kv_cost(&kv, t->cost_usd);
 	if (json)
 		cJSON_AddStringToObject(kv.json, "prompt", t->prompt);
 	return kv_finish(&kv);
@@ -223,6 +259,38 @@ int view_task_diff(struct pai *p, const struct task *t, struct buf *out)
 int view_task_files(struct pai *p, const struct task *t, struct buf *out)
 {
 	return diff_or_files(p, t, out, true);
+}
+
+int view_task_result(struct pai *p, const struct task *t, struct buf *out)
+{
+	char path[PATH_MAX], chunk[4096];
+	const cJSON *res;
+	cJSON *root;
+	struct buf b;
+	ssize_t n;
+	int fd, r = 0;
+
+	pai_result_path(p, t->id, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ENOENT;
+	buf_init(&b, 16 << 20);
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0 && r == 0)
+		r = buf_add(&b, chunk, (size_t)n);
+	close(fd);
+	root = r == 0 ? cJSON_ParseWithLength(buf_cstr(&b), b.len) : NULL;
+	res = cJSON_GetObjectItemCaseSensitive(root, "result");
+	if (cJSON_IsString(res)) {
+		r = buf_puts(out, res->valuestring);
+		if (r == 0 && *res->valuestring &&
+		    res->valuestring[strlen(res->valuestring) - 1] != '\n')
+			r = buf_add(out, "\n", 1);
+	} else {
+		r = -ENOENT;
+	}
+	cJSON_Delete(root);
+	buf_release(&b);
+	return r;
 }
 
 int view_worker_status(struct pai *p, int k, struct buf *out)

@@ -88,10 +88,69 @@ static void test_prompt_is_never_split_or_shell_parsed(void)
 	config_release(&c);
 }
 
+static void test_presets_wrap_the_cli_in_stream(void)
+{
+	struct config c;
+	struct engine_vars v = {
+		.prompt = "add a --verbose flag", .prompt_file = "/s/p/7",
+		.worktree = "/w", .branch = "pai/task-7", .task_id = 7,
+		.self_exe = "/usr/bin/parallelai", .raw_file = "/s/l/7.jsonl",
+		.result_file = "/s/r/7.json",
+	};
+	char **argv = NULL, err[128];
+	const char *want_claude[] = {
+		"/usr/bin/parallelai", "stream", "--format", "claude", "--raw",
+		"/s/l/7.jsonl", "--result", "/s/r/7.json", "--", "claude",
+		"-p", "add a --verbose flag", "--output-format", "stream-json",
+		"--verbose", "--permission-mode", "acceptEdits", "--model",
+		"opus", "--max-turns", "3", NULL
+	};
+	size_t i;
+
+	config_init(&c);
+	c.engines = calloc(1, sizeof(*c.engines));
+	c.engines[0].name = strdup("claude");
+	c.engines[0].model = strdup("sonnet");
+	c.engines[0].args = strdup("--max-turns 3");
+	c.n_engines = 1;
+	v.model = "opus";	/* the task's choice wins over the config */
+	CHECK(engine_known(&c, "claude"));
+	CHECK(engine_argv(&c, "claude", &v, &argv, err, sizeof(err)) == 0);
+	for (i = 0; want_claude[i]; i++)
+		CHECK_STR(argv[i], want_claude[i]);
+	CHECK(argv[i] == NULL);
+	engine_argv_free(argv);
+
+	/* codex and opencode take the prompt last */
+	v.model = NULL;
+	CHECK(engine_argv(&c, "codex", &v, &argv, err, sizeof(err)) == 0);
+	CHECK_STR(argv[9], "codex");
+	CHECK_STR(argv[10], "exec");
+	for (i = 0; argv[i + 1]; i++)
+		;
+	CHECK_STR(argv[i], "add a --verbose flag");
+	engine_argv_free(argv);
+
+	CHECK(engine_argv(&c, "anthropic", &v, &argv, err, sizeof(err)) == 0);
+	CHECK_STR(argv[1], "agent");
+	CHECK_STR(argv[3], "anthropic");
+	CHECK_STR(argv[5], "claude-sonnet-4-5");
+	CHECK_STR(argv[7], "/s/p/7");
+	engine_argv_free(argv);
+
+	/* a command of one's own overrides the preset of that name */
+	c.engines[0].command = strdup("myclaude {prompt}");
+	CHECK(engine_argv(&c, "claude", &v, &argv, err, sizeof(err)) == 0);
+	CHECK_STR(argv[0], "myclaude");
+	engine_argv_free(argv);
+	config_release(&c);
+}
+
 int main(void)
 {
 	RUN(test_split_honours_quotes);
 	RUN(test_split_refuses_bad_templates);
 	RUN(test_prompt_is_never_split_or_shell_parsed);
+	RUN(test_presets_wrap_the_cli_in_stream);
 	return check_done();
 }
