@@ -225,7 +225,8 @@ static int mkdir_p(const char *path)
 /* Make the state directory and prove it writable (root passes access()). */
 static int prepare_state(const char *dir)
 {
-	static const char *const subs[] = { "logs", "prompts", "worktrees" };
+	static const char *const subs[] = { "logs", "prompts", "results",
+					    "worktrees" };
 	char path[PATH_MAX];
 	size_t i;
 	int r, fd;
@@ -233,7 +234,7 @@ static int prepare_state(const char *dir)
 	if ((r = mkdir_p(dir)) < 0)
 		return die("cannot use state directory '%s': %s", dir,
 			   strerror(-r));
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, subs[i]);
 		if ((r = mkdir_p(path)) < 0)
 			return die("cannot use state directory '%s': %s", dir,
@@ -304,6 +305,7 @@ static int run(struct args *a)
 	int notify_fd = -1, ret = 1, fd;
 
 	config_init(&p.cfg);
+	p.self_exe = realpath("/proc/self/exe", NULL);
 	p.repo = realpath(a->repo, NULL);
 	if (!p.repo) {
 		die("not a git repository: '%s': %s", a->repo,
@@ -391,6 +393,7 @@ out:
 		gitwork_shutdown();
 	config_release(&p.cfg);
 	free(p.repo);
+	free(p.self_exe);
 	free(p.gitdir);
 	free(p.state_dir);
 	return ret;
