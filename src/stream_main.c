@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,8 @@ static const char usage[] =
 "  --format FORMAT  claude, codex, gemini, opencode or text\n"
 "  --raw FILE       append every line PROGRAM prints to FILE\n"
 "  --result FILE    write the final message, tokens and cost as JSON\n"
-"  --name ENGINE    the engine's name in messages (default: FORMAT)\n";
+"  --name ENGINE    the engine's name in messages (default: FORMAT, or\n"
+"                   PROGRAM's name for text)\n";
 
 static volatile sig_atomic_t child;
 
@@ -122,6 +124,9 @@ static int parse_opts(struct stream_opts *o, int argc, char **argv)
 		fprintf(stderr, "parallelai stream: no program to run\n%s", usage);
 		return -1;
 	}
+	/* text is not an engine's name: aider's output is text */
+	if (!o->name && o->format == STREAM_TEXT)
+		o->name = strrchr(argv[i], '/') ? strrchr(argv[i], '/') + 1 : argv[i];
 	if (!o->name)
 		o->name = format;
 	o->argv = argv + i;
@@ -436,13 +441,12 @@ int stream_main(int argc, char **argv)
 	streamfmt_finish(&s, &rd.out);
 	flush_out(&rd);
 	{
-		/* say why it failed unless the stream already did */
-		char *said = strdup(buf_cstr(&s.error));
+		/* say why it failed, unless the stream already did */
+		bool said = s.error.len > 0;
 
 		code = streamfmt_exit(&s, status);
-		if (code && (!said || strcmp(said, buf_cstr(&s.error))))
+		if (code && !said)
 			printf("! error: %s\n", buf_cstr(&s.error));
-		free(said);
 	}
 	fflush(stdout);
 out:
