@@ -1,0 +1,203 @@
+/*
+ * agent: the built-in coding agent, a child process the runner starts like
+ * any other engine.
+ *
+ *	$ parallelai agent --protocol anthropic --model claude-sonnet-4-5 \
+ *	      --prompt-file /tmp/p --worktree . --raw log.jsonl --result r.json
+ *	I'll add the flag to the option table first.
+ *	» read_file src/cli.c
+ *	» edit_file src/cli.c
+ *	» run make test
+ *	Done: --verbose is parsed in src/cli.c and tested.
+ *
+ * stdout is the transcript (text as it streams, one line per tool call,
+ * errors plainly); --raw keeps every request and event as JSON Lines;
+ * --result gets one JSON object at the end. Exit 0 when the model ends its
+ * turn, 1 with the reason otherwise.
+ *
+ * The modules of src/agent/ and what each one owns:
+ *   agent.c      options, the turn loop, transcript, --raw and --result
+ *   sse.c        Server-Sent Events framing, network chunks in, events out
+ *   http.c       one libcurl handle: a POST whose body streams to a callback
+ *   anthropic.c  the Messages API: request body, stream events, history
+ *   openai.c     Chat Completions: the same three
+ *   tools.c      the tools the model calls, confined to the worktree
+ */
+#ifndef PAI_AGENT_H
+#define PAI_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "buf.h"
+
+int agent_main(int argc, char **argv);
+
+/* ---- sse.c --------------------------------------------------------------
+ *
+ *	struct sse s;
+ *	sse_init(&s, 1 << 20, on_event, ctx);	// cap per line and per event
+ *	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+ *		if (sse_feed(&s, chunk, n) < 0)	// -EFBIG, or on_event's < 0
+ *			break;
+ *	sse_release(&s);
+ *
+ * Lines end in LF, CRLF or CR, even when a chunk ends between CR and LF.
+ * Comments (":...") are skipped, data lines are joined with "\n", and a
+ * blank line dispatches the event ("message" when it names none).
+ */
+typedef int (*sse_event_fn)(void *ctx, const char *event,
+			    const char *data, size_t len);
+
+struct sse {
+	struct buf line;	/* the line being assembled */
+	struct buf data;	/* this event's data lines */
+	struct buf event;	/* this event's name */
+	bool has_data;
+	bool cr;		/* the last byte was CR: a LF next is part of it */
+	sse_event_fn fn;
+	void *ctx;
+};
+
+void sse_init(struct sse *s, size_t max, sse_event_fn fn, void *ctx);
+int sse_feed(struct sse *s, const char *p, size_t n);
+void sse_release(struct sse *s);
+
+/* ---- http.c -------------------------------------------------------------
+ *
+ * One curl handle per process. A 2xx body streams to fn (which returns
+ * < 0 to stop); any other body is kept, capped, in res->body so its error
+ * message can be shown.
+ */
+typedef int (*http_body_fn)(void *ctx, const char *p, size_t n);
+
+struct http {
+	CURL *curl;
+	char errbuf[CURL_ERROR_SIZE];
+	http_body_fn fn;
+	void *ctx;
+	bool stopped;		/* fn asked to stop */
+	long status;
+	struct buf body;	/* a non-2xx body */
+	struct buf type;	/* Content-Type */
+	long retry_after;	/* seconds, -1 when not given */
+};
+
+int http_init(struct http *h, char *err, size_t errlen);
+void http_release(struct http *h);
+/* 0 once a response came (h->status says which), or -1 with err set when
+ * none did (connection refused, timeout, fn stopped it). *retryable says
+ * whether trying again could help. */
+int http_post(struct http *h, const char *url, struct curl_slist *headers,
+	      const char *body, long timeout_ms, http_body_fn fn, void *ctx,
+	      bool *retryable, struct buf *err);
+
+/* ---- tools.c ------------------------------------------------------------
+ *
+ *	struct tools t;
+ *	tools_open(&t, "/path/to/worktree", err, sizeof(err));
+ *	struct tool_result r;
+ *	tool_result_init(&r);
+ *	tools_call(&t, "edit_file", input, &r);	// r.error, r.out
+ *
+ * Every path is resolved beneath the worktree with openat2(RESOLVE_BENEATH):
+ * "..", absolute paths and symlinks that lead out are refused, as a tool
+ * error.
+ */
+#define TOOL_OUTPUT_MAX (64 * 1024)
+
+struct tools {
+	int root;		/* O_PATH descriptor of the worktree */
+	int run_timeout;	/* seconds, for run */
+	double deadline;	/* CLOCK_MONOTONIC seconds; 0: none */
+	const char *hide_env;	/* kept out of run's environment */
+};
+
+struct tool_result {
+	struct buf out;		/* the text for the model */
+	bool error;		/* out is an error message */
+	int exit_status;	/* run's exit status; -1 otherwise */
+};
+
+int tools_open(struct tools *t, const char *worktree, char *err, size_t errlen);
+void tools_close(struct tools *t);
+/* The definitions the model sees: [{name, description, input_schema}]. */
+cJSON *tools_schema(void);
+/* The transcript line after "» ": "write_file src/cli.c". */
+void tools_describe(const char *name, const cJSON *input, struct buf *out);
+void tool_result_init(struct tool_result *r);
+void tool_result_release(struct tool_result *r);
+/* Never fails as a function: a failure is r->error with r->out saying why. */
+void tools_call(struct tools *t, const char *name, const cJSON *input,
+		struct tool_result *r);
+
+/* ---- anthropic.c, openai.c ----------------------------------------------
+ *
+ * A protocol turns the conversation into a request body, one stream event
+ * at a time into a struct turn, and a finished turn (with its tool results)
+ * back into the conversation.
+ */
+struct tool_call {
+	char *id;
+	char *name;
+	struct buf args;	/* the input as JSON text, as it streamed */
+	struct tool_result res;
+};
+
+struct turn {
+	struct buf text;
+	struct tool_call *calls;
+	size_t ncalls;
+	int block;		/* anthropic: the open tool_use block's call, -1 */
+	char stop[32];		/* stop_reason / finish_reason */
+	long in_tokens, out_tokens, cache_read, cache_write;
+	struct buf error;	/* an error the server reported in the stream */
+	bool finished;		/* message_stop / [DONE] seen */
+	void (*on_text)(void *ctx, const char *s, size_t n);
+	void *ctx;
+};
+
+void turn_init(struct turn *t);
+void turn_release(struct turn *t);
+/* A new call, or the one at index i when it exists (OpenAI's fragments). */
+struct tool_call *turn_call(struct turn *t, size_t i);
+void turn_text(struct turn *t, const char *s, size_t n);
+int turn_fail(struct turn *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+struct agent_conf {
+	const char *model;
+	const char *system;
+	long max_tokens;
+	bool openai_com;	/* api.openai.com wants max_completion_tokens */
+};
+
+struct proto {
+	const char *name;
+	const char *base_url;
+	const char *key_env;
+	const char *path;
+	/* Adds the auth and version headers; the key may be NULL. */
+	struct curl_slist *(*headers)(struct curl_slist *h, const char *key);
+	cJSON *(*start)(const struct agent_conf *c, const char *prompt);
+	cJSON *(*request)(const struct agent_conf *c, cJSON *messages);
+	/* 0, or < 0 with t->error set: the stream is unusable. */
+	int (*event)(struct turn *t, const char *event, const char *data,
+		     size_t len);
+	/* A whole response as one JSON body, from a server that does not
+	 * stream: 0, or < 0 with t->error set. */
+	int (*message)(struct turn *t, const char *json, size_t len);
+	/* The assistant's turn, then its tool results, onto messages. */
+	void (*record)(cJSON *messages, const struct turn *t);
+};
+
+extern const struct proto proto_anthropic;
+extern const struct proto proto_openai;
+
+/* "message" (type) from an API error body of either protocol, or NULL. */
+int api_error_message(const char *body, size_t len, struct buf *out);
+
+#endif
