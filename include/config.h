@@ -42,6 +42,7 @@ struct config {
 	int workers;		/* parallelai.workers, -o workers=N */
 	char *engine;		/* parallelai.engine, -o engine=NAME */
 	char *state_dir;	/* parallelai.state, -o state=DIR */
+	char *worktrees_dir;	/* parallelai.worktrees, -o worktrees=DIR */
 	size_t max_prompt;	/* parallelai.maxPrompt, bytes */
 	int kill_grace_ms;	/* parallelai.killGrace, ms */
 	char *author_name;	/* parallelai.authorName */

@@ -9,7 +9,11 @@
  *	STATE/logs/N.jsonl	task N's raw event stream (agent engines)
  *	STATE/results/N.json	what task N's agent reported at its end
  *	STATE/prompts/N		task N's prompt, for PAI_PROMPT_FILE
- *	STATE/worktrees/N	task N's worktree
+
+ * Worktrees live outside the git directory (agent CLIs refuse to edit
+ * files beneath a .git directory): WORKTREES/N, where WORKTREES is
+ * -o worktrees=DIR, else STATE/worktrees when -o state=DIR was given,
+ * else $XDG_DATA_HOME/parallelai/worktrees/NAME-HASH for the repository.
  *	STATE/daemon.log	the daemon's own diagnostics once detached
  */
 #ifndef PAI_PAI_H
@@ -28,6 +32,7 @@ struct pai {
 	char *repo;		/* absolute path of the repository */
 	char *gitdir;		/* its (common) git directory */
 	char *state_dir;	/* absolute */
+	char *worktrees_dir;	/* absolute */
 	char *self_exe;		/* this program, for `parallelai stream|agent` */
 	struct config cfg;
 	struct store *store;

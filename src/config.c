@@ -69,6 +69,10 @@ int config_set(struct config *c, const char *key, const char *value,
 		if (!value || !*value)
 			goto bad;
 		set_str(&c->state_dir, value);
+	} else if (!strcmp(key, "worktrees")) {
+		if (!value || !*value)
+			goto bad;
+		set_str(&c->worktrees_dir, value);
 	} else if (!strcmp(key, "maxprompt")) {
 		if (parse_long(value, 1, 1L << 30, &n) < 0)
 			goto bad;
@@ -198,7 +202,8 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 	git_config_entry *e;
 	char path[PATH_MAX];
 	const char *home = getenv("HOME");
-	const char *keys[] = { "workers", "engine", "state", "maxprompt",
+	const char *keys[] = { "workers", "engine", "state", "worktrees",
+			       "maxprompt",
 			       "killgrace", "authorname", "authoremail" };
 	int ret = -EINVAL;
 	size_t i;
@@ -303,6 +308,7 @@ void config_release(struct config *c)
 	free(c->engines);
 	free(c->engine);
 	free(c->state_dir);
+	free(c->worktrees_dir);
 	free(c->author_name);
 	free(c->author_email);
 	memset(c, 0, sizeof(*c));

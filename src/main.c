@@ -22,7 +22,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "agent.h"
 #include "buf.h"
 #include "config.h"
 #include "events.h"
@@ -43,6 +42,8 @@ static const char usage[] =
 "                   workers=N      worker slots (default: number of CPUs)\n"
 "                   engine=NAME    default engine (default: sh)\n"
 "                   state=DIR      state directory (default: GITDIR/parallelai)\n"
+"                   worktrees=DIR  where task worktrees go (default: STATE/worktrees\n"
+"                                  with state=, else ~/.local/share/parallelai/...)\n"
 "                   allow_other    let other users use the mount\n"
 "                 and libfuse's own (allow_root, auto_unmount,\n"
 "                 default_permissions, fsname=, debug, ...)\n"
@@ -111,7 +112,8 @@ static int split_opts(struct args *a, const char *list)
 		    (klen < len && in(fuse_keys, s, klen)))
 			to = &a->fuse;
 		else if (klen < len || in((const char *const[]){ "workers",
-				"engine", "state", NULL }, s, klen))
+				"engine", "state", "worktrees",
+				NULL }, s, klen))
 			to = &a->ours;
 		else
 			return die("unknown option '%.*s'", (int)len, s);
@@ -226,8 +228,7 @@ static int mkdir_p(const char *path)
 /* Make the state directory and prove it writable (root passes access()). */
 static int prepare_state(const char *dir)
 {
-	static const char *const subs[] = { "logs", "prompts", "results",
-					    "worktrees" };
+	static const char *const subs[] = { "logs", "prompts", "results" };
 	char path[PATH_MAX];
 	size_t i;
 	int r, fd;
@@ -248,6 +249,59 @@ static int prepare_state(const char *dir)
 			   strerror(errno));
 	close(fd);
 	unlink(path);
+	return 0;
+}
+
+/*
+ * Where worktrees go: -o worktrees=DIR; else STATE/worktrees when the
+ * state directory was chosen; else a directory of the user's own data,
+ * named after the repository, because agent CLIs refuse to edit files
+ * beneath a .git directory, where the default state lives.
+ */
+static int choose_worktrees(char **out, const struct config *c,
+			    const char *state_dir, const char *gitdir)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	char path[PATH_MAX], *copy, *name;
+	unsigned long h = 5381;
+	const char *s;
+	int r;
+
+	if (c->worktrees_dir) {
+		snprintf(path, sizeof(path), "%s", c->worktrees_dir);
+	} else if (c->state_dir) {
+		snprintf(path, sizeof(path), "%s/worktrees", state_dir);
+	} else {
+		/* NAME-HASH: readable, and distinct for two repos of one name */
+		copy = strdup(gitdir);
+		if (!copy)
+			return die("out of memory");
+		name = strrchr(copy, '/');
+		if (name && !strcmp(name, "/.git")) {
+			*name = '\0';
+			name = strrchr(copy, '/');
+		}
+		name = name ? name + 1 : copy;
+		for (s = gitdir; *s; s++)
+			h = h * 33 + (unsigned char)*s;
+		if (xdg && *xdg == '/')
+			snprintf(path, sizeof(path),
+				 "%s/parallelai/worktrees/%s-%08lx", xdg, name,
+				 h & 0xffffffffUL);
+		else
+			snprintf(path, sizeof(path),
+				 "%s/.local/share/parallelai/worktrees/%s-%08lx",
+				 home && *home ? home : "/root", name,
+				 h & 0xffffffffUL);
+		free(copy);
+	}
+	if ((r = mkdir_p(path)) < 0)
+		return die("cannot use worktree directory '%s': %s", path,
+			   strerror(-r));
+	*out = realpath(path, NULL);
+	if (!*out)
+		return die("cannot use worktree directory '%s': %s", path,
+			   strerror(errno));
 	return 0;
 }
 
@@ -340,7 +394,8 @@ static int run(struct args *a)
 	} else if (asprintf(&p.state_dir, "%s/parallelai", p.gitdir) < 0) {
 		goto out;
 	}
-	if (prepare_state(p.state_dir))
+	if (prepare_state(p.state_dir) ||
+	    choose_worktrees(&p.worktrees_dir, &p.cfg, p.state_dir, p.gitdir))
 		goto out;
 	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
@@ -397,6 +452,7 @@ out:
 	free(p.self_exe);
 	free(p.gitdir);
 	free(p.state_dir);
+	free(p.worktrees_dir);
 	return ret;
 }
 
@@ -405,8 +461,6 @@ int main(int argc, char **argv)
 	struct args a = { 0 };
 	int r;
 
-	if (argc > 1 && !strcmp(argv[1], "agent"))
-		return agent_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "stream"))
 		return stream_main(argc - 1, argv + 1);
 	buf_init(&a.ours, 64 * 1024);

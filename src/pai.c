@@ -37,7 +37,7 @@ void pai_prompt_path(const struct pai *p, int64_t id, char *out, size_t len)
 
 void pai_worktree_path(const struct pai *p, int64_t id, char *out, size_t len)
 {
-	snprintf(out, len, "%s/worktrees/%lld", p->state_dir, (long long)id);
+	snprintf(out, len, "%s/%lld", p->worktrees_dir, (long long)id);
 }
 
 void pai_format_time(int64_t ms, char *out, size_t len)

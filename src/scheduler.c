@@ -297,7 +297,11 @@ static void *run_main(void *arg)
 	if (t.attempts > 1)
 		log_line(logfd, "--- parallelai: attempt %d ---", t.attempts);
 
-	pai_worktree_path(p, t.id, wt, sizeof(wt));
+	/* A worktree made under another setting stays where it is. */
+	if (t.worktree)
+		snprintf(wt, sizeof(wt), "%s", t.worktree);
+	else
+		pai_worktree_path(p, t.id, wt, sizeof(wt));
 	snprintf(name, sizeof(name), "pai-task-%lld", (long long)t.id);
 	/* This task runs nowhere else, so locks on its refs are a killed
 	 * daemon's; and a worktree it never recorded is what a daemon

@@ -174,6 +174,7 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 	kv_time(&kv, "started", p->started);
 	kv_str(&kv, "repository", p->repo);
 	kv_str(&kv, "state_dir", p->state_dir);
+	kv_str(&kv, "worktree_dir", p->worktrees_dir);
 	return kv_finish(&kv);
 }
 

@@ -29,6 +29,13 @@ import unittest
 sys.dont_write_bytecode = True
 
 PAI_BIN = os.environ.get('PAI_BIN', '/work/main/build/parallelai')
+
+# Worktrees go to $XDG_DATA_HOME/parallelai/worktrees by default: keep the
+# tests' own out of the real home directory, and remove them at the end.
+XDG_DATA_HOME = tempfile.mkdtemp(prefix='pai-xdg-')
+os.environ['XDG_DATA_HOME'] = XDG_DATA_HOME
+import atexit  # noqa: E402
+atexit.register(shutil.rmtree, XDG_DATA_HOME, True)
 BAD_PATTERNS = ('ERROR', 'AddressSanitizer', 'runtime error', 'LeakSanitizer')
 SKIP = 77
 MOUNT_DEADLINE = 20.0

@@ -33,9 +33,10 @@ class TestBadPrompts(PaiTestCase):
         self.assertTrue(refused[-1].get('reason'), refused[-1])
         # nothing half-done: no prompt file, no branch, no worktree
         state = os.path.join(self.m.repo, '.git', 'parallelai')
-        for sub in ('prompts', 'worktrees', 'logs'):
-            d = os.path.join(state, sub)
-            self.assertEqual(os.listdir(d) if os.path.isdir(d) else [], [], sub)
+        dirs = [os.path.join(state, sub) for sub in ('prompts', 'logs', 'results')]
+        dirs.append(self.m.kv('status')['worktree_dir'])
+        for d in dirs:
+            self.assertEqual(os.listdir(d) if os.path.isdir(d) else [], [], d)
         self.assertEqual(paitest.git(self.m.repo, 'branch', '--list', 'pai/*'), '')
 
     def test_empty_prompt_is_einval(self):

@@ -145,12 +145,19 @@ class TestStarting(PaiTestCase):
         self.m.wait_final(tid)
         state = os.path.join(self.m.repo, '.git', 'parallelai')
         for rel in ('state.db', 'events.jsonl', 'logs/%d.log' % tid,
-                    'worktrees/%d' % tid, 'prompts/%d' % tid):
+                    'prompts/%d' % tid):
             self.assertTrue(os.path.exists(os.path.join(state, rel)), rel)
         with open(os.path.join(state, 'logs/%d.log' % tid), 'rb') as f:
             self.assertEqual(f.read(), self.m.read_bytes('tasks/%d/log' % tid))
-        self.assertEqual(os.path.realpath(self.m.path('tasks/%d/worktree' % tid)),
-                         os.path.realpath(os.path.join(state, 'worktrees/%d' % tid)))
+        # worktrees stay out of the git directory, where agent CLIs refuse
+        # to edit: under $XDG_DATA_HOME, named after the repository
+        wt = os.path.realpath(self.m.path('tasks/%d/worktree' % tid))
+        base = os.path.realpath(os.path.join(paitest.XDG_DATA_HOME, 'parallelai', 'worktrees'))
+        self.assertEqual(os.path.dirname(os.path.dirname(wt)), base)
+        self.assertTrue(os.path.basename(os.path.dirname(wt)).startswith('repo-'), wt)
+        self.assertEqual(os.path.basename(wt), str(tid))
+        self.assertNotIn('/.git/', wt)
+        self.assertEqual(self.m.kv('status')['worktree_dir'], os.path.dirname(wt))
 
     def test_state_db_is_sqlite_in_wal_mode(self):
         import sqlite3
@@ -175,6 +182,19 @@ class TestStarting(PaiTestCase):
         self.assertTrue(os.path.exists(os.path.join(state, 'state.db')))
         self.assertTrue(os.path.exists(os.path.join(state, 'logs/%d.log' % tid)))
         self.assertFalse(os.path.exists(os.path.join(self.m.repo, '.git', 'parallelai', 'state.db')))
+        # with state= chosen, worktrees go beside the rest of the state
+        self.assertEqual(os.path.realpath(self.m.path('tasks/%d/worktree' % tid)),
+                         os.path.realpath(os.path.join(state, 'worktrees', str(tid))))
+
+    def test_worktrees_option_moves_worktrees(self):
+        wts = os.path.join(self.tmp, 'wt here')
+        self.m.opts.append('worktrees=' + wts)
+        self.m.start()
+        tid = self.m.submit('echo placed > placed.txt\n')
+        self.assertEqual(self.m.wait_final(tid), 'done')
+        wt = os.path.join(os.path.realpath(wts), str(tid))
+        self.assertEqual(os.path.realpath(self.m.path('tasks/%d/worktree' % tid)), wt)
+        self.assertTrue(os.path.exists(os.path.join(wt, 'placed.txt')))
 
 
 if __name__ == '__main__':

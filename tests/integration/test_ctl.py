@@ -58,7 +58,7 @@ class TestCancel(PaiTestCase):
             tid = self.m.submit('sleep 60\n')
             self.assertEqual(self.m.ctl('tasks/%d/ctl' % tid, 'cancel\n'), 0)
             self.assertEqual(self.m.wait_final(tid, 30), 'cancelled')
-        wt = os.path.realpath(os.path.join(self.m.repo, '.git', 'parallelai', 'worktrees'))
+        wt = os.path.realpath(self.m.kv('status')['worktree_dir'])
         wait_for(lambda: not paitest.pids_under(wt), 30, msg='no engine left in any worktree')
         time.sleep(0.5)
         for tid in self.m.task_ids():
