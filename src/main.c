@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "buf.h"
 #include "config.h"
 #include "events.h"
@@ -461,6 +462,8 @@ int main(int argc, char **argv)
 	struct args a = { 0 };
 	int r;
 
+	if (argc > 1 && !strcmp(argv[1], "agent"))
+		return agent_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "stream"))
 		return stream_main(argc - 1, argv + 1);
 	buf_init(&a.ours, 64 * 1024);
