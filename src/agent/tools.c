@@ -521,7 +521,7 @@ static int make_parents(struct tools *t, const char *path, struct tool_result *r
 		close(fd);
 	}
 	if (e < 0)
-		open_failed(r, pre.len ? pre.ptr : path, e);
+		open_failed(r, path, e);
 	buf_release(&pre);
 	return e;
 }

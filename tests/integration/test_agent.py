@@ -1,0 +1,281 @@
+#!/usr/bin/python3
+"""The built-in agent (`parallelai agent`) as an engine of a real mount,
+talking to the loopback LLM server (tests/llm_server.py) in both wire
+formats: its log streams the model's text and one line per tool call, the
+files it writes are committed, tool results go back to the model, and API
+errors, path escapes and the turn limit end as they should.
+"""
+
+import json
+import os
+import sys
+import time
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+import paitest  # noqa: E402
+from paitest import PaiTestCase, git, wait_for  # noqa: E402
+from llm_server import LLMServer  # noqa: E402
+
+KEY_ENV = 'PAI_TEST_AGENT_KEY'
+KEY = 'sk-pai-test-0123456789-never-written'
+
+WRITE_THEN_DONE = [
+    {'text': "I'll write hello.txt now.",
+     'tool_calls': [{'name': 'write_file',
+                     'input': {'path': 'hello.txt', 'content': 'hi from the agent\n'}}]},
+    {'text': 'Done: hello.txt holds a greeting.'},
+]
+
+
+class AgentTestCase(PaiTestCase):
+    workers = 2
+
+    def prepare_repo(self, repo):
+        self.srv = LLMServer({'turns': [{'text': 'nothing scripted'}]}).start()
+        self.addCleanup(self.srv.stop)
+        old = os.environ.get(KEY_ENV)
+        os.environ[KEY_ENV] = KEY
+        self.addCleanup(lambda: os.environ.pop(KEY_ENV) if old is None
+                        else os.environ.__setitem__(KEY_ENV, old))
+        base = ('%s agent --base-url %s --model test-model --api-key-env %s '
+                '--max-retries 0 --prompt-file {prompt_file} --worktree {worktree}'
+                % (paitest.PAI_BIN, self.srv.url, KEY_ENV))
+        git(repo, 'config', 'engine.agent-a.command', base + ' --protocol anthropic')
+        git(repo, 'config', 'engine.agent-o.command', base + ' --protocol openai')
+        git(repo, 'config', 'engine.agent-3.command',
+            base + ' --protocol anthropic --max-turns 3')
+        # the presets, pointed at the same server
+        for proto in ('anthropic', 'openai'):
+            git(repo, 'config', 'engine.%s.baseUrl' % proto, self.srv.url)
+            git(repo, 'config', 'engine.%s.apiKeyEnv' % proto, KEY_ENV)
+
+    # ---- helpers -----------------------------------------------------------
+    def script(self, turns, **top):
+        top['turns'] = turns
+        self.srv.httpd.script = top
+
+    def run_task(self, engine, prompt='write hello.txt'):
+        return self.m.submit(json.dumps({'prompt': prompt, 'engine': engine}))
+
+    def log(self, tid):
+        return self.m.read('tasks/%d/log' % tid)
+
+    def assertFailed(self, tid, timeout=60.0):
+        state = self.m.wait_final(tid, timeout)
+        self.assertEqual(state, 'failed', 'task %d ended %s\nlog:\n%s'
+                         % (tid, state, self.log(tid)))
+
+    def committed(self, tid, path):
+        return git(self.m.repo, 'show', 'pai/task-%d:%s' % (tid, path))
+
+    def tool_results(self, req):
+        """The tool results a request carries, in either format, as
+        (id, content, is_error)."""
+        out = []
+        for msg in req['body']['messages']:
+            if msg.get('role') == 'tool':
+                content = msg['content']
+                out.append((msg['tool_call_id'], content, content.startswith('error: ')))
+            elif msg.get('role') == 'user' and isinstance(msg.get('content'), list):
+                for block in msg['content']:
+                    if block.get('type') == 'tool_result':
+                        out.append((block['tool_use_id'], block['content'],
+                                    bool(block.get('is_error'))))
+        return out
+
+
+class TestAgentProtocols(AgentTestCase):
+
+    def check_write_then_done(self, engine, proto_path, result_id):
+        self.script(WRITE_THEN_DONE)
+        tid = self.run_task(engine)
+        self.assertDone(tid)
+        log = self.log(tid)
+        self.assertIn("I'll write hello.txt now.", log)
+        self.assertIn('» write_file hello.txt\n', log)
+        self.assertIn('Done: hello.txt holds a greeting.', log)
+        self.assertIn('A\thello.txt', self.m.read('tasks/%d/files' % tid).splitlines())
+        self.assertEqual(self.committed(tid, 'hello.txt'), 'hi from the agent\n')
+        self.assertIn('+hi from the agent', self.m.read('tasks/%d/diff' % tid))
+        reqs = self.srv.requests
+        self.assertEqual(len(reqs), 2)
+        self.assertTrue(all(r['path'] == proto_path for r in reqs))
+        self.assertEqual(reqs[0]['body']['model'], 'test-model')
+        self.assertTrue(reqs[0]['body']['stream'])
+        self.assertIn('write hello.txt', json.dumps(reqs[0]['body']['messages']))
+        names = sorted(t.get('name') or t['function']['name'] for t in reqs[0]['body']['tools'])
+        self.assertEqual(names, ['edit_file', 'list_files', 'read_file', 'run',
+                                 'search', 'write_file'])
+        self.assertEqual(self.tool_results(reqs[1]),
+                         [(result_id, 'wrote 18 bytes to hello.txt', False)])
+        return reqs
+
+    def test_anthropic_agent_writes_a_file_that_is_committed(self):
+        reqs = self.check_write_then_done('agent-a', '/v1/messages', 'toolu_00_0')
+        self.assertEqual(reqs[0]['headers'].get('x-api-key'), KEY)
+        self.assertEqual(reqs[0]['headers'].get('anthropic-version'), '2023-06-01')
+        self.assertIn('system', reqs[0]['body'])
+
+    def test_openai_agent_writes_a_file_that_is_committed(self):
+        reqs = self.check_write_then_done('agent-o', '/v1/chat/completions', 'call_00_0')
+        self.assertEqual(reqs[0]['headers'].get('authorization'), 'Bearer ' + KEY)
+        self.assertEqual(reqs[0]['body']['stream_options'], {'include_usage': True})
+        self.assertEqual(reqs[0]['body']['messages'][0]['role'], 'system')
+
+    def test_presets_keep_result_tokens_and_turns(self):
+        for engine in ('anthropic', 'openai'):
+            self.script([dict(WRITE_THEN_DONE[0], usage={'input': 120, 'output': 30}),
+                         dict(WRITE_THEN_DONE[1], usage={'input': 150, 'output': 12})])
+            self.srv.httpd.requests.clear()
+            tid = self.run_task(engine)
+            self.assertDone(tid)
+            self.assertEqual(self.m.read('tasks/%d/result' % tid).strip(),
+                             'Done: hello.txt holds a greeting.')
+            st = self.m.status(tid)
+            self.assertEqual(st.get('input_tokens'), '270', st)
+            self.assertEqual(st.get('output_tokens'), '42', st)
+            self.assertEqual(st.get('turns'), '2', st)
+            self.assertEqual(self.committed(tid, 'hello.txt'), 'hi from the agent\n')
+            self.assertEqual(len(self.srv.requests), 2)
+
+    def test_tail_f_shows_text_as_it_streams(self):
+        text = 'Thinking aloud, one small piece at a time, ' * 4
+        self.script([{'text': text, 'chunk': 4, 'delay': 0.04}])
+        tid = self.run_task('agent-a')
+        # a part of the text, while the task still runs
+        partial = wait_for(lambda: (self.m.state(tid) == 'running' and
+                                    'Thinking aloud' in self.log(tid) and
+                                    text.strip() not in self.log(tid)),
+                           30, msg='part of the text in the log of a running task')
+        self.assertTrue(partial)
+        self.assertDone(tid)
+        self.assertIn(text.strip(), self.log(tid))
+
+    def test_run_tool_output_and_exit_status_reach_the_model(self):
+        self.script([
+            {'text': 'Running the build.',
+             'tool_calls': [{'name': 'run', 'input': {
+                 'command': 'echo built > out.txt; echo to-model; exit 3'}}]},
+            {'text': 'The build failed with status 3.'},
+        ])
+        tid = self.run_task('agent-o')
+        self.assertDone(tid)
+        self.assertIn('» run echo built > out.txt; echo to-model; exit 3', self.log(tid))
+        self.assertIn('! run: exit status 3', self.log(tid))
+        self.assertEqual(self.committed(tid, 'out.txt'), 'built\n')
+        (_, content, _), = self.tool_results(self.srv.requests[1])
+        self.assertIn('to-model', content)
+        self.assertIn('[exit status 3]', content)
+
+    def test_edit_file_ambiguous_is_a_tool_error_then_succeeds(self):
+        self.script([
+            {'tool_calls': [{'name': 'edit_file', 'input': {
+                'path': 'notes.txt', 'old_string': 'o', 'new_string': '0'}}]},
+            {'tool_calls': [{'name': 'edit_file', 'input': {
+                'path': 'notes.txt', 'old_string': 'two\n', 'new_string': 'TWO\n'}}]},
+            {'text': 'Edited.'},
+        ])
+        tid = self.run_task('agent-a')
+        self.assertDone(tid)
+        self.assertIn('! edit_file: string is not unique in notes.txt', self.log(tid))
+        self.assertEqual(self.committed(tid, 'notes.txt'), 'one\nTWO\nthree\n')
+        (_, content, err), = self.tool_results(self.srv.requests[1])
+        self.assertTrue(err)
+        self.assertIn('not unique', content)
+
+
+class TestAgentFailures(AgentTestCase):
+
+    def test_401_fails_the_task_with_the_api_message(self):
+        for engine in ('agent-a', 'agent-o'):
+            self.script([{'error': {'status': 401, 'message': 'invalid x-api-key',
+                                    'type': 'authentication_error'}}])
+            tid = self.run_task(engine)
+            self.assertFailed(tid)
+            log = self.log(tid)
+            self.assertIn('HTTP 401', log)
+            self.assertIn('invalid x-api-key', log)
+            self.assertNotIn(KEY, log)
+
+    def test_preset_401_reason_is_in_status(self):
+        self.script([{'error': {'status': 401, 'message': 'invalid x-api-key',
+                                'type': 'authentication_error'}}])
+        tid = self.run_task('anthropic')
+        self.assertFailed(tid)
+        self.assertIn('invalid x-api-key', self.m.read('tasks/%d/status' % tid))
+
+    def test_path_escape_is_refused_as_a_tool_error(self):
+        self.script([
+            {'text': 'Trying to get out.',
+             'tool_calls': [
+                 {'name': 'write_file', 'input': {'path': '../escaped.txt', 'content': 'x'}},
+                 {'name': 'read_file', 'input': {'path': '/etc/passwd'}}]},
+            {'text': 'I could not leave the worktree.'},
+        ])
+        tid = self.run_task('agent-a')
+        self.assertDone(tid)
+        log = self.log(tid)
+        self.assertIn("! write_file: path '../escaped.txt' is outside the worktree", log)
+        self.assertIn("! read_file: path '/etc/passwd' is outside the worktree", log)
+        results = self.tool_results(self.srv.requests[1])
+        self.assertEqual(len(results), 2)
+        for _, content, err in results:
+            self.assertTrue(err)
+            self.assertIn('outside the worktree', content)
+        self.assertNotIn('root:', json.dumps(self.srv.requests[1]['body']))
+        wt = os.path.realpath(self.m.path('tasks/%d/worktree' % tid))
+        self.assertFalse(os.path.exists(os.path.join(os.path.dirname(wt), 'escaped.txt')))
+        self.assertEqual(self.m.read('tasks/%d/files' % tid).strip(), '')
+
+    def test_max_turns_stops_the_agent(self):
+        self.script([{'text': 'Looking again.',
+                      'tool_calls': [{'name': 'list_files', 'input': {}}]}])
+        tid = self.run_task('agent-3')
+        self.assertFailed(tid)
+        self.assertIn('max turns (3)', self.log(tid))
+        self.assertEqual(self.log(tid).count('» list_files .'), 3)
+        self.assertEqual(len(self.srv.requests), 3)
+
+    def test_malformed_stream_fails_the_task(self):
+        for engine in ('agent-a', 'agent-o'):
+            self.script([{'text': 'Hello', 'malformed': True}])
+            tid = self.run_task(engine)
+            self.assertFailed(tid)
+            self.assertIn('malformed event from server', self.log(tid))
+
+    def test_connection_refused_fails_the_task(self):
+        self.srv.stop()
+        tid = self.run_task('agent-o')
+        self.assertFailed(tid)
+        self.assertIn('cannot reach', self.log(tid))
+        self.assertIn("Couldn't connect", self.log(tid))
+
+    def test_api_key_is_never_written(self):
+        self.script(WRITE_THEN_DONE, require_key=KEY)
+        tid = self.run_task('anthropic')
+        self.assertDone(tid)
+        self.script([{'error': {'status': 500, 'message': 'boom'}}])
+        bad = self.run_task('openai')
+        self.m.wait_final(bad, 90)
+        seen = []
+        roots = [os.path.join(self.m.repo, '.git'), self.m.path('tasks')]
+        for root in roots:
+            for d, _, files in os.walk(root):
+                for name in files:
+                    p = os.path.join(d, name)
+                    try:
+                        with open(p, 'rb') as f:
+                            data = f.read()
+                    except OSError:
+                        continue
+                    seen.append(p)
+                    self.assertNotIn(KEY.encode(), data, p)
+        self.assertTrue(any(p.endswith('/log') for p in seen))
+        self.assertTrue(any(p.endswith('.jsonl') for p in seen), seen)
+
+
+if __name__ == '__main__':
+    paitest.main()
