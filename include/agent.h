@@ -22,6 +22,8 @@
  *   anthropic.c  the Messages API: request body, stream events, history
  *   openai.c     Chat Completions: the same three
  *   tools.c      the tools the model calls, confined to the worktree
+ *   run.c        the run tool's command: time limit, output cap, kill
+ *   turn.c       one response, as the protocols fill it in
  */
 #ifndef PAI_AGENT_H
 #define PAI_AGENT_H
@@ -133,6 +135,20 @@ void tool_result_release(struct tool_result *r);
 /* Never fails as a function: a failure is r->error with r->out saying why. */
 void tools_call(struct tools *t, const char *name, const cJSON *input,
 		struct tool_result *r);
+
+/* ---- run.c ----------------------------------------------------------------
+ *
+ * /bin/sh -c cmd in dirfd, killed with everything it started after
+ * timeout seconds (or at deadline, CLOCK_MONOTONIC, when sooner). out gets
+ * the output (capped below TOOL_OUTPUT_MAX, head and tail kept) and a last
+ * line with the outcome; *status the exit status, 128 + signal, or
+ * RUN_TIMED_OUT. -1 with err when the command could not be started.
+ */
+#define RUN_TIMED_OUT (-2)
+
+int run_command(int dirfd, const char *cmd, double timeout, double deadline,
+		const char *hide_env, struct buf *out, int *status,
+		char *err, size_t errlen);
 
 /* ---- anthropic.c, openai.c ----------------------------------------------
  *
