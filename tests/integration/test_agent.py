@@ -47,6 +47,8 @@ class AgentTestCase(PaiTestCase):
         git(repo, 'config', 'engine.agent-o.command', base + ' --protocol openai')
         git(repo, 'config', 'engine.agent-3.command',
             base + ' --protocol anthropic --max-turns 3')
+        git(repo, 'config', 'engine.agent-r.command',
+            base + ' --protocol openai --max-retries 2')
         # the presets, pointed at the same server
         for proto in ('anthropic', 'openai'):
             git(repo, 'config', 'engine.%s.baseUrl' % proto, self.srv.url)
@@ -199,6 +201,28 @@ class TestAgentFailures(AgentTestCase):
             self.assertIn('HTTP 401', log)
             self.assertIn('invalid x-api-key', log)
             self.assertNotIn(KEY, log)
+
+    def test_429_is_retried_after_retry_after(self):
+        self.script([{'error': {'status': 429, 'message': 'rate limited', 'retry_after': 1}},
+                     {'error': {'status': 503, 'message': 'overloaded', 'retry_after': 0}},
+                     {'text': 'Made it.'}])
+        t0 = time.monotonic()
+        tid = self.run_task('agent-r')
+        self.assertDone(tid)
+        self.assertGreaterEqual(time.monotonic() - t0, 1.0)
+        log = self.log(tid)
+        self.assertIn('! HTTP 429: rate limited', log)
+        self.assertIn('retrying in 1.0 s (1 of 2)', log)
+        self.assertIn('! HTTP 503: overloaded', log)
+        self.assertIn('Made it.', log)
+        self.assertEqual(len(self.srv.requests), 3)
+
+    def test_500_after_the_last_retry_fails_the_task(self):
+        self.script([{'error': {'status': 500, 'message': 'internal boom', 'retry_after': 0}}])
+        tid = self.run_task('agent-r')
+        self.assertFailed(tid)
+        self.assertIn('error: HTTP 500: internal boom', self.log(tid))
+        self.assertEqual(len(self.srv.requests), 3)
 
     def test_preset_401_reason_is_in_status(self):
         self.script([{'error': {'status': 401, 'message': 'invalid x-api-key',
