@@ -95,9 +95,11 @@ class Handler(BaseHTTPRequestHandler):
                     f.write(json.dumps(rec) + '\n')
         turns = srv.script.get('turns') or [{'text': 'ok'}]
         turn = turns[min(n, len(turns) - 1)]
-        if self.path.endswith('/v1/messages'):
+        # Route on the path alone: Claude Code posts to /v1/messages?beta=true
+        path = self.path.split('?', 1)[0]
+        if path.endswith('/v1/messages'):
             proto = 'anthropic'
-        elif self.path.endswith('/v1/chat/completions'):
+        elif path.endswith('/v1/chat/completions'):
             proto = 'openai'
         else:
             self.send_json(404, {'error': {'message': 'no route %s' % self.path,

@@ -390,16 +390,6 @@ class TestRealClaude(PaiTestCase):
             self.skipTest(reason)
         sys.path.insert(0, os.path.dirname(LLM_SERVER))
         import llm_server
-        handler = llm_server.Handler
-        if not getattr(handler, 'pai_strips_query', False):
-            # Claude Code posts to /v1/messages?beta=true
-            plain = handler.do_POST
-
-            def do_POST(h):
-                h.path = h.path.split('?', 1)[0]
-                return plain(h)
-            handler.do_POST = do_POST
-            handler.pai_strips_query = True
         self.srv = llm_server.LLMServer({'turns': []}).start()
         super().setUp()
         self.addCleanup(self.srv.stop)
@@ -435,7 +425,8 @@ class TestRealClaude(PaiTestCase):
         self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:hello.txt' % tid), 'hi from claude\n')
         self.assertEqual(self.m.read('tasks/%d/result' % tid).strip(),
                          'Done: hello.txt holds a greeting.')
-        reqs = [r for r in self.srv.requests if r['path'].endswith('/v1/messages')]
+        reqs = [r for r in self.srv.requests
+                if r['path'].split('?', 1)[0].endswith('/v1/messages')]
         self.assertGreaterEqual(len(reqs), 2)
         self.assertEqual(reqs[0]['headers'].get('x-api-key'), 'test')
 
