@@ -38,9 +38,18 @@ struct engine_def {
 	int max_turns;		/* maxTurns, 0: the agent's default */
 };
 
+/* [price "MODEL"]: dollars per million tokens, for engines that do not
+ * report a cost themselves. */
+struct price_def {
+	char *model;
+	double input;
+	double output;
+};
+
 struct config {
 	int workers;		/* parallelai.workers, -o workers=N */
-	char *engine;		/* parallelai.engine, -o engine=NAME */
+	char *engine;		/* parallelai.engine, -o engine=NAME; NULL:
+				 * chosen at start (engine_choose_default) */
 	char *state_dir;	/* parallelai.state, -o state=DIR */
 	char *worktrees_dir;	/* parallelai.worktrees, -o worktrees=DIR */
 	size_t max_prompt;	/* parallelai.maxPrompt, bytes */
@@ -49,6 +58,10 @@ struct config {
 	char *author_email;	/* parallelai.authorEmail */
 	struct engine_def *engines;	/* [engine "NAME"] sections */
 	size_t n_engines;
+	struct price_def *prices;	/* [price "MODEL"] sections */
+	size_t n_prices;
+	int breaker_failures;	/* parallelai.breakerFailures: K in a row */
+	int breaker_cooldown;	/* parallelai.breakerCooldown: seconds */
 };
 
 void config_init(struct config *c);
@@ -59,6 +72,8 @@ int config_set(struct config *c, const char *key, const char *value,
 	       char *err, size_t errlen);
 const struct engine_def *config_engine(const struct config *c,
 				       const char *name);
+const struct price_def *config_price(const struct config *c,
+				     const char *model);
 void config_release(struct config *c);
 
 #endif

@@ -40,6 +40,19 @@ struct engine_vars {
 	const char *result_file; /* where the result JSON goes */
 };
 
+/*
+ * The engine for tasks that name none, when the config names none:
+ * claude if it is on PATH, else anthropic if ANTHROPIC_API_KEY is set,
+ * else openai if OPENAI_API_KEY or OPENAI_BASE_URL is set, else sh.
+ * why gets the reason, for status.
+ */
+const char *engine_choose_default(char *why, size_t len);
+
+/* The model a task runs with: its own, the engine's configured one, or the
+ * preset's default; NULL when nothing says (the CLI's own default). */
+const char *engine_model(const struct config *c, const char *engine,
+			 const char *task_model);
+
 /* Does this engine write a result file (a preset that reports one)? */
 bool engine_has_result(const char *engine);
 

@@ -39,6 +39,7 @@ struct pai {
 	struct events *events;
 	struct sched *sched;
 	int64_t started;	/* ms since the epoch */
+	char engine_why[128];	/* how the default engine was chosen */
 };
 
 int64_t pai_now_ms(void);

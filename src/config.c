@@ -26,7 +26,8 @@ void config_init(struct config *c)
 
 	memset(c, 0, sizeof(*c));
 	c->workers = n > 0 ? (int)n : 1;
-	c->engine = strdup("sh");
+	c->breaker_failures = 5;
+	c->breaker_cooldown = 60;
 	c->max_prompt = DEFAULT_MAX_PROMPT;
 	c->kill_grace_ms = DEFAULT_KILL_GRACE;
 }
@@ -81,6 +82,14 @@ int config_set(struct config *c, const char *key, const char *value,
 		if (parse_long(value, 0, 3600 * 1000, &n) < 0)
 			goto bad;
 		c->kill_grace_ms = (int)n;
+	} else if (!strcmp(key, "breakerfailures")) {
+		if (parse_long(value, 1, 1000, &n) < 0)
+			goto bad;
+		c->breaker_failures = (int)n;
+	} else if (!strcmp(key, "breakercooldown")) {
+		if (parse_long(value, 0, 86400, &n) < 0)
+			goto bad;
+		c->breaker_cooldown = (int)n;
 	} else if (!strcmp(key, "authorname")) {
 		set_str(&c->author_name, value);
 	} else if (!strcmp(key, "authoremail")) {
@@ -179,6 +188,50 @@ bad:
 	return -EINVAL;
 }
 
+/* price.MODEL.input / price.MODEL.output, dollars per million tokens. */
+static int read_price(struct config *c, const char *key, const char *value,
+		      char *err, size_t errlen)
+{
+	const char *name = key + strlen("price."), *dot = strrchr(key, '.');
+	struct price_def *pr = NULL;
+	char *end;
+	double v;
+	size_t i;
+
+	if (dot <= name)
+		return 0;
+	errno = 0;
+	v = value ? strtod(value, &end) : -1;
+	if (!value || errno || *end || v < 0 ||
+	    (strcmp(dot, ".input") && strcmp(dot, ".output"))) {
+		snprintf(err, errlen, "config %s: invalid %s '%s'", key,
+			 strcmp(dot, ".input") && strcmp(dot, ".output") ?
+			 "key" : "price", value ? value : "");
+		return -EINVAL;
+	}
+	for (i = 0; i < c->n_prices; i++)
+		if (strlen(c->prices[i].model) == (size_t)(dot - name) &&
+		    !strncmp(c->prices[i].model, name, (size_t)(dot - name)))
+			pr = &c->prices[i];
+	if (!pr) {
+		pr = realloc(c->prices, (c->n_prices + 1) * sizeof(*pr));
+		if (!pr)
+			return -ENOMEM;
+		c->prices = pr;
+		pr += c->n_prices;
+		memset(pr, 0, sizeof(*pr));
+		pr->model = strndup(name, (size_t)(dot - name));
+		if (!pr->model)
+			return -ENOMEM;
+		c->n_prices++;
+	}
+	if (!strcmp(dot, ".input"))
+		pr->input = v;
+	else
+		pr->output = v;
+	return 0;
+}
+
 static int add_file(git_config *cfg, const char *path, git_config_level_t lvl,
 		    char *err, size_t errlen)
 {
@@ -204,7 +257,8 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 	const char *home = getenv("HOME");
 	const char *keys[] = { "workers", "engine", "state", "worktrees",
 			       "maxprompt",
-			       "killgrace", "authorname", "authoremail" };
+			       "killgrace", "authorname", "authoremail",
+			       "breakerfailures", "breakercooldown" };
 	int ret = -EINVAL;
 	size_t i;
 
@@ -257,9 +311,12 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 	if (git_config_iterator_new(&it, snap) < 0)
 		goto git_fail;
 	while (git_config_next(&e, it) == 0)
-		if (!strncmp(e->name, "engine.", 7) &&
-		    (ret = read_engine(c, e->name, e->value, err,
-				       errlen)) < 0)
+		if ((!strncmp(e->name, "engine.", 7) &&
+		     (ret = read_engine(c, e->name, e->value, err,
+					errlen)) < 0) ||
+		    (!strncmp(e->name, "price.", 6) &&
+		     (ret = read_price(c, e->name, e->value, err,
+				       errlen)) < 0))
 			goto out;
 	ret = 0;
 	goto out;
@@ -286,9 +343,24 @@ const struct engine_def *config_engine(const struct config *c,
 	return NULL;
 }
 
+const struct price_def *config_price(const struct config *c,
+				     const char *model)
+{
+	size_t i;
+
+	for (i = 0; model && i < c->n_prices; i++)
+		if (!strcmp(c->prices[i].model, model))
+			return &c->prices[i];
+	return NULL;
+}
+
 void config_release(struct config *c)
 {
 	size_t i;
+
+	for (i = 0; i < c->n_prices; i++)
+		free(c->prices[i].model);
+	free(c->prices);
 
 	for (i = 0; i < c->n_engines; i++) {
 		struct engine_def *e = &c->engines[i];

@@ -65,6 +65,60 @@ static const struct api *api_of(const char *name)
 	return NULL;
 }
 
+/* Is an executable named prog on PATH? */
+static bool on_path(const char *prog)
+{
+	const char *path = getenv("PATH"), *p, *end;
+	char full[4096];
+
+	for (p = path; p && *p; p = *end ? end + 1 : end) {
+		end = strchrnul(p, ':');
+		snprintf(full, sizeof(full), "%.*s/%s", (int)(end - p), p,
+			 prog);
+		if (end > p && access(full, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool env_set(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v;
+}
+
+const char *engine_choose_default(char *why, size_t len)
+{
+	if (on_path("claude")) {
+		snprintf(why, len, "claude is on PATH");
+		return "claude";
+	}
+	if (env_set("ANTHROPIC_API_KEY")) {
+		snprintf(why, len, "ANTHROPIC_API_KEY is set");
+		return "anthropic";
+	}
+	if (env_set("OPENAI_API_KEY") || env_set("OPENAI_BASE_URL")) {
+		snprintf(why, len, "%s is set", env_set("OPENAI_API_KEY") ?
+			 "OPENAI_API_KEY" : "OPENAI_BASE_URL");
+		return "openai";
+	}
+	snprintf(why, len, "no agent CLI on PATH and no API key set");
+	return "sh";
+}
+
+const char *engine_model(const struct config *c, const char *engine,
+			 const char *task_model)
+{
+	const struct engine_def *d = config_engine(c, engine);
+
+	if (task_model)
+		return task_model;
+	if (d && d->model)
+		return d->model;
+	return api_of(engine) ? api_of(engine)->model : NULL;
+}
+
 bool engine_has_result(const char *engine)
 {
 	return cli_of(engine) || api_of(engine);
@@ -334,6 +388,9 @@ static int api_argv(struct argv *a, const struct api *api,
 {
 	const char *model = v->model ? v->model :
 			    d && d->model ? d->model : api->model;
+	const char *base = d && d->base_url ? d->base_url :
+			   getenv(!strcmp(api->name, "openai") ?
+				  "OPENAI_BASE_URL" : "ANTHROPIC_BASE_URL");
 
 	push(a, v->self_exe);
 	push(a, "agent");
@@ -343,8 +400,9 @@ static int api_argv(struct argv *a, const struct api *api,
 	push2(a, "--worktree", v->worktree);
 	push2(a, "--raw", v->raw_file);
 	push2(a, "--result", v->result_file);
+	/* The providers' own variables work too (Ollama, proxies). */
+	push2(a, "--base-url", base && *base ? base : NULL);
 	if (d) {
-		push2(a, "--base-url", d->base_url);
 		push2(a, "--api-key-env", d->api_key_env);
 		push_num(a, "--max-tokens", d->max_tokens);
 		push_num(a, "--max-turns", d->max_turns);

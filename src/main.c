@@ -25,6 +25,7 @@
 #include "agent.h"
 #include "buf.h"
 #include "config.h"
+#include "engine.h"
 #include "events.h"
 #include "fs.h"
 #include "gitwork.h"
@@ -41,7 +42,9 @@ static const char usage[] =
 "  -f             stay in the foreground\n"
 "  -o OPTIONS     mount options, comma-separated:\n"
 "                   workers=N      worker slots (default: number of CPUs)\n"
-"                   engine=NAME    default engine (default: sh)\n"
+"                   engine=NAME    default engine (default: claude if on PATH,\n"
+"                                  else anthropic or openai if a key is set,\n"
+"                                  else sh)\n"
 "                   state=DIR      state directory (default: GITDIR/parallelai)\n"
 "                   worktrees=DIR  where task worktrees go (default: STATE/worktrees\n"
 "                                  with state=, else ~/.local/share/parallelai/...)\n"
@@ -384,6 +387,16 @@ static int run(struct args *a)
 	}
 	if (apply_opts(&p.cfg, buf_cstr(&a->ours)))
 		goto out;
+	if (p.cfg.engine) {
+		snprintf(p.engine_why, sizeof(p.engine_why), "configured");
+		if (!engine_known(&p.cfg, p.cfg.engine)) {
+			die("unknown engine '%s'", p.cfg.engine);
+			goto out;
+		}
+	} else {
+		p.cfg.engine = strdup(engine_choose_default(
+			p.engine_why, sizeof(p.engine_why)));
+	}
 	if (p.cfg.state_dir) {
 		if (mkdir_p(p.cfg.state_dir) == 0)
 			p.state_dir = realpath(p.cfg.state_dir, NULL);

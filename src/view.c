@@ -147,6 +147,8 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 		total += counts[i];
 	kv_str(&kv, "state", sched_paused(p->sched) ? "paused" : "running");
 	kv_num(&kv, "workers", sched_workers(p->sched));
+	kv_str(&kv, "engine", p->cfg.engine);
+	kv_str(&kv, "engine_reason", p->engine_why);
 	kv_num(&kv, "busy", sched_busy(p->sched));
 	kv_num(&kv, "tasks", (long long)total);
 	for (i = 0; i < TASK_STATE_COUNT; i++)

@@ -71,6 +71,9 @@ def make_repo(path, commit=True):
     git(path, 'init', '-q', '-b', 'main')
     git(path, 'config', 'user.name', 'PAI Test')
     git(path, 'config', 'user.email', 'pai-test@example.invalid')
+    # The default engine would be claude wherever it is installed: these
+    # tests run shell tasks unless they say otherwise.
+    git(path, 'config', 'parallelai.engine', 'sh')
     files = {
         'README.md': '# demo\n\nA repository for parallelai tests.\n',
         'notes.txt': 'one\ntwo\nthree\n',
@@ -196,13 +199,14 @@ class Mount:
             argv += ['-o', ','.join(self.opts)]
         return argv + [self.repo, self.mnt]
 
-    def start(self, argv=None, cwd=None):
+    def start(self, argv=None, cwd=None, env=None):
         """Start `parallelai -f` (or argv) and wait for the mount."""
         path = os.path.join(self.tmp, 'daemon-%d.stderr' % len(self.stderr_paths))
         self.stderr_paths.append(path)
         with open(path, 'wb') as f:
             self.proc = subprocess.Popen(argv or self.argv(), stdin=subprocess.DEVNULL,
-                                         stdout=f, stderr=subprocess.STDOUT, cwd=cwd)
+                                         stdout=f, stderr=subprocess.STDOUT, cwd=cwd,
+                                         env=env)
         self.signalled = False
         deadline = time.monotonic() + MOUNT_DEADLINE
         while not os.path.ismount(self.mnt):

@@ -91,5 +91,71 @@ class TestConfigWorkers(PaiTestCase):
         self.assertEqual(sorted(os.listdir(self.m.path('workers'))), ['1', '2', '3'])
 
 
+# A PATH with no agent CLI on it (claude installs into /usr/bin); the
+# daemon itself needs nothing from PATH, and sh tasks run /bin/sh.
+NO_AGENT_PATH = '/nonexistent'
+
+
+class TestDefaultEngine(PaiTestCase):
+    """With no engine configured: claude if on PATH, else anthropic or
+    openai if their key is set, else sh; status says which and why."""
+    autostart = False
+
+    def prepare_repo(self, repo):
+        git(repo, 'config', '--unset', 'parallelai.engine')
+
+    def env(self, path, **extra):
+        env = {k: v for k, v in os.environ.items()
+               if k not in ('ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'OPENAI_BASE_URL')}
+        env['PATH'] = path
+        env.update(extra)
+        return env
+
+    def fake_bin(self, name):
+        d = os.path.join(self.tmp, 'fakebin')
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, name), 'w') as f:
+            f.write('#!/bin/sh\nexit 0\n')
+        os.chmod(os.path.join(d, name), 0o755)
+        return d
+
+    def test_claude_on_path_is_the_default(self):
+        self.m.start(env=self.env(self.fake_bin('claude')))
+        st = self.m.kv('status')
+        self.assertEqual(st['engine'], 'claude')
+        self.assertEqual(st['engine_reason'], 'claude is on PATH')
+
+    def test_anthropic_key_without_claude(self):
+        self.m.start(env=self.env(NO_AGENT_PATH, ANTHROPIC_API_KEY='k'))
+        st = self.m.kv('status')
+        self.assertEqual((st['engine'], st['engine_reason']),
+                         ('anthropic', 'ANTHROPIC_API_KEY is set'))
+
+    def test_openai_base_url_without_keys(self):
+        self.m.start(env=self.env(NO_AGENT_PATH, OPENAI_BASE_URL='http://127.0.0.1:1/v1'))
+        self.assertEqual(self.m.kv('status')['engine'], 'openai')
+
+    def test_nothing_found_means_sh(self):
+        self.m.start(env=self.env(NO_AGENT_PATH))
+        st = self.m.kv('status')
+        self.assertEqual(st['engine'], 'sh')
+        tid = self.m.submit('echo plain\n')
+        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertEqual(self.m.kv('tasks/%d/status' % tid)['engine'], 'sh')
+
+    def test_configured_engine_wins(self):
+        git(self.m.repo, 'config', 'parallelai.engine', 'sh')
+        self.m.start(env=self.env(self.fake_bin('claude')))
+        st = self.m.kv('status')
+        self.assertEqual((st['engine'], st['engine_reason']), ('sh', 'configured'))
+
+    def test_unknown_configured_engine_is_refused_at_start(self):
+        git(self.m.repo, 'config', 'parallelai.engine', 'nosuch')
+        r = paitest.run([paitest.PAI_BIN, self.m.repo, self.m.mnt])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(r.stderr.strip(), "parallelai: unknown engine 'nosuch'")
+        self.assertFalse(os.path.ismount(self.m.mnt))
+
+
 if __name__ == '__main__':
     paitest.main()

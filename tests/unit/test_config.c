@@ -35,6 +35,8 @@ static void test_precedence_repo_then_file_then_home_then_options(void)
 	sh("mkdir -p %s/repo/.parallelai %s/home/.config/parallelai", dir, dir);
 	sh("printf '[parallelai]\\n\\tworkers = 5\\n[engine \"MyTool\"]\\n"
 	   "\\tcommand = mytool {prompt}\\n' > %s/repo/.parallelai/config", dir);
+	sh("printf '[price \"gpt-4.1\"]\\n\\tinput = 2\\n\\toutput = 8.5\\n' "
+	   ">> %s/repo/.parallelai/config", dir);
 	sh("printf '[parallelai]\\n\\tmaxPrompt = 100\\n' > "
 	   "%s/home/.config/parallelai/config", dir);
 
@@ -45,6 +47,11 @@ static void test_precedence_repo_then_file_then_home_then_options(void)
 	CHECK(c.max_prompt == 100);
 	CHECK(config_engine(&c, "MyTool") != NULL);
 	CHECK_STR(config_engine(&c, "MyTool")->command, "mytool {prompt}");
+	CHECK(config_price(&c, "gpt-4.1") != NULL);
+	CHECK(config_price(&c, "gpt-4.1")->input == 2.0);
+	CHECK(config_price(&c, "gpt-4.1")->output == 8.5);
+	CHECK(config_price(&c, "other") == NULL);
+	CHECK(c.engine == NULL || strcmp(c.engine, "sh") != 0);
 	CHECK(config_set(&c, "workers", "9", err, sizeof(err)) == 0);
 	CHECK(c.workers == 9);
 	config_release(&c);
