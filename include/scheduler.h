@@ -57,4 +57,13 @@ bool sched_paused(struct sched *s);
 /* k is 1..sched_workers(); -ENOENT beyond. */
 int sched_worker_info(struct sched *s, int k, struct worker_info *out);
 
+/* A provider whose breaker is open: its tasks wait until open_until. */
+struct breaker_info {
+	char engine[64];
+	int failures;
+	int64_t open_until;	/* ms */
+};
+
+size_t sched_breakers(struct sched *s, struct breaker_info *out, size_t max);
+
 #endif

@@ -90,6 +90,10 @@ int store_tasks_in_state(struct store *st, enum task_state s,
 			 int64_t **ids, size_t *n);
 /* The oldest queued task (lowest id); -ENOENT when none. */
 int store_task_next_queued(struct store *st, int64_t *id);
+/* The same, skipping tasks of the given engines (at most 32). */
+int store_task_next_queued_except(struct store *st,
+				  const char *const *engines, size_t n,
+				  int64_t *id);
 
 /* queued -> running: attempts += 1, started = now, worker set, pid 0. */
 int store_task_start(struct store *st, int64_t id, int worker);

@@ -22,6 +22,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "breaker.h"
 #include "engine.h"
 #include "events.h"
 #include "gitwork.h"
@@ -37,6 +38,7 @@
 struct run {
 	struct sched *s;
 	int64_t id;
+	char *engine;		/* once known, for the breaker */
 	int slot;
 	int cancel;		/* cancel requested */
 	int64_t term_at;	/* ms when SIGTERM went out, 0 if not yet */
@@ -61,6 +63,7 @@ struct sched {
 	int runs;		/* run threads alive */
 	int paused;
 	int stopping;
+	struct breakers breakers;	/* per engine, for agent engines */
 	pthread_t thread;
 };
 
@@ -204,6 +207,7 @@ out:
  * error (if any) to *error. */
 static void record_result(struct pai *p, const struct task *t, char **error)
 {
+	const struct price_def *price;
 	char path[PATH_MAX];
 	struct task_usage u;
 	cJSON *f;
@@ -211,6 +215,12 @@ static void record_result(struct pai *p, const struct task *t, char **error)
 	pai_result_path(p, t->id, path, sizeof(path));
 	if (engine_read_result(path, &u, error) < 0)
 		return;
+	/* No price from the engine: the configured table may have one. */
+	price = config_price(&p->cfg, engine_model(&p->cfg, t->engine,
+						   t->model));
+	if (u.cost_usd < 0 && price)
+		u.cost_usd = ((double)u.input_tokens * price->input +
+			      (double)u.output_tokens * price->output) / 1e6;
 	store_task_add_usage(p->store, t->id, &u);
 	f = cJSON_CreateObject();
 	cJSON_AddNumberToObject(f, "input_tokens", (double)u.input_tokens);
@@ -241,6 +251,35 @@ static int wait_engine(struct run *r)
 	return status;
 }
 
+/*
+ * A provider that keeps failing (a bad key, an outage) should not burn
+ * through the queue: count agent engines' outcomes per engine and open
+ * the breaker after K failures in a row. Cancellations say nothing about
+ * the provider.
+ */
+static void note_outcome(struct sched *s, const char *engine,
+			 enum task_state st)
+{
+	cJSON *f;
+	int opened;
+
+	if (!engine_has_result(engine) || st == TASK_CANCELLED)
+		return;
+	pthread_mutex_lock(&s->lock);
+	opened = breakers_record(&s->breakers, engine, st == TASK_FAILED,
+				 pai_now_ms());
+	pthread_mutex_unlock(&s->lock);
+	if (opened == 1) {
+		f = cJSON_CreateObject();
+		cJSON_AddStringToObject(f, "engine", engine);
+		cJSON_AddNumberToObject(f, "failures",
+					s->p->cfg.breaker_failures);
+		cJSON_AddNumberToObject(f, "cooldown",
+					s->p->cfg.breaker_cooldown);
+		events_add(s->p->events, "breaker_open", 0, f);
+	}
+}
+
 static void finish(struct run *r, enum task_state st, int code,
 		   const char *commit, const char *reason)
 {
@@ -260,6 +299,8 @@ static void finish(struct run *r, enum task_state st, int code,
 	events_add(s->p->events, "finished", r->id, f);
 	if (st == TASK_CANCELLED)
 		events_add(s->p->events, "cancelled", r->id, NULL);
+	if (r->engine)
+		note_outcome(s, r->engine, st);
 }
 
 static void *run_main(void *arg)
@@ -282,6 +323,7 @@ static void *run_main(void *arg)
 			 (long long)r->id);
 		goto fail;
 	}
+	r->engine = strdup(t.engine);
 	f = cJSON_CreateObject();
 	cJSON_AddNumberToObject(f, "worker", r->slot);
 	cJSON_AddNumberToObject(f, "attempt", t.attempts);
@@ -388,6 +430,7 @@ out:
 	pthread_cond_broadcast(&s->wake);
 	pthread_cond_broadcast(&s->idle);
 	pthread_mutex_unlock(&s->lock);
+	free(r->engine);
 	free(r);
 	return NULL;
 }
@@ -397,6 +440,8 @@ out:
 /* Start queued tasks on free slots, oldest first. Called with s->lock. */
 static void start_runnable(struct sched *s)
 {
+	const char *open[32];
+	size_t n_open;
 	int k;
 
 	for (k = 1; k <= s->workers && !s->paused && !s->stopping; k++) {
@@ -406,7 +451,9 @@ static void start_runnable(struct sched *s)
 
 		if (s->slots[k - 1].run)
 			continue;
-		if (store_task_next_queued(s->p->store, &id) < 0)
+		n_open = breakers_open(&s->breakers, pai_now_ms(), open, 32);
+		if (store_task_next_queued_except(s->p->store, open, n_open,
+						  &id) < 0)
 			return;
 		if (store_task_start(s->p->store, id, k) < 0)
 			return;
@@ -440,8 +487,19 @@ static void *sched_main(void *arg)
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
+		int64_t close;
+
 		start_runnable(s);
-		pthread_cond_wait(&s->wake, &s->lock);
+		/* An open breaker closes by time alone: wake up for it. */
+		close = breakers_next_close(&s->breakers, pai_now_ms());
+		if (close) {
+			struct timespec ts = { .tv_sec = close / 1000,
+					       .tv_nsec = (close % 1000) * 1000000 };
+
+			pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+		} else {
+			pthread_cond_wait(&s->wake, &s->lock);
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -577,6 +635,8 @@ int sched_start(struct sched **out, struct pai *p)
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->wake, NULL);
 	pthread_cond_init(&s->idle, NULL);
+	breakers_init(&s->breakers, p->cfg.breaker_failures,
+		      (int64_t)p->cfg.breaker_cooldown * 1000);
 	if (resize_slots(s, p->cfg.workers) < 0)
 		goto fail;
 	recover(s);
@@ -605,6 +665,7 @@ void sched_stop(struct sched *s)
 	pthread_cond_destroy(&s->wake);
 	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->lock);
+	breakers_release(&s->breakers);
 	free(s->slots);
 	free(s);
 }
@@ -860,4 +921,25 @@ int sched_worker_info(struct sched *s, int k, struct worker_info *out)
 	}
 	pthread_mutex_unlock(&s->lock);
 	return ret;
+}
+
+size_t sched_breakers(struct sched *s, struct breaker_info *out, size_t max)
+{
+	int64_t now = pai_now_ms();
+	size_t i, n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->breakers.n && n < max; i++) {
+		const struct breaker *b = &s->breakers.v[i];
+
+		if (b->open_until <= now)
+			continue;
+		snprintf(out[n].engine, sizeof(out[n].engine), "%s",
+			 b->engine);
+		out[n].failures = b->failures;
+		out[n].open_until = b->open_until;
+		n++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }

@@ -700,12 +700,43 @@ out:
 
 int store_task_next_queued(struct store *st, int64_t *id)
 {
-	sqlite3_stmt *s = NULL;
-	int rc, error = 0;
+	return store_task_next_queued_except(st, NULL, 0, id);
+}
 
+int store_task_next_queued_except(struct store *st,
+				  const char *const *engines, size_t n,
+				  int64_t *id)
+{
+	sqlite3_stmt *s = NULL;
+	char sql[512];
+	size_t i, len;
+	int rc, error = 0, own = 0;
+
+	if (n > 32)
+		return -EINVAL;
 	pthread_mutex_lock(&st->lock);
-	if ((error = stmt_get(st, S_NEXT_QUEUED, &s)) < 0)
-		goto out;
+	if (!n) {
+		if ((error = stmt_get(st, S_NEXT_QUEUED, &s)) < 0)
+			goto out;
+	} else {
+		/* Rare (a provider is cooling down): prepared on demand. */
+		len = (size_t)snprintf(sql, sizeof(sql), "SELECT id FROM tasks"
+				       " WHERE state = 'queued' AND engine"
+				       " NOT IN (?");
+		for (i = 1; i < n; i++)
+			len += (size_t)snprintf(sql + len, sizeof(sql) - len,
+						",?");
+		snprintf(sql + len, sizeof(sql) - len, ") ORDER BY id LIMIT 1");
+		rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+		if (rc != SQLITE_OK) {
+			error = db_error(st, rc, "cannot find queued task");
+			goto out;
+		}
+		own = 1;
+		for (i = 0; i < n; i++)
+			sqlite3_bind_text(s, (int)i + 1, engines[i], -1,
+					  SQLITE_STATIC);
+	}
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		*id = sqlite3_column_int64(s, 0);
@@ -714,7 +745,10 @@ int store_task_next_queued(struct store *st, int64_t *id)
 	else
 		error = db_error(st, rc, "cannot find queued task");
 out:
-	stmt_done(s);
+	if (own)
+		sqlite3_finalize(s);
+	else
+		stmt_done(s);
 	pthread_mutex_unlock(&st->lock);
 	return error;
 }

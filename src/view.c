@@ -136,6 +136,8 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 	struct kv kv = { out, json ? cJSON_CreateObject() : NULL };
 	size_t counts[TASK_STATE_COUNT] = { 0 }, total = 0, ended;
 	struct task_usage usage;
+	struct breaker_info open[16];
+	size_t n_open, j;
 	int i, r;
 
 	r = store_counts(p->store, counts);
@@ -166,6 +168,16 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 				(double)ended);
 		else
 			kv_str(&kv, "success_rate", rate);
+	}
+	n_open = sched_breakers(p->sched, open, 16);
+	for (j = 0; j < n_open; j++) {
+		char key[96], val[128], t[32];
+
+		pai_format_time(open[j].open_until, t, sizeof(t));
+		snprintf(key, sizeof(key), "breaker_%.63s", open[j].engine);
+		snprintf(val, sizeof(val), "open until %s after %d failures",
+			 t, open[j].failures);
+		kv_str(&kv, key, val);
 	}
 	if (store_totals(p->store, &usage) == 0) {
 		kv_num(&kv, "input_tokens", usage.input_tokens);

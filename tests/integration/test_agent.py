@@ -301,5 +301,56 @@ class TestAgentFailures(AgentTestCase):
         self.assertTrue(any(p.endswith('.jsonl') for p in seen), seen)
 
 
+class TestProviderBreaker(AgentTestCase):
+    """K failures in a row of one provider stop its new tasks for a
+    cool-down; they wait queued, other engines keep running."""
+    workers = 1
+
+    def prepare_repo(self, repo):
+        super().prepare_repo(repo)
+        git(repo, 'config', 'parallelai.breakerFailures', '2')
+        git(repo, 'config', 'parallelai.breakerCooldown', '3600')
+
+    def test_breaker_opens_and_queued_tasks_wait(self):
+        self.script([{'error': {'status': 401, 'message': 'invalid x-api-key',
+                                'type': 'authentication_error'}}])
+        self.assertEqual(self.m.ctl('ctl', 'pause\n'), 0)
+        ids = [self.run_task('anthropic') for _ in range(4)]
+        other = self.m.submit('echo still running\n')
+        self.assertEqual(self.m.ctl('ctl', 'resume\n'), 0)
+        self.assertFailed(ids[0])
+        self.assertFailed(ids[1])
+        # the shell task goes ahead of the waiting provider's tasks
+        self.assertDone(other)
+        self.assertEqual(self.m.state(ids[2]), 'queued')
+        self.assertEqual(self.m.state(ids[3]), 'queued')
+        st = self.m.kv('status')
+        self.assertIn('breaker_anthropic', st, st)
+        self.assertIn('after 2 failures', st['breaker_anthropic'])
+        opened = self.m.events_of('breaker_open')
+        self.assertEqual([e.get('engine') for e in opened], ['anthropic'])
+        self.assertEqual(len(self.srv.requests), 2)
+
+
+class TestPriceTable(AgentTestCase):
+
+    def prepare_repo(self, repo):
+        super().prepare_repo(repo)
+        git(repo, 'config', 'engine.anthropic.model', 'priced-model')
+        git(repo, 'config', 'price.priced-model.input', '3')
+        git(repo, 'config', 'price.priced-model.output', '15')
+
+    def test_cost_comes_from_the_price_table(self):
+        self.script([{'text': 'done', 'usage': {'input': 1000000, 'output': 200000}}])
+        tid = self.run_task('anthropic')
+        self.assertDone(tid)
+        st = self.m.status(tid)
+        self.assertEqual(st.get('cost_usd'), '6.0000', st)
+        self.assertEqual(st.get('model'), None)   # the engine's, not the task's
+        self.assertEqual(self.m.kv('status').get('cost_usd'), '6.0000')
+        body = self.srv.requests[0]['body']
+        self.assertEqual(body['model'], 'priced-model')
+
+
 if __name__ == '__main__':
     paitest.main()

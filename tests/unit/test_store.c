@@ -388,6 +388,24 @@ static void test_schema_version_and_wal(void)
 	sqlite3_close(db);
 }
 
+static void test_next_queued_skips_engines(void)
+{
+	char path[128];
+	struct store *st = open_new(path, sizeof(path));
+	const char *claude[] = { "claude" }, *both[] = { "claude", "sh" };
+	int64_t a, b, id = 0;
+
+	CHECK(st);
+	if (!st)
+		return;
+	CHECK(store_task_create(st, "x", 1, "claude", NULL, BASE, &a) == 0);
+	CHECK(store_task_create(st, "y", 1, "sh", NULL, BASE, &b) == 0);
+	CHECK(store_task_next_queued_except(st, NULL, 0, &id) == 0 && id == a);
+	CHECK(store_task_next_queued_except(st, claude, 1, &id) == 0 && id == b);
+	CHECK(store_task_next_queued_except(st, both, 2, &id) == -ENOENT);
+	store_close(st);
+}
+
 /* A database written by schema 1 opens, keeps its task, gains usage. */
 static void test_version_1_database_is_migrated(void)
 {
@@ -570,6 +588,7 @@ int main(void)
 	RUN(test_kill_9_keeps_created_task);
 	RUN(test_schema_version_and_wal);
 	RUN(test_version_1_database_is_migrated);
+	RUN(test_next_queued_skips_engines);
 	RUN(test_newer_schema_is_refused);
 	RUN(test_open_in_unwritable_directory_fails);
 	RUN(test_threads_create_distinct_ids);
