@@ -38,6 +38,8 @@ struct engine_vars {
 	const char *self_exe;	/* this program, for stream and agent */
 	const char *raw_file;	/* where the raw event stream goes */
 	const char *result_file; /* where the result JSON goes */
+	const char *options;	/* the task's own args, env, permission_mode
+				 * (JSON from its spec), or NULL */
 };
 
 /*
@@ -55,6 +57,13 @@ const char *engine_model(const struct config *c, const char *engine,
 
 /* Does this engine write a result file (a preset that reports one)? */
 bool engine_has_result(const char *engine);
+
+/*
+ * The task's own environment from its options ({"env": {"K": "V"}}) as
+ * "K=V" strings, NULL-terminated, malloc'd (free with engine_argv_free);
+ * *env_out is NULL when there is none.
+ */
+int engine_task_env(const char *options, char ***env_out);
 
 struct task_usage;
 

@@ -3,7 +3,8 @@
  *
  * Plain text is the prompt, byte for byte. Text whose first non-blank
  * character is '{' followed (after blanks) by '"' or '}' is a JSON task
- * spec: {"prompt": "...", "engine": "NAME", "model": "NAME"}. A shell command such as
+ * spec: {"prompt": "...", "engine": "NAME", "model": "NAME",
+ * "args": ["--flag", ...], "env": {"KEY": "VALUE"}, "permission_mode": "..."}. A shell command such as
  * "{ make; make test; }" is therefore still a prompt.
  *
  *	struct spec sp;
@@ -21,6 +22,9 @@ struct spec {
 	size_t prompt_len;
 	char *engine;		/* NULL: the default engine */
 	char *model;		/* NULL: the engine's configured model */
+	/* args, env and permission_mode as one JSON object, for the store
+	 * and the engine; NULL when the spec has none of them. */
+	char *options;
 };
 
 int spec_parse(struct spec *out, const char *text, size_t len,

@@ -56,6 +56,7 @@ struct task {
 	int pid;		/* engine pid while running, else 0 */
 	int64_t created, started, finished, updated; /* ms; 0 = never */
 	char *model;		/* asked for in the spec, NULL: engine's own */
+	char *options;		/* per-task engine options (JSON), or NULL */
 	int64_t input_tokens;	/* summed over attempts */
 	int64_t output_tokens;
 	int turns;
@@ -77,10 +78,18 @@ struct store;
 int store_open(struct store **out, const char *path, char *err, size_t errlen);
 void store_close(struct store *st);
 
-/* Insert a queued task in one committed transaction; branch is pai/task-ID.
- * model may be NULL. */
-int store_task_create(struct store *st, const char *prompt, size_t len,
-		      const char *engine, const char *model, const char *base,
+/* What a new task is made of; NULL members are left empty. */
+struct task_new {
+	const char *prompt;
+	size_t len;
+	const char *engine;
+	const char *model;
+	const char *options;	/* per-task engine options, JSON */
+	const char *base;	/* base commit, hex */
+};
+
+/* Insert a queued task in one committed transaction; branch is pai/task-ID. */
+int store_task_create(struct store *st, const struct task_new *n,
 		      int64_t *id_out);
 int store_task_get(struct store *st, int64_t id, struct task *out);
 int store_task_exists(struct store *st, int64_t id);	/* 1, 0, or <0 */

@@ -329,14 +329,64 @@ static int push_args(struct argv *a, const struct engine_def *d,
 	return 0;
 }
 
+/* The task's own extra words: "args" of its spec's options. */
+static void push_task_args(struct argv *a, const cJSON *opts)
+{
+	const cJSON *args = cJSON_GetObjectItemCaseSensitive(opts, "args");
+	const cJSON *w;
+
+	cJSON_ArrayForEach(w, args)
+		if (cJSON_IsString(w))
+			push(a, w->valuestring);
+}
+
+static const char *task_option(const cJSON *opts, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(opts, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int engine_task_env(const char *options, char ***env_out)
+{
+	cJSON *opts = options ? cJSON_Parse(options) : NULL;
+	const cJSON *env = cJSON_GetObjectItemCaseSensitive(opts, "env"), *e;
+	struct argv a = { NULL, 0, 0 };
+
+	*env_out = NULL;
+	cJSON_ArrayForEach(e, env) {
+		char *kv;
+
+		if (!cJSON_IsString(e))
+			continue;
+		if (asprintf(&kv, "%s=%s", e->string, e->valuestring) < 0) {
+			a.err = -ENOMEM;
+			break;
+		}
+		push(&a, kv);
+		free(kv);
+	}
+	cJSON_Delete(opts);
+	if (a.err) {
+		engine_argv_free(a.v);
+		return a.err;
+	}
+	*env_out = a.v;
+	return 0;
+}
+
 static int cli_argv(struct argv *a, const struct cli *cli,
 		    const struct engine_def *d, const struct engine_vars *v,
 		    char *err, size_t errlen)
 {
 	const char *model = v->model ? v->model : d ? d->model : NULL;
-	const char *mode = d && d->permission_mode ? d->permission_mode :
-			   "acceptEdits";
+	cJSON *opts = v->options ? cJSON_Parse(v->options) : NULL;
+	const char *mode = task_option(opts, "permission_mode");
 	int r;
+
+	if (!mode)
+		mode = d && d->permission_mode ? d->permission_mode :
+		       "acceptEdits";
 
 	push(a, v->self_exe);
 	push(a, "stream");
@@ -374,7 +424,10 @@ static int cli_argv(struct argv *a, const struct cli *cli,
 		push2(a, "--format", "json");
 		push2(a, "-m", model);
 	}
-	if ((r = push_args(a, d, err, errlen)) < 0)
+	r = push_args(a, d, err, errlen);
+	push_task_args(a, opts);
+	cJSON_Delete(opts);
+	if (r < 0)
 		return r;
 	/* These take the prompt last, after their options. */
 	if (!strcmp(cli->name, "codex") || !strcmp(cli->name, "opencode"))
@@ -391,6 +444,7 @@ static int api_argv(struct argv *a, const struct api *api,
 	const char *base = d && d->base_url ? d->base_url :
 			   getenv(!strcmp(api->name, "openai") ?
 				  "OPENAI_BASE_URL" : "ANTHROPIC_BASE_URL");
+	int r;
 
 	push(a, v->self_exe);
 	push(a, "agent");
@@ -407,7 +461,13 @@ static int api_argv(struct argv *a, const struct api *api,
 		push_num(a, "--max-tokens", d->max_tokens);
 		push_num(a, "--max-turns", d->max_turns);
 	}
-	return push_args(a, d, err, errlen);
+	if ((r = push_args(a, d, err, errlen)) == 0 && v->options) {
+		cJSON *opts = cJSON_Parse(v->options);
+
+		push_task_args(a, opts);
+		cJSON_Delete(opts);
+	}
+	return r;
 }
 
 int engine_argv(const struct config *c, const char *engine,

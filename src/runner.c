@@ -35,7 +35,8 @@ static int pidfd_open_compat(pid_t pid)
 #endif
 }
 
-/* environ plus the extras, extras winning; the strings are borrowed. */
+/* environ plus the extras, the last of a name winning; the strings are
+ * borrowed. */
 static char **merge_env(char *const extra[])
 {
 	size_t n = 0, m = 0, i, j, k = 0;
@@ -59,8 +60,18 @@ static char **merge_env(char *const extra[])
 		if (!overridden)
 			env[k++] = environ[i];
 	}
-	for (j = 0; j < m; j++)
-		env[k++] = extra[j];
+	/* A later extra of the same name wins over an earlier one. */
+	for (j = 0; j < m; j++) {
+		const char *eq = strchr(extra[j], '=');
+		size_t klen = eq ? (size_t)(eq - extra[j]) + 1 : 0, l;
+		int later = 0;
+
+		for (l = j + 1; klen && l < m; l++)
+			if (!strncmp(extra[j], extra[l], klen))
+				later = 1;
+		if (!later)
+			env[k++] = extra[j];
+	}
 	env[k] = NULL;
 	return env;
 }

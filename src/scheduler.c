@@ -132,6 +132,7 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	char prompt_file[PATH_MAX], raw[PATH_MAX], result[PATH_MAX];
 	const struct engine_def *def = config_engine(&s->p->cfg, t->engine);
 	char *own[5] = { NULL }, **env = NULL, **argv = NULL;
+	char **task_env = NULL;
 	size_t n = 0, k;
 	struct engine_vars v;
 	struct runner_proc proc;
@@ -153,7 +154,8 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 				  .worktree = t->worktree, .branch = t->branch,
 				  .task_id = t->id, .model = t->model,
 				  .self_exe = s->p->self_exe,
-				  .raw_file = raw, .result_file = result };
+				  .raw_file = raw, .result_file = result,
+				  .options = t->options };
 	ret = engine_argv(&s->p->cfg, t->engine, &v, &argv, err, errlen);
 	if (ret < 0)
 		goto out;
@@ -168,15 +170,21 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	if (t->prompt_len < 65536 &&
 	    asprintf(&own[4], "PAI_PROMPT=%s", t->prompt) < 0)
 		goto out;
-	env = calloc(6 + (def ? def->n_env : 0), sizeof(*env));
+	if (engine_task_env(t->options, &task_env) < 0)
+		goto out;
+	for (k = 0; task_env && task_env[k]; k++)
+		;
+	env = calloc(6 + (def ? def->n_env : 0) + k, sizeof(*env));
 	if (!env)
 		goto out;
 	for (k = 0; k < 5; k++)
 		if (own[k])
 			env[n++] = own[k];
-	/* [engine "NAME"] env = KEY=VALUE */
+	/* [engine "NAME"] env = KEY=VALUE, then the task's own, which win */
 	for (k = 0; def && k < def->n_env; k++)
 		env[n++] = def->env[k];
+	for (k = 0; task_env && task_env[k]; k++)
+		env[n++] = task_env[k];
 	ret = runner_spawn(&proc, argv, env, t->worktree, logfd, err, errlen);
 	if (ret < 0) {
 		char msg[512];
@@ -199,6 +207,7 @@ out:
 	for (k = 0; k < 5; k++)
 		free(own[k]);
 	free(env);
+	engine_argv_free(task_env);
 	engine_argv_free(argv);
 	return ret;
 }
@@ -695,8 +704,10 @@ int sched_submit(struct sched *s, const char *text, size_t len,
 		r = -EIO;
 		goto refused;
 	}
-	r = store_task_create(p->store, sp.prompt, sp.prompt_len, engine,
-			      sp.model, base, id);
+	r = store_task_create(p->store, &(struct task_new){
+				.prompt = sp.prompt, .len = sp.prompt_len,
+				.engine = engine, .model = sp.model,
+				.options = sp.options, .base = base }, id);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot store the task: %s",
 			 strerror(-r));

@@ -40,6 +40,45 @@ static bool looks_like_json(const char *s, size_t len)
 	return i < len && (s[i] == '"' || s[i] == '}');
 }
 
+/* An array of strings, or an object of strings with valid names. */
+static bool all_strings(const cJSON *v, bool object)
+{
+	const cJSON *e;
+
+	if (object ? !cJSON_IsObject(v) : !cJSON_IsArray(v))
+		return false;
+	cJSON_ArrayForEach(e, v) {
+		if (!cJSON_IsString(e))
+			return false;
+		if (object && (!*e->string || strchr(e->string, '=')))
+			return false;
+	}
+	return true;
+}
+
+/* The engine options of a spec, kept together as one JSON object. */
+static int take_options(struct spec *out, const cJSON *root)
+{
+	static const char *const keys[] = { "args", "env", "permission_mode" };
+	cJSON *opts = NULL;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, keys[i]);
+
+		if (!v)
+			continue;
+		if (!opts && !(opts = cJSON_CreateObject()))
+			return -ENOMEM;
+		cJSON_AddItemToObject(opts, keys[i], cJSON_Duplicate(v, 1));
+	}
+	if (!opts)
+		return 0;
+	out->options = cJSON_PrintUnformatted(opts);
+	cJSON_Delete(opts);
+	return out->options ? 0 : -ENOMEM;
+}
+
 static int parse_json(struct spec *out, const char *text, size_t len,
 		      size_t max_prompt, char *err, size_t errlen)
 {
@@ -72,6 +111,24 @@ static int parse_json(struct spec *out, const char *text, size_t len,
 					 item->string);
 				goto out;
 			}
+		} else if (!strcmp(item->string, "permission_mode")) {
+			if (!cJSON_IsString(item) || !*item->valuestring) {
+				snprintf(err, errlen,
+					 "task spec: 'permission_mode' must be a non-empty string");
+				goto out;
+			}
+		} else if (!strcmp(item->string, "args")) {
+			if (!all_strings(item, false)) {
+				snprintf(err, errlen,
+					 "task spec: 'args' must be an array of strings");
+				goto out;
+			}
+		} else if (!strcmp(item->string, "env")) {
+			if (!all_strings(item, true)) {
+				snprintf(err, errlen,
+					 "task spec: 'env' must map names to strings");
+				goto out;
+			}
 		} else {
 			snprintf(err, errlen, "task spec: unknown field '%s'",
 				 item->string);
@@ -102,6 +159,8 @@ static int parse_json(struct spec *out, const char *text, size_t len,
 	item = cJSON_GetObjectItemCaseSensitive(root, "model");
 	if (item && !(out->model = strdup(item->valuestring)))
 		r = -ENOMEM;
+	if (r == 0)
+		r = take_options(out, root);
 out:
 	cJSON_Delete(root);
 	if (r < 0)
@@ -140,5 +199,6 @@ void spec_release(struct spec *sp)
 	free(sp->prompt);
 	free(sp->engine);
 	free(sp->model);
+	free(sp->options);
 	memset(sp, 0, sizeof(*sp));
 }

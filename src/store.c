@@ -65,6 +65,9 @@ static const char *const migrations[] = {
 	"ALTER TABLE tasks ADD COLUMN output_tokens INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE tasks ADD COLUMN turns INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE tasks ADD COLUMN cost_usd REAL;",
+	/* 3: per-task engine options from the spec (args, env, permission
+	 * mode), as the JSON object the spec gave. */
+	"ALTER TABLE tasks ADD COLUMN options TEXT;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -99,13 +102,13 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
 	[S_INSERT] = "INSERT INTO tasks (prompt, engine, state, base,"
-		     " created, updated, model)"
-		     " VALUES (?1, ?2, 'queued', ?3, ?4, ?4, ?5)",
+		     " created, updated, model, options)"
+		     " VALUES (?1, ?2, 'queued', ?3, ?4, ?4, ?5, ?6)",
 	[S_SET_BRANCH] = "UPDATE tasks SET branch = ?2 WHERE id = ?1",
 	[S_GET] = "SELECT id, prompt, engine, state, base, commit_oid, branch,"
 		  " worktree, reason, exit_code, attempts, worker, pid,"
 		  " created, started, finished, updated, model, input_tokens,"
-		  " output_tokens, turns, cost_usd"
+		  " output_tokens, turns, cost_usd, options"
 		  " FROM tasks WHERE id = ?1",
 	[S_EXISTS] = "SELECT 1 FROM tasks WHERE id = ?1",
 	[S_IDS] = "SELECT id FROM tasks ORDER BY id",
@@ -192,8 +195,9 @@ void task_release(struct task *t)
 	free(t->worktree);
 	free(t->reason);
 	free(t->model);
+	free(t->options);
 	t->prompt = t->engine = t->branch = t->worktree = t->reason = NULL;
-	t->model = NULL;
+	t->model = t->options = NULL;
 	t->prompt_len = 0;
 }
 
@@ -448,10 +452,19 @@ void store_close(struct store *st)
 	free(st);
 }
 
-int store_task_create(struct store *st, const char *prompt, size_t len,
-		      const char *engine, const char *model, const char *base,
+static void bind_text_or_null(sqlite3_stmt *s, int col, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, col, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, col);
+}
+
+int store_task_create(struct store *st, const struct task_new *n,
 		      int64_t *id_out)
 {
+	const char *prompt = n->prompt, *engine = n->engine, *base = n->base;
+	size_t len = n->len;
 	sqlite3_stmt *s = NULL;
 	char branch[48];
 	int64_t id, now = now_ms();
@@ -476,10 +489,8 @@ int store_task_create(struct store *st, const char *prompt, size_t len,
 	sqlite3_bind_text(s, 2, engine, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, base, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, now);
-	if (model)
-		sqlite3_bind_text(s, 5, model, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s, 5);
+	bind_text_or_null(s, 5, n->model);
+	bind_text_or_null(s, 6, n->options);
 	rc = sqlite3_step(s);
 	stmt_done(s);
 	if (rc != SQLITE_DONE) {
@@ -593,6 +604,7 @@ int store_task_get(struct store *st, int64_t id, struct task *out)
 	out->turns = sqlite3_column_int(s, 20);
 	out->cost_usd = sqlite3_column_type(s, 21) == SQLITE_NULL ? -1 :
 			sqlite3_column_double(s, 21);
+	out->options = column_strdup(s, 22, &oom);
 	if (oom || !out->engine || !out->branch)
 		error = -ENOMEM;
 

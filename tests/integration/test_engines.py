@@ -80,6 +80,25 @@ class TestEngineOption(PaiTestCase):
         self.assertIn('via-sh', self.m.read('tasks/%d/log' % tid))
 
 
+class TestTaskEnvironment(PaiTestCase):
+
+    def prepare_repo(self, repo):
+        git(repo, 'config', '--add', 'engine.sh.env', 'FROM_CONFIG=config')
+        git(repo, 'config', '--add', 'engine.sh.env', 'BOTH=config')
+
+    def test_spec_env_reaches_the_engine_and_wins(self):
+        tid = self.m.submit(json.dumps({
+            'prompt': 'echo "$FROM_CONFIG $BOTH $FROM_TASK"',
+            'env': {'FROM_TASK': 'task', 'BOTH': 'task'}}))
+        self.assertEqual(self.m.wait_final(tid), 'done')
+        self.assertEqual(self.m.read('tasks/%d/log' % tid), 'config task task\n')
+
+    def test_bad_env_is_refused(self):
+        self.assertErrno(self.m.try_new(b'{"prompt": "x", "env": {"A=B": "c"}}'),
+                         paitest.errno.EINVAL)
+        self.assertEqual(self.m.task_ids(), [])
+
+
 class TestConfigWorkers(PaiTestCase):
     workers = 0      # no -o workers: the repository's config decides
 

@@ -138,6 +138,28 @@ static void test_presets_wrap_the_cli_in_stream(void)
 	CHECK_STR(argv[7], "/s/p/7");
 	engine_argv_free(argv);
 
+	/* the task's own args and permission mode */
+	v.options = "{\"args\":[\"--add-dir\",\"/x\"],\"permission_mode\":\"plan\"}";
+	CHECK(engine_argv(&c, "claude", &v, &argv, err, sizeof(err)) == 0);
+	CHECK_STR(argv[16], "plan");
+	for (i = 0; argv[i]; i++)
+		;
+	CHECK_STR(argv[i - 2], "--add-dir");
+	CHECK_STR(argv[i - 1], "/x");
+	engine_argv_free(argv);
+	v.options = NULL;
+	{
+		char **env = NULL;
+
+		CHECK(engine_task_env("{\"env\":{\"A\":\"1\",\"B\":\"x=y\"}}",
+				      &env) == 0);
+		CHECK_STR(env[0], "A=1");
+		CHECK_STR(env[1], "B=x=y");
+		CHECK(env[2] == NULL);
+		engine_argv_free(env);
+		CHECK(engine_task_env(NULL, &env) == 0 && env == NULL);
+	}
+
 	/* a command of one's own overrides the preset of that name */
 	c.engines[0].command = strdup("myclaude {prompt}");
 	CHECK(engine_argv(&c, "claude", &v, &argv, err, sizeof(err)) == 0);

@@ -40,6 +40,18 @@ static void test_json_spec(void)
 	CHECK_STR(sp.model, "opus");
 	spec_release(&sp);
 	CHECK(parse(&sp, "{\"prompt\": \"p\", \"model\": \"\"}", 100) == -EINVAL);
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"args\": [\"--x\", \"1\"],"
+		    " \"env\": {\"A\": \"b\"}, \"permission_mode\": \"plan\"}", 200) == 0);
+	CHECK_STR(sp.options, "{\"args\":[\"--x\",\"1\"],\"env\":{\"A\":\"b\"},"
+		  "\"permission_mode\":\"plan\"}");
+	spec_release(&sp);
+	CHECK(parse(&sp, "{\"prompt\": \"p\"}", 100) == 0);
+	CHECK(sp.options == NULL);
+	spec_release(&sp);
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"args\": \"--x\"}", 100) == -EINVAL);
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"args\": [1]}", 100) == -EINVAL);
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"env\": {\"A=B\": \"c\"}}", 100) == -EINVAL);
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"env\": {\"A\": 1}}", 100) == -EINVAL);
 	CHECK(spec_parse(&sp, "{\"prompt\": 3}", 13, 100, err,
 			 sizeof(err)) == -EINVAL);
 	CHECK_STR(err, "task spec: 'prompt' must be a string");

@@ -53,8 +53,8 @@ static void test_create_and_get_round_trip(void)
 	CHECK(st);
 	if (!st)
 		return;
-	CHECK(store_task_create(st, prompt, sizeof(prompt) - 1, "sh", NULL, BASE,
-				&id) == 0);
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = prompt, .len = sizeof(prompt) - 1,
+		.engine = "sh", .base = BASE }, &id) == 0);
 	CHECK(id > 0);
 	CHECK(store_task_get(st, id, &t) == 0);
 	CHECK(t.id == id);
@@ -91,7 +91,8 @@ static void test_empty_prompt_round_trips(void)
 	CHECK(st);
 	if (!st)
 		return;
-	CHECK(store_task_create(st, "", 0, "sh", NULL, BASE, &id) == 0);
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "", .len = 0,
+		.engine = "sh", .base = BASE }, &id) == 0);
 	CHECK(store_task_get(st, id, &t) == 0);
 	CHECK(t.prompt_len == 0);
 	CHECK_STR(t.prompt, "");
@@ -115,7 +116,8 @@ static void test_ids_ascend_and_next_queued_is_fifo(void)
 	CHECK(store_task_next_queued(st, &id) == -ENOENT);
 
 	for (i = 0; i < 5; i++) {
-		CHECK(store_task_create(st, "p", 1, "sh", NULL, BASE, &ids[i]) == 0);
+		CHECK(store_task_create(st, &(struct task_new){ .prompt = "p", .len = 1,
+		.engine = "sh", .base = BASE }, &ids[i]) == 0);
 		if (i)
 			CHECK(ids[i] > ids[i - 1]);
 	}
@@ -150,7 +152,8 @@ static void test_start_finish_requeue_transitions(void)
 	CHECK(st);
 	if (!st)
 		return;
-	CHECK(store_task_create(st, "go", 2, "claude", NULL, BASE, &id) == 0);
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "go", .len = 2,
+		.engine = "claude", .base = BASE }, &id) == 0);
 
 	CHECK(store_task_start(st, id, 3) == 0);
 	CHECK(store_task_start(st, id, 4) == -EBUSY);
@@ -231,7 +234,8 @@ static void test_missing_task_is_enoent(void)
 	CHECK(store_task_finish(st, 12345, TASK_DONE, 0, NULL, NULL) ==
 	      -ENOENT);
 	CHECK(store_task_requeue(st, 12345, NULL) == -ENOENT);
-	CHECK(store_task_create(st, "x", 1, "sh", NULL, BASE, &id) == 0);
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "x", .len = 1,
+		.engine = "sh", .base = BASE }, &id) == 0);
 	CHECK(store_task_exists(st, id) == 1);
 	store_close(st);
 }
@@ -253,7 +257,8 @@ static void test_counts_and_states(void)
 	CHECK(store_last_change(st) == 0);
 
 	for (i = 0; i < 4; i++)
-		CHECK(store_task_create(st, "p", 1, "sh", NULL, BASE, &ids[i]) == 0);
+		CHECK(store_task_create(st, &(struct task_new){ .prompt = "p", .len = 1,
+		.engine = "sh", .base = BASE }, &ids[i]) == 0);
 	CHECK(store_task_start(st, ids[0], 1) == 0);
 	CHECK(store_task_start(st, ids[1], 2) == 0);
 	CHECK(store_task_finish(st, ids[1], TASK_DONE, 0, COMMIT, NULL) == 0);
@@ -303,8 +308,10 @@ static void test_reopen_keeps_everything(void)
 	CHECK(st);
 	if (!st)
 		return;
-	CHECK(store_task_create(st, "first", 5, "sh", NULL, BASE, &a) == 0);
-	CHECK(store_task_create(st, "second", 6, "sh", NULL, BASE, &b) == 0);
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "first", .len = 5,
+		.engine = "sh", .base = BASE }, &a) == 0);
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "second", .len = 6,
+		.engine = "sh", .base = BASE }, &b) == 0);
 	CHECK(store_task_start(st, b, 1) == 0);
 	CHECK(store_task_finish(st, b, TASK_DONE, 0, COMMIT, NULL) == 0);
 	store_close(st);
@@ -322,7 +329,8 @@ static void test_reopen_keeps_everything(void)
 	CHECK_STR(t.commit, COMMIT);
 	task_release(&t);
 	/* Ids are never reused, even after a reopen. */
-	CHECK(store_task_create(st, "third", 5, "sh", NULL, BASE, &c) == 0);
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "third", .len = 5,
+		.engine = "sh", .base = BASE }, &c) == 0);
 	CHECK(c > b);
 	store_close(st);
 }
@@ -343,7 +351,8 @@ static void test_kill_9_keeps_created_task(void)
 	if (pid == 0) {
 		/* The child dies without closing anything, as after kill -9. */
 		if (store_open(&st, path, err, sizeof(err)) == 0 &&
-		    store_task_create(st, "survive", 7, "sh", NULL, BASE, &id) == 0 &&
+		    store_task_create(st, &(struct task_new){ .prompt = "survive", .len = 7,
+		.engine = "sh", .base = BASE }, &id) == 0 &&
 		    write(fds[1], &id, sizeof(id)) == sizeof(id))
 			kill(getpid(), SIGKILL);
 		_exit(1);
@@ -388,6 +397,26 @@ static void test_schema_version_and_wal(void)
 	sqlite3_close(db);
 }
 
+static void test_model_and_options_round_trip(void)
+{
+	char path[128];
+	struct store *st = open_new(path, sizeof(path));
+	struct task t;
+	int64_t id;
+
+	CHECK(st);
+	if (!st)
+		return;
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "p", .len = 1,
+		.engine = "claude", .model = "opus",
+		.options = "{\"args\":[\"-x\"]}", .base = BASE }, &id) == 0);
+	CHECK(store_task_get(st, id, &t) == 0);
+	CHECK_STR(t.model, "opus");
+	CHECK_STR(t.options, "{\"args\":[\"-x\"]}");
+	task_release(&t);
+	store_close(st);
+}
+
 static void test_next_queued_skips_engines(void)
 {
 	char path[128];
@@ -398,8 +427,10 @@ static void test_next_queued_skips_engines(void)
 	CHECK(st);
 	if (!st)
 		return;
-	CHECK(store_task_create(st, "x", 1, "claude", NULL, BASE, &a) == 0);
-	CHECK(store_task_create(st, "y", 1, "sh", NULL, BASE, &b) == 0);
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "x", .len = 1,
+		.engine = "claude", .base = BASE }, &a) == 0);
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "y", .len = 1,
+		.engine = "sh", .base = BASE }, &b) == 0);
 	CHECK(store_task_next_queued_except(st, NULL, 0, &id) == 0 && id == a);
 	CHECK(store_task_next_queued_except(st, claude, 1, &id) == 0 && id == b);
 	CHECK(store_task_next_queued_except(st, both, 2, &id) == -ENOENT);
@@ -513,8 +544,8 @@ static void *create_many(void *arg)
 
 	for (i = 0; i < PER_THREAD; i++) {
 		len = snprintf(prompt, sizeof(prompt), "task %d", i);
-		if (store_task_create(c->st, prompt, (size_t)len, "sh", NULL, BASE,
-				      &c->ids[i]) < 0)
+		if (store_task_create(c->st, &(struct task_new){ .prompt = prompt, .len = (size_t)len,
+		.engine = "sh", .base = BASE }, &c->ids[i]) < 0)
 			c->failures++;
 	}
 	return NULL;
@@ -589,6 +620,7 @@ int main(void)
 	RUN(test_schema_version_and_wal);
 	RUN(test_version_1_database_is_migrated);
 	RUN(test_next_queued_skips_engines);
+	RUN(test_model_and_options_round_trip);
 	RUN(test_newer_schema_is_refused);
 	RUN(test_open_in_unwritable_directory_fails);
 	RUN(test_threads_create_distinct_ids);
