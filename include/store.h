@@ -57,6 +57,12 @@ struct task {
 	int64_t created, started, finished, updated; /* ms; 0 = never */
 	char *model;		/* asked for in the spec, NULL: engine's own */
 	char *options;		/* per-task engine options (JSON), or NULL */
+	int priority;		/* higher runs first */
+	int timeout;		/* seconds of wall time, 0: none */
+	int stall;		/* seconds without output, 0: none */
+	int retries;		/* extra attempts after a failure */
+	char *labels;		/* JSON array of strings, or NULL */
+	int64_t not_before;	/* ms: a retry's backoff ends; 0: none */
 	int64_t input_tokens;	/* summed over attempts */
 	int64_t output_tokens;
 	int turns;
@@ -86,18 +92,56 @@ struct task_new {
 	const char *model;
 	const char *options;	/* per-task engine options, JSON */
 	const char *base;	/* base commit, hex */
+	const char *branch;	/* NULL: pai/task-ID */
+	int priority, timeout, stall, retries;
+	const char *labels;	/* JSON array */
+	/* ids it waits for; -k is the k-th task of the same batch */
+	const int64_t *depends;
+	size_t n_depends;
 };
 
-/* Insert a queued task in one committed transaction; branch is pai/task-ID. */
+/* A dependent task whose state store_deps_settle changed. */
+struct dep_change {
+	int64_t task;
+	enum task_state state;	/* waiting, blocked or queued */
+	char reason[96];
+};
+
+/*
+ * Insert a task in one committed transaction. It is queued, or waiting
+ * while a dependency is not done, or blocked when one failed or was
+ * cancelled. -ENOENT when a dependency does not exist.
+ */
 int store_task_create(struct store *st, const struct task_new *n,
 		      int64_t *id_out);
+/* Insert count tasks in one transaction: all of them, or none. */
+int store_tasks_create(struct store *st, const struct task_new *v,
+		       size_t count, int64_t *ids);
+/* The tasks id depends on, ascending. */
+int store_task_deps(struct store *st, int64_t id, int64_t **ids, size_t *n);
+/*
+ * After id's state changed, bring its waiting and blocked dependents (and
+ * theirs) in line: queued once every dependency is done, blocked when
+ * one failed or was cancelled, waiting otherwise. *out lists the changes
+ * (malloc'd).
+ */
+int store_deps_settle(struct store *st, int64_t id, struct dep_change **out,
+		      size_t *n);
+/* Only while queued or waiting: -EBUSY otherwise. */
+int store_task_set_priority(struct store *st, int64_t id, int priority);
+/* A failed attempt to be retried at not_before (ms): queued, kept. */
+int store_task_backoff(struct store *st, int64_t id, int64_t not_before,
+		       int exit_code, const char *reason);
+/* The earliest backoff still to end, or 0. */
+int64_t store_next_due(struct store *st);
 int store_task_get(struct store *st, int64_t id, struct task *out);
 int store_task_exists(struct store *st, int64_t id);	/* 1, 0, or <0 */
 /* All task ids, ascending; *ids is malloc'd (NULL when none). */
 int store_task_ids(struct store *st, int64_t **ids, size_t *n);
 int store_tasks_in_state(struct store *st, enum task_state s,
 			 int64_t **ids, size_t *n);
-/* The oldest queued task (lowest id); -ENOENT when none. */
+/* The queued task to run next: highest priority, then oldest, its
+ * backoff over; -ENOENT when none. */
 int store_task_next_queued(struct store *st, int64_t *id);
 /* The same, skipping tasks of the given engines (at most 32). */
 int store_task_next_queued_except(struct store *st,

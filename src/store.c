@@ -68,6 +68,19 @@ static const char *const migrations[] = {
 	/* 3: per-task engine options from the spec (args, env, permission
 	 * mode), as the JSON object the spec gave. */
 	"ALTER TABLE tasks ADD COLUMN options TEXT;",
+	/* 4: scheduling. Priority (higher first), limits in seconds (0:
+	 * none), retries left to the policy, labels as a JSON array, the
+	 * time a backoff ends, and the dependencies between tasks. */
+	"ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tasks ADD COLUMN timeout INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tasks ADD COLUMN stall INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tasks ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tasks ADD COLUMN labels TEXT;"
+	"ALTER TABLE tasks ADD COLUMN not_before INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE deps (task INTEGER NOT NULL, dep INTEGER NOT NULL,"
+	"  PRIMARY KEY (task, dep)) WITHOUT ROWID;"
+	"CREATE INDEX deps_by_dep ON deps(dep, task);"
+	"CREATE INDEX tasks_queue ON tasks(state, priority DESC, id);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -92,6 +105,14 @@ enum stmt_id {
 	S_LAST_CHANGE,
 	S_SET_USAGE,
 	S_TOTALS,
+	S_ADD_DEP,
+	S_STATE_OF,
+	S_DEPS,
+	S_DEPENDENTS,
+	S_SET_STATE,
+	S_SET_PRIORITY,
+	S_NEXT_DUE,
+	S_BACKOFF,
 	S_COUNT
 };
 
@@ -102,19 +123,23 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
 	[S_INSERT] = "INSERT INTO tasks (prompt, engine, state, base,"
-		     " created, updated, model, options)"
-		     " VALUES (?1, ?2, 'queued', ?3, ?4, ?4, ?5, ?6)",
+		     " created, updated, model, options, priority, timeout,"
+		     " stall, retries, labels)"
+		     " VALUES (?1, ?2, 'queued', ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9,"
+		     " ?10, ?11)",
 	[S_SET_BRANCH] = "UPDATE tasks SET branch = ?2 WHERE id = ?1",
 	[S_GET] = "SELECT id, prompt, engine, state, base, commit_oid, branch,"
 		  " worktree, reason, exit_code, attempts, worker, pid,"
 		  " created, started, finished, updated, model, input_tokens,"
-		  " output_tokens, turns, cost_usd, options"
+		  " output_tokens, turns, cost_usd, options, priority, timeout,"
+		  " stall, retries, labels, not_before"
 		  " FROM tasks WHERE id = ?1",
 	[S_EXISTS] = "SELECT 1 FROM tasks WHERE id = ?1",
 	[S_IDS] = "SELECT id FROM tasks ORDER BY id",
 	[S_IDS_IN_STATE] = "SELECT id FROM tasks WHERE state = ?1 ORDER BY id",
 	[S_NEXT_QUEUED] = "SELECT id FROM tasks WHERE state = 'queued'"
-			  " ORDER BY id LIMIT 1",
+			  " AND not_before <= ?1"
+			  " ORDER BY priority DESC, id LIMIT 1",
 	[S_START] = "UPDATE tasks SET state = 'running',"
 		    " attempts = attempts + 1, started = ?3, worker = ?2,"
 		    " pid = 0, updated = ?3"
@@ -141,6 +166,21 @@ static const char *const stmt_sql[S_COUNT] = {
 			" cost_usd = CASE WHEN ?5 IS NULL THEN cost_usd"
 			" ELSE coalesce(cost_usd, 0) + ?5 END, updated = ?6"
 			" WHERE id = ?1",
+	[S_ADD_DEP] = "INSERT OR IGNORE INTO deps (task, dep) VALUES (?1, ?2)",
+	[S_STATE_OF] = "SELECT state FROM tasks WHERE id = ?1",
+	[S_DEPS] = "SELECT dep FROM deps WHERE task = ?1 ORDER BY dep",
+	[S_DEPENDENTS] = "SELECT task FROM deps WHERE dep = ?1 ORDER BY task",
+	[S_SET_STATE] = "UPDATE tasks SET state = ?2, reason = ?3, updated = ?4"
+			" WHERE id = ?1",
+	[S_SET_PRIORITY] = "UPDATE tasks SET priority = ?2, updated = ?3"
+			   " WHERE id = ?1 AND state IN ('queued', 'waiting')",
+	[S_NEXT_DUE] = "SELECT min(not_before) FROM tasks"
+		       " WHERE state = 'queued' AND not_before > ?1",
+	/* A failed attempt waits out its backoff queued, its worktree and
+	 * everything else kept. */
+	[S_BACKOFF] = "UPDATE tasks SET state = 'queued', worker = 0, pid = 0,"
+		      " exit_code = ?3, reason = ?4, not_before = ?2,"
+		      " finished = 0, updated = ?5 WHERE id = ?1",
 	[S_TOTALS] = "SELECT coalesce(sum(input_tokens), 0),"
 		     " coalesce(sum(output_tokens), 0), sum(cost_usd)"
 		     " FROM tasks",
@@ -196,8 +236,9 @@ void task_release(struct task *t)
 	free(t->reason);
 	free(t->model);
 	free(t->options);
+	free(t->labels);
 	t->prompt = t->engine = t->branch = t->worktree = t->reason = NULL;
-	t->model = t->options = NULL;
+	t->model = t->options = t->labels = NULL;
 	t->prompt_len = 0;
 }
 
@@ -460,65 +501,367 @@ static void bind_text_or_null(sqlite3_stmt *s, int col, const char *v)
 		sqlite3_bind_null(s, col);
 }
 
-int store_task_create(struct store *st, const struct task_new *n,
-		      int64_t *id_out)
+static int collect_ids(struct store *st, sqlite3_stmt *s, int64_t **ids,
+		       size_t *n);
+static int exists_locked(struct store *st, int64_t id);
+
+/* The state of a task, with the lock held; -ENOENT when there is none. */
+static int state_locked(struct store *st, int64_t id, enum task_state *out)
 {
-	const char *prompt = n->prompt, *engine = n->engine, *base = n->base;
-	size_t len = n->len;
 	sqlite3_stmt *s = NULL;
-	char branch[48];
+	int rc, error;
+
+	if ((error = stmt_get(st, S_STATE_OF, &s)) < 0)
+		return error;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		error = task_state_parse((const char *)sqlite3_column_text(s, 0),
+					 out) < 0 ? -EIO : 0;
+	else if (rc == SQLITE_DONE)
+		error = -ENOENT;
+	else
+		error = db_error(st, rc, "cannot read task state");
+	stmt_done(s);
+	return error;
+}
+
+static int ids_of_locked(struct store *st, enum stmt_id q, int64_t id,
+			 int64_t **ids, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	int error;
+
+	*ids = NULL;
+	*n = 0;
+	if ((error = stmt_get(st, q, &s)) < 0)
+		return error;
+	sqlite3_bind_int64(s, 1, id);
+	error = collect_ids(st, s, ids, n);
+	stmt_done(s);
+	return error;
+}
+
+/*
+ * What a task's dependencies make it: blocked when one failed, was
+ * cancelled or is blocked itself; waiting while one is not done; else
+ * queued. reason names the dependency that decides.
+ */
+static int state_from_deps(struct store *st, int64_t id,
+			   enum task_state *out, char *reason, size_t len)
+{
+	int64_t *deps = NULL;
+	size_t n = 0, i;
+	int error;
+
+	*out = TASK_QUEUED;
+	*reason = '\0';
+	if ((error = ids_of_locked(st, S_DEPS, id, &deps, &n)) < 0)
+		return error;
+	for (i = 0; i < n; i++) {
+		enum task_state ds;
+
+		if ((error = state_locked(st, deps[i], &ds)) < 0)
+			break;
+		if (ds == TASK_FAILED || ds == TASK_CANCELLED ||
+		    ds == TASK_BLOCKED) {
+			*out = TASK_BLOCKED;
+			snprintf(reason, len, "dependency %" PRId64 " %s",
+				 deps[i], ds == TASK_BLOCKED ? "is blocked" :
+				 ds == TASK_FAILED ? "failed" : "was cancelled");
+			break;
+		}
+		if (ds != TASK_DONE && ds != TASK_MERGED &&
+		    *out == TASK_QUEUED) {
+			*out = TASK_WAITING;
+			snprintf(reason, len, "waiting for task %" PRId64,
+				 deps[i]);
+		}
+	}
+	free(deps);
+	return error;
+}
+
+static int set_state_locked(struct store *st, int64_t id, enum task_state to,
+			    const char *reason)
+{
+	sqlite3_stmt *s = NULL;
+	int error;
+
+	if ((error = stmt_get(st, S_SET_STATE, &s)) < 0)
+		return error;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, state_names[to], -1, SQLITE_STATIC);
+	bind_text_or_null(s, 3, reason && *reason ? reason : NULL);
+	sqlite3_bind_int64(s, 4, now_ms());
+	return step_update(st, s, "cannot set task state");
+}
+
+/* Insert one task inside an open transaction. A negative dependency -k
+ * is the k-th task of this batch, already in ids[]. */
+static int create_locked(struct store *st, const struct task_new *n,
+			 const int64_t *batch, size_t made, int64_t *id_out)
+{
+	const char *base = n->base ? n->base : "";
+	sqlite3_stmt *s = NULL;
+	enum task_state state;
+	char branch[48], reason[96];
 	int64_t id, now = now_ms();
-	int rc, error = 0;
+	size_t i;
+	int rc, error;
 
-	if ((!prompt && len) || !engine || len > INT32_MAX)
+	if ((!n->prompt && n->len) || !n->engine || n->len > INT32_MAX ||
+	    strlen(base) > 40)
 		return -EINVAL;
-	if (!base)
-		base = "";
-	if (strlen(base) > 40)
-		return -EINVAL;
-
-	pthread_mutex_lock(&st->lock);
-	if ((error = exec_stmt(st, S_BEGIN)) < 0)
-		goto out;
-
 	if ((error = stmt_get(st, S_INSERT, &s)) < 0)
-		goto out;
+		return error;
 	/* A zero-length blob must still be a blob, not NULL. */
-	sqlite3_bind_blob(s, 1, prompt ? prompt : "", (int)len,
+	sqlite3_bind_blob(s, 1, n->prompt ? n->prompt : "", (int)n->len,
 			  SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, engine, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, n->engine, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, base, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, now);
 	bind_text_or_null(s, 5, n->model);
 	bind_text_or_null(s, 6, n->options);
+	sqlite3_bind_int(s, 7, n->priority);
+	sqlite3_bind_int(s, 8, n->timeout);
+	sqlite3_bind_int(s, 9, n->stall);
+	sqlite3_bind_int(s, 10, n->retries);
+	bind_text_or_null(s, 11, n->labels);
 	rc = sqlite3_step(s);
 	stmt_done(s);
-	if (rc != SQLITE_DONE) {
-		error = db_error(st, rc, "cannot insert task");
-		goto out;
-	}
+	if (rc != SQLITE_DONE)
+		return db_error(st, rc, "cannot insert task");
 	id = sqlite3_last_insert_rowid(st->db);
 
 	/* The branch name needs the id, which only exists after the insert;
 	 * both happen in the same transaction, so nobody sees it unnamed. */
-	snprintf(branch, sizeof(branch), "pai/task-%" PRId64, id);
+	if (n->branch)
+		snprintf(branch, sizeof(branch), "%s", n->branch);
+	else
+		snprintf(branch, sizeof(branch), "pai/task-%" PRId64, id);
 	if ((error = stmt_get(st, S_SET_BRANCH, &s)) < 0)
-		goto out;
+		return error;
 	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_text(s, 2, branch, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, n->branch ? n->branch : branch, -1,
+			  SQLITE_TRANSIENT);
 	if ((error = step_update(st, s, "cannot name task branch")) < 0)
-		goto out;
+		return error;
 
-	if ((error = exec_stmt(st, S_COMMIT)) < 0)
-		goto out;
-	if (id_out)
-		*id_out = id;
+	for (i = 0; i < n->n_depends; i++) {
+		int64_t dep = n->depends[i];
+		enum task_state ds;
 
+		if (dep < 0) {
+			if ((size_t)-dep > made)
+				return -EINVAL;
+			dep = batch[-dep - 1];
+		} else if ((error = state_locked(st, dep, &ds)) < 0) {
+			return error;
+		}
+		if (dep == id)
+			return -EINVAL;
+		if ((error = stmt_get(st, S_ADD_DEP, &s)) < 0)
+			return error;
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int64(s, 2, dep);
+		rc = sqlite3_step(s);
+		stmt_done(s);
+		if (rc != SQLITE_DONE)
+			return db_error(st, rc, "cannot add dependency");
+	}
+	if (n->n_depends) {
+		if ((error = state_from_deps(st, id, &state, reason,
+					     sizeof(reason))) < 0)
+			return error;
+		if (state != TASK_QUEUED &&
+		    (error = set_state_locked(st, id, state, reason)) < 0)
+			return error;
+	}
+	*id_out = id;
+	return 0;
+}
+
+int store_tasks_create(struct store *st, const struct task_new *v,
+		       size_t count, int64_t *ids)
+{
+	size_t i;
+	int error;
+
+	pthread_mutex_lock(&st->lock);
+	if ((error = exec_stmt(st, S_BEGIN)) < 0)
+		goto out;
+	for (i = 0; i < count; i++)
+		if ((error = create_locked(st, &v[i], ids, i, &ids[i])) < 0)
+			goto out;
+	error = exec_stmt(st, S_COMMIT);
 out:
 	if (error)
 		rollback(st);
 	pthread_mutex_unlock(&st->lock);
 	return error;
+}
+
+int store_task_create(struct store *st, const struct task_new *n,
+		      int64_t *id_out)
+{
+	int64_t id;
+	int error = store_tasks_create(st, n, 1, &id);
+
+	if (error == 0 && id_out)
+		*id_out = id;
+	return error;
+}
+
+int store_deps_settle(struct store *st, int64_t id, struct dep_change **out,
+		      size_t *n_out)
+{
+	int64_t *todo = NULL, *kids = NULL, *grown;
+	size_t n_todo = 0, cap = 0, head = 0, n_kids, i;
+	struct dep_change *ch = NULL, *gch;
+	size_t n_ch = 0;
+	int error;
+
+	*out = NULL;
+	*n_out = 0;
+	pthread_mutex_lock(&st->lock);
+	if ((error = exec_stmt(st, S_BEGIN)) < 0)
+		goto out;
+	/* Breadth first over dependents: a change can ripple down chains. */
+	if (!(todo = malloc(16 * sizeof(*todo)))) {
+		error = -ENOMEM;
+		goto out;
+	}
+	cap = 16;
+	todo[n_todo++] = id;
+	while (head < n_todo) {
+		int64_t cur = todo[head++];
+
+		if ((error = ids_of_locked(st, S_DEPENDENTS, cur, &kids,
+					   &n_kids)) < 0)
+			goto out;
+		for (i = 0; i < n_kids; i++) {
+			enum task_state now_st, want;
+			char reason[96];
+
+			if ((error = state_locked(st, kids[i], &now_st)) < 0)
+				goto out;
+			if (now_st != TASK_WAITING && now_st != TASK_BLOCKED)
+				continue;
+			if ((error = state_from_deps(st, kids[i], &want, reason,
+						     sizeof(reason))) < 0)
+				goto out;
+			if (want == now_st)
+				continue;
+			if ((error = set_state_locked(st, kids[i], want,
+						      reason)) < 0)
+				goto out;
+			gch = realloc(ch, (n_ch + 1) * sizeof(*ch));
+			if (!gch) {
+				error = -ENOMEM;
+				goto out;
+			}
+			ch = gch;
+			ch[n_ch].task = kids[i];
+			ch[n_ch].state = want;
+			snprintf(ch[n_ch].reason, sizeof(ch[n_ch].reason), "%s",
+				 reason);
+			n_ch++;
+			if (n_todo == cap) {
+				grown = realloc(todo, cap * 2 * sizeof(*todo));
+				if (!grown) {
+					error = -ENOMEM;
+					goto out;
+				}
+				todo = grown;
+				cap *= 2;
+			}
+			todo[n_todo++] = kids[i];
+		}
+		free(kids);
+		kids = NULL;
+	}
+	error = exec_stmt(st, S_COMMIT);
+out:
+	if (error) {
+		rollback(st);
+		free(ch);
+		ch = NULL;
+		n_ch = 0;
+	}
+	pthread_mutex_unlock(&st->lock);
+	free(kids);
+	free(todo);
+	*out = ch;
+	*n_out = n_ch;
+	return error;
+}
+
+int store_task_deps(struct store *st, int64_t id, int64_t **ids, size_t *n)
+{
+	int error;
+
+	pthread_mutex_lock(&st->lock);
+	error = ids_of_locked(st, S_DEPS, id, ids, n);
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int store_task_set_priority(struct store *st, int64_t id, int priority)
+{
+	sqlite3_stmt *s = NULL;
+	int error;
+
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_SET_PRIORITY, &s)) < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int(s, 2, priority);
+	sqlite3_bind_int64(s, 3, now_ms());
+	error = step_update(st, s, "cannot set priority");
+	if (error == -ENOENT)
+		error = exists_locked(st, id) == 1 ? -EBUSY : -ENOENT;
+out:
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int store_task_backoff(struct store *st, int64_t id, int64_t not_before,
+		       int exit_code, const char *reason)
+{
+	sqlite3_stmt *s = NULL;
+	int error;
+
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_BACKOFF, &s)) < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, not_before);
+	sqlite3_bind_int(s, 3, exit_code);
+	bind_text_or_null(s, 4, reason);
+	sqlite3_bind_int64(s, 5, now_ms());
+	error = step_update(st, s, "cannot schedule a retry");
+out:
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int64_t store_next_due(struct store *st)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t t = 0;
+
+	pthread_mutex_lock(&st->lock);
+	if (stmt_get(st, S_NEXT_DUE, &s) < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, now_ms());
+	if (sqlite3_step(s) == SQLITE_ROW &&
+	    sqlite3_column_type(s, 0) != SQLITE_NULL)
+		t = sqlite3_column_int64(s, 0);
+out:
+	stmt_done(s);
+	pthread_mutex_unlock(&st->lock);
+	return t;
 }
 
 static char *column_strdup(sqlite3_stmt *s, int col, int *oom)
@@ -605,6 +948,12 @@ int store_task_get(struct store *st, int64_t id, struct task *out)
 	out->cost_usd = sqlite3_column_type(s, 21) == SQLITE_NULL ? -1 :
 			sqlite3_column_double(s, 21);
 	out->options = column_strdup(s, 22, &oom);
+	out->priority = sqlite3_column_int(s, 23);
+	out->timeout = sqlite3_column_int(s, 24);
+	out->stall = sqlite3_column_int(s, 25);
+	out->retries = sqlite3_column_int(s, 26);
+	out->labels = column_strdup(s, 27, &oom);
+	out->not_before = sqlite3_column_int64(s, 28);
 	if (oom || !out->engine || !out->branch)
 		error = -ENOMEM;
 
@@ -733,12 +1082,13 @@ int store_task_next_queued_except(struct store *st,
 	} else {
 		/* Rare (a provider is cooling down): prepared on demand. */
 		len = (size_t)snprintf(sql, sizeof(sql), "SELECT id FROM tasks"
-				       " WHERE state = 'queued' AND engine"
-				       " NOT IN (?");
+				       " WHERE state = 'queued' AND"
+				       " not_before <= ?1 AND engine NOT IN (?");
 		for (i = 1; i < n; i++)
 			len += (size_t)snprintf(sql + len, sizeof(sql) - len,
 						",?");
-		snprintf(sql + len, sizeof(sql) - len, ") ORDER BY id LIMIT 1");
+		snprintf(sql + len, sizeof(sql) - len,
+			 ") ORDER BY priority DESC, id LIMIT 1");
 		rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
 		if (rc != SQLITE_OK) {
 			error = db_error(st, rc, "cannot find queued task");
@@ -746,9 +1096,10 @@ int store_task_next_queued_except(struct store *st,
 		}
 		own = 1;
 		for (i = 0; i < n; i++)
-			sqlite3_bind_text(s, (int)i + 1, engines[i], -1,
+			sqlite3_bind_text(s, (int)i + 2, engines[i], -1,
 					  SQLITE_STATIC);
 	}
+	sqlite3_bind_int64(s, 1, now_ms());
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		*id = sqlite3_column_int64(s, 0);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +24,14 @@
 #define COMMIT "89abcdef0123456789abcdef0123456789abcdef"
 
 static char tmpdir[64];
+
+static int64_t now_ms_for_test(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 static int dbcount;
 
 /* A fresh database path for each test. */
@@ -417,6 +426,131 @@ static void test_model_and_options_round_trip(void)
 	store_close(st);
 }
 
+static enum task_state state_of(struct store *st, int64_t id)
+{
+	struct task t;
+	enum task_state s = TASK_STATE_COUNT;
+
+	if (store_task_get(st, id, &t) == 0) {
+		s = t.state;
+		task_release(&t);
+	}
+	return s;
+}
+
+static void test_dependencies_wait_block_and_release(void)
+{
+	char path[128];
+	struct store *st = open_new(path, sizeof(path));
+	struct dep_change *ch = NULL;
+	size_t n = 0;
+	int64_t a, b, c, d, missing = 999;
+
+	CHECK(st);
+	if (!st)
+		return;
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "a", .len = 1,
+		.engine = "sh", .base = BASE }, &a) == 0);
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "b", .len = 1,
+		.engine = "sh", .base = BASE, .depends = &a, .n_depends = 1 },
+		&b) == 0);
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "c", .len = 1,
+		.engine = "sh", .base = BASE, .depends = &b, .n_depends = 1 },
+		&c) == 0);
+	CHECK(state_of(st, b) == TASK_WAITING && state_of(st, c) == TASK_WAITING);
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "x", .len = 1,
+		.engine = "sh", .base = BASE, .depends = &missing,
+		.n_depends = 1 }, &d) == -ENOENT);
+
+	/* a fails: b and c are blocked, down the chain */
+	CHECK(store_task_start(st, a, 1) == 0);
+	CHECK(store_task_finish(st, a, TASK_FAILED, 1, NULL, "boom") == 0);
+	CHECK(store_deps_settle(st, a, &ch, &n) == 0);
+	CHECK(n == 2 && ch[0].task == b && ch[0].state == TASK_BLOCKED);
+	CHECK_STR(ch[0].reason, "dependency 1 failed");
+	CHECK(ch[1].task == c && ch[1].state == TASK_BLOCKED);
+	free(ch);
+	/* a new task on a failed dependency is blocked from the start */
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "d", .len = 1,
+		.engine = "sh", .base = BASE, .depends = &a, .n_depends = 1 },
+		&d) == 0);
+	CHECK(state_of(st, d) == TASK_BLOCKED);
+
+	/* retried, they wait again; done, b is released, c still waits */
+	CHECK(store_task_requeue(st, a, NULL) == 0);
+	CHECK(store_deps_settle(st, a, &ch, &n) == 0);
+	CHECK(n == 3);
+	free(ch);
+	CHECK(state_of(st, c) == TASK_WAITING);
+	CHECK(store_task_start(st, a, 1) == 0);
+	CHECK(store_task_finish(st, a, TASK_DONE, 0, COMMIT, NULL) == 0);
+	CHECK(store_deps_settle(st, a, &ch, &n) == 0);
+	CHECK(state_of(st, b) == TASK_QUEUED && state_of(st, d) == TASK_QUEUED);
+	CHECK(state_of(st, c) == TASK_WAITING);
+	free(ch);
+	store_close(st);
+}
+
+static void test_batch_is_all_or_nothing(void)
+{
+	char path[128];
+	struct store *st = open_new(path, sizeof(path));
+	int64_t ids[3], one = -1, two[2] = { -1, -2 }, bad = 12345, all = 0;
+	struct task_new v[3] = {
+		{ .prompt = "m1", .len = 2, .engine = "sh", .base = BASE },
+		{ .prompt = "m2", .len = 2, .engine = "sh", .base = BASE,
+		  .depends = &one, .n_depends = 1 },
+		{ .prompt = "r", .len = 1, .engine = "sh", .base = BASE,
+		  .depends = two, .n_depends = 2 },
+	};
+	int64_t *deps = NULL;
+	size_t n = 0;
+
+	CHECK(st);
+	if (!st)
+		return;
+	CHECK(store_tasks_create(st, v, 3, ids) == 0);
+	CHECK(state_of(st, ids[1]) == TASK_WAITING);
+	CHECK(store_task_deps(st, ids[2], &deps, &n) == 0);
+	CHECK(n == 2 && deps[0] == ids[0] && deps[1] == ids[1]);
+	free(deps);
+	v[2].depends = &bad;
+	v[2].n_depends = 1;
+	CHECK(store_tasks_create(st, v, 3, ids) == -ENOENT);
+	CHECK(store_task_ids(st, &deps, &n) == 0);
+	CHECK(n == 3);		/* nothing of the failed batch */
+	free(deps);
+	(void)all;
+	store_close(st);
+}
+
+static void test_priority_then_age_and_backoff(void)
+{
+	char path[128];
+	struct store *st = open_new(path, sizeof(path));
+	int64_t lo, hi, id = 0;
+
+	CHECK(st);
+	if (!st)
+		return;
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "lo", .len = 2,
+		.engine = "sh", .base = BASE }, &lo) == 0);
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "hi", .len = 2,
+		.engine = "sh", .base = BASE, .priority = 5 }, &hi) == 0);
+	CHECK(store_task_next_queued(st, &id) == 0 && id == hi);
+	CHECK(store_task_set_priority(st, lo, 9) == 0);
+	CHECK(store_task_next_queued(st, &id) == 0 && id == lo);
+	CHECK(store_task_start(st, lo, 1) == 0);
+	CHECK(store_task_set_priority(st, lo, 1) == -EBUSY);
+	CHECK(store_task_set_priority(st, 777, 1) == -ENOENT);
+	/* a backoff keeps it out of the queue until its time */
+	CHECK(store_task_backoff(st, lo, now_ms_for_test() + 60000, 1,
+				 "exit status 1") == 0);
+	CHECK(store_task_next_queued(st, &id) == 0 && id == hi);
+	CHECK(store_next_due(st) > now_ms_for_test());
+	store_close(st);
+}
+
 static void test_next_queued_skips_engines(void)
 {
 	char path[128];
@@ -620,6 +754,9 @@ int main(void)
 	RUN(test_schema_version_and_wal);
 	RUN(test_version_1_database_is_migrated);
 	RUN(test_next_queued_skips_engines);
+	RUN(test_dependencies_wait_block_and_release);
+	RUN(test_batch_is_all_or_nothing);
+	RUN(test_priority_then_age_and_backoff);
 	RUN(test_model_and_options_round_trip);
 	RUN(test_newer_schema_is_refused);
 	RUN(test_open_in_unwritable_directory_fails);
