@@ -3,9 +3,16 @@
  *
  * Plain text is the prompt, byte for byte. Text whose first non-blank
  * character is '{' followed (after blanks) by '"' or '}' is a JSON task
- * spec: {"prompt": "...", "engine": "NAME", "model": "NAME",
- * "args": ["--flag", ...], "env": {"KEY": "VALUE"}, "permission_mode": "..."}. A shell command such as
- * "{ make; make test; }" is therefore still a prompt.
+ * spec; a shell command such as "{ make; make test; }" is still a prompt.
+ *
+ *	{"prompt": "...",			required
+ *	 "engine": "claude", "model": "opus",
+ *	 "args": ["--flag"], "env": {"K": "V"}, "permission_mode": "plan",
+ *	 "depends": [3, 4], "priority": 5, "timeout": 600, "stall": 120,
+ *	 "retries": 2, "base": "v1.2", "branch": "feature/x",
+ *	 "labels": ["ui"],
+ *	 "each": "*.py",			one task per path, {file} in the prompt
+ *	 "then": {"prompt": "..."}}		one more, after all of them
  *
  *	struct spec sp;
  *	if (spec_parse(&sp, text, len, 1 << 20, err, sizeof(err)) < 0)
@@ -15,7 +22,9 @@
 #ifndef PAI_SPEC_H
 #define PAI_SPEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct spec {
 	char *prompt;		/* NUL-terminated, prompt_len bytes */
@@ -25,10 +34,31 @@ struct spec {
 	/* args, env and permission_mode as one JSON object, for the store
 	 * and the engine; NULL when the spec has none of them. */
 	char *options;
+	int priority;		/* higher first */
+	int timeout;		/* seconds of wall time, 0: none */
+	int stall;		/* seconds without output, 0: none */
+	int retries;		/* extra attempts after a failure */
+	char *base;		/* a ref or commit to start from, NULL: HEAD */
+	char *branch;		/* NULL: pai/task-N */
+	char *labels;		/* JSON array of strings, NULL: none */
+	int64_t *depends;	/* task ids, n_depends of them */
+	size_t n_depends;
+	char *each;		/* a glob over the base tree, NULL: one task */
+	struct spec *then;	/* the reduce step after an each, or NULL */
 };
 
 int spec_parse(struct spec *out, const char *text, size_t len,
 	       size_t max_prompt, char *err, size_t errlen);
 void spec_release(struct spec *sp);
+
+/*
+ * Does path match the glob? Segments match with fnmatch(3) and never
+ * cross '/'; a "**" segment matches any number of whole segments, none
+ * included, so src, "**", "*.c" as segments match src/a.c and src/x/y/b.c.
+ */
+bool spec_glob_match(const char *glob, const char *path);
+
+/* The prompt with every {file} replaced by path (malloc'd). */
+char *spec_expand_file(const char *prompt, const char *path);
 
 #endif

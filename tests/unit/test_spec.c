@@ -79,10 +79,74 @@ static void test_bad_prompts_are_refused(void)
 	spec_release(&sp);
 }
 
+static void test_scheduling_fields(void)
+{
+	struct spec sp;
+	char err[256];
+
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"depends\": [2, 3], \"priority\": -4,"
+		    " \"timeout\": 1.5, \"stall\": 30, \"retries\": 2,"
+		    " \"base\": \"v1\", \"branch\": \"feature/x\","
+		    " \"labels\": [\"ui\", \"fast\"]}", 1000) == 0);
+	CHECK(sp.n_depends == 2 && sp.depends[0] == 2 && sp.depends[1] == 3);
+	CHECK(sp.priority == -4 && sp.timeout == 2 && sp.stall == 30);
+	CHECK(sp.retries == 2);
+	CHECK_STR(sp.base, "v1");
+	CHECK_STR(sp.branch, "feature/x");
+	CHECK_STR(sp.labels, "[\"ui\",\"fast\"]");
+	spec_release(&sp);
+
+	CHECK(spec_parse(&sp, "{\"prompt\": \"p\", \"depends\": [0]}",
+			 strlen("{\"prompt\": \"p\", \"depends\": [0]}"), 100,
+			 err, sizeof(err)) == -EINVAL);
+	CHECK_STR(err, "task spec: 'depends' must be an array of task ids");
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"depends\": [\"3\"]}", 100) == -EINVAL);
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"priority\": 1.5}", 100) == -EINVAL);
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"timeout\": 0}", 100) == -EINVAL);
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"retries\": -1}", 100) == -EINVAL);
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"labels\": \"ui\"}", 100) == -EINVAL);
+}
+
+static void test_each_and_then(void)
+{
+	struct spec sp;
+	char err[256];
+	char *x;
+
+	CHECK(parse(&sp, "{\"prompt\": \"fix {file}\", \"each\": \"src/**/*.c\","
+		    " \"then\": {\"prompt\": \"reduce\", \"engine\": \"sh\"}}", 1000) == 0);
+	CHECK_STR(sp.each, "src/**/*.c");
+	CHECK(sp.then && !strcmp(sp.then->prompt, "reduce"));
+	CHECK_STR(sp.then->engine, "sh");
+	spec_release(&sp);
+	CHECK(spec_parse(&sp, "{\"prompt\": \"p\", \"then\": {\"prompt\": \"r\"}}",
+			 strlen("{\"prompt\": \"p\", \"then\": {\"prompt\": \"r\"}}"),
+			 100, err, sizeof(err)) == -EINVAL);
+	CHECK_STR(err, "task spec: 'then' needs 'each'");
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"each\": \"*\", \"then\":"
+		    " {\"prompt\": \"r\", \"each\": \"*\"}}", 100) == -EINVAL);
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"each\": \"*\", \"then\":"
+		    " {\"prompt\": \" \"}}", 100) == -EINVAL);
+
+	CHECK(spec_glob_match("src/**/*.c", "src/a.c"));
+	CHECK(spec_glob_match("src/**/*.c", "src/x/y/b.c"));
+	CHECK(!spec_glob_match("src/**/*.c", "src/x/y/b.h"));
+	CHECK(!spec_glob_match("src/*.c", "src/x/b.c"));
+	CHECK(spec_glob_match("**", "a/b/c"));
+	CHECK(spec_glob_match("*.md", "README.md"));
+	CHECK(!spec_glob_match("*.md", "docs/a.md"));
+	CHECK(!spec_glob_match("src/*", "src/.hidden"));
+	x = spec_expand_file("review {file}; then {file} again", "src/a.c");
+	CHECK_STR(x, "review src/a.c; then src/a.c again");
+	free(x);
+}
+
 int main(void)
 {
 	RUN(test_plain_prompt_is_kept_byte_for_byte);
 	RUN(test_json_spec);
 	RUN(test_bad_prompts_are_refused);
+	RUN(test_scheduling_fields);
+	RUN(test_each_and_then);
 	return check_done();
 }
