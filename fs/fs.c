@@ -39,7 +39,7 @@ enum kind {
 	K_ROOT, K_README, K_CTL, K_STATUS, K_STATUS_JSON, K_EVENTS,
 	K_TASKS, K_NEW,
 	K_TASK, K_T_PROMPT, K_T_STATUS, K_T_JSON, K_T_LOG, K_T_RAW, K_T_DIFF,
-	K_T_FILES, K_T_RESULT, K_T_CTL, K_T_WORKTREE, K_T_WORKER,
+	K_T_FILES, K_T_RESULT, K_T_DEPENDS, K_T_CTL, K_T_WORKTREE, K_T_WORKER,
 	K_WORKERS,
 	K_WORKER, K_W_STATUS, K_W_LOG, K_W_WORKTREE, K_W_TASK,
 };
@@ -70,6 +70,7 @@ static const struct entry task_tab[] = {
 	{ "diff", K_T_DIFF, S_IFREG | 0444 },
 	{ "files", K_T_FILES, S_IFREG | 0444 },
 	{ "result", K_T_RESULT, S_IFREG | 0444 },
+	{ "depends", K_T_DEPENDS, S_IFREG | 0444 },
 	{ "ctl", K_T_CTL, S_IFREG | 0200 },
 	{ "worktree", K_T_WORKTREE, S_IFLNK | 0777 },
 	{ "worker", K_T_WORKER, S_IFLNK | 0777 },
@@ -283,6 +284,7 @@ static int render(struct pai *p, const struct node *n, struct buf *out)
 	case K_T_DIFF:
 	case K_T_FILES:
 	case K_T_RESULT:
+	case K_T_DEPENDS:
 		break;
 	default:
 		return 0;	/* ctl, new: nothing to read */
@@ -302,6 +304,9 @@ static int render(struct pai *p, const struct node *n, struct buf *out)
 		break;
 	case K_T_RESULT:
 		r = view_task_result(p, &t, out);
+		break;
+	case K_T_DEPENDS:
+		r = view_task_depends(p, &t, out);
 		break;
 	default:
 		r = view_task_files(p, &t, out);

@@ -34,6 +34,7 @@ struct engine_def {
 	char *permission_mode;	/* permissionMode (claude) */
 	char *base_url;		/* baseUrl (anthropic, openai) */
 	char *api_key_env;	/* apiKeyEnv (anthropic, openai) */
+	int max;		/* max: tasks of this engine at once, 0: any */
 	int max_tokens;		/* maxTokens, 0: the agent's default */
 	int max_turns;		/* maxTurns, 0: the agent's default */
 };
@@ -60,6 +61,9 @@ struct config {
 	size_t n_engines;
 	struct price_def *prices;	/* [price "MODEL"] sections */
 	size_t n_prices;
+	int max_fanout;		/* parallelai.maxFanout: tasks per spec */
+	int retry_base;		/* parallelai.retryBase: seconds */
+	int retry_max;		/* parallelai.retryMax: seconds */
 	int breaker_failures;	/* parallelai.breakerFailures: K in a row */
 	int breaker_cooldown;	/* parallelai.breakerCooldown: seconds */
 };

@@ -45,6 +45,21 @@ int gitwork_check_repo(const char *path, char **gitdir_out,
 /* The commit HEAD points at, as 40 hex digits. */
 int gitwork_head(const char *repo, char oid[41], char *err, size_t errlen);
 
+/* The commit a revision (branch, tag, hex, HEAD~2...) names. */
+int gitwork_resolve(const char *repo, const char *rev, char oid[41],
+		    char *err, size_t errlen);
+
+/* 0 when name is a valid branch name that does not exist yet; -EINVAL
+ * or -EEXIST with the reason otherwise. */
+int gitwork_branch_free(const char *repo, const char *name, char *err,
+			size_t errlen);
+
+/* Call fn for the path of every file in the commit's tree, in tree
+ * order; a negative result from fn stops the walk and is returned. */
+int gitwork_each_path(const char *repo, const char *commit_oid,
+		      int (*fn)(const char *path, void *arg), void *arg,
+		      char *err, size_t errlen);
+
 /*
  * Make a linked worktree at path (which must not exist) on a new branch
  * created at base_oid. If path already holds a worktree of this repository

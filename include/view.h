@@ -21,6 +21,8 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 		     bool json);
 int view_task_diff(struct pai *p, const struct task *t, struct buf *out);
 int view_task_files(struct pai *p, const struct task *t, struct buf *out);
+/* tasks/N/depends: one id per line. */
+int view_task_depends(struct pai *p, const struct task *t, struct buf *out);
 /* tasks/N/result: the agent's final message; -ENOENT when there is none. */
 int view_task_result(struct pai *p, const struct task *t, struct buf *out);
 int view_worker_status(struct pai *p, int k, struct buf *out);

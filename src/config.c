@@ -26,6 +26,9 @@ void config_init(struct config *c)
 
 	memset(c, 0, sizeof(*c));
 	c->workers = n > 0 ? (int)n : 1;
+	c->max_fanout = 1000;
+	c->retry_base = 10;
+	c->retry_max = 300;
 	c->breaker_failures = 5;
 	c->breaker_cooldown = 60;
 	c->max_prompt = DEFAULT_MAX_PROMPT;
@@ -82,6 +85,18 @@ int config_set(struct config *c, const char *key, const char *value,
 		if (parse_long(value, 0, 3600 * 1000, &n) < 0)
 			goto bad;
 		c->kill_grace_ms = (int)n;
+	} else if (!strcmp(key, "maxfanout")) {
+		if (parse_long(value, 1, 100000, &n) < 0)
+			goto bad;
+		c->max_fanout = (int)n;
+	} else if (!strcmp(key, "retrybase")) {
+		if (parse_long(value, 0, 86400, &n) < 0)
+			goto bad;
+		c->retry_base = (int)n;
+	} else if (!strcmp(key, "retrymax")) {
+		if (parse_long(value, 0, 86400, &n) < 0)
+			goto bad;
+		c->retry_max = (int)n;
 	} else if (!strcmp(key, "breakerfailures")) {
 		if (parse_long(value, 1, 1000, &n) < 0)
 			goto bad;
@@ -170,10 +185,13 @@ static int read_engine(struct config *c, const char *key, const char *value,
 		if (!(v[e->n_env] = strdup(value)))
 			return -ENOMEM;
 		e->n_env++;
-	} else if (!strcmp(k, "maxtokens") || !strcmp(k, "maxturns")) {
+	} else if (!strcmp(k, "maxtokens") || !strcmp(k, "maxturns") ||
+		   !strcmp(k, "max")) {
 		if (parse_long(value, 1, 1 << 24, &num) < 0)
 			goto bad;
-		if (k[3] == 'k')
+		if (!strcmp(k, "max"))
+			e->max = (int)num;
+		else if (k[3] == 'k')
 			e->max_tokens = (int)num;
 		else
 			e->max_turns = (int)num;
@@ -258,7 +276,8 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 	const char *keys[] = { "workers", "engine", "state", "worktrees",
 			       "maxprompt",
 			       "killgrace", "authorname", "authoremail",
-			       "breakerfailures", "breakercooldown" };
+			       "breakerfailures", "breakercooldown",
+			       "maxfanout", "retrybase", "retrymax" };
 	int ret = -EINVAL;
 	size_t i;
 

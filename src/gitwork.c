@@ -287,6 +287,111 @@ out:
 	return error;
 }
 
+int gitwork_resolve(const char *path, const char *rev, char oid[41],
+		    char *err, size_t errlen)
+{
+	git_repository *repo = NULL;
+	git_object *obj = NULL, *commit = NULL;
+	int error;
+
+	oid[0] = '\0';
+	if ((error = open_repo(&repo, path, err, errlen)) < 0)
+		return error;
+	error = git_revparse_single(&obj, repo, rev);
+	if (error == 0)
+		error = git_object_peel(&commit, obj, GIT_OBJECT_COMMIT);
+	if (error < 0) {
+		seterr(err, errlen, "unknown revision '%s': %s", rev, giterr());
+		error = -EINVAL;
+		goto out;
+	}
+	git_oid_tostr(oid, 41, git_object_id(commit));
+out:
+	git_object_free(commit);
+	git_object_free(obj);
+	git_repository_free(repo);
+	return error;
+}
+
+int gitwork_branch_free(const char *path, const char *name, char *err,
+			size_t errlen)
+{
+	git_repository *repo = NULL;
+	git_reference *ref = NULL;
+	char full[512];
+	int valid = 0, error;
+
+	if ((size_t)snprintf(full, sizeof(full), "refs/heads/%s", name) >=
+	    sizeof(full) || git_reference_name_is_valid(&valid, full) < 0 ||
+	    !valid || !strncmp(name, "-", 1)) {
+		seterr(err, errlen, "invalid branch name '%s'", name);
+		return -EINVAL;
+	}
+	if ((error = open_repo(&repo, path, err, errlen)) < 0)
+		return error;
+	error = git_branch_lookup(&ref, repo, name, GIT_BRANCH_LOCAL);
+	if (error == 0) {
+		seterr(err, errlen, "branch '%s' already exists", name);
+		error = -EEXIST;
+	} else if (error == GIT_ENOTFOUND) {
+		error = 0;
+	} else {
+		seterr(err, errlen, "cannot read branch '%s': %s", name,
+		       giterr());
+		error = errno_of(error);
+	}
+	git_reference_free(ref);
+	git_repository_free(repo);
+	return error;
+}
+
+struct walk {
+	int (*fn)(const char *path, void *arg);
+	void *arg;
+};
+
+static int walk_one(const char *root, const git_tree_entry *e, void *payload)
+{
+	struct walk *w = payload;
+	char path[4096];
+
+	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+		return 0;
+	snprintf(path, sizeof(path), "%s%s", root, git_tree_entry_name(e));
+	return w->fn(path, w->arg);
+}
+
+int gitwork_each_path(const char *path, const char *commit_oid,
+		      int (*fn)(const char *path, void *arg), void *arg,
+		      char *err, size_t errlen)
+{
+	git_repository *repo = NULL;
+	git_commit *commit = NULL;
+	git_tree *tree = NULL;
+	struct walk w = { fn, arg };
+	int error;
+
+	if ((error = open_repo(&repo, path, err, errlen)) < 0)
+		return error;
+	if ((error = lookup_commit(&commit, repo, commit_oid, err,
+				   errlen)) < 0)
+		goto out;
+	if ((error = git_commit_tree(&tree, commit)) < 0) {
+		seterr(err, errlen, "cannot read tree of '%s': %s", commit_oid,
+		       giterr());
+		error = errno_of(error);
+		goto out;
+	}
+	/* The callback's own negative result stops the walk and is
+	 * returned as it is. */
+	error = git_tree_walk(tree, GIT_TREEWALK_PRE, walk_one, &w);
+out:
+	git_tree_free(tree);
+	git_commit_free(commit);
+	git_repository_free(repo);
+	return error;
+}
+
 /* mkdir -p: every missing directory up to and including path. */
 static int mkdir_p(const char *path)
 {

@@ -29,7 +29,7 @@
 #include "pai.h"
 #include "runner.h"
 #include "scheduler.h"
-#include "spec.h"
+#include "submit.h"
 #include "store.h"
 
 /* How often a run thread wakes to look at cancel and kill deadlines. */
@@ -38,7 +38,13 @@
 struct run {
 	struct sched *s;
 	int64_t id;
-	char *engine;		/* once known, for the breaker */
+	char *engine;		/* for limits per engine and the breaker */
+	int attempt;		/* this one, from 1 */
+	int retries;		/* the task's, for the retry policy */
+	int timeout;		/* seconds, 0: none */
+	int stall;		/* seconds without output, 0: none */
+	int logfd;
+	const char *killed_for;	/* "timeout" or "stalled", once sent */
 	int slot;
 	int cancel;		/* cancel requested */
 	int64_t term_at;	/* ms when SIGTERM went out, 0 if not yet */
@@ -241,18 +247,40 @@ static void record_result(struct pai *p, const struct task *t, char **error)
 }
 
 /* Wait for the engine, escalating to SIGKILL once a SIGTERM is overdue. */
+/*
+ * Wait for the engine. Cancel, unmount, the task's timeout and its stall
+ * limit (no new output in the log for that long) all end it the same
+ * way: SIGTERM to its process group, SIGKILL once that is overdue.
+ */
 static int wait_engine(struct run *r)
 {
 	struct sched *s = r->s;
+	int64_t start = pai_now_ms(), last_output = start, now;
+	off_t last_size = -1;
+	struct stat st;
 	int status = 0;
 
 	while (runner_wait(&r->proc, RUN_POLL_MS, &status) == -ETIMEDOUT) {
+		now = pai_now_ms();
+		if (r->stall && fstat(r->logfd, &st) == 0 &&
+		    st.st_size != last_size) {
+			last_size = st.st_size;
+			last_output = now;
+		}
 		pthread_mutex_lock(&s->lock);
-		if ((r->cancel || s->stopping) && !r->term_at) {
+		if (!r->term_at && !r->killed_for) {
+			if (r->timeout && now - start >= r->timeout * 1000LL)
+				r->killed_for = "timeout";
+			else if (r->stall &&
+				 now - last_output >= r->stall * 1000LL)
+				r->killed_for = "stalled";
+		}
+		if ((r->cancel || s->stopping || r->killed_for) &&
+		    !r->term_at) {
 			runner_signal(&r->proc, SIGTERM);
-			r->term_at = pai_now_ms();
-		} else if (r->term_at && pai_now_ms() - r->term_at >=
-					 s->p->cfg.kill_grace_ms) {
+			r->term_at = now;
+		} else if (r->term_at &&
+			   now - r->term_at >= s->p->cfg.kill_grace_ms) {
 			runner_signal(&r->proc, SIGKILL);
 		}
 		pthread_mutex_unlock(&s->lock);
@@ -289,11 +317,86 @@ static void note_outcome(struct sched *s, const char *engine,
 	}
 }
 
+/* After a task's state changed: its dependents follow, and say so. */
+static void settle(struct sched *s, int64_t id)
+{
+	struct dep_change *ch = NULL;
+	size_t n = 0, i;
+	int woke = 0;
+
+	if (store_deps_settle(s->p->store, id, &ch, &n) < 0) {
+		fprintf(stderr, "parallelai: task %lld: cannot update the"
+			" tasks that depend on it\n", (long long)id);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		cJSON *f = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(f, "state",
+					task_state_name(ch[i].state));
+		if (*ch[i].reason)
+			cJSON_AddStringToObject(f, "reason", ch[i].reason);
+		events_add(s->p->events, ch[i].state == TASK_QUEUED ?
+			   "released" : ch[i].state == TASK_BLOCKED ?
+			   "blocked" : "waiting", ch[i].task, f);
+		woke |= ch[i].state == TASK_QUEUED;
+	}
+	free(ch);
+	if (woke) {
+		pthread_mutex_lock(&s->lock);
+		pthread_cond_broadcast(&s->wake);
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
+/* min(base * 2^(n-1), max) seconds: 10 s, 20 s, 40 s ... 5 min. */
+static int64_t backoff_ms(const struct config *c, int attempt)
+{
+	int64_t d = (int64_t)c->retry_base * 1000;
+	int i;
+
+	for (i = 1; i < attempt && d < (int64_t)c->retry_max * 1000; i++)
+		d *= 2;
+	return d < (int64_t)c->retry_max * 1000 ? d :
+	       (int64_t)c->retry_max * 1000;
+}
+
+/* A failed attempt with retries left waits out its backoff, queued. */
+static bool retry_later(struct run *r, int code, const char *reason)
+{
+	struct sched *s = r->s;
+	int64_t delay;
+	cJSON *f;
+
+	if (r->attempt > r->retries)
+		return false;
+	delay = backoff_ms(&s->p->cfg, r->attempt);
+	if (store_task_backoff(s->p->store, r->id, pai_now_ms() + delay, code,
+			       reason) < 0)
+		return false;
+	log_line(r->logfd, "parallelai: attempt %d failed (%s); retrying in"
+		 " %lld s", r->attempt, reason ? reason : "failed",
+		 (long long)(delay / 1000));
+	f = cJSON_CreateObject();
+	cJSON_AddNumberToObject(f, "attempt", r->attempt);
+	cJSON_AddNumberToObject(f, "delay", (double)delay / 1000);
+	if (reason)
+		cJSON_AddStringToObject(f, "reason", reason);
+	events_add(s->p->events, "retrying", r->id, f);
+	return true;
+}
+
 static void finish(struct run *r, enum task_state st, int code,
 		   const char *commit, const char *reason)
 {
 	struct sched *s = r->s;
-	cJSON *f = cJSON_CreateObject();
+	cJSON *f;
+
+	if (r->engine)
+		note_outcome(s, r->engine, st);
+	if (st == TASK_FAILED && retry_later(r, code, reason))
+		return;
+	f = cJSON_CreateObject();
 
 	if (store_task_finish(s->p->store, r->id, st, code, commit, reason) < 0)
 		fprintf(stderr, "parallelai: task %lld: cannot record its end\n",
@@ -308,8 +411,7 @@ static void finish(struct run *r, enum task_state st, int code,
 	events_add(s->p->events, "finished", r->id, f);
 	if (st == TASK_CANCELLED)
 		events_add(s->p->events, "cancelled", r->id, NULL);
-	if (r->engine)
-		note_outcome(s, r->engine, st);
+	settle(s, r->id);
 }
 
 static void *run_main(void *arg)
@@ -332,7 +434,10 @@ static void *run_main(void *arg)
 			 (long long)r->id);
 		goto fail;
 	}
-	r->engine = strdup(t.engine);
+	r->attempt = t.attempts;
+	r->retries = t.retries;
+	r->timeout = t.timeout;
+	r->stall = t.stall;
 	f = cJSON_CreateObject();
 	cJSON_AddNumberToObject(f, "worker", r->slot);
 	cJSON_AddNumberToObject(f, "attempt", t.attempts);
@@ -345,6 +450,7 @@ static void *run_main(void *arg)
 			 strerror(errno));
 		goto fail;
 	}
+	r->logfd = logfd;
 	if (t.attempts > 1)
 		log_line(logfd, "--- parallelai: attempt %d ---", t.attempts);
 
@@ -404,6 +510,15 @@ static void *run_main(void *arg)
 	}
 	if (cancel) {
 		finish(r, TASK_CANCELLED, code, commit, "cancelled");
+	} else if (r->killed_for) {
+		if (!strcmp(r->killed_for, "timeout"))
+			snprintf(err, sizeof(err), "timeout: killed after %d s",
+				 r->timeout);
+		else
+			snprintf(err, sizeof(err), "stalled: no output for %d s",
+				 r->stall);
+		log_line(logfd, "parallelai: %s", err);
+		finish(r, TASK_FAILED, code, commit, err);
 	} else if (code == 0) {
 		finish(r, TASK_DONE, code, commit, NULL);
 	} else if (agent_error) {
@@ -446,7 +561,43 @@ out:
 
 /* ---- the scheduler thread ------------------------------------------ */
 
-/* Start queued tasks on free slots, oldest first. Called with s->lock. */
+static char *engine_of(struct sched *s, int64_t id)
+{
+	struct task t;
+	char *e;
+
+	if (store_task_get(s->p->store, id, &t) < 0)
+		return NULL;
+	e = t.engine;
+	t.engine = NULL;
+	task_release(&t);
+	return e;
+}
+
+/* Engines with [engine "NAME"] max = N and N tasks running already. */
+static size_t engines_at_max(struct sched *s, const char **out, size_t room)
+{
+	const struct config *c = &s->p->cfg;
+	size_t i, n = 0;
+	int k, running;
+
+	for (i = 0; i < c->n_engines && n < room; i++) {
+		if (!c->engines[i].max)
+			continue;
+		running = 0;
+		for (k = 0; k < s->n_slots; k++)
+			if (s->slots[k].run && s->slots[k].run->engine &&
+			    !strcmp(s->slots[k].run->engine,
+				    c->engines[i].name))
+				running++;
+		if (running >= c->engines[i].max)
+			out[n++] = c->engines[i].name;
+	}
+	return n;
+}
+
+/* Start queued tasks on free slots, by priority then age, within the
+ * limits per engine and around open breakers. Called with s->lock. */
 static void start_runnable(struct sched *s)
 {
 	const char *open[32];
@@ -460,7 +611,8 @@ static void start_runnable(struct sched *s)
 
 		if (s->slots[k - 1].run)
 			continue;
-		n_open = breakers_open(&s->breakers, pai_now_ms(), open, 32);
+		n_open = breakers_open(&s->breakers, pai_now_ms(), open, 16);
+		n_open += engines_at_max(s, open + n_open, 16);
 		if (store_task_next_queued_except(s->p->store, open, n_open,
 						  &id) < 0)
 			return;
@@ -472,6 +624,8 @@ static void start_runnable(struct sched *s)
 		r->s = s;
 		r->id = id;
 		r->slot = k;
+		r->logfd = -1;
+		r->engine = engine_of(s, id);
 		s->slots[k - 1].run = r;
 		s->slots[k - 1].since = pai_now_ms();
 		s->runs++;
@@ -496,11 +650,14 @@ static void *sched_main(void *arg)
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
-		int64_t close;
+		int64_t close, due;
 
 		start_runnable(s);
-		/* An open breaker closes by time alone: wake up for it. */
+		/* Open breakers and backoffs end by time alone: wake up. */
 		close = breakers_next_close(&s->breakers, pai_now_ms());
+		due = store_next_due(s->p->store);
+		if (due && (!close || due < close))
+			close = due;
 		if (close) {
 			struct timespec ts = { .tv_sec = close / 1000,
 					       .tv_nsec = (close % 1000) * 1000000 };
@@ -685,42 +842,57 @@ int sched_submit(struct sched *s, const char *text, size_t len,
 		 int64_t *id, char *err, size_t errlen)
 {
 	struct pai *p = s->p;
-	struct spec sp;
-	const char *engine;
-	char base[41];
+	struct submission sub;
+	int64_t *ids = NULL;
+	size_t i;
 	int r;
 
-	r = spec_parse(&sp, text, len, p->cfg.max_prompt, err, errlen);
+	r = submit_prepare(&sub, p, text, len, err, errlen);
 	if (r < 0)
 		goto refused;
-	engine = sp.engine ? sp.engine : p->cfg.engine;
-	if (!engine_known(&p->cfg, engine)) {
-		snprintf(err, errlen, "unknown engine '%s'", engine);
-		r = -EINVAL;
+	ids = calloc(sub.n, sizeof(*ids));
+	if (!ids) {
+		r = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
 		goto refused;
 	}
-	r = gitwork_head(p->repo, base, err, errlen);
-	if (r < 0) {
-		r = -EIO;
-		goto refused;
-	}
-	r = store_task_create(p->store, &(struct task_new){
-				.prompt = sp.prompt, .len = sp.prompt_len,
-				.engine = engine, .model = sp.model,
-				.options = sp.options, .base = base }, id);
+	r = store_tasks_create(p->store, sub.tasks, sub.n, ids);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot store the task: %s",
+			 r == -ENOENT ? "a dependency no longer exists" :
 			 strerror(-r));
+		if (r == -ENOENT)
+			r = -EINVAL;
 		goto refused;
 	}
-	spec_release(&sp);
-	events_add(p->events, "created", *id, NULL);
+	for (i = 0; i < sub.n; i++) {
+		struct task t;
+		cJSON *f = NULL;
+
+		/* Say when a dependency keeps it from the queue. */
+		if (store_task_get(p->store, ids[i], &t) == 0) {
+			if (t.state != TASK_QUEUED) {
+				f = cJSON_CreateObject();
+				cJSON_AddStringToObject(f, "state",
+						task_state_name(t.state));
+				if (t.reason)
+					cJSON_AddStringToObject(f, "reason",
+								t.reason);
+			}
+			task_release(&t);
+		}
+		events_add(p->events, "created", ids[i], f);
+	}
+	*id = ids[0];
+	free(ids);
+	submit_release(&sub);
 	pthread_mutex_lock(&s->lock);
 	pthread_cond_broadcast(&s->wake);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 refused:
-	spec_release(&sp);
+	free(ids);
+	submit_release(&sub);
 	refuse(s, 0, err);
 	return r;
 }
@@ -735,22 +907,30 @@ static struct run *run_of(struct sched *s, int64_t id)
 	return NULL;
 }
 
-/* Called with s->lock held. */
-static int task_cancel(struct sched *s, int64_t id, char *err, size_t errlen)
+/* Called with s->lock held; *settle_after says the dependents of id
+ * must follow once it is released. */
+static int task_cancel(struct sched *s, int64_t id, int *settle_after,
+		       char *err, size_t errlen)
 {
 	struct task t;
 	struct run *r;
-	int ret;
+	int ret, settle_later = 0;
 
 	if ((ret = store_task_get(s->p->store, id, &t)) < 0) {
 		snprintf(err, errlen, "no such task: %lld", (long long)id);
 		return ret;
 	}
 	ret = 0;
-	if (t.state == TASK_QUEUED) {
+	if (t.state == TASK_QUEUED || t.state == TASK_WAITING ||
+	    t.state == TASK_BLOCKED) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "cancelled while %s",
+			 task_state_name(t.state));
 		store_task_finish(s->p->store, id, TASK_CANCELLED, -1, NULL,
-				  "cancelled while queued");
+				  why);
 		events_add(s->p->events, "cancelled", id, NULL);
+		settle_later = 1;
 	} else if (t.state == TASK_RUNNING && (r = run_of(s, id))) {
 		if (r->cancel) {
 			snprintf(err, errlen, "task %lld is being cancelled",
@@ -768,10 +948,12 @@ static int task_cancel(struct sched *s, int64_t id, char *err, size_t errlen)
 		ret = -EBUSY;
 	}
 	task_release(&t);
+	*settle_after = settle_later;
 	return ret;
 }
 
-static int task_retry(struct sched *s, int64_t id, char *err, size_t errlen)
+static int task_retry(struct sched *s, int64_t id, int *settle_after,
+		      char *err, size_t errlen)
 {
 	struct task t;
 	int ret;
@@ -795,7 +977,33 @@ static int task_retry(struct sched *s, int64_t id, char *err, size_t errlen)
 	}
 	events_add(s->p->events, "retried", id, NULL);
 	pthread_cond_broadcast(&s->wake);
+	*settle_after = 1;
 	return 0;
+}
+
+static int task_priority(struct sched *s, int64_t id, long prio, char *err,
+			 size_t errlen)
+{
+	int ret;
+
+	if (prio < -1000000 || prio > 1000000) {
+		snprintf(err, errlen, "priority out of range: %ld", prio);
+		return -EINVAL;
+	}
+	ret = store_task_set_priority(s->p->store, id, (int)prio);
+	if (ret == -EBUSY)
+		snprintf(err, errlen, "cannot change the priority of task %lld:"
+			 " it is no longer queued or waiting", (long long)id);
+	else if (ret == -ENOENT)
+		snprintf(err, errlen, "no such task: %lld", (long long)id);
+	if (ret == 0) {
+		cJSON *f = cJSON_CreateObject();
+
+		cJSON_AddNumberToObject(f, "priority", (double)prio);
+		events_add(s->p->events, "priority", id, f);
+		pthread_cond_broadcast(&s->wake);
+	}
+	return ret;
 }
 
 /*
@@ -823,7 +1031,7 @@ static int parse_cmd(const char *line, char *verb, size_t vlen, long *num)
 		return 1;
 	errno = 0;
 	*num = strtol(p, &end, 10);
-	if (errno || end == p || (*p < '0' || *p > '9'))
+	if (errno || end == p || ((*p < '0' || *p > '9') && *p != '-'))
 		return 0;
 	while (*end == ' ' || *end == '\t')
 		end++;
@@ -836,17 +1044,20 @@ int sched_ctl(struct sched *s, int64_t task, const char *line,
 	char verb[32] = "";
 	long num = 0;
 	int n = parse_cmd(line, verb, sizeof(verb), &num), ret = -EINVAL;
+	int settle_after = 0;
 	cJSON *f;
 
 	pthread_mutex_lock(&s->lock);
 	if (task > 0 && n == 1 && !strcmp(verb, "cancel")) {
-		ret = task_cancel(s, task, err, errlen);
+		ret = task_cancel(s, task, &settle_after, err, errlen);
 	} else if (task > 0 && n == 1 && !strcmp(verb, "retry")) {
-		ret = task_retry(s, task, err, errlen);
+		ret = task_retry(s, task, &settle_after, err, errlen);
+	} else if (task > 0 && n == 2 && !strcmp(verb, "priority")) {
+		ret = task_priority(s, task, num, err, errlen);
 	} else if (task == 0 && n == 2 && num > 0 && !strcmp(verb, "cancel")) {
-		ret = task_cancel(s, num, err, errlen);
+		ret = task_cancel(s, num, &settle_after, err, errlen);
 	} else if (task == 0 && n == 2 && num > 0 && !strcmp(verb, "retry")) {
-		ret = task_retry(s, num, err, errlen);
+		ret = task_retry(s, num, &settle_after, err, errlen);
 	} else if (task == 0 && n == 1 && !strcmp(verb, "pause")) {
 		s->paused = 1;
 		events_add(s->p->events, "paused", 0, NULL);
@@ -870,6 +1081,8 @@ int sched_ctl(struct sched *s, int64_t task, const char *line,
 		snprintf(err, errlen, "unknown command '%s'", line);
 	}
 	pthread_mutex_unlock(&s->lock);
+	if (ret == 0 && settle_after)
+		settle(s, task ? task : num);
 	if (ret < 0)
 		refuse(s, task, err);
 	return ret;

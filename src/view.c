@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -44,15 +45,16 @@ const char view_readme[] =
 "                  the task exists once close() returns 0; a read-write\n"
 "                  handle reads back the new id\n"
 "  tasks/N/prompt     what was written\n"
-"  tasks/N/status     queued | running | done | failed | cancelled, then\n"
-"                     key: value lines\n"
+"  tasks/N/status     queued | waiting | blocked | running | done |\n"
+"                     failed | cancelled, then key: value lines\n"
 "  tasks/N/task.json  the same, and the prompt, as one JSON object\n"
+"  tasks/N/depends    the ids of the tasks it waits for, one per line\n"
 "  tasks/N/log        the engine's output; grows while it runs\n"
 "  tasks/N/log.jsonl  an agent engine's raw event stream\n"
 "  tasks/N/result     an agent engine's final message\n"
 "  tasks/N/diff       unified diff of the task against its base commit\n"
 "  tasks/N/files      changed paths with A (added), M (modified), D (deleted)\n"
-"  tasks/N/ctl        write cancel | retry\n"
+"  tasks/N/ctl        write cancel | retry | priority N\n"
 "  tasks/N/worktree   link to the task's worktree\n"
 "  tasks/N/worker     link to its worker while it runs\n"
 "  workers/K/status   idle, or running N with task, pid and since\n"
@@ -113,6 +115,63 @@ static void kv_cost(struct kv *kv, double usd)
 	}
 	snprintf(v, sizeof(v), "%.4f", usd);
 	kv_str(kv, "cost_usd", v);
+}
+
+/* depends: 3 4 (a JSON array in task.json) */
+static void kv_deps(struct kv *kv, struct pai *p, int64_t id)
+{
+	int64_t *ids = NULL;
+	size_t n = 0, i;
+	cJSON *a;
+
+	if (store_task_deps(p->store, id, &ids, &n) < 0 || !n) {
+		free(ids);
+		return;
+	}
+	if (kv->json) {
+		a = cJSON_AddArrayToObject(kv->json, "depends");
+		for (i = 0; i < n; i++)
+			cJSON_AddItemToArray(a, cJSON_CreateNumber((double)ids[i]));
+	} else {
+		buf_puts(kv->text, "depends:");
+		for (i = 0; i < n; i++)
+			buf_printf(kv->text, " %lld", (long long)ids[i]);
+		buf_puts(kv->text, "\n");
+	}
+	free(ids);
+}
+
+/* labels: ui fast (the array itself in task.json) */
+static void kv_labels(struct kv *kv, const char *labels)
+{
+	cJSON *a = labels ? cJSON_Parse(labels) : NULL, *e;
+
+	if (!cJSON_IsArray(a) || !cJSON_GetArraySize(a)) {
+		cJSON_Delete(a);
+		return;
+	}
+	if (kv->json) {
+		cJSON_AddItemToObject(kv->json, "labels", a);
+		return;
+	}
+	buf_puts(kv->text, "labels:");
+	cJSON_ArrayForEach(e, a)
+		if (cJSON_IsString(e))
+			buf_printf(kv->text, " %s", e->valuestring);
+	buf_puts(kv->text, "\n");
+	cJSON_Delete(a);
+}
+
+int view_task_depends(struct pai *p, const struct task *t, struct buf *out)
+{
+	int64_t *ids = NULL;
+	size_t n = 0, i;
+	int r = store_task_deps(p->store, t->id, &ids, &n);
+
+	for (i = 0; r == 0 && i < n; i++)
+		r = buf_printf(out, "%lld\n", (long long)ids[i]);
+	free(ids);
+	return r;
 }
 
 static int kv_finish(struct kv *kv)
@@ -225,6 +284,18 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 	kv_str(&kv, "commit", t->commit);
 	kv_str(&kv, "worktree", t->worktree);
 	kv_str(&kv, "reason", t->reason);
+	if (t->priority)
+		kv_num(&kv, "priority", t->priority);
+	if (t->timeout)
+		kv_num(&kv, "timeout", t->timeout);
+	if (t->stall)
+		kv_num(&kv, "stall", t->stall);
+	if (t->retries)
+		kv_num(&kv, "retries", t->retries);
+	if (t->state == TASK_QUEUED && t->not_before > pai_now_ms())
+		kv_time(&kv, "retry_at", t->not_before);
+	kv_deps(&kv, p, t->id);
+	kv_labels(&kv, t->labels);
 	kv_str(&kv, "model", t->model);
 	if (t->input_tokens || t->output_tokens) {
 		kv_num(&kv, "input_tokens", t->input_tokens);

@@ -1,0 +1,40 @@
+/*
+ * submit: from what was written to tasks/new to the tasks to create.
+ *
+ * Checks everything that can be checked before the store is touched:
+ * the spec, the engines, the base revision, the branch name, that every
+ * dependency exists, and expands a fan-out ("each" over the base tree,
+ * then an optional reduce step) into one batch, so the store creates all
+ * of the tasks or none.
+ *
+ *	struct submission sub;
+ *	if (submit_prepare(&sub, pai, text, len, err, sizeof(err)) < 0)
+ *		...;	// -EINVAL, -EFBIG, -EIO with the reason in err
+ *	store_tasks_create(pai->store, sub.tasks, sub.n, ids);
+ *	submit_release(&sub);
+ */
+#ifndef PAI_SUBMIT_H
+#define PAI_SUBMIT_H
+
+#include <stddef.h>
+
+#include "spec.h"
+#include "store.h"
+
+struct pai;
+
+struct submission {
+	struct spec spec;
+	struct task_new *tasks;	/* n of them; the reduce step last */
+	size_t n;
+	char **prompts;		/* expanded fan-out prompts, owned */
+	size_t n_prompts;
+	int64_t *reduce_deps;	/* -1..-(n-1) for the reduce step */
+	char base[41];
+};
+
+int submit_prepare(struct submission *out, struct pai *p, const char *text,
+		   size_t len, char *err, size_t errlen);
+void submit_release(struct submission *sub);
+
+#endif

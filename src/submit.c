@@ -1,0 +1,204 @@
+/*
+ * submit: prepare a batch of tasks from a submission; see include/submit.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "gitwork.h"
+#include "pai.h"
+#include "submit.h"
+
+/* What a spec's fields become in a task_new (prompt and deps aside). */
+static void fill(struct task_new *t, const struct spec *sp,
+		 const char *engine, const char *base)
+{
+	t->prompt = sp->prompt;
+	t->len = sp->prompt_len;
+	t->engine = engine;
+	t->model = sp->model;
+	t->options = sp->options;
+	t->base = base;
+	t->branch = sp->branch;
+	t->priority = sp->priority;
+	t->timeout = sp->timeout;
+	t->stall = sp->stall;
+	t->retries = sp->retries;
+	t->labels = sp->labels;
+	t->depends = sp->depends;
+	t->n_depends = sp->n_depends;
+}
+
+static int check_engine(struct pai *p, const struct spec *sp,
+			const char **engine, char *err, size_t errlen)
+{
+	*engine = sp->engine ? sp->engine : p->cfg.engine;
+	if (!engine_known(&p->cfg, *engine)) {
+		snprintf(err, errlen, "unknown engine '%s'", *engine);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_depends(struct pai *p, const struct spec *sp, char *err,
+			 size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < sp->n_depends; i++)
+		if (store_task_exists(p->store, sp->depends[i]) != 1) {
+			snprintf(err, errlen, "no such task: %lld",
+				 (long long)sp->depends[i]);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+struct fanout {
+	const char *glob;
+	char **paths;
+	size_t n;
+	size_t max;
+};
+
+static int collect(const char *path, void *arg)
+{
+	struct fanout *f = arg;
+	char **v;
+
+	if (!spec_glob_match(f->glob, path))
+		return 0;
+	if (f->n == f->max)
+		return -E2BIG;
+	v = realloc(f->paths, (f->n + 1) * sizeof(*v));
+	if (!v || !(v[f->n] = strdup(path))) {
+		if (v)
+			f->paths = v;
+		return -ENOMEM;
+	}
+	f->paths = v;
+	f->n++;
+	return 0;
+}
+
+static int expand_each(struct submission *sub, struct pai *p,
+		       const char *engine, const char *then_engine,
+		       char *err, size_t errlen)
+{
+	struct spec *sp = &sub->spec;
+	struct fanout f = { sp->each, NULL, 0, (size_t)p->cfg.max_fanout };
+	size_t i, total;
+	int r;
+
+	r = gitwork_each_path(p->repo, sub->base, collect, &f, err, errlen);
+	if (r == -E2BIG) {
+		snprintf(err, errlen, "'each' matches more than %zu files"
+			 " (parallelai.maxFanout)", f.max);
+		r = -EINVAL;
+	}
+	if (r < 0)
+		goto out;
+	if (!f.n) {
+		snprintf(err, errlen, "'each' matches no file: '%s'", sp->each);
+		r = -EINVAL;
+		goto out;
+	}
+	total = f.n + (sp->then ? 1 : 0);
+	sub->tasks = calloc(total, sizeof(*sub->tasks));
+	sub->prompts = calloc(f.n, sizeof(*sub->prompts));
+	sub->reduce_deps = calloc(f.n, sizeof(*sub->reduce_deps));
+	if (!sub->tasks || !sub->prompts || !sub->reduce_deps) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < f.n; i++) {
+		if (!(sub->prompts[i] = spec_expand_file(sp->prompt,
+							 f.paths[i]))) {
+			r = -ENOMEM;
+			goto out;
+		}
+		sub->n_prompts = i + 1;
+		fill(&sub->tasks[i], sp, engine, sub->base);
+		sub->tasks[i].prompt = sub->prompts[i];
+		sub->tasks[i].len = strlen(sub->prompts[i]);
+		sub->reduce_deps[i] = -(int64_t)(i + 1);
+	}
+	if (sp->then) {
+		/* The reduce step waits for every mapped task. */
+		fill(&sub->tasks[f.n], sp->then, then_engine, sub->base);
+		sub->tasks[f.n].depends = sub->reduce_deps;
+		sub->tasks[f.n].n_depends = f.n;
+	}
+	sub->n = total;
+out:
+	for (i = 0; i < f.n; i++)
+		free(f.paths[i]);
+	free(f.paths);
+	return r;
+}
+
+int submit_prepare(struct submission *sub, struct pai *p, const char *text,
+		   size_t len, char *err, size_t errlen)
+{
+	struct spec *sp = &sub->spec;
+	const char *engine, *then_engine = NULL;
+	int r;
+
+	memset(sub, 0, sizeof(*sub));
+	if ((r = spec_parse(sp, text, len, p->cfg.max_prompt, err,
+			    errlen)) < 0)
+		return r;
+	if ((r = check_engine(p, sp, &engine, err, errlen)) < 0 ||
+	    (sp->then && (r = check_engine(p, sp->then, &then_engine, err,
+					   errlen)) < 0) ||
+	    (r = check_depends(p, sp, err, errlen)) < 0 ||
+	    (sp->then && (r = check_depends(p, sp->then, err, errlen)) < 0))
+		goto fail;
+	if (sp->branch && (sp->each ||
+	    (r = gitwork_branch_free(p->repo, sp->branch, err, errlen)) < 0)) {
+		if (sp->each)
+			snprintf(err, errlen, "'branch' cannot name the branch"
+				 " of every task of an 'each'");
+		r = -EINVAL;
+		goto fail;
+	}
+	r = sp->base ? gitwork_resolve(p->repo, sp->base, sub->base, err,
+				       errlen) :
+		       gitwork_head(p->repo, sub->base, err, errlen);
+	if (r < 0) {
+		r = sp->base ? -EINVAL : -EIO;
+		goto fail;
+	}
+	if (sp->each) {
+		if ((r = expand_each(sub, p, engine, then_engine, err,
+				     errlen)) < 0)
+			goto fail;
+		return 0;
+	}
+	sub->tasks = calloc(1, sizeof(*sub->tasks));
+	if (!sub->tasks) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	fill(sub->tasks, sp, engine, sub->base);
+	sub->n = 1;
+	return 0;
+fail:
+	submit_release(sub);
+	return r;
+}
+
+void submit_release(struct submission *sub)
+{
+	size_t i;
+
+	for (i = 0; i < sub->n_prompts; i++)
+		free(sub->prompts[i]);
+	free(sub->prompts);
+	free(sub->tasks);
+	free(sub->reduce_deps);
+	spec_release(&sub->spec);
+	memset(sub, 0, sizeof(*sub));
+}
