@@ -65,6 +65,18 @@ int merge_conflicts(struct merge_paths *paths, const char *repo,
 		    const char *a, const char *b, char *err, size_t errlen);
 
 /*
+ * The commit a dependent task starts from: base with each of commits (its
+ * dependencies' work) merged in, in memory, one after another. A commit
+ * already contained is skipped, one that contains the result is taken
+ * as it is (fast-forward), otherwise a merge commit is written (not on
+ * any branch). out gets the result. -EBUSY when two of them conflict,
+ * with the paths in paths and in err.
+ */
+int merge_combine(char out[41], struct merge_paths *paths, const char *repo,
+		  const char *base, const char *const *commits, size_t n,
+		  const char *message, char *err, size_t errlen);
+
+/*
  * Pairwise conflicts among tasks and against the tip of a base branch.
  *
  * The cache remembers each pair's result keyed by the two commit ids

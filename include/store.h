@@ -132,6 +132,8 @@ int store_task_set_priority(struct store *st, int64_t id, int priority);
 /* A failed attempt to be retried at not_before (ms): queued, kept. */
 int store_task_backoff(struct store *st, int64_t id, int64_t not_before,
 		       int exit_code, const char *reason);
+/* A dependent task starts from its dependencies' merged work. */
+int store_task_set_base(struct store *st, int64_t id, const char *base);
 /* The earliest backoff still to end, or 0. */
 int64_t store_next_due(struct store *st);
 int store_task_get(struct store *st, int64_t id, struct task *out);

@@ -26,6 +26,7 @@
 #include "engine.h"
 #include "events.h"
 #include "gitwork.h"
+#include "merge.h"
 #include "pai.h"
 #include "runner.h"
 #include "scheduler.h"
@@ -113,6 +114,54 @@ static int write_prompt_file(const char *path, const struct task *t)
 	n = write(fd, t->prompt, t->prompt_len);
 	close(fd);
 	return n == (ssize_t)t->prompt_len ? 0 : -EIO;
+}
+
+/*
+ * A task with dependencies starts from its base with their work merged
+ * in, so a pipeline step sees what the steps before it wrote. The merged
+ * commit becomes the task's base: its diff shows its own work only.
+ */
+static int merge_dependencies(struct pai *p, struct task *t, char *err,
+			      size_t errlen)
+{
+	int64_t *ids = NULL;
+	const char **commits = NULL;
+	struct task *deps = NULL;
+	struct merge_paths paths;
+	char merged[41], msg[96];
+	size_t n = 0, k = 0, i;
+	int r;
+
+	if ((r = store_task_deps(p->store, t->id, &ids, &n)) < 0 || !n)
+		goto out;
+	commits = calloc(n, sizeof(*commits));
+	deps = calloc(n, sizeof(*deps));
+	if (!commits || !deps) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if ((r = store_task_get(p->store, ids[i], &deps[i])) < 0)
+			goto out;
+		if (*deps[i].commit)
+			commits[k++] = deps[i].commit;
+	}
+	snprintf(msg, sizeof(msg), "parallelai: dependencies of task %lld",
+		 (long long)t->id);
+	r = merge_combine(merged, &paths, p->repo, t->base, commits, k, msg,
+			  err, errlen);
+	merge_paths_release(&paths);
+	if (r == 0 && strcmp(merged, t->base)) {
+		if ((r = store_task_set_base(p->store, t->id, merged)) == 0)
+			snprintf(t->base, sizeof(t->base), "%s", merged);
+	}
+out:
+	for (i = 0; deps && i < n; i++)
+		task_release(&deps[i]);
+	free(deps);
+	free(commits);
+	free(ids);
+	return r;
 }
 
 /* "parallelai: task 7: first line of the prompt" */
@@ -425,7 +474,7 @@ static void *run_main(void *arg)
 	char commit[41] = "", name[64];
 	struct gitwork_author author = { p->cfg.author_name,
 					 p->cfg.author_email };
-	int logfd = -1, code = -1, status, cancel, stopping;
+	int logfd = -1, code = -1, status, cancel, stopping, deps_r;
 	char *agent_error = NULL;
 	cJSON *f;
 
@@ -466,6 +515,20 @@ static void *run_main(void *arg)
 	gitwork_clear_locks(p->repo, name, t.branch, err, sizeof(err));
 	if (!t.worktree)
 		gitwork_worktree_discard(p->repo, name, wt, err, sizeof(err));
+	if (!t.worktree && (deps_r = merge_dependencies(p, &t, err,
+							sizeof(err))) < 0) {
+		if (deps_r == -EBUSY) {
+			/* Their work cannot come together: the task waits
+			 * for someone to resolve it, it did not fail. */
+			log_line(logfd, "parallelai: %s", err);
+			store_task_finish(p->store, t.id, TASK_BLOCKED, -1, NULL,
+					  err);
+			events_reason(p->events, "blocked", t.id, err);
+			settle(s, t.id);
+			goto out;
+		}
+		goto fail;
+	}
 	if (gitwork_worktree_create(p->repo, name, wt, t.branch, t.base, err,
 				    sizeof(err)) < 0)
 		goto fail;

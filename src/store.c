@@ -113,6 +113,7 @@ enum stmt_id {
 	S_SET_PRIORITY,
 	S_NEXT_DUE,
 	S_BACKOFF,
+	S_SET_BASE,
 	S_COUNT
 };
 
@@ -181,6 +182,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_BACKOFF] = "UPDATE tasks SET state = 'queued', worker = 0, pid = 0,"
 		      " exit_code = ?3, reason = ?4, not_before = ?2,"
 		      " finished = 0, updated = ?5 WHERE id = ?1",
+	[S_SET_BASE] = "UPDATE tasks SET base = ?2, updated = ?3 WHERE id = ?1",
 	[S_TOTALS] = "SELECT coalesce(sum(input_tokens), 0),"
 		     " coalesce(sum(output_tokens), 0), sum(cost_usd)"
 		     " FROM tasks",
@@ -841,6 +843,25 @@ int store_task_backoff(struct store *st, int64_t id, int64_t not_before,
 	bind_text_or_null(s, 4, reason);
 	sqlite3_bind_int64(s, 5, now_ms());
 	error = step_update(st, s, "cannot schedule a retry");
+out:
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int store_task_set_base(struct store *st, int64_t id, const char *base)
+{
+	sqlite3_stmt *s = NULL;
+	int error;
+
+	if (!base || strlen(base) > 40)
+		return -EINVAL;
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_SET_BASE, &s)) < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, base, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, now_ms());
+	error = step_update(st, s, "cannot set base");
 out:
 	pthread_mutex_unlock(&st->lock);
 	return error;
