@@ -4,6 +4,7 @@ real wire formats, streaming (SSE) or not.
 
     POST /v1/messages           Anthropic Messages API
     POST /v1/chat/completions   OpenAI Chat Completions
+    POST /v1/responses          OpenAI Responses API (what Codex speaks)
     GET  /requests              the requests received so far, as JSON
 
 The script is a JSON file (or object) of turns; request number i gets turn
@@ -15,6 +16,16 @@ i, and requests past the end get the last turn again:
                        "input": {"path": "hello.txt", "content": "hi\\n"}}]},
       {"text": "Done: hello.txt holds a greeting."}
     ]}
+
+In the Responses API a tool call is a function_call output item (its
+arguments the JSON of "input"), and the tool's result comes back as a
+function_call_output input item; a call with "custom": true and a string
+"input" is a custom_tool_call instead (Codex's freeform apply_patch):
+
+    {"tool_calls": [{"name": "shell",
+                     "input": {"command": ["bash", "-lc", "ls"]}}]}
+    {"tool_calls": [{"name": "apply_patch", "custom": true,
+                     "input": "*** Begin Patch\n..."}]}
 
 A turn may instead (or as well) say:
     "error": {"status": 401, "message": "invalid x-api-key",
@@ -101,6 +112,8 @@ class Handler(BaseHTTPRequestHandler):
             proto = 'anthropic'
         elif path.endswith('/v1/chat/completions'):
             proto = 'openai'
+        elif path.endswith('/v1/responses'):
+            proto = 'responses'
         else:
             self.send_json(404, {'error': {'message': 'no route %s' % self.path,
                                            'type': 'not_found'}})
@@ -130,14 +143,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         model = body.get('model', 'test')
         if not body.get('stream') or turn.get('nostream'):
-            obj = (anthropic_message if proto == 'anthropic' else openai_completion)(turn, model, n)
+            obj = NONSTREAM[proto](turn, model, n)
             self.send_json(200, obj)
             return
         self.send_response(200)
         self.send_header('Content-Type', 'text/event-stream')
         self.send_header('Cache-Control', 'no-cache')
         self.end_headers()
-        events = (anthropic_events if proto == 'anthropic' else openai_events)(turn, model, n)
+        events = STREAM[proto](turn, model, n)
         eol = '\r\n' if srv.script.get('crlf') else '\n'
         delay = float(turn.get('delay', 0))
         drop_at = len(events) // 2 if turn.get('drop') else None
@@ -168,6 +181,9 @@ class Handler(BaseHTTPRequestHandler):
         etype = err.get('type', 'api_error')
         if proto == 'anthropic':
             obj = {'type': 'error', 'error': {'type': etype, 'message': msg}}
+        elif proto == 'responses':
+            obj = {'error': {'message': msg, 'type': etype, 'param': None,
+                             'code': err.get('code')}}
         else:
             obj = {'error': {'message': msg, 'type': etype, 'code': None}}
         headers = []
@@ -176,7 +192,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(status, obj, headers)
 
 
-# ---- the two wire formats ------------------------------------------------
+# ---- the wire formats ----------------------------------------------------
 
 def pieces(text, size):
     size = max(1, int(size))
@@ -297,6 +313,120 @@ def openai_completion(turn, model, n):
                          'finish_reason': turn.get('stop') or ('tool_calls' if calls else 'stop')}],
             'usage': {'prompt_tokens': inp, 'completion_tokens': out,
                       'total_tokens': inp + out}}
+
+
+# The Responses API: a stream of typed events, each output item announced
+# (output_item.added), filled in by deltas and closed (output_item.done),
+# the whole response repeated in response.completed with its usage.
+
+def responses_usage(turn):
+    inp, out = usage_of(turn)
+    return {'input_tokens': inp, 'input_tokens_details': {'cached_tokens': 0},
+            'output_tokens': out, 'output_tokens_details': {'reasoning_tokens': 0},
+            'total_tokens': inp + out}
+
+
+def responses_items(turn, n):
+    """The finished output items of a turn."""
+    items = []
+    if turn.get('text'):
+        items.append({'id': 'msg_%02d' % n, 'type': 'message', 'status': 'completed',
+                      'role': 'assistant',
+                      'content': [{'type': 'output_text', 'text': turn['text'],
+                                   'annotations': []}]})
+    for i, c in enumerate(turn.get('tool_calls') or []):
+        if c.get('custom'):
+            items.append({'id': 'ctc_%02d_%d' % (n, i), 'type': 'custom_tool_call',
+                          'status': 'completed', 'call_id': call_id('openai', n, i),
+                          'name': c['name'], 'input': c.get('input', '')})
+        else:
+            args = c['raw'] if 'raw' in c else json.dumps(c.get('input', {}))
+            items.append({'id': 'fc_%02d_%d' % (n, i), 'type': 'function_call',
+                          'status': 'completed', 'call_id': call_id('openai', n, i),
+                          'name': c['name'], 'arguments': args})
+    return items
+
+
+def responses_object(turn, model, n, status, items, usage):
+    return {'id': 'resp_%02d' % n, 'object': 'response', 'created_at': 1700000000,
+            'status': status, 'error': None, 'incomplete_details': None,
+            'model': model, 'output': items, 'parallel_tool_calls': True,
+            'tool_choice': 'auto', 'tools': [], 'usage': usage}
+
+
+def responses_events(turn, model, n):
+    """(event name, data text) pairs of one Responses API stream."""
+    ev = []
+
+    def add(obj):
+        obj['sequence_number'] = len(ev)
+        ev.append((obj['type'], json.dumps(obj)))
+    add({'type': 'response.created',
+         'response': responses_object(turn, model, n, 'in_progress', [], None)})
+    add({'type': 'response.in_progress',
+         'response': responses_object(turn, model, n, 'in_progress', [], None)})
+    items = responses_items(turn, n)
+    for index, item in enumerate(items):
+        iid = item['id']
+        if item['type'] == 'message':
+            text = item['content'][0]['text']
+            add({'type': 'response.output_item.added', 'output_index': index,
+                 'item': dict(item, status='in_progress', content=[])})
+            add({'type': 'response.content_part.added', 'item_id': iid,
+                 'output_index': index, 'content_index': 0,
+                 'part': {'type': 'output_text', 'text': '', 'annotations': []}})
+            for p in pieces(text, turn.get('chunk', 3)):
+                add({'type': 'response.output_text.delta', 'item_id': iid,
+                     'output_index': index, 'content_index': 0, 'delta': p})
+            if turn.get('malformed'):
+                ev.append(('response.output_text.delta',
+                           '{"type": "response.output_text.delta", "delta": "x'))
+            add({'type': 'response.output_text.done', 'item_id': iid,
+                 'output_index': index, 'content_index': 0, 'text': text})
+            add({'type': 'response.content_part.done', 'item_id': iid,
+                 'output_index': index, 'content_index': 0,
+                 'part': item['content'][0]})
+        elif item['type'] == 'function_call':
+            add({'type': 'response.output_item.added', 'output_index': index,
+                 'item': dict(item, status='in_progress', arguments='')})
+            for p in pieces(item['arguments'], 7):
+                add({'type': 'response.function_call_arguments.delta', 'item_id': iid,
+                     'output_index': index, 'delta': p})
+            add({'type': 'response.function_call_arguments.done', 'item_id': iid,
+                 'output_index': index, 'name': item['name'],
+                 'arguments': item['arguments']})
+        else:
+            add({'type': 'response.output_item.added', 'output_index': index,
+                 'item': dict(item, status='in_progress', input='')})
+            for p in pieces(item['input'], 7):
+                add({'type': 'response.custom_tool_call_input.delta', 'item_id': iid,
+                     'output_index': index, 'delta': p})
+            add({'type': 'response.custom_tool_call_input.done', 'item_id': iid,
+                 'output_index': index, 'input': item['input']})
+        add({'type': 'response.output_item.done', 'output_index': index, 'item': item})
+    if turn.get('malformed') and not turn.get('text'):
+        ev.append(('response.output_item.done', '{"type": "response.output_item.done", "item": {'))
+    final = turn.get('stop')
+    if final == 'max_tokens':
+        obj = responses_object(turn, model, n, 'incomplete', items, responses_usage(turn))
+        obj['incomplete_details'] = {'reason': 'max_output_tokens'}
+        add({'type': 'response.incomplete', 'response': obj})
+    else:
+        add({'type': 'response.completed',
+             'response': responses_object(turn, model, n, 'completed', items,
+                                          responses_usage(turn))})
+    return ev
+
+
+def responses_response(turn, model, n):
+    return responses_object(turn, model, n, 'completed', responses_items(turn, n),
+                            responses_usage(turn))
+
+
+STREAM = {'anthropic': anthropic_events, 'openai': openai_events,
+          'responses': responses_events}
+NONSTREAM = {'anthropic': anthropic_message, 'openai': openai_completion,
+             'responses': responses_response}
 
 
 class LLMServer:

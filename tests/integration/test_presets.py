@@ -4,14 +4,12 @@ raw stream and the result file are kept, and stream errors, permission
 denials and a missing program fail the task.
 
 The CLIs are stand-ins (fake_cli.py) that print event streams shaped like
-the real ones, recorded here; parallelai's own code runs for real. Where
-Claude Code itself is installed, it runs too, against the loopback LLM
-server (tests/llm_server.py).
+the real ones, recorded here; parallelai's own code runs for real. The real
+Claude Code and Codex run in test_real_clis.py.
 """
 
 import json
 import os
-import shutil
 import sys
 import time
 
@@ -22,7 +20,6 @@ import paitest  # noqa: E402
 from paitest import PaiTestCase, git, wait_for  # noqa: E402
 
 FAKE_CLI = os.path.join(HERE, 'fake_cli.py')
-LLM_SERVER = os.path.join(os.path.dirname(HERE), 'llm_server.py')
 
 # ---- recorded streams -------------------------------------------------------
 
@@ -361,90 +358,6 @@ class TestStreamEngines(PaiTestCase):
         # the filter outlives its CLI just long enough to write the result
         wait_for(lambda: os.path.exists(path), 10, msg='the result file')
         self.assertIn('killed by signal', self.result(tid)['error'])
-
-
-# ---- the real Claude Code against the loopback server -----------------------
-
-def real_claude_skip_reason():
-    if not shutil.which('claude'):
-        return 'claude is not installed (npm install -g @anthropic-ai/claude-code)'
-    if not os.path.exists(LLM_SERVER):
-        return 'tests/llm_server.py is not there yet'
-    return None
-
-
-class TestRealClaude(PaiTestCase):
-    """Claude Code itself, as the `claude` preset, talking to our server."""
-
-    permission_mode = None
-
-    @property
-    def mount_opts(self):
-        # Claude Code refuses to edit beneath a .git directory ("a sensitive
-        # file"), even with acceptEdits: keep the worktrees out of GITDIR
-        return ('state=' + os.path.join(self.tmp, 'state'),)
-
-    def setUp(self):
-        reason = real_claude_skip_reason()
-        if reason:
-            self.skipTest(reason)
-        sys.path.insert(0, os.path.dirname(LLM_SERVER))
-        import llm_server
-        self.srv = llm_server.LLMServer({'turns': []}).start()
-        super().setUp()
-        self.addCleanup(self.srv.stop)
-
-    def prepare_repo(self, repo):
-        # Write takes an absolute path: the first task's worktree
-        wt = os.path.join(os.path.realpath(self.tmp), 'state', 'worktrees', '1')
-        self.srv.httpd.script['turns'] = [
-            {'text': "I'll write hello.txt.",
-             'tool_calls': [{'name': 'Write', 'input': {'file_path': wt + '/hello.txt',
-                                                        'content': 'hi from claude\n'}}],
-             'usage': {'input': 100, 'output': 20}},
-            {'text': 'Done: hello.txt holds a greeting.', 'usage': {'input': 150, 'output': 10}},
-        ]
-        home = os.path.join(self.tmp, 'home')
-        os.makedirs(home)
-        for kv in ('ANTHROPIC_BASE_URL=' + self.srv.url, 'ANTHROPIC_API_KEY=test',
-                   'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1', 'DISABLE_AUTOUPDATER=1',
-                   'DISABLE_TELEMETRY=1', 'DISABLE_ERROR_REPORTING=1', 'IS_SANDBOX=1',
-                   'HOME=' + home):
-            git(repo, 'config', '--add', 'engine.claude.env', kv)
-        git(repo, 'config', 'engine.claude.model', 'claude-sonnet-4-5')
-        if self.permission_mode:
-            git(repo, 'config', 'engine.claude.permissionMode', self.permission_mode)
-
-    def test_real_claude_writes_the_file_and_logs_a_transcript(self):
-        tid = self.m.submit(json.dumps({'prompt': 'write hello.txt', 'engine': 'claude'}))
-        self.assertEqual(tid, 1)
-        self.assertDone(tid, timeout=180)
-        log = self.m.read('tasks/%d/log' % tid)
-        self.assertIn("I'll write hello.txt.\n» Write hello.txt\nDone: hello.txt holds a greeting.\n",
-                      log)
-        self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:hello.txt' % tid), 'hi from claude\n')
-        self.assertEqual(self.m.read('tasks/%d/result' % tid).strip(),
-                         'Done: hello.txt holds a greeting.')
-        reqs = [r for r in self.srv.requests
-                if r['path'].split('?', 1)[0].endswith('/v1/messages')]
-        self.assertGreaterEqual(len(reqs), 2)
-        self.assertEqual(reqs[0]['headers'].get('x-api-key'), 'test')
-
-
-class TestRealClaudeWithoutPermission(TestRealClaude):
-    """With the default permission mode Claude Code denies the edit and
-    exits 0: the task must fail all the same."""
-
-    permission_mode = 'default'
-
-    test_real_claude_writes_the_file_and_logs_a_transcript = None
-
-    def test_real_claude_denied_edit_fails_the_task(self):
-        tid = self.m.submit(json.dumps({'prompt': 'write hello.txt', 'engine': 'claude'}))
-        self.assertEqual(self.m.wait_final(tid, 180), 'failed')
-        log = self.m.read('tasks/%d/log' % tid)
-        self.assertIn('! error: 1 permission denial (Write hello.txt)', log)
-        self.assertIn('permission denial', self.m.status(tid).get('reason', ''))
 
 
 if __name__ == '__main__':
