@@ -588,14 +588,52 @@ static int codex_turn_completed(struct streamfmt *s, const cJSON *ev, struct buf
 	return 0;
 }
 
+/*
+ * codex passes some error bodies on as they came (a 400 shows as
+ * {"error": {"message": "...", "type": ...}}): such a message reads as the
+ * message inside it. *j holds what was parsed, for the caller to delete.
+ */
+static const char *codex_message(const char *msg, cJSON **j)
+{
+	const char *p = msg, *m;
+
+	*j = NULL;
+	if (!msg)
+		return NULL;
+	while (*p == ' ' || *p == '\n')
+		p++;
+	if (*p != '{' || !(*j = cJSON_Parse(p)))
+		return msg;
+	m = jstr(jobj(*j, "error"), "message");
+	if (!m)
+		m = jstr(*j, "message");
+	return m && *m ? m : msg;
+}
+
 static int codex_turn_failed(struct streamfmt *s, const cJSON *ev, struct buf *out)
 {
 	const cJSON *e = jobj(ev, "error");
-	const char *msg = jstr(e, "message");
+	cJSON *j;
+	const char *msg = codex_message(jstr(e, "message"), &j);
+	struct buf reason;
+	int r = 0;
 
 	if (!msg && s->pending.len)
 		msg = buf_cstr(&s->pending);
-	return fail(s, out, msg ? msg : "turn failed");
+	if (!msg)
+		msg = "turn failed";
+	/* codex reports the error, then the turn it failed with the same words */
+	buf_init(&reason, REASON_MAX);
+	set_reason(&reason, msg);
+	if (s->pending.len && !strcmp(buf_cstr(&reason), buf_cstr(&s->pending))) {
+		if (!s->error.len)
+			set_reason(&s->error, msg);
+	} else {
+		r = fail(s, out, msg);
+	}
+	buf_release(&reason);
+	cJSON_Delete(j);
+	return r;
 }
 
 /*
@@ -605,12 +643,18 @@ static int codex_turn_failed(struct streamfmt *s, const cJSON *ev, struct buf *o
  */
 static int codex_error(struct streamfmt *s, const cJSON *ev, struct buf *out)
 {
-	const char *msg = jstr(ev, "message");
+	cJSON *j;
+	const char *msg = codex_message(jstr(ev, "message"), &j);
+	int r;
 
-	if (msg && !strncmp(msg, "Reconnecting...", 15))
-		return emit_error(s, out, "warning", msg);
-	set_reason(&s->pending, msg);
-	return emit_error(s, out, "error", msg);
+	if (msg && !strncmp(msg, "Reconnecting...", 15)) {
+		r = emit_error(s, out, "warning", msg);
+	} else {
+		set_reason(&s->pending, msg);
+		r = emit_error(s, out, "error", msg);
+	}
+	cJSON_Delete(j);
+	return r;
 }
 
 static const struct event_handler codex_events[] = {

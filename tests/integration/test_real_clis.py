@@ -279,12 +279,32 @@ class TestRealCodex(RealCLITestCase):
         self.assertIn('exited with code 0', str(outs[0]['output']))
         self.assertEqual(self.m.state(tid), 'done')
 
+    def test_real_codex_apply_patch_shows_as_a_write(self):
+        # Codex runs an apply_patch heredoc itself, as a file_change item
+        patch = ('*** Begin Patch\n*** Add File: src/greeting.txt\n'
+                 '+hello from a patch\n*** End Patch\n')
+        self.script([
+            {'text': 'Patching.', 'tool_calls': [
+                {'name': 'exec_command', 'input': {'cmd': "apply_patch <<'EOF'\n%sEOF\n" % patch}}]},
+            {'text': 'Added src/greeting.txt.'},
+        ])
+        tid = self.run_task('add a greeting', 'codex', 'done')
+        self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:src/greeting.txt' % tid),
+                         'hello from a patch\n')
+        self.assertIn('Patching.\n» Write src/greeting.txt\nAdded src/greeting.txt.\n', self.log(tid))
+        out = self.requests_to('/v1/responses')[1]['body']['input'][-1]
+        self.assertEqual(out['type'], 'function_call_output')
+        self.assertIn('A src/greeting.txt', str(out['output']))
+
     def test_real_codex_failed_turn_fails_the_task(self):
         self.script([{'error': {'status': 400, 'type': 'invalid_request_error',
                                 'message': 'model pai-test does not exist'}}])
         tid = self.run_task('write hello.txt', 'codex', 'failed')
-        self.assertIn('model pai-test does not exist', self.m.status(tid).get('reason', ''))
-        self.assertIn('! error: ', self.log(tid))
+        # codex passes a 400's body on as JSON: the reason is the message in it
+        self.assertEqual(self.m.status(tid).get('reason'), 'model pai-test does not exist (exit 1)')
+        log = self.log(tid)
+        self.assertEqual(log.count('! error: '), 1, log)
+        self.assertIn('! error: model pai-test does not exist\n', log)
         self.assertEqual(len(self.requests_to('/v1/responses')), 1)
         self.assertEqual(self.m.read('tasks/%d/files' % tid).strip(), '')
 

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -339,6 +340,45 @@ static void test_codex_turn_failed_fails(void)
 	stop();
 }
 
+/* What codex 0.169 prints for a 400: the error body as it came, once as an
+ * error and again as the failed turn. */
+static void test_codex_error_body_reads_as_its_message_once(void)
+{
+	const char *body = "{\\\"error\\\": {\\\"message\\\": \\\"model x does not exist\\\", "
+			   "\\\"type\\\": \\\"invalid_request_error\\\", \\\"param\\\": null}}";
+	char line[512];
+	const char *p;
+	int n = 0;
+
+	start(STREAM_CODEX);
+	feed("{\"type\":\"turn.started\"}\n");
+	snprintf(line, sizeof(line), "{\"type\":\"error\",\"message\":\"%s\"}\n", body);
+	feed(line);
+	snprintf(line, sizeof(line), "{\"type\":\"turn.failed\",\"error\":{\"message\":\"%s\"}}\n", body);
+	feed(line);
+	finish();
+	CHECK_STR(out(), "! error: model x does not exist\n");
+	for (p = out(); (p = strstr(p, "! error")); p++)
+		n++;
+	CHECK(n == 1);
+	CHECK(streamfmt_exit(&S, EXITED(1)) == 1);
+	CHECK_STR(buf_cstr(&S.error), "model x does not exist (exit 1)");
+	stop();
+}
+
+static void test_codex_text_that_is_not_json_is_kept(void)
+{
+	start(STREAM_CODEX);
+	feed("{\"type\":\"error\",\"message\":\"{not json\"}\n"
+	     "{\"type\":\"turn.failed\",\"error\":{\"message\":\"{\\\"detail\\\": 1}\"}}\n");
+	finish();
+	CHECK(has("! error: {not json\n"));
+	CHECK(has("! error: {\"detail\": 1}\n"));
+	CHECK(streamfmt_exit(&S, EXITED(1)) == 1);
+	CHECK_STR(buf_cstr(&S.error), "{\"detail\": 1} (exit 1)");
+	stop();
+}
+
 /* ---- gemini ----------------------------------------------------------- */
 
 static const char gemini_ok[] =
@@ -614,6 +654,8 @@ int main(void)
 	RUN(test_codex_reconnects_are_not_fatal);
 	RUN(test_codex_error_without_a_finished_turn_fails);
 	RUN(test_codex_turn_failed_fails);
+	RUN(test_codex_error_body_reads_as_its_message_once);
+	RUN(test_codex_text_that_is_not_json_is_kept);
 	RUN(test_gemini_deltas_and_tools_read_like_a_session);
 	RUN(test_gemini_turn_limit_exit_says_so);
 	RUN(test_gemini_error_result_fails);
