@@ -31,15 +31,18 @@
 #include "events.h"
 #include "fs.h"
 #include "pai.h"
+#include "review.h"
 #include "scheduler.h"
 #include "store.h"
 #include "view.h"
 
 enum kind {
 	K_ROOT, K_README, K_CTL, K_STATUS, K_STATUS_JSON, K_EVENTS,
+	K_CONFLICTS, K_CONFLICTS_JSON, K_MERGE_ORDER,
 	K_TASKS, K_NEW,
 	K_TASK, K_T_PROMPT, K_T_STATUS, K_T_JSON, K_T_LOG, K_T_RAW, K_T_DIFF,
-	K_T_FILES, K_T_RESULT, K_T_DEPENDS, K_T_CTL, K_T_WORKTREE, K_T_WORKER,
+	K_T_FILES, K_T_RESULT, K_T_DEPENDS, K_T_CONFLICTS, K_T_CTL,
+	K_T_WORKTREE, K_T_WORKER,
 	K_WORKERS,
 	K_WORKER, K_W_STATUS, K_W_LOG, K_W_WORKTREE, K_W_TASK,
 };
@@ -56,6 +59,9 @@ static const struct entry root_tab[] = {
 	{ "status", K_STATUS, S_IFREG | 0444 },
 	{ "status.json", K_STATUS_JSON, S_IFREG | 0444 },
 	{ "events", K_EVENTS, S_IFREG | 0444 },
+	{ "conflicts", K_CONFLICTS, S_IFREG | 0444 },
+	{ "conflicts.json", K_CONFLICTS_JSON, S_IFREG | 0444 },
+	{ "merge-order", K_MERGE_ORDER, S_IFREG | 0444 },
 	{ "tasks", K_TASKS, S_IFDIR | 0755 },
 	{ "workers", K_WORKERS, S_IFDIR | 0555 },
 	{ NULL, 0, 0 }
@@ -71,6 +77,7 @@ static const struct entry task_tab[] = {
 	{ "files", K_T_FILES, S_IFREG | 0444 },
 	{ "result", K_T_RESULT, S_IFREG | 0444 },
 	{ "depends", K_T_DEPENDS, S_IFREG | 0444 },
+	{ "conflicts", K_T_CONFLICTS, S_IFREG | 0444 },
 	{ "ctl", K_T_CTL, S_IFREG | 0200 },
 	{ "worktree", K_T_WORKTREE, S_IFLNK | 0777 },
 	{ "worker", K_T_WORKER, S_IFLNK | 0777 },
@@ -278,6 +285,13 @@ static int render(struct pai *p, const struct node *n, struct buf *out)
 		return view_root_status(p, out, n->e->kind == K_STATUS_JSON);
 	case K_W_STATUS:
 		return view_worker_status(p, n->worker, out);
+	case K_CONFLICTS:
+	case K_CONFLICTS_JSON:
+		return review_conflicts(p, out, n->e->kind == K_CONFLICTS_JSON);
+	case K_MERGE_ORDER:
+		return review_merge_order(p, out);
+	case K_T_CONFLICTS:
+		return review_task_conflicts(p, n->task, out);
 	case K_T_PROMPT:
 	case K_T_STATUS:
 	case K_T_JSON:

@@ -62,6 +62,12 @@ struct config {
 	struct price_def *prices;	/* [price "MODEL"] sections */
 	size_t n_prices;
 	int max_fanout;		/* parallelai.maxFanout: tasks per spec */
+	char *merge_strategy;	/* merge.strategy: merge | squash | rebase */
+	char *merge_into;	/* parallelai.mergeInto: NULL, HEAD's branch */
+	char *remote;		/* parallelai.remote: where push goes */
+	char **copy;		/* worktree.copy: files to copy in, n_copy */
+	size_t n_copy;
+	char *setup;		/* worktree.setup: a command run first */
 	int retry_base;		/* parallelai.retryBase: seconds */
 	int retry_max;		/* parallelai.retryMax: seconds */
 	int breaker_failures;	/* parallelai.breakerFailures: K in a row */

@@ -45,6 +45,10 @@ int gitwork_check_repo(const char *path, char **gitdir_out,
 /* The commit HEAD points at, as 40 hex digits. */
 int gitwork_head(const char *repo, char oid[41], char *err, size_t errlen);
 
+/* The branch HEAD is on ("main"); -EINVAL when HEAD is detached. */
+int gitwork_head_branch(const char *repo, char *name, size_t len,
+			char *err, size_t errlen);
+
 /* The commit a revision (branch, tag, hex, HEAD~2...) names. */
 int gitwork_resolve(const char *repo, const char *rev, char oid[41],
 		    char *err, size_t errlen);

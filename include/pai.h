@@ -27,6 +27,7 @@
 struct store;
 struct events;
 struct sched;
+struct review;
 
 struct pai {
 	char *repo;		/* absolute path of the repository */
@@ -38,6 +39,7 @@ struct pai {
 	struct store *store;
 	struct events *events;
 	struct sched *sched;
+	struct review *review;	/* conflicts, merge order, merges */
 	int64_t started;	/* ms since the epoch */
 	char engine_why[128];	/* how the default engine was chosen */
 };

@@ -105,6 +105,19 @@ int config_set(struct config *c, const char *key, const char *value,
 		if (parse_long(value, 0, 86400, &n) < 0)
 			goto bad;
 		c->breaker_cooldown = (int)n;
+	} else if (!strcmp(key, "mergestrategy")) {
+		if (!value || (strcmp(value, "merge") && strcmp(value, "squash") &&
+			       strcmp(value, "rebase")))
+			goto bad;
+		set_str(&c->merge_strategy, value);
+	} else if (!strcmp(key, "mergeinto")) {
+		if (!value || !*value)
+			goto bad;
+		set_str(&c->merge_into, value);
+	} else if (!strcmp(key, "remote")) {
+		if (!value || !*value)
+			goto bad;
+		set_str(&c->remote, value);
 	} else if (!strcmp(key, "authorname")) {
 		set_str(&c->author_name, value);
 	} else if (!strcmp(key, "authoremail")) {
@@ -250,6 +263,52 @@ static int read_price(struct config *c, const char *key, const char *value,
 	return 0;
 }
 
+/* worktree.copy may be given several times, each a path or several
+ * separated by blanks. */
+static int add_copy(struct config *c, const char *value)
+{
+	char **v;
+
+	if (!value || !*value)
+		return 0;
+	for (const char *p = value; *p;) {
+		size_t n;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		n = strcspn(p, " \t");
+		if (!n)
+			break;
+		v = realloc(c->copy, (c->n_copy + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		c->copy = v;
+		if (!(v[c->n_copy] = strndup(p, n)))
+			return -ENOMEM;
+		c->n_copy++;
+		p += n;
+	}
+	return 0;
+}
+
+/* The keys that are not parallelai.*: engines, prices, merge.strategy
+ * and worktree set-up. */
+static int read_entry(struct config *c, const char *name, const char *value,
+		      char *err, size_t errlen)
+{
+	if (!strncmp(name, "engine.", 7))
+		return read_engine(c, name, value, err, errlen);
+	if (!strncmp(name, "price.", 6))
+		return read_price(c, name, value, err, errlen);
+	if (!strcmp(name, "merge.strategy"))
+		return config_set(c, "mergestrategy", value, err, errlen);
+	if (!strcmp(name, "worktree.copy"))
+		return add_copy(c, value);
+	if (!strcmp(name, "worktree.setup"))
+		set_str(&c->setup, value);
+	return 0;
+}
+
 static int add_file(git_config *cfg, const char *path, git_config_level_t lvl,
 		    char *err, size_t errlen)
 {
@@ -277,7 +336,8 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 			       "maxprompt",
 			       "killgrace", "authorname", "authoremail",
 			       "breakerfailures", "breakercooldown",
-			       "maxfanout", "retrybase", "retrymax" };
+			       "maxfanout", "retrybase", "retrymax",
+			       "mergestrategy", "mergeinto", "remote" };
 	int ret = -EINVAL;
 	size_t i;
 
@@ -330,12 +390,7 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 	if (git_config_iterator_new(&it, snap) < 0)
 		goto git_fail;
 	while (git_config_next(&e, it) == 0)
-		if ((!strncmp(e->name, "engine.", 7) &&
-		     (ret = read_engine(c, e->name, e->value, err,
-					errlen)) < 0) ||
-		    (!strncmp(e->name, "price.", 6) &&
-		     (ret = read_price(c, e->name, e->value, err,
-				       errlen)) < 0))
+		if ((ret = read_entry(c, e->name, e->value, err, errlen)) < 0)
 			goto out;
 	ret = 0;
 	goto out;
@@ -380,6 +435,13 @@ void config_release(struct config *c)
 	for (i = 0; i < c->n_prices; i++)
 		free(c->prices[i].model);
 	free(c->prices);
+	for (i = 0; i < c->n_copy; i++)
+		free(c->copy[i]);
+	free(c->copy);
+	free(c->setup);
+	free(c->merge_strategy);
+	free(c->merge_into);
+	free(c->remote);
 
 	for (i = 0; i < c->n_engines; i++) {
 		struct engine_def *e = &c->engines[i];

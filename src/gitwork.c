@@ -392,6 +392,32 @@ out:
 	return error;
 }
 
+int gitwork_head_branch(const char *path, char *name, size_t len,
+			char *err, size_t errlen)
+{
+	git_repository *repo = NULL;
+	git_reference *head = NULL;
+	const char *target;
+	int error;
+
+	if ((error = open_repo(&repo, path, err, errlen)) < 0)
+		return error;
+	error = git_reference_lookup(&head, repo, "HEAD");
+	if (error < 0 || git_reference_type(head) != GIT_REFERENCE_SYMBOLIC ||
+	    strncmp((target = git_reference_symbolic_target(head)),
+		    "refs/heads/", 11)) {
+		seterr(err, errlen, "HEAD of '%s' is not on a branch", path);
+		error = -EINVAL;
+		goto out;
+	}
+	snprintf(name, len, "%s", target + 11);
+	error = 0;
+out:
+	git_reference_free(head);
+	git_repository_free(repo);
+	return error;
+}
+
 /* mkdir -p: every missing directory up to and including path. */
 static int mkdir_p(const char *path)
 {

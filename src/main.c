@@ -30,6 +30,7 @@
 #include "fs.h"
 #include "gitwork.h"
 #include "pai.h"
+#include "review.h"
 #include "scheduler.h"
 #include "store.h"
 #include "streamfmt.h"
@@ -438,6 +439,10 @@ static int run(struct args *a)
 		die("%s", err);
 		goto out;
 	}
+	if (review_new(&p.review) < 0) {
+		die("out of memory");
+		goto out;
+	}
 	if (sched_start(&p.sched, &p) < 0) {
 		die("cannot start the scheduler");
 		goto out;
@@ -457,6 +462,7 @@ out:
 	 * mount goes, so the next mount carries on. */
 	sched_stop(p.sched);
 	pai_fs_free(fs);
+	review_free(p.review);
 	events_close(p.events);
 	store_close(p.store);
 	if (p.gitdir)

@@ -28,6 +28,7 @@
 #include "gitwork.h"
 #include "merge.h"
 #include "pai.h"
+#include "review.h"
 #include "runner.h"
 #include "scheduler.h"
 #include "submit.h"
@@ -162,6 +163,98 @@ out:
 	free(commits);
 	free(ids);
 	return r;
+}
+
+static int wait_engine(struct run *r);
+
+/* Copy one file from the user's checkout into the new worktree. */
+static int copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	ssize_t n;
+	int in, out, r = 0;
+	struct stat st;
+
+	if ((in = open(from, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(in);
+		return -EINVAL;
+	}
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		   st.st_mode & 07777);
+	if (out < 0) {
+		r = -errno;
+		close(in);
+		return r;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			r = -EIO;
+			break;
+		}
+	if (n < 0)
+		r = -errno;
+	close(in);
+	if (close(out) < 0 && !r)
+		r = -EIO;
+	return r;
+}
+
+/*
+ * A fresh worktree lacks what git does not track: worktree.copy brings
+ * files such as .env from the user's checkout, and worktree.setup runs a
+ * command (npm ci) before the engine, its output at the top of the log.
+ */
+static int setup_worktree(struct run *r, const char *wt, int logfd,
+			  char *err, size_t errlen)
+{
+	struct pai *p = r->s->p;
+	char from[PATH_MAX * 2], to[PATH_MAX * 2];
+	char *argv[] = { "/bin/sh", "-c", p->cfg.setup, NULL };
+	struct runner_proc proc;
+	size_t i;
+	int status, code;
+
+	for (i = 0; i < p->cfg.n_copy; i++) {
+		const char *rel = p->cfg.copy[i];
+
+		snprintf(from, sizeof(from), "%s/%s", p->repo, rel);
+		snprintf(to, sizeof(to), "%s/%s", wt, rel);
+		/* Within the checkout and the worktree only. */
+		if (rel[0] == '/' || strstr(rel, "..")) {
+			log_line(logfd, "parallelai: worktree.copy: '%s'"
+				 " skipped: not a relative path", rel);
+			continue;
+		}
+		code = copy_file(from, to);
+		if (code < 0)
+			log_line(logfd, "parallelai: worktree.copy: '%s'"
+				 " skipped: %s", rel, code == -EINVAL ?
+				 "not a regular file" : strerror(-code));
+		else
+			log_line(logfd, "parallelai: worktree.copy: '%s'", rel);
+	}
+	if (!p->cfg.setup)
+		return 0;
+	log_line(logfd, "parallelai: setup: %s", p->cfg.setup);
+	if (runner_spawn(&proc, argv, NULL, wt, logfd, err, errlen) < 0)
+		return -EIO;
+	pthread_mutex_lock(&r->s->lock);
+	r->proc = proc;
+	r->has_proc = 1;
+	pthread_mutex_unlock(&r->s->lock);
+	status = wait_engine(r);
+	pthread_mutex_lock(&r->s->lock);
+	r->has_proc = 0;
+	pthread_mutex_unlock(&r->s->lock);
+	runner_release(&r->proc);
+	code = runner_exit_code(status);
+	if (code != 0) {
+		snprintf(err, errlen, "setup failed: exit status %d", code);
+		return -EIO;
+	}
+	return 0;
 }
 
 /* "parallelai: task 7: first line of the prompt" */
@@ -536,6 +629,8 @@ static void *run_main(void *arg)
 		store_task_set_worktree(p->store, t.id, wt);
 		free(t.worktree);
 		t.worktree = strdup(wt);
+		if (setup_worktree(r, wt, logfd, err, sizeof(err)) < 0)
+			goto fail;
 	}
 
 	pthread_mutex_lock(&s->lock);
@@ -1101,6 +1196,49 @@ static int parse_cmd(const char *line, char *verb, size_t vlen, long *num)
 	return *end ? 0 : 2;
 }
 
+/*
+ * merge, push and prune do git work that may take a while: they run
+ * outside the scheduler's lock, under review's own. 1 when line was one
+ * of them (*ret set), 0 when not.
+ */
+static int review_ctl(struct sched *s, int64_t task, const char *line,
+		      int *ret, char *err, size_t errlen)
+{
+	struct pai *p = s->p;
+	char verb[16] = "", rest[64] = "";
+	long id;
+	char *end;
+	int n = sscanf(line, "%15s %63[^\n]", verb, rest);
+
+	if (n < 1)
+		return 0;
+	if (!strcmp(verb, "prune") && task == 0) {
+		*ret = review_prune(p, n == 2 ? rest : "", err, errlen);
+	} else if (!strcmp(verb, "merge") && task > 0 && n == 1) {
+		*ret = review_merge(p, task, err, errlen);
+	} else if (!strcmp(verb, "push") && task > 0 && n == 1) {
+		*ret = review_push(p, task, err, errlen);
+	} else if (!strcmp(verb, "merge") && task == 0 && n == 2 &&
+		   !strcmp(rest, "all")) {
+		*ret = review_merge_all(p, err, errlen);
+	} else if (!strcmp(verb, "merge") && task == 0 && n == 2) {
+		id = strtol(rest, &end, 10);
+		if (*end || id <= 0) {
+			snprintf(err, errlen, "usage: merge ID|all");
+			*ret = -EINVAL;
+		} else {
+			*ret = review_merge(p, id, err, errlen);
+		}
+	} else {
+		return 0;
+	}
+	if (*ret < 0)
+		refuse(s, task, err);
+	else
+		settle(s, task);
+	return 1;
+}
+
 int sched_ctl(struct sched *s, int64_t task, const char *line,
 	      char *err, size_t errlen)
 {
@@ -1109,6 +1247,9 @@ int sched_ctl(struct sched *s, int64_t task, const char *line,
 	int n = parse_cmd(line, verb, sizeof(verb), &num), ret = -EINVAL;
 	int settle_after = 0;
 	cJSON *f;
+
+	if (review_ctl(s, task, line, &ret, err, errlen))
+		return ret;
 
 	pthread_mutex_lock(&s->lock);
 	if (task > 0 && n == 1 && !strcmp(verb, "cancel")) {

@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "gitwork.h"
 #include "pai.h"
+#include "review.h"
 #include "scheduler.h"
 #include "store.h"
 #include "view.h"
@@ -248,6 +249,7 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 	kv_str(&kv, "repository", p->repo);
 	kv_str(&kv, "state_dir", p->state_dir);
 	kv_str(&kv, "worktree_dir", p->worktrees_dir);
+	kv_num(&kv, "worktree_bytes", (long long)review_worktree_bytes(p));
 	return kv_finish(&kv);
 }
 
@@ -283,6 +285,9 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 	kv_str(&kv, "branch", t->branch);
 	kv_str(&kv, "commit", t->commit);
 	kv_str(&kv, "worktree", t->worktree);
+	/* Removed by hand: say so; a retry makes it anew. */
+	if (t->worktree && access(t->worktree, F_OK) < 0)
+		kv_str(&kv, "worktree_missing", "yes");
 	kv_str(&kv, "reason", t->reason);
 	if (t->priority)
 		kv_num(&kv, "priority", t->priority);

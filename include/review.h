@@ -1,0 +1,48 @@
+/*
+ * review: bringing finished tasks back together. Renders the conflicts
+ * between finished, unmerged tasks (and each against the tip of the base
+ * branch) and an order in which they merge cleanly, and carries out
+ * merge, merge all, push and prune. The git work is merge.c's; this
+ * module picks the tasks, records the outcome and says it in events.
+ *
+ *	review_conflicts(pai, &buf, false);	// "7 9 src/cli.c"
+ *	review_merge(pai, 7, err, sizeof(err));	// -EBUSY: conflict, dirty
+ *
+ * The base branch is parallelai.mergeInto, else the branch the
+ * repository's HEAD is on.
+ */
+#ifndef PAI_REVIEW_H
+#define PAI_REVIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf;
+struct pai;
+
+struct review;
+
+int review_new(struct review **out);
+void review_free(struct review *rv);
+
+/* conflicts / conflicts.json: one line per conflicting pair
+ * ("7 9 a.c b.c", "7 main a.c" against the base tip). */
+int review_conflicts(struct pai *p, struct buf *out, bool json);
+/* tasks/N/conflicts: "9 a.c" per conflicting task, "main a.c". */
+int review_task_conflicts(struct pai *p, int64_t id, struct buf *out);
+/* merge-order: the ids in order, then "! ID conflicts: PATHS" and
+ * "! ID waits for ID" for the tasks that cannot join it. */
+int review_merge_order(struct pai *p, struct buf *out);
+
+/* -EBUSY (conflict, uncommitted work in the way, wrong state), -ENOENT. */
+int review_merge(struct pai *p, int64_t id, char *err, size_t errlen);
+/* In merge order, stopping at the first that cannot go (-EBUSY). */
+int review_merge_all(struct pai *p, char *err, size_t errlen);
+int review_push(struct pai *p, int64_t id, char *err, size_t errlen);
+/* "", "branches", "ID" or "branches ID": see parallelai(1). */
+int review_prune(struct pai *p, const char *args, char *err, size_t errlen);
+/* Bytes used by all worktrees, cached for a few seconds. */
+uint64_t review_worktree_bytes(struct pai *p);
+
+#endif

@@ -1,0 +1,503 @@
+/*
+ * review: conflicts, merge order, merge, push and prune over the tasks;
+ * see include/review.h.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "buf.h"
+#include "events.h"
+#include "gitwork.h"
+#include "merge.h"
+#include "pai.h"
+#include "review.h"
+#include "store.h"
+
+/* How long the disk usage of the worktrees is reused: a du of many
+ * large worktrees is too slow for every read of status. */
+#define DU_TTL_MS 10000
+
+struct review {
+	struct merge_cache cache;	/* pairs already merged in memory */
+	pthread_mutex_t lock;		/* merges one at a time; du cache */
+	uint64_t du_bytes;
+	int64_t du_at;
+};
+
+int review_new(struct review **out)
+{
+	struct review *rv = calloc(1, sizeof(*rv));
+
+	if (!rv)
+		return -ENOMEM;
+	if (merge_cache_init(&rv->cache) < 0) {
+		free(rv);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&rv->lock, NULL);
+	*out = rv;
+	return 0;
+}
+
+void review_free(struct review *rv)
+{
+	if (!rv)
+		return;
+	merge_cache_release(&rv->cache);
+	pthread_mutex_destroy(&rv->lock);
+	free(rv);
+}
+
+static int base_branch(struct pai *p, char *name, size_t len, char *err,
+		       size_t errlen)
+{
+	if (p->cfg.merge_into) {
+		snprintf(name, len, "%s", p->cfg.merge_into);
+		return 0;
+	}
+	return gitwork_head_branch(p->repo, name, len, err, errlen);
+}
+
+/* The finished, unmerged tasks that changed something. */
+struct finished {
+	struct task *v;
+	size_t n;
+};
+
+static void finished_release(struct finished *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		task_release(&f->v[i]);
+	free(f->v);
+	memset(f, 0, sizeof(*f));
+}
+
+static int finished_load(struct finished *f, struct pai *p)
+{
+	int64_t *ids = NULL;
+	size_t n = 0, i;
+	int r;
+
+	memset(f, 0, sizeof(*f));
+	if ((r = store_tasks_in_state(p->store, TASK_DONE, &ids, &n)) < 0)
+		return r;
+	f->v = calloc(n ? n : 1, sizeof(*f->v));
+	if (!f->v) {
+		free(ids);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		struct task *t = &f->v[f->n];
+
+		if (store_task_get(p->store, ids[i], t) < 0)
+			continue;
+		if (!*t->commit || !strcmp(t->commit, t->base)) {
+			task_release(t);
+			continue;
+		}
+		f->n++;
+	}
+	free(ids);
+	return 0;
+}
+
+static int matrix(struct merge_matrix *m, struct pai *p, char *branch,
+		  size_t blen, struct finished *f, char *err, size_t errlen)
+{
+	struct merge_entry *e;
+	size_t i;
+	int r;
+
+	if ((r = base_branch(p, branch, blen, err, errlen)) < 0)
+		return r;
+	if ((r = finished_load(f, p)) < 0)
+		return r;
+	e = calloc(f->n ? f->n : 1, sizeof(*e));
+	if (!e) {
+		finished_release(f);
+		return -ENOMEM;
+	}
+	for (i = 0; i < f->n; i++) {
+		e[i].id = f->v[i].id;
+		e[i].commit = f->v[i].commit;
+	}
+	r = merge_matrix_compute(m, &p->review->cache, p->repo, branch, e,
+				 f->n, err, errlen);
+	free(e);
+	if (r < 0)
+		finished_release(f);
+	return r;
+}
+
+static void add_paths(struct buf *out, const struct merge_paths *paths)
+{
+	size_t i;
+
+	for (i = 0; i < paths->n; i++)
+		buf_printf(out, " %s", paths->v[i]);
+	buf_puts(out, "\n");
+}
+
+int review_conflicts(struct pai *p, struct buf *out, bool json)
+{
+	struct merge_matrix m;
+	struct finished f;
+	char branch[256], err[512];
+	cJSON *root = NULL, *arr;
+	size_t i, j;
+	int r;
+
+	if ((r = matrix(&m, p, branch, sizeof(branch), &f, err,
+			sizeof(err))) < 0)
+		return buf_printf(out, json ? "{\"error\":\"%s\"}\n" :
+				  "! %s\n", err), 0;
+	if (json) {
+		root = cJSON_CreateObject();
+		cJSON_AddStringToObject(root, "branch", branch);
+		cJSON_AddStringToObject(root, "tip", m.tip);
+		arr = cJSON_AddArrayToObject(root, "conflicts");
+	}
+	for (i = 0; i < m.n; i++) {
+		const struct merge_conflict *c = &m.v[i];
+
+		if (json) {
+			cJSON *o = cJSON_CreateObject(), *ps;
+
+			cJSON_AddNumberToObject(o, "a", (double)c->a);
+			if (c->b == MERGE_TIP)
+				cJSON_AddStringToObject(o, "b", branch);
+			else
+				cJSON_AddNumberToObject(o, "b", (double)c->b);
+			ps = cJSON_AddArrayToObject(o, "paths");
+			for (j = 0; j < c->paths.n; j++)
+				cJSON_AddItemToArray(ps,
+					cJSON_CreateString(c->paths.v[j]));
+			cJSON_AddItemToArray(arr, o);
+			continue;
+		}
+		if (c->b == MERGE_TIP)
+			buf_printf(out, "%lld %s", (long long)c->a, branch);
+		else
+			buf_printf(out, "%lld %lld", (long long)c->a,
+				   (long long)c->b);
+		add_paths(out, &c->paths);
+	}
+	if (json) {
+		char *s = cJSON_PrintUnformatted(root);
+
+		if (s)
+			buf_printf(out, "%s\n", s);
+		cJSON_free(s);
+		cJSON_Delete(root);
+	}
+	merge_matrix_release(&m);
+	finished_release(&f);
+	return 0;
+}
+
+int review_task_conflicts(struct pai *p, int64_t id, struct buf *out)
+{
+	struct merge_matrix m;
+	struct finished f;
+	char branch[256], err[512];
+	size_t i;
+
+	if (matrix(&m, p, branch, sizeof(branch), &f, err, sizeof(err)) < 0)
+		return buf_printf(out, "! %s\n", err), 0;
+	for (i = 0; i < m.n; i++) {
+		const struct merge_conflict *c = &m.v[i];
+
+		if (c->a != id && c->b != id)
+			continue;
+		if (c->b == MERGE_TIP)
+			buf_printf(out, "%s", branch);
+		else
+			buf_printf(out, "%lld",
+				   (long long)(c->a == id ? c->b : c->a));
+		add_paths(out, &c->paths);
+	}
+	merge_matrix_release(&m);
+	finished_release(&f);
+	return 0;
+}
+
+static int order(struct merge_order *o, struct pai *p, char *branch,
+		 size_t blen, char *err, size_t errlen)
+{
+	struct merge_task *mt = NULL;
+	struct finished f;
+	int64_t **deps = NULL;
+	size_t i;
+	int r;
+
+	if ((r = base_branch(p, branch, blen, err, errlen)) < 0)
+		return r;
+	if ((r = finished_load(&f, p)) < 0)
+		return r;
+	mt = calloc(f.n ? f.n : 1, sizeof(*mt));
+	deps = calloc(f.n ? f.n : 1, sizeof(*deps));
+	if (!mt || !deps) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < f.n; i++) {
+		mt[i].id = f.v[i].id;
+		mt[i].commit = f.v[i].commit;
+		store_task_deps(p->store, f.v[i].id, &deps[i], &mt[i].ndeps);
+		mt[i].deps = deps[i];
+	}
+	r = merge_order_compute(o, p->repo, branch, mt, f.n, err, errlen);
+out:
+	for (i = 0; deps && i < f.n; i++)
+		free(deps[i]);
+	free(deps);
+	free(mt);
+	finished_release(&f);
+	return r;
+}
+
+int review_merge_order(struct pai *p, struct buf *out)
+{
+	struct merge_order o;
+	char branch[256], err[512];
+	size_t i;
+
+	if (order(&o, p, branch, sizeof(branch), err, sizeof(err)) < 0)
+		return buf_printf(out, "! %s\n", err), 0;
+	for (i = 0; i < o.n; i++)
+		buf_printf(out, "%lld\n", (long long)o.ids[i]);
+	for (i = 0; i < o.nleft; i++) {
+		const struct merge_left *l = &o.left[i];
+
+		if (l->blocked_by) {
+			buf_printf(out, "! %lld waits for %lld\n",
+				   (long long)l->id, (long long)l->blocked_by);
+		} else {
+			buf_printf(out, "! %lld conflicts:", (long long)l->id);
+			add_paths(out, &l->paths);
+		}
+	}
+	merge_order_release(&o);
+	return 0;
+}
+
+static int merge_one(struct pai *p, int64_t id, char *err, size_t errlen)
+{
+	struct merge_options opts = { MERGE_STRATEGY_MERGE, NULL,
+				      p->cfg.author_name,
+				      p->cfg.author_email, NULL, NULL };
+	struct merge_result res;
+	struct task t;
+	char branch[256], reason[640];
+	cJSON *f;
+	int r;
+
+	if ((r = store_task_get(p->store, id, &t)) < 0) {
+		snprintf(err, errlen, "no such task: %lld", (long long)id);
+		return r;
+	}
+	if (t.state != TASK_DONE) {
+		snprintf(err, errlen, "cannot merge task %lld: it is %s",
+			 (long long)id, task_state_name(t.state));
+		r = -EBUSY;
+		goto out;
+	}
+	if ((r = base_branch(p, branch, sizeof(branch), err, errlen)) < 0) {
+		r = -EBUSY;
+		goto out;
+	}
+	if (p->cfg.merge_strategy)
+		merge_strategy_parse(p->cfg.merge_strategy, &opts.strategy);
+	r = merge_into(&res, p->repo, t.branch, branch, &opts, err, errlen);
+	if (r < 0) {
+		/* The task stays done; its status says why it did not go. */
+		snprintf(reason, sizeof(reason), "merge refused: %s", err);
+		store_task_finish(p->store, id, TASK_DONE, t.exit_code, NULL,
+				  reason);
+		if (r != -ENOENT)
+			r = -EBUSY;
+		goto out;
+	}
+	store_task_finish(p->store, id, TASK_MERGED, t.exit_code, NULL, NULL);
+	f = cJSON_CreateObject();
+	cJSON_AddStringToObject(f, "branch", branch);
+	cJSON_AddStringToObject(f, "commit", res.oid);
+	cJSON_AddStringToObject(f, "how", merge_how_name(res.how));
+	events_add(p->events, "merged", id, f);
+	merge_result_release(&res);
+out:
+	task_release(&t);
+	return r;
+}
+
+int review_merge(struct pai *p, int64_t id, char *err, size_t errlen)
+{
+	int r;
+
+	pthread_mutex_lock(&p->review->lock);
+	r = merge_one(p, id, err, errlen);
+	pthread_mutex_unlock(&p->review->lock);
+	return r;
+}
+
+int review_merge_all(struct pai *p, char *err, size_t errlen)
+{
+	struct merge_order o;
+	char branch[256];
+	size_t i;
+	int r;
+
+	pthread_mutex_lock(&p->review->lock);
+	if ((r = order(&o, p, branch, sizeof(branch), err, errlen)) < 0)
+		goto out;
+	for (i = 0; i < o.n && r == 0; i++)
+		r = merge_one(p, o.ids[i], err, errlen);
+	if (r == 0 && o.nleft) {
+		snprintf(err, errlen, "merged %zu; task %lld cannot go: %s",
+			 o.n, (long long)o.left[0].id,
+			 o.left[0].blocked_by ? "its dependency is not merged" :
+			 "it conflicts");
+		r = -EBUSY;
+	}
+	merge_order_release(&o);
+out:
+	pthread_mutex_unlock(&p->review->lock);
+	return r;
+}
+
+int review_push(struct pai *p, int64_t id, char *err, size_t errlen)
+{
+	struct task t;
+	cJSON *f;
+	int r;
+
+	if ((r = store_task_get(p->store, id, &t)) < 0) {
+		snprintf(err, errlen, "no such task: %lld", (long long)id);
+		return r;
+	}
+	r = merge_push(p->repo, p->cfg.remote ? p->cfg.remote : "origin",
+		       t.branch, 0, err, errlen);
+	if (r == 0) {
+		f = cJSON_CreateObject();
+		cJSON_AddStringToObject(f, "remote", p->cfg.remote ?
+					p->cfg.remote : "origin");
+		cJSON_AddStringToObject(f, "branch", t.branch);
+		events_add(p->events, "pushed", id, f);
+	}
+	task_release(&t);
+	return r;
+}
+
+static int prune_task(struct pai *p, struct task *t, bool branches,
+		      char *err, size_t errlen)
+{
+	char name[64];
+	cJSON *f;
+	int r;
+
+	if (!t->worktree)
+		return 0;
+	snprintf(name, sizeof(name), "pai-task-%lld", (long long)t->id);
+	r = merge_worktree_remove(p->repo, name, t->worktree,
+				  branches ? t->branch : NULL, err, errlen);
+	if (r < 0)
+		return r;
+	store_task_set_worktree(p->store, t->id, NULL);
+	f = cJSON_CreateObject();
+	cJSON_AddStringToObject(f, "worktree", t->worktree);
+	if (branches)
+		cJSON_AddStringToObject(f, "branch", t->branch);
+	events_add(p->events, "pruned", t->id, f);
+	return 0;
+}
+
+int review_prune(struct pai *p, const char *args, char *err, size_t errlen)
+{
+	static const enum task_state prunable[] = { TASK_MERGED,
+						    TASK_CANCELLED };
+	bool branches = false;
+	int64_t only = 0, *ids;
+	char word[32];
+	const char *s = args;
+	size_t i, k, n;
+	int r = 0, consumed;
+
+	while (sscanf(s, "%31s%n", word, &consumed) == 1) {
+		char *end;
+
+		s += consumed;
+		if (!strcmp(word, "branches")) {
+			branches = true;
+			continue;
+		}
+		only = strtoll(word, &end, 10);
+		if (*end || only <= 0) {
+			snprintf(err, errlen, "usage: prune [branches] [ID]");
+			return -EINVAL;
+		}
+	}
+	if (only) {
+		struct task t;
+
+		if ((r = store_task_get(p->store, only, &t)) < 0) {
+			snprintf(err, errlen, "no such task: %lld",
+				 (long long)only);
+			return r;
+		}
+		/* Named, a done or failed task may go too; a running one
+		 * never. */
+		if (t.state == TASK_RUNNING) {
+			snprintf(err, errlen, "cannot prune task %lld: it is"
+				 " running", (long long)only);
+			r = -EBUSY;
+		} else {
+			r = prune_task(p, &t, branches, err, errlen);
+		}
+		task_release(&t);
+		return r;
+	}
+	for (k = 0; k < 2 && r == 0; k++) {
+		if ((r = store_tasks_in_state(p->store, prunable[k], &ids,
+					      &n)) < 0)
+			break;
+		for (i = 0; i < n && r == 0; i++) {
+			struct task t;
+
+			if (store_task_get(p->store, ids[i], &t) < 0)
+				continue;
+			r = prune_task(p, &t, branches, err, errlen);
+			task_release(&t);
+		}
+		free(ids);
+	}
+	pthread_mutex_lock(&p->review->lock);
+	p->review->du_at = 0;
+	pthread_mutex_unlock(&p->review->lock);
+	return r;
+}
+
+uint64_t review_worktree_bytes(struct pai *p)
+{
+	struct review *rv = p->review;
+	uint64_t bytes;
+	int64_t now = pai_now_ms();
+
+	pthread_mutex_lock(&rv->lock);
+	if (!rv->du_at || now - rv->du_at > DU_TTL_MS) {
+		if (merge_disk_usage(p->worktrees_dir, &rv->du_bytes) < 0)
+			rv->du_bytes = 0;
+		rv->du_at = now;
+	}
+	bytes = rv->du_bytes;
+	pthread_mutex_unlock(&rv->lock);
+	return bytes;
+}
