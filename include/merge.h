@@ -79,6 +79,11 @@ int merge_combine(char out[41], struct merge_paths *paths, const char *repo,
 /*
  * Pairwise conflicts among tasks and against the tip of a base branch.
  *
+ * A pair whose sides, from their one merge base, changed different paths
+ * (no file on one side where the other has a directory) is clean without
+ * a merge: two tree diffs that skip unchanged subtrees tell, where a
+ * three-way merge walks every file. Any other pair is merged in memory.
+ *
  * The cache remembers each pair's result keyed by the two commit ids
  * (order does not matter), so a recomputation after one task finished
  * merges only its pairs, and one after the base branch moved only each
@@ -94,7 +99,8 @@ struct merge_cache {
 	struct merge_cache_slot *slots;
 	size_t cap, used;
 	unsigned gen;
-	unsigned long merges;	/* three-way merges computed so far */
+	unsigned long pairs;	/* pairs computed so far (not from the cache) */
+	unsigned long merges;	/* of which by a full three-way merge */
 	unsigned long hits;	/* pairs answered from the cache */
 };
 

@@ -421,6 +421,211 @@ out:
 
 /* ---- the pair cache ---- */
 
+/* The paths that differ between two trees, renames as delete and add. */
+static int changed_paths(struct merge_paths *out, git_repository *repo,
+			 git_tree *from, git_tree *to)
+{
+	git_diff_options dopts;
+	git_diff *diff = NULL;
+	size_t i, n;
+	int error;
+
+	git_diff_options_init(&dopts, GIT_DIFF_OPTIONS_VERSION);
+	dopts.flags = GIT_DIFF_SKIP_BINARY_CHECK | GIT_DIFF_INCLUDE_TYPECHANGE;
+	if ((error = git_diff_tree_to_tree(&diff, repo, from, to,
+					   &dopts)) < 0)
+		return -EIO;
+	n = git_diff_num_deltas(diff);
+	for (i = 0; i < n && error == 0; i++) {
+		const git_diff_delta *d = git_diff_get_delta(diff, i);
+
+		error = paths_add(out, d->old_file.path);
+		if (error == 0 && strcmp(d->old_file.path, d->new_file.path))
+			error = paths_add(out, d->new_file.path);
+	}
+	git_diff_free(diff);
+	paths_finish(out);
+	return error;
+}
+
+/*
+ * The paths where trees a and b differ, below prefix (len bytes of a
+ * PATH_MAX buffer), into out (unsorted). Unlike git_diff_tree_to_tree,
+ * which walks every file, subtrees with the same id are skipped: the cost
+ * is that of the change, not of the repository. A directory on one side
+ * only is recorded as itself, not as its files, which only makes more
+ * pairs look as though they meet.
+ */
+static int tree_paths(struct merge_paths *out, git_repository *repo,
+		      const git_tree *a, const git_tree *b, char *prefix,
+		      size_t len)
+{
+	size_t i = 0, j = 0, na = git_tree_entrycount(a),
+	       nb = git_tree_entrycount(b);
+	int error = 0;
+
+	while (error == 0 && (i < na || j < nb)) {
+		const git_tree_entry *ea = i < na ? git_tree_entry_byindex(a, i)
+					   : NULL;
+		const git_tree_entry *eb = j < nb ? git_tree_entry_byindex(b, j)
+					   : NULL;
+		const git_tree_entry *e;
+		int c = !ea ? 1 : !eb ? -1 : git_tree_entry_cmp(ea, eb);
+		const char *name;
+		size_t n;
+
+		e = c <= 0 ? ea : eb;
+		i += c <= 0;
+		j += c >= 0;
+		if (c == 0 && git_oid_equal(git_tree_entry_id(ea),
+					    git_tree_entry_id(eb)) &&
+		    git_tree_entry_filemode(ea) == git_tree_entry_filemode(eb))
+			continue;
+		name = git_tree_entry_name(e);
+		n = strlen(name);
+		if (len + n + 2 > PATH_MAX)
+			return -ENAMETOOLONG;
+		memcpy(prefix + len, name, n + 1);
+		if (c == 0 && git_tree_entry_type(ea) == GIT_OBJECT_TREE &&
+		    git_tree_entry_type(eb) == GIT_OBJECT_TREE) {
+			git_tree *ta = NULL, *tb = NULL;
+
+			prefix[len + n] = '/';
+			prefix[len + n + 1] = '\0';
+			if (git_tree_lookup(&ta, repo, git_tree_entry_id(ea)) < 0 ||
+			    git_tree_lookup(&tb, repo, git_tree_entry_id(eb)) < 0)
+				error = -EIO;
+			else
+				error = tree_paths(out, repo, ta, tb, prefix,
+						   len + n + 1);
+			git_tree_free(tb);
+			git_tree_free(ta);
+			continue;
+		}
+		error = paths_add(out, prefix);
+	}
+	prefix[len] = '\0';
+	return error;
+}
+
+/* The paths two commits' trees differ in, sorted. */
+static int commit_paths(struct merge_paths *out, git_repository *repo,
+			const git_commit *from, const git_commit *to)
+{
+	git_tree *a = NULL, *b = NULL;
+	char prefix[PATH_MAX] = "";
+	int error = -EIO;
+
+	if (git_commit_tree(&a, from) == 0 && git_commit_tree(&b, to) == 0)
+		error = tree_paths(out, repo, a, b, prefix, 0);
+	git_tree_free(b);
+	git_tree_free(a);
+	paths_finish(out);
+	return error;
+}
+
+/* Whether the sorted set p has the first len bytes of s as a path. */
+static int has_path(const struct merge_paths *p, const char *s, size_t len)
+{
+	size_t lo = 0, hi = p->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strncmp(p->v[mid], s, len);
+
+		if (c == 0 && p->v[mid][len])
+			c = 1;
+		if (c == 0)
+			return 1;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* Whether the sorted set p has a path inside directory dir. */
+static int has_under(const struct merge_paths *p, const char *dir)
+{
+	size_t len = strlen(dir), lo = 0, hi = p->n;
+
+	/* the first path not below dir + "/" in strcmp order */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strncmp(p->v[mid], dir, len);
+
+		if (c == 0)
+			c = (unsigned char)p->v[mid][len] - '/';
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < p->n && !strncmp(p->v[lo], dir, len) &&
+	       p->v[lo][len] == '/';
+}
+
+/*
+ * Whether changes to the paths a and to the paths b can meet in a merge:
+ * one path changed on both sides, or a file on one side where the other
+ * has a directory.
+ */
+static int may_meet(const struct merge_paths *a, const struct merge_paths *b)
+{
+	size_t i;
+	const char *p, *slash;
+
+	for (i = 0; i < a->n; i++) {
+		p = a->v[i];
+		if (has_path(b, p, strlen(p)) || has_under(b, p))
+			return 1;
+		for (slash = strchr(p, '/'); slash; slash = strchr(slash + 1, '/'))
+			if (has_path(b, p, (size_t)(slash - p)))
+				return 1;
+	}
+	return 0;
+}
+
+/*
+ * The conflicts of a pair, the quick way when it can be had: with one
+ * merge base, sides whose changes from it touch different paths (and no
+ * file where the other has a directory) merge cleanly, found by two tree
+ * comparisons that skip unchanged subtrees, where a three-way merge walks
+ * every file of the repository. Everything else is merged. *merged says which.
+ */
+static int pair_quick(struct merge_paths *out, int *merged,
+		      git_repository *repo, const git_commit *a,
+		      const git_commit *b, char *err, size_t errlen)
+{
+	git_oidarray bases = { NULL, 0 };
+	git_commit *base = NULL;
+	struct merge_paths pa = { NULL, 0 }, pb = { NULL, 0 };
+	const git_oid *ida = git_commit_id(a), *idb = git_commit_id(b);
+	int quick = 0;
+
+	*merged = 0;
+	if (git_merge_bases(&bases, repo, ida, idb) == 0 && bases.count == 1) {
+		if (git_oid_equal(&bases.ids[0], ida) ||
+		    git_oid_equal(&bases.ids[0], idb))
+			quick = 1;	/* one contains the other */
+		else if (git_commit_lookup(&base, repo, &bases.ids[0]) == 0 &&
+			 commit_paths(&pa, repo, base, a) == 0 &&
+			 commit_paths(&pb, repo, base, b) == 0)
+			quick = !may_meet(&pa, &pb);
+	}
+	git_error_clear();
+	merge_paths_release(&pb);
+	merge_paths_release(&pa);
+	git_commit_free(base);
+	git_oidarray_dispose(&bases);
+	if (quick)
+		return 0;
+	*merged = 1;
+	return pair_conflicts(out, repo, a, b, err, errlen);
+}
+
+
 struct merge_cache_slot {
 	git_oid a, b;		/* a < b */
 	unsigned gen;		/* the computation that last used it */
@@ -516,7 +721,7 @@ static int cache_pair(const struct merge_paths **out, struct merge_cache *c,
 	const git_oid *a = git_commit_id(ca), *b = git_commit_id(cb);
 	struct merge_cache_slot *s;
 	struct merge_paths paths = { NULL, 0 };
-	int error;
+	int merged, error;
 
 	*out = &none;
 	if (git_oid_equal(a, b))
@@ -536,9 +741,11 @@ static int cache_pair(const struct merge_paths **out, struct merge_cache *c,
 			return 0;
 		}
 	}
-	if ((error = pair_conflicts(&paths, repo, ca, cb, err, errlen)) < 0)
+	if ((error = pair_quick(&paths, &merged, repo, ca, cb, err,
+				errlen)) < 0)
 		return error;
-	c->merges++;
+	c->pairs++;
+	c->merges += (unsigned long)merged;
 	/* at most half full, so that probes stay short */
 	if ((c->used + 1) * 2 > c->cap &&
 	    (error = cache_rehash(c, c->cap ? c->cap * 2 : 64, 1)) < 0) {
@@ -1058,7 +1265,13 @@ static int default_message(git_buf *out, git_repository *repo,
 		len = strlen(what) + 32;
 		if (!(text = malloc(len)))
 			return -ENOMEM;
-		snprintf(text, len, "Merge branch '%s'", what);
+		git_reference *ref = NULL;
+		int branch = git_branch_lookup(&ref, repo, what,
+					       GIT_BRANCH_LOCAL) == 0;
+
+		git_reference_free(ref);
+		snprintf(text, len, "Merge %s '%s'", branch ? "branch" :
+			 "commit", what);
 		goto pretty;
 	}
 	if ((error = git_revwalk_new(&walk, repo)) < 0 ||
@@ -1173,33 +1386,6 @@ out:
 	git_rebase_free(rebase);
 	git_annotated_commit_free(upstream);
 	git_annotated_commit_free(branch);
-	return error;
-}
-
-/* The paths that differ between two trees, renames as delete and add. */
-static int changed_paths(struct merge_paths *out, git_repository *repo,
-			 git_tree *from, git_tree *to)
-{
-	git_diff_options dopts;
-	git_diff *diff = NULL;
-	size_t i, n;
-	int error;
-
-	git_diff_options_init(&dopts, GIT_DIFF_OPTIONS_VERSION);
-	dopts.flags = GIT_DIFF_SKIP_BINARY_CHECK | GIT_DIFF_INCLUDE_TYPECHANGE;
-	if ((error = git_diff_tree_to_tree(&diff, repo, from, to,
-					   &dopts)) < 0)
-		return -EIO;
-	n = git_diff_num_deltas(diff);
-	for (i = 0; i < n && error == 0; i++) {
-		const git_diff_delta *d = git_diff_get_delta(diff, i);
-
-		error = paths_add(out, d->old_file.path);
-		if (error == 0 && strcmp(d->old_file.path, d->new_file.path))
-			error = paths_add(out, d->new_file.path);
-	}
-	git_diff_free(diff);
-	paths_finish(out);
 	return error;
 }
 
@@ -1530,6 +1716,22 @@ static int merge_locked(struct merge_result *r, const char *repo_path,
 	if (wt) {
 		const char *dir = git_repository_workdir(wt);
 
+		char lock[PATH_MAX];
+		struct stat st;
+
+		/*
+		 * A git command running there holds the index: fail now,
+		 * not after the branch has moved.
+		 */
+		snprintf(lock, sizeof(lock), "%sindex.lock",
+			 git_repository_path(wt));
+		if (lstat(lock, &st) == 0) {
+			seterr(err, errlen, "cannot merge '%s' into '%s': "
+			       "'%s' exists: another git process seems to be "
+			       "running there", what, into, lock);
+			error = -EBUSY;
+			goto out;
+		}
 		state = git_repository_state(wt);
 		if (state != GIT_REPOSITORY_STATE_NONE) {
 			seterr(err, errlen, "cannot merge '%s' into '%s': '%s' "

@@ -291,8 +291,9 @@ static void test_matrix_computes_only_new_pairs(void)
 	CHECK(merge_cache_init(&cache) == 0);
 	CHECK(merge_matrix_compute(&m, &cache, repo_path(r), "main", e, 3,
 				   err, sizeof(err)) == 0);
-	/* 3 pairs and 3 tasks against the tip */
-	CHECK(cache.merges == 6);
+	/* 3 pairs and 3 tasks against the tip; only 1 and 2 meet in a file */
+	CHECK(cache.pairs == 6);
+	CHECK(cache.merges == 1);
 	CHECK(m.n == 1);
 	if (m.n == 1) {
 		CHECK(m.v[0].a == 1 && m.v[0].b == 2);
@@ -302,10 +303,11 @@ static void test_matrix_computes_only_new_pairs(void)
 	merge_matrix_release(&m);
 
 	/* task 4 finishes: only its 3 pairs and its tip pair are new */
-	before = cache.merges;
+	before = cache.pairs;
 	CHECK(merge_matrix_compute(&m, &cache, repo_path(r), "main", e, 4,
 				   err, sizeof(err)) == 0);
-	CHECK(cache.merges - before == 4);
+	CHECK(cache.pairs - before == 4);
+	CHECK(cache.merges == 4);
 	CHECK(m.n == 4);
 	if (m.n == 4) {
 		CHECK(m.v[0].a == 1 && m.v[0].b == 2);
@@ -318,12 +320,12 @@ static void test_matrix_computes_only_new_pairs(void)
 	merge_matrix_release(&m);
 
 	/* nothing new: nothing merged; entries in another order: same pairs */
-	before = cache.merges;
+	before = cache.pairs;
 	e[0] = (struct merge_entry){ 4, t[3] };
 	e[3] = (struct merge_entry){ 1, t[0] };
 	CHECK(merge_matrix_compute(&m, &cache, repo_path(r), "main", e, 4,
 				   err, sizeof(err)) == 0);
-	CHECK(cache.merges == before);
+	CHECK(cache.pairs == before);
 	CHECK(m.n == 4 && m.v[0].a == 1 && m.v[0].b == 2 && m.v[1].b == 4);
 	merge_matrix_release(&m);
 
@@ -363,11 +365,11 @@ static void test_base_moved_by_a_commit_in_the_checkout(void)
 
 	user_commit(r, "sed -i '2s/.*/mine/' f.txt");
 	rev(r, "main", tip);
-	before = cache.merges;
+	before = cache.pairs;
 	CHECK(merge_matrix_compute(&m, &cache, repo_path(r), "main", e, 2,
 				   err, sizeof(err)) == 0);
 	/* each task against the new tip; the task pair from the cache */
-	CHECK(cache.merges - before == 2);
+	CHECK(cache.pairs - before == 2);
 	CHECK_STR(m.tip, tip);
 	CHECK(m.n == 1);
 	if (m.n == 1) {
@@ -376,6 +378,72 @@ static void test_base_moved_by_a_commit_in_the_checkout(void)
 	}
 	/* the old tip's pairs are forgotten */
 	CHECK(cache.used == 3);
+	merge_matrix_release(&m);
+	merge_cache_release(&cache);
+}
+
+/*
+ * The matrix's quick answer for pairs that touch different paths must be
+ * what a full merge says, also where a file meets a directory.
+ */
+static void test_matrix_agrees_with_full_merges(void)
+{
+	static const char *const cmds[] = {
+		"git rm -q dir/c.txt && echo file > dir",
+		"echo changed > dir/c.txt",
+		"mkdir x && echo y > x/y",
+		"echo x > x",
+		"git mv a.txt z.txt",
+		"echo changed > a.txt",
+		"echo changed > b.txt",
+		"sed -i '2s/.*/two/' f.txt",
+	};
+	enum { N = sizeof(cmds) / sizeof(cmds[0]) };
+	struct merge_cache cache;
+	struct merge_matrix m;
+	struct merge_paths p;
+	struct merge_entry e[N];
+	char c[N][41];
+	size_t i, j, k;
+	const char *r = "agree";
+
+	make_repo(r);
+	user_commit(r, "sed -i '2s/.*/mine/' f.txt");
+	for (i = 0; i < N; i++) {
+		task(r, (int)i + 1, "main~1", cmds[i], c[i]);
+		e[i] = (struct merge_entry){ (int64_t)i + 1, c[i] };
+	}
+	CHECK(merge_cache_init(&cache) == 0);
+	CHECK(merge_matrix_compute(&m, &cache, repo_path(r), "main", e, N,
+				   err, sizeof(err)) == 0);
+	CHECK(cache.merges < cache.pairs);
+	for (i = 0; i < N; i++) {
+		for (j = i; j < N; j++) {
+			const char *other = j == i ? "main" : c[j];
+			int64_t b = j == i ? MERGE_TIP : (int64_t)j + 1;
+			char want[256], got[256] = "";
+
+			CHECK(merge_conflicts(&p, repo_path(r), c[i], other,
+					      err, sizeof(err)) == 0);
+			snprintf(want, sizeof(want), "%s", joined(&p));
+			merge_paths_release(&p);
+			for (k = 0; k < m.n; k++)
+				if (m.v[k].a == (int64_t)i + 1 && m.v[k].b == b)
+					snprintf(got, sizeof(got), "%s",
+						 joined(&m.v[k].paths));
+			if (strcmp(got, want))
+				fprintf(stderr, "  tasks %zu and %lld: matrix "
+					"\"%s\", merge \"%s\"\n", i + 1,
+					(long long)b, got, want);
+			CHECK(!strcmp(got, want));
+		}
+	}
+	/* the file/directory pairs and the line against the tip do meet */
+	CHECK(m.n >= 3);
+	if (getenv("PAI_TEST_VERBOSE"))
+		for (k = 0; k < m.n; k++)
+			fprintf(stderr, "  %lld %lld %s\n", (long long)m.v[k].a,
+				(long long)m.v[k].b, joined(&m.v[k].paths));
 	merge_matrix_release(&m);
 	merge_cache_release(&cache);
 }
@@ -732,6 +800,18 @@ static void test_conflicting_merge_is_refused(void)
 	CHECK(res.checkout == NULL);
 	after = snapshot(r);
 	CHECK_STR(after, before);
+	free(after);
+	merge_result_release(&res);
+
+	/* a git command at work in the checkout */
+	task(r, 2, "main", "echo two > b.txt", t1);
+	sh("touch %s/%s/.git/index.lock", tmp, r);
+	CHECK(merge_into(&res, repo_path(r), t1, "main", NULL, err,
+			 sizeof(err)) == -EBUSY);
+	CHECK(strstr(err, "index.lock' exists") != NULL);
+	sh("rm %s/%s/.git/index.lock", tmp, r);
+	after = snapshot(r);
+	CHECK_STR(after, before);
 	free(before);
 	free(after);
 	merge_result_release(&res);
@@ -942,6 +1022,7 @@ int main(void)
 	RUN(test_conflicts_of_an_unknown_commit);
 	RUN(test_matrix_computes_only_new_pairs);
 	RUN(test_base_moved_by_a_commit_in_the_checkout);
+	RUN(test_matrix_agrees_with_full_merges);
 	RUN(test_merge_order_leaves_out_a_conflict);
 	RUN(test_merge_order_puts_dependencies_first);
 	RUN(test_merge_fast_forward);
