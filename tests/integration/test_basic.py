@@ -320,13 +320,15 @@ class TestTaskFiles(PaiTestCase):
         self.m.wait_final(tid)
         self.assertFalse(os.path.lexists(self.m.path('tasks/%d/worker' % tid)))
 
-    def test_later_issue_files_are_absent(self):
+    def test_files_not_real_yet_are_absent(self):
         tid = self.m.submit('true\n')
         self.m.wait_final(tid)
-        for rel in ('conflicts', 'merge-order', 'metrics', 'tasks/%d/result' % tid):
+        # metrics is not there yet; an sh task has no result or raw stream
+        for rel in ('metrics', 'tasks/%d/result' % tid, 'tasks/%d/log.jsonl' % tid):
             self.assertFalse(os.path.lexists(self.m.path(rel)), rel)
         self.assertEqual(sorted(os.listdir(self.m.mnt)),
-                         ['README', 'ctl', 'events', 'status', 'status.json', 'tasks', 'workers'])
+                         ['README', 'conflicts', 'conflicts.json', 'ctl', 'events',
+                          'merge-order', 'status', 'status.json', 'tasks', 'workers'])
 
     def test_readme_describes_layout(self):
         text = self.m.read('README')
