@@ -75,6 +75,11 @@ int gitwork_worktree_create(const char *repo, const char *name,
 			    const char *path, const char *branch,
 			    const char *base_oid, char *err, size_t errlen);
 
+/* Hold off worktree creation while another module adds or removes a
+ * worktree (libgit2 reads every worktree entry when adding one). */
+void gitwork_worktrees_lock(void);
+void gitwork_worktrees_unlock(void);
+
 /*
  * Remove what an interrupted gitwork_worktree_create left at path and in
  * the repository's worktrees/NAME entry (the daemon was killed during

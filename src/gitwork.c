@@ -753,6 +753,16 @@ out:
  */
 static pthread_mutex_t worktree_lock = PTHREAD_MUTEX_INITIALIZER;
 
+void gitwork_worktrees_lock(void)
+{
+	pthread_mutex_lock(&worktree_lock);
+}
+
+void gitwork_worktrees_unlock(void)
+{
+	pthread_mutex_unlock(&worktree_lock);
+}
+
 int gitwork_worktree_create(const char *repo_path, const char *name,
 			    const char *path, const char *branch,
 			    const char *base_oid, char *err, size_t errlen)

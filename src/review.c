@@ -407,8 +407,10 @@ static int prune_task(struct pai *p, struct task *t, bool branches,
 	if (!t->worktree)
 		return 0;
 	snprintf(name, sizeof(name), "pai-task-%lld", (long long)t->id);
+	gitwork_worktrees_lock();
 	r = merge_worktree_remove(p->repo, name, t->worktree,
 				  branches ? t->branch : NULL, err, errlen);
+	gitwork_worktrees_unlock();
 	if (r < 0)
 		return r;
 	store_task_set_worktree(p->store, t->id, NULL);
