@@ -757,6 +757,23 @@ class TestPrune(ReviewTestCase):
         self.assertKept(done, wts[done])
         self.assertTrue(self.branch_exists('pai/task-%d' % done))
 
+    def test_prune_never_takes_a_running_task(self):
+        tid = self.m.submit('sleep 60\n')
+        self.m.wait_state(tid, 'running')
+        self.m.pid_of(tid)
+        wt = self.worktree_of(tid)
+        self.assertErrno(self.m.ctl('ctl', 'prune %d\n' % tid), errno.EBUSY)
+        self.assertEqual(self.m.ctl('ctl', 'prune\n'), 0)
+        self.assertTrue(os.path.isdir(wt))
+        self.assertEqual(self.m.state(tid), 'running')
+        self.assertFalse(self.m.events_of('pruned', tid))
+        self.m.ctl('tasks/%d/ctl' % tid, 'cancel\n')
+        self.m.wait_final(tid, 30)
+
+    def test_prune_of_a_missing_task_is_enoent(self):
+        self.assertErrno(self.m.ctl('ctl', 'prune 999\n'), errno.ENOENT)
+        self.assertTrue(self.refused_events())
+
     def test_status_shows_the_disk_used_by_worktrees(self):
         self.done("head -c 100000 /dev/zero > blob.bin\n")
         used = self.m.kv('status').get('worktree_bytes')
