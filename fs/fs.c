@@ -31,6 +31,7 @@
 #include "events.h"
 #include "fs.h"
 #include "pai.h"
+#include "planner.h"
 #include "review.h"
 #include "scheduler.h"
 #include "store.h"
@@ -40,6 +41,8 @@ enum kind {
 	K_ROOT, K_README, K_CTL, K_STATUS, K_STATUS_JSON, K_EVENTS,
 	K_CONFLICTS, K_CONFLICTS_JSON, K_MERGE_ORDER,
 	K_TASKS, K_NEW,
+	K_PLANS, K_PLANS_NEW, K_PLAN, K_P_REQUEST, K_P_STATUS, K_P_PLAN,
+	K_P_TASKS, K_P_LOG, K_P_CTL,
 	K_TASK, K_T_PROMPT, K_T_STATUS, K_T_JSON, K_T_LOG, K_T_RAW, K_T_DIFF,
 	K_T_FILES, K_T_RESULT, K_T_DEPENDS, K_T_CONFLICTS, K_T_CTL,
 	K_T_WORKTREE, K_T_WORKER,
@@ -63,6 +66,7 @@ static const struct entry root_tab[] = {
 	{ "conflicts.json", K_CONFLICTS_JSON, S_IFREG | 0444 },
 	{ "merge-order", K_MERGE_ORDER, S_IFREG | 0444 },
 	{ "tasks", K_TASKS, S_IFDIR | 0755 },
+	{ "plans", K_PLANS, S_IFDIR | 0755 },
 	{ "workers", K_WORKERS, S_IFDIR | 0555 },
 	{ NULL, 0, 0 }
 };
@@ -92,12 +96,23 @@ static const struct entry worker_tab[] = {
 	{ NULL, 0, 0 }
 };
 
+static const struct entry plan_tab[] = {
+	{ "request", K_P_REQUEST, S_IFREG | 0444 },
+	{ "status", K_P_STATUS, S_IFREG | 0444 },
+	{ "plan.json", K_P_PLAN, S_IFREG | 0444 },
+	{ "tasks", K_P_TASKS, S_IFREG | 0444 },
+	{ "log", K_P_LOG, S_IFREG | 0444 },
+	{ "ctl", K_P_CTL, S_IFREG | 0200 },
+	{ NULL, 0, 0 }
+};
+
 static const struct entry tasks_new = { "new", K_NEW, S_IFREG | 0666 };
+static const struct entry plans_new = { "new", K_PLANS_NEW, S_IFREG | 0666 };
 static const struct entry dir_entry = { NULL, K_TASK, S_IFDIR | 0555 };
 
 struct node {
 	const struct entry *e;
-	int64_t task;		/* K_TASK.. and K_T_* */
+	int64_t task;		/* K_TASK.. and K_T_*; the plan for K_P_* */
 	int worker;		/* K_WORKER.. and K_W_* */
 };
 
@@ -175,6 +190,17 @@ static bool present(struct pai *p, struct node *n)
 	bool ok = true;
 
 	switch (n->e->kind) {
+	case K_P_PLAN:
+	case K_P_TASKS: {
+		struct plan pl;
+
+		if (store_plan_get(p->store, n->task, &pl) < 0)
+			return false;
+		ok = n->e->kind == K_P_PLAN ? pl.plan != NULL :
+		     pl.tasks != NULL;
+		plan_release(&pl);
+		return ok;
+	}
 	case K_T_RAW:
 		return real_path(p, n, path, sizeof(path)) == 0 &&
 		       access(path, F_OK) == 0;
@@ -248,6 +274,23 @@ static int resolve(const char *path, struct node *n)
 		if (depth == 2)
 			return 0;
 		n->e = depth == 3 ? find(task_tab, c[2], len[2]) : NULL;
+	} else if (n->e->kind == K_PLANS) {
+		static const struct entry pdir = { NULL, K_PLAN,
+						   S_IFDIR | 0555 };
+		struct plan pl;
+
+		if (len[1] == 3 && !strncmp(c[1], "new", 3)) {
+			n->e = &plans_new;
+			return depth == 2 ? 0 : -ENOTDIR;
+		}
+		n->task = parse_id(c[1], len[1]);
+		if (!n->task || store_plan_get(p->store, n->task, &pl) < 0)
+			return -ENOENT;
+		plan_release(&pl);
+		n->e = &pdir;
+		if (depth == 2)
+			return 0;
+		n->e = depth == 3 ? find(plan_tab, c[2], len[2]) : NULL;
 	} else if (n->e->kind == K_WORKERS) {
 		struct worker_info w;
 		static const struct entry wdir = { NULL, K_WORKER,
@@ -271,6 +314,31 @@ static int resolve(const char *path, struct node *n)
 
 /* ---- content ------------------------------------------------------- */
 
+/* A plan's request, plan.json, or its tasks one id per line. */
+static int render_plan(struct pai *p, const struct node *n, struct buf *out)
+{
+	struct plan pl;
+	const char *s;
+	int r;
+
+	if ((r = store_plan_get(p->store, n->task, &pl)) < 0)
+		return r;
+	if (n->e->kind == K_P_REQUEST) {
+		r = buf_add(out, pl.request, pl.request_len);
+	} else if (n->e->kind == K_P_PLAN) {
+		r = pl.plan ? buf_printf(out, "%s\n", pl.plan) : 0;
+	} else {
+		/* "[3,4,5]" */
+		for (s = pl.tasks; s && *s && r == 0; s++)
+			if (*s >= '0' && *s <= '9')
+				r = buf_add(out, s, 1);
+			else if (*s == ',' || *s == ']')
+				r = buf_add(out, "\n", 1);
+	}
+	plan_release(&pl);
+	return r;
+}
+
 /* Render a generated regular file. -ENOENT if its task went away. */
 static int render(struct pai *p, const struct node *n, struct buf *out)
 {
@@ -292,6 +360,12 @@ static int render(struct pai *p, const struct node *n, struct buf *out)
 		return review_merge_order(p, out);
 	case K_T_CONFLICTS:
 		return review_task_conflicts(p, n->task, out);
+	case K_P_STATUS:
+		return planner_status(p->planner, n->task, out);
+	case K_P_REQUEST:
+	case K_P_PLAN:
+	case K_P_TASKS:
+		return render_plan(p, n, out);
 	case K_T_PROMPT:
 	case K_T_STATUS:
 	case K_T_JSON:
@@ -346,6 +420,9 @@ static int real_path(struct pai *p, const struct node *n, char *out,
 	case K_T_RAW:
 		pai_raw_path(p, n->task, out, len);
 		return 0;
+	case K_P_LOG:
+		planner_log_path(p->planner, n->task, out, len);
+		return 0;
 	case K_W_LOG:
 		if (sched_worker_info(p->sched, n->worker, &w) < 0 ||
 		    !w.last_task)
@@ -359,7 +436,8 @@ static int real_path(struct pai *p, const struct node *n, char *out,
 
 static bool is_real(enum kind k)
 {
-	return k == K_EVENTS || k == K_T_LOG || k == K_T_RAW || k == K_W_LOG;
+	return k == K_EVENTS || k == K_T_LOG || k == K_T_RAW || k == K_W_LOG ||
+	       k == K_P_LOG;
 }
 
 static int link_target(struct pai *p, const struct node *n, struct buf *out)
@@ -425,6 +503,17 @@ static int node_times(struct pai *p, const struct node *n, int64_t *ms)
 		return 0;
 	default:
 		break;
+	}
+	if (n->e->kind >= K_PLAN && n->e->kind <= K_P_CTL) {
+		struct plan pl;
+
+		*ms = p->started;
+		if (store_plan_get(p->store, n->task, &pl) == 0) {
+			*ms = n->e->kind == K_P_REQUEST ? pl.created :
+			      pl.updated;
+			plan_release(&pl);
+		}
+		return 0;
 	}
 	if (n->task && store_task_get(p->store, n->task, &t) == 0) {
 		*ms = n->e->kind == K_T_PROMPT ? t.created : t.updated;
@@ -543,6 +632,24 @@ static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		return fill_tab(buf, filler, task_tab, &n);
 	case K_WORKER:
 		return fill_tab(buf, filler, worker_tab, &n);
+	case K_PLAN:
+		return fill_tab(buf, filler, plan_tab, &n);
+	case K_PLANS: {
+		int64_t *ids = NULL;
+		size_t count = 0, i;
+
+		add_entry(buf, filler, "new");
+		if ((r = store_plan_ids(p->store, NULL, &ids, &count)) < 0)
+			return r;
+		for (i = 0; i < count; i++) {
+			snprintf(name, sizeof(name), "%lld",
+				 (long long)ids[i]);
+			if (add_entry(buf, filler, name))
+				break;
+		}
+		free(ids);
+		return 0;
+	}
 	case K_TASKS: {
 		int64_t *ids = NULL;
 		size_t count = 0, i;
@@ -574,14 +681,19 @@ static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 	}
 }
 
+static bool is_new(enum kind k)
+{
+	return k == K_NEW || k == K_PLANS_NEW;
+}
+
 static bool can_write(enum kind k)
 {
-	return k == K_CTL || k == K_T_CTL || k == K_NEW;
+	return k == K_CTL || k == K_T_CTL || k == K_P_CTL || is_new(k);
 }
 
 static bool can_read(enum kind k)
 {
-	return k != K_CTL && k != K_T_CTL;
+	return k != K_CTL && k != K_T_CTL && k != K_P_CTL;
 }
 
 static int pai_access(const char *path, int mask)
@@ -592,7 +704,8 @@ static int pai_access(const char *path, int mask)
 	if ((r = resolve(path, &n)) < 0)
 		return r;
 	if (S_ISDIR(n.e->mode) || S_ISLNK(n.e->mode))
-		return (mask & W_OK) && n.e->kind != K_TASKS ? -EACCES : 0;
+		return (mask & W_OK) && n.e->kind != K_TASKS &&
+		       n.e->kind != K_PLANS ? -EACCES : 0;
 	if ((mask & W_OK) && !can_write(n.e->kind))
 		return -EACCES;
 	if ((mask & R_OK) && !can_read(n.e->kind))
@@ -625,7 +738,7 @@ static int pai_open(const char *path, struct fuse_file_info *fi)
 	h->n = n;
 	h->fd = -1;
 	h->writable = acc != O_RDONLY;
-	if (n.e->kind == K_NEW)
+	if (is_new(n.e->kind))
 		buf_init(&h->data, p->cfg.max_prompt + 65536);
 	else
 		buf_init(&h->data, BUF_NOMAX);
@@ -634,7 +747,7 @@ static int pai_open(const char *path, struct fuse_file_info *fi)
 
 		if (real_path(p, &n, rp, sizeof(rp)) == 0)
 			h->fd = open(rp, O_RDONLY | O_CLOEXEC);
-	} else if (acc != O_WRONLY && n.e->kind != K_NEW) {
+	} else if (acc != O_WRONLY && !is_new(n.e->kind)) {
 		r = render(p, &n, &h->data);
 		if (r < 0 && r != -EFBIG) {
 			buf_release(&h->data);
@@ -673,8 +786,12 @@ static int submit(struct handle *h)
 		events_reason(p->events, "refused", 0, err);
 		return h->result = -EFBIG;
 	}
-	h->result = sched_submit(p->sched, buf_cstr(&h->data), h->data.len,
-				 &id, err, sizeof(err));
+	if (h->n.e->kind == K_PLANS_NEW)
+		h->result = planner_submit(p->planner, buf_cstr(&h->data),
+					   h->data.len, &id, err, sizeof(err));
+	else
+		h->result = sched_submit(p->sched, buf_cstr(&h->data),
+					 h->data.len, &id, err, sizeof(err));
 	if (h->result == 0)
 		h->created = id;
 	return h->result;
@@ -702,7 +819,7 @@ static int pai_read(const char *path, char *out, size_t size, off_t off,
 		}
 		goto out;
 	}
-	if (h->n.e->kind == K_NEW) {
+	if (is_new(h->n.e->kind)) {
 		/* Clone convention: a read-write handle reads its new id. */
 		char id[32];
 		size_t len;
@@ -761,7 +878,12 @@ static int run_ctl(struct handle *h, const char *data, size_t size)
 			line[--n] = '\0';
 		if (!n)
 			continue;
-		r = sched_ctl(p->sched, h->n.task, line, err, sizeof(err));
+		if (h->n.e->kind == K_P_CTL)
+			r = planner_ctl(p->planner, h->n.task, line, err,
+					sizeof(err));
+		else
+			r = sched_ctl(p->sched, h->n.task, line, err,
+				      sizeof(err));
 	}
 	free(copy);
 	return r;
@@ -774,7 +896,7 @@ static int pai_write(const char *path, const char *data, size_t size,
 	int r;
 
 	pthread_mutex_lock(&h->lock);
-	if (h->n.e->kind != K_NEW) {
+	if (!is_new(h->n.e->kind)) {
 		r = run_ctl(h, data, size);
 		goto out;
 	}
@@ -805,7 +927,7 @@ static int pai_flush(const char *path, struct fuse_file_info *fi)
 	struct handle *h = handle_of(fi);
 	int r = 0;
 
-	if (h->n.e->kind != K_NEW || !h->writable)
+	if (!is_new(h->n.e->kind) || !h->writable)
 		return 0;
 	pthread_mutex_lock(&h->lock);
 	r = submit(h);
@@ -823,8 +945,9 @@ static int pai_release(const char *path, struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
 
-	if (h->n.e->kind == K_NEW && h->writable && !h->wrote)
-		events_reason(pai()->events, "refused", 0, "empty prompt");
+	if (is_new(h->n.e->kind) && h->writable && !h->wrote)
+		events_reason(pai()->events, "refused", 0, h->n.e->kind ==
+			      K_NEW ? "empty prompt" : "empty request");
 	if (h->fd >= 0)
 		close(h->fd);
 	buf_release(&h->data);
@@ -846,7 +969,7 @@ static int pai_truncate(const char *path, off_t size,
 		return -EACCES;
 	}
 	/* O_TRUNC on new or ctl: nothing stored to cut. */
-	if (fi && n.e->kind == K_NEW) {
+	if (fi && is_new(n.e->kind)) {
 		struct handle *h = handle_of(fi);
 
 		pthread_mutex_lock(&h->lock);

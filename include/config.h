@@ -62,6 +62,8 @@ struct config {
 	struct price_def *prices;	/* [price "MODEL"] sections */
 	size_t n_prices;
 	int max_fanout;		/* parallelai.maxFanout: tasks per spec */
+	char *planner;		/* parallelai.planner: the planner engine */
+	int plan_approve;	/* parallelai.planApprove: wait for approve */
 	char *merge_strategy;	/* merge.strategy: merge | squash | rebase */
 	char *merge_into;	/* parallelai.mergeInto: NULL, HEAD's branch */
 	char *remote;		/* parallelai.remote: where push goes */

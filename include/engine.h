@@ -75,6 +75,9 @@ struct task_usage;
  * -EINVAL when it is not such an object.
  */
 int engine_read_result(const char *path, struct task_usage *u, char **error);
+/* The "result" (the final message) of a result file, malloc'd;
+ * -ENOENT when it has none. */
+int engine_read_answer(const char *path, char **text);
 
 /* *argv_out is a NULL-terminated malloc'd vector; free with engine_argv_free. */
 int engine_argv(const struct config *c, const char *engine,

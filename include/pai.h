@@ -28,6 +28,7 @@ struct store;
 struct events;
 struct sched;
 struct review;
+struct planner;
 
 struct pai {
 	char *repo;		/* absolute path of the repository */
@@ -40,6 +41,7 @@ struct pai {
 	struct events *events;
 	struct sched *sched;
 	struct review *review;	/* conflicts, merge order, merges */
+	struct planner *planner;	/* plans/ */
 	int64_t started;	/* ms since the epoch */
 	char engine_why[128];	/* how the default engine was chosen */
 };

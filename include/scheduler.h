@@ -51,6 +51,9 @@ struct worker_info {
 	int64_t since;		/* ms, start of the current task */
 };
 
+/* New tasks were stored by someone else (the planner): look at the queue. */
+void sched_kick(struct sched *s);
+
 int sched_workers(struct sched *s);
 int sched_busy(struct sched *s);
 bool sched_paused(struct sched *s);

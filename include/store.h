@@ -63,6 +63,7 @@ struct task {
 	int retries;		/* extra attempts after a failure */
 	char *labels;		/* JSON array of strings, or NULL */
 	int64_t not_before;	/* ms: a retry's backoff ends; 0: none */
+	int64_t plan;		/* the plan it came from, 0: none */
 	int64_t input_tokens;	/* summed over attempts */
 	int64_t output_tokens;
 	int turns;
@@ -98,7 +99,40 @@ struct task_new {
 	/* ids it waits for; -k is the k-th task of the same batch */
 	const int64_t *depends;
 	size_t n_depends;
+	int64_t plan;		/* 0: none */
 };
+
+/*
+ * A plan: a request split into tasks by a planner engine. States:
+ * planning, waiting (for approval), created, failed, cancelled.
+ */
+struct plan {
+	int64_t id;
+	char *request;		/* request_len bytes, NUL-terminated */
+	size_t request_len;
+	char *state;
+	char *engine;
+	int approve;		/* tasks only after "approve" */
+	char *plan;		/* what the planner returned, JSON, or NULL */
+	char *tasks;		/* "[3,4,5]" once created, or NULL */
+	char *reason;
+	int64_t created, updated;
+};
+
+void plan_release(struct plan *pl);
+int store_plan_create(struct store *st, const char *request, size_t len,
+		      const char *engine, int approve, int64_t *id);
+int store_plan_get(struct store *st, int64_t id, struct plan *out);
+/* All plans (state NULL) or those in state, ascending. */
+int store_plan_ids(struct store *st, const char *state, int64_t **ids,
+		   size_t *n);
+/* plan NULL keeps the recorded one; reason NULL clears it. */
+int store_plan_update(struct store *st, int64_t id, const char *state,
+		      const char *plan, const char *reason);
+/* Create a plan's tasks and mark it created, in one transaction. */
+int store_plan_create_tasks(struct store *st, int64_t plan,
+			    const struct task_new *v, size_t count,
+			    int64_t *ids);
 
 /* A dependent task whose state store_deps_settle changed. */
 struct dep_change {

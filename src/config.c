@@ -27,6 +27,7 @@ void config_init(struct config *c)
 	memset(c, 0, sizeof(*c));
 	c->workers = n > 0 ? (int)n : 1;
 	c->max_fanout = 1000;
+	c->planner = strdup("anthropic");
 	c->retry_base = 10;
 	c->retry_max = 300;
 	c->breaker_failures = 5;
@@ -105,6 +106,17 @@ int config_set(struct config *c, const char *key, const char *value,
 		if (parse_long(value, 0, 86400, &n) < 0)
 			goto bad;
 		c->breaker_cooldown = (int)n;
+	} else if (!strcmp(key, "planner")) {
+		if (!value || !*value)
+			goto bad;
+		set_str(&c->planner, value);
+	} else if (!strcmp(key, "planapprove")) {
+		if (!value || (strcmp(value, "true") && strcmp(value, "false") &&
+			       strcmp(value, "yes") && strcmp(value, "no") &&
+			       strcmp(value, "1") && strcmp(value, "0")))
+			goto bad;
+		c->plan_approve = !strcmp(value, "true") ||
+				  !strcmp(value, "yes") || !strcmp(value, "1");
 	} else if (!strcmp(key, "mergestrategy")) {
 		if (!value || (strcmp(value, "merge") && strcmp(value, "squash") &&
 			       strcmp(value, "rebase")))
@@ -337,7 +349,8 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 			       "killgrace", "authorname", "authoremail",
 			       "breakerfailures", "breakercooldown",
 			       "maxfanout", "retrybase", "retrymax",
-			       "mergestrategy", "mergeinto", "remote" };
+			       "mergestrategy", "mergeinto", "remote",
+			       "planner", "planapprove" };
 	int ret = -EINVAL;
 	size_t i;
 
@@ -440,6 +453,7 @@ void config_release(struct config *c)
 	free(c->copy);
 	free(c->setup);
 	free(c->merge_strategy);
+	free(c->planner);
 	free(c->merge_into);
 	free(c->remote);
 

@@ -548,18 +548,15 @@ static int64_t num_of(const cJSON *o, const char *key)
 	       (int64_t)n->valuedouble : 0;
 }
 
-int engine_read_result(const char *path, struct task_usage *u, char **error)
+/* A result file as a JSON object. */
+static int read_result(const char *path, cJSON **out)
 {
 	struct buf b;
-	const cJSON *e, *cost;
-	cJSON *root = NULL;
 	char chunk[4096];
 	ssize_t n;
 	int fd, r = 0;
 
-	memset(u, 0, sizeof(*u));
-	u->cost_usd = -1;
-	*error = NULL;
+	*out = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -569,13 +566,49 @@ int engine_read_result(const char *path, struct task_usage *u, char **error)
 		if ((r = buf_add(&b, chunk, (size_t)n)) < 0)
 			break;
 	close(fd);
-	if (r < 0 || n < 0)
-		goto out;
-	root = cJSON_ParseWithLength(buf_cstr(&b), b.len);
-	if (!cJSON_IsObject(root)) {
-		r = -EINVAL;
-		goto out;
+	if (r == 0 && n < 0)
+		r = -EIO;
+	if (r == 0) {
+		*out = cJSON_ParseWithLength(buf_cstr(&b), b.len);
+		if (!cJSON_IsObject(*out)) {
+			cJSON_Delete(*out);
+			*out = NULL;
+			r = -EINVAL;
+		}
 	}
+	buf_release(&b);
+	return r;
+}
+
+int engine_read_answer(const char *path, char **text)
+{
+	const cJSON *res;
+	cJSON *root;
+	int r = read_result(path, &root);
+
+	*text = NULL;
+	if (r < 0)
+		return r;
+	res = cJSON_GetObjectItemCaseSensitive(root, "result");
+	if (cJSON_IsString(res) && !(*text = strdup(res->valuestring)))
+		r = -ENOMEM;
+	else if (!cJSON_IsString(res))
+		r = -ENOENT;
+	cJSON_Delete(root);
+	return r;
+}
+
+int engine_read_result(const char *path, struct task_usage *u, char **error)
+{
+	const cJSON *e, *cost;
+	cJSON *root = NULL;
+	int r;
+
+	memset(u, 0, sizeof(*u));
+	u->cost_usd = -1;
+	*error = NULL;
+	if ((r = read_result(path, &root)) < 0)
+		return r;
 	u->input_tokens = num_of(root, "input_tokens");
 	u->output_tokens = num_of(root, "output_tokens");
 	u->turns = (int)num_of(root, "turns");
@@ -586,8 +619,6 @@ int engine_read_result(const char *path, struct task_usage *u, char **error)
 	if (cJSON_IsString(e) && *e->valuestring &&
 	    !(*error = strdup(e->valuestring)))
 		r = -ENOMEM;
-out:
 	cJSON_Delete(root);
-	buf_release(&b);
-	return r < 0 ? r : (n < 0 ? -EIO : r);
+	return r;
 }

@@ -30,6 +30,7 @@
 #include "fs.h"
 #include "gitwork.h"
 #include "pai.h"
+#include "planner.h"
 #include "review.h"
 #include "scheduler.h"
 #include "store.h"
@@ -447,6 +448,10 @@ static int run(struct args *a)
 		die("cannot start the scheduler");
 		goto out;
 	}
+	if (planner_start(&p.planner, &p) < 0) {
+		die("cannot start the planner");
+		goto out;
+	}
 	events_add(p.events, "mounted", 0, NULL);
 	if (notify_fd >= 0) {
 		detach_stdio(p.state_dir);
@@ -460,6 +465,7 @@ static int run(struct args *a)
 out:
 	/* Engines stop and their tasks are queued again before the
 	 * mount goes, so the next mount carries on. */
+	planner_stop(p.planner);
 	sched_stop(p.sched);
 	pai_fs_free(fs);
 	review_free(p.review);

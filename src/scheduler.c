@@ -1292,6 +1292,13 @@ int sched_ctl(struct sched *s, int64_t task, const char *line,
 	return ret;
 }
 
+void sched_kick(struct sched *s)
+{
+	pthread_mutex_lock(&s->lock);
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* ---- what the views read ------------------------------------------- */
 
 int sched_workers(struct sched *s)

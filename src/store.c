@@ -81,6 +81,21 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (task, dep)) WITHOUT ROWID;"
 	"CREATE INDEX deps_by_dep ON deps(dep, task);"
 	"CREATE INDEX tasks_queue ON tasks(state, priority DESC, id);",
+	/* 5: plans, a request split into tasks by a planner engine, and the
+	 * plan a task came from. */
+	"CREATE TABLE plans ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  request BLOB NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  engine TEXT NOT NULL,"
+	"  approve INTEGER NOT NULL DEFAULT 0,"
+	"  plan TEXT,"
+	"  tasks TEXT,"
+	"  reason TEXT,"
+	"  created INTEGER NOT NULL DEFAULT 0,"
+	"  updated INTEGER NOT NULL DEFAULT 0"
+	");"
+	"ALTER TABLE tasks ADD COLUMN plan INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -114,6 +129,12 @@ enum stmt_id {
 	S_NEXT_DUE,
 	S_BACKOFF,
 	S_SET_BASE,
+	S_PLAN_INSERT,
+	S_PLAN_GET,
+	S_PLAN_IDS,
+	S_PLAN_IDS_IN_STATE,
+	S_PLAN_UPDATE,
+	S_PLAN_TASKS,
 	S_COUNT
 };
 
@@ -125,15 +146,15 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_ROLLBACK] = "ROLLBACK",
 	[S_INSERT] = "INSERT INTO tasks (prompt, engine, state, base,"
 		     " created, updated, model, options, priority, timeout,"
-		     " stall, retries, labels)"
+		     " stall, retries, labels, plan)"
 		     " VALUES (?1, ?2, 'queued', ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9,"
-		     " ?10, ?11)",
+		     " ?10, ?11, ?12)",
 	[S_SET_BRANCH] = "UPDATE tasks SET branch = ?2 WHERE id = ?1",
 	[S_GET] = "SELECT id, prompt, engine, state, base, commit_oid, branch,"
 		  " worktree, reason, exit_code, attempts, worker, pid,"
 		  " created, started, finished, updated, model, input_tokens,"
 		  " output_tokens, turns, cost_usd, options, priority, timeout,"
-		  " stall, retries, labels, not_before"
+		  " stall, retries, labels, not_before, plan"
 		  " FROM tasks WHERE id = ?1",
 	[S_EXISTS] = "SELECT 1 FROM tasks WHERE id = ?1",
 	[S_IDS] = "SELECT id FROM tasks ORDER BY id",
@@ -183,6 +204,20 @@ static const char *const stmt_sql[S_COUNT] = {
 		      " exit_code = ?3, reason = ?4, not_before = ?2,"
 		      " finished = 0, updated = ?5 WHERE id = ?1",
 	[S_SET_BASE] = "UPDATE tasks SET base = ?2, updated = ?3 WHERE id = ?1",
+	[S_PLAN_INSERT] = "INSERT INTO plans (request, state, engine, approve,"
+			  " created, updated)"
+			  " VALUES (?1, 'planning', ?2, ?3, ?4, ?4)",
+	[S_PLAN_GET] = "SELECT id, request, state, engine, approve, plan, tasks,"
+		       " reason, created, updated FROM plans WHERE id = ?1",
+	[S_PLAN_IDS] = "SELECT id FROM plans ORDER BY id",
+	[S_PLAN_IDS_IN_STATE] = "SELECT id FROM plans WHERE state = ?1"
+				" ORDER BY id",
+	/* A NULL plan keeps the one recorded. */
+	[S_PLAN_UPDATE] = "UPDATE plans SET state = ?2,"
+			  " plan = coalesce(?3, plan), reason = ?4,"
+			  " updated = ?5 WHERE id = ?1",
+	[S_PLAN_TASKS] = "UPDATE plans SET state = 'created', tasks = ?2,"
+			 " reason = NULL, updated = ?3 WHERE id = ?1",
 	[S_TOTALS] = "SELECT coalesce(sum(input_tokens), 0),"
 		     " coalesce(sum(output_tokens), 0), sum(cost_usd)"
 		     " FROM tasks",
@@ -506,6 +541,7 @@ static void bind_text_or_null(sqlite3_stmt *s, int col, const char *v)
 static int collect_ids(struct store *st, sqlite3_stmt *s, int64_t **ids,
 		       size_t *n);
 static int exists_locked(struct store *st, int64_t id);
+static char *column_strdup(sqlite3_stmt *s, int col, int *oom);
 
 /* The state of a task, with the lock held; -ENOENT when there is none. */
 static int state_locked(struct store *st, int64_t id, enum task_state *out)
@@ -630,6 +666,7 @@ static int create_locked(struct store *st, const struct task_new *n,
 	sqlite3_bind_int(s, 9, n->stall);
 	sqlite3_bind_int(s, 10, n->retries);
 	bind_text_or_null(s, 11, n->labels);
+	sqlite3_bind_int64(s, 12, n->plan);
 	rc = sqlite3_step(s);
 	stmt_done(s);
 	if (rc != SQLITE_DONE)
@@ -684,10 +721,14 @@ static int create_locked(struct store *st, const struct task_new *n,
 	return 0;
 }
 
-int store_tasks_create(struct store *st, const struct task_new *v,
-		       size_t count, int64_t *ids)
+/* The batch of tasks, and when it makes a plan's tasks, the plan's
+ * record of them, in one transaction. */
+static int create_batch(struct store *st, const struct task_new *v,
+			size_t count, int64_t *ids, int64_t plan)
 {
-	size_t i;
+	sqlite3_stmt *s = NULL;
+	char *list = NULL;
+	size_t i, len = 0;
 	int error;
 
 	pthread_mutex_lock(&st->lock);
@@ -696,10 +737,172 @@ int store_tasks_create(struct store *st, const struct task_new *v,
 	for (i = 0; i < count; i++)
 		if ((error = create_locked(st, &v[i], ids, i, &ids[i])) < 0)
 			goto out;
+	if (plan) {
+		/* "[3,4,5]" */
+		if (!(list = malloc(count * 21 + 3))) {
+			error = -ENOMEM;
+			goto out;
+		}
+		list[len++] = '[';
+		for (i = 0; i < count; i++)
+			len += (size_t)sprintf(list + len, "%s%" PRId64,
+					       i ? "," : "", ids[i]);
+		list[len++] = ']';
+		list[len] = '\0';
+		if ((error = stmt_get(st, S_PLAN_TASKS, &s)) < 0)
+			goto out;
+		sqlite3_bind_int64(s, 1, plan);
+		sqlite3_bind_text(s, 2, list, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, now_ms());
+		if ((error = step_update(st, s, "cannot record the plan's"
+					 " tasks")) < 0)
+			goto out;
+	}
 	error = exec_stmt(st, S_COMMIT);
 out:
 	if (error)
 		rollback(st);
+	pthread_mutex_unlock(&st->lock);
+	free(list);
+	return error;
+}
+
+int store_tasks_create(struct store *st, const struct task_new *v,
+		       size_t count, int64_t *ids)
+{
+	return create_batch(st, v, count, ids, 0);
+}
+
+int store_plan_create_tasks(struct store *st, int64_t plan,
+			    const struct task_new *v, size_t count,
+			    int64_t *ids)
+{
+	return create_batch(st, v, count, ids, plan);
+}
+
+int store_plan_create(struct store *st, const char *request, size_t len,
+		      const char *engine, int approve, int64_t *id)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, error;
+
+	if (len > INT32_MAX || !engine)
+		return -EINVAL;
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_PLAN_INSERT, &s)) < 0)
+		goto out;
+	sqlite3_bind_blob(s, 1, request, (int)len, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, engine, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 3, approve);
+	sqlite3_bind_int64(s, 4, now_ms());
+	rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_DONE) {
+		error = db_error(st, rc, "cannot insert plan");
+		goto out;
+	}
+	*id = sqlite3_last_insert_rowid(st->db);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+void plan_release(struct plan *pl)
+{
+	free(pl->request);
+	free(pl->state);
+	free(pl->engine);
+	free(pl->plan);
+	free(pl->tasks);
+	free(pl->reason);
+	memset(pl, 0, sizeof(*pl));
+}
+
+int store_plan_get(struct store *st, int64_t id, struct plan *out)
+{
+	sqlite3_stmt *s = NULL;
+	const void *blob;
+	int rc, error = 0, oom = 0;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_PLAN_GET, &s)) < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		error = -ENOENT;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		error = db_error(st, rc, "cannot read plan");
+		goto out;
+	}
+	out->id = sqlite3_column_int64(s, 0);
+	blob = sqlite3_column_blob(s, 1);
+	out->request_len = (size_t)sqlite3_column_bytes(s, 1);
+	if ((out->request = malloc(out->request_len + 1))) {
+		if (out->request_len)
+			memcpy(out->request, blob, out->request_len);
+		out->request[out->request_len] = '\0';
+	} else {
+		oom = 1;
+	}
+	out->state = column_strdup(s, 2, &oom);
+	out->engine = column_strdup(s, 3, &oom);
+	out->approve = sqlite3_column_int(s, 4);
+	out->plan = column_strdup(s, 5, &oom);
+	out->tasks = column_strdup(s, 6, &oom);
+	out->reason = column_strdup(s, 7, &oom);
+	out->created = sqlite3_column_int64(s, 8);
+	out->updated = sqlite3_column_int64(s, 9);
+	if (oom)
+		error = -ENOMEM;
+out:
+	stmt_done(s);
+	pthread_mutex_unlock(&st->lock);
+	if (error)
+		plan_release(out);
+	return error;
+}
+
+int store_plan_ids(struct store *st, const char *state, int64_t **ids,
+		   size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	int error;
+
+	*ids = NULL;
+	*n = 0;
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, state ? S_PLAN_IDS_IN_STATE : S_PLAN_IDS,
+			      &s)) < 0)
+		goto out;
+	if (state)
+		sqlite3_bind_text(s, 1, state, -1, SQLITE_STATIC);
+	error = collect_ids(st, s, ids, n);
+out:
+	stmt_done(s);
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int store_plan_update(struct store *st, int64_t id, const char *state,
+		      const char *plan, const char *reason)
+{
+	sqlite3_stmt *s = NULL;
+	int error;
+
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_PLAN_UPDATE, &s)) < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
+	bind_text_or_null(s, 3, plan);
+	bind_text_or_null(s, 4, reason);
+	sqlite3_bind_int64(s, 5, now_ms());
+	error = step_update(st, s, "cannot update plan");
+out:
 	pthread_mutex_unlock(&st->lock);
 	return error;
 }
@@ -975,6 +1178,7 @@ int store_task_get(struct store *st, int64_t id, struct task *out)
 	out->retries = sqlite3_column_int(s, 26);
 	out->labels = column_strdup(s, 27, &oom);
 	out->not_before = sqlite3_column_int64(s, 28);
+	out->plan = sqlite3_column_int64(s, 29);
 	if (oom || !out->engine || !out->branch)
 		error = -ENOMEM;
 
