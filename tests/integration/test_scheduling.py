@@ -502,6 +502,13 @@ class TestBackoff(SchedTestCase):
         self.assertEqual(len(started), 2)
         self.assertGreaterEqual(started[1]['time'][:19] + 'Z', retry_at)
 
+    def test_priority_can_change_during_backoff(self):
+        tid = self.m.submit(spec(prompt=self.flaky(), retries=1))
+        self.wait_backoff(tid)
+        self.assertEqual(self.m.ctl('tasks/%d/ctl' % tid, 'priority 9\n'), 0)
+        self.assertEqual(self.m.status(tid).get('priority'), '9')
+        self.assertDone(tid)
+
     def test_cancel_during_backoff_is_final(self):
         tid = self.m.submit(spec(prompt='exit 1', retries=1))
         self.wait_backoff(tid)
@@ -556,6 +563,20 @@ class TestDurability(SchedTestCase):
         open(go, 'w').close()
         self.assertDone(a)
         self.assertDone(b)
+
+    def test_timeout_still_applies_after_kill_9(self):
+        pidfile = self.gate_file('first.pid')
+        tid = self.m.submit(spec(prompt='echo $$ >> %s; sleep 300' % pidfile, timeout=2))
+        self.m.wait_state(tid, 'running')
+        wait_for(lambda: os.path.exists(pidfile), 20, msg='first run')
+        self.m.kill9()
+        self.m.remount()
+        self.assertEqual(self.m.wait_final(tid, 30), 'failed')
+        self.assertEqual(self.m.status(tid).get('reason'), 'timeout: killed after 2 s')
+        with open(pidfile) as f:
+            pids = [int(x) for x in f.read().split()]
+        for pid in pids:
+            wait_for(lambda: not pid_alive(pid), 20, msg='engine %d to be gone' % pid)
 
     def test_kill_9_keeps_blocked_tasks_blocked(self):
         a = self.m.submit('exit 1\n')
@@ -631,6 +652,33 @@ class TestFanout(SchedTestCase):
         self.m.write_new(spec(each='data/*.txt', prompt='test -e {file}'))
         ids = sorted(set(self.m.task_ids()) - before)
         self.assertEqual(len(ids), 10)
+        for t in ids:
+            self.assertDone(t)
+
+    def test_failed_mapped_task_blocks_the_reduce(self):
+        before = set(self.m.task_ids())
+        self.m.write_new(spec(each='data/*.txt', prompt='test {file} != data/f03.txt',
+                              then={'prompt': 'touch %s' % self.gate_file('reduced')}))
+        ids = sorted(set(self.m.task_ids()) - before)
+        self.assertEqual(len(ids), 11)
+        failed = [t for t in ids[:-1] if self.m.wait_final(t) == 'failed']
+        self.assertEqual(len(failed), 1)
+        self.assertIn('data/f03.txt', self.m.read('tasks/%d/prompt' % failed[0]))
+        self.m.wait_state(ids[-1], 'blocked', 20)
+        self.assertEqual(self.m.status(ids[-1]).get('reason'), 'dependency %d failed' % failed[0])
+        self.assertFalse(os.path.exists(self.gate_file('reduced')))
+
+    def test_each_with_depends_waits_for_them(self):
+        go = self.gate_file('go')
+        a = self.m.submit(gate(go) + '\n')
+        before = set(self.m.task_ids())
+        self.m.write_new(spec(each='data/*.txt', prompt='true', depends=[a]))
+        ids = sorted(set(self.m.task_ids()) - before)
+        self.assertEqual(len(ids), 10)
+        for t in ids:
+            self.assertEqual(self.m.state(t), 'waiting')
+            self.assertEqual(self.m.read('tasks/%d/depends' % t).split(), [str(a)])
+        open(go, 'w').close()
         for t in ids:
             self.assertDone(t)
 
