@@ -67,7 +67,8 @@ struct config {
 	char *merge_strategy;	/* merge.strategy: merge | squash | rebase */
 	char *merge_into;	/* parallelai.mergeInto: NULL, HEAD's branch */
 	char *remote;		/* parallelai.remote: where push goes */
-	char **copy;		/* worktree.copy: files to copy in, n_copy */
+	char **copy;		/* worktree.copy: files to copy in, n_copy
+				 * of them and a NULL */
 	size_t n_copy;
 	char *setup;		/* worktree.setup: a command run first */
 	int retry_base;		/* parallelai.retryBase: seconds */

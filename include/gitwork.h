@@ -13,7 +13,7 @@
  *				"pai/task-7", head, err, sizeof(err));
  *	... the engine runs in the worktree ...
  *	gitwork_commit_all(wt, "parallelai: task 7: make test", &author,
- *			   commit, err, sizeof(err));
+ *			   NULL, commit, err, sizeof(err));
  *
  * Results are 0 or a negative errno; err gets a one-line message in git's
  * style ("cannot create worktree '/x': directory exists").
@@ -100,9 +100,12 @@ int gitwork_clear_locks(const char *repo, const char *name,
  * Commit everything changed in the worktree (new, modified and deleted
  * files, honouring .gitignore) onto its checked-out branch. oid_out gets
  * the new commit, or the current HEAD when there was nothing to commit.
+ * Untracked paths in skip (NULL-terminated, may be NULL) are left out:
+ * files copied in for the engine (worktree.copy) are not its work.
  */
 int gitwork_commit_all(const char *worktree, const char *message,
-		       const struct gitwork_author *author, char oid_out[41],
+		       const struct gitwork_author *author,
+		       const char *const *skip, char oid_out[41],
 		       char *err, size_t errlen);
 
 /*

@@ -291,13 +291,14 @@ static int add_copy(struct config *c, const char *value)
 		n = strcspn(p, " \t");
 		if (!n)
 			break;
-		v = realloc(c->copy, (c->n_copy + 1) * sizeof(*v));
+		/* Kept NULL-terminated, for gitwork_commit_all's skip. */
+		v = realloc(c->copy, (c->n_copy + 2) * sizeof(*v));
 		if (!v)
 			return -ENOMEM;
 		c->copy = v;
 		if (!(v[c->n_copy] = strndup(p, n)))
 			return -ENOMEM;
-		c->n_copy++;
+		v[++c->n_copy] = NULL;
 		p += n;
 	}
 	return 0;

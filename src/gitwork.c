@@ -10,7 +10,8 @@
  *		"/src/app/.git/parallelai/worktrees/7", "pai/task-7", base, ...)
  *	... the engine edits files in the worktree ...
  *	gitwork_diff("/src/app", base, NULL, wt, &b, ...)	 while it runs
- *	gitwork_commit_all(wt, "parallelai: task 7", &author, commit, ...)
+ *	gitwork_commit_all(wt, "parallelai: task 7", &author, NULL, commit,
+ *			   ...)
  *	gitwork_files("/src/app", base, commit, NULL, &b, ...) once it is done
  *
  * which is, in git commands, roughly
@@ -835,8 +836,20 @@ static int prettify(git_buf *out, const char *message)
 	return error;
 }
 
+/* git_index_add_all's filter: > 0 leaves a path out. */
+static int skip_listed(const char *path, const char *spec, void *payload)
+{
+	const char *const *skip = payload;
+
+	for (; skip && *skip; skip++)
+		if (!strcmp(path, *skip))
+			return 1;
+	return 0;
+}
+
 int gitwork_commit_all(const char *worktree, const char *message,
-		       const struct gitwork_author *author, char oid_out[41],
+		       const struct gitwork_author *author,
+		       const char *const *skip, char oid_out[41],
 		       char *err, size_t errlen)
 {
 	git_repository *repo = NULL;
@@ -865,7 +878,8 @@ int gitwork_commit_all(const char *worktree, const char *message,
 	 */
 	if ((error = git_repository_index(&index, repo)) < 0 ||
 	    (error = git_index_add_all(index, &spec, GIT_INDEX_ADD_DEFAULT,
-				       NULL, NULL)) < 0 ||
+				       skip ? skip_listed : NULL,
+				       (void *)skip)) < 0 ||
 	    (error = git_index_update_all(index, &spec, NULL, NULL)) < 0 ||
 	    (error = git_index_write(index)) < 0 ||
 	    (error = git_index_write_tree(&tree_id, index)) < 0) {

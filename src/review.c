@@ -400,22 +400,27 @@ int review_push(struct pai *p, int64_t id, char *err, size_t errlen)
 static int prune_task(struct pai *p, struct task *t, bool branches,
 		      char *err, size_t errlen)
 {
-	char name[64];
+	char name[64], path[PATH_MAX];
 	cJSON *f;
 	int r;
 
-	if (!t->worktree)
+	/* A worktree pruned before may still leave its branch to go. */
+	if (!t->worktree && !branches)
 		return 0;
+	if (t->worktree)
+		snprintf(path, sizeof(path), "%s", t->worktree);
+	else
+		pai_worktree_path(p, t->id, path, sizeof(path));
 	snprintf(name, sizeof(name), "pai-task-%lld", (long long)t->id);
 	gitwork_worktrees_lock();
-	r = merge_worktree_remove(p->repo, name, t->worktree,
+	r = merge_worktree_remove(p->repo, name, path,
 				  branches ? t->branch : NULL, err, errlen);
 	gitwork_worktrees_unlock();
 	if (r < 0)
 		return r;
 	store_task_set_worktree(p->store, t->id, NULL);
 	f = cJSON_CreateObject();
-	cJSON_AddStringToObject(f, "worktree", t->worktree);
+	cJSON_AddStringToObject(f, "worktree", path);
 	if (branches)
 		cJSON_AddStringToObject(f, "branch", t->branch);
 	events_add(p->events, "pruned", t->id, f);

@@ -167,6 +167,18 @@ out:
 
 static int wait_engine(struct run *r);
 
+static void mkdir_parents(const char *path)
+{
+	char dir[PATH_MAX * 2], *s;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (s = dir + 1; (s = strchr(s, '/')); s++) {
+		*s = '\0';
+		mkdir(dir, 0755);
+		*s = '/';
+	}
+}
+
 /* Copy one file from the user's checkout into the new worktree. */
 static int copy_file(const char *from, const char *to)
 {
@@ -181,6 +193,8 @@ static int copy_file(const char *from, const char *to)
 		close(in);
 		return -EINVAL;
 	}
+	/* config/local.json: its directory may not be tracked. */
+	mkdir_parents(to);
 	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 		   st.st_mode & 07777);
 	if (out < 0) {
@@ -660,7 +674,8 @@ static void *run_main(void *arg)
 	/* Whatever the engine wrote is kept on the branch, even when it
 	 * failed or was cancelled: nothing an agent did is lost. */
 	commit_message(&t, msg, sizeof(msg));
-	if (gitwork_commit_all(wt, msg, &author, commit, err,
+	if (gitwork_commit_all(wt, msg, &author,
+			       (const char *const *)p->cfg.copy, commit, err,
 			       sizeof(err)) < 0) {
 		log_line(logfd, "parallelai: %s", err);
 		finish(r, TASK_FAILED, code, NULL, err);

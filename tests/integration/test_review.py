@@ -839,5 +839,37 @@ class TestWorktreeRemovedByHand(ReviewTestCase):
         self.assertNotIn(os.path.realpath(wt), self.git_worktrees())
 
 
+class TestPruneBranchesLater(ReviewTestCase):
+
+    def test_prune_branches_after_prune_removes_the_branches_left(self):
+        tid = self.done('echo m > m.txt\n')
+        self.assertEqual(self.merge(tid), 0)
+        self.assertEqual(self.m.ctl('ctl', 'prune\n'), 0)
+        self.assertEqual(self.m.ctl('ctl', 'prune branches\n'), 0)
+        self.assertFalse(self.branch_exists('pai/task-%d' % tid))
+
+
+class TestCopyIntoNewDirectory(ReviewTestCase):
+
+    git_config = (('worktree.copy', 'config/local.json'),)
+
+    def test_copy_creates_the_directories_it_needs(self):
+        self.user_commit('.gitignore', 'config/\n')
+        self.write_repo_file('config/local.json', '{}\n')
+        tid = self.done('cat config/local.json\n')
+        self.assertNotIn('skipped', self.m.read('tasks/%d/log' % tid))
+
+
+class TestCopiedFileNotCommitted(ReviewTestCase):
+
+    git_config = (('worktree.copy', '.env'),)
+
+    def test_copied_file_is_not_part_of_the_tasks_work(self):
+        self.write_repo_file('.env', 'SECRET=1\n')   # untracked, not ignored
+        tid = self.done('echo work > work.txt\n')
+        self.assertEqual(self.m.read('tasks/%d/files' % tid), 'A\twork.txt\n')
+        self.assertEqual(self.merge(tid), 0)
+
+
 if __name__ == '__main__':
     paitest.main()

@@ -384,7 +384,7 @@ static void test_commit_all_commits_added_modified_and_deleted(void)
 	sh("cd %s && printf 'hello new file\\n' > new.txt && "
 	   "echo changed >> a.txt && rm b.txt && echo noise > build.log",
 	   wt);
-	CHECK(gitwork_commit_all(wt, "parallelai: task 9", &author, oid,
+	CHECK(gitwork_commit_all(wt, "parallelai: task 9", &author, NULL, oid,
 				 err, sizeof(err)) == 0);
 	CHECK(strlen(oid) == 40 && strcmp(oid, head) != 0);
 	branch = out("git -C %s rev-parse pai/task-9 | tr -d '\\n'", repo);
@@ -432,7 +432,7 @@ static void test_commit_all_without_changes_keeps_head(void)
 	CHECK(gitwork_worktree_create(repo, "pai-task-10", wt, "pai/task-10",
 				      head, err, sizeof(err)) == 0);
 	sh("echo ignored > %s/x.log", wt);
-	CHECK(gitwork_commit_all(wt, "nothing", NULL, oid, err,
+	CHECK(gitwork_commit_all(wt, "nothing", NULL, NULL, oid, err,
 				 sizeof(err)) == 0);
 	CHECK_STR(oid, head);
 	count = out("git -C %s rev-list --count pai/task-10", repo);
@@ -441,7 +441,7 @@ static void test_commit_all_without_changes_keeps_head(void)
 
 	/* and the default author when there is a change */
 	sh("echo x > %s/x.txt", wt);
-	CHECK(gitwork_commit_all(wt, "", NULL, oid, err, sizeof(err)) == 0);
+	CHECK(gitwork_commit_all(wt, "", NULL, NULL, oid, err, sizeof(err)) == 0);
 	count = out("git -C %s log -1 --format='%%an <%%ae>|%%s' %s", repo, oid);
 	CHECK_STR(count, "parallelai <parallelai@localhost>|parallelai\n");
 	free(count);
@@ -524,7 +524,7 @@ static void test_worktree_of_a_20000_file_repo(void)
 	buf_release(&b);
 
 	t0 = now();
-	CHECK(gitwork_commit_all(wt, "big", NULL, oid, err, sizeof(err)) == 0);
+	CHECK(gitwork_commit_all(wt, "big", NULL, NULL, oid, err, sizeof(err)) == 0);
 	t_commit = now() - t0;
 	CHECK(strcmp(oid, head) != 0);
 	CHECK(gitwork_files(repo, head, oid, NULL, &b, err, sizeof(err)) == 0);
