@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * [engine "NAME"]: a command of one's own, or settings for a preset
@@ -55,6 +56,7 @@ struct config {
 	char *worktrees_dir;	/* parallelai.worktrees, -o worktrees=DIR */
 	size_t max_prompt;	/* parallelai.maxPrompt, bytes */
 	int kill_grace_ms;	/* parallelai.killGrace, ms */
+	uint64_t log_max;	/* parallelai.logMax: bytes per run's output */
 	char *author_name;	/* parallelai.authorName */
 	char *author_email;	/* parallelai.authorEmail */
 	struct engine_def *engines;	/* [engine "NAME"] sections */

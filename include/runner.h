@@ -3,10 +3,14 @@
  *
  * An engine runs in its own session and process group (so a signal to the
  * group reaches its children), with stdin from /dev/null and stdout and
- * stderr appended to the task's log file.
+ * stderr going through a pipe that a relay thread copies into the task's
+ * log, up to a cap. Every process it starts carries PAI_RUN=<tag> in its
+ * environment, so descendants that left the group (a daemon that
+ * double-forked and called setsid) are found and ended too.
  *
  *	struct runner_proc p;
- *	if (runner_spawn(&p, argv, envp, worktree, logfd, err, sizeof(err)) < 0)
+ *	if (runner_spawn(&p, argv, envp, worktree, logfd, cap,
+ *			 err, sizeof(err)) < 0)
  *		...;	// -ENOENT: "command not found: 'mytool'"
  *	while (runner_wait(&p, 1000, &status) == -ETIMEDOUT)
  *		...;	// check for cancel, deadlines
@@ -18,21 +22,40 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <pthread.h>
+#include <stdint.h>
+
 struct runner_proc {
 	pid_t pid;	/* also the process group id */
 	int pidfd;	/* -1 where pidfd_open is missing */
 	int reaped;
 	int status;	/* wait status once reaped */
+	char tag[48];	/* PAI_RUN's value */
+	/* the relay from the output pipe to the log */
+	pthread_t relay;
+	int relaying;
+	int out_rd;	/* the pipe's read end */
+	int stop_fd[2];	/* written when the relay must stop waiting */
+	int log_fd;
+	uint64_t cap;	/* bytes the log may grow by, 0: no cap */
+	uint64_t written;
 };
 
-/* envp: extra "KEY=VALUE" entries added to the daemon's environment. */
+/* envp: extra "KEY=VALUE" entries added to the daemon's environment.
+ * log_cap: the most bytes of output kept (0: all); past it the log says
+ * so once and the rest is dropped. */
 int runner_spawn(struct runner_proc *p, char *const argv[],
 		 char *const envp[], const char *cwd, int log_fd,
-		 char *err, size_t errlen);
+		 uint64_t log_cap, char *err, size_t errlen);
 /* Wait up to timeout_ms (-1: forever); 0 once reaped, -ETIMEDOUT before. */
 int runner_wait(struct runner_proc *p, int timeout_ms, int *status);
-/* Signal the whole process group; no-op once reaped. */
+/* Signal the whole process group and every process carrying the run's
+ * tag; no-op once reaped. */
 void runner_signal(struct runner_proc *p, int sig);
+/* SIGKILL every process whose environment holds PAI_RUN=tag. */
+void runner_kill_tagged(const char *tag);
+/* SIGKILL every process whose environment holds the entry "KEY=VALUE". */
+void runner_kill_env(const char *entry);
 void runner_release(struct runner_proc *p);
 
 /* Exit code to record for a wait status: the code, or 128 + signal. */

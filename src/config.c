@@ -27,7 +27,7 @@ void config_init(struct config *c)
 	memset(c, 0, sizeof(*c));
 	c->workers = n > 0 ? (int)n : 1;
 	c->max_fanout = 1000;
-	c->planner = strdup("anthropic");
+	c->log_max = 256ULL << 20;
 	c->retry_base = 10;
 	c->retry_max = 300;
 	c->breaker_failures = 5;
@@ -82,6 +82,11 @@ int config_set(struct config *c, const char *key, const char *value,
 		if (parse_long(value, 1, 1L << 30, &n) < 0)
 			goto bad;
 		c->max_prompt = (size_t)n;
+	} else if (!strcmp(key, "logmax")) {
+		/* 0: no cap */
+		if (parse_long(value, 0, LONG_MAX, &n) < 0)
+			goto bad;
+		c->log_max = (uint64_t)n;
 	} else if (!strcmp(key, "killgrace")) {
 		if (parse_long(value, 0, 3600 * 1000, &n) < 0)
 			goto bad;
@@ -351,7 +356,7 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 			       "breakerfailures", "breakercooldown",
 			       "maxfanout", "retrybase", "retrymax",
 			       "mergestrategy", "mergeinto", "remote",
-			       "planner", "planapprove" };
+			       "planner", "planapprove", "logmax" };
 	int ret = -EINVAL;
 	size_t i;
 

@@ -399,6 +399,11 @@ static int run(struct args *a)
 		p.cfg.engine = strdup(engine_choose_default(
 			p.engine_why, sizeof(p.engine_why)));
 	}
+	/* The planner: configured, else the default engine when it is an
+	 * agent (it answers in words), else the built-in agent. */
+	if (!p.cfg.planner)
+		p.cfg.planner = strdup(engine_has_result(p.cfg.engine) ?
+				       p.cfg.engine : "anthropic");
 	if (p.cfg.state_dir) {
 		if (mkdir_p(p.cfg.state_dir) == 0)
 			p.state_dir = realpath(p.cfg.state_dir, NULL);

@@ -427,7 +427,8 @@ static int ask(struct planner *pl, const struct plan *plan,
 		goto out;
 	}
 	fstat(logfd, &st);
-	r = runner_spawn(&proc, argv, NULL, work, logfd, err, errlen);
+	r = runner_spawn(&proc, argv, NULL, work, logfd, p->cfg.log_max, err,
+			 errlen);
 	if (r < 0)
 		goto out;
 	track(pl, plan->id, &proc);

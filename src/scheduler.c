@@ -226,7 +226,6 @@ static int setup_worktree(struct run *r, const char *wt, int logfd,
 	struct pai *p = r->s->p;
 	char from[PATH_MAX * 2], to[PATH_MAX * 2];
 	char *argv[] = { "/bin/sh", "-c", p->cfg.setup, NULL };
-	struct runner_proc proc;
 	size_t i;
 	int status, code;
 
@@ -252,10 +251,10 @@ static int setup_worktree(struct run *r, const char *wt, int logfd,
 	if (!p->cfg.setup)
 		return 0;
 	log_line(logfd, "parallelai: setup: %s", p->cfg.setup);
-	if (runner_spawn(&proc, argv, NULL, wt, logfd, err, errlen) < 0)
+	if (runner_spawn(&r->proc, argv, NULL, wt, logfd, p->cfg.log_max, err,
+			 errlen) < 0)
 		return -EIO;
 	pthread_mutex_lock(&r->s->lock);
-	r->proc = proc;
 	r->has_proc = 1;
 	pthread_mutex_unlock(&r->s->lock);
 	status = wait_engine(r);
@@ -297,7 +296,6 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	char **task_env = NULL;
 	size_t n = 0, k;
 	struct engine_vars v;
-	struct runner_proc proc;
 	int ret;
 
 	pai_prompt_path(s->p, t->id, prompt_file, sizeof(prompt_file));
@@ -347,7 +345,10 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 		env[n++] = def->env[k];
 	for (k = 0; task_env && task_env[k]; k++)
 		env[n++] = task_env[k];
-	ret = runner_spawn(&proc, argv, env, t->worktree, logfd, err, errlen);
+	/* Straight into r->proc: its relay thread keeps a pointer to it.
+	 * Others look at it only once has_proc is set, under the lock. */
+	ret = runner_spawn(&r->proc, argv, env, t->worktree, logfd,
+			   s->p->cfg.log_max, err, errlen);
 	if (ret < 0) {
 		char msg[512];
 
@@ -356,7 +357,6 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 		goto out;
 	}
 	pthread_mutex_lock(&s->lock);
-	r->proc = proc;
 	r->has_proc = 1;
 	s->slots[r->slot - 1].since = pai_now_ms();
 	if (r->cancel || s->stopping) {
@@ -364,7 +364,7 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 		r->term_at = pai_now_ms();
 	}
 	pthread_mutex_unlock(&s->lock);
-	store_task_set_pid(s->p->store, t->id, proc.pid);
+	store_task_set_pid(s->p->store, t->id, r->proc.pid);
 out:
 	for (k = 0; k < 5; k++)
 		free(own[k]);
@@ -844,45 +844,6 @@ static void *sched_main(void *arg)
 	return NULL;
 }
 
-/* Is pid's working directory inside worktree? Guards against pid reuse. */
-static int works_in(pid_t pid, const char *worktree)
-{
-	char link[64], target[PATH_MAX];
-	ssize_t n;
-
-	snprintf(link, sizeof(link), "/proc/%d/cwd", (int)pid);
-	n = readlink(link, target, sizeof(target) - 1);
-	if (n < 0 || !worktree)
-		return 0;
-	target[n] = '\0';
-	return !strncmp(target, worktree, strlen(worktree));
-}
-
-/*
- * SIGKILL what is left of an engine's process group after the daemon
- * died. The leader itself got SIGKILL with us (PR_SET_PDEATHSIG), but
- * its children live on in the group: find them by group id, and kill
- * only those that work in the task's worktree.
- */
-static void kill_leftovers(pid_t pgid, const char *worktree)
-{
-	struct dirent *d;
-	DIR *proc;
-
-	if (pgid <= 0 || !worktree || kill(-pgid, 0) < 0)
-		return;
-	proc = opendir("/proc");
-	if (!proc)
-		return;
-	while ((d = readdir(proc))) {
-		pid_t pid = (pid_t)atoi(d->d_name);
-
-		if (pid > 0 && getpgid(pid) == pgid && works_in(pid, worktree))
-			kill(pid, SIGKILL);
-	}
-	closedir(proc);
-}
-
 /*
  * A daemon killed inside git_worktree_add leaves a broken worktree entry
  * that makes libgit2 refuse every later worktree, not only its own task's:
@@ -937,7 +898,16 @@ static void recover(struct sched *s)
 
 		if (store_task_get(s->p->store, ids[i], &t) < 0)
 			continue;
-		kill_leftovers(t.pid, t.worktree);
+		/* The engine died with us (PR_SET_PDEATHSIG); what it
+		 * started, in its group or not, still carries its worktree
+		 * in the environment. */
+		if (t.worktree) {
+			char entry[PATH_MAX + 16];
+
+			snprintf(entry, sizeof(entry), "PAI_WORKTREE=%s",
+				 t.worktree);
+			runner_kill_env(entry);
+		}
 		store_task_requeue(s->p->store, t.id, "daemon restarted");
 		events_reason(s->p->events, "requeued", t.id,
 			      "daemon restarted");
@@ -1247,10 +1217,9 @@ static int review_ctl(struct sched *s, int64_t task, const char *line,
 	} else {
 		return 0;
 	}
+	/* A merge or prune changes nothing a dependency waits for. */
 	if (*ret < 0)
 		refuse(s, task, err);
-	else
-		settle(s, task);
 	return 1;
 }
 

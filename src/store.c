@@ -1513,19 +1513,34 @@ out:
 int store_task_requeue(struct store *st, int64_t id, const char *reason)
 {
 	sqlite3_stmt *s = NULL;
+	enum task_state want;
+	char why[96];
 	int64_t now = now_ms();
 	int error;
 
 	pthread_mutex_lock(&st->lock);
-	if ((error = stmt_get(st, S_REQUEUE, &s)) < 0)
+	if ((error = exec_stmt(st, S_BEGIN)) < 0)
 		goto out;
+	if ((error = stmt_get(st, S_REQUEUE, &s)) < 0)
+		goto fail;
 	sqlite3_bind_int64(s, 1, id);
 	if (reason)
 		sqlite3_bind_text(s, 2, reason, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(s, 2);
 	sqlite3_bind_int64(s, 3, now);
-	error = step_update(st, s, "cannot requeue task");
+	if ((error = step_update(st, s, "cannot requeue task")) < 0)
+		goto fail;
+	/* Back in line, but still behind its dependencies: a task
+	 * cancelled while it waited waits again when retried. */
+	if ((error = state_from_deps(st, id, &want, why, sizeof(why))) < 0 ||
+	    (want != TASK_QUEUED &&
+	     (error = set_state_locked(st, id, want, why)) < 0))
+		goto fail;
+	error = exec_stmt(st, S_COMMIT);
+fail:
+	if (error)
+		rollback(st);
 out:
 	pthread_mutex_unlock(&st->lock);
 	return error;

@@ -328,7 +328,8 @@ class TestTaskFiles(PaiTestCase):
             self.assertFalse(os.path.lexists(self.m.path(rel)), rel)
         self.assertEqual(sorted(os.listdir(self.m.mnt)),
                          ['README', 'conflicts', 'conflicts.json', 'ctl', 'events',
-                          'merge-order', 'status', 'status.json', 'tasks', 'workers'])
+                          'merge-order', 'plans', 'status', 'status.json', 'tasks',
+                          'workers'])
 
     def test_readme_describes_layout(self):
         text = self.m.read('README')
