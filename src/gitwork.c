@@ -41,54 +41,12 @@
 #include <git2.h>
 
 #include "buf.h"
+#include "gitmsg.h"
 #include "gitwork.h"
 
 #define DEFAULT_NAME "parallelai"
 #define DEFAULT_EMAIL "parallelai@localhost"
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-/* libgit2's last message, for appending after "...: ". */
-static const char *giterr(void)
-{
-	const git_error *e = git_error_last();
-
-	return e && e->message ? e->message : "unknown error";
-}
-
-/* A libgit2 result as a negative errno for our callers. */
-static int errno_of(int gerr)
-{
-	switch (gerr) {
-	case 0:
-		return 0;
-	case GIT_ENOTFOUND:
-	case GIT_EUNBORNBRANCH:
-		return -ENOENT;
-	case GIT_EEXISTS:
-		return -EEXIST;
-	case GIT_EINVALIDSPEC:
-	case GIT_EINVALID:
-	case GIT_EAMBIGUOUS:
-		return -EINVAL;
-	case GIT_ELOCKED:
-		return -EBUSY;
-	default:
-		return -EIO;
-	}
-}
 
 int gitwork_init(void)
 {
@@ -155,7 +113,7 @@ static int open_repo(git_repository **out, const char *path,
 	 * of git_repository_open_ext when it refuses the extension.
 	 */
 	if (has_worktree_config(path)) {
-		seterr(err, errlen, "cannot open repository '%s': "
+		gitmsg_set(err, errlen, "cannot open repository '%s': "
 		       "extensions.worktreeConfig is not supported "
 		       "(set by git sparse-checkout)", path);
 		return -ENOTSUP;
@@ -163,13 +121,13 @@ static int open_repo(git_repository **out, const char *path,
 	error = git_repository_open_ext(out, path,
 					GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
 	if (error == GIT_ENOTFOUND) {
-		seterr(err, errlen, "not a git repository: '%s'", path);
+		gitmsg_set(err, errlen, "not a git repository: '%s'", path);
 		return -ENOENT;
 	}
 	if (error < 0) {
-		seterr(err, errlen, "cannot open repository '%s': %s", path,
-		       giterr());
-		return errno_of(error);
+		gitmsg_set(err, errlen, "cannot open repository '%s': %s", path,
+		       gitmsg_last());
+		return gitmsg_errno(error);
 	}
 	return 0;
 }
@@ -185,19 +143,19 @@ static int head_commit(git_commit **out, git_repository *repo,
 	*out = NULL;
 	error = git_repository_head(&head, repo);
 	if (error == GIT_EUNBORNBRANCH || error == GIT_ENOTFOUND) {
-		seterr(err, errlen, "repository '%s' has no commit yet", path);
+		gitmsg_set(err, errlen, "repository '%s' has no commit yet", path);
 		return -ENOENT;
 	}
 	if (error < 0) {
-		seterr(err, errlen, "cannot read HEAD of '%s': %s", path,
-		       giterr());
-		return errno_of(error);
+		gitmsg_set(err, errlen, "cannot read HEAD of '%s': %s", path,
+		       gitmsg_last());
+		return gitmsg_errno(error);
 	}
 	error = git_reference_peel(&obj, head, GIT_OBJECT_COMMIT);
 	if (error < 0) {
-		seterr(err, errlen, "HEAD of '%s' is not a commit: %s", path,
-		       giterr());
-		error = errno_of(error);
+		gitmsg_set(err, errlen, "HEAD of '%s' is not a commit: %s", path,
+		       gitmsg_last());
+		error = gitmsg_errno(error);
 		goto out;
 	}
 	*out = (git_commit *)obj;
@@ -216,14 +174,14 @@ static int lookup_commit(git_commit **out, git_repository *repo,
 	*out = NULL;
 	if (!hex || strlen(hex) != GIT_OID_HEXSZ ||
 	    git_oid_fromstr(&oid, hex) < 0) {
-		seterr(err, errlen, "not a commit id: '%s'", hex ? hex : "");
+		gitmsg_set(err, errlen, "not a commit id: '%s'", hex ? hex : "");
 		return -EINVAL;
 	}
 	error = git_commit_lookup(out, repo, &oid);
 	if (error < 0) {
-		seterr(err, errlen, "cannot find commit '%s': %s", hex,
-		       giterr());
-		return errno_of(error);
+		gitmsg_set(err, errlen, "cannot find commit '%s': %s", hex,
+		       gitmsg_last());
+		return gitmsg_errno(error);
 	}
 	return 0;
 }
@@ -255,7 +213,7 @@ int gitwork_check_repo(const char *path, char **gitdir_out,
 		gitdir = realpath(common, NULL);
 	}
 	if (!gitdir) {
-		seterr(err, errlen, "cannot resolve git directory of '%s': %s",
+		gitmsg_set(err, errlen, "cannot resolve git directory of '%s': %s",
 		       path, strerror(errno));
 		error = -errno;
 		goto out;
@@ -302,7 +260,7 @@ int gitwork_resolve(const char *path, const char *rev, char oid[41],
 	if (error == 0)
 		error = git_object_peel(&commit, obj, GIT_OBJECT_COMMIT);
 	if (error < 0) {
-		seterr(err, errlen, "unknown revision '%s': %s", rev, giterr());
+		gitmsg_set(err, errlen, "unknown revision '%s': %s", rev, gitmsg_last());
 		error = -EINVAL;
 		goto out;
 	}
@@ -325,21 +283,21 @@ int gitwork_branch_free(const char *path, const char *name, char *err,
 	if ((size_t)snprintf(full, sizeof(full), "refs/heads/%s", name) >=
 	    sizeof(full) || git_reference_name_is_valid(&valid, full) < 0 ||
 	    !valid || !strncmp(name, "-", 1)) {
-		seterr(err, errlen, "invalid branch name '%s'", name);
+		gitmsg_set(err, errlen, "invalid branch name '%s'", name);
 		return -EINVAL;
 	}
 	if ((error = open_repo(&repo, path, err, errlen)) < 0)
 		return error;
 	error = git_branch_lookup(&ref, repo, name, GIT_BRANCH_LOCAL);
 	if (error == 0) {
-		seterr(err, errlen, "branch '%s' already exists", name);
+		gitmsg_set(err, errlen, "branch '%s' already exists", name);
 		error = -EEXIST;
 	} else if (error == GIT_ENOTFOUND) {
 		error = 0;
 	} else {
-		seterr(err, errlen, "cannot read branch '%s': %s", name,
-		       giterr());
-		error = errno_of(error);
+		gitmsg_set(err, errlen, "cannot read branch '%s': %s", name,
+		       gitmsg_last());
+		error = gitmsg_errno(error);
 	}
 	git_reference_free(ref);
 	git_repository_free(repo);
@@ -378,9 +336,9 @@ int gitwork_each_path(const char *path, const char *commit_oid,
 				   errlen)) < 0)
 		goto out;
 	if ((error = git_commit_tree(&tree, commit)) < 0) {
-		seterr(err, errlen, "cannot read tree of '%s': %s", commit_oid,
-		       giterr());
-		error = errno_of(error);
+		gitmsg_set(err, errlen, "cannot read tree of '%s': %s", commit_oid,
+		       gitmsg_last());
+		error = gitmsg_errno(error);
 		goto out;
 	}
 	/* The callback's own negative result stops the walk and is
@@ -407,7 +365,7 @@ int gitwork_head_branch(const char *path, char *name, size_t len,
 	if (error < 0 || git_reference_type(head) != GIT_REFERENCE_SYMBOLIC ||
 	    strncmp((target = git_reference_symbolic_target(head)),
 		    "refs/heads/", 11)) {
-		seterr(err, errlen, "HEAD of '%s' is not on a branch", path);
+		gitmsg_set(err, errlen, "HEAD of '%s' is not on a branch", path);
 		error = -EINVAL;
 		goto out;
 	}
@@ -512,13 +470,13 @@ static int prune_stale(git_repository *repo, const char *name,
 
 	error = git_worktree_lookup(&wt, repo, name);
 	if (error < 0) {
-		seterr(err, errlen, "cannot create worktree '%s': %s", path,
-		       giterr());
-		error = errno_of(error);
+		gitmsg_set(err, errlen, "cannot create worktree '%s': %s", path,
+		       gitmsg_last());
+		error = gitmsg_errno(error);
 		goto out;
 	}
 	if (git_worktree_validate(wt) == 0) {
-		seterr(err, errlen, "cannot create worktree '%s': "
+		gitmsg_set(err, errlen, "cannot create worktree '%s': "
 		       "worktree '%s' already exists at '%s'", path, name,
 		       git_worktree_path(wt));
 		error = -EEXIST;
@@ -526,9 +484,9 @@ static int prune_stale(git_repository *repo, const char *name,
 	}
 	/* flags 0: only an invalid, unlocked entry; the directory is gone */
 	if ((error = git_worktree_prune(wt, &popts)) < 0) {
-		seterr(err, errlen, "cannot prune stale worktree '%s': %s",
-		       name, giterr());
-		error = errno_of(error);
+		gitmsg_set(err, errlen, "cannot prune stale worktree '%s': %s",
+		       name, gitmsg_last());
+		error = gitmsg_errno(error);
 	}
 out:
 	git_worktree_free(wt);
@@ -630,7 +588,7 @@ static int worktree_create(const char *repo_path, const char *name,
 	if (lstat(path, &st) == 0) {
 		if (is_our_worktree(repo, path, branch))
 			goto out;
-		seterr(err, errlen, "cannot create worktree '%s': %s", path,
+		gitmsg_set(err, errlen, "cannot create worktree '%s': %s", path,
 		       S_ISDIR(st.st_mode) ? "directory exists" :
 		       "file exists");
 		error = -EEXIST;
@@ -642,7 +600,7 @@ static int worktree_create(const char *repo_path, const char *name,
 	    sizeof(entry) ||
 	    (size_t)snprintf(parent, sizeof(parent), "%s", path) >=
 	    sizeof(parent)) {
-		seterr(err, errlen, "cannot create worktree '%s': %s", path,
+		gitmsg_set(err, errlen, "cannot create worktree '%s': %s", path,
 		       strerror(ENAMETOOLONG));
 		error = -ENAMETOOLONG;
 		goto out;
@@ -665,16 +623,16 @@ static int worktree_create(const char *repo_path, const char *name,
 	if (error == GIT_ENOTFOUND) {
 		error = git_branch_create(&ref, repo, branch, base, 0);
 		if (error < 0) {
-			seterr(err, errlen, "cannot create branch '%s': %s",
-			       branch, giterr());
-			error = errno_of(error);
+			gitmsg_set(err, errlen, "cannot create branch '%s': %s",
+			       branch, gitmsg_last());
+			error = gitmsg_errno(error);
 			goto out;
 		}
 		created_branch = 1;
 	} else if (error < 0) {
-		seterr(err, errlen, "cannot read branch '%s': %s", branch,
-		       giterr());
-		error = errno_of(error);
+		gitmsg_set(err, errlen, "cannot read branch '%s': %s", branch,
+		       gitmsg_last());
+		error = gitmsg_errno(error);
 		goto out;
 	}
 
@@ -683,7 +641,7 @@ static int worktree_create(const char *repo_path, const char *name,
 	if (slash && slash != parent) {
 		*slash = '\0';
 		if ((error = mkdir_p(parent)) < 0) {
-			seterr(err, errlen, "cannot create directory '%s': %s",
+			gitmsg_set(err, errlen, "cannot create directory '%s': %s",
 			       parent, strerror(-error));
 			goto fail;
 		}
@@ -698,7 +656,7 @@ static int worktree_create(const char *repo_path, const char *name,
 	error = mkdir(entry, 0755) < 0 && errno != EEXIST ? -errno : 0;
 	*slash = '/';
 	if (error < 0) {
-		seterr(err, errlen, "cannot create directory '%.*s': %s",
+		gitmsg_set(err, errlen, "cannot create directory '%.*s': %s",
 		       (int)(slash - entry), entry, strerror(-error));
 		goto fail;
 	}
@@ -716,9 +674,9 @@ static int worktree_create(const char *repo_path, const char *name,
 	added = 1;
 	error = git_worktree_add(&wt, repo, name, path, &opts);
 	if (error < 0) {
-		seterr(err, errlen, "cannot create worktree '%s': %s", path,
-		       giterr());
-		error = errno_of(error);
+		gitmsg_set(err, errlen, "cannot create worktree '%s': %s", path,
+		       gitmsg_last());
+		error = gitmsg_errno(error);
 		goto fail;
 	}
 	goto out;
@@ -883,9 +841,9 @@ int gitwork_commit_all(const char *worktree, const char *message,
 	    (error = git_index_update_all(index, &spec, NULL, NULL)) < 0 ||
 	    (error = git_index_write(index)) < 0 ||
 	    (error = git_index_write_tree(&tree_id, index)) < 0) {
-		seterr(err, errlen, "cannot add changes in '%s': %s", worktree,
-		       giterr());
-		error = errno_of(error);
+		gitmsg_set(err, errlen, "cannot add changes in '%s': %s", worktree,
+		       gitmsg_last());
+		error = gitmsg_errno(error);
 		goto out;
 	}
 
@@ -905,9 +863,9 @@ int gitwork_commit_all(const char *worktree, const char *message,
 	    (error = git_commit_create(&commit_id, repo, "HEAD", sig, sig,
 				       NULL, msg.ptr, tree, 1,
 				       parents)) < 0) {
-		seterr(err, errlen, "cannot commit in '%s': %s", worktree,
-		       giterr());
-		error = errno_of(error);
+		gitmsg_set(err, errlen, "cannot commit in '%s': %s", worktree,
+		       gitmsg_last());
+		error = gitmsg_errno(error);
 		goto out;
 	}
 	git_oid_tostr(oid_out, 41, &commit_id);
@@ -950,9 +908,9 @@ static int make_diff(git_diff **out, git_repository **repo_out,
 	if ((error = lookup_commit(&base, repo, base_oid, err, errlen)) < 0)
 		goto out;
 	if ((error = git_commit_tree(&base_tree, base)) < 0) {
-		seterr(err, errlen, "cannot read tree of '%s': %s", base_oid,
-		       giterr());
-		error = errno_of(error);
+		gitmsg_set(err, errlen, "cannot read tree of '%s': %s", base_oid,
+		       gitmsg_last());
+		error = gitmsg_errno(error);
 		goto out;
 	}
 
@@ -978,17 +936,17 @@ static int make_diff(git_diff **out, git_repository **repo_out,
 					   errlen)) < 0)
 			goto out;
 		if ((error = git_commit_tree(&tree, commit)) < 0) {
-			seterr(err, errlen, "cannot read tree of '%s': %s",
-			       commit_oid, giterr());
-			error = errno_of(error);
+			gitmsg_set(err, errlen, "cannot read tree of '%s': %s",
+			       commit_oid, gitmsg_last());
+			error = gitmsg_errno(error);
 			goto out;
 		}
 		error = git_diff_tree_to_tree(out, repo, base_tree, tree,
 					      &opts);
 	}
 	if (error < 0) {
-		seterr(err, errlen, "cannot diff '%s': %s", where, giterr());
-		error = errno_of(error);
+		gitmsg_set(err, errlen, "cannot diff '%s': %s", where, gitmsg_last());
+		error = gitmsg_errno(error);
 	}
 out:
 	if (error < 0) {
@@ -1049,13 +1007,13 @@ int gitwork_diff(const char *repo_path, const char *base_oid,
 	error = git_diff_print(diff, GIT_DIFF_FORMAT_PATCH, print_line, &ps);
 	if (ps.error < 0) {
 		error = ps.error;
-		seterr(err, errlen, "cannot show diff of '%s': %s",
+		gitmsg_set(err, errlen, "cannot show diff of '%s': %s",
 		       worktree ? worktree : commit_oid,
 		       error == -EFBIG ? "too large" : strerror(-error));
 	} else if (error < 0) {
-		seterr(err, errlen, "cannot show diff of '%s': %s",
-		       worktree ? worktree : commit_oid, giterr());
-		error = errno_of(error);
+		gitmsg_set(err, errlen, "cannot show diff of '%s': %s",
+		       worktree ? worktree : commit_oid, gitmsg_last());
+		error = gitmsg_errno(error);
 	}
 out:
 	/* all or nothing: a half diff must not pass for the whole one */
@@ -1107,7 +1065,7 @@ int gitwork_files(const char *repo_path, const char *base_oid,
 			continue;
 		}
 		if ((error = buf_printf(out, "%c\t%s\n", status, path)) < 0) {
-			seterr(err, errlen, "cannot list files of '%s': %s",
+			gitmsg_set(err, errlen, "cannot list files of '%s': %s",
 			       worktree ? worktree : commit_oid,
 			       error == -EFBIG ? "too many" : strerror(-error));
 			goto out;

@@ -36,55 +36,12 @@
 #include <git2.h>
 #include <git2/sys/mempack.h>
 
+#include "gitmsg.h"
 #include "merge.h"
 
 #define DEFAULT_NAME "parallelai"
 #define DEFAULT_EMAIL "parallelai@localhost"
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static const char *giterr(void)
-{
-	const git_error *e = git_error_last();
-
-	return e && e->message ? e->message : "unknown error";
-}
-
-static int errno_of(int gerr)
-{
-	switch (gerr) {
-	case 0:
-		return 0;
-	case GIT_ENOTFOUND:
-	case GIT_EUNBORNBRANCH:
-		return -ENOENT;
-	case GIT_EEXISTS:
-		return -EEXIST;
-	case GIT_EINVALIDSPEC:
-	case GIT_EINVALID:
-	case GIT_EAMBIGUOUS:
-		return -EINVAL;
-	case GIT_ELOCKED:
-	case GIT_EMODIFIED:
-	case GIT_ECONFLICT:
-	case GIT_EUNMERGED:
-		return -EBUSY;
-	default:
-		return -EIO;
-	}
-}
 
 /* ---- paths ---- */
 
@@ -188,13 +145,13 @@ static int open_repo(git_repository **out, const char *path,
 	error = git_repository_open_ext(out, path,
 					GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
 	if (error == GIT_ENOTFOUND) {
-		seterr(err, errlen, "not a git repository: '%s'", path);
+		gitmsg_set(err, errlen, "not a git repository: '%s'", path);
 		return -ENOENT;
 	}
 	if (error < 0) {
-		seterr(err, errlen, "cannot open repository '%s': %s", path,
-		       giterr());
-		return errno_of(error);
+		gitmsg_set(err, errlen, "cannot open repository '%s': %s", path,
+		       gitmsg_last());
+		return gitmsg_errno(error);
 	}
 	return 0;
 }
@@ -208,21 +165,21 @@ static int resolve(git_commit **out, git_repository *repo, const char *spec,
 
 	*out = NULL;
 	if (!spec || !*spec) {
-		seterr(err, errlen, "not a commit: ''");
+		gitmsg_set(err, errlen, "not a commit: ''");
 		return -EINVAL;
 	}
 	error = git_revparse_single(&obj, repo, spec);
 	if (error < 0) {
-		seterr(err, errlen, "cannot find commit '%s': %s", spec,
-		       giterr());
+		gitmsg_set(err, errlen, "cannot find commit '%s': %s", spec,
+		       gitmsg_last());
 		return error == GIT_EAMBIGUOUS || error == GIT_EINVALIDSPEC ?
 		       -EINVAL : -ENOENT;
 	}
 	error = git_object_peel((git_object **)out, obj, GIT_OBJECT_COMMIT);
 	git_object_free(obj);
 	if (error < 0) {
-		seterr(err, errlen, "'%s' is not a commit: %s", spec,
-		       giterr());
+		gitmsg_set(err, errlen, "'%s' is not a commit: %s", spec,
+		       gitmsg_last());
 		return -EINVAL;
 	}
 	return 0;
@@ -281,15 +238,15 @@ static int pair_conflicts(struct merge_paths *out, git_repository *repo,
 	if ((error = merge_two(&index, repo, a, b)) < 0) {
 		git_oid_tostr(ha, sizeof(ha), git_commit_id(a));
 		git_oid_tostr(hb, sizeof(hb), git_commit_id(b));
-		seterr(err, errlen, "cannot merge '%s' and '%s': %s", ha, hb,
-		       giterr());
-		return errno_of(error);
+		gitmsg_set(err, errlen, "cannot merge '%s' and '%s': %s", ha, hb,
+		       gitmsg_last());
+		return gitmsg_errno(error);
 	}
 	error = index_conflicts(out, index);
 	git_index_free(index);
 	if (error < 0) {
 		merge_paths_release(out);
-		seterr(err, errlen, "cannot list conflicts: %s",
+		gitmsg_set(err, errlen, "cannot list conflicts: %s",
 		       strerror(-error));
 	}
 	return error;
@@ -345,7 +302,7 @@ int merge_combine(char out[41], struct merge_paths *paths,
 		if (paths->n) {
 			char list[512];
 
-			seterr(err, errlen, "dependencies conflict in %s",
+			gitmsg_set(err, errlen, "dependencies conflict in %s",
 			       paths_join(list, sizeof(list), paths));
 			error = -EBUSY;
 			goto out;
@@ -356,9 +313,9 @@ int merge_combine(char out[41], struct merge_paths *paths,
 		    (error = git_tree_lookup(&tree, repo, &tree_id)) < 0 ||
 		    (!who && (error = signatures(&who, &committer, repo,
 						 &none)) < 0)) {
-			seterr(err, errlen, "cannot merge dependency '%s': %s",
-			       commits[i], giterr());
-			error = errno_of(error);
+			gitmsg_set(err, errlen, "cannot merge dependency '%s': %s",
+			       commits[i], gitmsg_last());
+			error = gitmsg_errno(error);
 			goto out;
 		}
 		parents[0] = cur;
@@ -370,9 +327,9 @@ int merge_combine(char out[41], struct merge_paths *paths,
 		if (error == 0)
 			error = git_commit_lookup(&made, repo, &oid);
 		if (error < 0) {
-			seterr(err, errlen, "cannot commit merged dependencies:"
-			       " %s", giterr());
-			error = errno_of(error);
+			gitmsg_set(err, errlen, "cannot commit merged dependencies:"
+			       " %s", gitmsg_last());
+			error = gitmsg_errno(error);
 			goto out;
 		}
 		git_commit_free(cur);
@@ -750,7 +707,7 @@ static int cache_pair(const struct merge_paths **out, struct merge_cache *c,
 	if ((c->used + 1) * 2 > c->cap &&
 	    (error = cache_rehash(c, c->cap ? c->cap * 2 : 64, 1)) < 0) {
 		merge_paths_release(&paths);
-		seterr(err, errlen, "cannot cache conflicts: %s",
+		gitmsg_set(err, errlen, "cannot cache conflicts: %s",
 		       strerror(-error));
 		return error;
 	}
@@ -835,7 +792,7 @@ int merge_matrix_compute(struct merge_matrix *out, struct merge_cache *cache,
 	}
 	if (n && !(commits = calloc(n, sizeof(*commits)))) {
 		error = -ENOMEM;
-		seterr(err, errlen, "cannot compute conflicts: %s",
+		gitmsg_set(err, errlen, "cannot compute conflicts: %s",
 		       strerror(ENOMEM));
 		goto out;
 	}
@@ -879,7 +836,7 @@ int merge_matrix_compute(struct merge_matrix *out, struct merge_cache *cache,
 		cache_rehash(cache, cache->cap, 0);
 	goto out;
 nomem:
-	seterr(err, errlen, "cannot compute conflicts: %s", strerror(-error));
+	gitmsg_set(err, errlen, "cannot compute conflicts: %s", strerror(-error));
 out:
 	if (error < 0)
 		merge_matrix_release(out);
@@ -1062,8 +1019,8 @@ int merge_order_compute(struct merge_order *out, const char *repo_path,
 	    git_mempack_new(&mempack) < 0 ||
 	    git_odb_add_backend(odb, mempack, 999) < 0 ||
 	    git_signature_new(&sig, DEFAULT_NAME, DEFAULT_EMAIL, 0, 0) < 0) {
-		seterr(err, errlen, "cannot simulate merges in '%s': %s",
-		       repo_path, giterr());
+		gitmsg_set(err, errlen, "cannot simulate merges in '%s': %s",
+		       repo_path, gitmsg_last());
 		error = -EIO;
 		goto out;
 	}
@@ -1076,7 +1033,7 @@ int merge_order_compute(struct merge_order *out, const char *repo_path,
 	out->left = calloc(n ? n : 1, sizeof(*out->left));
 	if (!commits || !state || !out->ids || !out->left) {
 		error = -ENOMEM;
-		seterr(err, errlen, "cannot compute merge order: %s",
+		gitmsg_set(err, errlen, "cannot compute merge order: %s",
 		       strerror(ENOMEM));
 		goto out;
 	}
@@ -1107,10 +1064,10 @@ int merge_order_compute(struct merge_order *out, const char *repo_path,
 			error = simulate(&side, repo, commits[next], sig,
 					 &l->paths);
 			if (error < 0) {
-				seterr(err, errlen, "cannot simulate merge of "
+				gitmsg_set(err, errlen, "cannot simulate merge of "
 				       "'%s': %s", t[next].commit,
 				       error == -ENOMEM ? strerror(ENOMEM) :
-				       giterr());
+				       gitmsg_last());
 				goto out;
 			}
 			if (l->paths.n) {
@@ -1595,23 +1552,23 @@ static int merge_locked(struct merge_result *r, const char *repo_path,
 	if ((size_t)snprintf(refname, sizeof(refname), "%s%s",
 			     strncmp(into, "refs/heads/", 11) ?
 			     "refs/heads/" : "", into) >= sizeof(refname)) {
-		seterr(err, errlen, "invalid branch name '%s'", into);
+		gitmsg_set(err, errlen, "invalid branch name '%s'", into);
 		return -EINVAL;
 	}
 	if ((error = open_repo(&repo, repo_path, err, errlen)) < 0)
 		goto out;
 	error = git_reference_lookup(&ref, repo, refname);
 	if (error < 0) {
-		seterr(err, errlen, "cannot merge into '%s': %s", into,
-		       error == GIT_ENOTFOUND ? "no such branch" : giterr());
-		error = errno_of(error);
+		gitmsg_set(err, errlen, "cannot merge into '%s': %s", into,
+		       error == GIT_ENOTFOUND ? "no such branch" : gitmsg_last());
+		error = gitmsg_errno(error);
 		goto out;
 	}
 	if ((error = git_reference_peel((git_object **)&tip, ref,
 					GIT_OBJECT_COMMIT)) < 0) {
-		seterr(err, errlen, "cannot merge into '%s': %s", into,
-		       giterr());
-		error = errno_of(error);
+		gitmsg_set(err, errlen, "cannot merge into '%s': %s", into,
+		       gitmsg_last());
+		error = gitmsg_errno(error);
 		goto out;
 	}
 	git_oid_tostr(r->old, sizeof(r->old), git_commit_id(tip));
@@ -1629,8 +1586,8 @@ static int merge_locked(struct merge_result *r, const char *repo_path,
 	ff = git_graph_descendant_of(repo, git_commit_id(c),
 				     git_commit_id(tip)) == 1;
 	if ((error = signatures(&author, &committer, repo, o)) < 0) {
-		seterr(err, errlen, "cannot merge '%s': %s", what, giterr());
-		error = errno_of(error);
+		gitmsg_set(err, errlen, "cannot merge '%s': %s", what, gitmsg_last());
+		error = gitmsg_errno(error);
 		goto out;
 	}
 
@@ -1644,10 +1601,10 @@ static int merge_locked(struct merge_result *r, const char *repo_path,
 		if (error == GIT_ECONFLICT)
 			goto conflict;
 		if (error < 0) {
-			seterr(err, errlen, "cannot rebase '%s' onto '%s': %s",
+			gitmsg_set(err, errlen, "cannot rebase '%s' onto '%s': %s",
 			       what, into, error == -ENOMEM ?
-			       strerror(ENOMEM) : giterr());
-			error = error == -ENOMEM ? error : errno_of(error);
+			       strerror(ENOMEM) : gitmsg_last());
+			error = error == -ENOMEM ? error : gitmsg_errno(error);
 			goto out;
 		}
 		if (git_oid_equal(&new_id, git_commit_id(tip))) {
@@ -1662,9 +1619,9 @@ static int merge_locked(struct merge_result *r, const char *repo_path,
 			git_oid_cpy(&tree_id, git_commit_tree_id(c));
 		} else {
 			if ((error = merge_two(&index, repo, tip, c)) < 0) {
-				seterr(err, errlen, "cannot merge '%s' into "
-				       "'%s': %s", what, into, giterr());
-				error = errno_of(error);
+				gitmsg_set(err, errlen, "cannot merge '%s' into "
+				       "'%s': %s", what, into, gitmsg_last());
+				error = gitmsg_errno(error);
 				goto out;
 			}
 			if (git_index_has_conflicts(index)) {
@@ -1701,8 +1658,8 @@ static int merge_locked(struct merge_result *r, const char *repo_path,
 	    (error = git_commit_tree(&tip_tree, tip)) < 0)
 		goto giterror;
 	if ((error = changed_paths(&touched, repo, tip_tree, tree)) < 0) {
-		seterr(err, errlen, "cannot merge '%s' into '%s': cannot diff: "
-		       "%s", what, into, giterr());
+		gitmsg_set(err, errlen, "cannot merge '%s' into '%s': cannot diff: "
+		       "%s", what, into, gitmsg_last());
 		goto out;
 	}
 
@@ -1726,7 +1683,7 @@ static int merge_locked(struct merge_result *r, const char *repo_path,
 		snprintf(lock, sizeof(lock), "%sindex.lock",
 			 git_repository_path(wt));
 		if (lstat(lock, &st) == 0) {
-			seterr(err, errlen, "cannot merge '%s' into '%s': "
+			gitmsg_set(err, errlen, "cannot merge '%s' into '%s': "
 			       "'%s' exists: another git process seems to be "
 			       "running there", what, into, lock);
 			error = -EBUSY;
@@ -1734,15 +1691,15 @@ static int merge_locked(struct merge_result *r, const char *repo_path,
 		}
 		state = git_repository_state(wt);
 		if (state != GIT_REPOSITORY_STATE_NONE) {
-			seterr(err, errlen, "cannot merge '%s' into '%s': '%s' "
+			gitmsg_set(err, errlen, "cannot merge '%s' into '%s': '%s' "
 			       "is in the middle of %s", what, into, dir,
 			       state_name(state));
 			error = -EBUSY;
 			goto out;
 		}
 		if ((error = dirty_paths(&r->paths, wt, &touched)) < 0) {
-			seterr(err, errlen, "cannot read status of '%s': %s",
-			       dir, giterr());
+			gitmsg_set(err, errlen, "cannot read status of '%s': %s",
+			       dir, gitmsg_last());
 			goto out;
 		}
 		if (!r->paths.n &&
@@ -1750,14 +1707,14 @@ static int merge_locked(struct merge_result *r, const char *repo_path,
 					    git_tree_id(tree), &touched, 1,
 					    &r->paths)) < 0 &&
 		    (error != GIT_ECONFLICT || !r->paths.n)) {
-			seterr(err, errlen, "cannot merge '%s' into '%s': "
+			gitmsg_set(err, errlen, "cannot merge '%s' into '%s': "
 			       "cannot check out in '%s': %s", what, into, dir,
-			       giterr());
-			error = errno_of(error);
+			       gitmsg_last());
+			error = gitmsg_errno(error);
 			goto out;
 		}
 		if (r->paths.n) {
-			seterr(err, errlen, "cannot merge '%s' into '%s': "
+			gitmsg_set(err, errlen, "cannot merge '%s' into '%s': "
 			       "uncommitted changes in '%s' would be "
 			       "overwritten: %s", what, into, dir,
 			       paths_join(list, sizeof(list), &r->paths));
@@ -1780,10 +1737,10 @@ static int merge_locked(struct merge_result *r, const char *repo_path,
 	error = git_reference_create_matching(&moved, repo, refname, &new_id,
 					      1, git_commit_id(tip), logmsg);
 	if (error < 0) {
-		seterr(err, errlen, "cannot update '%s': %s", into,
+		gitmsg_set(err, errlen, "cannot update '%s': %s", into,
 		       error == GIT_EMODIFIED ? "the branch moved during the "
-		       "merge" : giterr());
-		error = errno_of(error);
+		       "merge" : gitmsg_last());
+		error = gitmsg_errno(error);
 		goto out;
 	}
 	if (wt && (error = checkout_paths(wt, git_tree_id(tip_tree),
@@ -1791,31 +1748,31 @@ static int merge_locked(struct merge_result *r, const char *repo_path,
 					  &r->paths)) < 0) {
 		git_reference *back = NULL;
 
-		seterr(err, errlen, "cannot check out merge of '%s' in '%s': "
-		       "%s", what, r->checkout, giterr());
+		gitmsg_set(err, errlen, "cannot check out merge of '%s' in '%s': "
+		       "%s", what, r->checkout, gitmsg_last());
 		/* put the branch back: files and index are as they were */
 		if (git_reference_create_matching(&back, repo, refname,
 						  git_commit_id(tip), 1,
 						  &new_id, logmsg) == 0)
 			git_reference_free(back);
-		error = errno_of(error);
+		error = gitmsg_errno(error);
 		goto out;
 	}
 	git_oid_tostr(r->oid, sizeof(r->oid), &new_id);
 	goto out;
 
 conflict:
-	seterr(err, errlen, "cannot merge '%s' into '%s': conflict in %s",
+	gitmsg_set(err, errlen, "cannot merge '%s' into '%s': conflict in %s",
 	       what, into, paths_join(list, sizeof(list), &r->paths));
 	error = -EBUSY;
 	goto out;
 giterror:
-	seterr(err, errlen, "cannot merge '%s' into '%s': %s", what, into,
-	       giterr());
-	error = error == -ENOMEM ? error : errno_of(error);
+	gitmsg_set(err, errlen, "cannot merge '%s' into '%s': %s", what, into,
+	       gitmsg_last());
+	error = error == -ENOMEM ? error : gitmsg_errno(error);
 	goto out;
 nomem:
-	seterr(err, errlen, "cannot merge '%s' into '%s': %s", what, into,
+	gitmsg_set(err, errlen, "cannot merge '%s' into '%s': %s", what, into,
 	       strerror(-error));
 out:
 	/* r->oid still names the tip unless the merge went through */
@@ -1849,7 +1806,7 @@ int merge_into(struct merge_result *r, const char *repo_path,
 
 	memset(r, 0, sizeof(*r));
 	if (!what || !*what || !into || !*into) {
-		seterr(err, errlen, "cannot merge: no %s given",
+		gitmsg_set(err, errlen, "cannot merge: no %s given",
 		       what && *what ? "branch to merge into" : "commit");
 		return -EINVAL;
 	}
@@ -2030,14 +1987,14 @@ int merge_push(const char *repo_path, const char *remote_name,
 
 	memset(&ps, 0, sizeof(ps));
 	if (!remote_name || !*remote_name || !branch || !*branch) {
-		seterr(err, errlen, "cannot push: no %s given",
+		gitmsg_set(err, errlen, "cannot push: no %s given",
 		       branch && *branch ? "remote" : "branch");
 		return -EINVAL;
 	}
 	if ((size_t)snprintf(refname, sizeof(refname), "%s%s",
 			     strncmp(branch, "refs/heads/", 11) ?
 			     "refs/heads/" : "", branch) >= sizeof(refname)) {
-		seterr(err, errlen, "invalid branch name '%s'", branch);
+		gitmsg_set(err, errlen, "invalid branch name '%s'", branch);
 		return -EINVAL;
 	}
 	snprintf(spec, sizeof(spec), "%s%s:%s", force ? "+" : "", refname,
@@ -2045,13 +2002,13 @@ int merge_push(const char *repo_path, const char *remote_name,
 	if ((error = open_repo(&repo, repo_path, err, errlen)) < 0)
 		goto out;
 	if ((error = git_reference_lookup(&ref, repo, refname)) < 0) {
-		seterr(err, errlen, "cannot push '%s': %s", branch,
-		       error == GIT_ENOTFOUND ? "no such branch" : giterr());
-		error = errno_of(error);
+		gitmsg_set(err, errlen, "cannot push '%s': %s", branch,
+		       error == GIT_ENOTFOUND ? "no such branch" : gitmsg_last());
+		error = gitmsg_errno(error);
 		goto out;
 	}
 	if ((error = push_url(&url, repo, remote_name)) == -ENOENT) {
-		seterr(err, errlen, "cannot push '%s': no such remote '%s'",
+		gitmsg_set(err, errlen, "cannot push '%s': no such remote '%s'",
 		       branch, remote_name);
 		goto out;
 	}
@@ -2067,9 +2024,9 @@ int merge_push(const char *repo_path, const char *remote_name,
 		error = git_remote_create_with_opts(&remote, url, &co);
 	}
 	if (error < 0) {
-		seterr(err, errlen, "cannot push '%s' to '%s': %s", branch,
-		       remote_name, giterr());
-		error = errno_of(error);
+		gitmsg_set(err, errlen, "cannot push '%s' to '%s': %s", branch,
+		       remote_name, gitmsg_last());
+		error = gitmsg_errno(error);
 		goto out;
 	}
 	git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
@@ -2086,14 +2043,14 @@ int merge_push(const char *repo_path, const char *remote_name,
 	if (error == 0)
 		error = git_remote_push(remote, &refspecs, &po);
 	if (error < 0) {
-		seterr(err, errlen, "cannot push '%s' to '%s': %s", branch,
-		       remote_name, giterr());
-		error = errno_of(error);
+		gitmsg_set(err, errlen, "cannot push '%s' to '%s': %s", branch,
+		       remote_name, gitmsg_last());
+		error = gitmsg_errno(error);
 		goto out;
 	}
 	if (ps.rejected[0]) {
 rejected:
-		seterr(err, errlen, "cannot push '%s' to '%s': rejected %s",
+		gitmsg_set(err, errlen, "cannot push '%s' to '%s': rejected %s",
 		       branch, remote_name, ps.rejected);
 		error = -EBUSY;
 	}
@@ -2174,7 +2131,7 @@ int merge_worktree_remove(const char *repo_path, const char *name,
 	if ((size_t)snprintf(entry, sizeof(entry), "%sworktrees/%s",
 			     git_repository_commondir(repo), name) >=
 	    sizeof(entry)) {
-		seterr(err, errlen, "cannot remove worktree '%s': %s", path,
+		gitmsg_set(err, errlen, "cannot remove worktree '%s': %s", path,
 		       strerror(ENAMETOOLONG));
 		error = -ENAMETOOLONG;
 		goto out;
@@ -2182,14 +2139,14 @@ int merge_worktree_remove(const char *repo_path, const char *name,
 	/* 1.5 fails a lookup of a missing entry without a message: ask first */
 	if (lstat(entry, &st) == 0 && git_worktree_lookup(&wt, repo, name) == 0 &&
 	    git_worktree_is_locked(NULL, wt) > 0) {
-		seterr(err, errlen, "cannot remove worktree '%s': it is locked",
+		gitmsg_set(err, errlen, "cannot remove worktree '%s': it is locked",
 		       path);
 		error = -EBUSY;
 		goto out;
 	}
 	if (lstat(path, &st) == 0) {
 		if (!S_ISDIR(st.st_mode) || !is_worktree_of(repo, path)) {
-			seterr(err, errlen, "cannot remove '%s': not a "
+			gitmsg_set(err, errlen, "cannot remove '%s': not a "
 			       "worktree of '%s'", path, repo_path);
 			error = -EINVAL;
 			goto out;
@@ -2197,7 +2154,7 @@ int merge_worktree_remove(const char *repo_path, const char *name,
 		if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0 &&
 		    errno != ENOENT) {
 			error = -errno;
-			seterr(err, errlen, "cannot remove worktree '%s': %s",
+			gitmsg_set(err, errlen, "cannot remove worktree '%s': %s",
 			       path, strerror(errno));
 			goto out;
 		}
@@ -2212,7 +2169,7 @@ int merge_worktree_remove(const char *repo_path, const char *name,
 	else if (!wt && lstat(entry, &st) == 0)
 		nftw(entry, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	if (lstat(entry, &st) == 0) {
-		seterr(err, errlen, "cannot prune worktree '%s'", name);
+		gitmsg_set(err, errlen, "cannot prune worktree '%s'", name);
 		error = -EIO;
 		goto out;
 	}
@@ -2225,7 +2182,7 @@ int merge_worktree_remove(const char *repo_path, const char *name,
 		goto out;
 	}
 	if (error == 0 && git_branch_is_checked_out(ref) == 1) {
-		seterr(err, errlen, "cannot delete branch '%s': checked out",
+		gitmsg_set(err, errlen, "cannot delete branch '%s': checked out",
 		       branch);
 		error = -EBUSY;
 		goto out;
@@ -2236,9 +2193,9 @@ int merge_worktree_remove(const char *repo_path, const char *name,
 	 * have none.
 	 */
 	if (error < 0 || (error = git_reference_delete(ref)) < 0) {
-		seterr(err, errlen, "cannot delete branch '%s': %s", branch,
-		       giterr());
-		error = errno_of(error);
+		gitmsg_set(err, errlen, "cannot delete branch '%s': %s", branch,
+		       gitmsg_last());
+		error = gitmsg_errno(error);
 	}
 out:
 	git_reference_free(ref);
