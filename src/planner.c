@@ -183,7 +183,8 @@ int plan_parse(struct plan_steps *out, const char *answer,
 {
 	cJSON *root = find_object(answer), *tasks;
 	const cJSON *t;
-	size_t n, i, done = 0, *rank = NULL, **deps = NULL, *n_deps = NULL;
+	size_t n, i, total, done = 0, *rank = NULL, **deps = NULL;
+	size_t *n_deps = NULL;
 	int r = -EINVAL;
 
 	memset(out, 0, sizeof(*out));
@@ -274,14 +275,16 @@ int plan_parse(struct plan_steps *out, const char *answer,
 	*normalized = cJSON_PrintUnformatted(root);
 	r = *normalized ? 0 : -ENOMEM;
 out:
-	for (i = 0; deps && i < (size_t)cJSON_GetArraySize(tasks); i++)
+	total = cJSON_IsArray(tasks) ? (size_t)cJSON_GetArraySize(tasks) : 0;
+	for (i = 0; deps && i < total; i++)
 		free(deps[i]);
 	free(deps);
 	free(n_deps);
 	free(rank);
 	cJSON_Delete(root);
 	if (r < 0) {
-		out->n = (size_t)(out->v ? cJSON_GetArraySize(tasks) : 0);
+		/* Steps may be half filled: release all that were allocated. */
+		out->n = out->v ? total : 0;
 		plan_steps_release(out);
 	}
 	return r;

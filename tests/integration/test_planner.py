@@ -28,7 +28,6 @@ PLAN_FINAL = ('waiting', 'created', 'failed', 'cancelled')
 # answer fails a check made after the steps are allocated (a task's fields,
 # names, engines, unknown dependencies, cycles): the daemon dies (SIGSEGV).
 # Remove this skip once src/planner.c releases the steps before the tree.
-parse_uaf = unittest.skip('src/planner.c plan_parse: use after free on a bad task list')
 
 # A pipeline: "both" needs the files of "one" and "two". It comes first in
 # the answer, so the planner has to order the steps itself.
@@ -258,7 +257,6 @@ class TestPlanFromLLM(PlannerTestCase):
         self.assertIn('no JSON object', failed[0].get('reason', ''))
         self.assertFalse([e for e in self.m.events() if e['event'] in ('created', 'planned')])
 
-    @parse_uaf
     def test_cycle_twice_fails(self):
         cycle = {'tasks': [
             {'name': 'a', 'prompt': 'echo a > a.txt', 'depends': ['c']},
@@ -272,7 +270,6 @@ class TestPlanFromLLM(PlannerTestCase):
         self.assertEqual(len(self.srv.requests), 2)
         self.assertIn('form a cycle', self.request_text(1))
 
-    @parse_uaf
     def test_unknown_dependency_then_valid(self):
         bad = {'tasks': [
             {'name': 'one', 'prompt': 'echo one > one.txt'},
@@ -286,7 +283,6 @@ class TestPlanFromLLM(PlannerTestCase):
         self.assertIn("depends on unknown task 'nope'", second)
         self.assertIn('nope', second)
 
-    @parse_uaf
     def test_unknown_dependency_twice_fails(self):
         bad = {'tasks': [{'name': 'one', 'prompt': 'true', 'depends': ['ghost']}]}
         self.script([{'text': json.dumps(bad)}])
@@ -415,7 +411,6 @@ class TestCommandPlanner(PlannerTestCase):
              '4 tasks, more than the limit of 3'),
         ])
 
-    @parse_uaf
     def test_bad_tasks_fail_the_plan(self):
         self.check_failing_answers([
             ({'tasks': ['a']}, 'task 1 is not an object'),
