@@ -493,6 +493,7 @@ static int create_tasks(struct planner *pl, const struct plan *plan,
 	int64_t *ids = calloc(steps->n, sizeof(*ids));
 	int64_t **deps = calloc(steps->n, sizeof(*deps));
 	char base[41];
+	cJSON *f;
 	size_t i, k;
 	int r = -ENOMEM;
 
@@ -531,6 +532,10 @@ static int create_tasks(struct planner *pl, const struct plan *plan,
 		cJSON_AddNumberToObject(f, "plan", (double)plan->id);
 		events_add(p->events, "created", ids[i], f);
 	}
+	f = cJSON_CreateObject();
+	cJSON_AddNumberToObject(f, "plan", (double)plan->id);
+	cJSON_AddNumberToObject(f, "tasks", (double)steps->n);
+	events_add(p->events, "planned", 0, f);
 	sched_kick(p->sched);
 out:
 	for (i = 0; deps && i < steps->n; i++)
@@ -566,7 +571,6 @@ static void make_plan(struct planner *pl, int64_t id)
 	char err[PATH_MAX + 1024] = "", prev_err[1024] = "", *answer = NULL;
 	char *previous = NULL, *prompt, *normalized = NULL;
 	int attempt, r = -EIO;
-	cJSON *f;
 
 	if (store_plan_get(p->store, id, &plan) < 0)
 		return;
@@ -606,14 +610,8 @@ static void make_plan(struct planner *pl, int64_t id)
 		goto out;
 	}
 	store_plan_update(p->store, id, "planning", normalized, NULL);
-	if (create_tasks(pl, &plan, &steps, err, sizeof(err)) < 0) {
+	if (create_tasks(pl, &plan, &steps, err, sizeof(err)) < 0)
 		plan_failed(pl, id, NULL, err);
-		goto out;
-	}
-	f = cJSON_CreateObject();
-	cJSON_AddNumberToObject(f, "plan", (double)id);
-	cJSON_AddNumberToObject(f, "tasks", (double)steps.n);
-	events_add(p->events, "planned", 0, f);
 out:
 	plan_steps_release(&steps);
 	free(normalized);
