@@ -527,8 +527,7 @@ static int create_tasks(struct planner *pl, const struct plan *plan,
 		goto out;
 	}
 	for (i = 0; i < steps->n; i++) {
-		cJSON *f = cJSON_CreateObject();
-
+		f = cJSON_CreateObject();
 		cJSON_AddNumberToObject(f, "plan", (double)plan->id);
 		events_add(p->events, "created", ids[i], f);
 	}
