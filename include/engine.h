@@ -75,6 +75,9 @@ struct task_usage;
  * -EINVAL when it is not such an object.
  */
 int engine_read_result(const char *path, struct task_usage *u, char **error);
+/* Numbers of a result file by key, -1 where absent. */
+int engine_read_numbers(const char *path, const char *const *keys,
+			long long *values, size_t n);
 /* The "result" (the final message) of a result file, malloc'd;
  * -ENOENT when it has none. */
 int engine_read_answer(const char *path, char **text);

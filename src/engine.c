@@ -580,6 +580,23 @@ static int read_result(const char *path, cJSON **out)
 	return r;
 }
 
+int engine_read_numbers(const char *path, const char *const *keys,
+			long long *values, size_t n)
+{
+	const cJSON *v;
+	cJSON *root;
+	size_t i;
+	int r = read_result(path, &root);
+
+	for (i = 0; i < n; i++) {
+		v = r == 0 ? cJSON_GetObjectItemCaseSensitive(root, keys[i])
+			   : NULL;
+		values[i] = cJSON_IsNumber(v) ? (long long)v->valuedouble : -1;
+	}
+	cJSON_Delete(root);
+	return r;
+}
+
 int engine_read_answer(const char *path, char **text)
 {
 	const cJSON *res;

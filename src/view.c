@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "buf.h"
+#include "engine.h"
 #include "gitwork.h"
 #include "pai.h"
 #include "review.h"
@@ -127,6 +128,24 @@ static void kv_cost(struct kv *kv, double usd)
 	}
 	snprintf(v, sizeof(v), "%.4f", usd);
 	kv_str(kv, "cost_usd", v);
+}
+
+/* What the last run's result file adds: cache tokens and tool calls,
+ * where the engine reports them. */
+static void kv_last_run(struct kv *kv, struct pai *p, int64_t id)
+{
+	static const char *const keys[] = { "cache_read_tokens",
+					    "cache_write_tokens", "tool_calls" };
+	long long v[3];
+	char path[PATH_MAX];
+	size_t i;
+
+	pai_result_path(p, id, path, sizeof(path));
+	if (engine_read_numbers(path, keys, v, 3) < 0)
+		return;
+	for (i = 0; i < 3; i++)
+		if (v[i] > 0)
+			kv_num(kv, keys[i], v[i]);
 }
 
 /* depends: 3 4 (a JSON array in task.json) */
@@ -320,6 +339,7 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 	if (t->turns)
 		kv_num(&kv, "turns", t->turns);
 	kv_cost(&kv, t->cost_usd);
+	kv_last_run(&kv, p, t->id);
 	if (json)
 		cJSON_AddStringToObject(kv.json, "prompt", t->prompt);
 	return kv_finish(&kv);

@@ -140,6 +140,7 @@ class TestAgentProtocols(AgentTestCase):
             self.assertEqual(st.get('input_tokens'), '270', st)
             self.assertEqual(st.get('output_tokens'), '42', st)
             self.assertEqual(st.get('turns'), '2', st)
+            self.assertEqual(st.get('tool_calls'), '1', st)
             self.assertEqual(self.committed(tid, 'hello.txt'), 'hi from the agent\n')
             self.assertEqual(len(self.srv.requests), 2)
 
