@@ -205,5 +205,9 @@ void events_reason(struct events *ev, const char *event, int64_t task,
 			f = NULL;
 		}
 	}
+	/* A refusal also goes to the daemon's log: the events file may be
+	 * what could not be written. */
+	if (!strcmp(event, "refused") && reason)
+		fprintf(stderr, "parallelai: refused: %s\n", reason);
 	events_add(ev, event, task, f);
 }

@@ -185,7 +185,7 @@ int runner_spawn(struct runner_proc *p, char *const argv[],
 {
 	static atomic_ulong runs;
 	int pipefd[2], out[2] = { -1, -1 }, child_errno = 0, devnull;
-	char **env;
+	char **env, **all, tagvar[64];
 	ssize_t n;
 	pid_t pid;
 	size_t m = 0;
@@ -198,21 +198,19 @@ int runner_spawn(struct runner_proc *p, char *const argv[],
 	p->cap = log_cap;
 	snprintf(p->tag, sizeof(p->tag), "%d-%lu", (int)getpid(),
 		 (unsigned long)atomic_fetch_add(&runs, 1) + 1);
-	/* The tag goes last: it wins over any PAI_RUN the caller passed. */
+	/* The tag goes last: it wins over any PAI_RUN the caller passed.
+	 * env borrows its strings, tagvar included, until the exec. */
 	while (envp && envp[m])
 		m++;
-	{
-		char **all = calloc(m + 2, sizeof(*all));
-		char tagvar[64];
-
-		if (!all)
-			return -ENOMEM;
+	all = calloc(m + 2, sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	if (m)
 		memcpy(all, envp, m * sizeof(*all));
-		snprintf(tagvar, sizeof(tagvar), "PAI_RUN=%s", p->tag);
-		all[m] = tagvar;
-		env = merge_env(all);
-		free(all);
-	}
+	snprintf(tagvar, sizeof(tagvar), "PAI_RUN=%s", p->tag);
+	all[m] = tagvar;
+	env = merge_env(all);
+	free(all);
 	if (!env)
 		return -ENOMEM;
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -554,9 +554,22 @@ static void finish(struct run *r, enum task_state st, int code,
 		return;
 	f = cJSON_CreateObject();
 
-	if (store_task_finish(s->p->store, r->id, st, code, commit, reason) < 0)
-		fprintf(stderr, "parallelai: task %lld: cannot record its end\n",
-			(long long)r->id);
+	/* The end of a run must be recorded, or the next mount runs the task
+	 * again: on a full disk, keep trying until there is room (or the
+	 * mount goes). */
+	while (store_task_finish(s->p->store, r->id, st, code, commit,
+				 reason) < 0) {
+		int stopping;
+
+		fprintf(stderr, "parallelai: task %lld: cannot record its end;"
+			" trying again\n", (long long)r->id);
+		pthread_mutex_lock(&s->lock);
+		stopping = s->stopping;
+		pthread_mutex_unlock(&s->lock);
+		if (stopping)
+			break;
+		sleep(1);
+	}
 	cJSON_AddStringToObject(f, "state", task_state_name(st));
 	if (code >= 0)
 		cJSON_AddNumberToObject(f, "exit", code);

@@ -91,10 +91,6 @@ def session_of(pid):
     return int(fields[3])   # state ppid pgrp session
 
 
-def known_bug(why):
-    """A test that fails on a daemon bug already reported: skipped unless
-    PAI_KNOWN_BUGS=1; remove the decorator with the fix."""
-    return unittest.skipUnless(os.environ.get('PAI_KNOWN_BUGS'), 'known daemon bug: ' + why)
 
 
 def spec(**fields):
@@ -376,8 +372,6 @@ class TestStateDiskFull(PaiTestCase):
         self.assertEqual(self.m.state(after), 'done')
         self.assertEqual(self.m.read('tasks/%d/prompt' % after), 'echo after-full > after.txt\n')
 
-    @known_bug('a run that ends while the state disk is full stays "running" for good: '
-               'store_task_finish fails with ENOSPC, "cannot record its end", nothing retries')
     def test_run_that_ends_on_a_full_state_disk_reaches_a_final_state(self):
         go = os.path.join(self.tmp, 'go')
         running = self.m.submit('while [ ! -e %s ]; do sleep 0.05; done; '
@@ -408,9 +402,6 @@ class TestStateDiskFull(PaiTestCase):
 
 # ---- a double-forked daemonized grandchild ------------------------------------------
 
-RUN_TAG_BUG = ('runner_spawn() puts a pointer to the block-scoped tagvar[] in the '
-               'environment it execs with after the block ends: PAI_RUN arrives empty '
-               '(an empty entry), so nothing outside the process group is found')
 
 
 class TestDaemonizedGrandchild(PaiTestCase):
@@ -441,7 +432,6 @@ class TestDaemonizedGrandchild(PaiTestCase):
     def assertGone(self, pid, what):
         wait_for(lambda: not pid_alive(pid), 20, msg='daemonized grandchild %d to end on %s' % (pid, what))
 
-    @known_bug(RUN_TAG_BUG)
     def test_every_engine_carries_its_run_tag(self):
         tid = self.m.submit('env; sh -c env\n')
         self.assertDone(tid)
@@ -450,7 +440,6 @@ class TestDaemonizedGrandchild(PaiTestCase):
         self.assertEqual(tags[0], tags[1])
         self.assertRegex(tags[0], r'^%d-\d+$' % self.m.proc.pid)
 
-    @known_bug(RUN_TAG_BUG)
     def test_cancel_ends_a_daemonized_grandchild(self):
         tid = self.m.submit(self.escape('cancel', 'sleep 300'))
         self.m.wait_state(tid, 'running')
@@ -459,7 +448,6 @@ class TestDaemonizedGrandchild(PaiTestCase):
         self.assertEqual(self.m.wait_final(tid, 30), 'cancelled')
         self.assertGone(pid, 'cancel')
 
-    @known_bug(RUN_TAG_BUG)
     def test_timeout_ends_a_daemonized_grandchild(self):
         gate = os.path.join(self.tmp, 'never')
         tid = self.m.submit(spec(prompt=self.escape('timeout', 'sleep 300'), timeout=2))
@@ -470,7 +458,6 @@ class TestDaemonizedGrandchild(PaiTestCase):
         self.assertEqual(self.m.status(tid).get('reason'), 'timeout: killed after 2 s')
         self.assertGone(pid, 'timeout')
 
-    @known_bug(RUN_TAG_BUG)
     def test_end_of_the_run_ends_a_daemonized_grandchild(self):
         go = os.path.join(self.tmp, 'go')
         tid = self.m.submit(self.escape('end', 'while [ ! -e %s ]; do sleep 0.05; done; echo ok' % go))
@@ -480,7 +467,6 @@ class TestDaemonizedGrandchild(PaiTestCase):
         self.assertDone(tid)
         self.assertGone(pid, 'the end of the run')
 
-    @known_bug(RUN_TAG_BUG)
     def test_python_double_fork_is_ended_with_the_run(self):
         pidfile = os.path.join(self.tmp, 'py.pid')
         script = ('import os, time\n'
