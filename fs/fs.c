@@ -12,7 +12,7 @@
  * polls fstat and reads only up to st_size. Every open uses direct_io so
  * a read returns what the node holds now, not what the page cache saw.
  */
-#define FUSE_USE_VERSION 35
+#define FUSE_USE_VERSION 312
 
 #include <errno.h>
 #include <fcntl.h>
