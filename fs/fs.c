@@ -486,10 +486,10 @@ static void fill_times(struct stat *st, int64_t ms)
 	st->st_ctim = st->st_mtim;
 }
 
-static int node_times(struct pai *p, const struct node *n, int64_t *ms)
+/* t: the node's task when it has one (fetched once by the caller). */
+static int node_times(struct pai *p, const struct node *n,
+		      const struct task *t, int64_t *ms)
 {
-	struct task t;
-
 	switch (n->e->kind) {
 	case K_STATUS:
 	case K_STATUS_JSON:
@@ -515,33 +515,132 @@ static int node_times(struct pai *p, const struct node *n, int64_t *ms)
 		}
 		return 0;
 	}
-	if (n->task && store_task_get(p->store, n->task, &t) == 0) {
-		*ms = n->e->kind == K_T_PROMPT ? t.created : t.updated;
-		task_release(&t);
+	if (t) {
+		*ms = n->e->kind == K_T_PROMPT ? t->created : t->updated;
 		return 0;
 	}
 	*ms = p->started;
 	return 0;
 }
 
+static bool task_node(const struct node *n)
+{
+	return n->task && n->e->kind >= K_TASK && n->e->kind <= K_T_WORKER;
+}
+
+/*
+ * The sizes of a task's generated files, kept while the task does not
+ * change: getattr must render a file to know its size, and a diff is
+ * costly to render for every ls -l, find or stat. A running task's
+ * files change without the task record changing, so they are never kept.
+ */
+#define SIZE_SLOTS 8192
+
+struct size_slot {
+	int64_t task;
+	int kind;
+	int64_t updated;
+	off_t size;
+};
+
+static struct size_slot sizes[SIZE_SLOTS];
+static pthread_mutex_t sizes_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool sized_kind(enum kind k)
+{
+	return k == K_T_PROMPT || k == K_T_STATUS || k == K_T_JSON ||
+	       k == K_T_DIFF || k == K_T_FILES || k == K_T_DEPENDS ||
+	       k == K_T_RESULT;
+}
+
+/* The stamp under which a task's file size may be kept, or 0. */
+static int64_t size_stamp(const struct node *n, const struct task *t)
+{
+	if (!t || !sized_kind(n->e->kind) || t->state == TASK_RUNNING ||
+	    (t->state == TASK_QUEUED && t->not_before > pai_now_ms()) ||
+	    (t->worktree && access(t->worktree, F_OK) < 0))
+		return 0;
+	return t->updated;
+}
+
+static struct size_slot *size_slot(const struct node *n)
+{
+	uint64_t h = (uint64_t)n->task * 31 + (uint64_t)n->e->kind;
+
+	return &sizes[(h * 0x9E3779B97F4A7C15ULL) >> 51 & (SIZE_SLOTS - 1)];
+}
+
+static int file_size(struct pai *p, const struct node *n,
+		     const struct task *t, off_t *size)
+{
+	int64_t stamp = size_stamp(n, t);
+	struct size_slot *sl = size_slot(n);
+	struct buf b;
+	int r;
+
+	if (stamp) {
+		pthread_mutex_lock(&sizes_lock);
+		if (sl->task == n->task && sl->kind == (int)n->e->kind &&
+		    sl->updated == stamp) {
+			*size = sl->size;
+			pthread_mutex_unlock(&sizes_lock);
+			return 0;
+		}
+		pthread_mutex_unlock(&sizes_lock);
+	}
+	buf_init(&b, BUF_NOMAX);
+	r = render(p, n, &b);
+	*size = (off_t)b.len;
+	buf_release(&b);
+	if (r < 0 && r != -EFBIG)
+		return r;
+	if (stamp) {
+		pthread_mutex_lock(&sizes_lock);
+		sl->task = n->task;
+		sl->kind = (int)n->e->kind;
+		sl->updated = stamp;
+		sl->size = *size;
+		pthread_mutex_unlock(&sizes_lock);
+	}
+	return 0;
+}
+
+static int getattr_node(struct pai *p, const struct node *nd,
+			const struct task *tp, struct stat *st);
+
 static int pai_getattr(const char *path, struct stat *st,
 		       struct fuse_file_info *fi)
 {
 	struct pai *p = pai();
+	struct task t, *tp = NULL;
 	struct node n;
-	struct buf b;
-	int64_t ms;
 	int r;
 
 	if ((r = resolve(path, &n)) < 0)
 		return r;
+	if (task_node(&n) && store_task_get(p->store, n.task, &t) == 0)
+		tp = &t;
+	r = getattr_node(p, &n, tp, st);
+	if (tp)
+		task_release(tp);
+	return r;
+}
+
+static int getattr_node(struct pai *p, const struct node *nd,
+			const struct task *tp, struct stat *st)
+{
+	struct node n = *nd;
+	struct buf b;
+	int64_t ms;
+	int r;
+
 	memset(st, 0, sizeof(*st));
 	st->st_mode = n.e->mode;
 	st->st_nlink = S_ISDIR(n.e->mode) ? 2 : 1;
 	st->st_uid = getuid();
 	st->st_gid = getgid();
 	st->st_blksize = 4096;
-	node_times(p, &n, &ms);
+	node_times(p, &n, tp, &ms);
 	fill_times(st, ms);
 
 	if (is_real(n.e->kind)) {
@@ -556,11 +655,7 @@ static int pai_getattr(const char *path, struct stat *st,
 			st->st_atim = real.st_atim;
 		}
 	} else if (S_ISREG(n.e->mode)) {
-		buf_init(&b, BUF_NOMAX);
-		r = render(p, &n, &b);
-		st->st_size = (off_t)b.len;
-		buf_release(&b);
-		if (r < 0 && r != -EFBIG)
+		if ((r = file_size(p, &n, tp, &st->st_size)) < 0)
 			return r;
 	} else if (S_ISLNK(n.e->mode)) {
 		buf_init(&b, PATH_MAX);
@@ -592,9 +687,14 @@ static int pai_readlink(const char *path, char *out, size_t size)
 	return r;
 }
 
-static int add_entry(void *buf, fuse_fill_dir_t filler, const char *name)
+/* The entry's type goes along (d_type), so find and ls need no lstat
+ * just to tell files from directories. */
+static int add_entry(void *buf, fuse_fill_dir_t filler, const char *name,
+		     mode_t mode)
 {
-	return filler(buf, name, NULL, 0, 0);
+	struct stat st = { .st_mode = mode };
+
+	return filler(buf, name, &st, 0, 0);
 }
 
 static int fill_tab(void *buf, fuse_fill_dir_t filler,
@@ -604,7 +704,8 @@ static int fill_tab(void *buf, fuse_fill_dir_t filler,
 
 	for (; tab->name; tab++) {
 		n.e = tab;
-		if (present(pai(), &n) && add_entry(buf, filler, tab->name))
+		if (present(pai(), &n) &&
+		    add_entry(buf, filler, tab->name, tab->mode))
 			return 0;
 	}
 	return 0;
@@ -623,8 +724,8 @@ static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		return r;
 	if (!S_ISDIR(n.e->mode))
 		return -ENOTDIR;
-	add_entry(buf, filler, ".");
-	add_entry(buf, filler, "..");
+	add_entry(buf, filler, ".", S_IFDIR);
+	add_entry(buf, filler, "..", S_IFDIR);
 	switch (n.e->kind) {
 	case K_ROOT:
 		return fill_tab(buf, filler, root_tab, &n);
@@ -638,13 +739,13 @@ static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		int64_t *ids = NULL;
 		size_t count = 0, i;
 
-		add_entry(buf, filler, "new");
+		add_entry(buf, filler, "new", S_IFREG);
 		if ((r = store_plan_ids(p->store, NULL, &ids, &count)) < 0)
 			return r;
 		for (i = 0; i < count; i++) {
 			snprintf(name, sizeof(name), "%lld",
 				 (long long)ids[i]);
-			if (add_entry(buf, filler, name))
+			if (add_entry(buf, filler, name, S_IFDIR))
 				break;
 		}
 		free(ids);
@@ -654,13 +755,13 @@ static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		int64_t *ids = NULL;
 		size_t count = 0, i;
 
-		add_entry(buf, filler, "new");
+		add_entry(buf, filler, "new", S_IFREG);
 		if ((r = store_task_ids(p->store, &ids, &count)) < 0)
 			return r;
 		for (i = 0; i < count; i++) {
 			snprintf(name, sizeof(name), "%lld",
 				 (long long)ids[i]);
-			if (add_entry(buf, filler, name))
+			if (add_entry(buf, filler, name, S_IFDIR))
 				break;
 		}
 		free(ids);
@@ -671,7 +772,7 @@ static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 
 		for (k = 1; k <= w; k++) {
 			snprintf(name, sizeof(name), "%d", k);
-			if (add_entry(buf, filler, name))
+			if (add_entry(buf, filler, name, S_IFDIR))
 				break;
 		}
 		return 0;
