@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "config.h"
 #include "engine.h"
+#include "jnum.h"
 #include "store.h"
 
 #define SH_ARG_MAX (100 * 1024)
@@ -544,8 +545,7 @@ static int64_t num_of(const cJSON *o, const char *key)
 {
 	const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, key);
 
-	return cJSON_IsNumber(n) && n->valuedouble > 0 ?
-	       (int64_t)n->valuedouble : 0;
+	return jnum_clamp(n, 0, 1000000000000000LL, 0);
 }
 
 /* A result file as a JSON object. */
@@ -591,7 +591,7 @@ int engine_read_numbers(const char *path, const char *const *keys,
 	for (i = 0; i < n; i++) {
 		v = r == 0 ? cJSON_GetObjectItemCaseSensitive(root, keys[i])
 			   : NULL;
-		values[i] = cJSON_IsNumber(v) ? (long long)v->valuedouble : -1;
+		values[i] = jnum_clamp(v, -1, 1000000000000000LL, -1);
 	}
 	cJSON_Delete(root);
 	return r;

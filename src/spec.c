@@ -83,9 +83,12 @@ static bool is_env(const cJSON *v)
 	return true;
 }
 
+/* In int's range before the cast that checks it is whole. */
 static bool is_int(const cJSON *v)
 {
-	return cJSON_IsNumber(v) && v->valuedouble == (double)(int)v->valuedouble;
+	return cJSON_IsNumber(v) && v->valuedouble >= -2147483648.0 &&
+	       v->valuedouble <= 2147483647.0 &&
+	       v->valuedouble == (double)(int)v->valuedouble;
 }
 
 static bool is_count(const cJSON *v)

@@ -51,12 +51,18 @@ static bool jnum(const cJSON *o, const char *key, double *out)
 	return true;
 }
 
-/* A count: 0 when missing or not a number. */
+/* No real count comes near this; capped, totals of many stay far from
+ * overflowing a long long. */
+#define COUNT_MAX 1e15
+
+/* A count: 0 when missing or not a number, at most COUNT_MAX. */
 static long long jcount(const cJSON *o, const char *key)
 {
 	double d;
 
-	return jnum(o, key, &d) && d > 0 ? (long long)d : 0;
+	if (!jnum(o, key, &d) || !(d > 0))
+		return 0;
+	return d < COUNT_MAX ? (long long)d : (long long)COUNT_MAX;
 }
 
 static const cJSON *jobj(const cJSON *o, const char *key)

@@ -452,12 +452,13 @@ static int run(struct agent *a)
 
 static void write_result(struct agent *a)
 {
-	cJSON *j = cJSON_CreateObject();
+	cJSON *j;
 	char *s;
 	FILE *f;
 
 	if (!a->result_path)
 		return;
+	j = cJSON_CreateObject();
 	cJSON_AddStringToObject(j, "result", buf_cstr(&a->final));
 	cJSON_AddNumberToObject(j, "input_tokens", (double)a->in_tokens);
 	cJSON_AddNumberToObject(j, "output_tokens", (double)a->out_tokens);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "jnum.h"
 
 static struct curl_slist *headers(struct curl_slist *h, const char *key)
 {
@@ -91,7 +92,7 @@ static long num(const cJSON *o, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
-	return cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
+	return (long)jnum_clamp(v, -1, 1000000000000000LL, -1);
 }
 
 static int tool_delta(struct turn *t, const cJSON *tc, int pos)

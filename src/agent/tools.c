@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "jnum.h"
 
 #define LIST_MAX 2000		/* entries list_files shows */
 #define WALK_DEPTH 64
@@ -205,7 +206,7 @@ static long num_arg(const cJSON *in, const char *key, long dflt)
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, key);
 
 	if (cJSON_IsNumber(v))
-		return (long)v->valuedouble;
+		return (long)jnum_clamp(v, -1000000000L, 1000000000L, dflt);
 	if (cJSON_IsString(v) && *v->valuestring)	/* "12", as some models send */
 		return strtol(v->valuestring, NULL, 10);
 	return dflt;
@@ -276,7 +277,8 @@ static int walk(int dirfd, struct buf *rel, int depth, visit_fn fn, void *ctx)
 		n++;
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), cmp_names);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_names);
 	for (i = 0; i < n && !r; i++) {
 		size_t keep = rel->len;
 		struct stat st;
