@@ -377,11 +377,13 @@ class TestStateDiskFull(PaiTestCase):
         running = self.m.submit('while [ ! -e %s ]; do sleep 0.05; done; '
                                 'echo out-while-full; echo x > x.txt\n' % go)
         self.m.wait_state(running, 'running')
+        # its pid is recorded once the engine started: before the disk
+        # fills, or it could not be written
+        engine = self.m.pid_of(running)
         self.fill()
         self.refuse_until_enospc()
         # the engine ends while nothing can be written to the state
         open(go, 'w').close()
-        engine = self.m.pid_of(running)
         wait_for(lambda: not pid_alive(engine), 30, msg='the engine to end')
         self.assertIsNone(self.m.proc.poll())
         # once there is room again its end is recorded: done (its commit
