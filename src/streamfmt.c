@@ -55,14 +55,20 @@ static bool jnum(const cJSON *o, const char *key, double *out)
  * overflowing a long long. */
 #define COUNT_MAX 1e15
 
+/* A count from the stream, within [0, COUNT_MAX] (NaN is 0). */
+static long long count_of(double d)
+{
+	if (!(d > 0))
+		return 0;
+	return d < COUNT_MAX ? (long long)d : (long long)COUNT_MAX;
+}
+
 /* A count: 0 when missing or not a number, at most COUNT_MAX. */
 static long long jcount(const cJSON *o, const char *key)
 {
 	double d;
 
-	if (!jnum(o, key, &d) || !(d > 0))
-		return 0;
-	return d < COUNT_MAX ? (long long)d : (long long)COUNT_MAX;
+	return jnum(o, key, &d) ? count_of(d) : 0;
 }
 
 static const cJSON *jobj(const cJSON *o, const char *key)
@@ -360,9 +366,9 @@ static int claude_result(struct streamfmt *s, const cJSON *ev, struct buf *out)
 		s->has_cost = true;
 	}
 	if (jnum(ev, "num_turns", &v))
-		s->turns = (long long)v;
+		s->turns = count_of(v);
 	if (jnum(ev, "duration_ms", &v))
-		s->duration_ms = (long long)v;
+		s->duration_ms = count_of(v);
 	if (result)
 		set_result(s, result);
 
@@ -569,7 +575,7 @@ static int codex_item_completed(struct streamfmt *s, const cJSON *ev, struct buf
 		struct buf msg;
 
 		buf_init(&msg, REASON_MAX);
-		buf_printf(&msg, "exit %d", (int)code);
+		buf_printf(&msg, "exit %.0f", code);
 		r = emit_error(s, out, NULL, buf_cstr(&msg));
 		buf_release(&msg);
 		return r;
@@ -718,9 +724,9 @@ static int gemini_result(struct streamfmt *s, const cJSON *ev, struct buf *out)
 		s->output_tokens = jcount(st, "output_tokens");
 		s->cache_read_tokens = jcount(st, "cached");
 		if (jnum(st, "duration_ms", &v))
-			s->duration_ms = (long long)v;
+			s->duration_ms = count_of(v);
 		if (jnum(st, "tool_calls", &v))
-			s->tool_calls = (long long)v;
+			s->tool_calls = count_of(v);
 	}
 	if (status && strcmp(status, "success")) {
 		const char *msg = jstr(jobj(ev, "error"), "message");
