@@ -23,6 +23,7 @@
 #include <cjson/cJSON.h>
 
 #include "breaker.h"
+#include "ctl.h"
 #include "engine.h"
 #include "events.h"
 #include "gitwork.h"
@@ -1163,38 +1164,6 @@ static int task_priority(struct sched *s, int64_t id, long prio, char *err,
 }
 
 /*
- * Split "VERB" or "VERB NUMBER" (blanks around them allowed). Returns the
- * number of words, or 0 when the line is anything else.
- */
-static int parse_cmd(const char *line, char *verb, size_t vlen, long *num)
-{
-	const char *p = line, *w;
-	char *end;
-	size_t n;
-
-	while (*p == ' ' || *p == '\t')
-		p++;
-	for (w = p; *p && *p != ' ' && *p != '\t'; p++)
-		;
-	n = (size_t)(p - w);
-	if (!n || n >= vlen)
-		return 0;
-	memcpy(verb, w, n);
-	verb[n] = '\0';
-	while (*p == ' ' || *p == '\t')
-		p++;
-	if (!*p)
-		return 1;
-	errno = 0;
-	*num = strtol(p, &end, 10);
-	if (errno || end == p || ((*p < '0' || *p > '9') && *p != '-'))
-		return 0;
-	while (*end == ' ' || *end == '\t')
-		end++;
-	return *end ? 0 : 2;
-}
-
-/*
  * merge, push and prune do git work that may take a while: they run
  * outside the scheduler's lock, under review's own. 1 when line was one
  * of them (*ret set), 0 when not.
@@ -1241,7 +1210,7 @@ int sched_ctl(struct sched *s, int64_t task, const char *line,
 {
 	char verb[32] = "";
 	long num = 0;
-	int n = parse_cmd(line, verb, sizeof(verb), &num), ret = -EINVAL;
+	int n = ctl_parse(line, verb, sizeof(verb), &num), ret = -EINVAL;
 	int settle_after = 0;
 	cJSON *f;
 
