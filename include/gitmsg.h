@@ -1,5 +1,6 @@
 /*
- * gitmsg: the error helpers every module that calls libgit2 shares.
+ * gitmsg: what every module that calls libgit2 shares: its errors as
+ * messages and errnos, and opening a repository.
  *
  *	if (git_branch_create(&ref, repo, name, base, 0) < 0) {
  *		gitmsg_set(err, errlen, "cannot create branch '%s': %s",
@@ -12,6 +13,8 @@
 
 #include <stddef.h>
 
+#include <git2.h>
+
 /* snprintf into err, when there is one. */
 void gitmsg_set(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -20,5 +23,14 @@ const char *gitmsg_last(void);
 /* A libgit2 result as a negative errno: not found -ENOENT, exists
  * -EEXIST, invalid -EINVAL, locked/modified/conflict -EBUSY, else -EIO. */
 int gitmsg_errno(int gerr);
+
+/*
+ * Open exactly the repository at path (no search upwards), refusing
+ * extensions.worktreeConfig with a message that says why (libgit2 1.5
+ * does not support it): -ENOENT not a repository, -ENOTSUP, or libgit2's
+ * error as an errno.
+ */
+int gitmsg_open_repo(git_repository **out, const char *path,
+		     char *err, size_t errlen);
 
 #endif

@@ -66,72 +66,6 @@ void gitwork_shutdown(void)
 	git_libgit2_shutdown();
 }
 
-/*
- * Whether the repository at path sets extensions.worktreeConfig, which
- * libgit2 1.5 does not support (git sparse-checkout turns it on). Read the
- * config file ourselves: libgit2 will not open the repository to tell us,
- * and its own message ("unsupported extension name") does not say why.
- */
-static int has_worktree_config(const char *path)
-{
-	static const char *const where[] = { "/.git/config", "/config" };
-	git_config *cfg = NULL;
-	char file[PATH_MAX];
-	size_t i;
-	int on = 0;
-
-	for (i = 0; i < sizeof(where) / sizeof(where[0]) && !on; i++) {
-		struct stat st;
-
-		if ((size_t)snprintf(file, sizeof(file), "%s%s", path,
-				     where[i]) >= sizeof(file))
-			continue;
-		if (stat(file, &st) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		if (git_config_open_ondisk(&cfg, file) < 0)
-			continue;
-		if (git_config_get_bool(&on, cfg, "extensions.worktreeconfig") < 0)
-			on = 0;
-		git_config_free(cfg);
-		cfg = NULL;
-	}
-	return on;
-}
-
-/*
- * Open exactly the repository at path (no search upwards: a worktree
- * path that is not one must not find the user's repository around it).
- */
-static int open_repo(git_repository **out, const char *path,
-		     char *err, size_t errlen)
-{
-	int error;
-
-	*out = NULL;
-	/*
-	 * Asked before opening: libgit2 1.5 leaks a little on the way out
-	 * of git_repository_open_ext when it refuses the extension.
-	 */
-	if (has_worktree_config(path)) {
-		gitmsg_set(err, errlen, "cannot open repository '%s': "
-		       "extensions.worktreeConfig is not supported "
-		       "(set by git sparse-checkout)", path);
-		return -ENOTSUP;
-	}
-	error = git_repository_open_ext(out, path,
-					GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
-	if (error == GIT_ENOTFOUND) {
-		gitmsg_set(err, errlen, "not a git repository: '%s'", path);
-		return -ENOENT;
-	}
-	if (error < 0) {
-		gitmsg_set(err, errlen, "cannot open repository '%s': %s", path,
-		       gitmsg_last());
-		return gitmsg_errno(error);
-	}
-	return 0;
-}
-
 /* The commit HEAD of repo points at; an unborn HEAD is -ENOENT. */
 static int head_commit(git_commit **out, git_repository *repo,
 		       const char *path, char *err, size_t errlen)
@@ -198,7 +132,7 @@ int gitwork_check_repo(const char *path, char **gitdir_out,
 
 	if (gitdir_out)
 		*gitdir_out = NULL;
-	if ((error = open_repo(&repo, path, err, errlen)) < 0)
+	if ((error = gitmsg_open_repo(&repo, path, err, errlen)) < 0)
 		goto out;
 	if ((error = head_commit(&head, repo, path, err, errlen)) < 0)
 		goto out;
@@ -235,7 +169,7 @@ int gitwork_head(const char *path, char oid[41], char *err, size_t errlen)
 	int error;
 
 	oid[0] = '\0';
-	if ((error = open_repo(&repo, path, err, errlen)) < 0)
+	if ((error = gitmsg_open_repo(&repo, path, err, errlen)) < 0)
 		goto out;
 	if ((error = head_commit(&head, repo, path, err, errlen)) < 0)
 		goto out;
@@ -254,7 +188,7 @@ int gitwork_resolve(const char *path, const char *rev, char oid[41],
 	int error;
 
 	oid[0] = '\0';
-	if ((error = open_repo(&repo, path, err, errlen)) < 0)
+	if ((error = gitmsg_open_repo(&repo, path, err, errlen)) < 0)
 		return error;
 	error = git_revparse_single(&obj, repo, rev);
 	if (error == 0)
@@ -286,7 +220,7 @@ int gitwork_branch_free(const char *path, const char *name, char *err,
 		gitmsg_set(err, errlen, "invalid branch name '%s'", name);
 		return -EINVAL;
 	}
-	if ((error = open_repo(&repo, path, err, errlen)) < 0)
+	if ((error = gitmsg_open_repo(&repo, path, err, errlen)) < 0)
 		return error;
 	error = git_branch_lookup(&ref, repo, name, GIT_BRANCH_LOCAL);
 	if (error == 0) {
@@ -330,7 +264,7 @@ int gitwork_each_path(const char *path, const char *commit_oid,
 	struct walk w = { fn, arg };
 	int error;
 
-	if ((error = open_repo(&repo, path, err, errlen)) < 0)
+	if ((error = gitmsg_open_repo(&repo, path, err, errlen)) < 0)
 		return error;
 	if ((error = lookup_commit(&commit, repo, commit_oid, err,
 				   errlen)) < 0)
@@ -359,7 +293,7 @@ int gitwork_head_branch(const char *path, char *name, size_t len,
 	const char *target;
 	int error;
 
-	if ((error = open_repo(&repo, path, err, errlen)) < 0)
+	if ((error = gitmsg_open_repo(&repo, path, err, errlen)) < 0)
 		return error;
 	error = git_reference_lookup(&head, repo, "HEAD");
 	if (error < 0 || git_reference_type(head) != GIT_REFERENCE_SYMBOLIC ||
@@ -582,7 +516,7 @@ static int worktree_create(const char *repo_path, const char *name,
 
 	/* the _init functions: the macros leave fields to -Wextra's dismay */
 	git_worktree_add_options_init(&opts, GIT_WORKTREE_ADD_OPTIONS_VERSION);
-	if ((error = open_repo(&repo, repo_path, err, errlen)) < 0)
+	if ((error = gitmsg_open_repo(&repo, repo_path, err, errlen)) < 0)
 		goto out;
 
 	if (lstat(path, &st) == 0) {
@@ -742,7 +676,7 @@ int gitwork_worktree_discard(const char *repo_path, const char *name,
 	char entry[PATH_MAX];
 	int error;
 
-	if ((error = open_repo(&repo, repo_path, err, errlen)) < 0)
+	if ((error = gitmsg_open_repo(&repo, repo_path, err, errlen)) < 0)
 		return error;
 	pthread_mutex_lock(&worktree_lock);
 	rm_rf(path);
@@ -767,7 +701,7 @@ int gitwork_clear_locks(const char *repo_path, const char *name,
 	size_t i;
 	int error;
 
-	if ((error = open_repo(&repo, repo_path, err, errlen)) < 0)
+	if ((error = gitmsg_open_repo(&repo, repo_path, err, errlen)) < 0)
 		return error;
 	dir = git_repository_commondir(repo);
 	if ((size_t)snprintf(path, sizeof(path), "%srefs/heads/%s.lock", dir,
@@ -824,7 +758,7 @@ int gitwork_commit_all(const char *worktree, const char *message,
 	int error;
 
 	oid_out[0] = '\0';
-	if ((error = open_repo(&repo, worktree, err, errlen)) < 0)
+	if ((error = gitmsg_open_repo(&repo, worktree, err, errlen)) < 0)
 		goto out;
 	if ((error = head_commit(&head, repo, worktree, err, errlen)) < 0)
 		goto out;
@@ -903,7 +837,7 @@ static int make_diff(git_diff **out, git_repository **repo_out,
 		return 0;
 
 	/* a worktree shares the object database, so it alone will do */
-	if ((error = open_repo(&repo, where, err, errlen)) < 0)
+	if ((error = gitmsg_open_repo(&repo, where, err, errlen)) < 0)
 		goto out;
 	if ((error = lookup_commit(&base, repo, base_oid, err, errlen)) < 0)
 		goto out;

@@ -136,26 +136,6 @@ static const char *paths_join(char *buf, size_t len,
 
 /* ---- repositories and commits ---- */
 
-static int open_repo(git_repository **out, const char *path,
-		     char *err, size_t errlen)
-{
-	int error;
-
-	*out = NULL;
-	error = git_repository_open_ext(out, path,
-					GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
-	if (error == GIT_ENOTFOUND) {
-		gitmsg_set(err, errlen, "not a git repository: '%s'", path);
-		return -ENOENT;
-	}
-	if (error < 0) {
-		gitmsg_set(err, errlen, "cannot open repository '%s': %s", path,
-		       gitmsg_last());
-		return gitmsg_errno(error);
-	}
-	return 0;
-}
-
 /* The commit spec names (anything git rev-parse takes). */
 static int resolve(git_commit **out, git_repository *repo, const char *spec,
 		   char *err, size_t errlen)
@@ -272,7 +252,7 @@ int merge_combine(char out[41], struct merge_paths *paths,
 
 	memset(paths, 0, sizeof(*paths));
 	out[0] = '\0';
-	if ((error = open_repo(&repo, repo_path, err, errlen)) < 0)
+	if ((error = gitmsg_open_repo(&repo, repo_path, err, errlen)) < 0)
 		return error;
 	if ((error = resolve(&cur, repo, base, err, errlen)) < 0)
 		goto out;
@@ -364,7 +344,7 @@ int merge_conflicts(struct merge_paths *paths, const char *repo_path,
 
 	paths->v = NULL;
 	paths->n = 0;
-	if ((error = open_repo(&repo, repo_path, err, errlen)) < 0 ||
+	if ((error = gitmsg_open_repo(&repo, repo_path, err, errlen)) < 0 ||
 	    (error = resolve(&ca, repo, a, err, errlen)) < 0 ||
 	    (error = resolve(&cb, repo, b, err, errlen)) < 0)
 		goto out;
@@ -783,7 +763,7 @@ int merge_matrix_compute(struct merge_matrix *out, struct merge_cache *cache,
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&cache->lock);
 	cache->gen++;
-	if ((error = open_repo(&repo, repo_path, err, errlen)) < 0)
+	if ((error = gitmsg_open_repo(&repo, repo_path, err, errlen)) < 0)
 		goto out;
 	if (base) {
 		if ((error = resolve(&tip, repo, base, err, errlen)) < 0)
@@ -1009,7 +989,7 @@ int merge_order_compute(struct merge_order *out, const char *repo_path,
 	int error;
 
 	memset(out, 0, sizeof(*out));
-	if ((error = open_repo(&repo, repo_path, err, errlen)) < 0)
+	if ((error = gitmsg_open_repo(&repo, repo_path, err, errlen)) < 0)
 		goto out;
 	/*
 	 * Simulated commits go to memory: the backend with the highest
@@ -1555,7 +1535,7 @@ static int merge_locked(struct merge_result *r, const char *repo_path,
 		gitmsg_set(err, errlen, "invalid branch name '%s'", into);
 		return -EINVAL;
 	}
-	if ((error = open_repo(&repo, repo_path, err, errlen)) < 0)
+	if ((error = gitmsg_open_repo(&repo, repo_path, err, errlen)) < 0)
 		goto out;
 	error = git_reference_lookup(&ref, repo, refname);
 	if (error < 0) {
@@ -1999,7 +1979,7 @@ int merge_push(const char *repo_path, const char *remote_name,
 	}
 	snprintf(spec, sizeof(spec), "%s%s:%s", force ? "+" : "", refname,
 		 refname);
-	if ((error = open_repo(&repo, repo_path, err, errlen)) < 0)
+	if ((error = gitmsg_open_repo(&repo, repo_path, err, errlen)) < 0)
 		goto out;
 	if ((error = git_reference_lookup(&ref, repo, refname)) < 0) {
 		gitmsg_set(err, errlen, "cannot push '%s': %s", branch,
@@ -2126,7 +2106,7 @@ int merge_worktree_remove(const char *repo_path, const char *name,
 
 	git_worktree_prune_options_init(&popts,
 					GIT_WORKTREE_PRUNE_OPTIONS_VERSION);
-	if ((error = open_repo(&repo, repo_path, err, errlen)) < 0)
+	if ((error = gitmsg_open_repo(&repo, repo_path, err, errlen)) < 0)
 		goto out;
 	if ((size_t)snprintf(entry, sizeof(entry), "%sworktrees/%s",
 			     git_repository_commondir(repo), name) >=
