@@ -30,6 +30,7 @@
 #include "buf.h"
 #include "events.h"
 #include "fs.h"
+#include "metrics.h"
 #include "pai.h"
 #include "planner.h"
 #include "review.h"
@@ -38,7 +39,7 @@
 #include "view.h"
 
 enum kind {
-	K_ROOT, K_README, K_CTL, K_STATUS, K_STATUS_JSON, K_EVENTS,
+	K_ROOT, K_README, K_CTL, K_STATUS, K_STATUS_JSON, K_EVENTS, K_METRICS,
 	K_CONFLICTS, K_CONFLICTS_JSON, K_MERGE_ORDER,
 	K_TASKS, K_NEW,
 	K_PLANS, K_PLANS_NEW, K_PLAN, K_P_REQUEST, K_P_STATUS, K_P_PLAN,
@@ -62,6 +63,7 @@ static const struct entry root_tab[] = {
 	{ "status", K_STATUS, S_IFREG | 0444 },
 	{ "status.json", K_STATUS_JSON, S_IFREG | 0444 },
 	{ "events", K_EVENTS, S_IFREG | 0444 },
+	{ "metrics", K_METRICS, S_IFREG | 0444 },
 	{ "conflicts", K_CONFLICTS, S_IFREG | 0444 },
 	{ "conflicts.json", K_CONFLICTS_JSON, S_IFREG | 0444 },
 	{ "merge-order", K_MERGE_ORDER, S_IFREG | 0444 },
@@ -351,6 +353,8 @@ static int render(struct pai *p, const struct node *n, struct buf *out)
 	case K_STATUS:
 	case K_STATUS_JSON:
 		return view_root_status(p, out, n->e->kind == K_STATUS_JSON);
+	case K_METRICS:
+		return metrics_render(p, out);
 	case K_W_STATUS:
 		return view_worker_status(p, n->worker, out);
 	case K_CONFLICTS:
@@ -493,6 +497,7 @@ static int node_times(struct pai *p, const struct node *n,
 	switch (n->e->kind) {
 	case K_STATUS:
 	case K_STATUS_JSON:
+	case K_METRICS:
 	case K_W_STATUS:
 		*ms = pai_now_ms();
 		return 0;

@@ -43,6 +43,8 @@ const char view_readme[] =
 "  status          workers, tasks per state, success rate, uptime\n"
 "  status.json     the same as one JSON object\n"
 "  events          JSON Lines, one event per line, growing live\n"
+"  metrics         the numbers in the Prometheus text format: tasks per\n"
+"                  state, workers, tokens, cost, engines, plans\n"
 "  tasks/new       write a prompt, or {\"prompt\": \"...\", \"engine\": \"NAME\"};\n"
 "                  the task exists once close() returns 0; a read-write\n"
 "                  handle reads back the new id\n"

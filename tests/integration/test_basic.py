@@ -323,17 +323,17 @@ class TestTaskFiles(PaiTestCase):
     def test_files_not_real_yet_are_absent(self):
         tid = self.m.submit('true\n')
         self.m.wait_final(tid)
-        # metrics is not there yet; an sh task has no result or raw stream
-        for rel in ('metrics', 'tasks/%d/result' % tid, 'tasks/%d/log.jsonl' % tid):
+        # an sh task has no result or raw stream
+        for rel in ('tasks/%d/result' % tid, 'tasks/%d/log.jsonl' % tid):
             self.assertFalse(os.path.lexists(self.m.path(rel)), rel)
         self.assertEqual(sorted(os.listdir(self.m.mnt)),
                          ['README', 'conflicts', 'conflicts.json', 'ctl', 'events',
-                          'merge-order', 'plans', 'status', 'status.json', 'tasks',
-                          'workers'])
+                          'merge-order', 'metrics', 'plans', 'status', 'status.json',
+                          'tasks', 'workers'])
 
     def test_readme_describes_layout(self):
         text = self.m.read('README')
-        for word in ('tasks/new', 'ctl', 'status', 'workers'):
+        for word in ('tasks/new', 'ctl', 'status', 'workers', 'metrics'):
             self.assertIn(word, text)
 
 
