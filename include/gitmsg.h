@@ -1,6 +1,6 @@
 /*
  * gitmsg: what every module that calls libgit2 shares: its errors as
- * messages and errnos, and opening a repository.
+ * messages and errnos, opening a repository and reading its HEAD.
  *
  *	if (git_branch_create(&ref, repo, name, base, 0) < 0) {
  *		gitmsg_set(err, errlen, "cannot create branch '%s': %s",
@@ -32,5 +32,10 @@ int gitmsg_errno(int gerr);
  */
 int gitmsg_open_repo(git_repository **out, const char *path,
 		     char *err, size_t errlen);
+
+/* The commit HEAD of repo (found at path, for messages) points at:
+ * -ENOENT when HEAD is unborn. */
+int gitmsg_head_commit(git_commit **out, git_repository *repo,
+		       const char *path, char *err, size_t errlen);
 
 #endif

@@ -29,6 +29,7 @@ struct events;
 struct sched;
 struct review;
 struct planner;
+struct gitrev;
 
 struct pai {
 	char *repo;		/* absolute path of the repository */
@@ -42,6 +43,7 @@ struct pai {
 	struct sched *sched;
 	struct review *review;	/* conflicts, merge order, merges */
 	struct planner *planner;	/* plans/ */
+	struct gitrev *rev;	/* HEAD and revisions of repo */
 	int64_t started;	/* ms since the epoch */
 	char engine_why[128];	/* how the default engine was chosen */
 };

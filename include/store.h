@@ -202,6 +202,15 @@ int store_task_add_usage(struct store *st, int64_t id,
 /* Tokens and cost over all tasks (cost_usd < 0 when none reported one). */
 int store_totals(struct store *st, struct task_usage *out);
 
+/*
+ * Since open: the batches store_tasks_create was given (refused ones
+ * too) and the transactions they were written in. Concurrent callers
+ * share a transaction and its fsync (group commit), so commits <=
+ * batches.
+ */
+void store_group_stats(struct store *st, uint64_t *batches,
+		       uint64_t *commits);
+
 /* Number of tasks in each state. */
 int store_counts(struct store *st, size_t counts[TASK_STATE_COUNT]);
 /* Time of the last change to any task (for directory mtimes). */

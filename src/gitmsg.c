@@ -119,3 +119,34 @@ int gitmsg_open_repo(git_repository **out, const char *path,
 	}
 	return 0;
 }
+
+int gitmsg_head_commit(git_commit **out, git_repository *repo,
+		       const char *path, char *err, size_t errlen)
+{
+	git_reference *head = NULL;
+	git_object *obj = NULL;
+	int error;
+
+	*out = NULL;
+	error = git_repository_head(&head, repo);
+	if (error == GIT_EUNBORNBRANCH || error == GIT_ENOTFOUND) {
+		gitmsg_set(err, errlen, "repository '%s' has no commit yet",
+			   path);
+		return -ENOENT;
+	}
+	if (error < 0) {
+		gitmsg_set(err, errlen, "cannot read HEAD of '%s': %s", path,
+			   gitmsg_last());
+		return gitmsg_errno(error);
+	}
+	error = git_reference_peel(&obj, head, GIT_OBJECT_COMMIT);
+	if (error < 0) {
+		gitmsg_set(err, errlen, "HEAD of '%s' is not a commit: %s",
+			   path, gitmsg_last());
+		error = gitmsg_errno(error);
+	} else {
+		*out = (git_commit *)obj;
+	}
+	git_reference_free(head);
+	return error;
+}

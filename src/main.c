@@ -28,6 +28,7 @@
 #include "engine.h"
 #include "events.h"
 #include "fs.h"
+#include "gitrev.h"
 #include "gitwork.h"
 #include "pai.h"
 #include "planner.h"
@@ -439,6 +440,10 @@ static int run(struct args *a)
 		die("cannot open '%s': %s", path, strerror(errno));
 		goto out;
 	}
+	if (gitrev_open(&p.rev, p.repo, err, sizeof(err)) < 0) {
+		die("%s", err);
+		goto out;
+	}
 	p.started = pai_now_ms();
 	if (pai_fs_mount(&fs, &p, a->mnt, buf_cstr(&a->fuse), err,
 			 sizeof(err)) < 0) {
@@ -474,6 +479,7 @@ out:
 	sched_stop(p.sched);
 	pai_fs_free(fs);
 	review_free(p.review);
+	gitrev_close(p.rev);
 	events_close(p.events);
 	store_close(p.store);
 	if (p.gitdir)

@@ -224,6 +224,7 @@ int metrics_render(struct pai *p, struct buf *out)
 	struct engine_rows rows = { NULL, 0 };
 	size_t counts[TASK_STATE_COUNT], plans[N_PLAN_STATES], total = 0;
 	struct task_usage usage;
+	uint64_t batches, commits;
 	size_t i;
 	int r;
 
@@ -268,6 +269,18 @@ int metrics_render(struct pai *p, struct buf *out)
 	       "Tasks created.");
 	sample_int(&e, "parallelai_tasks_created_total", NULL, NULL,
 		   (long long)total);
+
+	store_group_stats(p->store, &batches, &commits);
+	family(&e, "parallelai_submit_batches_total", "counter",
+	       "Submissions written to the store since the mount, refused"
+	       " ones included.");
+	sample_int(&e, "parallelai_submit_batches_total", NULL, NULL,
+		   (long long)batches);
+	family(&e, "parallelai_submit_commits_total", "counter",
+	       "Transactions (each one fsync) those submissions were written"
+	       " in: concurrent ones share one.");
+	sample_int(&e, "parallelai_submit_commits_total", NULL, NULL,
+		   (long long)commits);
 
 	family(&e, "parallelai_input_tokens_total", "counter",
 	       "Input tokens engines reported, over all tasks and attempts.");

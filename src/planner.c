@@ -28,7 +28,7 @@
 #include "config.h"
 #include "engine.h"
 #include "events.h"
-#include "gitwork.h"
+#include "gitrev.h"
 #include "pai.h"
 #include "planner.h"
 #include "runner.h"
@@ -499,7 +499,7 @@ static int create_tasks(struct planner *pl, const struct plan *plan,
 
 	if (!v || !ids || !deps)
 		goto out;
-	if ((r = gitwork_head(p->repo, base, err, errlen)) < 0)
+	if ((r = gitrev_head(p->rev, base, err, errlen)) < 0)
 		goto out;
 	for (i = 0; i < steps->n; i++) {
 		const struct plan_step *st = &steps->v[i];

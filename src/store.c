@@ -26,6 +26,7 @@
 
 #include <sqlite3.h>
 
+#include "group.h"
 #include "store.h"
 
 /* How long a statement waits for another process holding the write lock. */
@@ -104,6 +105,9 @@ enum stmt_id {
 	S_BEGIN,
 	S_COMMIT,
 	S_ROLLBACK,
+	S_SAVEPOINT,
+	S_RELEASE,
+	S_ROLLBACK_TO,
 	S_INSERT,
 	S_SET_BRANCH,
 	S_GET,
@@ -144,6 +148,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
+	[S_SAVEPOINT] = "SAVEPOINT batch",
+	[S_RELEASE] = "RELEASE batch",
+	[S_ROLLBACK_TO] = "ROLLBACK TO batch",
 	[S_INSERT] = "INSERT INTO tasks (prompt, engine, state, base,"
 		     " created, updated, model, options, priority, timeout,"
 		     " stall, retries, labels, plan)"
@@ -227,6 +234,7 @@ struct store {
 	sqlite3 *db;
 	pthread_mutex_t lock;
 	sqlite3_stmt *stmt[S_COUNT];	/* prepared on first use */
+	struct group creates;	/* new tasks, committed in groups */
 };
 
 static const char *const state_names[TASK_STATE_COUNT] = {
@@ -500,7 +508,8 @@ int store_open(struct store **out, const char *path, char *err, size_t errlen)
 		error = -ENOMEM;
 		goto out;
 	}
-	if ((rc = pthread_mutex_init(&st->lock, NULL)) != 0) {
+	if ((rc = pthread_mutex_init(&st->lock, NULL)) != 0 ||
+	    (rc = -group_init(&st->creates)) != 0) {
 		snprintf(err, errlen, "cannot open database '%s': %s", path,
 			 strerror(rc));
 		free(st);
@@ -526,6 +535,7 @@ void store_close(struct store *st)
 	for (i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->db);
+	group_destroy(&st->creates);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
 }
@@ -721,50 +731,104 @@ static int create_locked(struct store *st, const struct task_new *n,
 	return 0;
 }
 
-/* The batch of tasks, and when it makes a plan's tasks, the plan's
- * record of them, in one transaction. */
-static int create_batch(struct store *st, const struct task_new *v,
-			size_t count, int64_t *ids, int64_t plan)
+/* A batch of new tasks: what one submission makes. */
+struct batch {
+	const struct task_new *v;
+	size_t count;
+	int64_t *ids;
+	int64_t plan;		/* the plan whose tasks they are, or 0 */
+};
+
+/* The batch's tasks, and when they are a plan's, the plan's record of
+ * them. Called inside a transaction. */
+static int batch_locked(struct store *st, const struct batch *b)
 {
 	sqlite3_stmt *s = NULL;
 	char *list = NULL;
 	size_t i, len = 0;
+	int error = 0;
+
+	for (i = 0; i < b->count; i++)
+		if ((error = create_locked(st, &b->v[i], b->ids, i,
+					   &b->ids[i])) < 0)
+			return error;
+	if (!b->plan)
+		return 0;
+	/* "[3,4,5]" */
+	if (!(list = malloc(b->count * 21 + 3)))
+		return -ENOMEM;
+	list[len++] = '[';
+	for (i = 0; i < b->count; i++)
+		len += (size_t)sprintf(list + len, "%s%" PRId64, i ? "," : "",
+				       b->ids[i]);
+	list[len++] = ']';
+	list[len] = '\0';
+	if ((error = stmt_get(st, S_PLAN_TASKS, &s)) == 0) {
+		sqlite3_bind_int64(s, 1, b->plan);
+		sqlite3_bind_text(s, 2, list, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, now_ms());
+		error = step_update(st, s, "cannot record the plan's tasks");
+	}
+	free(list);
+	return error;
+}
+
+/*
+ * The group writer: every queued batch in one transaction, one fsync.
+ * Each batch is a savepoint of its own, so a batch that fails (a
+ * dependency gone, a branch taken) leaves the others in. Should the
+ * transaction itself be lost (a full disk, an I/O error: SQLite then
+ * rolls all of it back) or the commit fail, no batch is in and each
+ * says so.
+ */
+static void write_batches(void *ctx, struct group_item *first)
+{
+	struct store *st = ctx;
+	struct group_item *it;
 	int error;
 
 	pthread_mutex_lock(&st->lock);
 	if ((error = exec_stmt(st, S_BEGIN)) < 0)
-		goto out;
-	for (i = 0; i < count; i++)
-		if ((error = create_locked(st, &v[i], ids, i, &ids[i])) < 0)
-			goto out;
-	if (plan) {
-		/* "[3,4,5]" */
-		if (!(list = malloc(count * 21 + 3))) {
-			error = -ENOMEM;
-			goto out;
+		goto fail;
+	for (it = first; it; it = it->next) {
+		if ((error = exec_stmt(st, S_SAVEPOINT)) < 0)
+			goto fail;
+		it->result = batch_locked(st, it->arg);
+		if (sqlite3_get_autocommit(st->db)) {
+			error = it->result ? it->result : -EIO;
+			goto fail;
 		}
-		list[len++] = '[';
-		for (i = 0; i < count; i++)
-			len += (size_t)sprintf(list + len, "%s%" PRId64,
-					       i ? "," : "", ids[i]);
-		list[len++] = ']';
-		list[len] = '\0';
-		if ((error = stmt_get(st, S_PLAN_TASKS, &s)) < 0)
-			goto out;
-		sqlite3_bind_int64(s, 1, plan);
-		sqlite3_bind_text(s, 2, list, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 3, now_ms());
-		if ((error = step_update(st, s, "cannot record the plan's"
-					 " tasks")) < 0)
-			goto out;
+		if (it->result && (error = exec_stmt(st, S_ROLLBACK_TO)) < 0)
+			goto fail;
+		if ((error = exec_stmt(st, S_RELEASE)) < 0)
+			goto fail;
 	}
-	error = exec_stmt(st, S_COMMIT);
+	if ((error = exec_stmt(st, S_COMMIT)) == 0)
+		goto out;
+fail:
+	rollback(st);
+	for (it = first; it; it = it->next)
+		it->result = error;
 out:
-	if (error)
-		rollback(st);
 	pthread_mutex_unlock(&st->lock);
-	free(list);
-	return error;
+}
+
+void store_group_stats(struct store *st, uint64_t *batches,
+		       uint64_t *commits)
+{
+	pthread_mutex_lock(&st->creates.lock);
+	*batches = st->creates.items;
+	*commits = st->creates.groups;
+	pthread_mutex_unlock(&st->creates.lock);
+}
+
+static int create_batch(struct store *st, const struct task_new *v,
+			size_t count, int64_t *ids, int64_t plan)
+{
+	struct batch b = { v, count, ids, plan };
+	struct group_item it = { .arg = &b };
+
+	return group_submit(&st->creates, &it, write_batches, st);
 }
 
 int store_tasks_create(struct store *st, const struct task_new *v,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "gitrev.h"
 #include "gitwork.h"
 #include "pai.h"
 #include "submit.h"
@@ -164,9 +165,9 @@ int submit_prepare(struct submission *sub, struct pai *p, const char *text,
 		r = -EINVAL;
 		goto fail;
 	}
-	r = sp->base ? gitwork_resolve(p->repo, sp->base, sub->base, err,
-				       errlen) :
-		       gitwork_head(p->repo, sub->base, err, errlen);
+	r = sp->base ? gitrev_resolve(p->rev, sp->base, sub->base, err,
+				      errlen) :
+		       gitrev_head(p->rev, sub->base, err, errlen);
 	if (r < 0) {
 		r = sp->base ? -EINVAL : -EIO;
 		goto fail;

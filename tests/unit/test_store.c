@@ -728,6 +728,85 @@ static void test_threads_create_distinct_ids(void)
 	store_close(st);
 }
 
+/* Every third batch of these names a dependency that does not exist. */
+struct mixed {
+	struct store *st;
+	int ok, refused, wrong;
+};
+
+static void *create_mixed(void *arg)
+{
+	struct mixed *c = arg;
+	int64_t ids[2], missing = 99999999;
+	int i, r;
+
+	for (i = 0; i < PER_THREAD; i++) {
+		struct task_new v[2] = {
+			{ .prompt = "good", .len = 4, .engine = "sh",
+			  .base = BASE },
+			{ .prompt = "bad", .len = 3, .engine = "sh",
+			  .base = BASE, .depends = &missing,
+			  .n_depends = i % 3 == 2 },
+		};
+
+		r = store_tasks_create(c->st, v, 2, ids);
+		if (i % 3 == 2)
+			r == -ENOENT ? c->refused++ : c->wrong++;
+		else
+			r == 0 ? c->ok++ : c->wrong++;
+	}
+	return NULL;
+}
+
+/*
+ * Concurrent batches are committed in groups: a batch refused inside a
+ * group leaves nothing, and takes nothing of the others with it; all
+ * that was acknowledged is there after the database is closed and
+ * opened again.
+ */
+static void test_grouped_batches_fail_alone(void)
+{
+	char path[128], err[256];
+	struct store *st = open_new(path, sizeof(path));
+	static struct mixed c[THREADS];
+	pthread_t th[THREADS];
+	int64_t *ids;
+	size_t n, i;
+	int k, ok = 0, bad_prompts = 0;
+
+	CHECK(st);
+	if (!st)
+		return;
+	for (k = 0; k < THREADS; k++) {
+		c[k] = (struct mixed){ .st = st };
+		CHECK(pthread_create(&th[k], NULL, create_mixed, &c[k]) == 0);
+	}
+	for (k = 0; k < THREADS; k++) {
+		pthread_join(th[k], NULL);
+		CHECK(c[k].wrong == 0);
+		ok += c[k].ok;
+	}
+	store_close(st);
+	st = NULL;
+	CHECK(store_open(&st, path, err, sizeof(err)) == 0);
+	if (!st)
+		return;
+	CHECK(store_task_ids(st, &ids, &n) == 0);
+	CHECK(n == (size_t)ok * 2);
+	for (i = 0; i < n; i++) {
+		struct task t;
+
+		if (store_task_get(st, ids[i], &t) == 0) {
+			bad_prompts += !strcmp(t.prompt, "bad") &&
+				       t.state != TASK_QUEUED;
+			task_release(&t);
+		}
+	}
+	CHECK(bad_prompts == 0);
+	free(ids);
+	store_close(st);
+}
+
 static int remove_one(const char *path, const struct stat *sb, int type,
 		      struct FTW *ftw)
 {
@@ -761,6 +840,7 @@ int main(void)
 	RUN(test_newer_schema_is_refused);
 	RUN(test_open_in_unwritable_directory_fails);
 	RUN(test_threads_create_distinct_ids);
+	RUN(test_grouped_batches_fail_alone);
 
 	/* Leave the directory behind on failure, for a look at the files. */
 	if (!check_failures &&

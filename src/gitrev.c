@@ -1,0 +1,118 @@
+/*
+ * gitrev: HEAD and revisions through one long-lived libgit2 handle; see
+ * include/gitrev.h.
+ *
+ * libgit2 reads a loose ref from its file on every lookup and reloads
+ * packed-refs when its stamp changes; a missing object makes the object
+ * database look for new packs. So a handle kept open sees the user's
+ * commits, checkouts and gc as they happen. What it would not see is the
+ * repository moved or replaced under it: a lookup that fails for any
+ * reason other than the answer itself is tried once more on a fresh
+ * handle.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gitmsg.h"
+#include "gitrev.h"
+
+struct gitrev {
+	pthread_mutex_t lock;	/* a libgit2 repository is not shared */
+	char *path;
+	git_repository *repo;	/* NULL until (re)opened */
+};
+
+int gitrev_open(struct gitrev **out, const char *repo, char *err,
+		size_t errlen)
+{
+	struct gitrev *gr = calloc(1, sizeof(*gr));
+	int error;
+
+	*out = NULL;
+	if (!gr || !(gr->path = strdup(repo))) {
+		free(gr);
+		gitmsg_set(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&gr->lock, NULL);
+	if ((error = gitmsg_open_repo(&gr->repo, repo, err, errlen)) < 0) {
+		gitrev_close(gr);
+		return error;
+	}
+	*out = gr;
+	return 0;
+}
+
+void gitrev_close(struct gitrev *gr)
+{
+	if (!gr)
+		return;
+	git_repository_free(gr->repo);
+	pthread_mutex_destroy(&gr->lock);
+	free(gr->path);
+	free(gr);
+}
+
+/* The commit rev names, or HEAD's when rev is NULL. */
+static int lookup(git_repository *repo, const char *path, const char *rev,
+		  char oid[41], char *err, size_t errlen)
+{
+	git_object *obj = NULL, *commit = NULL;
+	int error;
+
+	if (!rev) {
+		if ((error = gitmsg_head_commit((git_commit **)&commit, repo,
+						path, err, errlen)) == 0)
+			git_oid_tostr(oid, 41, git_object_id(commit));
+		git_object_free(commit);
+		return error;
+	}
+	error = git_revparse_single(&obj, repo, rev);
+	if (error == 0)
+		error = git_object_peel(&commit, obj, GIT_OBJECT_COMMIT);
+	if (error == 0)
+		git_oid_tostr(oid, 41, git_object_id(commit));
+	else
+		gitmsg_set(err, errlen, "unknown revision '%s': %s", rev,
+			   gitmsg_last());
+	git_object_free(commit);
+	git_object_free(obj);
+	return error < 0 ? -EINVAL : 0;
+}
+
+/* A lookup on the kept handle; when it fails, once more on a new one,
+ * whose answer stands. A repository without a commit is an answer. */
+static int ask(struct gitrev *gr, const char *rev, char oid[41], char *err,
+	       size_t errlen)
+{
+	git_repository *fresh;
+	int error = -EIO;
+
+	oid[0] = '\0';
+	pthread_mutex_lock(&gr->lock);
+	if (gr->repo &&
+	    ((error = lookup(gr->repo, gr->path, rev, oid, err, errlen)) == 0 ||
+	     (error == -ENOENT && !rev)))
+		goto out;
+	if ((error = gitmsg_open_repo(&fresh, gr->path, err, errlen)) < 0)
+		goto out;
+	git_repository_free(gr->repo);
+	gr->repo = fresh;
+	error = lookup(gr->repo, gr->path, rev, oid, err, errlen);
+out:
+	pthread_mutex_unlock(&gr->lock);
+	return error;
+}
+
+int gitrev_head(struct gitrev *gr, char oid[41], char *err, size_t errlen)
+{
+	return ask(gr, NULL, oid, err, errlen);
+}
+
+int gitrev_resolve(struct gitrev *gr, const char *rev, char oid[41],
+		   char *err, size_t errlen)
+{
+	return ask(gr, rev, oid, err, errlen);
+}
