@@ -187,7 +187,7 @@ int runner_spawn(struct runner_proc *p, char *const argv[],
 	int pipefd[2], out[2] = { -1, -1 }, child_errno = 0, devnull;
 	char **env, **all, tagvar[64];
 	ssize_t n;
-	pid_t pid;
+	pid_t pid, parent;
 	size_t m = 0;
 
 	memset(p, 0, sizeof(*p));
@@ -231,11 +231,15 @@ int runner_spawn(struct runner_proc *p, char *const argv[],
 		free(env);
 		return -e;
 	}
+	parent = getpid();
 	pid = fork();
 	if (pid == 0) {
-		/* Only async-signal-safe calls from here to exec. */
+		/* Only async-signal-safe calls from here to exec. A daemon
+		 * that died before prctl sends no signal: its child must
+		 * see the new parent and go by itself. */
 		if (setsid() < 0 ||
 		    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+		    getppid() != parent ||
 		    chdir(cwd) < 0 ||
 		    dup2(devnull, 0) < 0 || dup2(out[1], 1) < 0 ||
 		    dup2(out[1], 2) < 0)

@@ -167,7 +167,7 @@ static int spawn(char **argv, pid_t *pid_out, int *out_fd)
 	sigset_t block, old;
 	ssize_t n;
 	size_t i;
-	pid_t pid = -1;
+	pid_t pid = -1, parent = getpid();
 
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
 		e = -errno;
@@ -187,8 +187,11 @@ static int spawn(char **argv, pid_t *pid_out, int *out_fd)
 		sigaction(SIGPIPE, &dfl, NULL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		/* no CLI outlives the filter that reads it */
+		/* no CLI outlives the filter that reads it, even one
+		 * that died before prctl */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(127);
 		devnull = open("/dev/null", O_RDONLY);
 		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out[1], 1) < 0)
 			e = errno;

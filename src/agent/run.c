@@ -173,7 +173,7 @@ int run_command(int dirfd, const char *cmd, double timeout, double deadline,
 	bool exited = false, timed_out = false, eof = false;
 	int pipefd[2], devnull, status = 0;
 	char **env;
-	pid_t pid;
+	pid_t pid, parent;
 
 	start = now_mono();
 	limit = start + timeout;
@@ -189,12 +189,14 @@ int run_command(int dirfd, const char *cmd, double timeout, double deadline,
 		return -1;
 	}
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	parent = getpid();
 	pid = fork();
 	if (pid == 0) {
 		/* Only async-signal-safe calls from here to exec. It stays in
 		 * the agent's process group, so a cancel of the task (a signal
 		 * to the group) reaches it; a timeout kills its tree below. */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+		    getppid() != parent ||	/* it died before prctl */
 		    fchdir(dirfd) < 0 || devnull < 0 ||
 		    dup2(devnull, 0) < 0 || dup2(pipefd[1], 1) < 0 ||
 		    dup2(pipefd[1], 2) < 0)
