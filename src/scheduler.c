@@ -584,6 +584,53 @@ static void finish(struct run *r, enum task_state st, int code,
 	settle(s, r->id);
 }
 
+/*
+ * The end of a run. Whatever the engine wrote is kept on the branch, even
+ * when it failed or was cancelled: nothing an agent did is lost. Then the
+ * task is done, failed (or retried later) or cancelled.
+ */
+static void conclude(struct run *r, const struct task *t, const char *wt,
+		     int code, int cancel, const char *agent_error)
+{
+	struct pai *p = r->s->p;
+	struct gitwork_author author = { p->cfg.author_name,
+					 p->cfg.author_email };
+	char msg[1024], commit[41] = "", err[PATH_MAX + 1024];
+
+	commit_message(t, msg, sizeof(msg));
+	if (gitwork_commit_all(wt, msg, &author,
+			       (const char *const *)p->cfg.copy, commit, err,
+			       sizeof(err)) < 0) {
+		log_line(r->logfd, "parallelai: %s", err);
+		finish(r, TASK_FAILED, code, NULL, err);
+		return;
+	}
+	if (cancel) {
+		finish(r, TASK_CANCELLED, code, commit, "cancelled");
+	} else if (r->killed_for) {
+		if (!strcmp(r->killed_for, "timeout"))
+			snprintf(err, sizeof(err), "timeout: killed after %d s",
+				 r->timeout);
+		else
+			snprintf(err, sizeof(err), "stalled: no output for %d s",
+				 r->stall);
+		log_line(r->logfd, "parallelai: %s", err);
+		finish(r, TASK_FAILED, code, commit, err);
+	} else if (code == 0) {
+		finish(r, TASK_DONE, code, commit, NULL);
+	} else if (agent_error) {
+		/* The agent said why; its log already shows it. */
+		finish(r, TASK_FAILED, code, commit, agent_error);
+	} else {
+		snprintf(err, sizeof(err), "%s %d",
+			 code > 128 ? "killed by signal" : "exit status",
+			 code > 128 ? code - 128 : code);
+		log_line(r->logfd, "parallelai: engine '%s': %s", t->engine,
+			 err);
+		finish(r, TASK_FAILED, code, commit, err);
+	}
+}
+
 static void *run_main(void *arg)
 {
 	struct run *r = arg;
@@ -591,11 +638,9 @@ static void *run_main(void *arg)
 	struct pai *p = s->p;
 	struct task t = { 0 };
 	char wt[PATH_MAX], logp[PATH_MAX], err[PATH_MAX + 1024] = "";
-	char msg[1024];
-	char commit[41] = "", name[64];
-	struct gitwork_author author = { p->cfg.author_name,
-					 p->cfg.author_email };
+	char name[64];
 	int logfd = -1, code = -1, status, cancel, stopping, deps_r;
+	int by_itself;
 	char *agent_error = NULL;
 	cJSON *f;
 
@@ -676,48 +721,21 @@ static void *run_main(void *arg)
 		goto fail;
 	status = wait_engine(r);
 	code = runner_exit_code(status);
-	record_result(p, &t, &agent_error);
 
 	pthread_mutex_lock(&s->lock);
 	cancel = r->cancel;
 	stopping = s->stopping;
+	by_itself = !r->term_at && !r->killed_for;
 	pthread_mutex_unlock(&s->lock);
 	if (stopping && !cancel)
 		goto requeue;
-
-	/* Whatever the engine wrote is kept on the branch, even when it
-	 * failed or was cancelled: nothing an agent did is lost. */
-	commit_message(&t, msg, sizeof(msg));
-	if (gitwork_commit_all(wt, msg, &author,
-			       (const char *const *)p->cfg.copy, commit, err,
-			       sizeof(err)) < 0) {
-		log_line(logfd, "parallelai: %s", err);
-		finish(r, TASK_FAILED, code, NULL, err);
-		goto out;
-	}
-	if (cancel) {
-		finish(r, TASK_CANCELLED, code, commit, "cancelled");
-	} else if (r->killed_for) {
-		if (!strcmp(r->killed_for, "timeout"))
-			snprintf(err, sizeof(err), "timeout: killed after %d s",
-				 r->timeout);
-		else
-			snprintf(err, sizeof(err), "stalled: no output for %d s",
-				 r->stall);
-		log_line(logfd, "parallelai: %s", err);
-		finish(r, TASK_FAILED, code, commit, err);
-	} else if (code == 0) {
-		finish(r, TASK_DONE, code, commit, NULL);
-	} else if (agent_error) {
-		/* The agent said why; its log already shows it. */
-		finish(r, TASK_FAILED, code, commit, agent_error);
-	} else {
-		snprintf(err, sizeof(err), "%s %d",
-			 code > 128 ? "killed by signal" : "exit status",
-			 code > 128 ? code - 128 : code);
-		log_line(logfd, "parallelai: engine '%s': %s", t.engine, err);
-		finish(r, TASK_FAILED, code, commit, err);
-	}
+	/* First of all, before the engine's report and the commit: a
+	 * daemon killed from here on finishes this run when it comes back
+	 * rather than running the task again (see recover()). */
+	if (by_itself)
+		store_task_set_exit(p->store, t.id, code);
+	record_result(p, &t, &agent_error);
+	conclude(r, &t, wt, code, cancel, agent_error);
 	goto out;
 
 requeue:
@@ -898,8 +916,42 @@ static void discard_partial_worktrees(struct sched *s)
 	}
 }
 
-/* Tasks left running by a daemon that died: end what remains of their
- * engines, then queue them again with the attempt counted. */
+/*
+ * A run whose engine had exited by itself when the daemon died (its exit
+ * code is recorded): it is finished now as it would have been then,
+ * committed and done or failed, not run again. Only its tokens may go
+ * uncounted, if the daemon died before it read the engine's report.
+ */
+static void conclude_recovered(struct sched *s, struct task *t)
+{
+	struct run r = { .s = s, .id = t->id, .engine = t->engine,
+			 .attempt = t->attempts, .retries = t->retries,
+			 .timeout = t->timeout, .stall = t->stall,
+			 .logfd = -1 };
+	char path[PATH_MAX], name[64], err[PATH_MAX + 256];
+	struct task_usage u;
+	char *agent_error = NULL;
+
+	/* The dead daemon may have been committing: its locks go. */
+	snprintf(name, sizeof(name), "pai-task-%lld", (long long)t->id);
+	gitwork_clear_locks(s->p->repo, name, t->branch, err, sizeof(err));
+	pai_log_path(s->p, t->id, path, sizeof(path));
+	r.logfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	log_line(r.logfd, "parallelai: the daemon restarted after the engine"
+		 " exited (%d); finishing the run", t->exit_code);
+	pai_result_path(s->p, t->id, path, sizeof(path));
+	engine_read_result(path, &u, &agent_error);
+	events_reason(s->p->events, "recovered", t->id,
+		      "engine had exited; finished without running again");
+	conclude(&r, t, t->worktree, t->exit_code, 0, agent_error);
+	free(agent_error);
+	if (r.logfd >= 0)
+		close(r.logfd);
+}
+
+/* Tasks left running by a daemon that died: those whose engine had
+ * exited are finished; the others' engines are ended, what remains of
+ * them too, and they are queued again with the attempt counted. */
 static void recover(struct sched *s)
 {
 	int64_t *ids = NULL;
@@ -912,15 +964,20 @@ static void recover(struct sched *s)
 
 		if (store_task_get(s->p->store, ids[i], &t) < 0)
 			continue;
-		/* The engine died with us (PR_SET_PDEATHSIG); what it
-		 * started, in its group or not, still carries its worktree
-		 * in the environment. */
+		/* The engine died with us (PR_SET_PDEATHSIG) or before;
+		 * what it started, in its group or not, still carries its
+		 * worktree in the environment. */
 		if (t.worktree) {
 			char entry[PATH_MAX + 16];
 
 			snprintf(entry, sizeof(entry), "PAI_WORKTREE=%s",
 				 t.worktree);
 			runner_kill_env(entry);
+		}
+		if (t.exit_code >= 0 && t.worktree) {
+			conclude_recovered(s, &t);
+			task_release(&t);
+			continue;
 		}
 		store_task_requeue(s->p->store, t.id, "daemon restarted");
 		events_reason(s->p->events, "requeued", t.id,

@@ -2,6 +2,7 @@
 """Tasks survive kill -9 of the daemon and unmounts; the next mount carries on."""
 
 import os
+import sqlite3
 import sys
 import time
 
@@ -36,6 +37,46 @@ class TestDurability(PaiTestCase):
         for i, t in enumerate(queued):
             self.assertIn('queued-%d' % i, self.m.read('tasks/%d/log' % t))
             self.assertEqual(self.m.status(t).get('attempts'), '1')
+
+    def engine_exited_then_daemon_killed(self, code):
+        """A daemon killed after its engine exited by itself, before the
+        run's end was recorded. The moment is made by hand: the daemon is
+        killed while the engine sleeps, and the real state.db is given
+        what the daemon records the instant an engine exits."""
+        runs = os.path.join(self.m.tmp, 'runs')
+        t = self.m.submit('echo run >> %s; echo work > work.txt; sleep 30\n' % runs)
+        self.m.wait_state(t, 'running')
+        wait_for(lambda: os.path.exists(runs), 30, msg='the engine to start')
+        wt = self.m.status(t)['worktree']
+        wait_for(lambda: os.path.exists(os.path.join(wt, 'work.txt')), 30,
+                 msg='the engine to write')
+        self.m.kill9()
+        db = sqlite3.connect(os.path.join(self.m.repo, '.git', 'parallelai', 'state.db'))
+        with db:
+            db.execute('UPDATE tasks SET exit_code = ?, pid = 0 WHERE id = ?', (code, t))
+        db.close()
+        self.m.remount()
+        return t, runs
+
+    def test_kill_9_after_the_engine_exited_finishes_the_run_once(self):
+        t, runs = self.engine_exited_then_daemon_killed(0)
+        self.assertDone(t, 60)
+        with open(runs) as f:
+            self.assertEqual(f.read(), 'run\n', 'the engine ran again')
+        self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:work.txt' % t), 'work\n')
+        self.assertTrue(self.m.events_of('recovered', t))
+        self.assertFalse(self.m.events_of('requeued', t))
+        self.assertEqual(self.m.status(t).get('attempts'), '1')
+        self.assertIn('finishing the run', self.m.read('tasks/%d/log' % t))
+
+    def test_kill_9_after_the_engine_failed_records_the_failure_once(self):
+        t, runs = self.engine_exited_then_daemon_killed(3)
+        self.m.wait_state(t, 'failed', 60)
+        self.assertEqual(self.m.status(t).get('reason'), 'exit status 3')
+        with open(runs) as f:
+            self.assertEqual(f.read(), 'run\n', 'the engine ran again')
+        # what it wrote is kept on the branch all the same
+        self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:work.txt' % t), 'work\n')
 
     def test_kill_9_right_after_close_keeps_every_task(self):
         prompts = ['echo quick-%d\n' % i for i in range(5)]

@@ -210,6 +210,15 @@ static void test_start_finish_requeue_transitions(void)
 	CHECK(t.pid == 0);
 	task_release(&t);
 
+	/* The engine's exit, recorded while the task is still running. */
+	CHECK(store_task_set_pid(st, id, 77) == 0);
+	CHECK(store_task_set_exit(st, id, 5) == 0);
+	CHECK(store_task_get(st, id, &t) == 0);
+	CHECK(t.state == TASK_RUNNING);
+	CHECK(t.exit_code == 5);
+	CHECK(t.pid == 0);
+	task_release(&t);
+
 	/* NULL reason clears it; NULL commit keeps the recorded one. */
 	CHECK(store_task_finish(st, id, TASK_DONE, 0, COMMIT, NULL) == 0);
 	CHECK(store_task_finish(st, id, TASK_MERGED, 0, NULL, NULL) == 0);
@@ -221,6 +230,17 @@ static void test_start_finish_requeue_transitions(void)
 
 	CHECK(store_task_finish(st, id, TASK_RUNNING, 0, NULL, NULL) ==
 	      -EINVAL);
+	CHECK(store_task_set_exit(st, id, 0) == -ENOENT);	/* not running */
+	/* A backoff keeps the failed attempt's code; the next start, whose
+	 * engine has not exited yet, has none. */
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "b",
+		.len = 1, .engine = "sh", .base = BASE }, &id) == 0);
+	CHECK(store_task_start(st, id, 1) == 0);
+	CHECK(store_task_backoff(st, id, 1, 9, "exit status 9") == 0);
+	CHECK(store_task_start(st, id, 1) == 0);
+	CHECK(store_task_get(st, id, &t) == 0);
+	CHECK(t.exit_code == -1);
+	task_release(&t);
 	store_close(st);
 }
 
