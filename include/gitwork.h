@@ -30,6 +30,12 @@ struct gitwork_author {
 	const char *email;
 };
 
+/*
+ * Start libgit2 for the whole process, with settings every caller gets:
+ * no ownership check (safe.directory), and neither strict hash
+ * verification of objects read nor strict existence checks of objects
+ * referred to, which git does not make either.
+ */
 int gitwork_init(void);
 void gitwork_shutdown(void);
 

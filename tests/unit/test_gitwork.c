@@ -78,6 +78,20 @@ static int exists(const char *fmt, ...)
 	return lstat(path, &st) == 0;
 }
 
+/* lstat's st_mode, 0 when there is nothing there */
+static mode_t lmode(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static mode_t lmode(const char *fmt, ...)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
+	return lstat(path, &st) == 0 ? st.st_mode : 0;
+}
+
 static double now(void)
 {
 	struct timespec ts;
@@ -338,6 +352,56 @@ static void test_worktree_create_honours_gitattributes(void)
 	free(content);
 }
 
+/*
+ * The checkout's index is what git would have written: every entry
+ * with its file's stat data, so git trusts it without reading the files,
+ * and modes as committed. gitwork_init turns off libgit2's strict hash
+ * and object checks; the objects must come out the same without them.
+ */
+static void test_worktree_create_writes_a_clean_index(void)
+{
+	char repo[PATH_MAX], wt[PATH_MAX], head[41];
+	char *want, *got, *stale;
+
+	make_repo("modes", head);
+	snprintf(repo, sizeof(repo), "%s/modes", tmp);
+	snprintf(wt, sizeof(wt), "%s/modes-wt", tmp);
+	sh("cd %s && printf '#!/bin/sh\\n' > run.sh && chmod 755 run.sh && "
+	   "ln -s lib/c.txt c-link && mkdir -p deep/er && "
+	   "printf 'x\\n' > deep/er/x.txt && "
+	   "git add -A && git commit -q -m modes", repo);
+	CHECK(gitwork_head(repo, head, err, sizeof(err)) == 0);
+	CHECK(gitwork_worktree_create(repo, "pai-task-15", wt, "pai/task-15",
+				      head, err, sizeof(err)) == 0);
+
+	/* modes, ids and paths as in the commit */
+	want = out("git -C %s ls-tree -r %s", repo, head);
+	got = out("git -C %s ls-files -s | "
+		  "awk '{ printf \"%%s blob %%s\\t%%s\\n\", $1, $2, $4 }'", wt);
+	CHECK_STR(got, want);
+	free(want);
+	free(got);
+	CHECK((lmode("%s/run.sh", wt) & 0111) == 0111);
+	CHECK(S_ISREG(lmode("%s/a.txt", wt)) &&
+	      (lmode("%s/a.txt", wt) & 0111) == 0);
+	CHECK(S_ISLNK(lmode("%s/c-link", wt)));
+	got = out("readlink %s/c-link", wt);
+	CHECK_STR(got, "lib/c.txt\n");
+	free(got);
+
+	/* stat data: diff-files compares it alone, without refreshing */
+	got = out("git -C %s diff-files", wt);
+	CHECK_STR(got, "");
+	free(got);
+	stale = out("git -C %s ls-files --debug | "
+		    "awk '/^  size:/ && $2 == 0' | wc -l", wt);
+	CHECK_STR(stale, "0\n");
+	free(stale);
+	got = out("git -C %s status --porcelain", wt);
+	CHECK_STR(got, "");
+	free(got);
+}
+
 static void test_discard_and_clear_locks_after_a_kill(void)
 {
 	char repo[PATH_MAX], wt[PATH_MAX], head[41];
@@ -570,6 +634,7 @@ int main(void)
 	RUN(test_worktree_create_failing_checkout_leaves_nothing);
 	RUN(test_worktree_create_prunes_a_removed_worktree);
 	RUN(test_worktree_create_honours_gitattributes);
+	RUN(test_worktree_create_writes_a_clean_index);
 	RUN(test_discard_and_clear_locks_after_a_kill);
 	RUN(test_commit_all_commits_added_modified_and_deleted);
 	RUN(test_commit_all_without_changes_keeps_head);
