@@ -48,16 +48,14 @@ void gitwork_shutdown(void);
 int gitwork_check_repo(const char *path, char **gitdir_out,
 		       char *err, size_t errlen);
 
-/* The commit HEAD points at, as 40 hex digits. */
+/* The commit HEAD points at, as 40 hex digits, opening the repository
+ * for it; the daemon asks through gitrev's long-lived handle instead. */
 int gitwork_head(const char *repo, char oid[41], char *err, size_t errlen);
 
 /* The branch HEAD is on ("main"); -EINVAL when HEAD is detached. */
 int gitwork_head_branch(const char *repo, char *name, size_t len,
 			char *err, size_t errlen);
 
-/* The commit a revision (branch, tag, hex, HEAD~2...) names. */
-int gitwork_resolve(const char *repo, const char *rev, char oid[41],
-		    char *err, size_t errlen);
 
 /* 0 when name is a valid branch name that does not exist yet; -EINVAL
  * or -EEXIST with the reason otherwise. */

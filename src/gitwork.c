@@ -5,7 +5,7 @@
  * A task's life in git, as the scheduler drives it:
  *
  *	gitwork_check_repo("/src/app", &gitdir, ...)	 at mount
- *	gitwork_head("/src/app", base, ...)		 the task's base commit
+ *	gitrev_head(rev, base, ...)			 the task's base commit
  *	gitwork_worktree_create("/src/app", "pai-task-7",
  *		"/src/app/.git/parallelai/worktrees/7", "pai/task-7", base, ...)
  *	... the engine edits files in the worktree ...
@@ -79,38 +79,6 @@ void gitwork_shutdown(void)
 	git_libgit2_shutdown();
 }
 
-/* The commit HEAD of repo points at; an unborn HEAD is -ENOENT. */
-static int head_commit(git_commit **out, git_repository *repo,
-		       const char *path, char *err, size_t errlen)
-{
-	git_reference *head = NULL;
-	git_object *obj = NULL;
-	int error;
-
-	*out = NULL;
-	error = git_repository_head(&head, repo);
-	if (error == GIT_EUNBORNBRANCH || error == GIT_ENOTFOUND) {
-		gitmsg_set(err, errlen, "repository '%s' has no commit yet", path);
-		return -ENOENT;
-	}
-	if (error < 0) {
-		gitmsg_set(err, errlen, "cannot read HEAD of '%s': %s", path,
-		       gitmsg_last());
-		return gitmsg_errno(error);
-	}
-	error = git_reference_peel(&obj, head, GIT_OBJECT_COMMIT);
-	if (error < 0) {
-		gitmsg_set(err, errlen, "HEAD of '%s' is not a commit: %s", path,
-		       gitmsg_last());
-		error = gitmsg_errno(error);
-		goto out;
-	}
-	*out = (git_commit *)obj;
-out:
-	git_reference_free(head);
-	return error;
-}
-
 /* Look up a commit given as 40 hex digits. */
 static int lookup_commit(git_commit **out, git_repository *repo,
 			 const char *hex, char *err, size_t errlen)
@@ -147,7 +115,8 @@ int gitwork_check_repo(const char *path, char **gitdir_out,
 		*gitdir_out = NULL;
 	if ((error = gitmsg_open_repo(&repo, path, err, errlen)) < 0)
 		goto out;
-	if ((error = head_commit(&head, repo, path, err, errlen)) < 0)
+	if ((error = gitmsg_head_commit(&head, repo, path, err,
+					       errlen)) < 0)
 		goto out;
 	if (!gitdir_out)
 		goto out;
@@ -184,37 +153,12 @@ int gitwork_head(const char *path, char oid[41], char *err, size_t errlen)
 	oid[0] = '\0';
 	if ((error = gitmsg_open_repo(&repo, path, err, errlen)) < 0)
 		goto out;
-	if ((error = head_commit(&head, repo, path, err, errlen)) < 0)
+	if ((error = gitmsg_head_commit(&head, repo, path, err,
+					       errlen)) < 0)
 		goto out;
 	git_oid_tostr(oid, 41, git_commit_id(head));
 out:
 	git_commit_free(head);
-	git_repository_free(repo);
-	return error;
-}
-
-int gitwork_resolve(const char *path, const char *rev, char oid[41],
-		    char *err, size_t errlen)
-{
-	git_repository *repo = NULL;
-	git_object *obj = NULL, *commit = NULL;
-	int error;
-
-	oid[0] = '\0';
-	if ((error = gitmsg_open_repo(&repo, path, err, errlen)) < 0)
-		return error;
-	error = git_revparse_single(&obj, repo, rev);
-	if (error == 0)
-		error = git_object_peel(&commit, obj, GIT_OBJECT_COMMIT);
-	if (error < 0) {
-		gitmsg_set(err, errlen, "unknown revision '%s': %s", rev, gitmsg_last());
-		error = -EINVAL;
-		goto out;
-	}
-	git_oid_tostr(oid, 41, git_object_id(commit));
-out:
-	git_object_free(commit);
-	git_object_free(obj);
 	git_repository_free(repo);
 	return error;
 }
@@ -773,7 +717,8 @@ int gitwork_commit_all(const char *worktree, const char *message,
 	oid_out[0] = '\0';
 	if ((error = gitmsg_open_repo(&repo, worktree, err, errlen)) < 0)
 		goto out;
-	if ((error = head_commit(&head, repo, worktree, err, errlen)) < 0)
+	if ((error = gitmsg_head_commit(&head, repo, worktree, err,
+					       errlen)) < 0)
 		goto out;
 
 	/*

@@ -152,7 +152,7 @@ int review_conflicts(struct pai *p, struct buf *out, bool json)
 	struct merge_matrix m;
 	struct finished f;
 	char branch[256], err[512];
-	cJSON *root = NULL, *arr;
+	cJSON *root = NULL, *arr = NULL;
 	size_t i, j;
 	int r;
 
