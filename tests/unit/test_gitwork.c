@@ -19,64 +19,8 @@
 
 #include "buf.h"
 #include "check.h"
+#include "gitfix.h"
 #include "gitwork.h"
-
-/* short, so that every path built from it fits in PATH_MAX */
-static char tmp[256];
-static char err[512];
-
-/* Run a shell command built like printf; its exit status. */
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	r = system(cmd);
-	return r == -1 ? -1 : WEXITSTATUS(r);
-}
-
-/* A command's stdout, malloc'd (never NULL). */
-static char *out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *out(const char *fmt, ...)
-{
-	char cmd[4096];
-	struct buf b;
-	char chunk[4096];
-	size_t n;
-	va_list ap;
-	FILE *f;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	buf_init(&b, BUF_NOMAX);
-	buf_puts(&b, "");
-	f = popen(cmd, "r");
-	if (f) {
-		while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-			buf_add(&b, chunk, n);
-		pclose(f);
-	}
-	return buf_detach(&b);
-}
-
-static int exists(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int exists(const char *fmt, ...)
-{
-	char path[PATH_MAX];
-	struct stat st;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(path, sizeof(path), fmt, ap);
-	va_end(ap);
-	return lstat(path, &st) == 0;
-}
 
 /* lstat's st_mode, 0 when there is nothing there */
 static mode_t lmode(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -602,25 +546,9 @@ static void test_worktree_of_a_20000_file_repo(void)
 int main(void)
 {
 	char dir[] = "/tmp/test_gitwork.XXXXXX";
-	char *real;
 
-	if (!mkdtemp(dir) || !(real = realpath(dir, NULL))) {
-		perror("mkdtemp");
+	if (gitfix_setup(dir) < 0)
 		return 1;
-	}
-	snprintf(tmp, sizeof(tmp), "%s", real);
-	free(real);
-	/* git and libgit2 must not see the user's configuration */
-	setenv("HOME", tmp, 1);
-	setenv("XDG_CONFIG_HOME", tmp, 1);
-	setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-	setenv("GIT_AUTHOR_NAME", "Test", 1);
-	setenv("GIT_AUTHOR_EMAIL", "test@example.com", 1);
-	setenv("GIT_COMMITTER_NAME", "Test", 1);
-	setenv("GIT_COMMITTER_EMAIL", "test@example.com", 1);
-	unsetenv("GIT_DIR");
-	unsetenv("GIT_WORK_TREE");
-	unsetenv("GIT_INDEX_FILE");
 
 	CHECK(gitwork_init() == 0);
 	RUN(test_check_repo_refuses_a_plain_directory);

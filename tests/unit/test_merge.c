@@ -26,83 +26,8 @@
 
 #include "buf.h"
 #include "check.h"
+#include "gitfix.h"
 #include "merge.h"
-
-/* short, so that every path built from it fits in PATH_MAX */
-static char tmp[256];
-static char err[512];
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[8192];
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	r = system(cmd);
-	return r == -1 ? -1 : WEXITSTATUS(r);
-}
-
-/* A command's stdout, malloc'd (never NULL). */
-static char *out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *out(const char *fmt, ...)
-{
-	char cmd[8192], chunk[4096];
-	struct buf b;
-	size_t n;
-	va_list ap;
-	FILE *f;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	buf_init(&b, BUF_NOMAX);
-	buf_puts(&b, "");
-	if ((f = popen(cmd, "r"))) {
-		while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-			buf_add(&b, chunk, n);
-		pclose(f);
-	}
-	return buf_detach(&b);
-}
-
-/* Compare a command's output with want; for CHECK. */
-static int out_is(const char *want, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static int out_is(const char *want, const char *fmt, ...)
-{
-	char cmd[8192];
-	char *got;
-	va_list ap;
-	int same;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	got = out("%s", cmd);
-	same = !strcmp(got, want);
-	if (!same)
-		fprintf(stderr, "  $ %s\n  got \"%s\", want \"%s\"\n", cmd,
-			got, want);
-	free(got);
-	return same;
-}
-
-static int exists(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int exists(const char *fmt, ...)
-{
-	char path[PATH_MAX];
-	struct stat st;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(path, sizeof(path), fmt, ap);
-	va_end(ap);
-	return lstat(path, &st) == 0;
-}
 
 /* git rev-parse spec in tmp/name, into oid. */
 static void rev(const char *name, const char *spec, char oid[41])
@@ -994,25 +919,9 @@ static void test_disk_usage(void)
 int main(void)
 {
 	char dir[] = "/tmp/test_merge.XXXXXX";
-	char *real;
 
-	if (!mkdtemp(dir) || !(real = realpath(dir, NULL))) {
-		perror("mkdtemp");
+	if (gitfix_setup(dir) < 0)
 		return 1;
-	}
-	snprintf(tmp, sizeof(tmp), "%s", real);
-	free(real);
-	/* git and libgit2 must not see the user's configuration */
-	setenv("HOME", tmp, 1);
-	setenv("XDG_CONFIG_HOME", tmp, 1);
-	setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-	setenv("GIT_AUTHOR_NAME", "Test", 1);
-	setenv("GIT_AUTHOR_EMAIL", "test@example.com", 1);
-	setenv("GIT_COMMITTER_NAME", "Test", 1);
-	setenv("GIT_COMMITTER_EMAIL", "test@example.com", 1);
-	unsetenv("GIT_DIR");
-	unsetenv("GIT_WORK_TREE");
-	unsetenv("GIT_INDEX_FILE");
 
 	git_libgit2_init();
 	RUN(test_same_lines_conflict);
