@@ -740,28 +740,16 @@ static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		return fill_tab(buf, filler, worker_tab, &n);
 	case K_PLAN:
 		return fill_tab(buf, filler, plan_tab, &n);
-	case K_PLANS: {
-		int64_t *ids = NULL;
-		size_t count = 0, i;
-
-		add_entry(buf, filler, "new", S_IFREG);
-		if ((r = store_plan_ids(p->store, NULL, &ids, &count)) < 0)
-			return r;
-		for (i = 0; i < count; i++) {
-			snprintf(name, sizeof(name), "%lld",
-				 (long long)ids[i]);
-			if (add_entry(buf, filler, name, S_IFDIR))
-				break;
-		}
-		free(ids);
-		return 0;
-	}
+	case K_PLANS:
 	case K_TASKS: {
 		int64_t *ids = NULL;
 		size_t count = 0, i;
 
 		add_entry(buf, filler, "new", S_IFREG);
-		if ((r = store_task_ids(p->store, &ids, &count)) < 0)
+		r = n.e->kind == K_PLANS ?
+		    store_plan_ids(p->store, NULL, &ids, &count) :
+		    store_task_ids(p->store, &ids, &count);
+		if (r < 0)
 			return r;
 		for (i = 0; i < count; i++) {
 			snprintf(name, sizeof(name), "%lld",

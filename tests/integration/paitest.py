@@ -301,11 +301,12 @@ class Mount:
         with open(self.path('tasks/new'), 'wb') as f:
             f.write(data)
 
-    def try_new(self, text):
-        """write_new, returning 0 or the errno of the failing call."""
+    def try_new(self, text, rel='tasks/new'):
+        """write_new (to rel: plans/new too), returning 0 or the errno of
+        the failing call."""
         data = text.encode() if isinstance(text, str) else text
         try:
-            fd = os.open(self.path('tasks/new'), os.O_WRONLY | os.O_TRUNC)
+            fd = os.open(self.path(rel), os.O_WRONLY | os.O_TRUNC)
         except OSError as e:
             return e.errno
         err = 0

@@ -75,23 +75,7 @@ class PlannerTestCase(PaiTestCase):
 
     def try_plan(self, text):
         """Write text to plans/new; 0 or the errno of open/write/close."""
-        data = text.encode() if isinstance(text, str) else text
-        try:
-            fd = os.open(self.m.path('plans/new'), os.O_WRONLY | os.O_TRUNC)
-        except OSError as e:
-            return e.errno
-        err = 0
-        try:
-            off = 0
-            while off < len(data):
-                off += os.write(fd, data[off:off + (1 << 17)])
-        except OSError as e:
-            err = e.errno
-        try:
-            os.close(fd)
-        except OSError as e:
-            err = err or e.errno
-        return err
+        return self.m.try_new(text, 'plans/new')
 
     def new_plan(self, text):
         before = set(self.plan_ids())
