@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import threading
 import unittest
 
 sys.dont_write_bytecode = True
@@ -247,6 +248,31 @@ class TestMetrics(PaiTestCase):
         self.assertEqual(self.task_gauges(fams), want)
         self.assertEqual(self.value(fams, 'parallelai_tasks_created_total'), 4)
         self.assertEqual(self.value(fams, 'parallelai_workers_busy'), 0)
+
+    def test_submissions_and_the_commits_they_share(self):
+        self.assertEqual(self.m.ctl('ctl', 'pause\n'), 0)
+        for i in range(3):       # one at a time: a commit each
+            self.m.submit('echo %d\n' % i)
+        self.assertNotEqual(self.m.try_new('{"prompt": '), 0)   # never stored
+        fams = self.metrics()
+        self.assertEqual(self.value(fams, 'parallelai_submit_batches_total'), 3)
+        self.assertEqual(self.value(fams, 'parallelai_submit_commits_total'), 3)
+
+        def writer(w):
+            for i in range(10):
+                self.assertEqual(self.m.try_new('echo %d-%d\n' % (w, i)), 0)
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        fams = self.metrics()
+        self.assertEqual(self.value(fams, 'parallelai_submit_batches_total'), 83)
+        commits = self.value(fams, 'parallelai_submit_commits_total')
+        # how many share depends on timing; never more than one each
+        self.assertGreaterEqual(commits, 4)
+        self.assertLessEqual(commits, 83)
+        self.assertEqual(self.value(fams, 'parallelai_tasks_created_total'), 83)
 
     def test_metrics_agree_with_status(self):
         for tid in (self.m.submit('true\n'), self.m.submit('exit 2\n')):
