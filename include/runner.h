@@ -8,8 +8,15 @@
  * environment, so descendants that left the group (a daemon that
  * double-forked and called setsid) are found and ended too.
  *
+ * A keeper process stands between the daemon and each engine. If the
+ * daemon dies, the keeper gives the engine RUNNER_LINGER_MS to finish,
+ * then ends it and everything carrying its tag; an engine that exited by
+ * itself (nobody signalled it) has its wait status written to exit_path.
+ * Until it is gone the keeper holds a lock on the log (flock), which
+ * runner_await_keeper waits for.
+ *
  *	struct runner_proc p;
- *	if (runner_spawn(&p, argv, envp, worktree, logfd, cap,
+ *	if (runner_spawn(&p, argv, envp, worktree, logfd, cap, exit_path,
  *			 err, sizeof(err)) < 0)
  *		...;	// -ENOENT: "command not found: 'mytool'"
  *	while (runner_wait(&p, 1000, &status) == -ETIMEDOUT)
@@ -25,9 +32,15 @@
 #include <pthread.h>
 #include <stdint.h>
 
+/* How long an engine may go on after its daemon died, to finish by
+ * itself and have its end kept. */
+#define RUNNER_LINGER_MS 1000
+
 struct runner_proc {
-	pid_t pid;	/* also the process group id */
-	int pidfd;	/* -1 where pidfd_open is missing */
+	pid_t pid;	/* the engine's, also its process group id */
+	pid_t keeper;
+	int status_rd;	/* the keeper's reports: the engine's pid, its status */
+	int ctl_wr;	/* a byte per signal the daemon sends; closed: gone */
 	int reaped;
 	int status;	/* wait status once reaped */
 	char tag[48];	/* PAI_RUN's value */
@@ -43,10 +56,13 @@ struct runner_proc {
 
 /* envp: extra "KEY=VALUE" entries added to the daemon's environment.
  * log_cap: the most bytes of output kept (0: all); past it the log says
- * so once and the rest is dropped. */
+ * so once and the rest is dropped. exit_path: where the keeper writes the
+ * wait status of an engine that exited by itself, or NULL; given one, the
+ * keeper holds a lock on log_fd's file. */
 int runner_spawn(struct runner_proc *p, char *const argv[],
 		 char *const envp[], const char *cwd, int log_fd,
-		 uint64_t log_cap, char *err, size_t errlen);
+		 uint64_t log_cap, const char *exit_path, char *err,
+		 size_t errlen);
 /* Wait up to timeout_ms (-1: forever); 0 once reaped, -ETIMEDOUT before. */
 int runner_wait(struct runner_proc *p, int timeout_ms, int *status);
 /* Signal the whole process group and every process carrying the run's
@@ -60,5 +76,11 @@ void runner_release(struct runner_proc *p);
 
 /* Exit code to record for a wait status: the code, or 128 + signal. */
 int runner_exit_code(int status);
+
+/* After a daemon died: wait up to timeout_ms for the keeper of the run
+ * whose log this is to be gone. 0, -ETIMEDOUT, or another -errno. */
+int runner_await_keeper(const char *log_path, int timeout_ms);
+/* The wait status a keeper wrote; -ENOENT when it wrote none. */
+int runner_read_exit(const char *exit_path, int *status);
 
 #endif

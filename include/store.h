@@ -189,11 +189,6 @@ int store_task_next_queued_except(struct store *st,
 int store_task_start(struct store *st, int64_t id, int worker);
 int store_task_set_worktree(struct store *st, int64_t id, const char *path);
 int store_task_set_pid(struct store *st, int64_t id, int pid);
-/* A running task's engine exited by itself with code: recorded at once
- * (pid 0), before its work is committed, so that a daemon killed in
- * between finishes the run on restart instead of running it again.
- * -ENOENT unless the task is running. */
-int store_task_set_exit(struct store *st, int64_t id, int code);
 /* -> done/failed/cancelled: finished = now, worker 0, pid 0.
  * commit and reason may be NULL. */
 int store_task_finish(struct store *st, int64_t id, enum task_state state,

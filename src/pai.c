@@ -30,6 +30,12 @@ void pai_result_path(const struct pai *p, int64_t id, char *out, size_t len)
 		 (long long)id);
 }
 
+void pai_exit_path(const struct pai *p, int64_t id, char *out, size_t len)
+{
+	snprintf(out, len, "%s/results/%lld.exit", p->state_dir,
+		 (long long)id);
+}
+
 void pai_prompt_path(const struct pai *p, int64_t id, char *out, size_t len)
 {
 	snprintf(out, len, "%s/prompts/%lld", p->state_dir, (long long)id);

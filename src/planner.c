@@ -430,7 +430,7 @@ static int ask(struct planner *pl, const struct plan *plan,
 		goto out;
 	}
 	fstat(logfd, &st);
-	r = runner_spawn(&proc, argv, NULL, work, logfd, p->cfg.log_max, err,
+	r = runner_spawn(&proc, argv, NULL, work, logfd, p->cfg.log_max, NULL, err,
 			 errlen);
 	if (r < 0)
 		goto out;

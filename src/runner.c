@@ -1,14 +1,28 @@
 /*
  * runner: start an engine process and watch it.
  *
- * The child gets its own session (so the whole job can be signalled as a
- * group and never reads our terminal), SIGKILL when the thread that
- * started it dies (the daemon was killed), stdin from /dev/null, the log
- * as stdout and stderr, and no other descriptor of ours. A failed exec is
- * reported back through a close-on-exec pipe, so "command not found" is
- * known before runner_spawn returns.
+ * Between the daemon and the engine stands a keeper: a process forked
+ * from the daemon that forks the engine, waits for it, and reports its
+ * wait status back through a pipe. The keeper exists for the moment the
+ * daemon dies. It notices (the daemon's end of its control pipe closes),
+ * gives the engine a short while (RUNNER_LINGER_MS) to finish by itself,
+ * then kills it, its process group and whatever carries the run's tag.
+ * An engine that exited by itself, with nobody asking it to, has its
+ * wait status written to the run's exit file, so the next daemon finishes
+ * that run instead of running it again. The keeper holds a lock on the
+ * task's log until it is gone; the next daemon takes that lock before it
+ * reads the exit file.
+ *
+ * The engine gets its own session (so the whole job can be signalled as a
+ * group and never reads our terminal), SIGKILL when the keeper dies,
+ * stdin from /dev/null, the output pipe as stdout and stderr, and no
+ * other descriptor of ours. A failed exec is reported back through a
+ * close-on-exec pipe, so "command not found" is known before
+ * runner_spawn returns.
+ *
+ * Keeper and engine are forked from a threaded daemon: from fork to exec
+ * (and in the keeper, to its end) they make async-signal-safe calls only.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -18,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -28,6 +43,8 @@
 
 extern char **environ;
 
+/* ---- async-signal-safe helpers ------------------------------------------ */
+
 static int pidfd_open_compat(pid_t pid)
 {
 #ifdef SYS_pidfd_open
@@ -37,6 +54,129 @@ static int pidfd_open_compat(pid_t pid)
 	return -1;
 #endif
 }
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Decimal digits of v into out (room for 12); their count. */
+static size_t put_int(char *out, long v)
+{
+	char tmp[24];
+	size_t n = 0, k = 0;
+	unsigned long u = v < 0 ? -(unsigned long)v : (unsigned long)v;
+
+	do
+		tmp[n++] = (char)('0' + u % 10);
+	while ((u /= 10) && n < sizeof(tmp));
+	if (v < 0)
+		out[k++] = '-';
+	while (n)
+		out[k++] = tmp[--n];
+	return k;
+}
+
+static void close_range_compat(unsigned int lo, unsigned int hi)
+{
+	if (lo > hi)
+		return;
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, lo, hi, 0) == 0)
+		return;
+#endif
+	for (unsigned int fd = lo; fd <= hi && fd < 4096; fd++)
+		close((int)fd);
+}
+
+/* Close every descriptor from 3 up but those in keep[] (ascending). */
+static void close_others(const int *keep, size_t n)
+{
+	unsigned int from = 3;
+
+	for (size_t i = 0; i < n; i++) {
+		if (keep[i] < (int)from)
+			continue;
+		close_range_compat(from, (unsigned int)keep[i] - 1);
+		from = (unsigned int)keep[i] + 1;
+	}
+	close_range_compat(from, ~0U);
+}
+
+static void sort_fds(int *fd, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && fd[j - 1] > fd[j]; j--) {
+			int t = fd[j];
+
+			fd[j] = fd[j - 1];
+			fd[j - 1] = t;
+		}
+}
+
+struct dirent64_raw {
+	unsigned long long d_ino;
+	long long d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+/* SIGKILL every process but skip1 and skip2 whose environment holds the
+ * NUL-terminated entry "KEY=VALUE"; raw system calls only. */
+static void kill_env_raw(const char *entry, pid_t skip1, pid_t skip2)
+{
+	static const char prefix[] = "/proc/";
+	char dents[8192], path[48], env[65536];
+	size_t wlen = strlen(entry) + 1;
+	long got;
+	int proc;
+
+	if (wlen < 2 || wlen > sizeof(env) / 2)
+		return;
+	proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (proc < 0)
+		return;
+	while ((got = syscall(SYS_getdents64, proc, dents, sizeof(dents))) > 0)
+		for (long off = 0; off < got;) {
+			struct dirent64_raw *d = (void *)(dents + off);
+			const char *c = d->d_name;
+			pid_t pid = 0;
+			ssize_t n;
+			size_t k;
+			int fd;
+
+			off += d->d_reclen;
+			while (*c >= '0' && *c <= '9' && pid < 100000000)
+				pid = pid * 10 + (*c++ - '0');
+			if (*c || pid <= 1 || pid == skip1 || pid == skip2)
+				continue;
+			memcpy(path, prefix, sizeof(prefix) - 1);
+			k = sizeof(prefix) - 1 + put_int(path + sizeof(prefix) - 1, pid);
+			memcpy(path + k, "/environ", sizeof("/environ"));
+			if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+				continue;
+			n = read(fd, env, sizeof(env) - 1);
+			close(fd);
+			if (n <= 0)
+				continue;
+			env[n] = '\0';
+			/* NUL-separated entries: a match starts the buffer or
+			 * follows a NUL, and ends with one. */
+			for (ssize_t i = 0; i + (ssize_t)wlen <= n; i++)
+				if ((i == 0 || env[i - 1] == '\0') &&
+				    !memcmp(env + i, entry, wlen)) {
+					kill(pid, SIGKILL);
+					break;
+				}
+		}
+	close(proc);
+}
+
+/* ---- environment --------------------------------------------------------- */
 
 /* environ plus the extras, the last of a name winning; the strings are
  * borrowed. */
@@ -78,6 +218,8 @@ static char **merge_env(char *const extra[])
 	env[k] = NULL;
 	return env;
 }
+
+/* ---- the relay: output pipe to log ---------------------------------------- */
 
 static const char capped_note[] =
 	"\nparallelai: log cap reached; the rest of the output is dropped\n";
@@ -129,6 +271,8 @@ static void *relay_main(void *arg)
 	return NULL;
 }
 
+/* ---- killing by tag ----------------------------------------------------- */
+
 void runner_kill_tagged(const char *tag)
 {
 	char want[80];
@@ -141,63 +285,221 @@ void runner_kill_tagged(const char *tag)
 
 void runner_kill_env(const char *entry)
 {
-	char path[64], env[65536];
-	const char *want = entry;
-	struct dirent *d;
-	size_t wlen = strlen(entry) + 1;
+	kill_env_raw(entry, getpid(), 0);
+}
+
+/* ---- keeper and engine ----------------------------------------------------- */
+
+/* Everything the keeper and the engine need, prepared before the fork. */
+struct launch {
+	char *const *argv;
+	char **env;
+	const char *cwd;
+	int devnull, out_w, out_r, err_w;	/* err_w: close-on-exec */
+	int status_w, ctl_r, lock_fd;		/* lock_fd: -1 or the log */
+	const char *exit_path, *exit_tmp;	/* NULL: no exit file */
+	const char *tag_entry;			/* "PAI_RUN=..." */
+};
+
+static void report(int fd, int v)
+{
 	ssize_t n;
-	DIR *proc;
+
+	do
+		n = write(fd, &v, sizeof(v));
+	while (n < 0 && errno == EINTR);
+}
+
+static void engine_exec(const struct launch *l, pid_t keeper)
+{
+	int child_errno;
+
+	if (setsid() < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+	    getppid() != keeper || chdir(l->cwd) < 0 ||
+	    dup2(l->devnull, 0) < 0 || dup2(l->out_w, 1) < 0 ||
+	    dup2(l->out_w, 2) < 0)
+		goto fail;
+	signal(SIGPIPE, SIG_DFL);
+	close_others(&l->err_w, 1);
+	execvpe(l->argv[0], l->argv, l->env);
+fail:
+	child_errno = errno;
+	report(l->err_w, child_errno);
+	_exit(127);
+}
+
+/*
+ * Wait for the engine to end; the wait status, with *by_itself set when
+ * nobody asked it to end: the daemon wrote nothing to the control pipe,
+ * and the keeper did not kill it. A daemon that is gone (end of file on
+ * the control pipe) leaves the engine RUNNER_LINGER_MS to finish.
+ */
+static int keeper_watch(const struct launch *l, pid_t engine, int *by_itself)
+{
+	int pidfd = pidfd_open_compat(engine), told = 0, killed = 0;
+	int orphan = 0, status = 0;
+	int64_t deadline = 0;
+	struct pollfd pfd[2] = { { pidfd, POLLIN, 0 }, { l->ctl_r, POLLIN, 0 } };
+	siginfo_t si;
+	char buf[64];
+
+	for (;;) {
+		int timeout = pidfd < 0 ? 20 : -1;
+
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)engine, &si,
+			   WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid)
+			break;
+		if (orphan && !killed) {
+			int64_t left = deadline - now_ms();
+
+			if (left <= 0) {
+				kill(-engine, SIGKILL);
+				kill(engine, SIGKILL);
+				killed = 1;
+				continue;
+			}
+			if (timeout < 0 || left < timeout)
+				timeout = (int)left;
+		}
+		/* pfd[0] is skipped (fd -1) without a pidfd; the control
+		 * pipe once it has ended. */
+		pfd[1].fd = orphan ? -1 : l->ctl_r;
+		if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
+			struct timespec pause = { 0, 20 * 1000000 };
+
+			nanosleep(&pause, NULL);
+			continue;
+		}
+		if (!orphan && (pfd[1].revents & (POLLIN | POLLHUP))) {
+			ssize_t n = read(l->ctl_r, buf, sizeof(buf));
+
+			if (n > 0) {
+				told = 1;
+			} else if (n == 0 || errno != EINTR) {
+				orphan = 1;
+				deadline = now_ms() + (told ? 0 : RUNNER_LINGER_MS);
+			}
+		}
+	}
+	/* Still a zombie, so its group id is not anyone else's yet: what
+	 * it left in its group goes, and what escaped carrying the tag. */
+	kill(-engine, SIGKILL);
+	kill_env_raw(l->tag_entry, getpid(), getppid());
+	while (waitpid(engine, &status, 0) < 0 && errno == EINTR)
+		;
+	if (pidfd >= 0)
+		close(pidfd);
+	*by_itself = !told && !killed;
+	return status;
+}
+
+static void write_exit_file(const struct launch *l, int status)
+{
+	char line[32];
+	size_t n = put_int(line, status);
 	int fd;
 
-	if (!*entry || wlen > sizeof(env) / 2)
+	line[n++] = '\n';
+	fd = open(l->exit_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
 		return;
-	proc = opendir("/proc");
-	if (!proc)
+	if (write(fd, line, n) == (ssize_t)n && close(fd) == 0) {
+		rename(l->exit_tmp, l->exit_path);
 		return;
-	while ((d = readdir(proc))) {
-		pid_t pid = (pid_t)atoi(d->d_name);
-
-		if (pid <= 1 || pid == getpid())
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			continue;
-		n = read(fd, env, sizeof(env) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		env[n] = '\0';
-		/* environ is NUL-separated: want NUL-terminated matches one
-		 * entry exactly, at the start or after a NUL. */
-		for (ssize_t i = 0; i + (ssize_t)wlen <= n; i++)
-			if ((i == 0 || env[i - 1] == '\0') &&
-			    !memcmp(env + i, want, wlen)) {
-				kill(pid, SIGKILL);
-				break;
-			}
 	}
-	closedir(proc);
+	close(fd);
+	unlink(l->exit_tmp);
+}
+
+static void keeper_main(const struct launch *l)
+{
+	int keep[7] = { l->devnull, l->out_w, l->out_r, l->err_w,
+			l->status_w, l->ctl_r, l->lock_fd };
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	int status, by_itself, sig;
+	pid_t engine, self = getpid();
+	sigset_t none;
+
+	/* Out of the daemon's session (its terminal's signals are the
+	 * daemon's to handle) and rid of the daemon's handlers. */
+	setsid();
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &dfl, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	sort_fds(keep, 7);
+	close_others(keep, 7);
+
+	engine = fork();
+	if (engine == 0)
+		engine_exec(l, self);
+	report(l->status_w, engine < 0 ? -errno : engine);
+	if (engine < 0)
+		_exit(1);
+	/* The read end of the output stays open here: an engine writing
+	 * while it lingers after the daemon is gone must not die of
+	 * SIGPIPE for it. */
+	close(l->err_w);
+	close(l->out_w);
+	close(l->devnull);
+	status = keeper_watch(l, engine, &by_itself);
+	/* The record first, then the report: a daemon that has the report
+	 * may remove the file. */
+	if (by_itself && l->exit_path)
+		write_exit_file(l, status);
+	report(l->status_w, status);
+	_exit(0);
+}
+
+/* ---- the daemon's side ----------------------------------------------------- */
+
+static int read_int(int fd, int *v)
+{
+	ssize_t n;
+
+	do
+		n = read(fd, v, sizeof(*v));
+	while (n < 0 && errno == EINTR);
+	return n == sizeof(*v) ? 0 : -1;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
 }
 
 int runner_spawn(struct runner_proc *p, char *const argv[],
 		 char *const envp[], const char *cwd, int log_fd,
-		 uint64_t log_cap, char *err, size_t errlen)
+		 uint64_t log_cap, const char *exit_path, char *err,
+		 size_t errlen)
 {
 	static atomic_ulong runs;
-	int pipefd[2], out[2] = { -1, -1 }, child_errno = 0, devnull;
-	char **env, **all, tagvar[64];
-	ssize_t n;
-	pid_t pid, parent;
+	int errp[2] = { -1, -1 }, out[2] = { -1, -1 }, st[2] = { -1, -1 };
+	int ctl[2] = { -1, -1 }, child_errno = 0, devnull, e, engine;
+	char **env, **all, tagvar[64], tmp[4096];
+	struct launch l;
+	pid_t keeper;
 	size_t m = 0;
+	ssize_t n;
 
 	memset(p, 0, sizeof(*p));
-	p->pidfd = -1;
-	p->out_rd = -1;
+	p->out_rd = p->status_rd = p->ctl_wr = -1;
 	p->stop_fd[0] = p->stop_fd[1] = -1;
 	p->log_fd = log_fd;
 	p->cap = log_cap;
 	snprintf(p->tag, sizeof(p->tag), "%d-%lu", (int)getpid(),
 		 (unsigned long)atomic_fetch_add(&runs, 1) + 1);
+	if (exit_path && snprintf(tmp, sizeof(tmp), "%s.tmp", exit_path) >=
+	    (int)sizeof(tmp)) {
+		snprintf(err, errlen, "cannot start '%s': %s", argv[0],
+			 strerror(ENAMETOOLONG));
+		return -ENAMETOOLONG;
+	}
 	/* The tag goes last: it wins over any PAI_RUN the caller passed.
 	 * env borrows its strings, tagvar included, until the exec. */
 	while (envp && envp[m])
@@ -214,88 +516,92 @@ int runner_spawn(struct runner_proc *p, char *const argv[],
 	if (!env)
 		return -ENOMEM;
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (devnull < 0 || pipe2(pipefd, O_CLOEXEC) < 0 ||
-	    pipe2(out, O_CLOEXEC) < 0 || pipe2(p->stop_fd, O_CLOEXEC) < 0) {
-		int e = errno;
-
+	if (devnull < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+	    pipe2(out, O_CLOEXEC) < 0 || pipe2(p->stop_fd, O_CLOEXEC) < 0 ||
+	    pipe2(st, O_CLOEXEC) < 0 || pipe2(ctl, O_CLOEXEC) < 0) {
+		e = errno;
 		snprintf(err, errlen, "cannot start '%s': %s", argv[0],
 			 strerror(e));
-		if (devnull >= 0)
-			close(devnull);
-		for (int i = 0; i < 2; i++) {
-			if (out[i] >= 0)
-				close(out[i]);
-			if (p->stop_fd[i] >= 0)
-				close(p->stop_fd[i]);
-		}
-		free(env);
-		return -e;
+		goto undo;
 	}
-	parent = getpid();
-	pid = fork();
-	if (pid == 0) {
-		/* Only async-signal-safe calls from here to exec. A daemon
-		 * that died before prctl sends no signal: its child must
-		 * see the new parent and go by itself. */
-		if (setsid() < 0 ||
-		    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
-		    getppid() != parent ||
-		    chdir(cwd) < 0 ||
-		    dup2(devnull, 0) < 0 || dup2(out[1], 1) < 0 ||
-		    dup2(out[1], 2) < 0)
-			goto fail;
-		{
-			sigset_t none;
-
-			sigemptyset(&none);
-			sigprocmask(SIG_SETMASK, &none, NULL);
-			signal(SIGPIPE, SIG_DFL);
-		}
-		/* Keep only 0-2 and the error pipe (close-on-exec). */
-		for (int fd = 3; fd < 1024; fd++)
-			if (fd != pipefd[1])
-				close(fd);
-		execvpe(argv[0], argv, env);
-fail:
-		child_errno = errno;
-		if (write(pipefd[1], &child_errno, sizeof(child_errno)) < 0)
-			_exit(127);
-		_exit(127);
+	/* The daemon writes a byte per signal it sends; it never waits. */
+	fcntl(ctl[1], F_SETFL, O_NONBLOCK);
+	if (exit_path) {
+		/* A leftover of an earlier run says nothing of this one. */
+		unlink(exit_path);
+		/* Taken here and kept by the keeper after the daemon is
+		 * gone: the next daemon waits for it before it looks. */
+		while (flock(log_fd, LOCK_EX) < 0 && errno == EINTR)
+			;
 	}
-	close(pipefd[1]);
-	close(out[1]);
-	close(devnull);
+	l = (struct launch){ .argv = argv, .env = env, .cwd = cwd,
+			     .devnull = devnull, .out_w = out[1],
+			     .out_r = out[0], .err_w = errp[1],
+			     .status_w = st[1], .ctl_r = ctl[0],
+			     .lock_fd = exit_path ? log_fd : -1,
+			     .exit_path = exit_path,
+			     .exit_tmp = exit_path ? tmp : NULL,
+			     .tag_entry = tagvar };
+	keeper = fork();
+	if (keeper == 0)
+		keeper_main(&l);
+	e = errno;
+	close_fd(&errp[1]);
+	close_fd(&out[1]);
+	close_fd(&st[1]);
+	close_fd(&ctl[0]);
+	close_fd(&devnull);
 	free(env);
+	env = NULL;
 	p->out_rd = out[0];
-	if (pid < 0) {
-		int e = errno;
-
-		close(pipefd[0]);
+	p->status_rd = st[0];
+	p->ctl_wr = ctl[1];
+	out[0] = st[0] = ctl[1] = -1;
+	if (keeper < 0) {
 		snprintf(err, errlen, "cannot start '%s': %s", argv[0],
 			 strerror(e));
-		return -e;
+		goto undo;
 	}
-	p->pid = pid;
+	p->keeper = keeper;
+	if (read_int(p->status_rd, &engine) < 0 || engine <= 0) {
+		e = engine < 0 ? -engine : ECHILD;
+		snprintf(err, errlen, "cannot start '%s': %s", argv[0],
+			 strerror(e));
+		goto reap;
+	}
+	p->pid = engine;
 	do
-		n = read(pipefd[0], &child_errno, sizeof(child_errno));
+		n = read(errp[0], &child_errno, sizeof(child_errno));
 	while (n < 0 && errno == EINTR);
-	close(pipefd[0]);
+	close_fd(&errp[0]);
 	if (n == sizeof(child_errno)) {
-		waitpid(pid, &p->status, 0);
-		p->reaped = 1;
-		runner_release(p);
-		if (child_errno == ENOENT)
+		e = child_errno;
+		if (e == ENOENT)
 			snprintf(err, errlen, "command not found: '%s'",
 				 argv[0]);
 		else
 			snprintf(err, errlen, "cannot run '%s': %s", argv[0],
-				 strerror(child_errno));
-		return -child_errno;
+				 strerror(e));
+		goto reap;
 	}
-	p->pidfd = pidfd_open_compat(pid);
 	if (pthread_create(&p->relay, NULL, relay_main, p) == 0)
 		p->relaying = 1;
 	return 0;
+reap:
+	runner_wait(p, -1, NULL);
+	if (exit_path)
+		unlink(exit_path);
+undo:
+	free(env);
+	close_fd(&devnull);
+	for (int i = 0; i < 2; i++) {
+		close_fd(&errp[i]);
+		close_fd(&out[i]);
+		close_fd(&st[i]);
+		close_fd(&ctl[i]);
+	}
+	runner_release(p);
+	return -e;
 }
 
 /* The output left in the pipe is copied, then the relay ends even if a
@@ -312,47 +618,28 @@ static void stop_relay(struct runner_proc *p)
 
 int runner_wait(struct runner_proc *p, int timeout_ms, int *status)
 {
-	struct timespec start, now;
-	pid_t r;
+	struct pollfd pfd = { .fd = p->status_rd, .events = POLLIN };
+	int n, reported;
 
 	if (p->reaped)
 		goto done;
-	if (p->pidfd >= 0) {
-		struct pollfd pfd = { .fd = p->pidfd, .events = POLLIN };
-		int n;
-
-		do
-			n = poll(&pfd, 1, timeout_ms);
-		while (n < 0 && errno == EINTR);
-		if (n == 0)
-			return -ETIMEDOUT;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		r = waitpid(p->pid, &p->status, p->pidfd >= 0 ? 0 : WNOHANG);
-		if (r == p->pid)
-			break;
-		if (r < 0 && errno != EINTR) {
-			/* Someone else reaped it: report a plain failure. */
-			p->status = 1 << 8;
-			break;
-		}
-		if (r == 0) {
-			long ms;
-
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			ms = (now.tv_sec - start.tv_sec) * 1000 +
-			     (now.tv_nsec - start.tv_nsec) / 1000000;
-			if (timeout_ms >= 0 && ms >= timeout_ms)
-				return -ETIMEDOUT;
-			usleep(20000);
-		}
-	}
+	do
+		n = poll(&pfd, 1, timeout_ms);
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return -ETIMEDOUT;
+	reported = read_int(p->status_rd, &p->status) == 0;
+	while (waitpid(p->keeper, NULL, 0) < 0 && errno == EINTR)
+		;
 	p->reaped = 1;
-	/* Whatever the engine left running goes with it: its group, and
-	 * what escaped the group but still carries the run's tag. */
-	kill(-p->pid, SIGKILL);
-	runner_kill_tagged(p->tag);
+	if (!reported) {
+		/* The keeper was killed, and the engine with it
+		 * (PR_SET_PDEATHSIG); what it started may not be. */
+		p->status = SIGKILL;
+		if (p->pid > 0)
+			kill(-p->pid, SIGKILL);
+		runner_kill_tagged(p->tag);
+	}
 	stop_relay(p);
 done:
 	if (status)
@@ -363,6 +650,12 @@ done:
 void runner_signal(struct runner_proc *p, int sig)
 {
 	if (p->pid > 0 && !p->reaped) {
+		/* First the keeper hears it was asked for: this end is not
+		 * the engine's own. A full pipe holds that news already; a
+		 * closed one has no keeper left to tell. */
+		ssize_t n = write(p->ctl_wr, "t", 1);
+
+		(void)n;
 		kill(-p->pid, sig);
 		/* Escaped descendants get no second chance to clean up. */
 		if (sig == SIGKILL)
@@ -373,17 +666,11 @@ void runner_signal(struct runner_proc *p, int sig)
 void runner_release(struct runner_proc *p)
 {
 	stop_relay(p);
-	if (p->pidfd >= 0)
-		close(p->pidfd);
-	p->pidfd = -1;
-	if (p->out_rd >= 0)
-		close(p->out_rd);
-	p->out_rd = -1;
-	for (int i = 0; i < 2; i++) {
-		if (p->stop_fd[i] >= 0)
-			close(p->stop_fd[i]);
-		p->stop_fd[i] = -1;
-	}
+	close_fd(&p->out_rd);
+	close_fd(&p->status_rd);
+	close_fd(&p->ctl_wr);
+	for (int i = 0; i < 2; i++)
+		close_fd(&p->stop_fd[i]);
 }
 
 int runner_exit_code(int status)
@@ -393,4 +680,50 @@ int runner_exit_code(int status)
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return -1;
+}
+
+/* ---- after a daemon died ---------------------------------------------------- */
+
+int runner_await_keeper(const char *log_path, int timeout_ms)
+{
+	int64_t end = now_ms() + timeout_ms;
+	int fd = open(log_path, O_RDONLY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			r = -errno;
+			break;
+		}
+		if (now_ms() >= end) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		usleep(10000);
+	}
+	close(fd);
+	return r;
+}
+
+int runner_read_exit(const char *exit_path, int *status)
+{
+	char buf[32], *end;
+	ssize_t n;
+	long v;
+	int fd = open(exit_path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EINVAL;
+	buf[n] = '\0';
+	errno = 0;
+	v = strtol(buf, &end, 10);
+	if (errno || end == buf || *end != '\n' || v < 0 || v > 0xffff)
+		return -EINVAL;
+	*status = (int)v;
+	return 0;
 }

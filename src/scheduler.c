@@ -252,8 +252,8 @@ static int setup_worktree(struct run *r, const char *wt, int logfd,
 	if (!p->cfg.setup)
 		return 0;
 	log_line(logfd, "parallelai: setup: %s", p->cfg.setup);
-	if (runner_spawn(&r->proc, argv, NULL, wt, logfd, p->cfg.log_max, err,
-			 errlen) < 0)
+	if (runner_spawn(&r->proc, argv, NULL, wt, logfd, p->cfg.log_max,
+			 NULL, err, errlen) < 0)
 		return -EIO;
 	pthread_mutex_lock(&r->s->lock);
 	r->has_proc = 1;
@@ -292,6 +292,7 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 {
 	struct sched *s = r->s;
 	char prompt_file[PATH_MAX], raw[PATH_MAX], result[PATH_MAX];
+	char exitp[PATH_MAX];
 	const struct engine_def *def = config_engine(&s->p->cfg, t->engine);
 	char *own[5] = { NULL }, **env = NULL, **argv = NULL;
 	char **task_env = NULL;
@@ -348,8 +349,9 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 		env[n++] = task_env[k];
 	/* Straight into r->proc: its relay thread keeps a pointer to it.
 	 * Others look at it only once has_proc is set, under the lock. */
+	pai_exit_path(s->p, t->id, exitp, sizeof(exitp));
 	ret = runner_spawn(&r->proc, argv, env, t->worktree, logfd,
-			   s->p->cfg.log_max, err, errlen);
+			   s->p->cfg.log_max, exitp, err, errlen);
 	if (ret < 0) {
 		char msg[512];
 
@@ -727,13 +729,12 @@ static void *run_main(void *arg)
 	stopping = s->stopping;
 	by_itself = !r->term_at && !r->killed_for;
 	pthread_mutex_unlock(&s->lock);
-	if (stopping && !cancel)
+	/* An engine that ended before the unmount asked it to has done
+	 * its work: that is kept, not run again. (Its keeper wrote the exit
+	 * file, so a daemon killed from here on does the same when it comes
+	 * back; see recover().) */
+	if (stopping && !cancel && !by_itself)
 		goto requeue;
-	/* First of all, before the engine's report and the commit: a
-	 * daemon killed from here on finishes this run when it comes back
-	 * rather than running the task again (see recover()). */
-	if (by_itself)
-		store_task_set_exit(p->store, t.id, code);
 	record_result(p, &t, &agent_error);
 	conclude(r, &t, wt, code, cancel, agent_error);
 	goto out;
@@ -749,8 +750,11 @@ out:
 	if (logfd >= 0)
 		close(logfd);
 	free(agent_error);
-	if (r->has_proc)
+	if (r->has_proc) {
 		runner_release(&r->proc);
+		pai_exit_path(p, r->id, logp, sizeof(logp));
+		unlink(logp);
+	}
 	task_release(&t);
 	pthread_mutex_lock(&s->lock);
 	s->slots[r->slot - 1].run = NULL;
@@ -917,12 +921,13 @@ static void discard_partial_worktrees(struct sched *s)
 }
 
 /*
- * A run whose engine had exited by itself when the daemon died (its exit
- * code is recorded): it is finished now as it would have been then,
- * committed and done or failed, not run again. Only its tokens may go
- * uncounted, if the daemon died before it read the engine's report.
+ * A run whose engine had exited by itself when the daemon died, or did so
+ * while its keeper lingered (the keeper wrote its exit file): it is
+ * finished now as it would have been then, committed and done or failed,
+ * not run again. Only its tokens may go uncounted, if the daemon died
+ * before it read the engine's report.
  */
-static void conclude_recovered(struct sched *s, struct task *t)
+static void conclude_recovered(struct sched *s, struct task *t, int code)
 {
 	struct run r = { .s = s, .id = t->id, .engine = t->engine,
 			 .attempt = t->attempts, .retries = t->retries,
@@ -938,24 +943,32 @@ static void conclude_recovered(struct sched *s, struct task *t)
 	pai_log_path(s->p, t->id, path, sizeof(path));
 	r.logfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	log_line(r.logfd, "parallelai: the daemon restarted after the engine"
-		 " exited (%d); finishing the run", t->exit_code);
+		 " exited (%d); finishing the run", code);
+	/* Its error, not its tokens: the dead daemon may have counted
+	 * those already. */
 	pai_result_path(s->p, t->id, path, sizeof(path));
 	engine_read_result(path, &u, &agent_error);
 	events_reason(s->p->events, "recovered", t->id,
 		      "engine had exited; finished without running again");
-	conclude(&r, t, t->worktree, t->exit_code, 0, agent_error);
+	conclude(&r, t, t->worktree, code, 0, agent_error);
 	free(agent_error);
 	if (r.logfd >= 0)
 		close(r.logfd);
 }
 
-/* Tasks left running by a daemon that died: those whose engine had
- * exited are finished; the others' engines are ended, what remains of
+/* How long the next daemon waits for a dead one's keeper: its linger,
+ * and time for the engine to die. */
+#define KEEPER_WAIT_MS (RUNNER_LINGER_MS + 9000)
+
+/* Tasks left running by a daemon that died: those whose engine exited by
+ * itself are finished; the others' engines are ended, what remains of
  * them too, and they are queued again with the attempt counted. */
 static void recover(struct sched *s)
 {
+	char path[PATH_MAX], entry[PATH_MAX + 16];
 	int64_t *ids = NULL;
 	size_t n = 0, i;
+	int status, r;
 
 	if (store_tasks_in_state(s->p->store, TASK_RUNNING, &ids, &n) < 0)
 		return;
@@ -964,21 +977,30 @@ static void recover(struct sched *s)
 
 		if (store_task_get(s->p->store, ids[i], &t) < 0)
 			continue;
-		/* The engine died with us (PR_SET_PDEATHSIG) or before;
-		 * what it started, in its group or not, still carries its
+		/* Its keeper ends the engine, after a linger in which it
+		 * may finish; only then does the exit file say all. */
+		pai_log_path(s->p, t.id, path, sizeof(path));
+		r = runner_await_keeper(path, KEEPER_WAIT_MS);
+		if (r < 0)
+			fprintf(stderr, "parallelai: task %lld: the engine of"
+				" the last run is still there: %s\n",
+				(long long)t.id, strerror(-r));
+		/* What it started, in its group or not, still carries its
 		 * worktree in the environment. */
 		if (t.worktree) {
-			char entry[PATH_MAX + 16];
-
 			snprintf(entry, sizeof(entry), "PAI_WORKTREE=%s",
 				 t.worktree);
 			runner_kill_env(entry);
 		}
-		if (t.exit_code >= 0 && t.worktree) {
-			conclude_recovered(s, &t);
+		pai_exit_path(s->p, t.id, path, sizeof(path));
+		if (r == 0 && t.worktree &&
+		    runner_read_exit(path, &status) == 0) {
+			conclude_recovered(s, &t, runner_exit_code(status));
+			unlink(path);
 			task_release(&t);
 			continue;
 		}
+		unlink(path);
 		store_task_requeue(s->p->store, t.id, "daemon restarted");
 		events_reason(s->p->events, "requeued", t.id,
 			      "daemon restarted");

@@ -118,7 +118,6 @@ enum stmt_id {
 	S_START,
 	S_SET_WORKTREE,
 	S_SET_PID,
-	S_SET_EXIT,
 	S_FINISH,
 	S_REQUEUE,
 	S_COUNTS,
@@ -177,10 +176,6 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_SET_WORKTREE] = "UPDATE tasks SET worktree = ?2, updated = ?3"
 			   " WHERE id = ?1",
 	[S_SET_PID] = "UPDATE tasks SET pid = ?2, updated = ?3 WHERE id = ?1",
-	[S_SET_EXIT] = "UPDATE tasks SET exit_code = ?2, pid = 0, updated = ?3"
-		       " WHERE id = ?1 AND state = 'running'",
-	/* A NULL commit keeps the one already recorded: marking a done task
-	 * merged must not forget which commit was merged. */
 	[S_FINISH] = "UPDATE tasks SET state = ?2, exit_code = ?3,"
 		     " commit_oid = coalesce(?4, commit_oid), reason = ?5,"
 		     " finished = ?6, worker = 0, pid = 0, updated = ?6"
@@ -1487,23 +1482,6 @@ int store_task_set_pid(struct store *st, int64_t id, int pid)
 	sqlite3_bind_int(s, 2, pid);
 	sqlite3_bind_int64(s, 3, now);
 	error = step_update(st, s, "cannot set pid");
-out:
-	pthread_mutex_unlock(&st->lock);
-	return error;
-}
-
-int store_task_set_exit(struct store *st, int64_t id, int code)
-{
-	sqlite3_stmt *s = NULL;
-	int error;
-
-	pthread_mutex_lock(&st->lock);
-	if ((error = stmt_get(st, S_SET_EXIT, &s)) < 0)
-		goto out;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int(s, 2, code);
-	sqlite3_bind_int64(s, 3, now_ms());
-	error = step_update(st, s, "cannot record the engine's exit");
 out:
 	pthread_mutex_unlock(&st->lock);
 	return error;

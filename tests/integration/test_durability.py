@@ -2,7 +2,6 @@
 """Tasks survive kill -9 of the daemon and unmounts; the next mount carries on."""
 
 import os
-import sqlite3
 import sys
 import time
 
@@ -38,28 +37,28 @@ class TestDurability(PaiTestCase):
             self.assertIn('queued-%d' % i, self.m.read('tasks/%d/log' % t))
             self.assertEqual(self.m.status(t).get('attempts'), '1')
 
-    def engine_exited_then_daemon_killed(self, code):
-        """A daemon killed after its engine exited by itself, before the
-        run's end was recorded. The moment is made by hand: the daemon is
-        killed while the engine sleeps, and the real state.db is given
-        what the daemon records the instant an engine exits."""
+    def engine_exits_as_daemon_is_killed(self, code):
+        """The daemon is killed with -9 while its engine waits on a fifo;
+        the engine is let go at once and exits with code while its keeper
+        lingers, before anything of the daemon's could record it."""
         runs = os.path.join(self.m.tmp, 'runs')
-        t = self.m.submit('echo run >> %s; echo work > work.txt; sleep 30\n' % runs)
+        fifo = os.path.join(self.m.tmp, 'go')
+        os.mkfifo(fifo)
+        t = self.m.submit('echo run >> %s; echo work > work.txt; read x < %s; exit %d\n'
+                          % (runs, fifo, code))
         self.m.wait_state(t, 'running')
         wait_for(lambda: os.path.exists(runs), 30, msg='the engine to start')
         wt = self.m.status(t)['worktree']
         wait_for(lambda: os.path.exists(os.path.join(wt, 'work.txt')), 30,
                  msg='the engine to write')
         self.m.kill9()
-        db = sqlite3.connect(os.path.join(self.m.repo, '.git', 'parallelai', 'state.db'))
-        with db:
-            db.execute('UPDATE tasks SET exit_code = ?, pid = 0 WHERE id = ?', (code, t))
-        db.close()
+        with open(fifo, 'w') as f:
+            f.write('go\n')
         self.m.remount()
         return t, runs
 
     def test_kill_9_after_the_engine_exited_finishes_the_run_once(self):
-        t, runs = self.engine_exited_then_daemon_killed(0)
+        t, runs = self.engine_exits_as_daemon_is_killed(0)
         self.assertDone(t, 60)
         with open(runs) as f:
             self.assertEqual(f.read(), 'run\n', 'the engine ran again')
@@ -70,7 +69,7 @@ class TestDurability(PaiTestCase):
         self.assertIn('finishing the run', self.m.read('tasks/%d/log' % t))
 
     def test_kill_9_after_the_engine_failed_records_the_failure_once(self):
-        t, runs = self.engine_exited_then_daemon_killed(3)
+        t, runs = self.engine_exits_as_daemon_is_killed(3)
         self.m.wait_state(t, 'failed', 60)
         self.assertEqual(self.m.status(t).get('reason'), 'exit status 3')
         with open(runs) as f:

@@ -26,11 +26,13 @@ class TestValgrindSession(PaiTestCase):
 
     def test_a_session_is_free_of_errors_and_leaks(self):
         log = os.path.join(self.tmp, 'valgrind.log')
-        # engines are exec'd: valgrind stays with the daemon
+        # engines are exec'd: valgrind stays with the daemon; their
+        # keepers are forks of it that never exec, and are let be
         self.m.start(['valgrind', '--leak-check=full',
                       '--errors-for-leak-kinds=definite,indirect',
                       '--error-exitcode=99', '--log-file=' + log,
-                      '--trace-children=no'] + self.m.argv())
+                      '--trace-children=no', '--child-silent-after-fork=yes']
+                     + self.m.argv())
         done = [self.m.submit('echo %d > f%d.txt\n' % (i, i)) for i in range(3)]
         failed = self.m.submit('exit 3\n')
         for t in done:

@@ -210,13 +210,10 @@ static void test_start_finish_requeue_transitions(void)
 	CHECK(t.pid == 0);
 	task_release(&t);
 
-	/* The engine's exit, recorded while the task is still running. */
 	CHECK(store_task_set_pid(st, id, 77) == 0);
-	CHECK(store_task_set_exit(st, id, 5) == 0);
 	CHECK(store_task_get(st, id, &t) == 0);
 	CHECK(t.state == TASK_RUNNING);
-	CHECK(t.exit_code == 5);
-	CHECK(t.pid == 0);
+	CHECK(t.pid == 77);
 	task_release(&t);
 
 	/* NULL reason clears it; NULL commit keeps the recorded one. */
@@ -230,7 +227,6 @@ static void test_start_finish_requeue_transitions(void)
 
 	CHECK(store_task_finish(st, id, TASK_RUNNING, 0, NULL, NULL) ==
 	      -EINVAL);
-	CHECK(store_task_set_exit(st, id, 0) == -ENOENT);	/* not running */
 	/* A backoff keeps the failed attempt's code; the next start, whose
 	 * engine has not exited yet, has none. */
 	CHECK(store_task_create(st, &(struct task_new){ .prompt = "b",

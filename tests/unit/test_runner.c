@@ -1,0 +1,258 @@
+/*
+ * test_runner: real engines (sh, sleep) started through the keeper, and a
+ * "daemon" (a forked child of this test) that dies with its engine still
+ * running, to see what the keeper does then.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "runner.h"
+
+static char dir[64], logp[128], exitp[128], fifo[128], pidf[128];
+
+static int open_log(void)
+{
+	return open(logp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
+static char *slurp(const char *path)
+{
+	static char buf[4096];
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return NULL;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+static int alive(pid_t pid)
+{
+	char path[64], *s;
+
+	/* A zombie has ended: the test reaps nothing of the runner's. */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	s = slurp(path);
+	if (!s)
+		return 0;
+	s = strrchr(s, ')');
+	return s && s[2] != 'Z';
+}
+
+static int wait_gone(pid_t pid)
+{
+	for (int i = 0; i < 1000 && alive(pid); i++)
+		usleep(10000);
+	return !alive(pid);
+}
+
+static void reset(void)
+{
+	unlink(logp);
+	unlink(exitp);
+	unlink(pidf);
+}
+
+static int spawn_sh(struct runner_proc *p, const char *script, int logfd,
+		    const char *exit_path, char *err, size_t errlen)
+{
+	char *argv[] = { "sh", "-c", (char *)script, NULL };
+
+	return runner_spawn(p, argv, NULL, dir, logfd, 0, exit_path, err,
+			    errlen);
+}
+
+static void test_exit_by_itself_is_written_down(void)
+{
+	struct runner_proc p;
+	char err[256];
+	int logfd, status = -1, kept = -1;
+
+	reset();
+	logfd = open_log();
+	CHECK(spawn_sh(&p, "echo hi; exit 7", logfd, exitp, err,
+		       sizeof(err)) == 0);
+	CHECK(runner_wait(&p, -1, &status) == 0);
+	runner_release(&p);
+	close(logfd);
+	CHECK(runner_exit_code(status) == 7);
+	CHECK_STR(slurp(logp), "hi\n");
+	CHECK(runner_read_exit(exitp, &kept) == 0);
+	CHECK(kept == status);
+	CHECK(runner_await_keeper(logp, 0) == 0);
+}
+
+static void test_signalled_end_is_not_written_down(void)
+{
+	struct runner_proc p;
+	char err[256];
+	int logfd, status = -1, kept;
+
+	reset();
+	logfd = open_log();
+	/* Not even when the engine takes the SIGTERM and exits 0. */
+	CHECK(spawn_sh(&p, "trap 'exit 0' TERM; echo up; "
+		       "while :; do sleep 0.01; done", logfd, exitp, err,
+		       sizeof(err)) == 0);
+	for (int i = 0; i < 500 && !strstr(slurp(logp), "up"); i++)
+		usleep(10000);
+	CHECK(runner_wait(&p, 50, &status) == -ETIMEDOUT);
+	runner_signal(&p, SIGTERM);
+	CHECK(runner_wait(&p, -1, &status) == 0);
+	runner_release(&p);
+	close(logfd);
+	CHECK(runner_exit_code(status) == 0);
+	CHECK(runner_read_exit(exitp, &kept) == -ENOENT);
+}
+
+static void test_command_not_found(void)
+{
+	struct runner_proc p;
+	char *argv[] = { "no-such-engine-here", NULL };
+	char err[256];
+	int logfd, kept;
+
+	reset();
+	logfd = open_log();
+	CHECK(runner_spawn(&p, argv, NULL, dir, logfd, 0, exitp, err,
+			   sizeof(err)) == -ENOENT);
+	CHECK_STR(err, "command not found: 'no-such-engine-here'");
+	CHECK(runner_read_exit(exitp, &kept) == -ENOENT);
+	close(logfd);
+}
+
+/* A "daemon" forked from here starts the engine and dies without a word;
+ * the engine's pid comes back through a pipe. */
+static pid_t daemon_dies(const char *script, pid_t *engine)
+{
+	int pfd[2], logfd;
+	pid_t d;
+
+	if (pipe(pfd) < 0)
+		return -1;
+	d = fork();
+	if (d == 0) {
+		struct runner_proc p;
+		char err[256];
+
+		logfd = open_log();
+		if (spawn_sh(&p, script, logfd, exitp, err, sizeof(err)) < 0)
+			_exit(1);
+		if (write(pfd[1], &p.pid, sizeof(p.pid)) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (read(pfd[0], engine, sizeof(*engine)) != sizeof(*engine))
+		*engine = -1;
+	close(pfd[0]);
+	waitpid(d, NULL, 0);
+	return d;
+}
+
+static void test_engine_finishing_after_its_daemon_died_is_kept(void)
+{
+	pid_t engine;
+	int status = -1, w;
+	char cmd[256];
+
+	reset();
+	unlink(fifo);
+	CHECK(mkfifo(fifo, 0600) == 0);
+	snprintf(cmd, sizeof(cmd), "read x < %s; echo done; exit 3", fifo);
+	CHECK(daemon_dies(cmd, &engine) > 0);
+	CHECK(engine > 0);
+	/* The daemon is gone; the engine goes on a while and finishes. */
+	w = open(fifo, O_WRONLY);
+	CHECK(w >= 0 && write(w, "go\n", 3) == 3);
+	close(w);
+	CHECK(runner_await_keeper(logp, 10000) == 0);
+	CHECK(!alive(engine));
+	CHECK(runner_read_exit(exitp, &status) == 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+	/* The keeper kept the pipe open; the output is for nobody. */
+	CHECK_STR(slurp(logp), "");
+}
+
+static void test_engine_still_running_when_its_daemon_died_is_ended(void)
+{
+	pid_t engine, escaped = 0;
+	char cmd[512], *s;
+	int status;
+	struct timespec t0, t1;
+
+	reset();
+	/* What it leaves behind has its own session but carries the tag. */
+	snprintf(cmd, sizeof(cmd), "setsid sleep 60 & echo $! > %s; "
+		 "sleep 60", pidf);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK(daemon_dies(cmd, &engine) > 0);
+	CHECK(engine > 0);
+	for (int i = 0; i < 500 && !(s = slurp(pidf), s && *s); i++)
+		usleep(10000);
+	s = slurp(pidf);
+	if (s)
+		escaped = atoi(s);
+	CHECK(escaped > 0);
+	CHECK(runner_await_keeper(logp, 10000) == 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK(wait_gone(engine));
+	CHECK(escaped > 0 && wait_gone(escaped));
+	CHECK(runner_read_exit(exitp, &status) == -ENOENT);
+	/* It lingered first: not a timing check, a sign of the linger. */
+	CHECK((t1.tv_sec - t0.tv_sec) * 1000 +
+	      (t1.tv_nsec - t0.tv_nsec) / 1000000 >= RUNNER_LINGER_MS / 2);
+}
+
+static void test_killed_keeper_ends_the_run(void)
+{
+	struct runner_proc p;
+	char err[256];
+	int logfd, status = 0;
+
+	reset();
+	logfd = open_log();
+	CHECK(spawn_sh(&p, "sleep 60", logfd, exitp, err, sizeof(err)) == 0);
+	CHECK(kill(p.keeper, SIGKILL) == 0);
+	CHECK(runner_wait(&p, -1, &status) == 0);
+	CHECK(runner_exit_code(status) == 128 + SIGKILL);
+	CHECK(wait_gone(p.pid));
+	runner_release(&p);
+	close(logfd);
+}
+
+int main(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/pai-runner-XXXXXX");
+	if (!mkdtemp(dir))
+		return 2;
+	snprintf(logp, sizeof(logp), "%s/log", dir);
+	snprintf(exitp, sizeof(exitp), "%s/exit", dir);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	snprintf(pidf, sizeof(pidf), "%s/pid", dir);
+	signal(SIGPIPE, SIG_IGN);
+	/* Nothing buffered for a forked child to write out again. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	RUN(test_exit_by_itself_is_written_down);
+	RUN(test_signalled_end_is_not_written_down);
+	RUN(test_command_not_found);
+	RUN(test_engine_finishing_after_its_daemon_died_is_kept);
+	RUN(test_engine_still_running_when_its_daemon_died_is_ended);
+	RUN(test_killed_keeper_ends_the_run);
+	reset();
+	unlink(fifo);
+	rmdir(dir);
+	return check_done();
+}
