@@ -130,7 +130,7 @@ struct dirent64_raw {
 static void kill_env_raw(const char *entry, pid_t skip1, pid_t skip2)
 {
 	static const char prefix[] = "/proc/";
-	char dents[8192], path[48], env[65536];
+	char dents[8192] __attribute__((aligned(8))), path[48], env[65536];
 	size_t wlen = strlen(entry) + 1;
 	long got;
 	int proc;
@@ -480,7 +480,7 @@ int runner_spawn(struct runner_proc *p, char *const argv[],
 {
 	static atomic_ulong runs;
 	int errp[2] = { -1, -1 }, out[2] = { -1, -1 }, st[2] = { -1, -1 };
-	int ctl[2] = { -1, -1 }, child_errno = 0, devnull, e, engine;
+	int ctl[2] = { -1, -1 }, child_errno = 0, devnull, e, engine = 0;
 	char **env, **all, tagvar[64], tmp[4096];
 	struct launch l;
 	pid_t keeper;
