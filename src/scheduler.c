@@ -751,9 +751,11 @@ out:
 		close(logfd);
 	free(agent_error);
 	if (r->has_proc) {
+		char exitp[PATH_MAX];
+
 		runner_release(&r->proc);
-		pai_exit_path(p, r->id, logp, sizeof(logp));
-		unlink(logp);
+		pai_exit_path(p, r->id, exitp, sizeof(exitp));
+		unlink(exitp);
 	}
 	task_release(&t);
 	pthread_mutex_lock(&s->lock);
@@ -956,8 +958,8 @@ static void conclude_recovered(struct sched *s, struct task *t, int code)
 		close(r.logfd);
 }
 
-/* How long the next daemon waits for a dead one's keeper: its linger,
- * and time for the engine to die. */
+/* How long the next daemon waits for a dead one's keepers, all of them
+ * together: their linger, and time for the engines to die. */
 #define KEEPER_WAIT_MS (RUNNER_LINGER_MS + 9000)
 
 /* Tasks left running by a daemon that died: those whose engine exited by
@@ -966,7 +968,7 @@ static void conclude_recovered(struct sched *s, struct task *t, int code)
 static void recover(struct sched *s)
 {
 	char path[PATH_MAX], entry[PATH_MAX + 16];
-	int64_t *ids = NULL;
+	int64_t *ids = NULL, until = pai_now_ms() + KEEPER_WAIT_MS, left;
 	size_t n = 0, i;
 	int status, r;
 
@@ -980,7 +982,8 @@ static void recover(struct sched *s)
 		/* Its keeper ends the engine, after a linger in which it
 		 * may finish; only then does the exit file say all. */
 		pai_log_path(s->p, t.id, path, sizeof(path));
-		r = runner_await_keeper(path, KEEPER_WAIT_MS);
+		left = until - pai_now_ms();
+		r = runner_await_keeper(path, left > 0 ? (int)left : 0);
 		if (r < 0)
 			fprintf(stderr, "parallelai: task %lld: the engine of"
 				" the last run is still there: %s\n",
