@@ -52,8 +52,11 @@ int64_t pai_now_ms(void);
 void pai_log_path(const struct pai *p, int64_t id, char *out, size_t len);
 void pai_raw_path(const struct pai *p, int64_t id, char *out, size_t len);
 void pai_result_path(const struct pai *p, int64_t id, char *out, size_t len);
-/* results/N.exit: the wait status of an engine that exited by itself */
-void pai_exit_path(const struct pai *p, int64_t id, char *out, size_t len);
+/* results/N-A.exit: the wait status of the engine of attempt A, written
+ * if it exited by itself; the attempt in the name, so that no file left
+ * from an earlier attempt speaks for a later one */
+void pai_exit_path(const struct pai *p, int64_t id, int attempt, char *out,
+		   size_t len);
 void pai_prompt_path(const struct pai *p, int64_t id, char *out, size_t len);
 void pai_worktree_path(const struct pai *p, int64_t id, char *out, size_t len);
 /* "2026-11-20T22:01:02Z" */

@@ -30,10 +30,11 @@ void pai_result_path(const struct pai *p, int64_t id, char *out, size_t len)
 		 (long long)id);
 }
 
-void pai_exit_path(const struct pai *p, int64_t id, char *out, size_t len)
+void pai_exit_path(const struct pai *p, int64_t id, int attempt, char *out,
+		   size_t len)
 {
-	snprintf(out, len, "%s/results/%lld.exit", p->state_dir,
-		 (long long)id);
+	snprintf(out, len, "%s/results/%lld-%d.exit", p->state_dir,
+		 (long long)id, attempt);
 }
 
 void pai_prompt_path(const struct pai *p, int64_t id, char *out, size_t len)

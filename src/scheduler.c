@@ -349,7 +349,7 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 		env[n++] = task_env[k];
 	/* Straight into r->proc: its relay thread keeps a pointer to it.
 	 * Others look at it only once has_proc is set, under the lock. */
-	pai_exit_path(s->p, t->id, exitp, sizeof(exitp));
+	pai_exit_path(s->p, t->id, t->attempts, exitp, sizeof(exitp));
 	ret = runner_spawn(&r->proc, argv, env, t->worktree, logfd,
 			   s->p->cfg.log_max, exitp, err, errlen);
 	if (ret < 0) {
@@ -754,7 +754,7 @@ out:
 		char exitp[PATH_MAX];
 
 		runner_release(&r->proc);
-		pai_exit_path(p, r->id, exitp, sizeof(exitp));
+		pai_exit_path(p, r->id, r->attempt, exitp, sizeof(exitp));
 		unlink(exitp);
 	}
 	task_release(&t);
@@ -995,7 +995,7 @@ static void recover(struct sched *s)
 				 t.worktree);
 			runner_kill_env(entry);
 		}
-		pai_exit_path(s->p, t.id, path, sizeof(path));
+		pai_exit_path(s->p, t.id, t.attempts, path, sizeof(path));
 		if (r == 0 && t.worktree &&
 		    runner_read_exit(path, &status) == 0) {
 			conclude_recovered(s, &t, runner_exit_code(status));

@@ -77,6 +77,29 @@ class TestDurability(PaiTestCase):
         # what it wrote is kept on the branch all the same
         self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:work.txt' % t), 'work\n')
 
+    def test_an_earlier_attempts_exit_does_not_finish_a_later_one(self):
+        """The exit a keeper wrote for attempt 1 (left behind had its
+        daemon died between the end of that run and removing the file)
+        says nothing of attempt 2, killed with its daemon while running."""
+        runs = os.path.join(self.m.tmp, 'runs')
+        t = self.m.submit('echo run >> %s; [ $(wc -l < %s) -ge 3 ] || sleep 60\n'
+                          % (runs, runs))
+        for n in (1, 2):
+            wait_for(lambda: os.path.exists(runs) and
+                     len(open(runs).read().splitlines()) == n, 30,
+                     msg='run %d of the engine' % n)
+            if n == 2:
+                results = os.path.join(self.m.repo, '.git', 'parallelai', 'results')
+                with open(os.path.join(results, '%d-1.exit' % t), 'w') as f:
+                    f.write('0\n')
+            self.m.kill9()
+            self.m.remount()
+        self.assertDone(t, 60)
+        with open(runs) as f:
+            self.assertEqual(f.read(), 'run\n' * 3)
+        self.assertFalse(self.m.events_of('recovered', t))
+        self.assertEqual(self.m.status(t).get('attempts'), '3')
+
     def test_kill_9_right_after_close_keeps_every_task(self):
         prompts = ['echo quick-%d\n' % i for i in range(5)]
         for p in prompts:
