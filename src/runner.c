@@ -301,6 +301,22 @@ struct launch {
 	const char *tag_entry;			/* "PAI_RUN=..." */
 };
 
+/* Every signal to its default action (the daemon's handlers are not
+ * ours), those in ignore[] ignored, none blocked. */
+static void reset_signals(const int *ignore, size_t n)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t none;
+
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &dfl, NULL);
+	for (size_t i = 0; i < n; i++)
+		signal(ignore[i], SIG_IGN);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 static void report(int fd, int v)
 {
 	ssize_t n;
@@ -319,7 +335,7 @@ static void engine_exec(const struct launch *l, pid_t keeper)
 	    dup2(l->devnull, 0) < 0 || dup2(l->out_w, 1) < 0 ||
 	    dup2(l->out_w, 2) < 0)
 		goto fail;
-	signal(SIGPIPE, SIG_DFL);
+	reset_signals(NULL, 0);
 	close_others(&l->err_w, 1);
 	execvpe(l->argv[0], l->argv, l->env);
 fail:
@@ -414,22 +430,22 @@ static void write_exit_file(const struct launch *l, int status)
 
 static void keeper_main(const struct launch *l)
 {
+	/* A write to a daemon that is gone fails, and the signals that
+	 * stop a daemon (killall parallelai, ^C) are the daemon's: it ends
+	 * its runs itself. The keeper's own end is the engine's, a second
+	 * after the daemon's at most. */
+	static const int ignore[] = { SIGPIPE, SIGTERM, SIGINT, SIGHUP,
+				      SIGQUIT };
 	int keep[7] = { l->devnull, l->out_w, l->out_r, l->err_w,
 			l->status_w, l->ctl_r, l->lock_fd };
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
-	int status, by_itself, sig;
+	int status, by_itself;
 	pid_t engine, self = getpid();
-	sigset_t none;
 
-	/* Out of the daemon's session (its terminal's signals are the
-	 * daemon's to handle) and rid of the daemon's handlers. */
+	/* Out of the daemon's session, rid of its handlers, and by a name
+	 * of its own in ps and killall. */
 	setsid();
-	for (sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			sigaction(sig, &dfl, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	reset_signals(ignore, sizeof(ignore) / sizeof(ignore[0]));
+	prctl(PR_SET_NAME, "pai-keeper");
 	sort_fds(keep, 7);
 	close_others(keep, 7);
 

@@ -117,6 +117,30 @@ static void test_signalled_end_is_not_written_down(void)
 	CHECK(runner_read_exit(exitp, &kept) == -ENOENT);
 }
 
+static void test_keeper_ignores_what_stops_a_daemon(void)
+{
+	struct runner_proc p;
+	char err[256], path[64], *comm;
+	int logfd, status = -1;
+
+	reset();
+	logfd = open_log();
+	CHECK(spawn_sh(&p, "sleep 60", logfd, exitp, err, sizeof(err)) == 0);
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)p.keeper);
+	comm = slurp(path);
+	CHECK(comm && !strcmp(comm, "pai-keeper\n"));
+	/* killall parallelai: the daemon ends its runs, not the keeper */
+	CHECK(kill(p.keeper, SIGTERM) == 0 && kill(p.keeper, SIGINT) == 0);
+	CHECK(runner_wait(&p, 200, &status) == -ETIMEDOUT);
+	CHECK(alive(p.keeper) && alive(p.pid));
+	/* and the engine does not inherit the keeper's deafness */
+	runner_signal(&p, SIGTERM);
+	CHECK(runner_wait(&p, -1, &status) == 0);
+	CHECK(runner_exit_code(status) == 128 + SIGTERM);
+	runner_release(&p);
+	close(logfd);
+}
+
 static void test_command_not_found(void)
 {
 	struct runner_proc p;
@@ -247,6 +271,7 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	RUN(test_exit_by_itself_is_written_down);
 	RUN(test_signalled_end_is_not_written_down);
+	RUN(test_keeper_ignores_what_stops_a_daemon);
 	RUN(test_command_not_found);
 	RUN(test_engine_finishing_after_its_daemon_died_is_kept);
 	RUN(test_engine_still_running_when_its_daemon_died_is_ended);
