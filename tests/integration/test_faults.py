@@ -127,8 +127,8 @@ class TestKill9During200Tasks(PaiTestCase):
             # by its PAI_RUN tag (DAEMONPID-N); a run killed with its
             # daemon writes no end
             # every 5th task also leaves a watcher behind that outlives
-            # an engine killed with its daemon by 30 s, unless the next
-            # daemon finds it
+            # an engine killed with its daemon by 30 s, unless its keeper
+            # or the next daemon ends it
             watcher = ('(while kill -0 $$ 2>/dev/null; do sleep 0.05; done; exec sleep 30) & '
                        if i % 5 == 0 else '')
             return (': sub-%d; echo start $PAI_RUN >> %s/$PAI_TASK_ID; %s'
