@@ -113,10 +113,11 @@ static inline int out_is(const char *want, const char *fmt, ...)
 	return same;
 }
 
-/* Whether a path built like printf exists (lstat). */
-static inline int exists(const char *fmt, ...)
+/* lstat's st_mode of a path built like printf, 0 when there is nothing
+ * there; exists() for whether there is something. */
+static inline mode_t lmode(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
-static inline int exists(const char *fmt, ...)
+static inline mode_t lmode(const char *fmt, ...)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -125,7 +126,9 @@ static inline int exists(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(path, sizeof(path), fmt, ap);
 	va_end(ap);
-	return lstat(path, &st) == 0;
+	return lstat(path, &st) == 0 ? st.st_mode : 0;
 }
+
+#define exists(...) (lmode(__VA_ARGS__) != 0)
 
 #endif

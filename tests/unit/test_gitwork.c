@@ -22,20 +22,6 @@
 #include "gitfix.h"
 #include "gitwork.h"
 
-/* lstat's st_mode, 0 when there is nothing there */
-static mode_t lmode(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static mode_t lmode(const char *fmt, ...)
-{
-	char path[PATH_MAX];
-	struct stat st;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(path, sizeof(path), fmt, ap);
-	va_end(ap);
-	return lstat(path, &st) == 0 ? st.st_mode : 0;
-}
-
 static double now(void)
 {
 	struct timespec ts;
