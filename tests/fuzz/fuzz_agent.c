@@ -3,7 +3,7 @@
  * once per protocol (-DFUZZ_PROTO=proto_anthropic or proto_openai). The
  * first byte picks the way the answer came: odd, one JSON body (a server
  * that does not stream); even, a Server-Sent Events stream cut into
- * chunks as fuzz_sse does, each event going to the protocol's parser as
+ * chunks (chunks.h), each event going to the protocol's parser as
  * agent.c hands it over. Then the turn is recorded into the conversation
  * the next request would send, and that is printed.
  *
@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "agent.h"
+#include "chunks.h"
 
 static int on_event(void *ctx, const char *event, const char *data, size_t len)
 {
@@ -29,13 +30,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sse s;
 	cJSON *messages;
 	char *out;
-	size_t step, off = 0;
 	int mode;
 
 	if (size < 1)
 		return 0;
 	mode = data[0];
-	step = data[0] / 2 % 17 + 1;
 	data++, size--;
 	turn_init(&t);
 	if (mode & 1) {
@@ -50,14 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(body);
 	} else {
 		sse_init(&s, 1 << 16, on_event, &t);
-		while (off < size) {
-			size_t k = size - off < step ? size - off : step;
-
-			if (sse_feed(&s, (const char *)data + off, k) < 0)
-				break;
-			off += k;
-			step = step * 7 % 23 + 1;
-		}
+		sse_feed_chunks(&s, data, size, mode / 2 % 17 + 1);
 		sse_release(&s);
 	}
 	messages = cJSON_CreateArray();

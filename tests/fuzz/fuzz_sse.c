@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "chunks.h"
 
 static int on_event(void *ctx, const char *event, const char *data, size_t len)
 {
@@ -25,21 +26,12 @@ static int on_event(void *ctx, const char *event, const char *data, size_t len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sse s;
-	size_t total = 0, step, off = 0;
+	size_t total = 0;
 
 	if (size < 1)
 		return 0;
-	step = data[0] % 17 + 1;
-	data++, size--;
 	sse_init(&s, 4096, on_event, &total);
-	while (off < size) {
-		size_t k = size - off < step ? size - off : step;
-
-		if (sse_feed(&s, (const char *)data + off, k) < 0)
-			break;
-		off += k;
-		step = step * 7 % 23 + 1;
-	}
+	sse_feed_chunks(&s, data + 1, size - 1, data[0] % 17 + 1);
 	sse_release(&s);
 	return 0;
 }
