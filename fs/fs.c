@@ -27,6 +27,9 @@
 
 #include <fuse.h>
 
+#include <cjson/cJSON.h>
+
+#include "access.h"
 #include "buf.h"
 #include "events.h"
 #include "fs.h"
@@ -37,6 +40,7 @@
 #include "scheduler.h"
 #include "store.h"
 #include "view.h"
+#include "wlog.h"
 
 enum kind {
 	K_ROOT, K_README, K_CTL, K_STATUS, K_STATUS_JSON, K_EVENTS, K_METRICS,
@@ -57,60 +61,65 @@ struct entry {
 	mode_t mode;
 };
 
+/*
+ * Modes are the owner's alone (group bits too with allow_group): the
+ * daemon lets in only the owner, root and whom the mount names, whatever
+ * the bits say. README and the root directory are everybody's.
+ */
 static const struct entry root_tab[] = {
 	{ "README", K_README, S_IFREG | 0444 },
-	{ "ctl", K_CTL, S_IFREG | 0200 },
-	{ "status", K_STATUS, S_IFREG | 0444 },
-	{ "status.json", K_STATUS_JSON, S_IFREG | 0444 },
-	{ "events", K_EVENTS, S_IFREG | 0444 },
-	{ "metrics", K_METRICS, S_IFREG | 0444 },
-	{ "conflicts", K_CONFLICTS, S_IFREG | 0444 },
-	{ "conflicts.json", K_CONFLICTS_JSON, S_IFREG | 0444 },
-	{ "merge-order", K_MERGE_ORDER, S_IFREG | 0444 },
-	{ "tasks", K_TASKS, S_IFDIR | 0755 },
-	{ "plans", K_PLANS, S_IFDIR | 0755 },
-	{ "workers", K_WORKERS, S_IFDIR | 0555 },
+	{ "ctl", K_CTL, S_IFREG | 0600 },
+	{ "status", K_STATUS, S_IFREG | 0400 },
+	{ "status.json", K_STATUS_JSON, S_IFREG | 0400 },
+	{ "events", K_EVENTS, S_IFREG | 0400 },
+	{ "metrics", K_METRICS, S_IFREG | 0400 },
+	{ "conflicts", K_CONFLICTS, S_IFREG | 0400 },
+	{ "conflicts.json", K_CONFLICTS_JSON, S_IFREG | 0400 },
+	{ "merge-order", K_MERGE_ORDER, S_IFREG | 0400 },
+	{ "tasks", K_TASKS, S_IFDIR | 0700 },
+	{ "plans", K_PLANS, S_IFDIR | 0700 },
+	{ "workers", K_WORKERS, S_IFDIR | 0500 },
 	{ NULL, 0, 0 }
 };
 
 static const struct entry task_tab[] = {
-	{ "prompt", K_T_PROMPT, S_IFREG | 0444 },
-	{ "status", K_T_STATUS, S_IFREG | 0444 },
-	{ "task.json", K_T_JSON, S_IFREG | 0444 },
-	{ "log", K_T_LOG, S_IFREG | 0444 },
-	{ "log.jsonl", K_T_RAW, S_IFREG | 0444 },
-	{ "diff", K_T_DIFF, S_IFREG | 0444 },
-	{ "files", K_T_FILES, S_IFREG | 0444 },
-	{ "result", K_T_RESULT, S_IFREG | 0444 },
-	{ "depends", K_T_DEPENDS, S_IFREG | 0444 },
-	{ "conflicts", K_T_CONFLICTS, S_IFREG | 0444 },
-	{ "ctl", K_T_CTL, S_IFREG | 0200 },
+	{ "prompt", K_T_PROMPT, S_IFREG | 0400 },
+	{ "status", K_T_STATUS, S_IFREG | 0400 },
+	{ "task.json", K_T_JSON, S_IFREG | 0400 },
+	{ "log", K_T_LOG, S_IFREG | 0400 },
+	{ "log.jsonl", K_T_RAW, S_IFREG | 0400 },
+	{ "diff", K_T_DIFF, S_IFREG | 0400 },
+	{ "files", K_T_FILES, S_IFREG | 0400 },
+	{ "result", K_T_RESULT, S_IFREG | 0400 },
+	{ "depends", K_T_DEPENDS, S_IFREG | 0400 },
+	{ "conflicts", K_T_CONFLICTS, S_IFREG | 0400 },
+	{ "ctl", K_T_CTL, S_IFREG | 0600 },
 	{ "worktree", K_T_WORKTREE, S_IFLNK | 0777 },
 	{ "worker", K_T_WORKER, S_IFLNK | 0777 },
 	{ NULL, 0, 0 }
 };
 
 static const struct entry worker_tab[] = {
-	{ "status", K_W_STATUS, S_IFREG | 0444 },
-	{ "log", K_W_LOG, S_IFREG | 0444 },
+	{ "status", K_W_STATUS, S_IFREG | 0400 },
+	{ "log", K_W_LOG, S_IFREG | 0400 },
 	{ "worktree", K_W_WORKTREE, S_IFLNK | 0777 },
 	{ "task", K_W_TASK, S_IFLNK | 0777 },
 	{ NULL, 0, 0 }
 };
 
 static const struct entry plan_tab[] = {
-	{ "request", K_P_REQUEST, S_IFREG | 0444 },
-	{ "status", K_P_STATUS, S_IFREG | 0444 },
-	{ "plan.json", K_P_PLAN, S_IFREG | 0444 },
-	{ "tasks", K_P_TASKS, S_IFREG | 0444 },
-	{ "log", K_P_LOG, S_IFREG | 0444 },
-	{ "ctl", K_P_CTL, S_IFREG | 0200 },
+	{ "request", K_P_REQUEST, S_IFREG | 0400 },
+	{ "status", K_P_STATUS, S_IFREG | 0400 },
+	{ "plan.json", K_P_PLAN, S_IFREG | 0400 },
+	{ "tasks", K_P_TASKS, S_IFREG | 0400 },
+	{ "log", K_P_LOG, S_IFREG | 0400 },
+	{ "ctl", K_P_CTL, S_IFREG | 0600 },
 	{ NULL, 0, 0 }
 };
 
-static const struct entry tasks_new = { "new", K_NEW, S_IFREG | 0666 };
-static const struct entry plans_new = { "new", K_PLANS_NEW, S_IFREG | 0666 };
-static const struct entry dir_entry = { NULL, K_TASK, S_IFDIR | 0555 };
+static const struct entry tasks_new = { "new", K_NEW, S_IFREG | 0600 };
+static const struct entry plans_new = { "new", K_PLANS_NEW, S_IFREG | 0600 };
+static const struct entry dir_entry = { NULL, K_TASK, S_IFDIR | 0500 };
 
 struct node {
 	const struct entry *e;
@@ -130,25 +139,102 @@ struct handle {
 	struct node n;
 	int fd;			/* logs and events: the real file, or -1 */
 	struct buf data;	/* generated content, or what was written */
+	struct buf line;	/* ctl: a command line not yet ended */
+	int skip;		/* ctl: drop bytes up to the next newline */
 	int writable;
 	int wrote;
+	int writes;		/* tasks/new: how many write()s so far */
 	int64_t created;	/* tasks/new: the task this handle made */
 	int result;		/* tasks/new: outcome of the first submit */
 	size_t id_pos;		/* tasks/new: how much of the id was read */
 };
+
+/* A command line longer than this is refused, that line alone. */
+#define CTL_LINE_MAX 4096
 
 static struct pai *pai(void)
 {
 	return ((struct pai_fs *)fuse_get_context()->private_data)->p;
 }
 
+/* Editors try lock, swap and backup files beside what they edit (vim's
+ * .name.swp and 4913, emacs's .#name and #name#, name~): refusing those
+ * is expected, not news for events. */
+static bool editor_litter(const char *path)
+{
+	const char *name = strrchr(path, '/');
+	size_t len;
+
+	name = name ? name + 1 : path;
+	len = strlen(name);
+	if (!len)
+		return false;
+	return !strncmp(name, ".#", 2) || name[len - 1] == '~' ||
+	       (name[0] == '#' && len > 1 && name[len - 1] == '#') ||
+	       !strcmp(name, "4913") ||
+	       (name[0] == '.' && len > 4 && !strncmp(name + len - 4, ".sw", 3));
+}
+
 static void refuse(const char *path, const char *what, int err)
 {
 	char msg[PATH_MAX + 128];
 
+	if (editor_litter(path))
+		return;
 	snprintf(msg, sizeof(msg), "cannot %s '%s': %s", what, path,
 		 strerror(err));
 	events_reason(pai()->events, "refused", 0, msg);
+}
+
+/* ---- who may use the mount ------------------------------------------ */
+
+static bool caller_allowed(struct pai *p)
+{
+	struct fuse_context *c = fuse_get_context();
+	gid_t groups[256];
+	int n = 0;
+
+	if (c->uid == 0 || c->uid == p->acl.owner)
+		return true;
+	if (p->acl.has_group) {
+		n = fuse_getgroups(256, groups);
+		if (n < 0)
+			n = 0;
+		else if (n > 256)
+			n = 256;
+	}
+	return access_allows(&p->acl, c->uid, c->gid, groups, (size_t)n);
+}
+
+/*
+ * Whoever may write tasks/new runs commands as the owner, and logs,
+ * prompts and diffs are the owner's business: every use but stat, the
+ * root's listing and README needs the caller to be let in. The mode
+ * bits cannot say it all (allow_users), so the daemon decides.
+ */
+static int guard(const char *path, const struct node *n, const char *what)
+{
+	struct pai *p = pai();
+	char msg[PATH_MAX + 128];
+
+	if (n->e->kind == K_ROOT || n->e->kind == K_README ||
+	    caller_allowed(p))
+		return 0;
+	snprintf(msg, sizeof(msg), "cannot %s '%s': permission denied for "
+		 "uid %u", what, path, (unsigned)fuse_get_context()->uid);
+	events_reason(p->events, "refused", 0, msg);
+	return -EACCES;
+}
+
+/* Group bits follow the owner's when the mount names a group. */
+static void show_owner(struct pai *p, struct stat *st)
+{
+	st->st_uid = p->acl.owner;
+	st->st_gid = getgid();
+	if (p->acl.has_group && st->st_mode & 0700) {
+		st->st_mode |= (st->st_mode & 0700) >> 3;
+		st->st_gid = p->acl.group;
+	}
 }
 
 /* ---- path resolution ----------------------------------------------- */
@@ -278,7 +364,7 @@ static int resolve(const char *path, struct node *n)
 		n->e = depth == 3 ? find(task_tab, c[2], len[2]) : NULL;
 	} else if (n->e->kind == K_PLANS) {
 		static const struct entry pdir = { NULL, K_PLAN,
-						   S_IFDIR | 0555 };
+						   S_IFDIR | 0500 };
 		struct plan pl;
 
 		if (len[1] == 3 && !strncmp(c[1], "new", 3)) {
@@ -296,7 +382,7 @@ static int resolve(const char *path, struct node *n)
 	} else if (n->e->kind == K_WORKERS) {
 		struct worker_info w;
 		static const struct entry wdir = { NULL, K_WORKER,
-						   S_IFDIR | 0555 };
+						   S_IFDIR | 0500 };
 
 		n->worker = (int)parse_id(c[1], len[1]);
 		if (!n->worker ||
@@ -370,6 +456,11 @@ static int render(struct pai *p, const struct node *n, struct buf *out)
 	case K_P_PLAN:
 	case K_P_TASKS:
 		return render_plan(p, n, out);
+	case K_CTL:
+	case K_T_CTL:
+		return buf_puts(out, sched_ctl_commands(n->task));
+	case K_P_CTL:
+		return buf_puts(out, planner_ctl_commands());
 	case K_T_PROMPT:
 	case K_T_STATUS:
 	case K_T_JSON:
@@ -379,7 +470,7 @@ static int render(struct pai *p, const struct node *n, struct buf *out)
 	case K_T_DEPENDS:
 		break;
 	default:
-		return 0;	/* ctl, new: nothing to read */
+		return 0;	/* new: nothing to read */
 	}
 	if ((r = store_task_get(p->store, n->task, &t)) < 0)
 		return r;
@@ -412,8 +503,6 @@ static int render(struct pai *p, const struct node *n, struct buf *out)
 static int real_path(struct pai *p, const struct node *n, char *out,
 		     size_t len)
 {
-	struct worker_info w;
-
 	switch (n->e->kind) {
 	case K_EVENTS:
 		snprintf(out, len, "%s", events_path(p->events));
@@ -427,12 +516,6 @@ static int real_path(struct pai *p, const struct node *n, char *out,
 	case K_P_LOG:
 		planner_log_path(p->planner, n->task, out, len);
 		return 0;
-	case K_W_LOG:
-		if (sched_worker_info(p->sched, n->worker, &w) < 0 ||
-		    !w.last_task)
-			return -ENOENT;
-		pai_log_path(p, w.last_task, out, len);
-		return 0;
 	default:
 		return -EINVAL;
 	}
@@ -440,8 +523,7 @@ static int real_path(struct pai *p, const struct node *n, char *out,
 
 static bool is_real(enum kind k)
 {
-	return k == K_EVENTS || k == K_T_LOG || k == K_T_RAW || k == K_W_LOG ||
-	       k == K_P_LOG;
+	return k == K_EVENTS || k == K_T_LOG || k == K_T_RAW || k == K_P_LOG;
 }
 
 static int link_target(struct pai *p, const struct node *n, struct buf *out)
@@ -495,12 +577,6 @@ static int node_times(struct pai *p, const struct node *n,
 		      const struct task *t, int64_t *ms)
 {
 	switch (n->e->kind) {
-	case K_STATUS:
-	case K_STATUS_JSON:
-	case K_METRICS:
-	case K_W_STATUS:
-		*ms = pai_now_ms();
-		return 0;
 	case K_TASKS:
 		*ms = store_last_change(p->store);
 		if (!*ms)
@@ -526,6 +602,65 @@ static int node_times(struct pai *p, const struct node *n,
 	}
 	*ms = p->started;
 	return 0;
+}
+
+/*
+ * Generated files that no record dates (status, metrics, conflicts,
+ * merge-order, a worker's status, a task's conflicts) are dated by their
+ * content: the time it was first seen to differ from what it was before,
+ * so that find -newer lists them only when they changed and tar of an
+ * idle mount sees nothing change under it.
+ */
+#define CLOCK_SLOTS 1024
+
+struct clock_slot {
+	int kind;
+	int64_t id;
+	uint64_t hash;
+	int64_t ms;
+};
+
+static struct clock_slot clocks[CLOCK_SLOTS];
+static pthread_mutex_t clocks_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool clocked_kind(enum kind k)
+{
+	return k == K_STATUS || k == K_STATUS_JSON || k == K_METRICS ||
+	       k == K_CONFLICTS || k == K_CONFLICTS_JSON ||
+	       k == K_MERGE_ORDER || k == K_W_STATUS || k == K_T_CONFLICTS;
+}
+
+static int64_t content_time(struct pai *p, const struct node *n,
+			    const struct buf *b)
+{
+	int64_t id = n->task ? n->task : n->worker, ms, first;
+	uint64_t h = 1469598103934665603ULL;
+	struct clock_slot *sl;
+	size_t i;
+
+	for (i = 0; i < b->len; i++)
+		h = (h ^ (unsigned char)b->ptr[i]) * 1099511628211ULL;
+	/* Seen for the first time: it can be no newer than the store's
+	 * last change, nor older than the mount. */
+	first = store_last_change(p->store);
+	if (first < p->started)
+		first = p->started;
+	i = (size_t)(((uint64_t)id * 31 + (uint64_t)n->e->kind) *
+		     0x9E3779B97F4A7C15ULL >> 54) & (CLOCK_SLOTS - 1);
+	pthread_mutex_lock(&clocks_lock);
+	sl = &clocks[i];
+	if (sl->kind != (int)n->e->kind || sl->id != id || !sl->ms) {
+		sl->kind = (int)n->e->kind;
+		sl->id = id;
+		sl->hash = h;
+		sl->ms = first;
+	} else if (sl->hash != h) {
+		sl->hash = h;
+		sl->ms = pai_now_ms();
+	}
+	ms = sl->ms;
+	pthread_mutex_unlock(&clocks_lock);
+	return ms;
 }
 
 static bool task_node(const struct node *n)
@@ -642,13 +777,23 @@ static int getattr_node(struct pai *p, const struct node *nd,
 	memset(st, 0, sizeof(*st));
 	st->st_mode = n.e->mode;
 	st->st_nlink = S_ISDIR(n.e->mode) ? 2 : 1;
-	st->st_uid = getuid();
-	st->st_gid = getgid();
+	show_owner(p, st);
 	st->st_blksize = 4096;
 	node_times(p, &n, tp, &ms);
 	fill_times(st, ms);
 
-	if (is_real(n.e->kind)) {
+	if (n.e->kind == K_W_LOG) {
+		wlog_stat(p->wlog, n.worker, &st->st_size, &ms);
+		fill_times(st, ms ? ms : p->started);
+	} else if (clocked_kind(n.e->kind)) {
+		buf_init(&b, BUF_NOMAX);
+		r = render(p, &n, &b);
+		st->st_size = (off_t)b.len;
+		fill_times(st, content_time(p, &n, &b));
+		buf_release(&b);
+		if (r < 0 && r != -EFBIG)
+			return r;
+	} else if (is_real(n.e->kind)) {
 		char rp[PATH_MAX];
 		struct stat real;
 
@@ -684,6 +829,8 @@ static int pai_readlink(const char *path, char *out, size_t size)
 		return r;
 	if (!S_ISLNK(n.e->mode))
 		return -EINVAL;
+	if ((r = guard(path, &n, "read link")) < 0)
+		return r;
 	buf_init(&b, PATH_MAX);
 	r = link_target(pai(), &n, &b);
 	if (r == 0)
@@ -729,6 +876,8 @@ static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		return r;
 	if (!S_ISDIR(n.e->mode))
 		return -ENOTDIR;
+	if ((r = guard(path, &n, "list")) < 0)
+		return r;
 	add_entry(buf, filler, ".", S_IFDIR);
 	add_entry(buf, filler, "..", S_IFDIR);
 	switch (n.e->kind) {
@@ -785,11 +934,6 @@ static bool can_write(enum kind k)
 	return k == K_CTL || k == K_T_CTL || k == K_P_CTL || is_new(k);
 }
 
-static bool can_read(enum kind k)
-{
-	return k != K_CTL && k != K_T_CTL && k != K_P_CTL;
-}
-
 static int pai_access(const char *path, int mask)
 {
 	struct node n;
@@ -797,12 +941,13 @@ static int pai_access(const char *path, int mask)
 
 	if ((r = resolve(path, &n)) < 0)
 		return r;
+	if (mask != F_OK && (n.e->kind == K_ROOT || n.e->kind == K_README ?
+			     (mask & W_OK) != 0 : !caller_allowed(pai())))
+		return -EACCES;
 	if (S_ISDIR(n.e->mode) || S_ISLNK(n.e->mode))
 		return (mask & W_OK) && n.e->kind != K_TASKS &&
 		       n.e->kind != K_PLANS ? -EACCES : 0;
 	if ((mask & W_OK) && !can_write(n.e->kind))
-		return -EACCES;
-	if ((mask & R_OK) && !can_read(n.e->kind))
 		return -EACCES;
 	if (mask & X_OK)
 		return -EACCES;
@@ -820,9 +965,10 @@ static int pai_open(const char *path, struct fuse_file_info *fi)
 		return r;
 	if (!S_ISREG(n.e->mode))
 		return -EISDIR;
-	if ((acc != O_RDONLY && !can_write(n.e->kind)) ||
-	    (acc != O_WRONLY && !can_read(n.e->kind))) {
-		refuse(path, acc == O_RDONLY ? "read" : "write", EACCES);
+	if ((r = guard(path, &n, acc == O_RDONLY ? "read" : "write")) < 0)
+		return r;
+	if (acc != O_RDONLY && !can_write(n.e->kind)) {
+		refuse(path, "write", EACCES);
 		return -EACCES;
 	}
 	h = calloc(1, sizeof(*h));
@@ -836,7 +982,10 @@ static int pai_open(const char *path, struct fuse_file_info *fi)
 		buf_init(&h->data, p->cfg.max_prompt + 65536);
 	else
 		buf_init(&h->data, BUF_NOMAX);
-	if (is_real(n.e->kind)) {
+	buf_init(&h->line, CTL_LINE_MAX);
+	if (n.e->kind == K_W_LOG) {
+		wlog_hold(p->wlog, n.worker);
+	} else if (is_real(n.e->kind)) {
 		char rp[PATH_MAX];
 
 		if (real_path(p, &n, rp, sizeof(rp)) == 0)
@@ -848,6 +997,9 @@ static int pai_open(const char *path, struct fuse_file_info *fi)
 			free(h);
 			return r;
 		}
+		/* What is read now is what stat says next. */
+		if (clocked_kind(n.e->kind))
+			content_time(p, &n, &h->data);
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->direct_io = 1;
@@ -898,6 +1050,12 @@ static int pai_read(const char *path, char *out, size_t size, off_t off,
 	int r = 0;
 
 	pthread_mutex_lock(&h->lock);
+	if (h->n.e->kind == K_W_LOG) {
+		ssize_t n = wlog_read(pai()->wlog, h->n.worker, out, size, off);
+
+		r = (int)n;
+		goto out;
+	}
 	if (is_real(h->n.e->kind)) {
 		/* A log that did not exist at open may exist now. */
 		if (h->fd < 0) {
@@ -947,40 +1105,119 @@ out:
 	return r;
 }
 
-/* Each write to a ctl file is a batch of command lines, run at once. */
-static int run_ctl(struct handle *h, const char *data, size_t size)
+/* One command line, blanks at its end dropped; blank lines are no
+ * command. */
+static int run_line(struct handle *h, char *line)
 {
 	struct pai *p = pai();
-	char *copy = strndup(data, size), *line, *save = NULL;
+	size_t n = strlen(line);
 	char err[512];
+
+	while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' ||
+		     line[n - 1] == '\r'))
+		line[--n] = '\0';
+	if (!n)
+		return 0;
+	if (h->n.e->kind == K_P_CTL)
+		return planner_ctl(p->planner, h->n.task, line, err,
+				   sizeof(err));
+	return sched_ctl(p->sched, h->n.task, line, err, sizeof(err));
+}
+
+static int line_too_long(struct handle *h)
+{
+	events_reason(pai()->events, "refused", h->n.task,
+		      "command line too long");
+	buf_truncate(&h->line, 0);
+	h->skip = 1;
+	return -EINVAL;
+}
+
+/*
+ * A ctl handle is a stream of command lines: each runs when its newline
+ * arrives, however the writer cut its writes (cat writes 128 KiB at a
+ * time, so "merge 12" can arrive as "merge 1" and "2"); the last line
+ * runs at close. The first command that fails ends the write with its
+ * error, and the rest of that write is dropped, up to a newline.
+ */
+static int ctl_write(struct handle *h, const char *data, size_t size)
+{
+	const char *s = data, *end = data + size, *nl;
 	int r = 0;
 
-	if (!copy)
-		return -ENOMEM;
 	if (memchr(data, '\0', size)) {
-		events_reason(p->events, "refused", h->n.task,
+		events_reason(pai()->events, "refused", h->n.task,
 			      "command contains a NUL byte");
-		free(copy);
 		return -EINVAL;
 	}
-	for (line = strtok_r(copy, "\n", &save); line && r == 0;
-	     line = strtok_r(NULL, "\n", &save)) {
-		size_t n = strlen(line);
-
-		while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' ||
-			     line[n - 1] == '\r'))
-			line[--n] = '\0';
-		if (!n)
-			continue;
-		if (h->n.e->kind == K_P_CTL)
-			r = planner_ctl(p->planner, h->n.task, line, err,
-					sizeof(err));
-		else
-			r = sched_ctl(p->sched, h->n.task, line, err,
-				      sizeof(err));
+	while (s < end && r == 0) {
+		nl = memchr(s, '\n', (size_t)(end - s));
+		if (h->skip) {
+			h->skip = !nl;
+		} else if (buf_add(&h->line, s, (size_t)((nl ? nl : end) -
+							 s)) < 0) {
+			r = line_too_long(h);
+			h->skip = !nl;
+		} else if (nl) {
+			r = run_line(h, h->line.ptr ? h->line.ptr : (char *)"");
+			buf_truncate(&h->line, 0);
+		}
+		s = nl ? nl + 1 : end;
 	}
-	free(copy);
+	if (r < 0 && s < end) {
+		/* The rest of this write is dropped with the failure. */
+		buf_truncate(&h->line, 0);
+		h->skip = end[-1] != '\n';
+	}
 	return r;
+}
+
+static bool blank(char c)
+{
+	return c == ' ' || c == '\n' || c == '\t' || c == '\r';
+}
+
+/*
+ * bash ignores close()'s error, so a submission refused only there is
+ * silent at a prompt. Judge it as soon as it can be judged: a JSON spec
+ * once what was written is a whole JSON value (echo writes it in one
+ * write()), and a first write of nothing but blanks. The write fails,
+ * and the shell says so; close fails the same way and makes nothing.
+ * What arrives in pieces is judged at close, as always.
+ */
+static int judge_early(struct handle *h)
+{
+	struct pai *p = pai();
+	const char *s = h->data.ptr, *end;
+	size_t len = h->data.len, i = 0, j = len;
+	char err[512];
+	cJSON *v;
+
+	if (len >= 3 && !memcmp(s, "\xef\xbb\xbf", 3))
+		i = 3;
+	while (i < len && blank(s[i]))
+		i++;
+	while (j > i && blank(s[j - 1]))
+		j--;
+	if (i == len) {
+		if (h->writes > 1)
+			return 0;
+		snprintf(err, sizeof(err), "%s", h->n.e->kind == K_NEW ?
+			 "empty prompt" : "empty request");
+		events_reason(p->events, "refused", 0, err);
+		return h->result = -EINVAL;
+	}
+	/* Only a write that ends a value can make it whole. */
+	if (s[i] != '{' || s[j - 1] != '}')
+		return 0;
+	v = cJSON_ParseWithLengthOpts(s + i, j - i, &end, 0);
+	if (!v)
+		return 0;
+	cJSON_Delete(v);
+	h->result = h->n.e->kind == K_NEW ?
+		    sched_check(p->sched, s, len, err, sizeof(err)) :
+		    planner_check(p->planner, s, len, err, sizeof(err));
+	return h->result;
 }
 
 static int pai_write(const char *path, const char *data, size_t size,
@@ -991,7 +1228,7 @@ static int pai_write(const char *path, const char *data, size_t size,
 
 	pthread_mutex_lock(&h->lock);
 	if (!is_new(h->n.e->kind)) {
-		r = run_ctl(h, data, size);
+		r = ctl_write(h, data, size);
 		goto out;
 	}
 	if (h->created) {
@@ -1000,9 +1237,12 @@ static int pai_write(const char *path, const char *data, size_t size,
 		goto out;
 	}
 	h->wrote = 1;
+	h->writes++;
 	r = buf_write_at(&h->data, (size_t)off, data, size);
 	if (r == -EFBIG)
 		h->result = -EFBIG;
+	else if (r == 0)
+		r = judge_early(h);
 out:
 	pthread_mutex_unlock(&h->lock);
 	if (r == -EFBIG) {
@@ -1021,10 +1261,17 @@ static int pai_flush(const char *path, struct fuse_file_info *fi)
 	struct handle *h = handle_of(fi);
 	int r = 0;
 
-	if (!is_new(h->n.e->kind) || !h->writable)
+	if (!h->writable)
 		return 0;
 	pthread_mutex_lock(&h->lock);
-	r = submit(h);
+	if (is_new(h->n.e->kind)) {
+		r = submit(h);
+	} else if (h->line.len) {
+		/* The last line, without its newline: flush can come more
+		 * than once, so it runs once. */
+		r = run_line(h, h->line.ptr);
+		buf_truncate(&h->line, 0);
+	}
 	pthread_mutex_unlock(&h->lock);
 	return r;
 }
@@ -1044,7 +1291,10 @@ static int pai_release(const char *path, struct fuse_file_info *fi)
 			      K_NEW ? "empty prompt" : "empty request");
 	if (h->fd >= 0)
 		close(h->fd);
+	if (h->n.e->kind == K_W_LOG)
+		wlog_drop(pai()->wlog, h->n.worker);
 	buf_release(&h->data);
+	buf_release(&h->line);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 	return 0;

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "access.h"
 #include "config.h"
 
 struct store;
@@ -30,6 +31,7 @@ struct sched;
 struct review;
 struct planner;
 struct gitrev;
+struct wlog;
 
 struct pai {
 	char *repo;		/* absolute path of the repository */
@@ -38,12 +40,14 @@ struct pai {
 	char *worktrees_dir;	/* absolute */
 	char *self_exe;		/* this program, for `parallelai stream|agent` */
 	struct config cfg;
+	struct access acl;	/* who besides the owner may use the mount */
 	struct store *store;
 	struct events *events;
 	struct sched *sched;
 	struct review *review;	/* conflicts, merge order, merges */
 	struct planner *planner;	/* plans/ */
 	struct gitrev *rev;	/* HEAD and revisions of repo */
+	struct wlog *wlog;	/* workers/N/log */
 	int64_t started;	/* ms since the epoch */
 	char engine_why[128];	/* how the default engine was chosen */
 };

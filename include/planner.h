@@ -62,9 +62,15 @@ void planner_stop(struct planner *pl);
 
 /* plans/new: a request, or {"request": "...", "approve": true,
  * "engine": "NAME"}. -EINVAL / -EFBIG with the reason. */
+/* planner_submit's checks alone: nothing is made; a refusal is an
+ * event. */
+int planner_check(struct planner *pl, const char *text, size_t len,
+		  char *err, size_t errlen);
 int planner_submit(struct planner *pl, const char *text, size_t len,
 		   int64_t *id, char *err, size_t errlen);
 /* plans/N/ctl: approve | cancel. -EBUSY in the wrong state. */
+/* What plans/N/ctl takes, one command per line. */
+const char *planner_ctl_commands(void);
 int planner_ctl(struct planner *pl, int64_t id, const char *line,
 		char *err, size_t errlen);
 

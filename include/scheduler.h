@@ -33,6 +33,10 @@ void sched_stop(struct sched *s);
  * (empty prompt, NUL byte, bad spec, unknown engine), -EFBIG (too long),
  * -EIO/-ENOSPC (store) with the reason in err and in events.
  */
+/* sched_submit's checks alone: nothing is made; a refusal is an
+ * event. */
+int sched_check(struct sched *s, const char *text, size_t len, char *err,
+		size_t errlen);
 int sched_submit(struct sched *s, const char *text, size_t len,
 		 int64_t *id, char *err, size_t errlen);
 
@@ -43,6 +47,8 @@ int sched_submit(struct sched *s, const char *text, size_t len,
  */
 int sched_ctl(struct sched *s, int64_t task, const char *line,
 	      char *err, size_t errlen);
+/* What a ctl file takes, one command per line: a read of ctl says it. */
+const char *sched_ctl_commands(int64_t task);
 
 struct worker_info {
 	int64_t task;		/* running now, 0 when idle */

@@ -51,7 +51,7 @@ int events_open(struct events **out, const char *path)
 		error = -rc;
 		goto out;
 	}
-	ev->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	ev->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (ev->fd < 0) {
 		error = -errno;
 		pthread_mutex_destroy(&ev->lock);

@@ -8,6 +8,7 @@
  * or has failed (exit 1 with a one-line reason): the daemon is a child
  * that reports back through a pipe.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "agent.h"
 #include "buf.h"
 #include "config.h"
@@ -36,6 +38,7 @@
 #include "scheduler.h"
 #include "store.h"
 #include "streamfmt.h"
+#include "wlog.h"
 
 static const char usage[] =
 "usage: parallelai [-f] [-o option[,option...]] REPO MOUNTPOINT\n"
@@ -47,15 +50,25 @@ static const char usage[] =
 "                   workers=N      worker slots (default: number of CPUs)\n"
 "                   engine=NAME    default engine (default: claude if on PATH,\n"
 "                                  else anthropic or openai if a key is set,\n"
-"                                  else sh)\n"
+"                                  else sh); engine=sh runs prompts as shell\n"
+"                                  commands\n"
 "                   state=DIR      state directory (default: GITDIR/parallelai)\n"
 "                   worktrees=DIR  where task worktrees go (default: STATE/worktrees\n"
 "                                  with state=, else ~/.local/share/parallelai/...)\n"
-"                   allow_other    let other users use the mount\n"
+"                   KEY=VALUE      any configuration key of parallelai(1),\n"
+"                                  e.g. retryMax=600 or mergeStrategy=squash\n"
+"                   allow_users=NAME[:NAME...]  let these users submit, command\n"
+"                                  and read tasks (they run commands as you)\n"
+"                   allow_group=NAME  the same for the members of a group\n"
+"                   allow_other    let other users see the mount; only you\n"
+"                                  and root may use it unless allowed above\n"
 "                 and libfuse's own (allow_root, auto_unmount,\n"
 "                 default_permissions, fsname=, debug, ...)\n"
 "  -h, --help     show this help\n"
 "  -V, --version  show the version\n"
+"\n"
+"  parallelai agent ...   the built-in agent, as the scheduler runs it (internal)\n"
+"  parallelai stream ...  an agent CLI's event stream to a log (internal)\n"
 "\n"
 "See parallelai(1) and MOUNTPOINT/README.\n";
 
@@ -85,6 +98,9 @@ struct args {
 	bool foreground;
 	struct buf ours;	/* key=value,... for config_set */
 	struct buf fuse;	/* for libfuse */
+	struct buf users;	/* allow_users: NAME:NAME... */
+	const char *group;	/* allow_group */
+	bool allow_other;
 };
 
 static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -101,10 +117,37 @@ static int die(const char *fmt, ...)
 	return 1;
 }
 
+/* allow_users=NAME[:NAME...], and further names as the next items of
+ * the list (allow_users=alice,bob), kept apart from the configuration:
+ * only the person who mounts may share the mount, never a repository's
+ * own config file. */
+static int add_users(struct args *a, const char *s, size_t len)
+{
+	if (!len)
+		return die("allow_users: empty user name");
+	if ((a->users.len && buf_add(&a->users, ":", 1)) ||
+	    buf_add(&a->users, s, len))
+		return die("out of memory");
+	return 0;
+}
+
+static int add_group(struct args *a, const char *s, size_t len)
+{
+	static char name[256];
+
+	if (!len || len >= sizeof(name))
+		return die("allow_group: bad group name '%.*s'", (int)len, s);
+	memcpy(name, s, len);
+	name[len] = '\0';
+	a->group = name;
+	return 0;
+}
+
 /* Sort one -o list into our options and libfuse's. */
 static int split_opts(struct args *a, const char *list)
 {
 	const char *s = list;
+	bool users = false;	/* the item before named users */
 
 	while (*s) {
 		size_t len = strcspn(s, ",");
@@ -115,6 +158,30 @@ static int split_opts(struct args *a, const char *list)
 			s++;
 			continue;
 		}
+		if (klen < len && klen == 11 && !strncmp(s, "allow_users", 11)) {
+			if (add_users(a, s + 12, len - 12))
+				return 1;
+			users = true;
+			s += len;
+			continue;
+		}
+		if (klen < len && klen == 11 && !strncmp(s, "allow_group", 11)) {
+			if (add_group(a, s + 12, len - 12))
+				return 1;
+			s += len;
+			continue;
+		}
+		if (users && klen == len && !in(fuse_flags, s, len) &&
+		    !in((const char *const[]){ "workers", "engine", "state",
+					       "worktrees", NULL }, s, len)) {
+			if (add_users(a, s, len))
+				return 1;
+			s += len;
+			continue;
+		}
+		users = false;
+		if (len == 11 && !strncmp(s, "allow_other", 11))
+			a->allow_other = true;
 		if (in(fuse_flags, s, len) ||
 		    (klen < len && in(fuse_keys, s, klen)))
 			to = &a->fuse;
@@ -127,6 +194,27 @@ static int split_opts(struct args *a, const char *list)
 		if ((to->len && buf_add(to, ",", 1)) || buf_add(to, s, len))
 			return die("out of memory");
 		s += len;
+	}
+	return 0;
+}
+
+/* The mount's access list; sharing it needs the kernel to let others
+ * in at all, so allow_users and allow_group imply allow_other. */
+static int setup_access(struct access *acl, struct args *a)
+{
+	char err[256];
+
+	access_init(acl, getuid());
+	if (a->users.len &&
+	    access_add_users(acl, buf_cstr(&a->users), err, sizeof(err)) < 0)
+		return die("%s", err);
+	if (a->group && access_set_group(acl, a->group, err, sizeof(err)) < 0)
+		return die("%s", err);
+	if (access_shared(acl) && !a->allow_other) {
+		if ((a->fuse.len && buf_add(&a->fuse, ",", 1)) ||
+		    buf_puts(&a->fuse, "allow_other"))
+			return die("out of memory");
+		a->allow_other = true;
 	}
 	return 0;
 }
@@ -175,7 +263,7 @@ static int parse_args(struct args *a, int argc, char **argv)
 
 static int apply_opts(struct config *c, const char *list)
 {
-	char *copy = strdup(list), *opt, *save = NULL;
+	char *copy = strdup(list), *opt, *save = NULL, *k;
 	char err[256];
 	int r = 0;
 
@@ -185,6 +273,10 @@ static int apply_opts(struct config *c, const char *list)
 
 		if (eq)
 			*eq++ = '\0';
+		/* Keys are case-insensitive, as in git config: the man page's
+		 * retryMax is retrymax here. */
+		for (k = opt; *k; k++)
+			*k = (char)tolower((unsigned char)*k);
 		if (config_set(c, opt, eq, err, sizeof(err)) < 0)
 			r = die("%s", err);
 	}
@@ -215,7 +307,8 @@ static int check_mountpoint(const char *mnt)
 	return 0;
 }
 
-static int mkdir_p(const char *path)
+/* mode: the last directory's; those made above it are 0755. */
+static int mkdir_p(const char *path, mode_t mode)
 {
 	char tmp[PATH_MAX], *s;
 
@@ -227,7 +320,21 @@ static int mkdir_p(const char *path)
 				return -errno;
 			*s = '/';
 		}
-	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Logs, prompts and results are the owner's alone: a state directory
+ * made by an earlier version (0755) is closed too. */
+static int make_private(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return -errno;
+	if ((st.st_mode & 077) && st.st_uid == getuid() &&
+	    chmod(dir, st.st_mode & 07700) < 0)
 		return -errno;
 	return 0;
 }
@@ -240,12 +347,13 @@ static int prepare_state(const char *dir)
 	size_t i;
 	int r, fd;
 
-	if ((r = mkdir_p(dir)) < 0)
+	if ((r = mkdir_p(dir, 0700)) < 0 || (r = make_private(dir)) < 0)
 		return die("cannot use state directory '%s': %s", dir,
 			   strerror(-r));
 	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, subs[i]);
-		if ((r = mkdir_p(path)) < 0)
+		if ((r = mkdir_p(path, 0700)) < 0 ||
+		    (r = make_private(path)) < 0)
 			return die("cannot use state directory '%s': %s", dir,
 				   strerror(-r));
 	}
@@ -302,7 +410,7 @@ static int choose_worktrees(char **out, const struct config *c,
 				 h & 0xffffffffUL);
 		free(copy);
 	}
-	if ((r = mkdir_p(path)) < 0)
+	if ((r = mkdir_p(path, 0755)) < 0)
 		return die("cannot use worktree directory '%s': %s", path,
 			   strerror(-r));
 	*out = realpath(path, NULL);
@@ -350,7 +458,7 @@ static void detach_stdio(const char *state_dir)
 		close(fd);
 	}
 	snprintf(path, sizeof(path), "%s/daemon.log", state_dir);
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (fd >= 0) {
 		dup2(fd, 2);
 		close(fd);
@@ -388,7 +496,7 @@ static int run(struct args *a)
 		die("%s", err);
 		goto out;
 	}
-	if (apply_opts(&p.cfg, buf_cstr(&a->ours)))
+	if (apply_opts(&p.cfg, buf_cstr(&a->ours)) || setup_access(&p.acl, a))
 		goto out;
 	if (p.cfg.engine) {
 		snprintf(p.engine_why, sizeof(p.engine_why), "configured");
@@ -406,7 +514,7 @@ static int run(struct args *a)
 		p.cfg.planner = strdup(engine_has_result(p.cfg.engine) ?
 				       p.cfg.engine : "anthropic");
 	if (p.cfg.state_dir) {
-		if (mkdir_p(p.cfg.state_dir) == 0)
+		if (mkdir_p(p.cfg.state_dir, 0700) == 0)
 			p.state_dir = realpath(p.cfg.state_dir, NULL);
 		if (!p.state_dir) {
 			die("cannot use state directory '%s': %s",
@@ -444,6 +552,11 @@ static int run(struct args *a)
 		die("%s", err);
 		goto out;
 	}
+	snprintf(path, sizeof(path), "%s/logs", p.state_dir);
+	if (wlog_new(&p.wlog, path) < 0) {
+		die("out of memory");
+		goto out;
+	}
 	p.started = pai_now_ms();
 	if (pai_fs_mount(&fs, &p, a->mnt, buf_cstr(&a->fuse), err,
 			 sizeof(err)) < 0) {
@@ -479,12 +592,14 @@ out:
 	sched_stop(p.sched);
 	pai_fs_free(fs);
 	review_free(p.review);
+	wlog_free(p.wlog);
 	gitrev_close(p.rev);
 	events_close(p.events);
 	store_close(p.store);
 	if (p.gitdir)
 		gitwork_shutdown();
 	config_release(&p.cfg);
+	access_release(&p.acl);
 	free(p.repo);
 	free(p.self_exe);
 	free(p.gitdir);
@@ -504,11 +619,13 @@ int main(int argc, char **argv)
 		return stream_main(argc - 1, argv + 1);
 	buf_init(&a.ours, 64 * 1024);
 	buf_init(&a.fuse, 64 * 1024);
+	buf_init(&a.users, 64 * 1024);
 	signal(SIGPIPE, SIG_IGN);
 	r = parse_args(&a, argc, argv);
 	if (r == 0)
 		r = run(&a);
 	buf_release(&a.ours);
 	buf_release(&a.fuse);
+	buf_release(&a.users);
 	return r;
 }

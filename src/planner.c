@@ -317,7 +317,7 @@ void planner_log_path(struct planner *pl, int64_t id, char *out, size_t len)
 
 static int write_file(const char *path, const char *text)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	size_t len = strlen(text);
 	int r = 0;
 
@@ -404,7 +404,7 @@ static int ask(struct planner *pl, const struct plan *plan,
 	plan_dir(pl, plan->id, "log", logp, sizeof(logp));
 	plan_dir(pl, plan->id, "log.jsonl", raw, sizeof(raw));
 	plan_dir(pl, plan->id, "result.json", result, sizeof(result));
-	mkdir(work, 0755);
+	mkdir(work, 0700);
 	unlink(result);
 	if ((r = write_file(pfile, prompt)) < 0) {
 		snprintf(err, errlen, "cannot write '%s': %s", pfile,
@@ -422,7 +422,7 @@ static int ask(struct planner *pl, const struct plan *plan,
 	if ((r = engine_argv(&p->cfg, plan->engine, &v, &argv, err,
 			     errlen)) < 0)
 		return r;
-	logfd = open(logp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	logfd = open(logp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (logfd < 0) {
 		r = -errno;
 		snprintf(err, errlen, "cannot open '%s': %s", logp,
@@ -647,7 +647,7 @@ static int launch(struct planner *pl, int64_t id)
 	if (!job)
 		return -ENOMEM;
 	plan_dir(pl, id, NULL, dir, sizeof(dir));
-	mkdir(dir, 0755);
+	mkdir(dir, 0700);
 	job->pl = pl;
 	job->id = id;
 	pthread_mutex_lock(&pl->lock);
@@ -677,7 +677,7 @@ int planner_start(struct planner **out, struct pai *p)
 	pthread_mutex_init(&pl->lock, NULL);
 	pthread_cond_init(&pl->idle, NULL);
 	snprintf(dir, sizeof(dir), "%s/plans", p->state_dir);
-	mkdir(dir, 0755);
+	mkdir(dir, 0700);
 	/* Plans the last daemon did not finish are made again. */
 	if (store_plan_ids(p->store, "planning", &ids, &n) == 0)
 		for (i = 0; i < n; i++)
@@ -706,82 +706,136 @@ void planner_stop(struct planner *pl)
 	free(pl);
 }
 
-int planner_submit(struct planner *pl, const char *text, size_t len,
-		   int64_t *id, char *err, size_t errlen)
-{
-	struct pai *p = pl->p;
-	const char *request = text, *engine = p->cfg.planner;
-	cJSON *root = NULL, *item;
-	size_t rlen = len, i;
-	int approve = p->cfg.plan_approve, r = -EINVAL;
+/* What was written to plans/new: a request in words, or a plan spec. */
+struct plan_req {
+	cJSON *root;		/* the spec, when it is one; owns the strings */
+	const char *request;
+	size_t rlen;
+	const char *engine;
+	int approve;
+};
 
+static int read_spec(struct pai *p, struct plan_req *q, char *err,
+		     size_t errlen)
+{
+	cJSON *item;
+
+	if (!cJSON_IsObject(q->root)) {
+		snprintf(err, errlen, "invalid JSON plan spec");
+		return -EINVAL;
+	}
+	cJSON_ArrayForEach(item, q->root) {
+		if (!strcmp(item->string, "request") && cJSON_IsString(item)) {
+			q->request = item->valuestring;
+			q->rlen = strlen(q->request);
+		} else if (!strcmp(item->string, "approve") &&
+			   cJSON_IsBool(item)) {
+			q->approve = cJSON_IsTrue(item);
+		} else if (!strcmp(item->string, "engine") &&
+			   cJSON_IsString(item)) {
+			q->engine = item->valuestring;
+		} else {
+			snprintf(err, errlen, "plan spec: unknown or malformed"
+				 " field '%s'", item->string);
+			return -EINVAL;
+		}
+	}
+	if (!cJSON_GetObjectItemCaseSensitive(q->root, "request")) {
+		snprintf(err, errlen, "plan spec: 'request' is missing");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Everything about a submission that can be refused; q->root is the
+ * caller's to free. */
+static int read_request(struct pai *p, const char *text, size_t len,
+			struct plan_req *q, char *err, size_t errlen)
+{
+	size_t i;
+	int r;
+
+	q->root = NULL;
+	q->request = text;
+	q->rlen = len;
+	q->engine = p->cfg.planner;
+	q->approve = p->cfg.plan_approve;
 	if (memchr(text, '\0', len)) {
 		snprintf(err, errlen, "request contains a NUL byte");
-		goto refused;
+		return -EINVAL;
 	}
 	for (i = 0; i < len && (text[i] == ' ' || text[i] == '\n' ||
 				text[i] == '\t' || text[i] == '\r'); i++)
 		;
 	if (i < len && text[i] == '{') {
-		root = cJSON_ParseWithLength(text, len);
-		if (!cJSON_IsObject(root)) {
-			snprintf(err, errlen, "invalid JSON plan spec");
-			goto refused;
-		}
-		cJSON_ArrayForEach(item, root) {
-			if (!strcmp(item->string, "request") &&
-			    cJSON_IsString(item)) {
-				request = item->valuestring;
-				rlen = strlen(request);
-			} else if (!strcmp(item->string, "approve") &&
-				   cJSON_IsBool(item)) {
-				approve = cJSON_IsTrue(item);
-			} else if (!strcmp(item->string, "engine") &&
-				   cJSON_IsString(item)) {
-				engine = item->valuestring;
-			} else {
-				snprintf(err, errlen, "plan spec: unknown or"
-					 " malformed field '%s'", item->string);
-				goto refused;
-			}
-		}
-		if (!cJSON_GetObjectItemCaseSensitive(root, "request")) {
-			snprintf(err, errlen, "plan spec: 'request' is missing");
-			goto refused;
-		}
+		q->root = cJSON_ParseWithLength(text, len);
+		if ((r = read_spec(p, q, err, errlen)) < 0)
+			return r;
 	}
-	for (i = 0; i < rlen && (request[i] == ' ' || request[i] == '\n' ||
-				 request[i] == '\t' || request[i] == '\r'); i++)
+	for (i = 0; i < q->rlen && (q->request[i] == ' ' ||
+				    q->request[i] == '\n' ||
+				    q->request[i] == '\t' ||
+				    q->request[i] == '\r'); i++)
 		;
-	if (i == rlen) {
+	if (i == q->rlen) {
 		snprintf(err, errlen, "empty request");
-		goto refused;
+		return -EINVAL;
 	}
-	if (rlen > p->cfg.max_prompt) {
+	if (q->rlen > p->cfg.max_prompt) {
 		snprintf(err, errlen, "request too long: %zu bytes, limit %zu",
-			 rlen, p->cfg.max_prompt);
-		r = -EFBIG;
-		goto refused;
+			 q->rlen, p->cfg.max_prompt);
+		return -EFBIG;
 	}
-	if (!engine_known(&p->cfg, engine)) {
-		snprintf(err, errlen, "unknown planner engine '%s'", engine);
-		goto refused;
+	if (!engine_known(&p->cfg, q->engine)) {
+		snprintf(err, errlen, "unknown planner engine '%s'", q->engine);
+		return -EINVAL;
 	}
-	r = store_plan_create(p->store, request, rlen, engine, approve, id);
+	return 0;
+}
+
+int planner_check(struct planner *pl, const char *text, size_t len,
+		  char *err, size_t errlen)
+{
+	struct plan_req q;
+	int r = read_request(pl->p, text, len, &q, err, errlen);
+
+	cJSON_Delete(q.root);
+	if (r < 0)
+		events_reason(pl->p->events, "refused", 0, err);
+	return r;
+}
+
+int planner_submit(struct planner *pl, const char *text, size_t len,
+		   int64_t *id, char *err, size_t errlen)
+{
+	struct pai *p = pl->p;
+	struct plan_req q;
+	cJSON *item;
+	int r;
+
+	if ((r = read_request(p, text, len, &q, err, errlen)) < 0)
+		goto refused;
+	r = store_plan_create(p->store, q.request, q.rlen, q.engine, q.approve,
+			      id);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot store the plan: %s",
 			 strerror(-r));
 		goto refused;
 	}
-	cJSON_Delete(root);
+	cJSON_Delete(q.root);
 	item = cJSON_CreateObject();
 	cJSON_AddNumberToObject(item, "plan", (double)*id);
 	events_add(p->events, "plan_created", 0, item);
 	return launch(pl, *id);
 refused:
-	cJSON_Delete(root);
+	cJSON_Delete(q.root);
 	events_reason(p->events, "refused", 0, err);
 	return r;
+}
+
+const char *planner_ctl_commands(void)
+{
+	return "approve\ncancel\n";
 }
 
 int planner_ctl(struct planner *pl, int64_t id, const char *line,

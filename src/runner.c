@@ -417,7 +417,7 @@ static void write_exit_file(const struct launch *l, int status)
 	int fd;
 
 	line[n++] = '\n';
-	fd = open(l->exit_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(l->exit_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
 	if (write(fd, line, n) == (ssize_t)n && close(fd) == 0) {

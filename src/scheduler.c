@@ -34,6 +34,7 @@
 #include "scheduler.h"
 #include "submit.h"
 #include "store.h"
+#include "wlog.h"
 
 /* How often a run thread wakes to look at cancel and kill deadlines. */
 #define RUN_POLL_MS 100
@@ -108,7 +109,7 @@ static void log_line(int fd, const char *fmt, ...)
 
 static int write_prompt_file(const char *path, const struct task *t)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	ssize_t n = -1;
 
 	if (fd < 0)
@@ -633,6 +634,21 @@ static void conclude(struct run *r, const struct task *t, const char *wt,
 	}
 }
 
+/* workers/N/log follows the slot: this run's part of the task's log
+ * starts where the log ends now (after any earlier attempt). */
+static void worker_log_begin(struct pai *p, int slot, const struct task *t,
+			     int logfd)
+{
+	struct stat st;
+
+	if (fstat(logfd, &st) < 0)
+		st.st_size = 0;
+	if (wlog_begin(p->wlog, slot, t->id, t->prompt, t->prompt_len,
+		       st.st_size) < 0)
+		fprintf(stderr, "parallelai: cannot follow task %lld on "
+			"worker %d: out of memory\n", (long long)t->id, slot);
+}
+
 static void *run_main(void *arg)
 {
 	struct run *r = arg;
@@ -661,13 +677,14 @@ static void *run_main(void *arg)
 	events_add(p->events, "started", t.id, f);
 
 	pai_log_path(p, t.id, logp, sizeof(logp));
-	logfd = open(logp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	logfd = open(logp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (logfd < 0) {
 		snprintf(err, sizeof(err), "cannot open log '%s': %s", logp,
 			 strerror(errno));
 		goto fail;
 	}
 	r->logfd = logfd;
+	worker_log_begin(p, r->slot, &t, logfd);
 	if (t.attempts > 1)
 		log_line(logfd, "--- parallelai: attempt %d ---", t.attempts);
 
@@ -943,7 +960,7 @@ static void conclude_recovered(struct sched *s, struct task *t, int code)
 	snprintf(name, sizeof(name), "pai-task-%lld", (long long)t->id);
 	gitwork_clear_locks(s->p->repo, name, t->branch, err, sizeof(err));
 	pai_log_path(s->p, t->id, path, sizeof(path));
-	r.logfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	r.logfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	log_line(r.logfd, "parallelai: the daemon restarted after the engine"
 		 " exited (%d); finishing the run", code);
 	/* Its error, not its tokens: the dead daemon may have counted
@@ -1076,6 +1093,18 @@ void sched_stop(struct sched *s)
 }
 
 /* ---- submissions and commands -------------------------------------- */
+
+int sched_check(struct sched *s, const char *text, size_t len, char *err,
+		size_t errlen)
+{
+	struct submission sub;
+	int r = submit_prepare(&sub, s->p, text, len, err, errlen);
+
+	submit_release(&sub);
+	if (r < 0)
+		refuse(s, 0, err);
+	return r;
+}
 
 int sched_submit(struct sched *s, const char *text, size_t len,
 		 int64_t *id, char *err, size_t errlen)
@@ -1243,6 +1272,13 @@ static int task_priority(struct sched *s, int64_t id, long prio, char *err,
 		pthread_cond_broadcast(&s->wake);
 	}
 	return ret;
+}
+
+const char *sched_ctl_commands(int64_t task)
+{
+	return task ? "cancel\nretry\npriority N\nmerge\npush\n" :
+	       "pause\nresume\nworkers N\ncancel ID\nretry ID\nmerge ID\n"
+	       "merge all\nprune [branches] [ID]\n";
 }
 
 /*

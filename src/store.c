@@ -17,12 +17,14 @@
  *	2|running|pai/task-2
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -464,7 +466,7 @@ int store_open(struct store **out, const char *path, char *err, size_t errlen)
 {
 	struct store *st = NULL;
 	sqlite3 *db = NULL;
-	int rc, error = 0;
+	int rc, error = 0, fd;
 	char scratch[1];
 
 	*out = NULL;
@@ -474,6 +476,11 @@ int store_open(struct store **out, const char *path, char *err, size_t errlen)
 	}
 	err[0] = '\0';
 
+	/* The database is its owner's alone, and SQLite gives its -wal and
+	 * -shm files the database's mode: create it 0600 first. */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
 	/* NOMUTEX: our own mutex already serialises every use. */
 	rc = sqlite3_open_v2(path, &db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |

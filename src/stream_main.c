@@ -368,7 +368,7 @@ static int write_result(const char *path, struct streamfmt *s)
 	if ((r = streamfmt_result_json(s, &json)) < 0 ||
 	    (r = buf_printf(&tmp, "%s.tmp", path)) < 0)
 		goto out;
-	fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		r = -errno;
 		goto out;
@@ -411,7 +411,7 @@ int stream_main(int argc, char **argv)
 	buf_init(&rd.out, BUF_NOMAX);
 
 	if (o.raw) {
-		rd.raw_fd = open(o.raw, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		rd.raw_fd = open(o.raw, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (rd.raw_fd < 0) {
 			fprintf(stderr, "engine '%s': cannot open '%s': %s\n",
 				o.name, o.raw, strerror(errno));

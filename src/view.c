@@ -39,8 +39,9 @@ const char view_readme[] =
 "Files\n"
 "  README          this text\n"
 "  ctl             write a command: pause | resume | workers N |\n"
-"                  cancel ID | retry ID | merge ID|all | prune [branches] [ID]\n"
-"  status          workers, tasks per state, success rate, uptime\n"
+"                  cancel ID | retry ID | merge ID|all | prune [branches] [ID];\n"
+"                  a read lists them (each ctl file lists its own)\n"
+"  status          workers, tasks per state, success rate, start time\n"
 "  status.json     the same as one JSON object\n"
 "  events          JSON Lines, one event per line, growing live\n"
 "  metrics         the numbers in the Prometheus text format: tasks per\n"
@@ -50,7 +51,7 @@ const char view_readme[] =
 "                  handle reads back the new id\n"
 "  tasks/N/prompt     what was written\n"
 "  tasks/N/status     queued | waiting | blocked | running | done |\n"
-"                     failed | cancelled, then key: value lines\n"
+"                     failed | cancelled | merged, then key: value lines\n"
 "  tasks/N/task.json  the same, and the prompt, as one JSON object\n"
 "  tasks/N/depends    the ids of the tasks it waits for, one per line\n"
 "  tasks/N/log        the engine's output; grows while it runs\n"
@@ -73,7 +74,9 @@ const char view_readme[] =
 "                     \"7 main PATHS\" against the base branch (and .json)\n"
 "  merge-order        an order in which finished tasks merge cleanly\n"
 "  workers/K/status   idle, or running N with task, pid and since\n"
-"  workers/K/log      the log of the task it runs (the last one when idle)\n"
+"  workers/K/log      follows the worker: each task it runs from the time\n"
+"                     you open it, after a header line \"--- task N: ... ---\"\n"
+"                     (tail -f sees task after task); cat shows the last\n"
 "  workers/K/task     link to that task; workers/K/worktree to its worktree\n"
 "\n"
 "Engines: sh runs the prompt with /bin/sh -c in the worktree; claude,\n"
@@ -81,7 +84,14 @@ const char view_readme[] =
 "openai are the built-in agent; others are configured with\n"
 "[engine \"NAME\"] command = ... (see parallelai(1)).\n"
 "Errors: EINVAL bad prompt or command, EFBIG prompt too long, ENOENT no\n"
-"such task, EBUSY wrong state, EACCES read-only; each refusal is an event.\n";
+"such task, EBUSY wrong state, EACCES read-only or not yours; each refusal\n"
+"is an event. A JSON spec is judged at the write() that completes it, so\n"
+"`echo` at a shell prompt reports it; what comes in pieces, at close().\n"
+"\n"
+"Access: only the user who mounted this (and root) may submit, command or\n"
+"read tasks, unless the mount names others (-o allow_users=NAME,\n"
+"-o allow_group=NAME). Whoever may write tasks/new runs commands as the\n"
+"user who mounted it.\n";
 
 /* Emit a key both as a "key: value" line and as a JSON member. */
 struct kv {
@@ -276,7 +286,6 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 		kv_num(&kv, "output_tokens", usage.output_tokens);
 		kv_cost(&kv, usage.cost_usd);
 	}
-	kv_num(&kv, "uptime", (long long)((pai_now_ms() - p->started) / 1000));
 	kv_time(&kv, "started", p->started);
 	kv_str(&kv, "repository", p->repo);
 	kv_str(&kv, "state_dir", p->state_dir);
@@ -289,7 +298,6 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 		     bool json)
 {
 	struct kv kv = { out, json ? cJSON_CreateObject() : NULL };
-	int64_t end;
 
 	if (json)
 		cJSON_AddStringToObject(kv.json, "state",
@@ -308,11 +316,11 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 	kv_time(&kv, "created", t->created);
 	kv_time(&kv, "started", t->started);
 	kv_time(&kv, "finished", t->finished);
-	if (t->started) {
-		end = t->state == TASK_RUNNING ? pai_now_ms() : t->finished;
-		if (end >= t->started)
-			kv_num(&kv, "duration_ms", end - t->started);
-	}
+	/* Once it ended: a running task's file stays still while it runs
+	 * (started says since when), as its mtime says. */
+	if (t->started && t->finished >= t->started &&
+	    t->state != TASK_RUNNING)
+		kv_num(&kv, "duration_ms", t->finished - t->started);
 	kv_str(&kv, "base", t->base);
 	kv_str(&kv, "branch", t->branch);
 	kv_str(&kv, "commit", t->commit);

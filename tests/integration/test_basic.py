@@ -277,7 +277,9 @@ class TestTaskFiles(PaiTestCase):
         self.assertEqual(kv.get('busy'), '0')
         self.assertEqual(kv.get('cancelled'), '0')
         self.assertEqual(kv.get('state'), 'running')
-        self.assertRegex(kv.get('uptime', ''), r'^\d+')
+        # a date, not an uptime: an idle mount's status does not change
+        self.assertRegex(kv.get('started', ''), r'^\d{4}-\d\d-\d\dT')
+        self.assertNotIn('uptime', kv)
 
     def test_status_json_matches_status(self):
         tid = self.m.submit('true\n')

@@ -122,7 +122,10 @@ class TestLiveLogs(PaiTestCase):
         self.m.wait_final(tid)
         a = self.m.read_bytes('tasks/%d/log' % tid)
         b = self.m.read_bytes('workers/%d/log' % k)
-        self.assertEqual(a, b)
+        # the worker's log: a header line for the task, then its log
+        header, rest = b.split(b'\n', 1)
+        self.assertRegex(header.decode(), r'^--- task %d: .* ---$' % tid)
+        self.assertEqual(rest, a)
         self.assertIn(b'line5', a)
 
     def test_large_log_reads_back_complete(self):

@@ -11,8 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import paitest  # noqa: E402
 from paitest import PaiTestCase, run, sh  # noqa: E402
 
-WRITE_ONLY = ('ctl',)          # basenames of command files
-READ_WRITE = ('new',)
+READ_WRITE = ('new', 'ctl')    # basenames of files one writes to
 
 
 class TestPlainTools(PaiTestCase):
@@ -52,7 +51,7 @@ class TestPlainTools(PaiTestCase):
         files = self.regular_files()
         self.assertGreater(len(files), 20)
         for p, st in files:
-            if os.path.basename(p) in WRITE_ONLY + READ_WRITE:
+            if os.path.basename(p) in READ_WRITE:
                 continue
             self.assertStatMatchesContent(p)
 
@@ -113,17 +112,16 @@ class TestPlainTools(PaiTestCase):
     def test_read_only_files_have_no_write_bits(self):
         for p, st in self.regular_files():
             name = os.path.basename(p)
-            if name in WRITE_ONLY + READ_WRITE:
+            if name in READ_WRITE:
                 continue
             self.assertEqual(st.st_mode & 0o222, 0, '%s mode %o' % (p, st.st_mode))
             self.assertNotEqual(st.st_mode & 0o444, 0, '%s mode %o' % (p, st.st_mode))
 
-    def test_ctl_files_are_write_only(self):
+    def test_ctl_files_are_the_owners_to_read_and_write(self):
         for rel in ('ctl', 'tasks/%d/ctl' % self.done):
             mode = os.stat(self.m.path(rel)).st_mode
             self.assertTrue(stat.S_ISREG(mode))
-            self.assertNotEqual(mode & 0o200, 0, '%s mode %o' % (rel, mode))
-            self.assertEqual(mode & 0o444, 0, '%s mode %o' % (rel, mode))
+            self.assertEqual(mode & 0o777, 0o600, '%s mode %o' % (rel, mode))
 
     def test_new_is_readable_and_writable(self):
         mode = os.stat(self.m.path('tasks/new')).st_mode
