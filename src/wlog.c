@@ -29,7 +29,7 @@ struct seg {
 
 struct slot {
 	struct seg *v;
-	size_t n;
+	size_t n, cap;
 	off_t base;		/* where v[0] starts: bytes before it are gone */
 	int readers;
 	int64_t changed;	/* ms: the last segment began */
@@ -172,12 +172,16 @@ int wlog_begin(struct wlog *wl, int k, int64_t task, const char *prompt,
 		sl->n--;
 	}
 	at = sl->n ? seg_end(&sl->v[sl->n - 1]) : sl->base;
-	if (!sl->v) {
-		sl->v = calloc(WLOG_MAX_SEGS, sizeof(*sl->v));
-		if (!sl->v) {
+	if (sl->n == sl->cap) {
+		size_t cap = sl->cap ? sl->cap * 2 : 4;
+		struct seg *v = realloc(sl->v, cap * sizeof(*v));
+
+		if (!v) {
 			ret = -ENOMEM;
 			goto out;
 		}
+		sl->v = v;
+		sl->cap = cap;
 	}
 	s = &sl->v[sl->n++];
 	memset(s, 0, sizeof(*s));

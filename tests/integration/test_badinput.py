@@ -9,7 +9,7 @@ import sys
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import paitest  # noqa: E402
-from paitest import PaiTestCase, sh  # noqa: E402
+from paitest import PaiTestCase, run, sh  # noqa: E402
 
 MIB = 1 << 20
 
@@ -50,6 +50,44 @@ class TestBadPrompts(PaiTestCase):
         sh('echo > %s/tasks/new' % self.m.mnt)
         self.assertEqual(self.m.task_ids(), [])
         self.assertTrue(self.refused_events())
+
+    def test_bash_echo_of_a_bad_spec_says_so(self):
+        # bash ignores close()'s error: the spec is judged at its write()
+        r = run(['bash', '-c', 'echo \'{"prompt": "x", "bogus": 1}\' > %s/tasks/new' % self.m.mnt])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('write error: Invalid argument', r.stderr)
+        self.assertEqual(self.m.task_ids(), [])
+        self.assertIn('bogus', self.refused_events()[-1]['reason'])
+        self.assertEqual(len(self.refused_events()), 1)
+
+    def test_bash_echo_of_a_blank_prompt_says_so(self):
+        r = run(['bash', '-c', 'echo "  " > %s/tasks/new' % self.m.mnt])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('Invalid argument', r.stderr)
+        self.assertEqual(self.m.task_ids(), [])
+
+    def test_bash_echo_of_a_bad_plan_spec_says_so(self):
+        r = run(['bash', '-c', 'echo \'{"request": "x", "bogus": 1}\' > %s/plans/new' % self.m.mnt])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('Invalid argument', r.stderr)
+        self.assertEqual([n for n in os.listdir(self.m.path('plans')) if n != 'new'], [])
+
+    def test_bash_echo_of_a_good_spec_makes_the_task(self):
+        r = run(['bash', '-c', 'echo \'{"prompt": "true"}\' > %s/tasks/new' % self.m.mnt])
+        self.assertEqual((r.returncode, r.stderr), (0, ''))
+        self.assertEqual(self.m.task_ids(), [1])
+
+    def test_a_spec_in_pieces_is_judged_at_the_write_that_ends_it(self):
+        fd = os.open(self.m.path('tasks/new'), os.O_WRONLY | os.O_TRUNC)
+        os.write(fd, b'{"prompt": ')
+        with self.assertRaises(OSError) as cm:
+            os.write(fd, b'"true", "bogus": 1}')
+        self.assertEqual(cm.exception.errno, errno.EINVAL)
+        with self.assertRaises(OSError) as cm:
+            os.close(fd)
+        self.assertEqual(cm.exception.errno, errno.EINVAL)
+        self.assertEqual(self.m.task_ids(), [])
+        self.assertEqual(len(self.refused_events()), 1)
 
     def test_coreutils_echo_of_empty_line_fails(self):
         # coreutils checks the close of its stdout and reports the error

@@ -267,5 +267,63 @@ class TestCtlRefusals(PaiTestCase):
             os.close(fd)
 
 
+class TestCtlLines(PaiTestCase):
+    """A ctl handle is a stream of lines, however the writes cut it."""
+
+    def nworkers(self):
+        return self.m.kv('status').get('workers')
+
+    def test_a_command_cut_across_writes_runs_whole(self):
+        fd = os.open(self.m.path('ctl'), os.O_WRONLY)
+        try:
+            os.write(fd, b'workers 1')
+            os.write(fd, b'6\n')
+        finally:
+            os.close(fd)
+        self.assertEqual(self.nworkers(), '16')
+        self.assertEqual(self.refused_events(), [])
+
+    def test_cat_of_a_long_file_runs_its_last_command_whole(self):
+        # cat writes 128 KiB at a time: the command straddles two writes
+        path = os.path.join(self.tmp, 'cmds')
+        with open(path, 'wb') as f:
+            f.write(b'\n' * 131064 + b'workers 16\n')
+        r = sh('cat %s > %s/ctl' % (path, self.m.mnt))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.nworkers(), '16')
+
+    def test_last_line_without_newline_runs_at_close(self):
+        self.assertEqual(self.m.ctl('ctl', 'workers 3'), 0)
+        self.assertEqual(self.nworkers(), '3')
+
+    def test_a_failing_last_line_fails_close(self):
+        self.assertErrno(self.m.ctl('ctl', 'workers 0'), errno.EINVAL)
+        self.assertEqual(self.nworkers(), '2')
+
+    def test_an_overlong_line_is_refused_alone(self):
+        fd = os.open(self.m.path('ctl'), os.O_WRONLY)
+        try:
+            with self.assertRaises(OSError) as cm:
+                os.write(fd, b'x' * 5000 + b'\n')
+            self.assertEqual(cm.exception.errno, errno.EINVAL)
+            os.write(fd, b'workers 5\n')
+        finally:
+            os.close(fd)
+        self.assertEqual(self.nworkers(), '5')
+        self.assertIn('too long', self.refused_events()[-1].get('reason', ''))
+
+    def test_a_task_ctl_is_a_stream_too(self):
+        tid = self.m.submit('sleep 30\n')
+        self.m.wait_state(tid, 'running')
+        fd = os.open(self.m.path('tasks/%d/ctl' % tid), os.O_WRONLY)
+        try:
+            os.write(fd, b'can')
+            self.assertEqual(self.m.state(tid), 'running')
+            os.write(fd, b'cel\n')
+        finally:
+            os.close(fd)
+        self.assertEqual(self.m.wait_final(tid), 'cancelled')
+
+
 if __name__ == '__main__':
     paitest.main()
