@@ -13,6 +13,7 @@
  *		die("%s", err);
  *	gitrev_head(gr, oid, err, sizeof(err));		// "3f2a..."
  *	gitrev_resolve(gr, "v1.2~1", oid, err, sizeof(err));
+ *	gitrev_branch(gr, "pai/task-7", oid, err, sizeof(err));
  *	gitrev_close(gr);
  *
  * Safe to call from any thread. Results are 0 or a negative errno with
@@ -35,5 +36,10 @@ int gitrev_head(struct gitrev *gr, char oid[41], char *err, size_t errlen);
 /* The commit rev names (anything git rev-parse takes), as hex. */
 int gitrev_resolve(struct gitrev *gr, const char *rev, char oid[41],
 		   char *err, size_t errlen);
+/* The commit the local branch name ("pai/task-7") points at; -ENOENT
+ * when there is no such branch (deleted, or never made), with err
+ * "branch 'pai/task-7' is missing". */
+int gitrev_branch(struct gitrev *gr, const char *name, char oid[41],
+		  char *err, size_t errlen);
 
 #endif

@@ -20,11 +20,20 @@
 
 struct buf;
 struct pai;
+struct task;
 
 struct review;
 
 int review_new(struct review **out);
 void review_free(struct review *rv);
+
+/*
+ * Whether task t ended with a commit and its branch is gone now: deleted
+ * outside parallelai (git branch -D), or by prune branches. Such a task
+ * is not among the finished tasks of conflicts and merge-order; merging
+ * it is -ENOENT.
+ */
+bool review_branch_missing(struct pai *p, const struct task *t);
 
 /* conflicts / conflicts.json: one line per conflicting pair
  * ("7 9 a.c b.c", "7 main a.c" against the base tip). */
@@ -35,9 +44,12 @@ int review_task_conflicts(struct pai *p, int64_t id, struct buf *out);
  * "! ID waits for ID" for the tasks that cannot join it. */
 int review_merge_order(struct pai *p, struct buf *out);
 
-/* -EBUSY (conflict, uncommitted work in the way, wrong state), -ENOENT. */
+/* -EBUSY (conflict, uncommitted work in the way, wrong state), -ENOENT
+ * (no such task, its branch is missing). */
 int review_merge(struct pai *p, int64_t id, char *err, size_t errlen);
-/* In merge order, stopping at the first that cannot go (-EBUSY). */
+/* In merge order, stopping at the first that cannot go (-EBUSY). Done
+ * tasks whose branch is missing are passed over, each with an event
+ * "skipped". */
 int review_merge_all(struct pai *p, char *err, size_t errlen);
 int review_push(struct pai *p, int64_t id, char *err, size_t errlen);
 /* "", "branches", "ID" or "branches ID": see parallelai(1). */

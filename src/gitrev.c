@@ -55,6 +55,35 @@ void gitrev_close(struct gitrev *gr)
 	free(gr);
 }
 
+/* What a lookup asks for: HEAD's commit, a revision's, a branch's. */
+enum ask_kind { ASK_HEAD, ASK_REV, ASK_BRANCH };
+
+/* refs/heads/NAME's commit; -ENOENT, an answer, when there is no such
+ * branch. */
+static int lookup_branch(git_repository *repo, const char *name,
+			 char oid[41], char *err, size_t errlen)
+{
+	git_reference *ref = NULL;
+	git_object *commit = NULL;
+	int error;
+
+	error = git_branch_lookup(&ref, repo, name, GIT_BRANCH_LOCAL);
+	if (error == GIT_ENOTFOUND) {
+		gitmsg_set(err, errlen, "branch '%s' is missing", name);
+		return -ENOENT;
+	}
+	if (error == 0)
+		error = git_reference_peel(&commit, ref, GIT_OBJECT_COMMIT);
+	if (error == 0)
+		git_oid_tostr(oid, 41, git_object_id(commit));
+	else
+		gitmsg_set(err, errlen, "cannot read branch '%s': %s", name,
+			   gitmsg_last());
+	git_object_free(commit);
+	git_reference_free(ref);
+	return error < 0 ? -EIO : 0;
+}
+
 /* The commit rev names, or HEAD's when rev is NULL. */
 static int lookup(git_repository *repo, const char *path, const char *rev,
 		  char oid[41], char *err, size_t errlen)
@@ -82,10 +111,22 @@ static int lookup(git_repository *repo, const char *path, const char *rev,
 	return error < 0 ? -EINVAL : 0;
 }
 
+static int lookup_kind(git_repository *repo, const char *path,
+		       enum ask_kind kind, const char *name, char oid[41],
+		       char *err, size_t errlen)
+{
+	if (kind == ASK_BRANCH)
+		return lookup_branch(repo, name, oid, err, errlen);
+	return lookup(repo, path, kind == ASK_HEAD ? NULL : name, oid, err,
+		      errlen);
+}
+
 /* A lookup on the kept handle; when it fails, once more on a new one,
- * whose answer stands. A repository without a commit is an answer. */
-static int ask(struct gitrev *gr, const char *rev, char oid[41], char *err,
-	       size_t errlen)
+ * whose answer stands. A repository without a commit, and a branch
+ * that does not exist, are answers (-ENOENT): asking again would reopen
+ * the repository on every look at a deleted branch. */
+static int ask(struct gitrev *gr, enum ask_kind kind, const char *name,
+	       char oid[41], char *err, size_t errlen)
 {
 	git_repository *fresh;
 	int error = -EIO;
@@ -93,14 +134,15 @@ static int ask(struct gitrev *gr, const char *rev, char oid[41], char *err,
 	oid[0] = '\0';
 	pthread_mutex_lock(&gr->lock);
 	if (gr->repo &&
-	    ((error = lookup(gr->repo, gr->path, rev, oid, err, errlen)) == 0 ||
-	     (error == -ENOENT && !rev)))
+	    ((error = lookup_kind(gr->repo, gr->path, kind, name, oid, err,
+				  errlen)) == 0 ||
+	     (error == -ENOENT && kind != ASK_REV)))
 		goto out;
 	if ((error = gitmsg_open_repo(&fresh, gr->path, err, errlen)) < 0)
 		goto out;
 	git_repository_free(gr->repo);
 	gr->repo = fresh;
-	error = lookup(gr->repo, gr->path, rev, oid, err, errlen);
+	error = lookup_kind(gr->repo, gr->path, kind, name, oid, err, errlen);
 out:
 	pthread_mutex_unlock(&gr->lock);
 	return error;
@@ -108,11 +150,17 @@ out:
 
 int gitrev_head(struct gitrev *gr, char oid[41], char *err, size_t errlen)
 {
-	return ask(gr, NULL, oid, err, errlen);
+	return ask(gr, ASK_HEAD, NULL, oid, err, errlen);
 }
 
 int gitrev_resolve(struct gitrev *gr, const char *rev, char oid[41],
 		   char *err, size_t errlen)
 {
-	return ask(gr, rev, oid, err, errlen);
+	return ask(gr, ASK_REV, rev, oid, err, errlen);
+}
+
+int gitrev_branch(struct gitrev *gr, const char *name, char oid[41],
+		  char *err, size_t errlen)
+{
+	return ask(gr, ASK_BRANCH, name, oid, err, errlen);
 }

@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "events.h"
+#include "gitrev.h"
 #include "gitwork.h"
 #include "merge.h"
 #include "pai.h"
@@ -65,10 +66,29 @@ static int base_branch(struct pai *p, char *name, size_t len, char *err,
 	return gitwork_head_branch(p->repo, name, len, err, errlen);
 }
 
-/* The finished, unmerged tasks that changed something. */
+bool review_branch_missing(struct pai *p, const struct task *t)
+{
+	char oid[41], err[512];
+
+	/* Only a task that ended with a commit surely made its branch: a
+	 * queued one has not yet, a running one has it checked out. */
+	if (!*t->commit || !t->branch || t->state == TASK_RUNNING)
+		return false;
+	return gitrev_branch(p->rev, t->branch, oid, err, sizeof(err)) ==
+	       -ENOENT;
+}
+
+/*
+ * The finished, unmerged tasks that changed something. Those whose
+ * branch was deleted outside parallelai are not among them, whatever
+ * their commit: nothing can merge them, and a deleted branch is the
+ * user saying so. They are in gone, for merge all to report.
+ */
 struct finished {
 	struct task *v;
 	size_t n;
+	struct task *gone;
+	size_t ngone;
 };
 
 static void finished_release(struct finished *f)
@@ -77,7 +97,10 @@ static void finished_release(struct finished *f)
 
 	for (i = 0; i < f->n; i++)
 		task_release(&f->v[i]);
+	for (i = 0; i < f->ngone; i++)
+		task_release(&f->gone[i]);
 	free(f->v);
+	free(f->gone);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -91,8 +114,10 @@ static int finished_load(struct finished *f, struct pai *p)
 	if ((r = store_tasks_in_state(p->store, TASK_DONE, &ids, &n)) < 0)
 		return r;
 	f->v = calloc(n ? n : 1, sizeof(*f->v));
-	if (!f->v) {
+	f->gone = calloc(n ? n : 1, sizeof(*f->gone));
+	if (!f->v || !f->gone) {
 		free(ids);
+		finished_release(f);
 		return -ENOMEM;
 	}
 	for (i = 0; i < n; i++) {
@@ -102,6 +127,11 @@ static int finished_load(struct finished *f, struct pai *p)
 			continue;
 		if (!*t->commit || !strcmp(t->commit, t->base)) {
 			task_release(t);
+			continue;
+		}
+		if (review_branch_missing(p, t)) {
+			f->gone[f->ngone++] = *t;
+			memset(t, 0, sizeof(*t));
 			continue;
 		}
 		f->n++;
@@ -204,6 +234,21 @@ int review_conflicts(struct pai *p, struct buf *out, bool json)
 	return 0;
 }
 
+/* A done task whose branch is gone has no conflicts to show: say why. */
+static bool say_branch_missing(struct pai *p, int64_t id, struct buf *out)
+{
+	struct task t;
+	bool gone;
+
+	if (store_task_get(p->store, id, &t) < 0)
+		return false;
+	gone = t.state == TASK_DONE && review_branch_missing(p, &t);
+	if (gone)
+		buf_printf(out, "! branch '%s' is missing\n", t.branch);
+	task_release(&t);
+	return gone;
+}
+
 int review_task_conflicts(struct pai *p, int64_t id, struct buf *out)
 {
 	struct merge_matrix m;
@@ -211,6 +256,8 @@ int review_task_conflicts(struct pai *p, int64_t id, struct buf *out)
 	char branch[256], err[512];
 	size_t i;
 
+	if (say_branch_missing(p, id, out))
+		return 0;
 	if (matrix(&m, p, branch, sizeof(branch), &f, err, sizeof(err)) < 0)
 		return buf_printf(out, "! %s\n", err), 0;
 	for (i = 0; i < m.n; i++) {
@@ -230,48 +277,53 @@ int review_task_conflicts(struct pai *p, int64_t id, struct buf *out)
 	return 0;
 }
 
+/* The merge order of the finished tasks, which are left in f (to be
+ * released by the caller, also on failure). */
 static int order(struct merge_order *o, struct pai *p, char *branch,
-		 size_t blen, char *err, size_t errlen)
+		 size_t blen, struct finished *f, char *err, size_t errlen)
 {
 	struct merge_task *mt = NULL;
-	struct finished f;
 	int64_t **deps = NULL;
 	size_t i;
 	int r;
 
+	memset(f, 0, sizeof(*f));
 	if ((r = base_branch(p, branch, blen, err, errlen)) < 0)
 		return r;
-	if ((r = finished_load(&f, p)) < 0)
+	if ((r = finished_load(f, p)) < 0)
 		return r;
-	mt = calloc(f.n ? f.n : 1, sizeof(*mt));
-	deps = calloc(f.n ? f.n : 1, sizeof(*deps));
+	mt = calloc(f->n ? f->n : 1, sizeof(*mt));
+	deps = calloc(f->n ? f->n : 1, sizeof(*deps));
 	if (!mt || !deps) {
 		r = -ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < f.n; i++) {
-		mt[i].id = f.v[i].id;
-		mt[i].commit = f.v[i].commit;
-		store_task_deps(p->store, f.v[i].id, &deps[i], &mt[i].ndeps);
+	for (i = 0; i < f->n; i++) {
+		mt[i].id = f->v[i].id;
+		mt[i].commit = f->v[i].commit;
+		store_task_deps(p->store, f->v[i].id, &deps[i], &mt[i].ndeps);
 		mt[i].deps = deps[i];
 	}
-	r = merge_order_compute(o, p->repo, branch, mt, f.n, err, errlen);
+	r = merge_order_compute(o, p->repo, branch, mt, f->n, err, errlen);
 out:
-	for (i = 0; deps && i < f.n; i++)
+	for (i = 0; deps && i < f->n; i++)
 		free(deps[i]);
 	free(deps);
 	free(mt);
-	finished_release(&f);
 	return r;
 }
 
 int review_merge_order(struct pai *p, struct buf *out)
 {
 	struct merge_order o;
+	struct finished f;
 	char branch[256], err[512];
 	size_t i;
+	int r;
 
-	if (order(&o, p, branch, sizeof(branch), err, sizeof(err)) < 0)
+	r = order(&o, p, branch, sizeof(branch), &f, err, sizeof(err));
+	finished_release(&f);
+	if (r < 0)
 		return buf_printf(out, "! %s\n", err), 0;
 	for (i = 0; i < o.n; i++)
 		buf_printf(out, "%lld\n", (long long)o.ids[i]);
@@ -290,7 +342,10 @@ int review_merge_order(struct pai *p, struct buf *out)
 	return 0;
 }
 
-static int merge_one(struct pai *p, int64_t id, char *err, size_t errlen)
+/* One merge; *gone says it was refused because the task's branch is
+ * missing (-ENOENT), which merge all goes on after. */
+static int merge_one(struct pai *p, int64_t id, bool *gone, char *err,
+		     size_t errlen)
 {
 	struct merge_options opts = { MERGE_STRATEGY_MERGE, NULL,
 				      p->cfg.author_name,
@@ -301,6 +356,7 @@ static int merge_one(struct pai *p, int64_t id, char *err, size_t errlen)
 	cJSON *f;
 	int r;
 
+	*gone = false;
 	if ((r = store_task_get(p->store, id, &t)) < 0) {
 		snprintf(err, errlen, "no such task: %lld", (long long)id);
 		return r;
@@ -309,6 +365,14 @@ static int merge_one(struct pai *p, int64_t id, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot merge task %lld: it is %s",
 			 (long long)id, task_state_name(t.state));
 		r = -EBUSY;
+		goto out;
+	}
+	/* Its status says branch_missing already: no reason to record,
+	 * which would outlive a branch made again. */
+	if ((*gone = review_branch_missing(p, &t))) {
+		snprintf(err, errlen, "cannot merge task %lld: branch '%s' is"
+			 " missing", (long long)id, t.branch);
+		r = -ENOENT;
 		goto out;
 	}
 	if ((r = base_branch(p, branch, sizeof(branch), err, errlen)) < 0) {
@@ -341,26 +405,49 @@ out:
 
 int review_merge(struct pai *p, int64_t id, char *err, size_t errlen)
 {
+	bool gone;
 	int r;
 
 	pthread_mutex_lock(&p->review->lock);
-	r = merge_one(p, id, err, errlen);
+	r = merge_one(p, id, &gone, err, errlen);
 	pthread_mutex_unlock(&p->review->lock);
 	return r;
+}
+
+/* A task merge all leaves behind and goes on without. */
+static void skipped(struct pai *p, int64_t id, const char *reason)
+{
+	fprintf(stderr, "parallelai: merge all: skipped task %lld: %s\n",
+		(long long)id, reason);
+	events_reason(p->events, "skipped", id, reason);
 }
 
 int review_merge_all(struct pai *p, char *err, size_t errlen)
 {
 	struct merge_order o;
-	char branch[256];
+	struct finished f;
+	char branch[256], why[512];
+	bool gone;
 	size_t i;
 	int r;
 
 	pthread_mutex_lock(&p->review->lock);
-	if ((r = order(&o, p, branch, sizeof(branch), err, errlen)) < 0)
+	if ((r = order(&o, p, branch, sizeof(branch), &f, err, errlen)) < 0)
 		goto out;
-	for (i = 0; i < o.n && r == 0; i++)
-		r = merge_one(p, o.ids[i], err, errlen);
+	for (i = 0; i < f.ngone; i++) {
+		snprintf(why, sizeof(why), "cannot merge task %lld: branch "
+			 "'%s' is missing", (long long)f.gone[i].id,
+			 f.gone[i].branch);
+		skipped(p, f.gone[i].id, why);
+	}
+	for (i = 0; i < o.n && r == 0; i++) {
+		r = merge_one(p, o.ids[i], &gone, err, errlen);
+		/* Deleted since the order was made: the same as above. */
+		if (r == -ENOENT && gone) {
+			skipped(p, o.ids[i], err);
+			r = 0;
+		}
+	}
 	if (r == 0 && o.nleft) {
 		snprintf(err, errlen, "merged %zu; task %lld cannot go: %s",
 			 o.n, (long long)o.left[0].id,
@@ -370,6 +457,7 @@ int review_merge_all(struct pai *p, char *err, size_t errlen)
 	}
 	merge_order_release(&o);
 out:
+	finished_release(&f);
 	pthread_mutex_unlock(&p->review->lock);
 	return r;
 }
@@ -427,15 +515,52 @@ static int prune_task(struct pai *p, struct task *t, bool branches,
 	return 0;
 }
 
+/*
+ * What a prune without an ID takes: merged and cancelled tasks, and done
+ * or failed ones whose branch was deleted outside parallelai: with the
+ * branch the user threw their work away, and what is left of its
+ * worktree (git's record of it, the task's link) is stale.
+ */
+static bool prunable(struct pai *p, const struct task *t)
+{
+	if (t->state == TASK_MERGED || t->state == TASK_CANCELLED)
+		return true;
+	return (t->state == TASK_DONE || t->state == TASK_FAILED) &&
+	       review_branch_missing(p, t);
+}
+
+static int prune_all(struct pai *p, bool branches, char *err, size_t errlen)
+{
+	static const enum task_state states[] = { TASK_MERGED, TASK_CANCELLED,
+						  TASK_DONE, TASK_FAILED };
+	int64_t *ids;
+	size_t i, k, n;
+	int r = 0;
+
+	for (k = 0; k < sizeof(states) / sizeof(states[0]) && r == 0; k++) {
+		if ((r = store_tasks_in_state(p->store, states[k], &ids,
+					      &n)) < 0)
+			break;
+		for (i = 0; i < n && r == 0; i++) {
+			struct task t;
+
+			if (store_task_get(p->store, ids[i], &t) < 0)
+				continue;
+			if (prunable(p, &t))
+				r = prune_task(p, &t, branches, err, errlen);
+			task_release(&t);
+		}
+		free(ids);
+	}
+	return r;
+}
+
 int review_prune(struct pai *p, const char *args, char *err, size_t errlen)
 {
-	static const enum task_state prunable[] = { TASK_MERGED,
-						    TASK_CANCELLED };
 	bool branches = false;
-	int64_t only = 0, *ids;
+	int64_t only = 0;
 	char word[32];
 	const char *s = args;
-	size_t i, k, n;
 	int r = 0, consumed;
 
 	while (sscanf(s, "%31s%n", word, &consumed) == 1) {
@@ -472,20 +597,7 @@ int review_prune(struct pai *p, const char *args, char *err, size_t errlen)
 		task_release(&t);
 		return r;
 	}
-	for (k = 0; k < 2 && r == 0; k++) {
-		if ((r = store_tasks_in_state(p->store, prunable[k], &ids,
-					      &n)) < 0)
-			break;
-		for (i = 0; i < n && r == 0; i++) {
-			struct task t;
-
-			if (store_task_get(p->store, ids[i], &t) < 0)
-				continue;
-			r = prune_task(p, &t, branches, err, errlen);
-			task_release(&t);
-		}
-		free(ids);
-	}
+	r = prune_all(p, branches, err, errlen);
 	pthread_mutex_lock(&p->review->lock);
 	p->review->du_at = 0;
 	pthread_mutex_unlock(&p->review->lock);

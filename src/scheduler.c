@@ -604,6 +604,12 @@ static void conclude(struct run *r, const struct task *t, const char *wt,
 	if (gitwork_commit_all(wt, msg, &author,
 			       (const char *const *)p->cfg.copy, commit, err,
 			       sizeof(err)) < 0) {
+		/* rm -rf of the worktree under a running engine: say that,
+		 * not what libgit2 makes of the missing directory. */
+		if (access(wt, F_OK) < 0)
+			snprintf(err, sizeof(err), "cannot commit task %lld: "
+				 "worktree '%s' was removed while it ran",
+				 (long long)t->id, wt);
 		log_line(r->logfd, "parallelai: %s", err);
 		finish(r, TASK_FAILED, code, NULL, err);
 		return;
@@ -1210,6 +1216,11 @@ static int task_cancel(struct sched *s, int64_t id, int *settle_after,
 			runner_signal(&r->proc, SIGTERM);
 			r->term_at = pai_now_ms();
 		}
+	} else if (t.state == TASK_DONE && review_branch_missing(s->p, &t)) {
+		snprintf(err, errlen, "cannot cancel task %lld: it is done;"
+			 " its branch '%s' is missing: retry runs it again,"
+			 " prune clears it away", (long long)id, t.branch);
+		ret = -EBUSY;
 	} else {
 		snprintf(err, errlen, "cannot cancel task %lld: it is %s",
 			 (long long)id, task_state_name(t.state));
@@ -1220,23 +1231,58 @@ static int task_cancel(struct sched *s, int64_t id, int *settle_after,
 	return ret;
 }
 
+/*
+ * A task whose branch was deleted starts over: a new worktree and branch
+ * from its base, as on its first run. Its worktree record goes, so the
+ * run makes them anew (copy and setup included). A worktree directory
+ * still there (its branch deleted with git update-ref) holds files that
+ * would be taken for the new run's work: refused until it is pruned.
+ */
+static int retry_fresh(struct sched *s, const struct task *t, char *err,
+		       size_t errlen)
+{
+	if (!t->worktree)
+		return 0;
+	if (access(t->worktree, F_OK) == 0) {
+		snprintf(err, errlen, "cannot retry task %lld: branch '%s' is"
+			 " missing but worktree '%s' is still there (prune"
+			 " %lld removes it)", (long long)t->id, t->branch,
+			 t->worktree, (long long)t->id);
+		return -EBUSY;
+	}
+	if (store_task_set_worktree(s->p->store, t->id, NULL) < 0) {
+		snprintf(err, errlen, "cannot retry task %lld: cannot forget"
+			 " worktree '%s'", (long long)t->id, t->worktree);
+		return -EIO;
+	}
+	return 0;
+}
+
 static int task_retry(struct sched *s, int64_t id, int *settle_after,
 		      char *err, size_t errlen)
 {
 	struct task t;
+	bool missing;
 	int ret;
 
 	if ((ret = store_task_get(s->p->store, id, &t)) < 0) {
 		snprintf(err, errlen, "no such task: %lld", (long long)id);
 		return ret;
 	}
-	if (t.state != TASK_FAILED && t.state != TASK_CANCELLED) {
+	/* A done task whose branch is gone cannot merge: retry is how it
+	 * does its work again. */
+	missing = review_branch_missing(s->p, &t);
+	if (t.state != TASK_FAILED && t.state != TASK_CANCELLED &&
+	    !(t.state == TASK_DONE && missing)) {
 		snprintf(err, errlen, "cannot retry task %lld: it is %s",
 			 (long long)id, task_state_name(t.state));
 		task_release(&t);
 		return -EBUSY;
 	}
+	ret = missing ? retry_fresh(s, &t, err, errlen) : 0;
 	task_release(&t);
+	if (ret < 0)
+		return ret;
 	ret = store_task_requeue(s->p->store, id, NULL);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot requeue task %lld",

@@ -79,6 +79,12 @@ const char view_readme[] =
 "                     (tail -f sees task after task); cat shows the last\n"
 "  workers/K/task     link to that task; workers/K/worktree to its worktree\n"
 "\n"
+"A task whose branch was deleted outside parallelai (git branch -D) shows\n"
+"branch_missing: yes in its status; its diff stays its recorded commit's\n"
+"while git keeps it. It leaves conflicts and merge-order: merge of it fails\n"
+"(ENOENT), merge all goes on without it (event skipped), retry runs it\n"
+"again on a new branch from its base, and prune clears its worktree away.\n"
+"\n"
 "Engines: sh runs the prompt with /bin/sh -c in the worktree; claude,\n"
 "codex, gemini, aider and opencode run those CLIs headless; anthropic and\n"
 "openai are the built-in agent; others are configured with\n"
@@ -323,6 +329,10 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 		kv_num(&kv, "duration_ms", t->finished - t->started);
 	kv_str(&kv, "base", t->base);
 	kv_str(&kv, "branch", t->branch);
+	/* Deleted outside parallelai, or by prune branches: it no longer
+	 * merges, and a retry runs it again on a new one. */
+	if (review_branch_missing(p, t))
+		kv_str(&kv, "branch_missing", "yes");
 	kv_str(&kv, "commit", t->commit);
 	kv_str(&kv, "worktree", t->worktree);
 	/* Removed by hand: say so; a retry makes it anew. */
@@ -355,8 +365,13 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 	return kv_finish(&kv);
 }
 
-/* While the task runs (or before it committed) show the worktree's own
- * changes; afterwards, the committed ones. */
+/*
+ * While the task runs (or when it ended without a commit) show the
+ * worktree's own changes; afterwards, the recorded commit's. The commit
+ * needs neither the worktree nor the branch: its diff stays after a
+ * prune, and after the branch was deleted, for as long as git keeps the
+ * object. What cannot be shown is said in one line, never left empty.
+ */
 static int diff_or_files(struct pai *p, const struct task *t,
 			 struct buf *out, bool files)
 {
@@ -364,10 +379,14 @@ static int diff_or_files(struct pai *p, const struct task *t,
 	char err[1024];
 	int r;
 
-	if (!t->worktree)
-		return 0;
-	if (t->state == TASK_RUNNING || !*t->commit)
+	if (t->state == TASK_RUNNING || !*t->commit) {
+		if (!t->worktree)
+			return 0;	/* not made yet, or pruned unused */
+		if (access(t->worktree, F_OK) < 0)
+			return buf_printf(out, "parallelai: worktree '%s' is"
+					  " missing\n", t->worktree);
 		wt = t->worktree;
+	}
 	if (files)
 		r = gitwork_files(p->repo, t->base, t->commit, wt, out, err,
 				  sizeof(err));
@@ -375,9 +394,13 @@ static int diff_or_files(struct pai *p, const struct task *t,
 		r = gitwork_diff(p->repo, t->base, t->commit, wt, out, err,
 				 sizeof(err));
 	if (r < 0 && r != -EFBIG) {
-		/* A worktree removed by hand: say so rather than fail. */
 		buf_truncate(out, 0);
-		buf_printf(out, "parallelai: %s\n", err);
+		if (!wt && review_branch_missing(p, t))
+			buf_printf(out, "parallelai: branch '%s' is missing and"
+				   " its commit %.12s is gone\n", t->branch,
+				   t->commit);
+		else
+			buf_printf(out, "parallelai: %s\n", err);
 		return 0;
 	}
 	return r;

@@ -99,6 +99,49 @@ static void test_empty_repository_and_not_a_repository(void)
 	CHECK(strstr(err, "not a git repository") != NULL);
 }
 
+/* A branch is read afresh on every call: made, moved, packed, deleted
+ * (loose and packed), each seen by the next call; a missing one is
+ * -ENOENT with the branch named. */
+static void test_branch_made_moved_and_deleted(void)
+{
+	struct gitrev *gr;
+	char oid[41], path[512], *want;
+
+	make_repo("branch");
+	snprintf(path, sizeof(path), "%s/branch", tmp);
+	CHECK(gitrev_open(&gr, path, err, sizeof(err)) == 0);
+	if (!gr)
+		return;
+	CHECK(gitrev_branch(gr, "pai/task-3", oid, err, sizeof(err)) ==
+	      -ENOENT);
+	CHECK_STR(err, "branch 'pai/task-3' is missing");
+	CHECK(oid[0] == '\0');
+	sh("cd %s/branch && git branch pai/task-3", tmp);
+	want = out("git -C %s/branch rev-parse main | tr -d '\\n'", tmp);
+	CHECK(gitrev_branch(gr, "pai/task-3", oid, err, sizeof(err)) == 0);
+	CHECK_STR(oid, want);
+	free(want);
+	sh("cd %s/branch && git checkout -q pai/task-3 && echo 2 > f && "
+	   "git commit -qam two && git checkout -q main", tmp);
+	want = out("git -C %s/branch rev-parse pai/task-3 | tr -d '\\n'",
+		   tmp);
+	CHECK(gitrev_branch(gr, "pai/task-3", oid, err, sizeof(err)) == 0);
+	CHECK_STR(oid, want);
+	free(want);
+	/* a tag of that name is not the branch */
+	sh("cd %s/branch && git branch -q -D pai/task-3 && "
+	   "git tag pai/task-3", tmp);
+	CHECK(gitrev_branch(gr, "pai/task-3", oid, err, sizeof(err)) ==
+	      -ENOENT);
+	/* packed, then deleted from packed-refs */
+	sh("cd %s/branch && git branch side && git pack-refs --all", tmp);
+	CHECK(gitrev_branch(gr, "side", oid, err, sizeof(err)) == 0);
+	sh("cd %s/branch && git branch -q -D side", tmp);
+	CHECK(gitrev_branch(gr, "side", oid, err, sizeof(err)) == -ENOENT);
+	CHECK_STR(err, "branch 'side' is missing");
+	gitrev_close(gr);
+}
+
 /* The repository removed and made anew under an open handle: the next
  * call answers for the new one. */
 static void test_replaced_repository_is_reopened(void)
@@ -132,6 +175,7 @@ int main(void)
 	RUN(test_head_follows_commits_and_checkouts);
 	RUN(test_resolve_and_its_errors);
 	RUN(test_empty_repository_and_not_a_repository);
+	RUN(test_branch_made_moved_and_deleted);
 	RUN(test_replaced_repository_is_reopened);
 	gitwork_shutdown();
 	if (!check_failures)
