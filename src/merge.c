@@ -1446,6 +1446,8 @@ static int side_diff(git_diff **out, git_repository *repo, git_tree *base,
 	dopts.flags = GIT_DIFF_SKIP_BINARY_CHECK | GIT_DIFF_INCLUDE_TYPECHANGE;
 	git_diff_find_options_init(&fopts, GIT_DIFF_FIND_OPTIONS_VERSION);
 	fopts.flags = GIT_DIFF_FIND_RENAMES;
+	/* git_merge_options' target_limit: no rename the merge saw missed */
+	fopts.rename_limit = 1000;
 	if ((error = git_diff_tree_to_tree(out, repo, base, side, &dopts)) < 0)
 		return error;
 	if ((error = git_diff_find_similar(*out, &fopts)) < 0) {

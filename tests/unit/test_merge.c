@@ -503,6 +503,27 @@ static void test_file_directory_clash_in_matrix_order_and_merge(void)
 	CHECK(out_is("", "git -C %s/%s status --porcelain", tmp, r));
 }
 
+/* The last check before a merge lands lets a change follow a rename. */
+static void test_merge_carries_a_change_across_a_rename(void)
+{
+	struct merge_result res;
+	char c[41];
+	const char *r = "renamed";
+
+	make_repo(r);
+	task(r, 1, "main", "sed -i '2s/.*/two/' f.txt && echo new > dir/n.txt",
+	     c);
+	user_commit(r, "git mv f.txt g.txt && git mv dir top");
+	CHECK(merge_into(&res, repo_path(r), "pai/task-1", "main", NULL, err,
+			 sizeof(err)) == 0);
+	CHECK(res.how == MERGE_HOW_MERGE);
+	merge_result_release(&res);
+	CHECK(out_is("two\n", "sed -n 2p %s/%s/g.txt", tmp, r));
+	CHECK(!exists("%s/%s/f.txt", tmp, r));
+	CHECK(out_is("new\n", "cat %s/%s/dir/n.txt", tmp, r));
+	CHECK(out_is("", "git -C %s/%s status --porcelain", tmp, r));
+}
+
 /* ---- merge order ---- */
 
 static long objects(const char *name)
@@ -1187,6 +1208,7 @@ int main(void)
 	RUN(test_matrix_agrees_with_full_merges);
 	RUN(test_file_directory_clashes_conflict);
 	RUN(test_file_directory_clash_in_matrix_order_and_merge);
+	RUN(test_merge_carries_a_change_across_a_rename);
 	RUN(test_merge_order_leaves_out_a_conflict);
 	RUN(test_merge_order_puts_dependencies_first);
 	RUN(test_merge_fast_forward);
