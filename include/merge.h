@@ -59,7 +59,11 @@ void merge_paths_release(struct merge_paths *p);
  * paths, empty when the merge is clean. Two sides changing different
  * hunks of one file, or different files, are clean; the same lines,
  * add/add with different contents, delete/modify and rename/rename
- * conflict. One that is an ancestor of the other never conflicts.
+ * conflict, and so does a file or symbolic link on one side where the
+ * other has a directory or a file (git's CONFLICT (file/directory): both
+ * paths are listed, "e e/two"). One that is an ancestor of the other
+ * never conflicts. Every merge here (combine, matrix, order, merge_into)
+ * sees conflicts the same way.
  */
 int merge_conflicts(struct merge_paths *paths, const char *repo,
 		    const char *a, const char *b, char *err, size_t errlen);
@@ -252,8 +256,16 @@ struct merge_result {
  * path the merge changes has uncommitted changes there (staged, unstaged,
  * untracked or ignored files in the way), or the checkout is in the
  * middle of a merge, rebase or the like, nothing is changed and -EBUSY is
- * returned with the paths. A conflicting merge is refused the same way,
- * with the conflicting paths. The branch is moved only if it still points
+ * returned with the paths. Nothing is ever written through a symbolic
+ * link or over what git does not track: when a leading directory of a
+ * path the merge writes is a symbolic link or file (other than a tracked
+ * one the merge replaces by a directory), or an untracked file or
+ * directory is where the merge writes a file, -EBUSY with that path
+ * ("untracked symbolic link 'newdir' is in the way of 'newdir/other'").
+ * A conflicting merge is refused the same way, with the conflicting
+ * paths; so is one whose result would lack a path either side wrote
+ * since their merge base ("the merge would lose e"), the last check
+ * before anything lands. The branch is moved only if it still points
  * where it did when the merge began (-EBUSY otherwise).
  *
  * Merges are serialised within the process. Objects written for a merge

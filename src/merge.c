@@ -192,17 +192,110 @@ static int index_conflicts(struct merge_paths *out, git_index *index)
 	return error;
 }
 
-/* The three-way merge of two commits, in memory. */
+/*
+ * The paths of a merged index where a file (or symbolic link, at any
+ * stage) has entries below it as though it were a directory: the file
+ * itself when it is at stage 0, and the stage 0 entries below it.
+ */
+static int clash_paths(struct merge_paths *out, git_index *index)
+{
+	size_t i, pos, len, n = git_index_entrycount(index);
+	char dir[PATH_MAX];
+	int error = 0;
+
+	for (i = 0; i < n && error == 0; i++) {
+		const git_index_entry *e = git_index_get_byindex(index, i);
+
+		len = strlen(e->path);
+		if (len + 2 > sizeof(dir))
+			continue;
+		memcpy(dir, e->path, len);
+		memcpy(dir + len, "/", 2);
+		if (git_index_find_prefix(&pos, index, dir) < 0)
+			continue;
+		if (git_index_entry_stage(e) == 0)
+			error = paths_add(out, e->path);
+		for (; pos < n && error == 0; pos++) {
+			const git_index_entry *u = git_index_get_byindex(index,
+									 pos);
+
+			if (strncmp(u->path, dir, len + 1))
+				break;
+			if (git_index_entry_stage(u) == 0)
+				error = paths_add(out, u->path);
+		}
+	}
+	git_error_clear();	/* what find_prefix did not find */
+	paths_finish(out);
+	return error;
+}
+
+/*
+ * Turn a merged index's file/directory clashes into conflicts. libgit2
+ * (1.5) sees one only where both sides add the path: a directory turned
+ * file (or symbolic link) on one side, with a file added in it on the
+ * other, comes out as two clean entries, "e" and "e/two", and the tree
+ * written from them keeps one and silently drops the other. git calls
+ * it CONFLICT (file/directory); so do we: each clashing entry becomes
+ * a conflict on the side it came from (ours when ours has it as it is),
+ * and every caller refuses the merge as it does any other conflict.
+ */
+static int mark_clashes(git_index *index, git_tree *ours)
+{
+	struct merge_paths p = { NULL, 0 };
+	git_tree_entry *te = NULL;
+	size_t i;
+	int error;
+
+	if ((error = clash_paths(&p, index)) < 0) {
+		git_error_set_oom();
+		return -1;
+	}
+	for (i = 0; i < p.n && error == 0; i++) {
+		const git_index_entry *e = git_index_get_bypath(index, p.v[i],
+								0);
+		git_index_entry copy;
+		int is_ours;
+
+		if (!e)
+			continue;
+		copy = *e;
+		/* e goes when the conflict replaces it: keep our own path */
+		copy.path = p.v[i];
+		is_ours = git_tree_entry_bypath(&te, ours, p.v[i]) == 0 &&
+			  git_oid_equal(git_tree_entry_id(te), &e->id) &&
+			  git_tree_entry_filemode(te) == (git_filemode_t)e->mode;
+		git_tree_entry_free(te);
+		te = NULL;
+		error = git_index_conflict_add(index, NULL,
+					       is_ours ? &copy : NULL,
+					       is_ours ? NULL : &copy);
+	}
+	merge_paths_release(&p);
+	return error;
+}
+
+/* The three-way merge of two commits, in memory, clashes marked. */
 static int merge_two(git_index **out, git_repository *repo,
 		     const git_commit *ours, const git_commit *theirs)
 {
 	git_merge_options mo;
+	git_tree *tree = NULL;
+	int error;
 
 	/* the _init functions: the macros leave fields to -Wextra's dismay */
 	git_merge_options_init(&mo, GIT_MERGE_OPTIONS_VERSION);
 	/* renames found (the default); no resolve-undo data: never checked out */
 	mo.flags |= GIT_MERGE_SKIP_REUC;
-	return git_merge_commits(out, repo, ours, theirs, &mo);
+	if ((error = git_merge_commits(out, repo, ours, theirs, &mo)) < 0)
+		return error;
+	if ((error = git_commit_tree(&tree, ours)) < 0 ||
+	    (error = mark_clashes(*out, tree)) < 0) {
+		git_index_free(*out);
+		*out = NULL;
+	}
+	git_tree_free(tree);
+	return error;
 }
 
 static int pair_conflicts(struct merge_paths *out, git_repository *repo,
@@ -1284,6 +1377,8 @@ static int rebase_onto(git_oid *out, git_repository *repo,
 	git_rebase_operation *op;
 	git_annotated_commit *branch = NULL, *upstream = NULL;
 	git_index *index = NULL;
+	git_commit *head = NULL;
+	git_tree *head_tree = NULL;
 	git_oid id;
 	int error;
 
@@ -1298,8 +1393,16 @@ static int rebase_onto(git_oid *out, git_repository *repo,
 				     &ro)) < 0)
 		goto out;
 	while ((error = git_rebase_next(&op, rebase)) == 0) {
-		if ((error = git_rebase_inmemory_index(&index, rebase)) < 0)
+		/* ours: what the replay has made so far */
+		if ((error = git_rebase_inmemory_index(&index, rebase)) < 0 ||
+		    (error = git_commit_lookup(&head, repo, out)) < 0 ||
+		    (error = git_commit_tree(&head_tree, head)) < 0 ||
+		    (error = mark_clashes(index, head_tree)) < 0)
 			goto out;
+		git_tree_free(head_tree);
+		head_tree = NULL;
+		git_commit_free(head);
+		head = NULL;
 		if (git_index_has_conflicts(index)) {
 			error = index_conflicts(conflicts, index);
 			if (error == 0)
@@ -1320,10 +1423,126 @@ static int rebase_onto(git_oid *out, git_repository *repo,
 	if (error == GIT_ITEROVER)
 		error = 0;
 out:
+	git_tree_free(head_tree);
+	git_commit_free(head);
 	git_index_free(index);
 	git_rebase_free(rebase);
 	git_annotated_commit_free(upstream);
 	git_annotated_commit_free(branch);
+	return error;
+}
+
+/* ---- the last check before a merge lands ---- */
+
+/* base..side, renames found as a merge finds them (base NULL: empty). */
+static int side_diff(git_diff **out, git_repository *repo, git_tree *base,
+		     git_tree *side)
+{
+	git_diff_options dopts;
+	git_diff_find_options fopts;
+	int error;
+
+	git_diff_options_init(&dopts, GIT_DIFF_OPTIONS_VERSION);
+	dopts.flags = GIT_DIFF_SKIP_BINARY_CHECK | GIT_DIFF_INCLUDE_TYPECHANGE;
+	git_diff_find_options_init(&fopts, GIT_DIFF_FIND_OPTIONS_VERSION);
+	fopts.flags = GIT_DIFF_FIND_RENAMES;
+	/* git_merge_options' target_limit: no rename the merge saw missed */
+	fopts.rename_limit = 1000;
+	if ((error = git_diff_tree_to_tree(out, repo, base, side, &dopts)) < 0)
+		return error;
+	if ((error = git_diff_find_similar(*out, &fopts)) < 0) {
+		git_diff_free(*out);
+		*out = NULL;
+	}
+	return error;
+}
+
+/* Whether tree has something other than a directory at path. */
+static int has_file(git_tree *tree, const char *path)
+{
+	git_tree_entry *e = NULL;
+	int yes = git_tree_entry_bypath(&e, tree, path) == 0 &&
+		  git_tree_entry_type(e) != GIT_OBJECT_TREE;
+
+	git_tree_entry_free(e);
+	git_error_clear();
+	return yes;
+}
+
+/*
+ * The paths side wrote (added, changed, renamed to) that result has no
+ * file at, into lost; not those that other renamed away, whose change
+ * the merge carries to the new name.
+ */
+static int lost_by(struct merge_paths *lost, git_diff *side,
+		   git_diff *other, git_tree *result)
+{
+	struct merge_paths moved = { NULL, 0 };
+	size_t i, n = git_diff_num_deltas(other);
+	int error = 0;
+
+	for (i = 0; i < n && error == 0; i++) {
+		const git_diff_delta *d = git_diff_get_delta(other, i);
+
+		if (d->status == GIT_DELTA_RENAMED)
+			error = paths_add(&moved, d->old_file.path);
+	}
+	paths_finish(&moved);
+	n = git_diff_num_deltas(side);
+	for (i = 0; i < n && error == 0; i++) {
+		const git_diff_delta *d = git_diff_get_delta(side, i);
+		const char *path = d->new_file.path;
+
+		if (d->status == GIT_DELTA_DELETED || has_file(result, path) ||
+		    has_path(&moved, path, strlen(path)))
+			continue;
+		error = paths_add(lost, path);
+	}
+	merge_paths_release(&moved);
+	return error;
+}
+
+/*
+ * The paths the merge of ours and theirs into result would lose: each
+ * one either side wrote since their merge base must be in result. A
+ * merge without conflicts loses none; this is the last check before
+ * one lands, against any clash that libgit2 does not see (as it did not
+ * see a directory turned file). -ENOMEM, or a libgit2 error.
+ */
+static int lost_paths(struct merge_paths *lost, git_repository *repo,
+		      const git_commit *ours, const git_commit *theirs,
+		      git_tree *result)
+{
+	git_commit *base = NULL;
+	git_tree *tb = NULL, *to = NULL, *tt = NULL;
+	git_diff *dours = NULL, *dtheirs = NULL;
+	git_oid id;
+	int error;
+
+	/* unrelated histories: both sides wrote all they have */
+	error = git_merge_base(&id, repo, git_commit_id(ours),
+			       git_commit_id(theirs));
+	if (error == GIT_ENOTFOUND)
+		git_error_clear();
+	else if (error < 0 ||
+		 (error = git_commit_lookup(&base, repo, &id)) < 0 ||
+		 (error = git_commit_tree(&tb, base)) < 0)
+		goto out;
+	if ((error = git_commit_tree(&to, ours)) < 0 ||
+	    (error = git_commit_tree(&tt, theirs)) < 0 ||
+	    (error = side_diff(&dours, repo, tb, to)) < 0 ||
+	    (error = side_diff(&dtheirs, repo, tb, tt)) < 0 ||
+	    (error = lost_by(lost, dours, dtheirs, result)) < 0 ||
+	    (error = lost_by(lost, dtheirs, dours, result)) < 0)
+		goto out;
+	paths_finish(lost);
+out:
+	git_diff_free(dtheirs);
+	git_diff_free(dours);
+	git_tree_free(tt);
+	git_tree_free(to);
+	git_tree_free(tb);
+	git_commit_free(base);
 	return error;
 }
 
@@ -1447,6 +1666,101 @@ static int note_conflict(git_checkout_notify_t why, const char *path,
 	return paths_add(payload, path) < 0 ? -1 : 0;
 }
 
+static const char *kind_name(mode_t mode)
+{
+	return S_ISLNK(mode) ? "symbolic link" : S_ISDIR(mode) ? "directory" :
+	       "file";
+}
+
+/* Whether tree has a directory at path. */
+static int has_dir(git_tree *tree, const char *path)
+{
+	git_tree_entry *e = NULL;
+	int yes = git_tree_entry_bypath(&e, tree, path) == 0 &&
+		  git_tree_entry_type(e) == GIT_OBJECT_TREE;
+
+	git_tree_entry_free(e);
+	git_error_clear();
+	return yes;
+}
+
+/*
+ * Whether the checkout may write path (a repository path) where the
+ * working tree is full[0..dirlen) (ending in '/'): 1 when something is
+ * in the way, with why naming it; 0 when not; -errno when lstat fails.
+ * Each leading directory must be a directory, or be missing (the rest
+ * is made fresh), or be a file or symbolic link that from tracks and to
+ * turns into a directory (the checkout removes it first, and nothing
+ * below it is looked at). The path itself must be missing or tracked in
+ * from (its uncommitted changes are dirty_paths' to find). lstat only:
+ * a symbolic link is never followed.
+ */
+static int one_blocked(char *why, size_t whylen, char *full, size_t dirlen,
+		       const char *path, git_tree *from, git_tree *to)
+{
+	size_t len = strlen(path), k;
+	struct stat st;
+	char c;
+
+	if (dirlen + len >= PATH_MAX)
+		return -ENAMETOOLONG;
+	memcpy(full + dirlen, path, len + 1);
+	for (k = dirlen; ; k++) {
+		if ((c = full[k]) != '/' && c != '\0')
+			continue;
+		full[k] = '\0';
+		if (lstat(full, &st) < 0)
+			return errno == ENOENT ? 0 : -errno;
+		if (c == '\0') {
+			if (has_file(from, path) || has_dir(from, path))
+				return 0;
+			gitmsg_set(why, whylen, "untracked %s '%s' is in the way",
+			       kind_name(st.st_mode), path);
+			return 1;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			const char *lead = full + dirlen;
+
+			if (has_file(from, lead) && has_dir(to, lead))
+				return 0;
+			gitmsg_set(why, whylen, "%s%s '%s' is in the way of '%s'",
+			       has_file(from, lead) || has_dir(from, lead) ?
+			       "" : "untracked ", kind_name(st.st_mode), lead,
+			       path);
+			return 1;
+		}
+		full[k] = c;
+	}
+}
+
+/*
+ * Whether the touched paths can be written in the working tree at dir
+ * without leaving it or overwriting what git does not know of there.
+ * libgit2's checkout makes a path's directories the way mkdir -p does,
+ * through a symbolic link where a directory should be, and writes a
+ * file over what it finds: an untracked link "newdir" to a directory
+ * outside took a merge's "newdir/other" out of the repository.
+ * blocked gets the first path in the way, why says what it is.
+ */
+static int paths_blocked(struct merge_paths *blocked, char *why,
+			 size_t whylen, const char *dir, git_tree *from,
+			 git_tree *to, const struct merge_paths *touched)
+{
+	char full[PATH_MAX];
+	size_t i, dirlen = strlen(dir);
+	int error = 0;
+
+	if (dirlen >= sizeof(full))
+		return -ENAMETOOLONG;
+	memcpy(full, dir, dirlen + 1);
+	for (i = 0; i < touched->n && error == 0; i++)
+		error = one_blocked(why, whylen, full, dirlen, touched->v[i],
+				    from, to);
+	if (error == 1)
+		error = paths_add(blocked, full + dirlen);
+	return error;
+}
+
 /*
  * Bring wt's files and index from tree from to tree to, for the touched
  * paths only, never overwriting anything that differs from from; with
@@ -1508,6 +1822,87 @@ static const char *state_name(int state)
 	}
 }
 
+/*
+ * Whether wt's files and index can go from tree from to tree to in the
+ * touched paths: no git command running there, no merge or rebase under
+ * way, nothing uncommitted in those paths and nothing in their way.
+ * -EBUSY with err and r->paths saying why; else r->checkout names wt's
+ * directory.
+ */
+static int checkout_ready(struct merge_result *r, git_repository *wt,
+			  git_tree *from, git_tree *to,
+			  const struct merge_paths *touched, const char *what,
+			  const char *into, char *err, size_t errlen)
+{
+	const char *dir;
+	char lock[PATH_MAX], list[768], why[PATH_MAX + 128];
+	struct stat st;
+	size_t n;
+	int state, error;
+
+	if (!(r->checkout = strdup(git_repository_workdir(wt)))) {
+		gitmsg_set(err, errlen, "cannot merge '%s' into '%s': %s", what,
+		       into, strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	/* libgit2 ends it with a slash; paths elsewhere do not */
+	n = strlen(r->checkout);
+	while (n > 1 && r->checkout[n - 1] == '/')
+		r->checkout[--n] = '\0';
+	dir = r->checkout;
+
+	/*
+	 * A git command running there holds the index: fail now, not after
+	 * the branch has moved.
+	 */
+	snprintf(lock, sizeof(lock), "%sindex.lock", git_repository_path(wt));
+	if (lstat(lock, &st) == 0) {
+		gitmsg_set(err, errlen, "cannot merge '%s' into '%s': '%s' exists: "
+		       "another git process seems to be running there", what,
+		       into, lock);
+		return -EBUSY;
+	}
+	state = git_repository_state(wt);
+	if (state != GIT_REPOSITORY_STATE_NONE) {
+		gitmsg_set(err, errlen, "cannot merge '%s' into '%s': '%s' is in "
+		       "the middle of %s", what, into, dir, state_name(state));
+		return -EBUSY;
+	}
+	if ((error = dirty_paths(&r->paths, wt, touched)) < 0) {
+		gitmsg_set(err, errlen, "cannot read status of '%s': %s", dir,
+		       gitmsg_last());
+		return error;
+	}
+	if (r->paths.n)
+		goto dirty;
+	error = paths_blocked(&r->paths, why, sizeof(why),
+			      git_repository_workdir(wt), from, to, touched);
+	if (error < 0) {
+		gitmsg_set(err, errlen, "cannot merge '%s' into '%s': cannot "
+		       "look into '%s': %s", what, into, dir, strerror(-error));
+		return error;
+	}
+	if (r->paths.n) {
+		gitmsg_set(err, errlen, "cannot merge '%s' into '%s': %s in '%s'",
+		       what, into, why, dir);
+		return -EBUSY;
+	}
+	error = checkout_paths(wt, git_tree_id(from), git_tree_id(to), touched,
+			       1, &r->paths);
+	if (error < 0 && (error != GIT_ECONFLICT || !r->paths.n)) {
+		gitmsg_set(err, errlen, "cannot merge '%s' into '%s': cannot "
+		       "check out in '%s': %s", what, into, dir, gitmsg_last());
+		return gitmsg_errno(error);
+	}
+	if (!r->paths.n)
+		return 0;
+dirty:
+	gitmsg_set(err, errlen, "cannot merge '%s' into '%s': uncommitted "
+	       "changes in '%s' would be overwritten: %s", what, into, dir,
+	       paths_join(list, sizeof(list), &r->paths));
+	return -EBUSY;
+}
+
 /* Merges into a branch and its checkout are one at a time. */
 static pthread_mutex_t merge_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -1527,8 +1922,7 @@ static int merge_locked(struct merge_result *r, const char *repo_path,
 	char refname[1024], logmsg[1200], list[768];
 	const char *strat = merge_strategy_name(o->strategy);
 	git_oid new_id, tree_id;
-	size_t n;
-	int ff, state, error;
+	int ff, error;
 
 	if ((size_t)snprintf(refname, sizeof(refname), "%s%s",
 			     strncmp(into, "refs/heads/", 11) ?
@@ -1638,6 +2032,17 @@ static int merge_locked(struct merge_result *r, const char *repo_path,
 	    (error = git_commit_tree(&tree, result)) < 0 ||
 	    (error = git_commit_tree(&tip_tree, tip)) < 0)
 		goto giterror;
+	/* a merge that drops what a side wrote must not land */
+	if (r->how != MERGE_HOW_FAST_FORWARD &&
+	    (error = lost_paths(&r->paths, repo, tip, c, tree)) < 0)
+		goto giterror;
+	if (r->paths.n) {
+		gitmsg_set(err, errlen, "cannot merge '%s' into '%s': the merge "
+		       "would lose %s", what, into,
+		       paths_join(list, sizeof(list), &r->paths));
+		error = -EBUSY;
+		goto out;
+	}
 	if ((error = changed_paths(&touched, repo, tip_tree, tree)) < 0) {
 		gitmsg_set(err, errlen, "cannot merge '%s' into '%s': cannot diff: "
 		       "%s", what, into, gitmsg_last());
@@ -1651,66 +2056,9 @@ static int merge_locked(struct merge_result *r, const char *repo_path,
 		git_repository_free(wt);
 		wt = NULL;
 	}
-	if (wt) {
-		const char *dir = git_repository_workdir(wt);
-
-		char lock[PATH_MAX];
-		struct stat st;
-
-		/*
-		 * A git command running there holds the index: fail now,
-		 * not after the branch has moved.
-		 */
-		snprintf(lock, sizeof(lock), "%sindex.lock",
-			 git_repository_path(wt));
-		if (lstat(lock, &st) == 0) {
-			gitmsg_set(err, errlen, "cannot merge '%s' into '%s': "
-			       "'%s' exists: another git process seems to be "
-			       "running there", what, into, lock);
-			error = -EBUSY;
-			goto out;
-		}
-		state = git_repository_state(wt);
-		if (state != GIT_REPOSITORY_STATE_NONE) {
-			gitmsg_set(err, errlen, "cannot merge '%s' into '%s': '%s' "
-			       "is in the middle of %s", what, into, dir,
-			       state_name(state));
-			error = -EBUSY;
-			goto out;
-		}
-		if ((error = dirty_paths(&r->paths, wt, &touched)) < 0) {
-			gitmsg_set(err, errlen, "cannot read status of '%s': %s",
-			       dir, gitmsg_last());
-			goto out;
-		}
-		if (!r->paths.n &&
-		    (error = checkout_paths(wt, git_tree_id(tip_tree),
-					    git_tree_id(tree), &touched, 1,
-					    &r->paths)) < 0 &&
-		    (error != GIT_ECONFLICT || !r->paths.n)) {
-			gitmsg_set(err, errlen, "cannot merge '%s' into '%s': "
-			       "cannot check out in '%s': %s", what, into, dir,
-			       gitmsg_last());
-			error = gitmsg_errno(error);
-			goto out;
-		}
-		if (r->paths.n) {
-			gitmsg_set(err, errlen, "cannot merge '%s' into '%s': "
-			       "uncommitted changes in '%s' would be "
-			       "overwritten: %s", what, into, dir,
-			       paths_join(list, sizeof(list), &r->paths));
-			error = -EBUSY;
-			goto out;
-		}
-		if (!(r->checkout = strdup(dir))) {
-			error = -ENOMEM;
-			goto nomem;
-		}
-		/* libgit2 ends it with a slash; paths elsewhere do not */
-		n = strlen(r->checkout);
-		while (n > 1 && r->checkout[n - 1] == '/')
-			r->checkout[--n] = '\0';
-	}
+	if (wt && (error = checkout_ready(r, wt, tip_tree, tree, &touched,
+					  what, into, err, errlen)) < 0)
+		goto out;
 
 	/* only if it did not move meanwhile (a commit in the checkout) */
 	snprintf(logmsg, sizeof(logmsg), "parallelai: %s %s: %s", strat,

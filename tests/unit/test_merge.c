@@ -373,6 +373,157 @@ static void test_matrix_agrees_with_full_merges(void)
 	merge_cache_release(&cache);
 }
 
+/* ---- file/directory clashes ---- */
+
+/*
+ * One side has a file or a symbolic link where the other has a
+ * directory, or a link where the other has a file: git merge-tree calls
+ * each a conflict, and so must every merge here rather than drop a side.
+ */
+static const struct clash {
+	const char *a, *b, *paths;
+} clashes[] = {
+	/* a directory turned file; a file added in the directory */
+	{ "git rm -qr dir && echo file > dir", "echo two > dir/two",
+	  "dir dir/two" },
+	/* a directory turned symbolic link; a file added in the directory */
+	{ "git rm -qr dir && ln -s a.txt dir", "echo two > dir/two",
+	  "dir dir/two" },
+	/* a new file and a new directory of one name */
+	{ "echo x > x", "mkdir x && echo y > x/y", "x x/y" },
+	/* a new symbolic link and a new directory of one name */
+	{ "ln -s b.txt x", "mkdir -p x/z && echo y > x/z/y", "x x/z/y" },
+	/* a file turned symbolic link; the file changed */
+	{ "rm a.txt && ln -s b.txt a.txt", "echo more >> a.txt", "a.txt" },
+	/* a new symbolic link and a new file of one name */
+	{ "ln -s a.txt n", "echo n > n", "n" },
+};
+enum { NCLASH = sizeof(clashes) / sizeof(clashes[0]) };
+
+static void test_file_directory_clashes_conflict(void)
+{
+	struct merge_paths p;
+	char a[41], b[41];
+	size_t i;
+	const char *r = "clash";
+
+	make_repo(r);
+	for (i = 0; i < NCLASH; i++) {
+		task(r, (int)(2 * i + 1), "main", clashes[i].a, a);
+		task(r, (int)(2 * i + 2), "main", clashes[i].b, b);
+		/* git agrees that it is a conflict */
+		CHECK(sh("git -C %s/%s merge-tree --write-tree %s %s "
+			 ">/dev/null", tmp, r, a, b) == 1);
+		CHECK(merge_conflicts(&p, repo_path(r), a, b, err,
+				      sizeof(err)) == 0);
+		if (strcmp(joined(&p), clashes[i].paths))
+			fprintf(stderr, "  %s | %s: \"%s\"\n", clashes[i].a,
+				clashes[i].b, joined(&p));
+		CHECK_STR(joined(&p), clashes[i].paths);
+		merge_paths_release(&p);
+		CHECK(merge_conflicts(&p, repo_path(r), b, a, err,
+				      sizeof(err)) == 0);
+		CHECK_STR(joined(&p), clashes[i].paths);
+		merge_paths_release(&p);
+	}
+}
+
+/* The case: a directory turned file, then a file added in it. */
+static void test_file_directory_clash_in_matrix_order_and_merge(void)
+{
+	struct merge_cache cache;
+	struct merge_matrix m;
+	struct merge_order o;
+	struct merge_result res;
+	struct merge_entry e[2];
+	struct merge_task t[2];
+	struct merge_paths p;
+	const char *deps[1];
+	char c2[41], c3[41], out_oid[41], tip[41];
+	enum merge_strategy s;
+	const char *r = "dfclash";
+
+	make_repo(r);
+	task(r, 2, "main", "git rm -qr dir && echo 'i am a file' > dir", c2);
+	task(r, 3, "main", "echo two > dir/two", c3);
+
+	e[0] = (struct merge_entry){ 2, c2 };
+	e[1] = (struct merge_entry){ 3, c3 };
+	CHECK(merge_cache_init(&cache) == 0);
+	CHECK(merge_matrix_compute(&m, &cache, repo_path(r), "main", e, 2,
+				   err, sizeof(err)) == 0);
+	CHECK(m.n == 1);
+	if (m.n == 1) {
+		CHECK(m.v[0].a == 2 && m.v[0].b == 3);
+		CHECK_STR(joined(&m.v[0].paths), "dir dir/two");
+	}
+	merge_matrix_release(&m);
+	merge_cache_release(&cache);
+
+	t[0] = (struct merge_task){ 2, c2, NULL, 0 };
+	t[1] = (struct merge_task){ 3, c3, NULL, 0 };
+	CHECK(merge_order_compute(&o, repo_path(r), "main", t, 2, err,
+				  sizeof(err)) == 0);
+	CHECK(o.n == 1 && o.ids[0] == 2);
+	CHECK(o.nleft == 1 && o.left[0].id == 3);
+	if (o.nleft == 1)
+		CHECK_STR(joined(&o.left[0].paths), "dir dir/two");
+	merge_order_release(&o);
+
+	/* a dependent task cannot start from both */
+	deps[0] = c3;
+	CHECK(merge_combine(out_oid, &p, repo_path(r), c2, deps, 1, NULL, err,
+			    sizeof(err)) == -EBUSY);
+	CHECK_STR(joined(&p), "dir dir/two");
+	merge_paths_release(&p);
+
+	/* merged one after the other: the second is refused, nothing lost */
+	CHECK(merge_into(&res, repo_path(r), "pai/task-2", "main", NULL, err,
+			 sizeof(err)) == 0);
+	merge_result_release(&res);
+	rev(r, "main", tip);
+	CHECK(merge_into(&res, repo_path(r), "pai/task-3", "main", NULL, err,
+			 sizeof(err)) == -EBUSY);
+	CHECK_STR(joined(&res.paths), "dir dir/two");
+	CHECK(strstr(err, "conflict in dir dir/two") != NULL);
+	CHECK_STR(res.oid, tip);
+	merge_result_release(&res);
+	/* and by the other strategies */
+	for (s = MERGE_STRATEGY_SQUASH; s <= MERGE_STRATEGY_REBASE; s++) {
+		struct merge_options how = { .strategy = s };
+
+		CHECK(merge_into(&res, repo_path(r), "pai/task-3", "main", &how,
+				 err, sizeof(err)) == -EBUSY);
+		CHECK_STR(joined(&res.paths), "dir dir/two");
+		CHECK_STR(res.oid, tip);
+		merge_result_release(&res);
+	}
+	CHECK(out_is("i am a file\n", "git -C %s/%s show main:dir", tmp, r));
+	CHECK(out_is("i am a file\n", "cat %s/%s/dir", tmp, r));
+	CHECK(out_is("", "git -C %s/%s status --porcelain", tmp, r));
+}
+
+/* The last check before a merge lands lets a change follow a rename. */
+static void test_merge_carries_a_change_across_a_rename(void)
+{
+	struct merge_result res;
+	char c[41];
+	const char *r = "renamed";
+
+	make_repo(r);
+	task(r, 1, "main", "sed -i '2s/.*/two/' f.txt && echo new > dir/n.txt",
+	     c);
+	user_commit(r, "git mv f.txt g.txt && git mv dir top");
+	CHECK(merge_into(&res, repo_path(r), "pai/task-1", "main", NULL, err,
+			 sizeof(err)) == 0);
+	CHECK(res.how == MERGE_HOW_MERGE);
+	merge_result_release(&res);
+	CHECK(out_is("two\n", "sed -n 2p %s/%s/g.txt", tmp, r));
+	CHECK(!exists("%s/%s/f.txt", tmp, r));
+	CHECK(out_is("new\n", "cat %s/%s/dir/n.txt", tmp, r));
+	CHECK(out_is("", "git -C %s/%s status --porcelain", tmp, r));
+}
+
 /* ---- merge order ---- */
 
 static long objects(const char *name)
@@ -675,6 +826,129 @@ static void test_merge_refused_when_a_touched_path_is_dirty(void)
 	merge_result_release(&res);
 }
 
+/* What tmp/outside holds, as one string: file names and contents. */
+static char *outside(void)
+{
+	return out("cd %s/outside && find . | sort && find . -type f | sort | "
+		   "xargs cat", tmp);
+}
+
+/*
+ * Task n of repo r, made from main by cmds, does not merge: -EBUSY, path
+ * is what is in the way, err says why, and nothing has changed in the
+ * checkout or outside it.
+ */
+static void merge_is_blocked(const char *r, int n, const char *cmds,
+			     const char *path, const char *why)
+{
+	struct merge_result res;
+	char c[41], branch[32], *before, *after, *out_before, *out_after;
+
+	task(r, n, "main", cmds, c);
+	snprintf(branch, sizeof(branch), "pai/task-%d", n);
+	before = snapshot(r);
+	out_before = outside();
+	CHECK(merge_into(&res, repo_path(r), branch, "main", NULL, err,
+			 sizeof(err)) == -EBUSY);
+	CHECK_STR(joined(&res.paths), path);
+	if (!strstr(err, why))
+		fprintf(stderr, "  err \"%s\", want \"%s\"\n", err, why);
+	CHECK(strstr(err, why) != NULL);
+	after = snapshot(r);
+	out_after = outside();
+	CHECK_STR(after, before);
+	CHECK_STR(out_after, out_before);
+	free(out_after);
+	free(out_before);
+	free(after);
+	free(before);
+	merge_result_release(&res);
+}
+
+static void test_merge_never_writes_through_a_symbolic_link(void)
+{
+	const char *r = "beyond";
+
+	make_repo(r);
+	sh("mkdir %s/outside && echo precious > %s/outside/other", tmp, tmp);
+	/* the case: an untracked link to a directory outside */
+	sh("ln -s %s/outside %s/%s/newdir", tmp, tmp, r);
+	merge_is_blocked(r, 1, "mkdir -p newdir && echo BAD > newdir/other",
+			 "newdir", "untracked symbolic link 'newdir' is in the "
+			 "way of 'newdir/other' in '");
+	/* deeper: in a directory git tracks, and in one it does not */
+	sh("ln -s %s/outside %s/%s/dir/b", tmp, tmp, r);
+	merge_is_blocked(r, 2, "mkdir -p dir/b && echo BAD > dir/b/other",
+			 "dir/b", "untracked symbolic link 'dir/b' is in the "
+			 "way of 'dir/b/other'");
+	sh("mkdir %s/%s/a && ln -s %s/outside %s/%s/a/b", tmp, r, tmp, tmp, r);
+	merge_is_blocked(r, 3, "mkdir -p a/b/c && echo BAD > a/b/c/other",
+			 "a/b", "untracked symbolic link 'a/b' is in the way "
+			 "of 'a/b/c/other'");
+	/* the link is where the task adds a file: not replaced, not followed */
+	merge_is_blocked(r, 4, "echo BAD > newdir", "newdir",
+			 "uncommitted changes in '");
+	/* a directory git tracks turned link by the user, a file in it deleted */
+	sh("cd %s/%s && mv dir ../dir.away && ln -s %s/outside dir && "
+	   "cp ../dir.away/c.txt %s/outside/", tmp, r, tmp, tmp);
+	merge_is_blocked(r, 5, "git rm -q dir/c.txt", "dir/c.txt",
+			 "uncommitted changes in '");
+	CHECK(out_is("gamma\n", "cat %s/outside/c.txt", tmp));
+	CHECK(out_is("precious\n", "cat %s/outside/other", tmp));
+}
+
+static void test_merge_never_writes_over_untracked_files(void)
+{
+	const char *r = "inway";
+
+	make_repo(r);
+	sh("mkdir -p %s/outside", tmp);
+	/* a file where the task needs a directory */
+	sh("echo mine > %s/%s/u", tmp, r);
+	merge_is_blocked(r, 1, "mkdir -p u/w && echo new > u/w/v", "u",
+			 "untracked file 'u' is in the way of 'u/w/v'");
+	/* a file where the task adds one */
+	sh("echo mine > %s/%s/n.txt", tmp, r);
+	merge_is_blocked(r, 2, "echo new > n.txt", "n.txt",
+			 "uncommitted changes in '");
+	/* a directory where the task adds a file, not empty or empty */
+	sh("mkdir %s/%s/x && echo mine > %s/%s/x/mine", tmp, r, tmp, r);
+	merge_is_blocked(r, 3, "echo new > x", "x/mine",
+			 "uncommitted changes in '");
+	sh("mkdir %s/%s/e", tmp, r);
+	merge_is_blocked(r, 4, "echo new > e", "e",
+			 "untracked directory 'e' is in the way in '");
+	CHECK(out_is("mine\nmine\nmine\n", "cat %s/%s/u %s/%s/n.txt "
+		     "%s/%s/x/mine", tmp, r, tmp, r, tmp, r));
+}
+
+/* A link git tracks, replaced by the task, goes; what it pointed at stays. */
+static void test_merge_replaces_a_tracked_symbolic_link(void)
+{
+	struct merge_result res;
+	char c[41];
+	const char *r = "tracklink";
+
+	make_repo(r);
+	sh("mkdir -p %s/outside && echo precious > %s/outside/other", tmp, tmp);
+	user_commit(r, "ln -s ../outside lnk && ln -s ../outside/other lf");
+	task(r, 1, "main", "rm lnk && mkdir lnk && echo inside > lnk/other",
+	     c);
+	task(r, 2, "main", "rm lf && echo mine > lf", c);
+	CHECK(merge_into(&res, repo_path(r), "pai/task-1", "main", NULL, err,
+			 sizeof(err)) == 0);
+	merge_result_release(&res);
+	CHECK(merge_into(&res, repo_path(r), "pai/task-2", "main", NULL, err,
+			 sizeof(err)) == 0);
+	merge_result_release(&res);
+	CHECK(S_ISDIR(lmode("%s/%s/lnk", tmp, r)));
+	CHECK(S_ISREG(lmode("%s/%s/lf", tmp, r)));
+	CHECK(out_is("inside\nmine\n", "cat %s/%s/lnk/other %s/%s/lf", tmp, r,
+		     tmp, r));
+	CHECK(out_is("precious\n", "cat %s/outside/other", tmp));
+	CHECK(out_is("", "git -C %s/%s status --porcelain", tmp, r));
+}
+
 static void test_merge_keeps_dirty_untouched_paths(void)
 {
 	struct merge_result res;
@@ -932,6 +1206,9 @@ int main(void)
 	RUN(test_matrix_computes_only_new_pairs);
 	RUN(test_base_moved_by_a_commit_in_the_checkout);
 	RUN(test_matrix_agrees_with_full_merges);
+	RUN(test_file_directory_clashes_conflict);
+	RUN(test_file_directory_clash_in_matrix_order_and_merge);
+	RUN(test_merge_carries_a_change_across_a_rename);
 	RUN(test_merge_order_leaves_out_a_conflict);
 	RUN(test_merge_order_puts_dependencies_first);
 	RUN(test_merge_fast_forward);
@@ -940,6 +1217,9 @@ int main(void)
 	RUN(test_rebase);
 	RUN(test_merge_refused_when_a_touched_path_is_dirty);
 	RUN(test_merge_keeps_dirty_untouched_paths);
+	RUN(test_merge_never_writes_through_a_symbolic_link);
+	RUN(test_merge_never_writes_over_untracked_files);
+	RUN(test_merge_replaces_a_tracked_symbolic_link);
 	RUN(test_conflicting_merge_is_refused);
 	RUN(test_merge_into_a_branch_checked_out_nowhere);
 	RUN(test_merge_into_a_linked_worktree);

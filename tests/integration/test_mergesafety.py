@@ -1,0 +1,240 @@
+#!/usr/bin/python3
+"""A merge stays inside the repository and drops nothing.
+
+It never writes through a symbolic link in the user's checkout, nor over a
+file or directory git does not track that is in the way, at any depth: it
+is refused with EBUSY and a reason naming the path, and the checkout, the
+branch, the index and whatever lies outside are as they were.  And a file
+or symbolic link on one side where the other has a directory (or a file)
+is a conflict, as git merge-tree says, not a path silently lost: conflicts
+and merge-order list the pair, and merge all merges one of them and
+refuses the other.
+
+Every task is an `sh` task; the results are checked with plain git in the
+user's checkout and with ls and cat outside it.
+"""
+
+import errno
+import os
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import paitest  # noqa: E402
+from paitest import PaiTestCase, git  # noqa: E402
+
+
+class MergeSafetyCase(PaiTestCase):
+
+    def setUp(self):
+        super().setUp()
+        # a directory outside the repository, with something to lose
+        self.outside = os.path.join(self.tmp, 'outside')
+        os.makedirs(self.outside, exist_ok=True)
+        with open(os.path.join(self.outside, 'other'), 'w') as f:
+            f.write('precious\n')
+
+    def done(self, prompt):
+        tid = self.m.submit(prompt)
+        self.assertDone(tid)
+        return tid
+
+    def merge(self, tid):
+        return self.m.ctl('tasks/%d/ctl' % tid, 'merge\n')
+
+    def rev(self, name):
+        return git(self.m.repo, 'rev-parse', name).strip()
+
+    def repo_path(self, rel):
+        return os.path.join(self.m.repo, rel)
+
+    def repo_file(self, rel):
+        with open(self.repo_path(rel)) as f:
+            return f.read()
+
+    def outside_snapshot(self):
+        """Every name under the outside directory, with its contents."""
+        snap = {}
+        for root, dirs, files in os.walk(self.outside):
+            for name in dirs + files:
+                path = os.path.join(root, name)
+                rel = os.path.relpath(path, self.outside)
+                snap[rel] = None
+                if os.path.isfile(path):
+                    with open(path) as f:
+                        snap[rel] = f.read()
+        return snap
+
+    def checkout_snapshot(self):
+        """The branch, HEAD, the index and git status of the checkout."""
+        return {
+            'HEAD': self.rev('HEAD'),
+            'main': self.rev('refs/heads/main'),
+            'index': git(self.m.repo, 'ls-files', '-s'),
+            'status': git(self.m.repo, 'status', '--porcelain',
+                          '--untracked-files=all', '--ignored'),
+        }
+
+    def assertRefused(self, tid, *words):
+        """Merging tid is EBUSY, the reason has words in the task's status,
+        the events and the daemon's log, and nothing changed in or outside
+        the checkout."""
+        before = self.checkout_snapshot()
+        outside = self.outside_snapshot()
+        self.assertErrno(self.merge(tid), errno.EBUSY)
+        self.assertEqual(self.checkout_snapshot(), before)
+        self.assertEqual(self.outside_snapshot(), outside)
+        self.assertEqual(self.m.state(tid), 'done')
+        self.assertFalse(self.m.events_of('merged', tid))
+        reason = self.m.status(tid).get('reason', '')
+        self.assertTrue(reason.startswith('merge refused:'), reason)
+        refused = [e for e in self.refused_events() if e.get('task') == tid]
+        self.assertTrue(refused)
+        for w in words:
+            self.assertIn(w, reason)
+            self.assertIn(w, refused[-1]['reason'])
+            self.assertIn(w, self.m.stderr_text())
+
+
+class TestMergeStaysInTheCheckout(MergeSafetyCase):
+
+    def test_merge_does_not_write_through_an_untracked_symlink(self):
+        # the reproduction of issue 20, item 1, in shell words
+        os.symlink(self.outside, self.repo_path('newdir'))
+        tid = self.done('mkdir -p newdir && echo OVERWRITTEN > newdir/other\n')
+        before = self.checkout_snapshot()
+        # bash, whose echo says which error it met
+        r = paitest.run(['bash', '-c', "echo 'merge %d' > %s/ctl" % (tid, self.m.mnt)])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('Device or resource busy', r.stderr)
+        self.assertEqual(self.checkout_snapshot(), before)
+        with open(os.path.join(self.outside, 'other')) as f:
+            self.assertEqual(f.read(), 'precious\n')
+        self.assertEqual(os.listdir(self.outside), ['other'])
+        self.assertEqual(self.m.state(tid), 'done')
+        reason = self.m.status(tid).get('reason', '')
+        self.assertIn("untracked symbolic link 'newdir' is in the way of "
+                      "'newdir/other'", reason)
+        self.assertIn("'newdir'", self.refused_events()[-1]['reason'])
+        self.assertIn("'newdir'", self.m.stderr_text())
+
+    def test_merge_does_not_write_through_a_symlink_deeper_down(self):
+        # a real directory, tracked or not, with a link inside it
+        os.symlink(self.outside, self.repo_path('src/b'))
+        os.makedirs(self.repo_path('a'))
+        os.symlink(self.outside, self.repo_path('a/b'))
+        t1 = self.done('mkdir -p src/b && echo OVERWRITTEN > src/b/other\n')
+        t2 = self.done('mkdir -p a/b/c && echo OVERWRITTEN > a/b/c/new\n')
+        self.assertRefused(t1, "symbolic link 'src/b'", "'src/b/other'")
+        self.assertRefused(t2, "symbolic link 'a/b'", "'a/b/c/new'")
+
+    def test_merge_does_not_write_over_an_untracked_file_in_the_way(self):
+        with open(self.repo_path('u'), 'w') as f:
+            f.write('mine\n')
+        with open(self.repo_path('plan.md'), 'w') as f:
+            f.write('mine\n')
+        t1 = self.done('mkdir -p u/w && echo new > u/w/v\n')
+        t2 = self.done('echo new > plan.md\n')
+        self.assertRefused(t1, "untracked file 'u' is in the way of 'u/w/v'")
+        self.assertRefused(t2, 'plan.md')
+        self.assertEqual(self.repo_file('u'), 'mine\n')
+        self.assertEqual(self.repo_file('plan.md'), 'mine\n')
+
+    def test_merge_does_not_replace_an_untracked_directory_with_a_file(self):
+        os.makedirs(self.repo_path('x'))
+        with open(self.repo_path('x/mine'), 'w') as f:
+            f.write('mine\n')
+        os.makedirs(self.repo_path('empty'))
+        t1 = self.done('echo new > x\n')
+        t2 = self.done('echo new > empty\n')
+        self.assertRefused(t1, 'x/mine')
+        self.assertRefused(t2, "untracked directory 'empty' is in the way")
+        self.assertEqual(self.repo_file('x/mine'), 'mine\n')
+        self.assertTrue(os.path.isdir(self.repo_path('empty')))
+
+    def test_merge_replaces_a_tracked_symlink_the_task_replaces(self):
+        # links git tracks, to a directory and to a file outside
+        os.symlink('../outside', self.repo_path('lnk'))
+        os.symlink('../outside/other', self.repo_path('lf'))
+        git(self.m.repo, 'add', 'lnk', 'lf')
+        git(self.m.repo, 'commit', '-q', '-m', 'links')
+        t1 = self.done('rm lnk && mkdir lnk && echo inside > lnk/other\n')
+        self.assertEqual(self.merge(t1), 0)
+        t2 = self.done('rm lf && echo mine > lf\n')
+        self.assertEqual(self.merge(t2), 0)
+        self.assertEqual(self.m.state(t1), 'merged')
+        self.assertEqual(self.m.state(t2), 'merged')
+        self.assertFalse(os.path.islink(self.repo_path('lnk')))
+        self.assertFalse(os.path.islink(self.repo_path('lf')))
+        self.assertEqual(self.repo_file('lnk/other'), 'inside\n')
+        self.assertEqual(self.repo_file('lf'), 'mine\n')
+        self.assertEqual(self.outside_snapshot(), {'other': 'precious\n'})
+        self.assertEqual(git(self.m.repo, 'status', '--porcelain'), '')
+
+
+class TestFileDirectoryClashes(MergeSafetyCase):
+
+    def tree(self, rev='main'):
+        """git ls-tree -r of rev: {path: (mode, object)}."""
+        out = git(self.m.repo, 'ls-tree', '-r', rev)
+        entries = {}
+        for line in out.splitlines():
+            meta, path = line.split('\t', 1)
+            mode, _, obj = meta.split()
+            entries[path] = (mode, obj)
+        return entries
+
+    def clash(self, base, first, second, paths):
+        """base is merged; first and second, both made from its result,
+        clash: conflicts and merge-order say so, merge all merges first
+        and refuses second, and main keeps every path of first."""
+        t0 = self.done(base)
+        self.assertEqual(self.merge(t0), 0)
+        a = self.done(first)
+        b = self.done(second)
+        self.assertEqual(self.m.read('conflicts'), '%d %d %s\n' % (a, b, paths))
+        self.assertEqual(self.m.read('merge-order'),
+                         '%d\n! %d conflicts: %s\n' % (a, b, paths))
+        self.assertEqual(self.m.read('tasks/%d/conflicts' % b),
+                         '%d %s\n' % (a, paths))
+        outside = self.outside_snapshot()
+        self.assertErrno(self.m.ctl('ctl', 'merge all\n'), errno.EBUSY)
+        self.assertIn('task %d cannot go: it conflicts' % b,
+                      self.refused_events()[-1]['reason'])
+        self.assertEqual(self.m.state(a), 'merged')
+        self.assertEqual(self.m.state(b), 'done')
+        self.assertEqual(self.rev('main'), self.m.status(a)['commit'])
+        self.assertEqual(self.outside_snapshot(), outside)
+        # nothing task a wrote is missing from main
+        want = self.tree(self.m.status(a)['commit'])
+        got = self.tree('main')
+        for path, entry in want.items():
+            self.assertEqual(got.get(path), entry, path)
+        self.assertEqual(git(self.m.repo, 'status', '--porcelain'), '')
+        self.assertEqual(self.m.read('conflicts'), '%d main %s\n' % (b, paths))
+        # and on its own, b is refused the same way, naming the paths
+        self.assertRefused(b, 'conflict in %s' % paths)
+        return a, b
+
+    def test_directory_turned_file_conflicts_with_a_file_added_in_it(self):
+        # the reproduction of issue 20, item 3
+        a, b = self.clash('mkdir -p e && echo 1 > e/one\n',
+                          'rm -rf e && echo "i am a file" > e\n',
+                          'echo two > e/two\n', 'e e/two')
+        self.assertEqual(self.repo_file('e'), 'i am a file\n')
+        self.assertIn('conflict in e e/two', self.m.status(b)['reason'])
+
+    def test_directory_turned_symlink_conflicts_with_a_file_added_in_it(self):
+        self.clash('mkdir -p e && echo 1 > e/one\n',
+                   'rm -rf e && ln -s elsewhere e\n',
+                   'echo two > e/two\n', 'e e/two')
+        self.assertEqual(os.readlink(self.repo_path('e')), 'elsewhere')
+
+    def test_file_turned_symlink_conflicts_with_a_change_to_the_file(self):
+        self.clash('echo 1 > f\n', 'rm f && ln -s elsewhere f\n',
+                   'echo more >> f\n', 'f')
+        self.assertEqual(os.readlink(self.repo_path('f')), 'elsewhere')
+
+
+if __name__ == '__main__':
+    paitest.main()
