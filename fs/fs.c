@@ -135,6 +135,7 @@ struct pai_fs {
 
 /* An open file. Handles can be used by several threads at once. */
 struct handle {
+	struct handle *prev, *next;	/* open_handles */
 	pthread_mutex_t lock;
 	struct node n;
 	int fd;			/* logs and events: the real file, or -1 */
@@ -148,6 +149,38 @@ struct handle {
 	int result;		/* tasks/new: outcome of the first submit */
 	size_t id_pos;		/* tasks/new: how much of the id was read */
 };
+
+/*
+ * Every open handle, so that those the kernel never released are freed at
+ * unmount: a RELEASE still queued when the connection ends never comes.
+ */
+static struct handle open_handles = { .prev = &open_handles,
+				       .next = &open_handles };
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void handle_link(struct handle *h)
+{
+	pthread_mutex_lock(&open_lock);
+	h->next = &open_handles;
+	h->prev = open_handles.prev;
+	h->prev->next = h;
+	open_handles.prev = h;
+	pthread_mutex_unlock(&open_lock);
+}
+
+static void handle_free(struct handle *h)
+{
+	pthread_mutex_lock(&open_lock);
+	h->prev->next = h->next;
+	h->next->prev = h->prev;
+	pthread_mutex_unlock(&open_lock);
+	if (h->fd >= 0)
+		close(h->fd);
+	buf_release(&h->data);
+	buf_release(&h->line);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
 
 /* A command line longer than this is refused, that line alone. */
 #define CTL_LINE_MAX 4096
@@ -1001,6 +1034,7 @@ static int pai_open(const char *path, struct fuse_file_info *fi)
 		if (clocked_kind(n.e->kind))
 			content_time(p, &n, &h->data);
 	}
+	handle_link(h);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
@@ -1289,14 +1323,9 @@ static int pai_release(const char *path, struct fuse_file_info *fi)
 	if (is_new(h->n.e->kind) && h->writable && !h->wrote)
 		events_reason(pai()->events, "refused", 0, h->n.e->kind ==
 			      K_NEW ? "empty prompt" : "empty request");
-	if (h->fd >= 0)
-		close(h->fd);
 	if (h->n.e->kind == K_W_LOG)
 		wlog_drop(pai()->wlog, h->n.worker);
-	buf_release(&h->data);
-	buf_release(&h->line);
-	pthread_mutex_destroy(&h->lock);
-	free(h);
+	handle_free(h);
 	return 0;
 }
 
@@ -1496,6 +1525,8 @@ void pai_fs_free(struct pai_fs *fs)
 {
 	if (!fs)
 		return;
+	while (open_handles.next != &open_handles)
+		handle_free(open_handles.next);
 	if (fs->fuse) {
 		fuse_remove_signal_handlers(fuse_get_session(fs->fuse));
 		if (fs->mounted)
