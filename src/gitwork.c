@@ -43,6 +43,7 @@
 #include "buf.h"
 #include "gitmsg.h"
 #include "gitwork.h"
+#include "quote.h"
 
 #define DEFAULT_NAME "parallelai"
 #define DEFAULT_EMAIL "parallelai@localhost"
@@ -962,7 +963,10 @@ int gitwork_files(const char *repo_path, const char *base_oid,
 		default:
 			continue;
 		}
-		if ((error = buf_printf(out, "%c\t%s\n", status, path)) < 0) {
+		/* As git prints them: a newline in a name forges no line. */
+		if ((error = buf_printf(out, "%c\t", status)) < 0 ||
+		    (error = quote_path_buf(out, path)) < 0 ||
+		    (error = buf_puts(out, "\n")) < 0) {
 			gitmsg_set(err, errlen, "cannot list files of '%s': %s",
 			       worktree ? worktree : commit_oid,
 			       error == -EFBIG ? "too many" : strerror(-error));
