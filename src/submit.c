@@ -192,7 +192,8 @@ int submit_prepare(struct submission *sub, struct pai *p, const char *text,
 	    (r = check_depends(p, sp, err, errlen)) < 0 ||
 	    (sp->then && (r = check_depends(p, sp->then, err, errlen)) < 0))
 		goto fail;
-	if ((r = check_branch(p, sp, err, errlen)) < 0)
+	if ((r = check_branch(p, sp, err, errlen)) < 0 ||
+	    (sp->then && (r = check_branch(p, sp->then, err, errlen)) < 0))
 		goto fail;
 	r = sp->base ? gitrev_resolve(p->rev, sp->base, sub->base, err,
 				      errlen) :

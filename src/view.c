@@ -76,6 +76,8 @@ const char view_readme[] =
 "  workers/K/status   idle, or running N with task, pid and since\n"
 "  workers/K/log      the log of the task it runs (the last one when idle)\n"
 "  workers/K/task     link to that task; workers/K/worktree to its worktree\n"
+"Paths in files, conflicts and merge-order are quoted as git quotes them\n"
+"(core.quotePath): \"a\\nb\" for a name with a newline in it.\n"
 "\n"
 "Engines: sh runs the prompt with /bin/sh -c in the worktree; claude,\n"
 "codex, gemini, aider and opencode run those CLIs headless; anthropic and\n"
