@@ -210,7 +210,7 @@ void events_reason(struct events *ev, const char *event, int64_t task,
 	 * what could not be written. The reason quotes what was written,
 	 * whose newlines must not make lines of their own there. */
 	if (!strcmp(event, "refused") && reason) {
-		char line[1024];
+		char line[4096];
 
 		quote_text(line, sizeof(line), reason);
 		fprintf(stderr, "parallelai: refused: %s\n", line);

@@ -525,6 +525,7 @@ static bool is_object_id(const char *name)
 int spec_branch_check(const char *name, char *err, size_t errlen)
 {
 	const char *why = NULL;
+	char dir[96];
 	int valid = 0;
 	size_t i;
 
@@ -539,9 +540,12 @@ int spec_branch_check(const char *name, char *err, size_t errlen)
 	else if (!strncmp(name, SPEC_OWN_PREFIX, strlen(SPEC_OWN_PREFIX)))
 		why = "names under '" SPEC_OWN_PREFIX "' are parallelai's own";
 	for (i = 0; !why && i < sizeof(ref_dirs) / sizeof(ref_dirs[0]); i++)
-		if (!strncmp(name, ref_dirs[i], strlen(ref_dirs[i])))
-			why = "git reads a name that starts so as another ref;"
-			      " give the name without refs/heads/";
+		if (!strncmp(name, ref_dirs[i], strlen(ref_dirs[i]))) {
+			snprintf(dir, sizeof(dir), "git reads a name that"
+				 " starts with '%s' as another ref; name the"
+				 " branch without it", ref_dirs[i]);
+			why = dir;
+		}
 	if (!why)
 		return 0;
 	snprintf(err, errlen, "invalid branch name '%s': %s", name, why);
@@ -588,8 +592,8 @@ static int glob_split(struct glob *g, const char *glob, char *err,
 		last = !*end;
 		*end = '\0';
 		if (!*s) {
-			snprintf(err, errlen, "'each' has an empty segment: a"
-				 " pattern is relative, one '/' apart");
+			snprintf(err, errlen, "'each' has an empty segment"
+				 " (a leading, trailing or double '/')");
 			return -EINVAL;
 		}
 		if (++written > SPEC_GLOB_MAX_SEGMENTS) {
