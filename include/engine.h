@@ -55,6 +55,12 @@ const char *engine_choose_default(char *why, size_t len);
 const char *engine_model(const struct config *c, const char *engine,
 			 const char *task_model);
 
+/*
+ * Does the engine read its prompt as text (an agent preset), rather than
+ * run it (sh) or have it in the words of a command (a template)?
+ */
+bool engine_reads_text(const struct config *c, const char *name);
+
 /* Does this engine write a result file (a preset that reports one)? */
 bool engine_has_result(const char *engine);
 

@@ -57,8 +57,9 @@ int gitwork_head_branch(const char *repo, char *name, size_t len,
 			char *err, size_t errlen);
 
 
-/* 0 when name is a valid branch name that does not exist yet; -EINVAL
- * or -EEXIST with the reason otherwise. */
+/* 0 when name is a valid branch name that does not exist yet and that
+ * git would not read as another ref (a tag, a remote-tracking branch);
+ * -EINVAL or -EEXIST with the reason otherwise. */
 int gitwork_branch_free(const char *repo, const char *name, char *err,
 			size_t errlen);
 

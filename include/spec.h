@@ -4,6 +4,10 @@
  * Plain text is the prompt, byte for byte. Text whose first non-blank
  * character is '{' followed (after blanks) by '"' or '}' is a JSON task
  * spec; a shell command such as "{ make; make test; }" is still a prompt.
+ * A leading UTF-8 byte-order mark is skipped. A JSON spec is one object
+ * with each key once and nothing but blanks after it; strings that are
+ * shown as a `key: value` line (engine, model, base, branch, labels...)
+ * hold no control characters.
  *
  *	{"prompt": "...",			required
  *	 "engine": "claude", "model": "opus",
@@ -25,6 +29,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* A spec's priority and `ctl priority N` share this range. */
+#define SPEC_PRIORITY_MAX 1000000
+/* An `each` pattern's limits; past them it is refused (EINVAL). */
+#define SPEC_GLOB_MAX_LEN 1024
+#define SPEC_GLOB_MAX_SEGMENTS 64
 
 struct spec {
 	char *prompt;		/* NUL-terminated, prompt_len bytes */
@@ -52,13 +62,35 @@ int spec_parse(struct spec *out, const char *text, size_t len,
 void spec_release(struct spec *sp);
 
 /*
- * Does path match the glob? Segments match with fnmatch(3) and never
- * cross '/'; a "**" segment matches any number of whole segments, none
- * included, so src, "**", "*.c" as segments match src/a.c and src/x/y/b.c.
+ * Is name fit to be a new task's own branch? A valid branch name that
+ * git cannot read as another ref ("@", "HEAD", FETCH_HEAD, "refs/...",
+ * "heads/...", "tags/...", "remotes/...", an object id) and that is not
+ * under "pai/", where the daemon names its own. -EINVAL, err says why.
+ * Whether the name is free (no branch, no other task) is submit's to
+ * check. Needs libgit2 initialised (gitwork_init).
+ */
+int spec_branch_check(const char *name, char *err, size_t errlen);
+
+/*
+ * Is glob within the limits (SPEC_GLOB_MAX_LEN bytes,
+ * SPEC_GLOB_MAX_SEGMENTS segments, none empty)? -EINVAL, err says why.
+ */
+int spec_glob_check(const char *glob, char *err, size_t errlen);
+
+/*
+ * Does path match the glob? Segments match as with fnmatch(3) and
+ * FNM_PERIOD, and never cross '/'; a "**" segment matches any number of
+ * whole segments, none included, so src, "**", "*.c" as segments match
+ * src/a.c and src/x/y/b.c. Time is bounded by the product of the glob's
+ * and the path's lengths; a glob past the limits matches nothing.
  */
 bool spec_glob_match(const char *glob, const char *path);
 
-/* The prompt with every {file} replaced by path (malloc'd). */
-char *spec_expand_file(const char *prompt, const char *path);
+/*
+ * The prompt with every {file} replaced by path (malloc'd): shell-quoted
+ * when shell (the prompt is run by sh or split into words), as it is
+ * otherwise (an agent reads it as text).
+ */
+char *spec_expand_file(const char *prompt, const char *path, bool shell);
 
 #endif

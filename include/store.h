@@ -148,7 +148,8 @@ struct dep_change {
  */
 int store_task_create(struct store *st, const struct task_new *n,
 		      int64_t *id_out);
-/* Insert count tasks in one transaction: all of them, or none. */
+/* Insert count tasks in one transaction: all of them, or none.
+ * -EEXIST when a task's branch is another task's already. */
 int store_tasks_create(struct store *st, const struct task_new *v,
 		       size_t count, int64_t *ids);
 /* The tasks id depends on, ascending. */
@@ -172,6 +173,8 @@ int store_task_set_base(struct store *st, int64_t id, const char *base);
 int64_t store_next_due(struct store *st);
 int store_task_get(struct store *st, int64_t id, struct task *out);
 int store_task_exists(struct store *st, int64_t id);	/* 1, 0, or <0 */
+/* The task that holds or held branch name: 1 and *id, 0 when none. */
+int store_branch_owner(struct store *st, const char *name, int64_t *id);
 /* All task ids, ascending; *ids is malloc'd (NULL when none). */
 int store_task_ids(struct store *st, int64_t **ids, size_t *n);
 int store_tasks_in_state(struct store *st, enum task_state s,

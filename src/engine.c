@@ -125,6 +125,16 @@ bool engine_has_result(const char *engine)
 	return cli_of(engine) || api_of(engine);
 }
 
+/* As engine_argv chooses: sh first, then a preset not replaced by a
+ * command. */
+bool engine_reads_text(const struct config *c, const char *name)
+{
+	const struct engine_def *d = config_engine(c, name);
+
+	return strcmp(name, "sh") && engine_has_result(name) &&
+	       !(d && d->command);
+}
+
 bool engine_known(const struct config *c, const char *name)
 {
 	const struct engine_def *d = config_engine(c, name);

@@ -25,6 +25,7 @@
 #include <cjson/cJSON.h>
 
 #include "events.h"
+#include "quote.h"
 
 struct events {
 	int fd;
@@ -206,8 +207,13 @@ void events_reason(struct events *ev, const char *event, int64_t task,
 		}
 	}
 	/* A refusal also goes to the daemon's log: the events file may be
-	 * what could not be written. */
-	if (!strcmp(event, "refused") && reason)
-		fprintf(stderr, "parallelai: refused: %s\n", reason);
+	 * what could not be written. The reason quotes what was written,
+	 * whose newlines must not make lines of their own there. */
+	if (!strcmp(event, "refused") && reason) {
+		char line[4096];
+
+		quote_text(line, sizeof(line), reason);
+		fprintf(stderr, "parallelai: refused: %s\n", line);
+	}
 	events_add(ev, event, task, f);
 }

@@ -43,6 +43,7 @@
 #include "buf.h"
 #include "gitmsg.h"
 #include "gitwork.h"
+#include "quote.h"
 
 #define DEFAULT_NAME "parallelai"
 #define DEFAULT_EMAIL "parallelai@localhost"
@@ -168,20 +169,26 @@ int gitwork_branch_free(const char *path, const char *name, char *err,
 {
 	git_repository *repo = NULL;
 	git_reference *ref = NULL;
-	char full[512];
 	int valid = 0, error;
 
-	if ((size_t)snprintf(full, sizeof(full), "refs/heads/%s", name) >=
-	    sizeof(full) || git_reference_name_is_valid(&valid, full) < 0 ||
-	    !valid || !strncmp(name, "-", 1)) {
+	if (git_branch_name_is_valid(&valid, name) < 0 || !valid) {
 		gitmsg_set(err, errlen, "invalid branch name '%s'", name);
 		return -EINVAL;
 	}
 	if ((error = gitmsg_open_repo(&repo, path, err, errlen)) < 0)
 		return error;
-	error = git_branch_lookup(&ref, repo, name, GIT_BRANCH_LOCAL);
+	/* rev-parse's own lookup: the branch itself, but also a tag or a
+	 * remote-tracking branch of that name would be found for it, and
+	 * a merge or push of the task would take that one. */
+	error = git_reference_dwim(&ref, repo, name);
 	if (error == 0) {
-		gitmsg_set(err, errlen, "branch '%s' already exists", name);
+		if (!strncmp(git_reference_name(ref), "refs/heads/", 11))
+			gitmsg_set(err, errlen, "branch '%s' already exists",
+				   name);
+		else
+			gitmsg_set(err, errlen, "branch name '%s' is taken:"
+				   " git reads it as '%s'", name,
+				   git_reference_name(ref));
 		error = -EEXIST;
 	} else if (error == GIT_ENOTFOUND) {
 		error = 0;
@@ -956,7 +963,10 @@ int gitwork_files(const char *repo_path, const char *base_oid,
 		default:
 			continue;
 		}
-		if ((error = buf_printf(out, "%c\t%s\n", status, path)) < 0) {
+		/* As git prints them: a newline in a name forges no line. */
+		if ((error = buf_printf(out, "%c\t", status)) < 0 ||
+		    (error = quote_path_buf(out, path)) < 0 ||
+		    (error = buf_puts(out, "\n")) < 0) {
 			gitmsg_set(err, errlen, "cannot list files of '%s': %s",
 			       worktree ? worktree : commit_oid,
 			       error == -EFBIG ? "too many" : strerror(-error));

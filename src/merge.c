@@ -38,6 +38,7 @@
 
 #include "gitmsg.h"
 #include "merge.h"
+#include "quote.h"
 
 #define DEFAULT_NAME "parallelai"
 #define DEFAULT_EMAIL "parallelai@localhost"
@@ -121,8 +122,12 @@ static const char *paths_join(char *buf, size_t len,
 
 	buf[0] = '\0';
 	for (i = 0; i < p->n; i++) {
-		int w = snprintf(buf + used, len - used, "%s%s",
-				 i ? " " : "", p->v[i]);
+		char q[1024];
+		int w;
+
+		/* As git quotes them: a newline in a name forges no line. */
+		quote_path(q, sizeof(q), p->v[i]);
+		w = snprintf(buf + used, len - used, "%s%s", i ? " " : "", q);
 
 		if (w < 0 || (size_t)w >= len - used) {
 			if (len > 4)

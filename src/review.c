@@ -18,6 +18,7 @@
 #include "gitwork.h"
 #include "merge.h"
 #include "pai.h"
+#include "quote.h"
 #include "review.h"
 #include "store.h"
 
@@ -172,8 +173,10 @@ static void add_paths(struct buf *out, const struct merge_paths *paths)
 {
 	size_t i;
 
-	for (i = 0; i < paths->n; i++)
-		buf_printf(out, " %s", paths->v[i]);
+	for (i = 0; i < paths->n; i++) {
+		buf_puts(out, " ");
+		quote_path_buf(out, paths->v[i]);
+	}
 	buf_puts(out, "\n");
 }
 

@@ -32,6 +32,7 @@
 #include "review.h"
 #include "runner.h"
 #include "scheduler.h"
+#include "spec.h"
 #include "submit.h"
 #include "store.h"
 #include "wlog.h"
@@ -1132,10 +1133,12 @@ int sched_submit(struct sched *s, const char *text, size_t len,
 	}
 	r = store_tasks_create(p->store, sub.tasks, sub.n, ids);
 	if (r < 0) {
+		/* -EEXIST: another submission took the branch meanwhile. */
 		snprintf(err, errlen, "cannot store the task: %s",
 			 r == -ENOENT ? "a dependency no longer exists" :
+			 r == -EEXIST ? "its branch is another task's" :
 			 strerror(-r));
-		if (r == -ENOENT)
+		if (r == -ENOENT || r == -EEXIST)
 			r = -EINVAL;
 		goto refused;
 	}
@@ -1300,7 +1303,7 @@ static int task_priority(struct sched *s, int64_t id, long prio, char *err,
 {
 	int ret;
 
-	if (prio < -1000000 || prio > 1000000) {
+	if (prio < -SPEC_PRIORITY_MAX || prio > SPEC_PRIORITY_MAX) {
 		snprintf(err, errlen, "priority out of range: %ld", prio);
 		return -EINVAL;
 	}

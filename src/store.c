@@ -114,6 +114,7 @@ enum stmt_id {
 	S_SET_BRANCH,
 	S_GET,
 	S_EXISTS,
+	S_BRANCH_OWNER,
 	S_IDS,
 	S_IDS_IN_STATE,
 	S_NEXT_QUEUED,
@@ -166,6 +167,10 @@ static const char *const stmt_sql[S_COUNT] = {
 		  " stall, retries, labels, not_before, plan"
 		  " FROM tasks WHERE id = ?1",
 	[S_EXISTS] = "SELECT 1 FROM tasks WHERE id = ?1",
+	/* Only named branches are looked up, a few per submission at most:
+	 * a scan of the table costs less than an index on every insert. */
+	[S_BRANCH_OWNER] = "SELECT id FROM tasks WHERE branch = ?1"
+			   " ORDER BY id LIMIT 1",
 	[S_IDS] = "SELECT id FROM tasks ORDER BY id",
 	[S_IDS_IN_STATE] = "SELECT id FROM tasks WHERE state = ?1 ORDER BY id",
 	[S_NEXT_QUEUED] = "SELECT id FROM tasks WHERE state = 'queued'"
@@ -650,6 +655,40 @@ static int set_state_locked(struct store *st, int64_t id, enum task_state to,
 	return step_update(st, s, "cannot set task state");
 }
 
+/* The task whose branch is name: 1 and *id, 0 when none; the lock is
+ * held. */
+static int branch_owner_locked(struct store *st, const char *name,
+			       int64_t *id)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, error;
+
+	if ((error = stmt_get(st, S_BRANCH_OWNER, &s)) < 0)
+		return error;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(s, 0);
+		error = 1;
+	} else if (rc == SQLITE_DONE) {
+		error = 0;
+	} else {
+		error = db_error(st, rc, "cannot look up a branch");
+	}
+	stmt_done(s);
+	return error;
+}
+
+int store_branch_owner(struct store *st, const char *name, int64_t *id)
+{
+	int error;
+
+	pthread_mutex_lock(&st->lock);
+	error = branch_owner_locked(st, name, id);
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
 /* Insert one task inside an open transaction. A negative dependency -k
  * is the k-th task of this batch, already in ids[]. */
 static int create_locked(struct store *st, const struct task_new *n,
@@ -659,13 +698,18 @@ static int create_locked(struct store *st, const struct task_new *n,
 	sqlite3_stmt *s = NULL;
 	enum task_state state;
 	char branch[48], reason[96];
-	int64_t id, now = now_ms();
+	int64_t id, owner, now = now_ms();
 	size_t i;
 	int rc, error;
 
 	if ((!n->prompt && n->len) || !n->engine || n->len > INT32_MAX ||
 	    strlen(base) > 40)
 		return -EINVAL;
+	/* A branch is one task's for good: submit checked it was free, and
+	 * this check, in the transaction, settles a race between two. */
+	if (n->branch && (error = branch_owner_locked(st, n->branch,
+						      &owner)) != 0)
+		return error < 0 ? error : -EEXIST;
 	if ((error = stmt_get(st, S_INSERT, &s)) < 0)
 		return error;
 	/* A zero-length blob must still be a blob, not NULL. */

@@ -57,6 +57,39 @@ static int check_depends(struct pai *p, const struct spec *sp, char *err,
 	return 0;
 }
 
+/*
+ * A branch of the spec's own: a name no other task holds or held, and
+ * that is free in the repository (no such branch, and nothing git would
+ * read the name as instead). The syntax was spec_parse's to check.
+ */
+static int check_branch(struct pai *p, const struct spec *sp, char *err,
+			size_t errlen)
+{
+	int64_t owner;
+	int r;
+
+	if (!sp->branch)
+		return 0;
+	if (sp->each) {
+		snprintf(err, errlen, "'branch' cannot name the branch of every"
+			 " task of an 'each'");
+		return -EINVAL;
+	}
+	if ((r = store_branch_owner(p->store, sp->branch, &owner)) < 0) {
+		snprintf(err, errlen, "cannot look up branch '%s': %s",
+			 sp->branch, strerror(-r));
+		return r;
+	}
+	if (r == 1) {
+		snprintf(err, errlen, "branch '%s' is task %lld's", sp->branch,
+			 (long long)owner);
+		return -EINVAL;
+	}
+	if ((r = gitwork_branch_free(p->repo, sp->branch, err, errlen)) < 0)
+		return r == -EEXIST ? -EINVAL : r;
+	return 0;
+}
+
 struct fanout {
 	const char *glob;
 	char **paths;
@@ -90,6 +123,8 @@ static int expand_each(struct submission *sub, struct pai *p,
 {
 	struct spec *sp = &sub->spec;
 	struct fanout f = { sp->each, NULL, 0, (size_t)p->cfg.max_fanout };
+	/* A path is a word for sh and command templates, text for agents. */
+	bool shell = !engine_reads_text(&p->cfg, engine);
 	size_t i, total;
 	int r;
 
@@ -116,7 +151,7 @@ static int expand_each(struct submission *sub, struct pai *p,
 	}
 	for (i = 0; i < f.n; i++) {
 		if (!(sub->prompts[i] = spec_expand_file(sp->prompt,
-							 f.paths[i]))) {
+							 f.paths[i], shell))) {
 			r = -ENOMEM;
 			goto out;
 		}
@@ -157,14 +192,9 @@ int submit_prepare(struct submission *sub, struct pai *p, const char *text,
 	    (r = check_depends(p, sp, err, errlen)) < 0 ||
 	    (sp->then && (r = check_depends(p, sp->then, err, errlen)) < 0))
 		goto fail;
-	if (sp->branch && (sp->each ||
-	    (r = gitwork_branch_free(p->repo, sp->branch, err, errlen)) < 0)) {
-		if (sp->each)
-			snprintf(err, errlen, "'branch' cannot name the branch"
-				 " of every task of an 'each'");
-		r = -EINVAL;
+	if ((r = check_branch(p, sp, err, errlen)) < 0 ||
+	    (sp->then && (r = check_branch(p, sp->then, err, errlen)) < 0))
 		goto fail;
-	}
 	r = sp->base ? gitrev_resolve(p->rev, sp->base, sub->base, err,
 				      errlen) :
 		       gitrev_head(p->rev, sub->base, err, errlen);

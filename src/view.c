@@ -18,6 +18,7 @@
 #include "engine.h"
 #include "gitwork.h"
 #include "pai.h"
+#include "quote.h"
 #include "review.h"
 #include "scheduler.h"
 #include "store.h"
@@ -78,6 +79,8 @@ const char view_readme[] =
 "                     you open it, after a header line \"--- task N: ... ---\"\n"
 "                     (tail -f sees task after task); cat shows the last\n"
 "  workers/K/task     link to that task; workers/K/worktree to its worktree\n"
+"Paths in files, conflicts and merge-order are quoted as git quotes them\n"
+"(core.quotePath): \"a\\nb\" for a name with a newline in it.\n"
 "\n"
 "A task whose branch was deleted outside parallelai (git branch -D) shows\n"
 "branch_missing: yes in its status; its diff stays its recorded commit's\n"
@@ -117,10 +120,14 @@ static void kv_str(struct kv *kv, const char *key, const char *v)
 {
 	if (!v || !*v)
 		return;
-	if (kv->json)
+	if (kv->json) {
 		cJSON_AddStringToObject(kv->json, key, v);
-	else
-		buf_printf(kv->text, "%s: %s\n", key, v);
+		return;
+	}
+	/* A value is one line, whatever an agent or a user put in it. */
+	buf_printf(kv->text, "%s: ", key);
+	quote_text_buf(kv->text, v);
+	buf_puts(kv->text, "\n");
 }
 
 static void kv_time(struct kv *kv, const char *key, int64_t ms)
@@ -205,8 +212,10 @@ static void kv_labels(struct kv *kv, const char *labels)
 	}
 	buf_puts(kv->text, "labels:");
 	cJSON_ArrayForEach(e, a)
-		if (cJSON_IsString(e))
-			buf_printf(kv->text, " %s", e->valuestring);
+		if (cJSON_IsString(e)) {
+			buf_puts(kv->text, " ");
+			quote_text_buf(kv->text, e->valuestring);
+		}
 	buf_puts(kv->text, "\n");
 	cJSON_Delete(a);
 }

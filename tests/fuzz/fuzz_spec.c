@@ -1,6 +1,7 @@
 /*
- * fuzz_spec: what a user writes to tasks/new, through spec_parse, and a
- * spec's options through engine_task_env, as the scheduler does.
+ * fuzz_spec: what a user writes to tasks/new, through spec_parse, a
+ * spec's options through engine_task_env, as the scheduler does, and a
+ * spec's glob against a few paths (its time must stay bounded).
  *
  *	tests/fuzz/run spec
  */
@@ -9,8 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <git2.h>
+
 #include "engine.h"
 #include "spec.h"
+
+/* spec_parse checks branch names with libgit2. */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	git_libgit2_init();
+	return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -28,6 +40,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (sp.options && engine_task_env(sp.options, &env) == 0 && env)
 			engine_argv_free(env);
+		if (sp.each) {
+			spec_glob_match(sp.each, "a/b/c/d/e/f/g/h/i/j/k/l/m.c");
+			spec_glob_match(sp.each, ".hidden/x");
+		}
 		spec_release(&sp);
 	}
 	free(text);
