@@ -116,11 +116,13 @@ class TestGlobs(UntrustedTestCase):
             [sys.executable, '-c',
              'import os, sys\n'
              'fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)\n'
-             'os.write(fd, sys.argv[2].encode())\n'
              'try:\n'
-             '    os.close(fd)\n'
-             'except OSError as e:\n'
-             '    sys.exit(e.errno)\n',
+             '    os.write(fd, sys.argv[2].encode())\n'   # judged here (a whole spec)
+             'finally:\n'
+             '    try:\n'
+             '        os.close(fd)\n'
+             '    except OSError as e:\n'
+             '        sys.exit(e.errno)\n',
              self.m.path('tasks/new'), text])
         self.addCleanup(lambda: writer.poll() is None and writer.kill())
         wait_for(lambda: writer.poll() is not None, 60, msg='the spec to be answered')
