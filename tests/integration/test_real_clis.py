@@ -11,7 +11,8 @@ namespace of its own that holds only a loopback interface (what `unshare -n`
 does), before it starts the server, the daemon and so the CLIs, which all
 inherit it. The mount is still visible (a network namespace is not a mount
 namespace). A CLI that is not installed, or a kernel that refuses the
-namespace, skips the test with the reason.
+namespace, skips the test with the reason. tests/run installs the CLIs into
+BUILDDIR/npm-clis, which only this file puts on PATH.
 """
 
 import ctypes
@@ -31,6 +32,15 @@ sys.path.insert(0, os.path.dirname(HERE))
 import paitest  # noqa: E402
 from paitest import PaiTestCase, git  # noqa: E402
 from llm_server import LLMServer  # noqa: E402
+
+# tests/run installs the CLIs into a prefix of the build's own, never onto
+# the user's PATH; meson says where (PAI_CLI_PREFIX). Its bin directory goes
+# first on PATH here, for this process and so for the daemon and the
+# engines it starts.
+CLI_PREFIX = os.environ.get('PAI_CLI_PREFIX')
+if CLI_PREFIX:
+    os.environ['PATH'] = (os.path.join(CLI_PREFIX, 'node_modules', '.bin') + os.pathsep +
+                          os.environ.get('PATH', '/usr/bin:/bin'))
 
 CLONE_NEWNET = 0x40000000
 SIOCGIFFLAGS = 0x8913
@@ -88,7 +98,9 @@ class RealCLITestCase(PaiTestCase):
 
     def setUp(self):
         if not shutil.which(self.cli):
-            self.skipTest('%s is not installed (npm install -g %s)' % (self.cli, self.package))
+            self.skipTest('%s is not installed (tests/run installs it: npm install '
+                          '--prefix %s %s)' % (self.cli, CLI_PREFIX or 'BUILDDIR/npm-clis',
+                                               self.package))
         self.outer_netns = netns_id()
         try:
             back = enter_loopback_only_netns()
