@@ -241,9 +241,9 @@ class TestDefaultEngine(PaiTestCase):
         st = self.m.status(tid)
         self.assertEqual((st['engine'], st['reason']), ('claude', CLAUDE_HINT))
         log = self.m.read('tasks/%d/log' % tid)
-        # the CLI's own words, then what to do
+        # the CLI's own words, and at the end what to do
         self.assertIn('Not logged in \u00b7 Please run /login\n', log)
-        self.assertIn('! %s\n' % CLAUDE_HINT, log)
+        self.assertTrue(log.endswith('\n! %s\n' % CLAUDE_HINT), log)
         self.assertEqual(json.loads(self.m.read('tasks/%d/task.json' % tid))['reason'],
                          CLAUDE_HINT)
         # what it says to do works: with -o engine=sh a prompt is a command
