@@ -203,6 +203,34 @@ class TestRealClaudeWithoutPermission(TestRealClaude):
         self.assertIn('permission denial', self.m.status(tid).get('reason', ''))
 
 
+class TestRealClaudeNotLoggedIn(RealCLITestCase):
+    """Claude Code as on a machine where it was installed and never set up:
+    no login, no key. The task fails with a reason that says what to do."""
+
+    cli = 'claude'
+    package = '@anthropic-ai/claude-code'
+
+    def prepare_repo(self, repo):
+        # nor a key from the environment the daemon starts in
+        key = os.environ.pop('ANTHROPIC_API_KEY', None)
+        if key is not None:
+            self.addCleanup(os.environ.__setitem__, 'ANTHROPIC_API_KEY', key)
+        for kv in ('CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1', 'DISABLE_AUTOUPDATER=1',
+                   'DISABLE_TELEMETRY=1', 'DISABLE_ERROR_REPORTING=1',
+                   'HOME=' + self.make_home()):
+            git(repo, 'config', '--add', 'engine.claude.env', kv)
+
+    def test_real_claude_not_logged_in_says_what_to_do(self):
+        tid = self.run_task('write hello.txt', 'claude', 'failed', timeout=60)
+        hint = ('claude is not logged in: run claude once to log in, '
+                'set ANTHROPIC_API_KEY, or mount with -o engine=sh')
+        self.assertEqual(self.m.status(tid).get('reason'), hint)
+        log = self.log(tid)
+        self.assertIn('Not logged in', log)
+        self.assertTrue(log.endswith('\n! %s\n' % hint), log)
+        self.assertEqual(self.srv.requests, [])
+
+
 # ---- Codex through a custom model provider (the Responses API) --------------
 
 KEY_ENV = 'PAI_TEST_CODEX_KEY'
@@ -308,6 +336,15 @@ class TestRealCodex(RealCLITestCase):
         out = self.requests_to('/v1/responses')[1]['body']['input'][-1]
         self.assertEqual(out['type'], 'function_call_output')
         self.assertIn('A src/greeting.txt', str(out['output']))
+
+    def test_real_codex_without_its_key_says_what_to_do(self):
+        git(self.m.repo, 'config', '--unset-all', 'engine.codex.env', '^' + KEY_ENV + '=')
+        self.m.unmount()
+        self.m.remount()
+        tid = self.run_task('write hello.txt', 'codex', 'failed', timeout=60)
+        self.assertEqual(self.m.status(tid).get('reason'),
+                         'codex has no API key: set %s, or mount with -o engine=sh' % KEY_ENV)
+        self.assertEqual(self.requests_to('/v1/responses'), [])
 
     def test_real_codex_failed_turn_fails_the_task(self):
         self.script([{'error': {'status': 400, 'type': 'invalid_request_error',
