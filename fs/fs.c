@@ -468,7 +468,7 @@ static int render(struct pai *p, const struct node *n, struct buf *out)
 
 	switch (n->e->kind) {
 	case K_README:
-		return buf_puts(out, view_readme);
+		return view_readme(p, out);
 	case K_STATUS:
 	case K_STATUS_JSON:
 		return view_root_status(p, out, n->e->kind == K_STATUS_JSON);

@@ -49,6 +49,10 @@ struct engine_vars {
  * why gets the reason, for status.
  */
 const char *engine_choose_default(char *why, size_t len);
+/* What to say after the default engine's name and why, so that a user
+ * whose prompts are shell commands knows how to get sh:
+ *	default engine claude (claude is on PATH); HINT */
+const char *engine_default_hint(const char *engine);
 
 /* The model a task runs with: its own, the engine's configured one, or the
  * preset's default; NULL when nothing says (the CLI's own default). */

@@ -72,6 +72,8 @@ struct streamfmt {
 	struct buf pending;		/* an error a later success may take back */
 	struct buf denied;		/* "Write a.c, Bash rm x" for the reason */
 	struct buf seen;		/* codex: ids of items shown when started */
+	struct buf login;		/* what the CLI said outside its errors
+					 * that may tell of a failed login */
 
 	bool at_bol;			/* the transcript ends with a newline */
 	bool partial;			/* claude: text arrives as deltas */
@@ -106,6 +108,15 @@ int streamfmt_finish(struct streamfmt *s, struct buf *out);
 int streamfmt_exit(struct streamfmt *s, int wait_status);
 /* Mark the run failed for a reason found outside the stream. */
 void streamfmt_fail(struct streamfmt *s, const char *reason);
+/*
+ * After a failed run (code from streamfmt_exit, non-zero): when the CLI's
+ * own words say it is not logged in or has no usable key, replace s->error
+ * with one line that says so and what to do, naming the engine:
+ *	claude is not logged in: run claude once to log in, set
+ *	ANTHROPIC_API_KEY, or mount with -o engine=sh
+ * true when it did.
+ */
+bool streamfmt_explain_login(struct streamfmt *s, const char *engine, int code);
 
 /*
  * The result file, one JSON object and a newline:

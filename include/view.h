@@ -13,7 +13,8 @@ struct buf;
 struct pai;
 struct task;
 
-extern const char view_readme[];
+/* README: the layout and commands, and this mount's default engine. */
+int view_readme(struct pai *p, struct buf *out);
 
 int view_root_status(struct pai *p, struct buf *out, bool json);
 /* tasks/N/status (json false) or tasks/N/task.json (json true). */

@@ -108,6 +108,13 @@ const char *engine_choose_default(char *why, size_t len)
 	return "sh";
 }
 
+const char *engine_default_hint(const char *engine)
+{
+	if (!strcmp(engine, "sh"))
+		return "prompts run as shell commands; -o engine=NAME picks an agent";
+	return "-o engine=sh runs prompts as shell commands";
+}
+
 const char *engine_model(const struct config *c, const char *engine,
 			 const char *task_model)
 {

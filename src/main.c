@@ -576,6 +576,12 @@ static int run(struct args *a)
 		goto out;
 	}
 	events_add(p.events, "mounted", 0, NULL);
+	/* nobody chose the engine: say which one prompts go to, once the
+	 * mount is up (a shell command given to an agent surprises) */
+	if (strcmp(p.engine_why, "configured"))
+		fprintf(stderr, "parallelai: default engine %s (%s); %s\n",
+			p.cfg.engine, p.engine_why,
+			engine_default_hint(p.cfg.engine));
 	if (notify_fd >= 0) {
 		detach_stdio(p.state_dir);
 		if (write(notify_fd, "1", 1) != 1)

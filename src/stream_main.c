@@ -13,7 +13,9 @@
  * final message, tokens, cost, turns, duration, error) and the exit code
  * says how it went: PROGRAM's own when it failed (128 + signal when
  * killed), 1 when it exited 0 but its stream reported an error or
- * permission denials, 127 when it is not installed, 0 otherwise.
+ * permission denials, 127 when it is not installed, 0 otherwise. A CLI
+ * that failed because it is not logged in (in its own words) gets one
+ * line that says so and what to do, in the log and as the error.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -448,7 +450,9 @@ int stream_main(int argc, char **argv)
 		bool said = s.error.len > 0;
 
 		code = streamfmt_exit(&s, status);
-		if (code && !said)
+		if (streamfmt_explain_login(&s, o.name, code))
+			printf("! %s\n", buf_cstr(&s.error));
+		else if (code && !said)
 			printf("! error: %s\n", buf_cstr(&s.error));
 	}
 	fflush(stdout);

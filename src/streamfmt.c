@@ -253,6 +253,125 @@ static void set_result(struct streamfmt *s, const char *text)
 	s->has_result = true;
 }
 
+/* ---- failed logins -------------------------------------------------------- */
+
+/*
+ * What each CLI says when it cannot log in, in its error or on a line of
+ * its own, and what to tell the user instead: a first run on a machine
+ * where the CLI was installed but never set up must say what to do, not
+ * "exit 1". Checked in order, so the more precise words come first.
+ */
+static const struct login_hint {
+	enum stream_format format;
+	const char *words;	/* in the CLI's error or output; NULL: none */
+	int code;		/* or its exit status says so; 0: never */
+	const char *problem;	/* after the engine's name */
+	const char *login;	/* how to log in; NULL: no way */
+	const char *key;	/* "set KEY"; NULL: the variable the CLI names */
+} login_hints[] = {
+	/* claude -p: "Not logged in · Please run /login", then with a key
+	 * the API refused: "Invalid API key · Fix external API key" */
+	{ STREAM_CLAUDE, "Not logged in", 0, "is not logged in",
+	  "run claude once to log in", "ANTHROPIC_API_KEY" },
+	{ STREAM_CLAUDE, "Invalid API key", 0, "has an API key that was refused",
+	  "run claude once to log in", "a valid ANTHROPIC_API_KEY" },
+	{ STREAM_CLAUDE, "API Error: 401", 0, "has an API key that was refused",
+	  "run claude once to log in", "a valid ANTHROPIC_API_KEY" },
+	{ STREAM_CLAUDE, "authentication_failed", 0, "could not log in",
+	  "run claude once to log in", "ANTHROPIC_API_KEY" },
+	/* codex exec: "Missing environment variable: `KEY`." for a provider
+	 * whose env_key is unset; a 401 when it is not logged in at all */
+	{ STREAM_CODEX, "Missing environment variable", 0, "has no API key",
+	  NULL, NULL },
+	{ STREAM_CODEX, "Not logged in", 0, "is not logged in",
+	  "run codex login", NULL },
+	{ STREAM_CODEX, "401 Unauthorized", 0,
+	  "is not logged in or its key was refused", "run codex login", NULL },
+	/* gemini's exit status 41 is its authentication error */
+	{ STREAM_GEMINI, NULL, 41, "could not log in",
+	  "run gemini once to log in", "GEMINI_API_KEY" },
+};
+
+/* The first hint for format f whose words are in text, or whose exit
+ * status is code. */
+static const struct login_hint *login_hint_of(enum stream_format f,
+					      const char *text, size_t len,
+					      int code)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(login_hints) / sizeof(login_hints[0]); i++) {
+		const struct login_hint *h = &login_hints[i];
+
+		if (h->format != f)
+			continue;
+		if ((h->code && h->code == code) ||
+		    (h->words && text && memmem(text, len, h->words, strlen(h->words))))
+			return h;
+	}
+	return NULL;
+}
+
+/* Keep the first thing the CLI said about a failed login. */
+static void note_login(struct streamfmt *s, const char *text, size_t len)
+{
+	if (s->login.len || !text || !login_hint_of(s->format, text, len, 0))
+		return;
+	buf_add(&s->login, text, len < REASON_MAX - 8 ? len : utf8_cut(text, REASON_MAX - 8));
+}
+
+/* The variable in "Missing environment variable: `NAME`.", into key. */
+static bool key_named(const char *text, char *key, size_t len)
+{
+	const char *p = text ? strchr(text, '`') : NULL;
+	size_t n;
+
+	if (!p)
+		return false;
+	p++;
+	n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
+	if (!n || n >= len || p[n] != '`')
+		return false;
+	memcpy(key, p, n);
+	key[n] = '\0';
+	return true;
+}
+
+bool streamfmt_explain_login(struct streamfmt *s, const char *engine, int code)
+{
+	const struct login_hint *h;
+	const char *words = buf_cstr(&s->error);
+	char key[128];
+	struct buf why;
+
+	if (!code)
+		return false;
+	/* its error first: it says best what went wrong; then a line of its
+	 * own or an event's field */
+	h = login_hint_of(s->format, words, s->error.len, code);
+	if (!h) {
+		words = buf_cstr(&s->login);
+		h = login_hint_of(s->format, words, s->login.len, code);
+	}
+	if (!h)
+		return false;
+	if (h->key)
+		snprintf(key, sizeof(key), "%s", h->key);
+	else if (!key_named(words, key, sizeof(key)))
+		key[0] = '\0';
+	buf_init(&why, REASON_MAX);
+	buf_printf(&why, "%s %s: ", engine, h->problem);
+	if (h->login)
+		buf_printf(&why, "%s, ", h->login);
+	if (*key)
+		buf_printf(&why, "set %s, ", key);
+	buf_puts(&why, h->login || *key ? "or mount with -o engine=sh" :
+		 "set its provider's key, or mount with -o engine=sh");
+	set_reason(&s->error, buf_cstr(&why));
+	buf_release(&why);
+	return true;
+}
+
 /* ---- claude ------------------------------------------------------------- */
 
 /* A tool_result's content: a string or a list of text blocks. */
@@ -290,6 +409,9 @@ static int claude_assistant(struct streamfmt *s, const cJSON *ev, struct buf *ou
 		if (r < 0)
 			return r;
 	}
+	/* an API failure comes as a made-up message; its kind is here */
+	if (jstr(ev, "error"))
+		note_login(s, jstr(ev, "error"), strlen(jstr(ev, "error")));
 	return 0;
 }
 
@@ -859,6 +981,7 @@ void streamfmt_init(struct streamfmt *s, enum stream_format f, const char *cwd)
 	buf_init(&s->pending, REASON_MAX);
 	buf_init(&s->denied, REASON_MAX);
 	buf_init(&s->seen, 1 << 16);
+	buf_init(&s->login, REASON_MAX);
 }
 
 void streamfmt_release(struct streamfmt *s)
@@ -871,6 +994,7 @@ void streamfmt_release(struct streamfmt *s)
 	buf_release(&s->pending);
 	buf_release(&s->denied);
 	buf_release(&s->seen);
+	buf_release(&s->login);
 }
 
 static int pass_through(struct streamfmt *s, const char *line, size_t len,
@@ -880,6 +1004,8 @@ static int pass_through(struct streamfmt *s, const char *line, size_t len,
 
 	if ((r = end_line(s, out)) < 0 || (r = buf_add(out, line, len)) < 0)
 		return r;
+	/* a CLI may say it is not logged in as plain text, not an event */
+	note_login(s, line, len);
 	s->at_bol = false;
 	return end_line(s, out);
 }

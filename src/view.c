@@ -24,12 +24,15 @@
 #include "store.h"
 #include "view.h"
 
-const char view_readme[] =
+/* The README, in two parts: this mount's default engine goes between. */
+static const char readme_intro[] =
 "parallelai: a job queue of coding agents, as files\n"
 "\n"
 "Write a prompt into tasks/new and it becomes a task: it gets its own git\n"
 "worktree and branch (pai/task-N), an engine runs in it, whatever it\n"
-"changed is committed on the branch, and its diff is shown here.\n"
+"changed is committed on the branch, and its diff is shown here.\n";
+
+static const char readme_text[] =
 "\n"
 "  echo 'make test' > tasks/new          create a task (its id: tasks/N)\n"
 "  tail -f tasks/1/log                   follow its output\n"
@@ -101,6 +104,18 @@ const char view_readme[] =
 "read tasks, unless the mount names others (-o allow_users=NAME,\n"
 "-o allow_group=NAME). Whoever may write tasks/new runs commands as the\n"
 "user who mounted it.\n";
+
+int view_readme(struct pai *p, struct buf *out)
+{
+	int r;
+
+	if ((r = buf_puts(out, readme_intro)) < 0 ||
+	    (r = buf_printf(out, "\nThis mount's default engine: %s (%s);\n%s.\n",
+			    p->cfg.engine, p->engine_why,
+			    engine_default_hint(p->cfg.engine))) < 0)
+		return r;
+	return buf_puts(out, readme_text);
+}
 
 /* Emit a key both as a "key: value" line and as a JSON member. */
 struct kv {

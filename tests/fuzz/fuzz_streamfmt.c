@@ -50,6 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	streamfmt_finish(&s, &out);
 	streamfmt_exit(&s, 0);
+	/* and as a failed run (exit 1), told as a failed login where it was */
+	streamfmt_explain_login(&s, "engine", streamfmt_exit(&s, 1 << 8));
 	streamfmt_result_json(&s, &json);
 	buf_release(&json);
 	buf_release(&out);

@@ -1,5 +1,7 @@
 #!/usr/bin/python3
-"""Engines configured with `git config engine.NAME.command`, and a missing one."""
+"""Engines configured with `git config engine.NAME.command`, and a missing one;
+the default engine, what the mount says about it, and a first run of an
+agent CLI that is installed but not logged in."""
 
 import json
 import os
@@ -114,6 +116,29 @@ class TestConfigWorkers(PaiTestCase):
 # daemon itself needs nothing from PATH, and sh tasks run /bin/sh.
 NO_AGENT_PATH = '/nonexistent'
 
+FAKE_CLI = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fake_cli.py')
+
+# What Claude Code 2.1 prints for `claude -p ... --output-format stream-json
+# --verbose` with no login and no key (trimmed), before it exits 1.
+CLAUDE_NOT_LOGGED_IN = {
+    'lines': [
+        {'type': 'system', 'subtype': 'init', 'cwd': '.', 'session_id': 's1',
+         'tools': ['Bash', 'Edit', 'Write'], 'model': 'claude-opus-4-8[1m]',
+         'permissionMode': 'acceptEdits', 'apiKeySource': 'none'},
+        {'type': 'assistant', 'message': {
+            'model': '<synthetic>', 'role': 'assistant', 'type': 'message',
+            'content': [{'type': 'text', 'text': 'Not logged in \u00b7 Please run /login'}]},
+         'parent_tool_use_id': None, 'session_id': 's1', 'error': 'authentication_failed'},
+        {'type': 'result', 'subtype': 'success', 'is_error': True, 'duration_ms': 165,
+         'num_turns': 1, 'result': 'Not logged in \u00b7 Please run /login',
+         'session_id': 's1', 'total_cost_usd': 0, 'permission_denials': []},
+    ],
+    'exit': 1,
+}
+
+CLAUDE_HINT = ('claude is not logged in: run claude once to log in, '
+               'set ANTHROPIC_API_KEY, or mount with -o engine=sh')
+
 
 class TestDefaultEngine(PaiTestCase):
     """With no engine configured: claude if on PATH, else anthropic or
@@ -130,13 +155,24 @@ class TestDefaultEngine(PaiTestCase):
         env.update(extra)
         return env
 
-    def fake_bin(self, name):
+    def fake_bin(self, name, script=None):
+        """A directory with a program name in it: one that exits 0, or a
+        stand-in that plays script (fake_cli.py)."""
         d = os.path.join(self.tmp, 'fakebin')
         os.makedirs(d, exist_ok=True)
+        body = 'exit 0\n'
+        if script is not None:
+            path = os.path.join(self.tmp, name + '.json')
+            with open(path, 'w') as f:
+                json.dump(script, f)
+            body = 'exec %s %s %s "$@"\n' % (sys.executable, FAKE_CLI, path)
         with open(os.path.join(d, name), 'w') as f:
-            f.write('#!/bin/sh\nexit 0\n')
+            f.write('#!/bin/sh\n' + body)
         os.chmod(os.path.join(d, name), 0o755)
         return d
+
+    def default_engine_lines(self, text):
+        return [ln for ln in text.splitlines() if 'default engine' in ln]
 
     def test_claude_on_path_is_the_default(self):
         self.m.start(env=self.env(self.fake_bin('claude')))
@@ -167,13 +203,56 @@ class TestDefaultEngine(PaiTestCase):
         self.m.start(env=self.env(self.fake_bin('claude')))
         st = self.m.kv('status')
         self.assertEqual((st['engine'], st['engine_reason']), ('sh', 'configured'))
+        # chosen by the user: nothing to say when mounting
+        self.assertEqual(self.default_engine_lines(self.m.stderr_text()), [])
+        self.assertIn("This mount's default engine: sh (configured);\n", self.m.read('README'))
 
-    def test_unknown_configured_engine_is_refused_at_start(self):
-        git(self.m.repo, 'config', 'parallelai.engine', 'nosuch')
-        r = paitest.run([paitest.PAI_BIN, self.m.repo, self.m.mnt])
-        self.assertNotEqual(r.returncode, 0)
-        self.assertEqual(r.stderr.strip(), "parallelai: unknown engine 'nosuch'")
-        self.assertFalse(os.path.ismount(self.m.mnt))
+    def test_mount_says_which_engine_it_chose_and_why(self):
+        r = paitest.run([paitest.PAI_BIN, self.m.repo, self.m.mnt], timeout=30,
+                        env=self.env(self.fake_bin('claude')))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pids = paitest.daemon_pids(self.m.mnt)
+        # one line, on the terminal the mount was started from
+        self.assertEqual(r.stderr, 'parallelai: default engine claude (claude is on PATH); '
+                                   '-o engine=sh runs prompts as shell commands\n')
+        self.assertEqual(r.stdout, '')
+        self.assertIn("changed is committed on the branch, and its diff is shown here.\n\n"
+                      "This mount's default engine: claude (claude is on PATH);\n"
+                      "-o engine=sh runs prompts as shell commands.\n", self.m.read('README'))
+        st = json.loads(self.m.read('status.json'))
+        self.assertEqual((st['engine'], st['engine_reason']), ('claude', 'claude is on PATH'))
+        self.assertEqual(paitest.run(['fusermount3', '-u', self.m.mnt]).returncode, 0)
+        paitest.wait_for(lambda: not any(paitest.pid_alive(p) for p in pids), 30,
+                         msg='daemon to exit after unmount')
+
+    def test_sh_as_default_says_how_to_pick_an_agent(self):
+        self.m.start(env=self.env(NO_AGENT_PATH))
+        self.assertEqual(self.default_engine_lines(self.m.stderr_text()),
+                         ['parallelai: default engine sh (no agent CLI on PATH and no API '
+                          'key set); prompts run as shell commands; -o engine=NAME picks '
+                          'an agent'])
+
+    def test_claude_not_logged_in_fails_saying_what_to_do(self):
+        # a first run: Claude Code installed, never logged in, no key
+        self.m.start(env=self.env(self.fake_bin('claude', CLAUDE_NOT_LOGGED_IN)))
+        self.assertEqual(self.m.kv('status')['engine'], 'claude')
+        tid = self.m.submit('make test\n')
+        self.assertEqual(self.m.wait_final(tid), 'failed')
+        st = self.m.status(tid)
+        self.assertEqual((st['engine'], st['reason']), ('claude', CLAUDE_HINT))
+        log = self.m.read('tasks/%d/log' % tid)
+        # the CLI's own words, and at the end what to do
+        self.assertIn('Not logged in \u00b7 Please run /login\n', log)
+        self.assertTrue(log.endswith('\n! %s\n' % CLAUDE_HINT), log)
+        self.assertEqual(json.loads(self.m.read('tasks/%d/task.json' % tid))['reason'],
+                         CLAUDE_HINT)
+        # what it says to do works: with -o engine=sh a prompt is a command
+        self.m.unmount()
+        self.m.opts.append('engine=sh')
+        self.m.start(env=self.env(self.fake_bin('claude', CLAUDE_NOT_LOGGED_IN)))
+        tid = self.m.submit('echo from sh > sh.txt\n')
+        self.assertDone(tid)
+        self.assertEqual(self.m.status(tid)['engine'], 'sh')
 
 
 if __name__ == '__main__':

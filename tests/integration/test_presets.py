@@ -313,8 +313,11 @@ class TestStreamEngines(PaiTestCase):
         log = self.log(tid)
         self.assertIn('! warning: Reconnecting... 1/5', log)
         self.assertIn('! error: unexpected status 401 Unauthorized: invalid api key\n', log)
-        self.assertEqual(self.result(tid)['error'],
-                         'unexpected status 401 Unauthorized: invalid api key (exit 1)')
+        # a 401 is a login problem: the reason says what to do
+        hint = ('codex is not logged in or its key was refused: run codex login, '
+                'or mount with -o engine=sh')
+        self.assertIn('! %s\n' % hint, log)
+        self.assertEqual(self.result(tid)['error'], hint)
 
     def test_gemini_deltas_join_into_text(self):
         tid = self.run_task('fakegemini', final='done')

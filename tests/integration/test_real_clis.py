@@ -11,7 +11,8 @@ namespace of its own that holds only a loopback interface (what `unshare -n`
 does), before it starts the server, the daemon and so the CLIs, which all
 inherit it. The mount is still visible (a network namespace is not a mount
 namespace). A CLI that is not installed, or a kernel that refuses the
-namespace, skips the test with the reason.
+namespace, skips the test with the reason. tests/run installs the CLIs into
+BUILDDIR/npm-clis, which only this file puts on PATH.
 """
 
 import ctypes
@@ -31,6 +32,15 @@ sys.path.insert(0, os.path.dirname(HERE))
 import paitest  # noqa: E402
 from paitest import PaiTestCase, git  # noqa: E402
 from llm_server import LLMServer  # noqa: E402
+
+# tests/run installs the CLIs into a prefix of the build's own, never onto
+# the user's PATH; meson says where (PAI_CLI_PREFIX). Its bin directory goes
+# first on PATH here, for this process and so for the daemon and the
+# engines it starts.
+CLI_PREFIX = os.environ.get('PAI_CLI_PREFIX')
+if CLI_PREFIX:
+    os.environ['PATH'] = (os.path.join(CLI_PREFIX, 'node_modules', '.bin') + os.pathsep +
+                          os.environ.get('PATH', '/usr/bin:/bin'))
 
 CLONE_NEWNET = 0x40000000
 SIOCGIFFLAGS = 0x8913
@@ -88,7 +98,9 @@ class RealCLITestCase(PaiTestCase):
 
     def setUp(self):
         if not shutil.which(self.cli):
-            self.skipTest('%s is not installed (npm install -g %s)' % (self.cli, self.package))
+            self.skipTest('%s is not installed (tests/run installs it: npm install '
+                          '--prefix %s %s)' % (self.cli, CLI_PREFIX or 'BUILDDIR/npm-clis',
+                                               self.package))
         self.outer_netns = netns_id()
         try:
             back = enter_loopback_only_netns()
@@ -189,6 +201,34 @@ class TestRealClaudeWithoutPermission(TestRealClaude):
         log = self.log(tid)
         self.assertIn('! error: 1 permission denial (Write hello.txt)', log)
         self.assertIn('permission denial', self.m.status(tid).get('reason', ''))
+
+
+class TestRealClaudeNotLoggedIn(RealCLITestCase):
+    """Claude Code as on a machine where it was installed and never set up:
+    no login, no key. The task fails with a reason that says what to do."""
+
+    cli = 'claude'
+    package = '@anthropic-ai/claude-code'
+
+    def prepare_repo(self, repo):
+        # nor a key from the environment the daemon starts in
+        key = os.environ.pop('ANTHROPIC_API_KEY', None)
+        if key is not None:
+            self.addCleanup(os.environ.__setitem__, 'ANTHROPIC_API_KEY', key)
+        for kv in ('CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1', 'DISABLE_AUTOUPDATER=1',
+                   'DISABLE_TELEMETRY=1', 'DISABLE_ERROR_REPORTING=1',
+                   'HOME=' + self.make_home()):
+            git(repo, 'config', '--add', 'engine.claude.env', kv)
+
+    def test_real_claude_not_logged_in_says_what_to_do(self):
+        tid = self.run_task('write hello.txt', 'claude', 'failed', timeout=60)
+        hint = ('claude is not logged in: run claude once to log in, '
+                'set ANTHROPIC_API_KEY, or mount with -o engine=sh')
+        self.assertEqual(self.m.status(tid).get('reason'), hint)
+        log = self.log(tid)
+        self.assertIn('Not logged in', log)
+        self.assertTrue(log.endswith('\n! %s\n' % hint), log)
+        self.assertEqual(self.srv.requests, [])
 
 
 # ---- Codex through a custom model provider (the Responses API) --------------
@@ -296,6 +336,15 @@ class TestRealCodex(RealCLITestCase):
         out = self.requests_to('/v1/responses')[1]['body']['input'][-1]
         self.assertEqual(out['type'], 'function_call_output')
         self.assertIn('A src/greeting.txt', str(out['output']))
+
+    def test_real_codex_without_its_key_says_what_to_do(self):
+        git(self.m.repo, 'config', '--unset-all', 'engine.codex.env', '^' + KEY_ENV + '=')
+        self.m.unmount()
+        self.m.remount()
+        tid = self.run_task('write hello.txt', 'codex', 'failed', timeout=60)
+        self.assertEqual(self.m.status(tid).get('reason'),
+                         'codex has no API key: set %s, or mount with -o engine=sh' % KEY_ENV)
+        self.assertEqual(self.requests_to('/v1/responses'), [])
 
     def test_real_codex_failed_turn_fails_the_task(self):
         self.script([{'error': {'status': 400, 'type': 'invalid_request_error',

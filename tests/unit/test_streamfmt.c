@@ -627,6 +627,121 @@ static void test_exit_codes(void)
 	stop();
 }
 
+/* What Claude Code 2.1 prints, with no login and no key, for claude -p
+ * --output-format stream-json --verbose (trimmed), and exits 1. */
+static const char claude_not_logged_in[] =
+	"{\"type\":\"system\",\"subtype\":\"init\",\"cwd\":\"/tmp\",\"apiKeySource\":\"none\"}\n"
+	"{\"type\":\"assistant\",\"message\":{\"model\":\"<synthetic>\",\"role\":\"assistant\","
+	"\"content\":[{\"type\":\"text\",\"text\":\"Not logged in \xc2\xb7 Please run /login\"}]},"
+	"\"parent_tool_use_id\":null,\"error\":\"authentication_failed\"}\n"
+	"{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":true,\"num_turns\":1,"
+	"\"result\":\"Not logged in \xc2\xb7 Please run /login\",\"total_cost_usd\":0,"
+	"\"permission_denials\":[]}\n";
+
+#define SH_HINT "or mount with -o engine=sh"
+
+/* Feed a stream, end the run with status, explain it as engine. */
+static bool explained(enum stream_format f, const char *stream, int status,
+		      const char *engine)
+{
+	bool r;
+
+	start(f);
+	feed(stream);
+	finish();
+	r = streamfmt_explain_login(&S, engine, streamfmt_exit(&S, status));
+	return r;
+}
+
+static void test_login_claude_not_logged_in_says_what_to_do(void)
+{
+	CHECK(explained(STREAM_CLAUDE, claude_not_logged_in, EXITED(1), "claude"));
+	CHECK_STR(buf_cstr(&S.error), "claude is not logged in: run claude once to log in, "
+		  "set ANTHROPIC_API_KEY, " SH_HINT);
+	stop();
+	/* older versions and stand-ins print it as plain text */
+	CHECK(explained(STREAM_CLAUDE, "Not logged in \xc2\xb7 Please run /login\n",
+			EXITED(1), "claude"));
+	CHECK_STR(buf_cstr(&S.error), "claude is not logged in: run claude once to log in, "
+		  "set ANTHROPIC_API_KEY, " SH_HINT);
+	CHECK(has("Not logged in"));
+	stop();
+}
+
+static void test_login_claude_refused_key(void)
+{
+	/* Claude Code 2.1 against an API that answers 401 */
+	CHECK(explained(STREAM_CLAUDE,
+			"{\"type\":\"assistant\",\"message\":{\"content\":[{\"type\":\"text\","
+			"\"text\":\"Invalid API key \xc2\xb7 Fix external API key\"}]},"
+			"\"error\":\"authentication_failed\"}\n"
+			"{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":true,"
+			"\"api_error_status\":401,\"result\":\"Invalid API key \xc2\xb7 Fix external API key\"}\n",
+			EXITED(1), "myclaude"));
+	CHECK_STR(buf_cstr(&S.error), "myclaude has an API key that was refused: run claude once "
+		  "to log in, set a valid ANTHROPIC_API_KEY, " SH_HINT);
+	stop();
+	/* only the event's error field tells */
+	CHECK(explained(STREAM_CLAUDE,
+			"{\"type\":\"assistant\",\"message\":{\"content\":[{\"type\":\"text\","
+			"\"text\":\"Something new\"}]},\"error\":\"authentication_failed\"}\n"
+			"{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":true,"
+			"\"result\":\"Something new\"}\n", EXITED(1), "claude"));
+	CHECK_STR(buf_cstr(&S.error), "claude could not log in: run claude once to log in, "
+		  "set ANTHROPIC_API_KEY, " SH_HINT);
+	stop();
+}
+
+static void test_login_codex_missing_key_and_401(void)
+{
+	/* codex 0.1xx exec --json with a provider whose env_key is unset */
+	CHECK(explained(STREAM_CODEX,
+			"{\"type\":\"turn.started\"}\n"
+			"{\"type\":\"error\",\"message\":\"Missing environment variable: `PAI_NOKEY`.\"}\n"
+			"{\"type\":\"turn.failed\",\"error\":{\"message\":"
+			"\"Missing environment variable: `PAI_NOKEY`.\"}}\n", EXITED(1), "codex"));
+	CHECK_STR(buf_cstr(&S.error), "codex has no API key: set PAI_NOKEY, " SH_HINT);
+	stop();
+	/* and with a key the server refuses (or none at all) */
+	CHECK(explained(STREAM_CODEX,
+			"{\"type\":\"turn.started\"}\n"
+			"{\"type\":\"error\",\"message\":\"unexpected status 401 Unauthorized: "
+			"invalid x-api-key, url: http://127.0.0.1:1/v1/responses\"}\n"
+			"{\"type\":\"turn.failed\",\"error\":{\"message\":\"unexpected status 401 "
+			"Unauthorized: invalid x-api-key, url: http://127.0.0.1:1/v1/responses\"}}\n",
+			EXITED(1), "codex"));
+	CHECK_STR(buf_cstr(&S.error), "codex is not logged in or its key was refused: "
+		  "run codex login, " SH_HINT);
+	stop();
+}
+
+static void test_login_gemini_exit_41(void)
+{
+	CHECK(explained(STREAM_GEMINI, "{\"type\":\"init\"}\n", EXITED(41), "gemini"));
+	CHECK_STR(buf_cstr(&S.error), "gemini could not log in: run gemini once to log in, "
+		  "set GEMINI_API_KEY, " SH_HINT);
+	stop();
+}
+
+static void test_login_other_failures_keep_their_reason(void)
+{
+	/* another error */
+	CHECK(!explained(STREAM_CODEX,
+			 "{\"type\":\"turn.failed\",\"error\":{\"message\":\"model x does not exist\"}}\n",
+			 EXITED(1), "codex"));
+	CHECK_STR(buf_cstr(&S.error), "model x does not exist (exit 1)");
+	stop();
+	/* a run that went well is not explained */
+	CHECK(!explained(STREAM_CLAUDE, "Not logged in to the wiki, skipping it\n",
+			 EXITED(0), "claude"));
+	CHECK_STR(buf_cstr(&S.error), "");
+	stop();
+	/* words of one CLI mean nothing from another */
+	CHECK(!explained(STREAM_OPENCODE, "Not logged in\n", EXITED(1), "opencode"));
+	CHECK_STR(buf_cstr(&S.error), "exited with status 1");
+	stop();
+}
+
 static void test_format_names(void)
 {
 	enum stream_format f;
@@ -667,6 +782,11 @@ int main(void)
 	RUN(test_overlong_line_is_summarised);
 	RUN(test_text_without_newline_is_ended_before_a_tool);
 	RUN(test_exit_codes);
+	RUN(test_login_claude_not_logged_in_says_what_to_do);
+	RUN(test_login_claude_refused_key);
+	RUN(test_login_codex_missing_key_and_401);
+	RUN(test_login_gemini_exit_41);
+	RUN(test_login_other_failures_keep_their_reason);
 	RUN(test_format_names);
 	return check_done();
 }
