@@ -450,6 +450,20 @@ class PaiTestCase(unittest.TestCase):
     def refused_events(self):
         return self.m.events_of('refused')
 
+    def assertRefused(self, text, *words):
+        """Writing text to tasks/new fails EINVAL, makes no task, and the
+        refusal's reason, in events, names each of words."""
+        before = self.m.task_ids()
+        n_refused = len(self.refused_events())
+        self.assertErrno(self.m.try_new(text), errno.EINVAL)
+        self.assertEqual(self.m.task_ids(), before)
+        refused = self.refused_events()
+        self.assertEqual(len(refused), n_refused + 1, refused)
+        reason = refused[-1].get('reason', '')
+        for w in words:
+            self.assertIn(w, reason)
+        return reason
+
 
 def main():
     if not os.path.exists('/dev/fuse'):

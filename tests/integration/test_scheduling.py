@@ -39,20 +39,6 @@ class SchedTestCase(PaiTestCase):
     def started_order(self):
         return [e['task'] for e in self.m.events() if e.get('event') == 'started']
 
-    def assertRefused(self, text, *words):
-        """Writing text to tasks/new fails EINVAL, makes no task, and the
-        refusal's reason, in events, names each of words."""
-        before = self.m.task_ids()
-        n_refused = len(self.refused_events())
-        self.assertErrno(self.m.try_new(text), errno.EINVAL)
-        self.assertEqual(self.m.task_ids(), before)
-        refused = self.refused_events()
-        self.assertEqual(len(refused), n_refused + 1, refused)
-        reason = refused[-1].get('reason', '')
-        for w in words:
-            self.assertIn(w, reason)
-        return reason
-
     def gate_file(self, name):
         return os.path.join(self.tmp, name)
 

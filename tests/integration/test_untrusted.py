@@ -27,20 +27,6 @@ def spec(**fields):
 
 class UntrustedTestCase(PaiTestCase):
 
-    def assertRefused(self, text, *words):
-        """Writing text to tasks/new fails EINVAL, makes no task, and the
-        refusal's reason, in events, names each of words."""
-        before = self.m.task_ids()
-        n_refused = len(self.refused_events())
-        self.assertErrno(self.m.try_new(text), errno.EINVAL)
-        self.assertEqual(self.m.task_ids(), before)
-        refused = self.refused_events()
-        self.assertEqual(len(refused), n_refused + 1, refused)
-        reason = refused[-1].get('reason', '')
-        for w in words:
-            self.assertIn(w, reason)
-        return reason
-
     def commit_files(self, files):
         """Commit files ({path: text}) to the repository's main."""
         for rel, text in files.items():
