@@ -1131,11 +1131,11 @@ void sched_stop(struct sched *s)
 
 /* ---- submissions and commands -------------------------------------- */
 
-int sched_check(struct sched *s, const char *text, size_t len, char *err,
-		size_t errlen)
+int sched_check(struct sched *s, const char *text, size_t len,
+		const struct pai_cancel *cancel, char *err, size_t errlen)
 {
 	struct submission sub;
-	int r = submit_prepare(&sub, s->p, text, len, err, errlen);
+	int r = submit_prepare(&sub, s->p, text, len, cancel, err, errlen);
 
 	submit_release(&sub);
 	if (r < 0)
@@ -1144,7 +1144,8 @@ int sched_check(struct sched *s, const char *text, size_t len, char *err,
 }
 
 int sched_submit(struct sched *s, const char *text, size_t len,
-		 int64_t *id, char *err, size_t errlen)
+		 const struct pai_cancel *cancel, int64_t *id, char *err,
+		 size_t errlen)
 {
 	struct pai *p = s->p;
 	struct submission sub;
@@ -1152,7 +1153,7 @@ int sched_submit(struct sched *s, const char *text, size_t len,
 	size_t i;
 	int r;
 
-	r = submit_prepare(&sub, p, text, len, err, errlen);
+	r = submit_prepare(&sub, p, text, len, cancel, err, errlen);
 	if (r < 0)
 		goto refused;
 	ids = calloc(sub.n, sizeof(*ids));
@@ -1379,7 +1380,8 @@ const char *sched_ctl_commands(int64_t task)
  * of them (*ret set), 0 when not.
  */
 static int review_ctl(struct sched *s, int64_t task, const char *line,
-		      int *ret, char *err, size_t errlen)
+		      const struct pai_cancel *cancel, int *ret, char *err,
+		      size_t errlen)
 {
 	struct pai *p = s->p;
 	char verb[16] = "", rest[64] = "";
@@ -1390,14 +1392,15 @@ static int review_ctl(struct sched *s, int64_t task, const char *line,
 	if (n < 1)
 		return 0;
 	if (!strcmp(verb, "prune") && task == 0) {
-		*ret = review_prune(p, n == 2 ? rest : "", err, errlen);
+		*ret = review_prune(p, n == 2 ? rest : "", cancel, err,
+				    errlen);
 	} else if (!strcmp(verb, "merge") && task > 0 && n == 1) {
 		*ret = review_merge(p, task, err, errlen);
 	} else if (!strcmp(verb, "push") && task > 0 && n == 1) {
 		*ret = review_push(p, task, err, errlen);
 	} else if (!strcmp(verb, "merge") && task == 0 && n == 2 &&
 		   !strcmp(rest, "all")) {
-		*ret = review_merge_all(p, err, errlen);
+		*ret = review_merge_all(p, cancel, err, errlen);
 	} else if (!strcmp(verb, "merge") && task == 0 && n == 2) {
 		id = strtol(rest, &end, 10);
 		if (*end || id <= 0) {
@@ -1416,7 +1419,7 @@ static int review_ctl(struct sched *s, int64_t task, const char *line,
 }
 
 int sched_ctl(struct sched *s, int64_t task, const char *line,
-	      char *err, size_t errlen)
+	      const struct pai_cancel *cancel, char *err, size_t errlen)
 {
 	char verb[32] = "";
 	long num = 0;
@@ -1424,7 +1427,7 @@ int sched_ctl(struct sched *s, int64_t task, const char *line,
 	int settle_after = 0;
 	cJSON *f;
 
-	if (review_ctl(s, task, line, &ret, err, errlen))
+	if (review_ctl(s, task, line, cancel, &ret, err, errlen))
 		return ret;
 
 	pthread_mutex_lock(&s->lock);
