@@ -1046,6 +1046,16 @@ static struct handle *handle_of(struct fuse_file_info *fi)
 	return (struct handle *)(uintptr_t)fi->fh;
 }
 
+/* The writer's signal (^C of `echo 'merge all' > ctl`) reaches us as an
+ * interrupt of its request; long work in src/ asks between its steps. */
+static bool writer_gave_up(void *arg)
+{
+	(void)arg;
+	return fuse_interrupted() != 0;
+}
+
+static const struct pai_cancel writer_cancel = { writer_gave_up, NULL };
+
 /* Submit what a tasks/new handle holds, once. Called with h->lock. */
 static int submit(struct handle *h)
 {
@@ -1071,7 +1081,8 @@ static int submit(struct handle *h)
 					   h->data.len, &id, err, sizeof(err));
 	else
 		h->result = sched_submit(p->sched, buf_cstr(&h->data),
-					 h->data.len, &id, err, sizeof(err));
+					 h->data.len, &writer_cancel, &id, err,
+					 sizeof(err));
 	if (h->result == 0)
 		h->created = id;
 	return h->result;
@@ -1155,7 +1166,8 @@ static int run_line(struct handle *h, char *line)
 	if (h->n.e->kind == K_P_CTL)
 		return planner_ctl(p->planner, h->n.task, line, err,
 				   sizeof(err));
-	return sched_ctl(p->sched, h->n.task, line, err, sizeof(err));
+	return sched_ctl(p->sched, h->n.task, line, &writer_cancel, err,
+			 sizeof(err));
 }
 
 static int line_too_long(struct handle *h)
@@ -1249,7 +1261,8 @@ static int judge_early(struct handle *h)
 		return 0;
 	cJSON_Delete(v);
 	h->result = h->n.e->kind == K_NEW ?
-		    sched_check(p->sched, s, len, err, sizeof(err)) :
+		    sched_check(p->sched, s, len, &writer_cancel, err,
+				sizeof(err)) :
 		    planner_check(p->planner, s, len, err, sizeof(err));
 	return h->result;
 }

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cancel.h"
+
 struct buf;
 struct pai;
 struct task;
@@ -49,11 +51,17 @@ int review_merge_order(struct pai *p, struct buf *out);
 int review_merge(struct pai *p, int64_t id, char *err, size_t errlen);
 /* In merge order, stopping at the first that cannot go (-EBUSY). Done
  * tasks whose branch is missing are passed over, each with an event
- * "skipped". */
-int review_merge_all(struct pai *p, char *err, size_t errlen);
+ * "skipped". Asked to stop (cancel), it does so between two merges:
+ * -EINTR, and an event "interrupted" says how many went and which task
+ * is next. */
+int review_merge_all(struct pai *p, const struct pai_cancel *cancel,
+		     char *err, size_t errlen);
 int review_push(struct pai *p, int64_t id, char *err, size_t errlen);
-/* "", "branches", "ID" or "branches ID": see parallelai(1). */
-int review_prune(struct pai *p, const char *args, char *err, size_t errlen);
+/* "", "branches", "ID" or "branches ID": see parallelai(1). Asked to
+ * stop (cancel), it does so between two worktrees: -EINTR, event
+ * "interrupted". */
+int review_prune(struct pai *p, const char *args,
+		 const struct pai_cancel *cancel, char *err, size_t errlen);
 /* Bytes used by all worktrees, cached for a few seconds. */
 uint64_t review_worktree_bytes(struct pai *p);
 

@@ -15,6 +15,12 @@
  * Until it is gone the keeper holds a lock on the log (flock), which
  * runner_await_keeper waits for.
  *
+ * The exit file is made by runner_spawn, before the engine starts, with
+ * room for the status (a full disk then refuses the run, not its end);
+ * until the keeper writes the status over it, it says "running". An
+ * engine that ended by itself but whose status could not be written even
+ * so leaves the file empty: runner_read_exit says -ENODATA.
+ *
  *	struct runner_proc p;
  *	if (runner_spawn(&p, argv, envp, worktree, logfd, cap, exit_path,
  *			 err, sizeof(err)) < 0)
@@ -35,6 +41,12 @@
 /* How long an engine may go on after its daemon died, to finish by
  * itself and have its end kept. */
 #define RUNNER_LINGER_MS 1000
+/* How long a keeper tries to write a status that would not go down; the
+ * next daemon waits for it (KEEPER_WAIT_MS, in the scheduler). */
+#define RUNNER_EXIT_RETRY_MS 5000
+/* An exit file's one record: text padded with blanks, then a newline. */
+#define RUNNER_EXIT_LEN 16
+#define RUNNER_EXIT_RUNNING "running"
 
 struct runner_proc {
 	pid_t pid;	/* the engine's, also its process group id */
@@ -58,7 +70,8 @@ struct runner_proc {
  * log_cap: the most bytes of output kept (0: all); past it the log says
  * so once and the rest is dropped. exit_path: where the keeper writes the
  * wait status of an engine that exited by itself, or NULL; given one, the
- * keeper holds a lock on log_fd's file. */
+ * keeper holds a lock on log_fd's file, and a file that cannot be made
+ * there (ENOSPC) is the spawn's error: "cannot make exit file '...'". */
 int runner_spawn(struct runner_proc *p, char *const argv[],
 		 char *const envp[], const char *cwd, int log_fd,
 		 uint64_t log_cap, const char *exit_path, char *err,
@@ -80,7 +93,10 @@ int runner_exit_code(int status);
 /* After a daemon died: wait up to timeout_ms for the keeper of the run
  * whose log this is to be gone. 0, -ETIMEDOUT, or another -errno. */
 int runner_await_keeper(const char *log_path, int timeout_ms);
-/* The wait status a keeper wrote; -ENOENT when it wrote none. */
+/* The wait status a keeper wrote. -ENOENT when it wrote none (the file
+ * is missing or still says "running": the engine did not end by itself,
+ * or the keeper was killed with it); -ENODATA when the engine ended by
+ * itself but its status was lost; -EINVAL for anything else. */
 int runner_read_exit(const char *exit_path, int *status);
 
 #endif

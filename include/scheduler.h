@@ -9,8 +9,8 @@
  * outcome.
  *
  *	sched_start(&s, pai);			// requeues crash leftovers
- *	sched_submit(s, "make test\n", 10, &id, err, sizeof(err));
- *	sched_ctl(s, id, "cancel", err, sizeof(err));
+ *	sched_submit(s, "make test\n", 10, NULL, &id, err, sizeof(err));
+ *	sched_ctl(s, id, "cancel", NULL, err, sizeof(err));
  *	sched_stop(s);		// ends engines; their tasks stay queued
  */
 #ifndef PAI_SCHEDULER_H
@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "cancel.h"
 
 struct pai;
 struct sched;
@@ -31,22 +33,27 @@ void sched_stop(struct sched *s);
  * Create a task from what was written to tasks/new: a prompt, or a JSON
  * spec {"prompt": "...", "engine": "..."}. 0 and *id on success; -EINVAL
  * (empty prompt, NUL byte, bad spec, unknown engine), -EFBIG (too long),
- * -EIO/-ENOSPC (store) with the reason in err and in events.
+ * -EIO/-ENOSPC (store) with the reason in err and in events; -EINTR
+ * when cancel asked to stop while a fan-out was being expanded (nothing
+ * is made).
  */
 /* sched_submit's checks alone: nothing is made; a refusal is an
  * event. */
-int sched_check(struct sched *s, const char *text, size_t len, char *err,
-		size_t errlen);
+int sched_check(struct sched *s, const char *text, size_t len,
+		const struct pai_cancel *cancel, char *err, size_t errlen);
 int sched_submit(struct sched *s, const char *text, size_t len,
-		 int64_t *id, char *err, size_t errlen);
+		 const struct pai_cancel *cancel, int64_t *id, char *err,
+		 size_t errlen);
 
 /*
  * Run one command line. task 0: the root ctl (pause, resume, workers N,
  * cancel ID, retry ID); else the task's ctl (cancel, retry).
- * -EINVAL unknown or malformed, -ENOENT no such task, -EBUSY wrong state.
+ * -EINVAL unknown or malformed, -ENOENT no such task, -EBUSY wrong state,
+ * -EINTR when cancel asked a long command (merge all, prune) to stop:
+ * it stops between two units of its work, nothing half-made.
  */
 int sched_ctl(struct sched *s, int64_t task, const char *line,
-	      char *err, size_t errlen);
+	      const struct pai_cancel *cancel, char *err, size_t errlen);
 /* What a ctl file takes, one command per line: a read of ctl says it. */
 const char *sched_ctl_commands(int64_t task);
 

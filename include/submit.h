@@ -8,7 +8,8 @@
  * of the tasks or none.
  *
  *	struct submission sub;
- *	if (submit_prepare(&sub, pai, text, len, err, sizeof(err)) < 0)
+ *	if (submit_prepare(&sub, pai, text, len, NULL, err,
+ *			   sizeof(err)) < 0)
  *		...;	// -EINVAL, -EFBIG, -EIO with the reason in err
  *	store_tasks_create(pai->store, sub.tasks, sub.n, ids);
  *	submit_release(&sub);
@@ -18,6 +19,7 @@
 
 #include <stddef.h>
 
+#include "cancel.h"
 #include "spec.h"
 #include "store.h"
 
@@ -33,8 +35,10 @@ struct submission {
 	char base[41];
 };
 
+/* cancel: asked between the paths of a fan-out's walk (-EINTR). */
 int submit_prepare(struct submission *out, struct pai *p, const char *text,
-		   size_t len, char *err, size_t errlen);
+		   size_t len, const struct pai_cancel *cancel, char *err,
+		   size_t errlen);
 void submit_release(struct submission *sub);
 
 #endif

@@ -425,13 +425,33 @@ static void skipped(struct pai *p, int64_t id, const char *reason)
 	events_reason(p->events, "skipped", id, reason);
 }
 
-int review_merge_all(struct pai *p, char *err, size_t errlen)
+/* merge all stopped by its caller before task next: said in events
+ * (which task is next, how many went) and in err. */
+static int merge_all_interrupted(struct pai *p, int64_t next, size_t merged,
+				 size_t total, char *err, size_t errlen)
+{
+	cJSON *f = cJSON_CreateObject();
+
+	snprintf(err, errlen, "merge all interrupted: merged %zu of %zu;"
+		 " task %lld and those after it are not merged", merged, total,
+		 (long long)next);
+	cJSON_AddStringToObject(f, "command", "merge all");
+	cJSON_AddNumberToObject(f, "merged", (double)merged);
+	cJSON_AddNumberToObject(f, "left", (double)(total - merged));
+	cJSON_AddNumberToObject(f, "next", (double)next);
+	cJSON_AddStringToObject(f, "reason", err);
+	events_add(p->events, "interrupted", 0, f);
+	return -EINTR;
+}
+
+int review_merge_all(struct pai *p, const struct pai_cancel *cancel,
+		     char *err, size_t errlen)
 {
 	struct merge_order o;
 	struct finished f;
 	char branch[256], why[512];
+	size_t i, merged = 0;
 	bool gone;
-	size_t i;
 	int r;
 
 	pthread_mutex_lock(&p->review->lock);
@@ -444,7 +464,16 @@ int review_merge_all(struct pai *p, char *err, size_t errlen)
 		skipped(p, f.gone[i].id, why);
 	}
 	for (i = 0; i < o.n && r == 0; i++) {
+		/* Each merge is whole or not at all: between two is where
+		 * a caller who gave up is heard. */
+		if (pai_cancel_asked(cancel)) {
+			r = merge_all_interrupted(p, o.ids[i], merged, o.n, err,
+						  errlen);
+			break;
+		}
 		r = merge_one(p, o.ids[i], &gone, err, errlen);
+		if (r == 0)
+			merged++;
 		/* Deleted since the order was made: the same as above. */
 		if (r == -ENOENT && gone) {
 			skipped(p, o.ids[i], err);
@@ -532,12 +561,29 @@ static bool prunable(struct pai *p, const struct task *t)
 	       review_branch_missing(p, t);
 }
 
-static int prune_all(struct pai *p, bool branches, char *err, size_t errlen)
+/* Between two worktrees, a caller who gave up is heard: those removed
+ * stay removed, the others stay. */
+static int prune_interrupted(struct pai *p, size_t pruned, char *err,
+			     size_t errlen)
+{
+	cJSON *f = cJSON_CreateObject();
+
+	snprintf(err, errlen, "prune interrupted: %zu pruned, the rest"
+		 " left as they were", pruned);
+	cJSON_AddStringToObject(f, "command", "prune");
+	cJSON_AddNumberToObject(f, "pruned", (double)pruned);
+	cJSON_AddStringToObject(f, "reason", err);
+	events_add(p->events, "interrupted", 0, f);
+	return -EINTR;
+}
+
+static int prune_all(struct pai *p, bool branches,
+		     const struct pai_cancel *cancel, char *err, size_t errlen)
 {
 	static const enum task_state states[] = { TASK_MERGED, TASK_CANCELLED,
 						  TASK_DONE, TASK_FAILED };
 	int64_t *ids;
-	size_t i, k, n;
+	size_t i, k, n, pruned = 0;
 	int r = 0;
 
 	for (k = 0; k < sizeof(states) / sizeof(states[0]) && r == 0; k++) {
@@ -549,8 +595,12 @@ static int prune_all(struct pai *p, bool branches, char *err, size_t errlen)
 
 			if (store_task_get(p->store, ids[i], &t) < 0)
 				continue;
-			if (prunable(p, &t))
-				r = prune_task(p, &t, branches, err, errlen);
+			if (prunable(p, &t) && pai_cancel_asked(cancel))
+				r = prune_interrupted(p, pruned, err, errlen);
+			else if (prunable(p, &t) &&
+				 (r = prune_task(p, &t, branches, err,
+						 errlen)) == 0)
+				pruned++;
 			task_release(&t);
 		}
 		free(ids);
@@ -558,7 +608,8 @@ static int prune_all(struct pai *p, bool branches, char *err, size_t errlen)
 	return r;
 }
 
-int review_prune(struct pai *p, const char *args, char *err, size_t errlen)
+int review_prune(struct pai *p, const char *args,
+		 const struct pai_cancel *cancel, char *err, size_t errlen)
 {
 	bool branches = false;
 	int64_t only = 0;
@@ -600,7 +651,7 @@ int review_prune(struct pai *p, const char *args, char *err, size_t errlen)
 		task_release(&t);
 		return r;
 	}
-	r = prune_all(p, branches, err, errlen);
+	r = prune_all(p, branches, cancel, err, errlen);
 	pthread_mutex_lock(&p->review->lock);
 	p->review->du_at = 0;
 	pthread_mutex_unlock(&p->review->lock);

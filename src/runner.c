@@ -13,6 +13,14 @@
  * task's log until it is gone; the next daemon takes that lock before it
  * reads the exit file.
  *
+ * The run-once promise must hold on a full disk, so the exit file is made
+ * before the engine starts, holding a placeholder as long as any status:
+ * the keeper overwrites it in place, which needs no new space. A write
+ * that fails all the same is tried again for RUNNER_EXIT_RETRY_MS; if the
+ * status cannot be kept after that, the keeper empties the file (which
+ * needs no space either), and an empty exit file says "ended by itself,
+ * status lost": that run is failed, never run again.
+ *
  * The engine gets its own session (so the whole job can be signalled as a
  * group and never reads our terminal), SIGKILL when the keeper dies,
  * stdin from /dev/null, the output pipe as stdout and stderr, and no
@@ -297,7 +305,7 @@ struct launch {
 	const char *cwd;
 	int devnull, out_w, out_r, err_w;	/* err_w: close-on-exec */
 	int status_w, ctl_r, lock_fd;		/* lock_fd: -1 or the log */
-	const char *exit_path, *exit_tmp;	/* NULL: no exit file */
+	int exit_fd;				/* -1: no exit file */
 	const char *tag_entry;			/* "PAI_RUN=..." */
 };
 
@@ -410,22 +418,40 @@ static int keeper_watch(const struct launch *l, pid_t engine, int *by_itself)
 	return status;
 }
 
+/* A record of the exit file: text padded with blanks to its fixed
+ * length, then a newline. */
+static void exit_record(char rec[RUNNER_EXIT_LEN], const char *text,
+			size_t len)
+{
+	memset(rec, ' ', RUNNER_EXIT_LEN - 1);
+	memcpy(rec, text, len < RUNNER_EXIT_LEN - 1 ? len :
+	       RUNNER_EXIT_LEN - 1);
+	rec[RUNNER_EXIT_LEN - 1] = '\n';
+}
+
+/*
+ * The status over the placeholder, in place: no new space needed, so a
+ * full disk does not stop it. Anything else that fails it is tried again
+ * for a while (the lock on the log keeps the next daemon waiting); then
+ * the file is emptied, which says the status is lost.
+ */
 static void write_exit_file(const struct launch *l, int status)
 {
-	char line[32];
-	size_t n = put_int(line, status);
-	int fd;
+	char digits[24], rec[RUNNER_EXIT_LEN];
+	struct timespec pause = { 0, 10 * 1000000 };
+	int64_t end = now_ms() + RUNNER_EXIT_RETRY_MS;
 
-	line[n++] = '\n';
-	fd = open(l->exit_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return;
-	if (write(fd, line, n) == (ssize_t)n && close(fd) == 0) {
-		rename(l->exit_tmp, l->exit_path);
-		return;
+	exit_record(rec, digits, put_int(digits, status));
+	while (pwrite(l->exit_fd, rec, sizeof(rec), 0) != (ssize_t)sizeof(rec)) {
+		if (now_ms() >= end) {
+			while (ftruncate(l->exit_fd, 0) < 0 && errno == EINTR)
+				;
+			return;
+		}
+		nanosleep(&pause, NULL);
+		if (pause.tv_nsec < 320 * 1000000)
+			pause.tv_nsec *= 2;
 	}
-	close(fd);
-	unlink(l->exit_tmp);
 }
 
 static void keeper_main(const struct launch *l)
@@ -436,8 +462,8 @@ static void keeper_main(const struct launch *l)
 	 * after the daemon's at most. */
 	static const int ignore[] = { SIGPIPE, SIGTERM, SIGINT, SIGHUP,
 				      SIGQUIT };
-	int keep[7] = { l->devnull, l->out_w, l->out_r, l->err_w,
-			l->status_w, l->ctl_r, l->lock_fd };
+	int keep[8] = { l->devnull, l->out_w, l->out_r, l->err_w,
+			l->status_w, l->ctl_r, l->lock_fd, l->exit_fd };
 	int status, by_itself;
 	pid_t engine, self = getpid();
 
@@ -446,8 +472,8 @@ static void keeper_main(const struct launch *l)
 	setsid();
 	reset_signals(ignore, sizeof(ignore) / sizeof(ignore[0]));
 	prctl(PR_SET_NAME, "pai-keeper");
-	sort_fds(keep, 7);
-	close_others(keep, 7);
+	sort_fds(keep, 8);
+	close_others(keep, 8);
 
 	engine = fork();
 	if (engine == 0)
@@ -464,7 +490,7 @@ static void keeper_main(const struct launch *l)
 	status = keeper_watch(l, engine, &by_itself);
 	/* The record first, then the report: a daemon that has the report
 	 * may remove the file. */
-	if (by_itself && l->exit_path)
+	if (by_itself && l->exit_fd >= 0)
 		write_exit_file(l, status);
 	report(l->status_w, status);
 	_exit(0);
@@ -489,6 +515,55 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
+/* environ, envp and the tag, which goes last: it wins over any PAI_RUN
+ * the caller passed. The result borrows its strings, tag included. */
+static char **tagged_env(char *const envp[], char *tag)
+{
+	char **all, **env;
+	size_t m = 0;
+
+	while (envp && envp[m])
+		m++;
+	all = calloc(m + 2, sizeof(*all));
+	if (!all)
+		return NULL;
+	if (m)
+		memcpy(all, envp, m * sizeof(*all));
+	all[m] = tag;
+	env = merge_env(all);
+	free(all);
+	return env;
+}
+
+/* The run's exit file, made afresh with the placeholder: the room the
+ * keeper's status takes later. It appears whole (written aside, then
+ * renamed), for an empty one says the status was lost. A descriptor, or
+ * -errno. */
+static int exit_file_make(const char *path)
+{
+	char rec[RUNNER_EXIT_LEN], tmp[4096];
+	int fd, e;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.new", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	/* A leftover of an earlier run says nothing of this one. */
+	if ((unlink(path) < 0 && errno != ENOENT) ||
+	    (unlink(tmp) < 0 && errno != ENOENT))
+		return -errno;
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	exit_record(rec, RUNNER_EXIT_RUNNING, strlen(RUNNER_EXIT_RUNNING));
+	errno = ENOSPC;
+	if (write(fd, rec, sizeof(rec)) == (ssize_t)sizeof(rec) &&
+	    rename(tmp, path) == 0)
+		return fd;
+	e = errno;
+	close(fd);
+	unlink(tmp);
+	return -e;
+}
+
 int runner_spawn(struct runner_proc *p, char *const argv[],
 		 char *const envp[], const char *cwd, int log_fd,
 		 uint64_t log_cap, const char *exit_path, char *err,
@@ -496,11 +571,11 @@ int runner_spawn(struct runner_proc *p, char *const argv[],
 {
 	static atomic_ulong runs;
 	int errp[2] = { -1, -1 }, out[2] = { -1, -1 }, st[2] = { -1, -1 };
-	int ctl[2] = { -1, -1 }, child_errno = 0, devnull, e, engine = 0;
-	char **env, **all, tagvar[64], tmp[4096];
+	int ctl[2] = { -1, -1 }, child_errno = 0, devnull = -1, e, engine = 0;
+	int exit_fd = -1;
+	char **env, tagvar[64];
 	struct launch l;
 	pid_t keeper;
-	size_t m = 0;
 	ssize_t n;
 
 	memset(p, 0, sizeof(*p));
@@ -510,27 +585,21 @@ int runner_spawn(struct runner_proc *p, char *const argv[],
 	p->cap = log_cap;
 	snprintf(p->tag, sizeof(p->tag), "%d-%lu", (int)getpid(),
 		 (unsigned long)atomic_fetch_add(&runs, 1) + 1);
-	if (exit_path && snprintf(tmp, sizeof(tmp), "%s.tmp", exit_path) >=
-	    (int)sizeof(tmp)) {
-		snprintf(err, errlen, "cannot start '%s': %s", argv[0],
-			 strerror(ENAMETOOLONG));
-		return -ENAMETOOLONG;
+	/* Without room for its status, a run could not keep its promise to
+	 * run once: it does not start. */
+	if (exit_path && (exit_fd = exit_file_make(exit_path)) < 0) {
+		e = -exit_fd;
+		snprintf(err, errlen, "cannot make exit file '%s': %s",
+			 exit_path, strerror(e));
+		return -e;
 	}
-	/* The tag goes last: it wins over any PAI_RUN the caller passed.
-	 * env borrows its strings, tagvar included, until the exec. */
-	while (envp && envp[m])
-		m++;
-	all = calloc(m + 2, sizeof(*all));
-	if (!all)
-		return -ENOMEM;
-	if (m)
-		memcpy(all, envp, m * sizeof(*all));
 	snprintf(tagvar, sizeof(tagvar), "PAI_RUN=%s", p->tag);
-	all[m] = tagvar;
-	env = merge_env(all);
-	free(all);
-	if (!env)
-		return -ENOMEM;
+	if (!(env = tagged_env(envp, tagvar))) {
+		e = ENOMEM;
+		snprintf(err, errlen, "cannot start '%s': %s", argv[0],
+			 strerror(e));
+		goto undo;
+	}
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (devnull < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
 	    pipe2(out, O_CLOEXEC) < 0 || pipe2(p->stop_fd, O_CLOEXEC) < 0 ||
@@ -542,22 +611,17 @@ int runner_spawn(struct runner_proc *p, char *const argv[],
 	}
 	/* The daemon writes a byte per signal it sends; it never waits. */
 	fcntl(ctl[1], F_SETFL, O_NONBLOCK);
-	if (exit_path) {
-		/* A leftover of an earlier run says nothing of this one. */
-		unlink(exit_path);
-		/* Taken here and kept by the keeper after the daemon is
-		 * gone: the next daemon waits for it before it looks. */
+	/* Taken here and kept by the keeper after the daemon is gone: the
+	 * next daemon waits for it before it looks. */
+	if (exit_path)
 		while (flock(log_fd, LOCK_EX) < 0 && errno == EINTR)
 			;
-	}
 	l = (struct launch){ .argv = argv, .env = env, .cwd = cwd,
 			     .devnull = devnull, .out_w = out[1],
 			     .out_r = out[0], .err_w = errp[1],
 			     .status_w = st[1], .ctl_r = ctl[0],
 			     .lock_fd = exit_path ? log_fd : -1,
-			     .exit_path = exit_path,
-			     .exit_tmp = exit_path ? tmp : NULL,
-			     .tag_entry = tagvar };
+			     .exit_fd = exit_fd, .tag_entry = tagvar };
 	keeper = fork();
 	if (keeper == 0)
 		keeper_main(&l);
@@ -567,6 +631,7 @@ int runner_spawn(struct runner_proc *p, char *const argv[],
 	close_fd(&st[1]);
 	close_fd(&ctl[0]);
 	close_fd(&devnull);
+	close_fd(&exit_fd);
 	free(env);
 	env = NULL;
 	p->out_rd = out[0];
@@ -605,11 +670,12 @@ int runner_spawn(struct runner_proc *p, char *const argv[],
 	return 0;
 reap:
 	runner_wait(p, -1, NULL);
-	if (exit_path)
-		unlink(exit_path);
 undo:
 	free(env);
 	close_fd(&devnull);
+	close_fd(&exit_fd);
+	if (exit_path)
+		unlink(exit_path);
 	for (int i = 0; i < 2; i++) {
 		close_fd(&errp[i]);
 		close_fd(&out[i]);
@@ -724,7 +790,7 @@ int runner_await_keeper(const char *log_path, int timeout_ms)
 
 int runner_read_exit(const char *exit_path, int *status)
 {
-	char buf[32], *end;
+	char buf[RUNNER_EXIT_LEN + 1], *end;
 	ssize_t n;
 	long v;
 	int fd = open(exit_path, O_RDONLY | O_CLOEXEC);
@@ -733,11 +799,18 @@ int runner_read_exit(const char *exit_path, int *status)
 		return -errno;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	if (n <= 0)
-		return -EINVAL;
+	if (n < 0)
+		return -EIO;
+	/* Emptied by a keeper that could not write the status down. */
+	if (n == 0)
+		return -ENODATA;
 	buf[n] = '\0';
+	if (!strncmp(buf, RUNNER_EXIT_RUNNING, strlen(RUNNER_EXIT_RUNNING)))
+		return -ENOENT;
 	errno = 0;
 	v = strtol(buf, &end, 10);
+	while (*end == ' ')
+		end++;
 	if (errno || end == buf || *end != '\n' || v < 0 || v > 0xffff)
 		return -EINVAL;
 	*status = (int)v;

@@ -55,6 +55,9 @@ struct run {
 	int64_t term_at;	/* ms when SIGTERM went out, 0 if not yet */
 	int has_proc;
 	struct runner_proc proc;
+	int ended;		/* the engine has ended: cancel is too late */
+	int record_err;		/* why its end cannot be recorded, or 0 */
+	int unrecorded;		/* given up: the exit file must stay */
 };
 
 struct slot {
@@ -552,6 +555,7 @@ static void finish(struct run *r, enum task_state st, int code,
 {
 	struct sched *s = r->s;
 	cJSON *f;
+	int ret;
 
 	if (r->engine)
 		note_outcome(s, r->engine, st);
@@ -560,21 +564,27 @@ static void finish(struct run *r, enum task_state st, int code,
 	f = cJSON_CreateObject();
 
 	/* The end of a run must be recorded, or the next mount runs the task
-	 * again: on a full disk, keep trying until there is room (or the
-	 * mount goes). */
-	while (store_task_finish(s->p->store, r->id, st, code, commit,
-				 reason) < 0) {
+	 * again: on a full disk, keep trying until there is room. An unmount
+	 * meanwhile leaves it to the exit file (see recover()). */
+	while ((ret = store_task_finish(s->p->store, r->id, st, code, commit,
+					reason)) < 0) {
 		int stopping;
 
-		fprintf(stderr, "parallelai: task %lld: cannot record its end;"
-			" trying again\n", (long long)r->id);
+		fprintf(stderr, "parallelai: task %lld: cannot record its end:"
+			" %s; trying again\n", (long long)r->id,
+			strerror(-ret));
 		pthread_mutex_lock(&s->lock);
+		r->record_err = ret;
 		stopping = s->stopping;
+		r->unrecorded = stopping;
 		pthread_mutex_unlock(&s->lock);
 		if (stopping)
 			break;
 		sleep(1);
 	}
+	pthread_mutex_lock(&s->lock);
+	r->record_err = 0;
+	pthread_mutex_unlock(&s->lock);
 	cJSON_AddStringToObject(f, "state", task_state_name(st));
 	if (code >= 0)
 		cJSON_AddNumberToObject(f, "exit", code);
@@ -752,6 +762,7 @@ static void *run_main(void *arg)
 	cancel = r->cancel;
 	stopping = s->stopping;
 	by_itself = !r->term_at && !r->killed_for;
+	r->ended = 1;
 	pthread_mutex_unlock(&s->lock);
 	/* An engine that ended before the unmount asked it to has done
 	 * its work: that is kept, not run again. (Its keeper wrote the exit
@@ -778,8 +789,11 @@ out:
 		char exitp[PATH_MAX];
 
 		runner_release(&r->proc);
+		/* Its end unrecorded, the exit file is what the next mount
+		 * finishes the run from. */
 		pai_exit_path(p, r->id, r->attempt, exitp, sizeof(exitp));
-		unlink(exitp);
+		if (!r->unrecorded)
+			unlink(exitp);
 	}
 	task_release(&t);
 	pthread_mutex_lock(&s->lock);
@@ -951,12 +965,17 @@ static void discard_partial_worktrees(struct sched *s)
  * while its keeper lingered (the keeper wrote its exit file): it is
  * finished now as it would have been then, committed and done or failed,
  * not run again. Only its tokens may go uncounted, if the daemon died
- * before it read the engine's report.
+ * before it read the engine's report. lost: the engine ended by itself
+ * but its keeper could not keep the status (code is -1): what it did is
+ * committed and the task fails for that reason, without a retry, for the
+ * run may well have done its work.
  */
-static void conclude_recovered(struct sched *s, struct task *t, int code)
+static void conclude_recovered(struct sched *s, struct task *t, int code,
+			       const char *lost)
 {
 	struct run r = { .s = s, .id = t->id, .engine = t->engine,
-			 .attempt = t->attempts, .retries = t->retries,
+			 .attempt = t->attempts,
+			 .retries = lost ? 0 : t->retries,
 			 .timeout = t->timeout, .stall = t->stall,
 			 .logfd = -1 };
 	char path[PATH_MAX], name[64], err[PATH_MAX + 256];
@@ -968,15 +987,19 @@ static void conclude_recovered(struct sched *s, struct task *t, int code)
 	gitwork_clear_locks(s->p->repo, name, t->branch, err, sizeof(err));
 	pai_log_path(s->p, t->id, path, sizeof(path));
 	r.logfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	log_line(r.logfd, "parallelai: the daemon restarted after the engine"
-		 " exited (%d); finishing the run", code);
+	if (lost)
+		log_line(r.logfd, "parallelai: %s", lost);
+	else
+		log_line(r.logfd, "parallelai: the daemon restarted after the"
+			 " engine exited (%d); finishing the run", code);
 	/* Its error, not its tokens: the dead daemon may have counted
 	 * those already. */
 	pai_result_path(s->p, t->id, path, sizeof(path));
-	engine_read_result(path, &u, &agent_error);
-	events_reason(s->p->events, "recovered", t->id,
+	if (!lost)
+		engine_read_result(path, &u, &agent_error);
+	events_reason(s->p->events, "recovered", t->id, lost ? lost :
 		      "engine had exited; finished without running again");
-	conclude(&r, t, t->worktree, code, 0, agent_error);
+	conclude(&r, t, t->worktree, code, 0, lost ? lost : agent_error);
 	free(agent_error);
 	if (r.logfd >= 0)
 		close(r.logfd);
@@ -987,14 +1010,18 @@ static void conclude_recovered(struct sched *s, struct task *t, int code)
 #define KEEPER_WAIT_MS (RUNNER_LINGER_MS + 9000)
 
 /* Tasks left running by a daemon that died: those whose engine exited by
- * itself are finished; the others' engines are ended, what remains of
- * them too, and they are queued again with the attempt counted. */
+ * itself are finished (failed, when its status was lost: the run may
+ * have done its work, and runs once); the others' engines are ended,
+ * what remains of them too, and they are queued again with the attempt
+ * counted. */
 static void recover(struct sched *s)
 {
+	static const char lost_status[] = "the engine ended by itself but its"
+		" exit status could not be kept; not run again";
 	char path[PATH_MAX], entry[PATH_MAX + 16];
 	int64_t *ids = NULL, until = pai_now_ms() + KEEPER_WAIT_MS, left;
 	size_t n = 0, i;
-	int status, r;
+	int status, r, kept;
 
 	if (store_tasks_in_state(s->p->store, TASK_RUNNING, &ids, &n) < 0)
 		return;
@@ -1020,9 +1047,12 @@ static void recover(struct sched *s)
 			runner_kill_env(entry);
 		}
 		pai_exit_path(s->p, t.id, t.attempts, path, sizeof(path));
-		if (r == 0 && t.worktree &&
-		    runner_read_exit(path, &status) == 0) {
-			conclude_recovered(s, &t, runner_exit_code(status));
+		kept = r == 0 && t.worktree ? runner_read_exit(path, &status) :
+		       -ENOENT;
+		if (kept == 0 || kept == -ENODATA) {
+			conclude_recovered(s, &t, kept ? -1 :
+					   runner_exit_code(status),
+					   kept ? lost_status : NULL);
 			unlink(path);
 			task_release(&t);
 			continue;
@@ -1101,11 +1131,11 @@ void sched_stop(struct sched *s)
 
 /* ---- submissions and commands -------------------------------------- */
 
-int sched_check(struct sched *s, const char *text, size_t len, char *err,
-		size_t errlen)
+int sched_check(struct sched *s, const char *text, size_t len,
+		const struct pai_cancel *cancel, char *err, size_t errlen)
 {
 	struct submission sub;
-	int r = submit_prepare(&sub, s->p, text, len, err, errlen);
+	int r = submit_prepare(&sub, s->p, text, len, cancel, err, errlen);
 
 	submit_release(&sub);
 	if (r < 0)
@@ -1114,7 +1144,8 @@ int sched_check(struct sched *s, const char *text, size_t len, char *err,
 }
 
 int sched_submit(struct sched *s, const char *text, size_t len,
-		 int64_t *id, char *err, size_t errlen)
+		 const struct pai_cancel *cancel, int64_t *id, char *err,
+		 size_t errlen)
 {
 	struct pai *p = s->p;
 	struct submission sub;
@@ -1122,7 +1153,7 @@ int sched_submit(struct sched *s, const char *text, size_t len,
 	size_t i;
 	int r;
 
-	r = submit_prepare(&sub, p, text, len, err, errlen);
+	r = submit_prepare(&sub, p, text, len, cancel, err, errlen);
 	if (r < 0)
 		goto refused;
 	ids = calloc(sub.n, sizeof(*ids));
@@ -1208,6 +1239,19 @@ static int task_cancel(struct sched *s, int64_t id, int *settle_after,
 				  why);
 		events_add(s->p->events, "cancelled", id, NULL);
 		settle_later = 1;
+	} else if (t.state == TASK_RUNNING && (r = run_of(s, id)) &&
+		   r->ended) {
+		/* Too late to end it: what it did is being committed. */
+		if (r->record_err)
+			snprintf(err, errlen, "cannot cancel task %lld: its "
+				 "engine has ended and its end cannot be "
+				 "recorded: %s", (long long)id,
+				 strerror(-r->record_err));
+		else
+			snprintf(err, errlen, "cannot cancel task %lld: its "
+				 "engine has ended; its end is being recorded",
+				 (long long)id);
+		ret = r->record_err ? r->record_err : -EBUSY;
 	} else if (t.state == TASK_RUNNING && (r = run_of(s, id))) {
 		if (r->cancel) {
 			snprintf(err, errlen, "task %lld is being cancelled",
@@ -1336,7 +1380,8 @@ const char *sched_ctl_commands(int64_t task)
  * of them (*ret set), 0 when not.
  */
 static int review_ctl(struct sched *s, int64_t task, const char *line,
-		      int *ret, char *err, size_t errlen)
+		      const struct pai_cancel *cancel, int *ret, char *err,
+		      size_t errlen)
 {
 	struct pai *p = s->p;
 	char verb[16] = "", rest[64] = "";
@@ -1347,14 +1392,15 @@ static int review_ctl(struct sched *s, int64_t task, const char *line,
 	if (n < 1)
 		return 0;
 	if (!strcmp(verb, "prune") && task == 0) {
-		*ret = review_prune(p, n == 2 ? rest : "", err, errlen);
+		*ret = review_prune(p, n == 2 ? rest : "", cancel, err,
+				    errlen);
 	} else if (!strcmp(verb, "merge") && task > 0 && n == 1) {
 		*ret = review_merge(p, task, err, errlen);
 	} else if (!strcmp(verb, "push") && task > 0 && n == 1) {
 		*ret = review_push(p, task, err, errlen);
 	} else if (!strcmp(verb, "merge") && task == 0 && n == 2 &&
 		   !strcmp(rest, "all")) {
-		*ret = review_merge_all(p, err, errlen);
+		*ret = review_merge_all(p, cancel, err, errlen);
 	} else if (!strcmp(verb, "merge") && task == 0 && n == 2) {
 		id = strtol(rest, &end, 10);
 		if (*end || id <= 0) {
@@ -1373,7 +1419,7 @@ static int review_ctl(struct sched *s, int64_t task, const char *line,
 }
 
 int sched_ctl(struct sched *s, int64_t task, const char *line,
-	      char *err, size_t errlen)
+	      const struct pai_cancel *cancel, char *err, size_t errlen)
 {
 	char verb[32] = "";
 	long num = 0;
@@ -1381,7 +1427,7 @@ int sched_ctl(struct sched *s, int64_t task, const char *line,
 	int settle_after = 0;
 	cJSON *f;
 
-	if (review_ctl(s, task, line, &ret, err, errlen))
+	if (review_ctl(s, task, line, cancel, &ret, err, errlen))
 		return ret;
 
 	pthread_mutex_lock(&s->lock);

@@ -95,13 +95,22 @@ struct fanout {
 	char **paths;
 	size_t n;
 	size_t max;
+	const struct pai_cancel *cancel;
+	size_t seen;
 };
+
+/* How many paths of the walk go by between two looks at cancel. */
+#define FANOUT_CANCEL_EVERY 256
 
 static int collect(const char *path, void *arg)
 {
 	struct fanout *f = arg;
 	char **v;
 
+	/* A big tree takes a while: the writer may give up meanwhile. */
+	if (++f->seen % FANOUT_CANCEL_EVERY == 0 &&
+	    pai_cancel_asked(f->cancel))
+		return -EINTR;
 	if (!spec_glob_match(f->glob, path))
 		return 0;
 	if (f->n == f->max)
@@ -119,10 +128,12 @@ static int collect(const char *path, void *arg)
 
 static int expand_each(struct submission *sub, struct pai *p,
 		       const char *engine, const char *then_engine,
-		       char *err, size_t errlen)
+		       const struct pai_cancel *cancel, char *err,
+		       size_t errlen)
 {
 	struct spec *sp = &sub->spec;
-	struct fanout f = { sp->each, NULL, 0, (size_t)p->cfg.max_fanout };
+	struct fanout f = { sp->each, NULL, 0, (size_t)p->cfg.max_fanout,
+			    cancel, 0 };
 	/* A path is a word for sh and command templates, text for agents. */
 	bool shell = !engine_reads_text(&p->cfg, engine);
 	size_t i, total;
@@ -133,6 +144,9 @@ static int expand_each(struct submission *sub, struct pai *p,
 		snprintf(err, errlen, "'each' matches more than %zu files"
 			 " (parallelai.maxFanout)", f.max);
 		r = -EINVAL;
+	} else if (r == -EINTR) {
+		snprintf(err, errlen, "interrupted: 'each' stopped after %zu"
+			 " paths; no task made", f.seen);
 	}
 	if (r < 0)
 		goto out;
@@ -176,7 +190,8 @@ out:
 }
 
 int submit_prepare(struct submission *sub, struct pai *p, const char *text,
-		   size_t len, char *err, size_t errlen)
+		   size_t len, const struct pai_cancel *cancel, char *err,
+		   size_t errlen)
 {
 	struct spec *sp = &sub->spec;
 	const char *engine, *then_engine = NULL;
@@ -203,8 +218,8 @@ int submit_prepare(struct submission *sub, struct pai *p, const char *text,
 		goto fail;
 	}
 	if (sp->each) {
-		if ((r = expand_each(sub, p, engine, then_engine, err,
-				     errlen)) < 0)
+		if ((r = expand_each(sub, p, engine, then_engine, cancel,
+				     err, errlen)) < 0)
 			goto fail;
 		return 0;
 	}

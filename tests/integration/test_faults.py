@@ -402,6 +402,85 @@ class TestStateDiskFull(PaiTestCase):
         self.assertEqual(self.m.state(running), state)
         self.assertEqual(self.m.status(running).get('attempts'), '1')
 
+    def runs_whose_ends_cannot_be_recorded(self, n, **fields):
+        """n runs that end while the state disk is full, so that the
+        daemon cannot record their ends.  Each counts its runs in a file
+        of its own outside the state directory.  Returns [(id, count)]."""
+        go = os.path.join(self.tmp, 'go')
+        runs = []
+        for i in range(n):
+            count = os.path.join(self.tmp, 'runs-%d' % i)
+            tid = self.m.submit(spec(
+                engine='sh', prompt='while [ ! -e %s ]; do sleep 0.05; done; '
+                'echo ran >> %s; echo %d > x.txt\n' % (go, count, i), **fields))
+            runs.append((tid, count))
+        engines = []
+        for tid, _ in runs:
+            self.m.wait_state(tid, 'running')
+            engines.append(self.m.pid_of(tid))
+        self.fill()
+        self.refuse_until_enospc()
+        open(go, 'w').close()
+        wait_for(lambda: not any(pid_alive(e) for e in engines), 30,
+                 msg='the engines to end')
+        wait_for(lambda: all('task %d: cannot record its end' % tid
+                             in self.m.stderr_text() for tid, _ in runs), 30,
+                 msg='the daemon to say it cannot record the ends')
+        return runs
+
+    def test_runs_that_ended_on_a_full_disk_are_not_run_again_after_kill_9(self):
+        """The run-once promise on a full disk: the keeper kept each exit
+        status (in the exit file made when the run started), so the next
+        daemon finishes the runs instead of running them again."""
+        runs = self.runs_whose_ends_cannot_be_recorded(2)
+        self.m.kill9()
+        self.free()
+        self.m.remount()
+        for i, (tid, count) in enumerate(runs):
+            self.assertEqual(self.m.wait_final(tid, 60), 'done')
+            self.assertEqual(self.m.status(tid).get('attempts'), '1')
+            with open(count) as f:
+                self.assertEqual(f.read(), 'ran\n', 'task %d ran again' % tid)
+            self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:x.txt' % tid), '%d\n' % i)
+            self.assertTrue(self.m.events_of('recovered', tid))
+        self.assertEqual(integrity(self.db), ['ok'])
+
+    def test_a_run_whose_exit_status_was_lost_fails_and_is_not_run_again(self):
+        """A keeper that could not write the status down empties the exit
+        file (done here by hand): the next daemon cannot know how the
+        engine ended, so the task fails with that reason, its work
+        committed, and runs no second time, retries or not."""
+        [(tid, count)] = self.runs_whose_ends_cannot_be_recorded(1, retries=2)
+        self.m.kill9()
+        self.free()
+        exit_file = os.path.join(self.state, 'results', '%d-1.exit' % tid)
+        self.assertTrue(os.path.exists(exit_file))
+        os.truncate(exit_file, 0)
+        self.m.remount()
+        self.assertEqual(self.m.wait_final(tid, 60), 'failed')
+        st = self.m.status(tid)
+        self.assertEqual(st.get('reason'), 'the engine ended by itself but its'
+                         ' exit status could not be kept; not run again')
+        self.assertEqual(st.get('attempts'), '1')
+        with open(count) as f:
+            self.assertEqual(f.read(), 'ran\n')
+        self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:x.txt' % tid), '0\n')
+        self.assertFalse(os.path.exists(exit_file))
+
+    def test_cancel_of_a_run_whose_end_cannot_be_recorded_says_why(self):
+        """Its engine has ended: cancel cannot do what it says, and it
+        says so rather than answer 0; the run ends done once there is
+        room."""
+        [(tid, count)] = self.runs_whose_ends_cannot_be_recorded(1)
+        self.assertErrno(self.m.ctl('tasks/%d/ctl' % tid, 'cancel\n'), errno.ENOSPC)
+        self.assertErrno(self.m.ctl('ctl', 'cancel %d\n' % tid), errno.ENOSPC)
+        self.assertIn("cannot cancel task %d: its engine has ended and its end"
+                      " cannot be recorded: No space left on device" % tid,
+                      self.m.stderr_text())
+        self.free()
+        self.assertEqual(self.m.wait_final(tid, 60), 'done')
+        self.assertFalse(self.m.events_of('cancelled', tid))
+
 # ---- a double-forked daemonized grandchild ------------------------------------------
 
 

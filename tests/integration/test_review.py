@@ -748,6 +748,21 @@ class TestPrune(ReviewTestCase):
         self.assertEqual(self.merge(done), 0)
         self.assertEqual(self.repo_file('d.txt'), 'd\n')
 
+    def test_diff_and_files_after_prune_show_what_merge_merges(self):
+        """A pruned done task still merges its work: its diff and files
+        say what that is (the recorded commit), not nothing."""
+        tid = self.done("echo d > d.txt\n")
+        diff, files = self.m.read('tasks/%d/diff' % tid), self.m.read('tasks/%d/files' % tid)
+        self.assertIn('+d\n', diff)
+        wt = self.worktree_of(tid)
+        self.assertEqual(self.m.ctl('ctl', 'prune %d\n' % tid), 0)
+        self.assertPruned(tid, wt)
+        self.assertEqual(self.m.read('tasks/%d/diff' % tid), diff)
+        self.assertEqual(self.m.read('tasks/%d/files' % tid), files)
+        self.assertEqual(files, 'A\td.txt\n')
+        self.assertEqual(self.merge(tid), 0)
+        self.assertEqual(self.repo_file('d.txt'), 'd\n')
+
     def test_prune_branches_names_a_failed_task(self):
         merged, cancelled, done, failed, wts = self.four_tasks()
         self.assertEqual(self.m.ctl('ctl', 'prune branches %d\n' % failed), 0)

@@ -1,14 +1,18 @@
 /*
  * test_runner: real engines (sh, sleep) started through the keeper, and a
  * "daemon" (a forked child of this test) that dies with its engine still
- * running, to see what the keeper does then.
+ * running, to see what the keeper does then; and a full disk (a small
+ * tmpfs in a mount namespace of its own), where the run-once promise
+ * must still hold.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -257,8 +261,176 @@ static void test_killed_keeper_ends_the_run(void)
 	close(logfd);
 }
 
+static void test_exit_file_has_room_before_the_engine_starts(void)
+{
+	struct runner_proc p;
+	struct stat st;
+	char err[256], cmd[256];
+	int logfd, status = -1, kept = -1, w;
+
+	reset();
+	unlink(fifo);
+	CHECK(mkfifo(fifo, 0600) == 0);
+	logfd = open_log();
+	snprintf(cmd, sizeof(cmd), "read x < %s; exit 4", fifo);
+	CHECK(spawn_sh(&p, cmd, logfd, exitp, err, sizeof(err)) == 0);
+	/* Running: room made for the status, none written yet. */
+	CHECK(stat(exitp, &st) == 0 && st.st_size == RUNNER_EXIT_LEN);
+	CHECK(runner_read_exit(exitp, &kept) == -ENOENT);
+	w = open(fifo, O_WRONLY);
+	CHECK(w >= 0 && write(w, "go\n", 3) == 3);
+	close(w);
+	CHECK(runner_wait(&p, -1, &status) == 0);
+	runner_release(&p);
+	close(logfd);
+	CHECK(stat(exitp, &st) == 0 && st.st_size == RUNNER_EXIT_LEN);
+	CHECK(runner_read_exit(exitp, &kept) == 0);
+	CHECK(WIFEXITED(kept) && WEXITSTATUS(kept) == 4);
+}
+
+static void test_exit_file_says_what_was_kept(void)
+{
+	int status = -1, fd;
+
+	reset();
+	/* emptied by a keeper that could not write: the status is lost */
+	fd = open(exitp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK(runner_read_exit(exitp, &status) == -ENODATA);
+	fd = open(exitp, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0 && write(fd, "running        \n", 16) == 16);
+	close(fd);
+	CHECK(runner_read_exit(exitp, &status) == -ENOENT);
+	/* what an earlier keeper wrote, without the padding */
+	fd = open(exitp, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0 && write(fd, "768\n", 4) == 4);
+	close(fd);
+	CHECK(runner_read_exit(exitp, &status) == 0 && status == 768);
+	fd = open(exitp, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0 && write(fd, "7 x\n", 4) == 4);
+	close(fd);
+	CHECK(runner_read_exit(exitp, &status) == -EINVAL);
+	unlink(exitp);
+	CHECK(runner_read_exit(exitp, &status) == -ENOENT);
+}
+
+/* Write zeros into the file system of dir until it is full. */
+static int fill(const char *d)
+{
+	char path[128], zeros[4096] = { 0 };
+	int fd, n = 0;
+
+	snprintf(path, sizeof(path), "%s/filler", d);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return -errno;
+	while (write(fd, zeros, sizeof(zeros)) > 0 && n++ < 100000)
+		;
+	n = errno;
+	close(fd);
+	return n == ENOSPC ? 0 : -n;
+}
+
+/*
+ * On a disk that fills while the engine runs, its status is kept all the
+ * same, in the room made at the start; on a disk full already, a run does
+ * not start (it could not keep its status).
+ */
+static void on_a_full_disk(const char *d)
+{
+	struct runner_proc p;
+	char err[256], cmd[256], log2[128], exit2[128], marker[128];
+	int logfd, status = -1, kept = -1, w;
+
+	snprintf(log2, sizeof(log2), "%s/log", d);
+	snprintf(exit2, sizeof(exit2), "%s/exit", d);
+	snprintf(marker, sizeof(marker), "%s/ran", dir);
+	unlink(fifo);
+	CHECK(mkfifo(fifo, 0600) == 0);
+	logfd = open(log2, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	snprintf(cmd, sizeof(cmd), "read x < %s; exit 5", fifo);
+	CHECK(spawn_sh(&p, cmd, logfd, exit2, err, sizeof(err)) == 0);
+	CHECK(fill(d) == 0);
+	w = open(fifo, O_WRONLY);
+	CHECK(w >= 0 && write(w, "go\n", 3) == 3);
+	close(w);
+	CHECK(runner_wait(&p, -1, &status) == 0);
+	runner_release(&p);
+	CHECK(runner_read_exit(exit2, &kept) == 0);
+	CHECK(WIFEXITED(kept) && WEXITSTATUS(kept) == 5);
+
+	unlink(marker);
+	snprintf(exit2, sizeof(exit2), "%s/exit-2", d);
+	snprintf(cmd, sizeof(cmd), "touch %s", marker);
+	CHECK(spawn_sh(&p, cmd, logfd, exit2, err, sizeof(err)) == -ENOSPC);
+	CHECK(!strncmp(err, "cannot make exit file '", 23));
+	CHECK(strstr(err, "No space left on device") != NULL);
+	CHECK(access(marker, F_OK) < 0 && access(exit2, F_OK) < 0);
+	close(logfd);
+}
+
+/* A private mount namespace (and user namespace when not root) with a
+ * 64 KiB tmpfs on d; 0, or -1 when this system allows none. */
+static int private_tmpfs(const char *d)
+{
+	char map[64];
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	int fd;
+
+	if (unshare(uid ? CLONE_NEWUSER | CLONE_NEWNS : CLONE_NEWNS) < 0)
+		return -1;
+	if (uid) {
+		fd = open("/proc/self/setgroups", O_WRONLY);
+		if (fd < 0 || write(fd, "deny", 4) != 4)
+			return -1;
+		close(fd);
+		snprintf(map, sizeof(map), "0 %d 1", (int)uid);
+		fd = open("/proc/self/uid_map", O_WRONLY);
+		if (fd < 0 || write(fd, map, strlen(map)) < 0)
+			return -1;
+		close(fd);
+		snprintf(map, sizeof(map), "0 %d 1", (int)gid);
+		fd = open("/proc/self/gid_map", O_WRONLY);
+		if (fd < 0 || write(fd, map, strlen(map)) < 0)
+			return -1;
+		close(fd);
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("tmpfs", d, "tmpfs", 0, "size=64k,mode=0700") < 0)
+		return -1;
+	return 0;
+}
+
+static void test_exit_status_is_kept_on_a_full_disk(void)
+{
+	char d[128];
+	int status = 0, before = check_failures;
+	pid_t c;
+
+	snprintf(d, sizeof(d), "%s/small", dir);
+	CHECK(mkdir(d, 0700) == 0);
+	c = fork();
+	if (c == 0) {
+		if (private_tmpfs(d) < 0)
+			_exit(77);
+		on_a_full_disk(d);
+		/* its own failures only: the count came with the fork */
+		_exit(check_failures > before ? 1 : 0);
+	}
+	CHECK(c > 0 && waitpid(c, &status, 0) == c);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+		printf("skip: no mount namespace for a small tmpfs here\n");
+	else
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	rmdir(d);
+}
+
 int main(void)
 {
+	char marker_path[128];
+
 	snprintf(dir, sizeof(dir), "/tmp/pai-runner-XXXXXX");
 	if (!mkdtemp(dir))
 		return 2;
@@ -276,8 +448,13 @@ int main(void)
 	RUN(test_engine_finishing_after_its_daemon_died_is_kept);
 	RUN(test_engine_still_running_when_its_daemon_died_is_ended);
 	RUN(test_killed_keeper_ends_the_run);
+	RUN(test_exit_file_has_room_before_the_engine_starts);
+	RUN(test_exit_file_says_what_was_kept);
+	RUN(test_exit_status_is_kept_on_a_full_disk);
 	reset();
 	unlink(fifo);
+	snprintf(marker_path, sizeof(marker_path), "%s/ran", dir);
+	unlink(marker_path);
 	rmdir(dir);
 	return check_done();
 }
