@@ -1,0 +1,118 @@
+/*
+ * fsint: what the files of fs/ share: the node kinds, a node, an open
+ * handle, and each file's functions. Not for use outside fs/.
+ *
+ * Threads: libfuse's loop calls in from many threads at once; a handle
+ * has its own lock; the size and time caches (fs/content) and the list of
+ * open handles (fs/mount) have theirs.
+ */
+#ifndef PAI_FSINT_H
+#define PAI_FSINT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include <fuse.h>
+
+#include "buf.h"
+
+struct pai;
+struct task;
+
+enum kind {
+	K_ROOT, K_README, K_CTL, K_STATUS, K_STATUS_JSON, K_EVENTS, K_METRICS,
+	K_CONFLICTS, K_CONFLICTS_JSON, K_MERGE_ORDER,
+	K_TASKS, K_NEW,
+	K_PLANS, K_PLANS_NEW, K_PLAN, K_P_REQUEST, K_P_STATUS, K_P_PLAN,
+	K_P_TASKS, K_P_LOG, K_P_CTL,
+	K_TASK, K_T_PROMPT, K_T_STATUS, K_T_JSON, K_T_LOG, K_T_RAW, K_T_DIFF,
+	K_T_FILES, K_T_RESULT, K_T_DEPENDS, K_T_CONFLICTS, K_T_CTL,
+	K_T_WORKTREE, K_T_WORKER,
+	K_WORKERS,
+	K_WORKER, K_W_STATUS, K_W_LOG, K_W_WORKTREE, K_W_TASK,
+};
+
+struct entry {
+	const char *name;
+	enum kind kind;
+	mode_t mode;
+};
+
+struct node {
+	const struct entry *e;
+	int64_t task;		/* K_TASK.. and K_T_*; the plan for K_P_* */
+	int worker;		/* K_WORKER.. and K_W_* */
+};
+
+struct pai_fs {
+	struct pai *p;
+	struct fuse *fuse;
+	int mounted;
+};
+
+/* An open file. Handles can be used by several threads at once. */
+struct handle {
+	struct handle *prev, *next;	/* open_handles */
+	pthread_mutex_t lock;
+	struct node n;
+	int fd;			/* logs and events: the real file, or -1 */
+	struct buf data;	/* generated content, or what was written */
+	struct buf line;	/* ctl: a command line not yet ended */
+	int skip;		/* ctl: drop bytes up to the next newline */
+	int writable;
+	int wrote;
+	int writes;		/* tasks/new: how many write()s so far */
+	int64_t created;	/* tasks/new: the task this handle made */
+	int result;		/* tasks/new: outcome of the first submit */
+	size_t id_pos;		/* tasks/new: how much of the id was read */
+};
+
+/* A command line longer than this is refused, that line alone. */
+#define CTL_LINE_MAX 4096
+
+/* ns */
+struct pai *fs_pai(void);
+int ns_resolve(const char *path, struct node *n);
+bool ns_present(struct pai *p, struct node *n);
+int ns_add_entry(void *buf, fuse_fill_dir_t filler, const char *name,
+		 mode_t mode);
+int ns_fill_tab(void *buf, fuse_fill_dir_t filler, const struct entry *tab,
+		struct node *parent);
+bool ns_is_new(enum kind k);
+bool ns_can_write(enum kind k);
+extern const struct entry ns_root_tab[], ns_task_tab[], ns_worker_tab[],
+	ns_plan_tab[];
+/* A refusal, as an event (editors' litter quietly). */
+void fs_refuse(const char *path, const char *what, int err);
+bool fs_allowed(struct pai *p);
+int fs_guard(const char *path, const struct node *n, const char *what);
+void fs_show_owner(struct pai *p, struct stat *st);
+
+/* content */
+int fs_render(struct pai *p, const struct node *n, struct buf *out);
+int fs_real_path(struct pai *p, const struct node *n, char *out, size_t len);
+bool fs_is_real(enum kind k);
+int fs_link_target(struct pai *p, const struct node *n, struct buf *out);
+bool fs_clocked_kind(enum kind k);
+int64_t fs_content_time(struct pai *p, const struct node *n,
+			const struct buf *b);
+bool fs_task_node(const struct node *n);
+int fs_getattr_node(struct pai *p, const struct node *nd,
+		    const struct task *tp, struct stat *st);
+
+/* write: each called with h->lock held */
+int fs_new_submit(struct handle *h);
+int fs_new_judge(struct handle *h);
+int fs_ctl_write(struct handle *h, const char *data, size_t size);
+int fs_ctl_line(struct handle *h, char *line);
+
+/* ops */
+extern const struct fuse_operations fs_ops;
+
+/* mount */
+void fs_handle_link(struct handle *h);
+void fs_handle_free(struct handle *h);
+
+#endif

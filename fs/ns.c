@@ -1,0 +1,366 @@
+/*
+ * fs/ns: the mount's namespace. One table per directory kind (root, task,
+ * worker, plan) lists each file's name, kind and mode; a path resolves to
+ * a node; and who may use a node is decided here, from the request's uid
+ * and groups.
+ */
+#define FUSE_USE_VERSION 312
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fuse.h>
+
+#include "access.h"
+#include "buf.h"
+#include "events.h"
+#include "pai.h"
+#include "planner.h"
+#include "scheduler.h"
+#include "store.h"
+#include "view.h"
+#include "fsint.h"
+
+/*
+ * Modes are the owner's alone (group bits too with allow_group): the
+ * daemon lets in only the owner, root and whom the mount names, whatever
+ * the bits say. README and the root directory are everybody's.
+ */
+const struct entry ns_root_tab[] = {
+	{ "README", K_README, S_IFREG | 0444 },
+	{ "ctl", K_CTL, S_IFREG | 0600 },
+	{ "status", K_STATUS, S_IFREG | 0400 },
+	{ "status.json", K_STATUS_JSON, S_IFREG | 0400 },
+	{ "events", K_EVENTS, S_IFREG | 0400 },
+	{ "metrics", K_METRICS, S_IFREG | 0400 },
+	{ "conflicts", K_CONFLICTS, S_IFREG | 0400 },
+	{ "conflicts.json", K_CONFLICTS_JSON, S_IFREG | 0400 },
+	{ "merge-order", K_MERGE_ORDER, S_IFREG | 0400 },
+	{ "tasks", K_TASKS, S_IFDIR | 0700 },
+	{ "plans", K_PLANS, S_IFDIR | 0700 },
+	{ "workers", K_WORKERS, S_IFDIR | 0500 },
+	{ NULL, 0, 0 }
+};
+
+const struct entry ns_task_tab[] = {
+	{ "prompt", K_T_PROMPT, S_IFREG | 0400 },
+	{ "status", K_T_STATUS, S_IFREG | 0400 },
+	{ "task.json", K_T_JSON, S_IFREG | 0400 },
+	{ "log", K_T_LOG, S_IFREG | 0400 },
+	{ "log.jsonl", K_T_RAW, S_IFREG | 0400 },
+	{ "diff", K_T_DIFF, S_IFREG | 0400 },
+	{ "files", K_T_FILES, S_IFREG | 0400 },
+	{ "result", K_T_RESULT, S_IFREG | 0400 },
+	{ "depends", K_T_DEPENDS, S_IFREG | 0400 },
+	{ "conflicts", K_T_CONFLICTS, S_IFREG | 0400 },
+	{ "ctl", K_T_CTL, S_IFREG | 0600 },
+	{ "worktree", K_T_WORKTREE, S_IFLNK | 0777 },
+	{ "worker", K_T_WORKER, S_IFLNK | 0777 },
+	{ NULL, 0, 0 }
+};
+
+const struct entry ns_worker_tab[] = {
+	{ "status", K_W_STATUS, S_IFREG | 0400 },
+	{ "log", K_W_LOG, S_IFREG | 0400 },
+	{ "worktree", K_W_WORKTREE, S_IFLNK | 0777 },
+	{ "task", K_W_TASK, S_IFLNK | 0777 },
+	{ NULL, 0, 0 }
+};
+
+const struct entry ns_plan_tab[] = {
+	{ "request", K_P_REQUEST, S_IFREG | 0400 },
+	{ "status", K_P_STATUS, S_IFREG | 0400 },
+	{ "plan.json", K_P_PLAN, S_IFREG | 0400 },
+	{ "tasks", K_P_TASKS, S_IFREG | 0400 },
+	{ "log", K_P_LOG, S_IFREG | 0400 },
+	{ "ctl", K_P_CTL, S_IFREG | 0600 },
+	{ NULL, 0, 0 }
+};
+
+static const struct entry tasks_new = { "new", K_NEW, S_IFREG | 0600 };
+static const struct entry plans_new = { "new", K_PLANS_NEW, S_IFREG | 0600 };
+static const struct entry dir_entry = { NULL, K_TASK, S_IFDIR | 0500 };
+
+/* The daemon's handles, from the request being served. */
+struct pai *fs_pai(void)
+{
+	return ((struct pai_fs *)fuse_get_context()->private_data)->p;
+}
+
+/* Editors try lock, swap and backup files beside what they edit (vim's
+ * .name.swp and 4913, emacs's .#name and #name#, name~): refusing those
+ * is expected, not news for events. */
+static bool editor_litter(const char *path)
+{
+	const char *name = strrchr(path, '/');
+	size_t len;
+
+	name = name ? name + 1 : path;
+	len = strlen(name);
+	if (!len)
+		return false;
+	return !strncmp(name, ".#", 2) || name[len - 1] == '~' ||
+	       (name[0] == '#' && len > 1 && name[len - 1] == '#') ||
+	       !strcmp(name, "4913") ||
+	       (name[0] == '.' && len > 4 && !strncmp(name + len - 4, ".sw", 3));
+}
+
+void fs_refuse(const char *path, const char *what, int err)
+{
+	char msg[PATH_MAX + 128];
+
+	if (editor_litter(path))
+		return;
+	snprintf(msg, sizeof(msg), "cannot %s '%s': %s", what, path,
+		 strerror(err));
+	events_reason(fs_pai()->events, "refused", 0, msg);
+}
+
+bool fs_allowed(struct pai *p)
+{
+	struct fuse_context *c = fuse_get_context();
+	gid_t groups[256];
+	int n = 0;
+
+	if (c->uid == 0 || c->uid == p->acl.owner)
+		return true;
+	if (p->acl.has_group) {
+		n = fuse_getgroups(256, groups);
+		if (n < 0)
+			n = 0;
+		else if (n > 256)
+			n = 256;
+	}
+	return access_allows(&p->acl, c->uid, c->gid, groups, (size_t)n);
+}
+
+/*
+ * Whoever may write tasks/new runs commands as the owner, and logs,
+ * prompts and diffs are the owner's business: every use but stat, the
+ * root's listing and README needs the caller to be let in. The mode
+ * bits cannot say it all (allow_users), so the daemon decides.
+ */
+int fs_guard(const char *path, const struct node *n, const char *what)
+{
+	struct pai *p = fs_pai();
+	char msg[PATH_MAX + 128];
+
+	if (n->e->kind == K_ROOT || n->e->kind == K_README ||
+	    fs_allowed(p))
+		return 0;
+	snprintf(msg, sizeof(msg), "cannot %s '%s': permission denied for "
+		 "uid %u", what, path, (unsigned)fuse_get_context()->uid);
+	events_reason(p->events, "refused", 0, msg);
+	return -EACCES;
+}
+
+/* Group bits follow the owner's when the mount names a group. */
+void fs_show_owner(struct pai *p, struct stat *st)
+{
+	st->st_uid = p->acl.owner;
+	st->st_gid = getgid();
+	if (p->acl.has_group && st->st_mode & 0700) {
+		st->st_mode |= (st->st_mode & 0700) >> 3;
+		st->st_gid = p->acl.group;
+	}
+}
+
+static const struct entry *find(const struct entry *tab, const char *name,
+				size_t len)
+{
+	for (; tab->name; tab++)
+		if (strlen(tab->name) == len && !strncmp(tab->name, name, len))
+			return tab;
+	return NULL;
+}
+
+/* A positive decimal number with no sign, leading zero or junk. */
+static int64_t parse_id(const char *s, size_t len)
+{
+	int64_t v = 0;
+	size_t i;
+
+	if (!len || len > 18 || s[0] == '0')
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* Does the entry exist right now? Links come and go with the task, and
+ * an agent's raw stream and result only exist for agent engines. */
+bool ns_present(struct pai *p, struct node *n)
+{
+	struct worker_info w;
+	struct task t;
+	struct buf b;
+	char path[PATH_MAX];
+	bool ok = true;
+
+	switch (n->e->kind) {
+	case K_P_PLAN:
+	case K_P_TASKS: {
+		struct plan pl;
+
+		if (store_plan_get(p->store, n->task, &pl) < 0)
+			return false;
+		ok = n->e->kind == K_P_PLAN ? pl.plan != NULL :
+		     pl.tasks != NULL;
+		plan_release(&pl);
+		return ok;
+	}
+	case K_T_RAW:
+		return fs_real_path(p, n, path, sizeof(path)) == 0 &&
+		       access(path, F_OK) == 0;
+	case K_T_RESULT:
+		if (store_task_get(p->store, n->task, &t) < 0)
+			return false;
+		buf_init(&b, BUF_NOMAX);
+		ok = view_task_result(p, &t, &b) == 0;
+		buf_release(&b);
+		task_release(&t);
+		return ok;
+	case K_T_WORKTREE:
+	case K_T_WORKER:
+		if (store_task_get(p->store, n->task, &t) < 0)
+			return false;
+		ok = n->e->kind == K_T_WORKTREE ? t.worktree != NULL :
+			t.state == TASK_RUNNING && t.worker > 0;
+		task_release(&t);
+		return ok;
+	case K_W_WORKTREE:
+	case K_W_TASK:
+		return sched_worker_info(p->sched, n->worker, &w) == 0 &&
+		       w.task > 0;
+	default:
+		return true;
+	}
+}
+
+int ns_resolve(const char *path, struct node *n)
+{
+	struct pai *p = fs_pai();
+	const char *c[4];
+	size_t len[4];
+	int depth = 0;
+	const char *s = path;
+
+	memset(n, 0, sizeof(*n));
+	while (*s) {
+		while (*s == '/')
+			s++;
+		if (!*s)
+			break;
+		if (depth == 4)
+			return -ENOENT;
+		c[depth] = s;
+		while (*s && *s != '/')
+			s++;
+		len[depth] = (size_t)(s - c[depth]);
+		depth++;
+	}
+	if (depth == 0) {
+		static const struct entry root = { "", K_ROOT, S_IFDIR | 0755 };
+
+		n->e = &root;
+		return 0;
+	}
+	n->e = find(ns_root_tab, c[0], len[0]);
+	if (!n->e)
+		return -ENOENT;
+	if (depth == 1)
+		return 0;
+	if (n->e->kind == K_TASKS) {
+		if (len[1] == 3 && !strncmp(c[1], "new", 3)) {
+			n->e = &tasks_new;
+			return depth == 2 ? 0 : -ENOTDIR;
+		}
+		n->task = parse_id(c[1], len[1]);
+		if (!n->task || store_task_exists(p->store, n->task) != 1)
+			return -ENOENT;
+		n->e = &dir_entry;
+		if (depth == 2)
+			return 0;
+		n->e = depth == 3 ? find(ns_task_tab, c[2], len[2]) : NULL;
+	} else if (n->e->kind == K_PLANS) {
+		static const struct entry pdir = { NULL, K_PLAN,
+						   S_IFDIR | 0500 };
+		struct plan pl;
+
+		if (len[1] == 3 && !strncmp(c[1], "new", 3)) {
+			n->e = &plans_new;
+			return depth == 2 ? 0 : -ENOTDIR;
+		}
+		n->task = parse_id(c[1], len[1]);
+		if (!n->task || store_plan_get(p->store, n->task, &pl) < 0)
+			return -ENOENT;
+		plan_release(&pl);
+		n->e = &pdir;
+		if (depth == 2)
+			return 0;
+		n->e = depth == 3 ? find(ns_plan_tab, c[2], len[2]) : NULL;
+	} else if (n->e->kind == K_WORKERS) {
+		struct worker_info w;
+		static const struct entry wdir = { NULL, K_WORKER,
+						   S_IFDIR | 0500 };
+
+		n->worker = (int)parse_id(c[1], len[1]);
+		if (!n->worker ||
+		    sched_worker_info(p->sched, n->worker, &w) < 0)
+			return -ENOENT;
+		n->e = &wdir;
+		if (depth == 2)
+			return 0;
+		n->e = depth == 3 ? find(ns_worker_tab, c[2], len[2]) : NULL;
+	} else {
+		return -ENOTDIR;
+	}
+	if (!n->e || !ns_present(p, n))
+		return -ENOENT;
+	return 0;
+}
+
+/* The entry's type goes along (d_type), so find and ls need no lstat
+ * just to tell files from directories. */
+int ns_add_entry(void *buf, fuse_fill_dir_t filler, const char *name,
+		     mode_t mode)
+{
+	struct stat st = { .st_mode = mode };
+
+	return filler(buf, name, &st, 0, 0);
+}
+
+int ns_fill_tab(void *buf, fuse_fill_dir_t filler,
+		    const struct entry *tab, struct node *parent)
+{
+	struct node n = *parent;
+
+	for (; tab->name; tab++) {
+		n.e = tab;
+		if (ns_present(fs_pai(), &n) &&
+		    ns_add_entry(buf, filler, tab->name, tab->mode))
+			return 0;
+	}
+	return 0;
+}
+
+bool ns_is_new(enum kind k)
+{
+	return k == K_NEW || k == K_PLANS_NEW;
+}
+
+bool ns_can_write(enum kind k)
+{
+	return k == K_CTL || k == K_T_CTL || k == K_P_CTL || ns_is_new(k);
+}

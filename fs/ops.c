@@ -1,0 +1,482 @@
+/*
+ * fs/ops: the FUSE callbacks (libfuse 3, high-level API). Each resolves
+ * its path to a node (fs/ns), asks who may use it, and hands the work to
+ * fs/content or fs/write. Nothing here schedules or touches git.
+ *
+ * Sizes never lie: getattr renders a generated file to learn its length,
+ * logs are stat'ed fresh, and attribute caching is off, because tail -f
+ * polls fstat and reads only up to st_size. Every open uses direct_io so
+ * a read returns what the node holds now, not what the page cache saw.
+ */
+#define FUSE_USE_VERSION 312
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fuse.h>
+
+#include "buf.h"
+#include "events.h"
+#include "pai.h"
+#include "planner.h"
+#include "scheduler.h"
+#include "store.h"
+#include "wlog.h"
+#include "fsint.h"
+
+static int pai_getattr(const char *path, struct stat *st,
+		       struct fuse_file_info *fi)
+{
+	struct pai *p = fs_pai();
+	struct task t, *tp = NULL;
+	struct node n;
+	int r;
+
+	if ((r = ns_resolve(path, &n)) < 0)
+		return r;
+	if (fs_task_node(&n) && store_task_get(p->store, n.task, &t) == 0)
+		tp = &t;
+	r = fs_getattr_node(p, &n, tp, st);
+	if (tp)
+		task_release(tp);
+	return r;
+}
+
+static int pai_readlink(const char *path, char *out, size_t size)
+{
+	struct node n;
+	struct buf b;
+	int r;
+
+	if ((r = ns_resolve(path, &n)) < 0)
+		return r;
+	if (!S_ISLNK(n.e->mode))
+		return -EINVAL;
+	if ((r = fs_guard(path, &n, "read link")) < 0)
+		return r;
+	buf_init(&b, PATH_MAX);
+	r = fs_link_target(fs_pai(), &n, &b);
+	if (r == 0)
+		snprintf(out, size, "%s", buf_cstr(&b));
+	buf_release(&b);
+	return r;
+}
+
+static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
+		       off_t off, struct fuse_file_info *fi,
+		       enum fuse_readdir_flags flags)
+{
+	struct pai *p = fs_pai();
+	struct node n;
+	char name[32];
+	int r;
+
+	if ((r = ns_resolve(path, &n)) < 0)
+		return r;
+	if (!S_ISDIR(n.e->mode))
+		return -ENOTDIR;
+	if ((r = fs_guard(path, &n, "list")) < 0)
+		return r;
+	ns_add_entry(buf, filler, ".", S_IFDIR);
+	ns_add_entry(buf, filler, "..", S_IFDIR);
+	switch (n.e->kind) {
+	case K_ROOT:
+		return ns_fill_tab(buf, filler, ns_root_tab, &n);
+	case K_TASK:
+		return ns_fill_tab(buf, filler, ns_task_tab, &n);
+	case K_WORKER:
+		return ns_fill_tab(buf, filler, ns_worker_tab, &n);
+	case K_PLAN:
+		return ns_fill_tab(buf, filler, ns_plan_tab, &n);
+	case K_PLANS:
+	case K_TASKS: {
+		int64_t *ids = NULL;
+		size_t count = 0, i;
+
+		ns_add_entry(buf, filler, "new", S_IFREG);
+		r = n.e->kind == K_PLANS ?
+		    store_plan_ids(p->store, NULL, &ids, &count) :
+		    store_task_ids(p->store, &ids, &count);
+		if (r < 0)
+			return r;
+		for (i = 0; i < count; i++) {
+			snprintf(name, sizeof(name), "%lld",
+				 (long long)ids[i]);
+			if (ns_add_entry(buf, filler, name, S_IFDIR))
+				break;
+		}
+		free(ids);
+		return 0;
+	}
+	case K_WORKERS: {
+		int k, w = sched_workers(p->sched);
+
+		for (k = 1; k <= w; k++) {
+			snprintf(name, sizeof(name), "%d", k);
+			if (ns_add_entry(buf, filler, name, S_IFDIR))
+				break;
+		}
+		return 0;
+	}
+	default:
+		return -ENOTDIR;
+	}
+}
+
+static int pai_access(const char *path, int mask)
+{
+	struct node n;
+	int r;
+
+	if ((r = ns_resolve(path, &n)) < 0)
+		return r;
+	if (mask != F_OK && (n.e->kind == K_ROOT || n.e->kind == K_README ?
+			     (mask & W_OK) != 0 : !fs_allowed(fs_pai())))
+		return -EACCES;
+	if (S_ISDIR(n.e->mode) || S_ISLNK(n.e->mode))
+		return (mask & W_OK) && n.e->kind != K_TASKS &&
+		       n.e->kind != K_PLANS ? -EACCES : 0;
+	if ((mask & W_OK) && !ns_can_write(n.e->kind))
+		return -EACCES;
+	if (mask & X_OK)
+		return -EACCES;
+	return 0;
+}
+
+static int pai_open(const char *path, struct fuse_file_info *fi)
+{
+	struct pai *p = fs_pai();
+	int acc = fi->flags & O_ACCMODE, r;
+	struct handle *h;
+	struct node n;
+
+	if ((r = ns_resolve(path, &n)) < 0)
+		return r;
+	if (!S_ISREG(n.e->mode))
+		return -EISDIR;
+	if ((r = fs_guard(path, &n, acc == O_RDONLY ? "read" : "write")) < 0)
+		return r;
+	if (acc != O_RDONLY && !ns_can_write(n.e->kind)) {
+		fs_refuse(path, "write", EACCES);
+		return -EACCES;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	pthread_mutex_init(&h->lock, NULL);
+	h->n = n;
+	h->fd = -1;
+	h->writable = acc != O_RDONLY;
+	if (ns_is_new(n.e->kind))
+		buf_init(&h->data, p->cfg.max_prompt + 65536);
+	else
+		buf_init(&h->data, BUF_NOMAX);
+	buf_init(&h->line, CTL_LINE_MAX);
+	if (n.e->kind == K_W_LOG) {
+		wlog_hold(p->wlog, n.worker);
+	} else if (fs_is_real(n.e->kind)) {
+		char rp[PATH_MAX];
+
+		if (fs_real_path(p, &n, rp, sizeof(rp)) == 0)
+			h->fd = open(rp, O_RDONLY | O_CLOEXEC);
+	} else if (acc != O_WRONLY && !ns_is_new(n.e->kind)) {
+		r = fs_render(p, &n, &h->data);
+		if (r < 0 && r != -EFBIG) {
+			buf_release(&h->data);
+			free(h);
+			return r;
+		}
+		/* What is read now is what stat says next. */
+		if (fs_clocked_kind(n.e->kind))
+			fs_content_time(p, &n, &h->data);
+	}
+	fs_handle_link(h);
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	return 0;
+}
+
+static struct handle *handle_of(struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+static int pai_read(const char *path, char *out, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	int r = 0;
+
+	pthread_mutex_lock(&h->lock);
+	if (h->n.e->kind == K_W_LOG) {
+		ssize_t n = wlog_read(fs_pai()->wlog, h->n.worker, out, size, off);
+
+		r = (int)n;
+		goto out;
+	}
+	if (fs_is_real(h->n.e->kind)) {
+		/* A log that did not exist at open may exist now. */
+		if (h->fd < 0) {
+			char rp[PATH_MAX];
+
+			if (fs_real_path(fs_pai(), &h->n, rp, sizeof(rp)) == 0)
+				h->fd = open(rp, O_RDONLY | O_CLOEXEC);
+		}
+		if (h->fd >= 0) {
+			ssize_t n = pread(h->fd, out, size, off);
+
+			r = n < 0 ? -errno : (int)n;
+		}
+		goto out;
+	}
+	if (ns_is_new(h->n.e->kind)) {
+		/* Clone convention: a read-write handle reads its new id. */
+		char id[32];
+		size_t len;
+
+		if (h->wrote && (r = fs_new_submit(h)) < 0)
+			goto out;
+		if (!h->created)
+			goto out;
+		/* The id is a stream of its own: the file offset is past
+		 * the prompt just written, and that must not hide it. */
+		len = (size_t)snprintf(id, sizeof(id), "%lld\n",
+				       (long long)h->created);
+		if (h->id_pos < len) {
+			r = (int)(len - h->id_pos < size ?
+				  len - h->id_pos : size);
+			memcpy(out, id + h->id_pos, (size_t)r);
+			h->id_pos += (size_t)r;
+		}
+		goto out;
+	}
+	if ((size_t)off < h->data.len) {
+		size_t n = h->data.len - (size_t)off;
+
+		if (n > size)
+			n = size;
+		memcpy(out, h->data.ptr + off, n);
+		r = (int)n;
+	}
+out:
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
+
+static int pai_write(const char *path, const char *data, size_t size,
+		     off_t off, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	int r;
+
+	pthread_mutex_lock(&h->lock);
+	if (!ns_is_new(h->n.e->kind)) {
+		r = fs_ctl_write(h, data, size);
+		goto out;
+	}
+	if (h->created) {
+		/* One handle, one task: the clone convention. */
+		r = -EBUSY;
+		goto out;
+	}
+	h->wrote = 1;
+	h->writes++;
+	r = buf_write_at(&h->data, (size_t)off, data, size);
+	if (r == -EFBIG)
+		h->result = -EFBIG;
+	else if (r == 0)
+		r = fs_new_judge(h);
+out:
+	pthread_mutex_unlock(&h->lock);
+	if (r == -EFBIG) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "prompt too long: over %zu bytes",
+			 fs_pai()->cfg.max_prompt);
+		events_reason(fs_pai()->events, "refused", 0, msg);
+	}
+	return r < 0 ? r : (int)size;
+}
+
+/* close() gets flush's result: this is where a task is created. */
+static int pai_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	int r = 0;
+
+	if (!h->writable)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	if (ns_is_new(h->n.e->kind)) {
+		r = fs_new_submit(h);
+	} else if (h->line.len) {
+		/* The last line, without its newline: flush can come more
+		 * than once, so it runs once. */
+		r = fs_ctl_line(h, h->line.ptr);
+		buf_truncate(&h->line, 0);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
+
+static int pai_fsync(const char *path, int datasync,
+		     struct fuse_file_info *fi)
+{
+	return pai_flush(path, fi);
+}
+
+static int pai_release(const char *path, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+
+	if (ns_is_new(h->n.e->kind) && h->writable && !h->wrote)
+		events_reason(fs_pai()->events, "refused", 0, h->n.e->kind ==
+			      K_NEW ? "empty prompt" : "empty request");
+	if (h->n.e->kind == K_W_LOG)
+		wlog_drop(fs_pai()->wlog, h->n.worker);
+	fs_handle_free(h);
+	return 0;
+}
+
+static int pai_truncate(const char *path, off_t size,
+			struct fuse_file_info *fi)
+{
+	struct node n;
+	int r;
+
+	if ((r = ns_resolve(path, &n)) < 0)
+		return r;
+	if (!ns_can_write(n.e->kind)) {
+		fs_refuse(path, "truncate", EACCES);
+		return -EACCES;
+	}
+	/* O_TRUNC on new or ctl: nothing stored to cut. */
+	if (fi && ns_is_new(n.e->kind)) {
+		struct handle *h = handle_of(fi);
+
+		pthread_mutex_lock(&h->lock);
+		if (!h->created)
+			buf_truncate(&h->data, (size_t)size);
+		pthread_mutex_unlock(&h->lock);
+	}
+	return 0;
+}
+
+static int pai_create(const char *path, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	fs_refuse(path, "create", EACCES);
+	return -EACCES;
+}
+
+static int pai_mknod(const char *path, mode_t mode, dev_t dev)
+{
+	fs_refuse(path, "create", EACCES);
+	return -EACCES;
+}
+
+static int pai_mkdir(const char *path, mode_t mode)
+{
+	fs_refuse(path, "create directory", EACCES);
+	return -EACCES;
+}
+
+static int pai_unlink(const char *path)
+{
+	fs_refuse(path, "remove", EACCES);
+	return -EACCES;
+}
+
+static int pai_rmdir(const char *path)
+{
+	fs_refuse(path, "remove directory", EACCES);
+	return -EACCES;
+}
+
+static int pai_rename(const char *from, const char *to, unsigned int flags)
+{
+	fs_refuse(from, "rename", EACCES);
+	return -EACCES;
+}
+
+static int pai_symlink(const char *target, const char *path)
+{
+	fs_refuse(path, "create link", EACCES);
+	return -EACCES;
+}
+
+static int pai_link(const char *from, const char *to)
+{
+	fs_refuse(to, "create link", EACCES);
+	return -EACCES;
+}
+
+static int pai_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	return -EPERM;
+}
+
+static int pai_chown(const char *path, uid_t uid, gid_t gid,
+		     struct fuse_file_info *fi)
+{
+	return -EPERM;
+}
+
+/* touch(1) and editors set times: accept on writable files, else refuse. */
+static int pai_utimens(const char *path, const struct timespec tv[2],
+		       struct fuse_file_info *fi)
+{
+	struct node n;
+	int r;
+
+	if ((r = ns_resolve(path, &n)) < 0)
+		return r;
+	return ns_can_write(n.e->kind) ? 0 : -EACCES;
+}
+
+static void *pai_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	/* Everything here changes behind the kernel's back. */
+	cfg->entry_timeout = 0;
+	cfg->attr_timeout = 0;
+	cfg->negative_timeout = 0;
+	cfg->kernel_cache = 0;
+	cfg->direct_io = 1;
+	cfg->use_ino = 0;
+	return fuse_get_context()->private_data;
+}
+
+const struct fuse_operations fs_ops = {
+	.init = pai_init,
+	.getattr = pai_getattr,
+	.readlink = pai_readlink,
+	.readdir = pai_readdir,
+	.access = pai_access,
+	.open = pai_open,
+	.read = pai_read,
+	.write = pai_write,
+	.flush = pai_flush,
+	.fsync = pai_fsync,
+	.release = pai_release,
+	.truncate = pai_truncate,
+	.create = pai_create,
+	.mknod = pai_mknod,
+	.mkdir = pai_mkdir,
+	.unlink = pai_unlink,
+	.rmdir = pai_rmdir,
+	.rename = pai_rename,
+	.symlink = pai_symlink,
+	.link = pai_link,
+	.chmod = pai_chmod,
+	.chown = pai_chown,
+	.utimens = pai_utimens,
+};
