@@ -31,164 +31,32 @@
 #include "wlog.h"
 #include "fsint.h"
 
-/* A plan's request, plan.json, or its tasks one id per line. */
-static int render_plan(struct pai *p, const struct node *n, struct buf *out)
-{
-	struct plan pl;
-	const char *s;
-	int r;
-
-	if ((r = store_plan_get(p->store, n->task, &pl)) < 0)
-		return r;
-	if (n->e->kind == K_P_REQUEST) {
-		r = buf_add(out, pl.request, pl.request_len);
-	} else if (n->e->kind == K_P_PLAN) {
-		r = pl.plan ? buf_printf(out, "%s\n", pl.plan) : 0;
-	} else {
-		/* "[3,4,5]" */
-		for (s = pl.tasks; s && *s && r == 0; s++)
-			if (*s >= '0' && *s <= '9')
-				r = buf_add(out, s, 1);
-			else if (*s == ',' || *s == ']')
-				r = buf_add(out, "\n", 1);
-	}
-	plan_release(&pl);
-	return r;
-}
-
-/* Render a generated regular file. -ENOENT if its task went away. */
+/* A generated file's text, or a link's target, from its row. */
 int fs_render(struct pai *p, const struct node *n, struct buf *out)
 {
 	struct task t;
 	int r;
 
-	switch (n->e->kind) {
-	case K_README:
-		return view_readme(p, out);
-	case K_STATUS:
-	case K_STATUS_JSON:
-		return view_root_status(p, out, n->e->kind == K_STATUS_JSON);
-	case K_METRICS:
-		return metrics_render(p, out);
-	case K_W_STATUS:
-		return view_worker_status(p, n->worker, out);
-	case K_CONFLICTS:
-	case K_CONFLICTS_JSON:
-		return review_conflicts(p, out, n->e->kind == K_CONFLICTS_JSON);
-	case K_MERGE_ORDER:
-		return review_merge_order(p, out);
-	case K_T_CONFLICTS:
-		return review_task_conflicts(p, n->task, out);
-	case K_P_STATUS:
-		return planner_status(p->planner, n->task, out);
-	case K_P_REQUEST:
-	case K_P_PLAN:
-	case K_P_TASKS:
-		return render_plan(p, n, out);
-	case K_CTL:
-	case K_T_CTL:
-		return buf_puts(out, sched_ctl_commands(n->task));
-	case K_P_CTL:
-		return buf_puts(out, planner_ctl_commands());
-	case K_T_PROMPT:
-	case K_T_STATUS:
-	case K_T_JSON:
-	case K_T_DIFF:
-	case K_T_FILES:
-	case K_T_RESULT:
-	case K_T_DEPENDS:
-		break;
-	default:
+	if (n->e->render)
+		return n->e->render(p, n, out);
+	if (!n->e->task_render)
 		return 0;	/* new: nothing to read */
-	}
 	if ((r = store_task_get(p->store, n->task, &t)) < 0)
 		return r;
-	switch (n->e->kind) {
-	case K_T_PROMPT:
-		r = buf_add(out, t.prompt, t.prompt_len);
-		break;
-	case K_T_STATUS:
-	case K_T_JSON:
-		r = view_task_status(p, &t, out, n->e->kind == K_T_JSON);
-		break;
-	case K_T_DIFF:
-		r = view_task_diff(p, &t, out);
-		break;
-	case K_T_RESULT:
-		r = view_task_result(p, &t, out);
-		break;
-	case K_T_DEPENDS:
-		r = view_task_depends(p, &t, out);
-		break;
-	default:
-		r = view_task_files(p, &t, out);
-		break;
-	}
+	r = n->e->task_render(p, &t, out);
 	task_release(&t);
 	return r;
 }
 
-/* The real file behind a log node: the task's, or the worker's task's. */
-int fs_real_path(struct pai *p, const struct node *n, char *out,
-		     size_t len)
+/* The real file behind a log node. */
+int fs_real_path(struct pai *p, const struct node *n, char *out, size_t len)
 {
-	switch (n->e->kind) {
-	case K_EVENTS:
-		snprintf(out, len, "%s", events_path(p->events));
-		return 0;
-	case K_T_LOG:
-		pai_log_path(p, n->task, out, len);
-		return 0;
-	case K_T_RAW:
-		pai_raw_path(p, n->task, out, len);
-		return 0;
-	case K_P_LOG:
-		planner_log_path(p->planner, n->task, out, len);
-		return 0;
-	default:
-		return -EINVAL;
-	}
+	return n->e->real ? n->e->real(p, n, out, len) : -EINVAL;
 }
 
-bool fs_is_real(enum kind k)
+bool fs_is_real(const struct entry *e)
 {
-	return k == K_EVENTS || k == K_T_LOG || k == K_T_RAW || k == K_P_LOG;
-}
-
-int fs_link_target(struct pai *p, const struct node *n, struct buf *out)
-{
-	struct worker_info w;
-	struct task t;
-	int r;
-
-	switch (n->e->kind) {
-	case K_T_WORKTREE:
-	case K_T_WORKER:
-		if ((r = store_task_get(p->store, n->task, &t)) < 0)
-			return r;
-		if (n->e->kind == K_T_WORKTREE && t.worktree)
-			r = buf_puts(out, t.worktree);
-		else if (n->e->kind == K_T_WORKER && t.worker)
-			r = buf_printf(out, "../../workers/%d", t.worker);
-		else
-			r = -ENOENT;
-		task_release(&t);
-		return r;
-	case K_W_TASK:
-	case K_W_WORKTREE:
-		if (sched_worker_info(p->sched, n->worker, &w) < 0 || !w.task)
-			return -ENOENT;
-		if (n->e->kind == K_W_TASK)
-			return buf_printf(out, "../../tasks/%lld",
-					  (long long)w.task);
-		if ((r = store_task_get(p->store, w.task, &t)) < 0)
-			return r;
-		r = t.worktree ? buf_puts(out, t.worktree) : -ENOENT;
-		task_release(&t);
-		return r;
-	default:
-		return -EINVAL;
-	}
+	return e->real != NULL;
 }
 
 static void fill_times(struct stat *st, int64_t ms)
@@ -203,31 +71,20 @@ static void fill_times(struct stat *st, int64_t ms)
 static int node_times(struct pai *p, const struct node *n,
 		      const struct task *t, int64_t *ms)
 {
-	switch (n->e->kind) {
-	case K_TASKS:
+	struct plan pl;
+
+	*ms = p->started;
+	if (n->e->kind == K_TASKS) {
 		*ms = store_last_change(p->store);
 		if (!*ms)
 			*ms = p->started;
-		return 0;
-	default:
-		break;
+	} else if ((n->e->flags & F_OF_PLAN) &&
+		   store_plan_get(p->store, n->task, &pl) == 0) {
+		*ms = n->e->flags & F_BORN ? pl.created : pl.updated;
+		plan_release(&pl);
+	} else if (t) {
+		*ms = n->e->flags & F_BORN ? t->created : t->updated;
 	}
-	if (n->e->kind >= K_PLAN && n->e->kind <= K_P_CTL) {
-		struct plan pl;
-
-		*ms = p->started;
-		if (store_plan_get(p->store, n->task, &pl) == 0) {
-			*ms = n->e->kind == K_P_REQUEST ? pl.created :
-			      pl.updated;
-			plan_release(&pl);
-		}
-		return 0;
-	}
-	if (t) {
-		*ms = n->e->kind == K_T_PROMPT ? t->created : t->updated;
-		return 0;
-	}
-	*ms = p->started;
 	return 0;
 }
 
@@ -250,11 +107,9 @@ struct clock_slot {
 static struct clock_slot clocks[CLOCK_SLOTS];
 static pthread_mutex_t clocks_lock = PTHREAD_MUTEX_INITIALIZER;
 
-bool fs_clocked_kind(enum kind k)
+bool fs_clocked(const struct entry *e)
 {
-	return k == K_STATUS || k == K_STATUS_JSON || k == K_METRICS ||
-	       k == K_CONFLICTS || k == K_CONFLICTS_JSON ||
-	       k == K_MERGE_ORDER || k == K_W_STATUS || k == K_T_CONFLICTS;
+	return e->flags & F_CLOCKED;
 }
 
 int64_t fs_content_time(struct pai *p, const struct node *n,
@@ -292,7 +147,7 @@ int64_t fs_content_time(struct pai *p, const struct node *n,
 
 bool fs_task_node(const struct node *n)
 {
-	return n->task && n->e->kind >= K_TASK && n->e->kind <= K_T_WORKER;
+	return n->task && (n->e->flags & F_OF_TASK);
 }
 
 /*
@@ -313,17 +168,10 @@ struct size_slot {
 static struct size_slot sizes[SIZE_SLOTS];
 static pthread_mutex_t sizes_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static bool sized_kind(enum kind k)
-{
-	return k == K_T_PROMPT || k == K_T_STATUS || k == K_T_JSON ||
-	       k == K_T_DIFF || k == K_T_FILES || k == K_T_DEPENDS ||
-	       k == K_T_RESULT;
-}
-
 /* The stamp under which a task's file size may be kept, or 0. */
 static int64_t size_stamp(const struct node *n, const struct task *t)
 {
-	if (!t || !sized_kind(n->e->kind) || t->state == TASK_RUNNING ||
+	if (!t || !(n->e->flags & F_SIZED) || t->state == TASK_RUNNING ||
 	    (t->state == TASK_QUEUED && t->not_before > pai_now_ms()) ||
 	    (t->worktree && access(t->worktree, F_OK) < 0))
 		return 0;
@@ -391,7 +239,7 @@ int fs_getattr_node(struct pai *p, const struct node *nd,
 	if (n.e->kind == K_W_LOG) {
 		wlog_stat(p->wlog, n.worker, &st->st_size, &ms);
 		fill_times(st, ms ? ms : p->started);
-	} else if (fs_clocked_kind(n.e->kind)) {
+	} else if (fs_clocked(n.e)) {
 		buf_init(&b, BUF_NOMAX);
 		r = fs_render(p, &n, &b);
 		st->st_size = (off_t)b.len;
@@ -399,7 +247,7 @@ int fs_getattr_node(struct pai *p, const struct node *nd,
 		buf_release(&b);
 		if (r < 0 && r != -EFBIG)
 			return r;
-	} else if (fs_is_real(n.e->kind)) {
+	} else if (fs_is_real(n.e)) {
 		char rp[PATH_MAX];
 		struct stat real;
 
@@ -415,7 +263,7 @@ int fs_getattr_node(struct pai *p, const struct node *nd,
 			return r;
 	} else if (S_ISLNK(n.e->mode)) {
 		buf_init(&b, PATH_MAX);
-		r = fs_link_target(p, &n, &b);
+		r = fs_render(p, &n, &b);
 		st->st_size = (off_t)b.len;
 		buf_release(&b);
 		if (r < 0)

@@ -34,10 +34,38 @@ enum kind {
 	K_WORKER, K_W_STATUS, K_W_LOG, K_W_WORKTREE, K_W_TASK,
 };
 
+struct node;
+
+/* What a row's file is. */
+enum {
+	F_PUBLIC = 1 << 0,	/* anyone the kernel lets in may read it */
+	F_WRITE = 1 << 1,	/* ctl and new: writes mean something */
+	F_NEW = 1 << 2,		/* new: the clone protocol */
+	F_CLOCKED = 1 << 3,	/* dated by its content */
+	F_SIZED = 1 << 4,	/* size kept while its task holds still */
+	F_OF_TASK = 1 << 5,	/* n->task is a task: dated by it */
+	F_OF_PLAN = 1 << 6,	/* n->task is a plan: dated by it */
+	F_BORN = 1 << 7,	/* dated by its task's or plan's creation */
+	F_WLOG = 1 << 8,	/* a worker's log (wlog) */
+};
+
+/*
+ * One file or directory of the mount and its behaviour (fs/files.c):
+ * a generated file's text or a link's target (render, or task_render
+ * from the task's record), the real file behind a log (real), and
+ * whether it is there now (present; NULL: always).
+ */
 struct entry {
 	const char *name;
 	enum kind kind;
 	mode_t mode;
+	unsigned flags;
+	int (*render)(struct pai *p, const struct node *n, struct buf *out);
+	int (*task_render)(struct pai *p, const struct task *t,
+			   struct buf *out);
+	int (*real)(struct pai *p, const struct node *n, char *out,
+		    size_t len);
+	bool (*present)(struct pai *p, const struct node *n);
 };
 
 struct node {
@@ -72,18 +100,23 @@ struct handle {
 /* A command line longer than this is refused, that line alone. */
 #define CTL_LINE_MAX 4096
 
+/* files: the tables */
+extern const struct entry ns_root_tab[], ns_task_tab[], ns_worker_tab[],
+	ns_plan_tab[];
+extern const struct entry ns_tasks_new, ns_plans_new, ns_task_dir,
+	ns_worker_dir, ns_plan_dir;
+
 /* ns */
 struct pai *fs_pai(void);
 int ns_resolve(const char *path, struct node *n);
-bool ns_present(struct pai *p, struct node *n);
+bool ns_present(struct pai *p, const struct node *n);
 int ns_add_entry(void *buf, fuse_fill_dir_t filler, const char *name,
 		 mode_t mode);
 int ns_fill_tab(void *buf, fuse_fill_dir_t filler, const struct entry *tab,
 		struct node *parent);
-bool ns_is_new(enum kind k);
-bool ns_can_write(enum kind k);
-extern const struct entry ns_root_tab[], ns_task_tab[], ns_worker_tab[],
-	ns_plan_tab[];
+bool ns_is_new(const struct entry *e);
+bool ns_can_write(const struct entry *e);
+bool ns_public(const struct entry *e);
 /* A refusal, as an event (editors' litter quietly). */
 void fs_refuse(const char *path, const char *what, int err);
 bool fs_allowed(struct pai *p);
@@ -91,11 +124,11 @@ int fs_guard(const char *path, const struct node *n, const char *what);
 void fs_show_owner(struct pai *p, struct stat *st);
 
 /* content */
+/* A generated file's text, or a link's target; -ENOENT if its task went. */
 int fs_render(struct pai *p, const struct node *n, struct buf *out);
 int fs_real_path(struct pai *p, const struct node *n, char *out, size_t len);
-bool fs_is_real(enum kind k);
-int fs_link_target(struct pai *p, const struct node *n, struct buf *out);
-bool fs_clocked_kind(enum kind k);
+bool fs_is_real(const struct entry *e);
+bool fs_clocked(const struct entry *e);
 int64_t fs_content_time(struct pai *p, const struct node *n,
 			const struct buf *b);
 bool fs_task_node(const struct node *n);

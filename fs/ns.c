@@ -29,66 +29,6 @@
 #include "view.h"
 #include "fsint.h"
 
-/*
- * Modes are the owner's alone (group bits too with allow_group): the
- * daemon lets in only the owner, root and whom the mount names, whatever
- * the bits say. README and the root directory are everybody's.
- */
-const struct entry ns_root_tab[] = {
-	{ "README", K_README, S_IFREG | 0444 },
-	{ "ctl", K_CTL, S_IFREG | 0600 },
-	{ "status", K_STATUS, S_IFREG | 0400 },
-	{ "status.json", K_STATUS_JSON, S_IFREG | 0400 },
-	{ "events", K_EVENTS, S_IFREG | 0400 },
-	{ "metrics", K_METRICS, S_IFREG | 0400 },
-	{ "conflicts", K_CONFLICTS, S_IFREG | 0400 },
-	{ "conflicts.json", K_CONFLICTS_JSON, S_IFREG | 0400 },
-	{ "merge-order", K_MERGE_ORDER, S_IFREG | 0400 },
-	{ "tasks", K_TASKS, S_IFDIR | 0700 },
-	{ "plans", K_PLANS, S_IFDIR | 0700 },
-	{ "workers", K_WORKERS, S_IFDIR | 0500 },
-	{ NULL, 0, 0 }
-};
-
-const struct entry ns_task_tab[] = {
-	{ "prompt", K_T_PROMPT, S_IFREG | 0400 },
-	{ "status", K_T_STATUS, S_IFREG | 0400 },
-	{ "task.json", K_T_JSON, S_IFREG | 0400 },
-	{ "log", K_T_LOG, S_IFREG | 0400 },
-	{ "log.jsonl", K_T_RAW, S_IFREG | 0400 },
-	{ "diff", K_T_DIFF, S_IFREG | 0400 },
-	{ "files", K_T_FILES, S_IFREG | 0400 },
-	{ "result", K_T_RESULT, S_IFREG | 0400 },
-	{ "depends", K_T_DEPENDS, S_IFREG | 0400 },
-	{ "conflicts", K_T_CONFLICTS, S_IFREG | 0400 },
-	{ "ctl", K_T_CTL, S_IFREG | 0600 },
-	{ "worktree", K_T_WORKTREE, S_IFLNK | 0777 },
-	{ "worker", K_T_WORKER, S_IFLNK | 0777 },
-	{ NULL, 0, 0 }
-};
-
-const struct entry ns_worker_tab[] = {
-	{ "status", K_W_STATUS, S_IFREG | 0400 },
-	{ "log", K_W_LOG, S_IFREG | 0400 },
-	{ "worktree", K_W_WORKTREE, S_IFLNK | 0777 },
-	{ "task", K_W_TASK, S_IFLNK | 0777 },
-	{ NULL, 0, 0 }
-};
-
-const struct entry ns_plan_tab[] = {
-	{ "request", K_P_REQUEST, S_IFREG | 0400 },
-	{ "status", K_P_STATUS, S_IFREG | 0400 },
-	{ "plan.json", K_P_PLAN, S_IFREG | 0400 },
-	{ "tasks", K_P_TASKS, S_IFREG | 0400 },
-	{ "log", K_P_LOG, S_IFREG | 0400 },
-	{ "ctl", K_P_CTL, S_IFREG | 0600 },
-	{ NULL, 0, 0 }
-};
-
-static const struct entry tasks_new = { "new", K_NEW, S_IFREG | 0600 };
-static const struct entry plans_new = { "new", K_PLANS_NEW, S_IFREG | 0600 };
-static const struct entry dir_entry = { NULL, K_TASK, S_IFDIR | 0500 };
-
 /* The daemon's handles, from the request being served. */
 struct pai *fs_pai(void)
 {
@@ -153,8 +93,7 @@ int fs_guard(const char *path, const struct node *n, const char *what)
 	struct pai *p = fs_pai();
 	char msg[PATH_MAX + 128];
 
-	if (n->e->kind == K_ROOT || n->e->kind == K_README ||
-	    fs_allowed(p))
+	if (ns_public(n->e) || fs_allowed(p))
 		return 0;
 	snprintf(msg, sizeof(msg), "cannot %s '%s': permission denied for "
 		 "uid %u", what, path, (unsigned)fuse_get_context()->uid);
@@ -200,52 +139,9 @@ static int64_t parse_id(const char *s, size_t len)
 
 /* Does the entry exist right now? Links come and go with the task, and
  * an agent's raw stream and result only exist for agent engines. */
-bool ns_present(struct pai *p, struct node *n)
+bool ns_present(struct pai *p, const struct node *n)
 {
-	struct worker_info w;
-	struct task t;
-	struct buf b;
-	char path[PATH_MAX];
-	bool ok = true;
-
-	switch (n->e->kind) {
-	case K_P_PLAN:
-	case K_P_TASKS: {
-		struct plan pl;
-
-		if (store_plan_get(p->store, n->task, &pl) < 0)
-			return false;
-		ok = n->e->kind == K_P_PLAN ? pl.plan != NULL :
-		     pl.tasks != NULL;
-		plan_release(&pl);
-		return ok;
-	}
-	case K_T_RAW:
-		return fs_real_path(p, n, path, sizeof(path)) == 0 &&
-		       access(path, F_OK) == 0;
-	case K_T_RESULT:
-		if (store_task_get(p->store, n->task, &t) < 0)
-			return false;
-		buf_init(&b, BUF_NOMAX);
-		ok = view_task_result(p, &t, &b) == 0;
-		buf_release(&b);
-		task_release(&t);
-		return ok;
-	case K_T_WORKTREE:
-	case K_T_WORKER:
-		if (store_task_get(p->store, n->task, &t) < 0)
-			return false;
-		ok = n->e->kind == K_T_WORKTREE ? t.worktree != NULL :
-			t.state == TASK_RUNNING && t.worker > 0;
-		task_release(&t);
-		return ok;
-	case K_W_WORKTREE:
-	case K_W_TASK:
-		return sched_worker_info(p->sched, n->worker, &w) == 0 &&
-		       w.task > 0;
-	default:
-		return true;
-	}
+	return !n->e->present || n->e->present(p, n);
 }
 
 int ns_resolve(const char *path, struct node *n)
@@ -271,7 +167,10 @@ int ns_resolve(const char *path, struct node *n)
 		depth++;
 	}
 	if (depth == 0) {
-		static const struct entry root = { "", K_ROOT, S_IFDIR | 0755 };
+		static const struct entry root = {
+			.name = "", .kind = K_ROOT, .mode = S_IFDIR | 0755,
+			.flags = F_PUBLIC
+		};
 
 		n->e = &root;
 		return 0;
@@ -283,43 +182,39 @@ int ns_resolve(const char *path, struct node *n)
 		return 0;
 	if (n->e->kind == K_TASKS) {
 		if (len[1] == 3 && !strncmp(c[1], "new", 3)) {
-			n->e = &tasks_new;
+			n->e = &ns_tasks_new;
 			return depth == 2 ? 0 : -ENOTDIR;
 		}
 		n->task = parse_id(c[1], len[1]);
 		if (!n->task || store_task_exists(p->store, n->task) != 1)
 			return -ENOENT;
-		n->e = &dir_entry;
+		n->e = &ns_task_dir;
 		if (depth == 2)
 			return 0;
 		n->e = depth == 3 ? find(ns_task_tab, c[2], len[2]) : NULL;
 	} else if (n->e->kind == K_PLANS) {
-		static const struct entry pdir = { NULL, K_PLAN,
-						   S_IFDIR | 0500 };
 		struct plan pl;
 
 		if (len[1] == 3 && !strncmp(c[1], "new", 3)) {
-			n->e = &plans_new;
+			n->e = &ns_plans_new;
 			return depth == 2 ? 0 : -ENOTDIR;
 		}
 		n->task = parse_id(c[1], len[1]);
 		if (!n->task || store_plan_get(p->store, n->task, &pl) < 0)
 			return -ENOENT;
 		plan_release(&pl);
-		n->e = &pdir;
+		n->e = &ns_plan_dir;
 		if (depth == 2)
 			return 0;
 		n->e = depth == 3 ? find(ns_plan_tab, c[2], len[2]) : NULL;
 	} else if (n->e->kind == K_WORKERS) {
 		struct worker_info w;
-		static const struct entry wdir = { NULL, K_WORKER,
-						   S_IFDIR | 0500 };
 
 		n->worker = (int)parse_id(c[1], len[1]);
 		if (!n->worker ||
 		    sched_worker_info(p->sched, n->worker, &w) < 0)
 			return -ENOENT;
-		n->e = &wdir;
+		n->e = &ns_worker_dir;
 		if (depth == 2)
 			return 0;
 		n->e = depth == 3 ? find(ns_worker_tab, c[2], len[2]) : NULL;
@@ -355,12 +250,17 @@ int ns_fill_tab(void *buf, fuse_fill_dir_t filler,
 	return 0;
 }
 
-bool ns_is_new(enum kind k)
+bool ns_is_new(const struct entry *e)
 {
-	return k == K_NEW || k == K_PLANS_NEW;
+	return e->flags & F_NEW;
 }
 
-bool ns_can_write(enum kind k)
+bool ns_can_write(const struct entry *e)
 {
-	return k == K_CTL || k == K_T_CTL || k == K_P_CTL || ns_is_new(k);
+	return e->flags & F_WRITE;
+}
+
+bool ns_public(const struct entry *e)
+{
+	return e->flags & F_PUBLIC;
 }

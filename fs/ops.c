@@ -63,7 +63,7 @@ static int pai_readlink(const char *path, char *out, size_t size)
 	if ((r = fs_guard(path, &n, "read link")) < 0)
 		return r;
 	buf_init(&b, PATH_MAX);
-	r = fs_link_target(fs_pai(), &n, &b);
+	r = fs_render(fs_pai(), &n, &b);
 	if (r == 0)
 		snprintf(out, size, "%s", buf_cstr(&b));
 	buf_release(&b);
@@ -138,13 +138,13 @@ static int pai_access(const char *path, int mask)
 
 	if ((r = ns_resolve(path, &n)) < 0)
 		return r;
-	if (mask != F_OK && (n.e->kind == K_ROOT || n.e->kind == K_README ?
+	if (mask != F_OK && (ns_public(n.e) ?
 			     (mask & W_OK) != 0 : !fs_allowed(fs_pai())))
 		return -EACCES;
 	if (S_ISDIR(n.e->mode) || S_ISLNK(n.e->mode))
 		return (mask & W_OK) && n.e->kind != K_TASKS &&
 		       n.e->kind != K_PLANS ? -EACCES : 0;
-	if ((mask & W_OK) && !ns_can_write(n.e->kind))
+	if ((mask & W_OK) && !ns_can_write(n.e))
 		return -EACCES;
 	if (mask & X_OK)
 		return -EACCES;
@@ -164,7 +164,7 @@ static int pai_open(const char *path, struct fuse_file_info *fi)
 		return -EISDIR;
 	if ((r = fs_guard(path, &n, acc == O_RDONLY ? "read" : "write")) < 0)
 		return r;
-	if (acc != O_RDONLY && !ns_can_write(n.e->kind)) {
+	if (acc != O_RDONLY && !ns_can_write(n.e)) {
 		fs_refuse(path, "write", EACCES);
 		return -EACCES;
 	}
@@ -175,19 +175,19 @@ static int pai_open(const char *path, struct fuse_file_info *fi)
 	h->n = n;
 	h->fd = -1;
 	h->writable = acc != O_RDONLY;
-	if (ns_is_new(n.e->kind))
+	if (ns_is_new(n.e))
 		buf_init(&h->data, p->cfg.max_prompt + 65536);
 	else
 		buf_init(&h->data, BUF_NOMAX);
 	buf_init(&h->line, CTL_LINE_MAX);
 	if (n.e->kind == K_W_LOG) {
 		wlog_hold(p->wlog, n.worker);
-	} else if (fs_is_real(n.e->kind)) {
+	} else if (fs_is_real(n.e)) {
 		char rp[PATH_MAX];
 
 		if (fs_real_path(p, &n, rp, sizeof(rp)) == 0)
 			h->fd = open(rp, O_RDONLY | O_CLOEXEC);
-	} else if (acc != O_WRONLY && !ns_is_new(n.e->kind)) {
+	} else if (acc != O_WRONLY && !ns_is_new(n.e)) {
 		r = fs_render(p, &n, &h->data);
 		if (r < 0 && r != -EFBIG) {
 			buf_release(&h->data);
@@ -195,7 +195,7 @@ static int pai_open(const char *path, struct fuse_file_info *fi)
 			return r;
 		}
 		/* What is read now is what stat says next. */
-		if (fs_clocked_kind(n.e->kind))
+		if (fs_clocked(n.e))
 			fs_content_time(p, &n, &h->data);
 	}
 	fs_handle_link(h);
@@ -223,7 +223,7 @@ static int pai_read(const char *path, char *out, size_t size, off_t off,
 		r = (int)n;
 		goto out;
 	}
-	if (fs_is_real(h->n.e->kind)) {
+	if (fs_is_real(h->n.e)) {
 		/* A log that did not exist at open may exist now. */
 		if (h->fd < 0) {
 			char rp[PATH_MAX];
@@ -238,7 +238,7 @@ static int pai_read(const char *path, char *out, size_t size, off_t off,
 		}
 		goto out;
 	}
-	if (ns_is_new(h->n.e->kind)) {
+	if (ns_is_new(h->n.e)) {
 		/* Clone convention: a read-write handle reads its new id. */
 		char id[32];
 		size_t len;
@@ -279,7 +279,7 @@ static int pai_write(const char *path, const char *data, size_t size,
 	int r;
 
 	pthread_mutex_lock(&h->lock);
-	if (!ns_is_new(h->n.e->kind)) {
+	if (!ns_is_new(h->n.e)) {
 		r = fs_ctl_write(h, data, size);
 		goto out;
 	}
@@ -316,7 +316,7 @@ static int pai_flush(const char *path, struct fuse_file_info *fi)
 	if (!h->writable)
 		return 0;
 	pthread_mutex_lock(&h->lock);
-	if (ns_is_new(h->n.e->kind)) {
+	if (ns_is_new(h->n.e)) {
 		r = fs_new_submit(h);
 	} else if (h->line.len) {
 		/* The last line, without its newline: flush can come more
@@ -338,7 +338,7 @@ static int pai_release(const char *path, struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
 
-	if (ns_is_new(h->n.e->kind) && h->writable && !h->wrote)
+	if (ns_is_new(h->n.e) && h->writable && !h->wrote)
 		events_reason(fs_pai()->events, "refused", 0, h->n.e->kind ==
 			      K_NEW ? "empty prompt" : "empty request");
 	if (h->n.e->kind == K_W_LOG)
@@ -355,12 +355,12 @@ static int pai_truncate(const char *path, off_t size,
 
 	if ((r = ns_resolve(path, &n)) < 0)
 		return r;
-	if (!ns_can_write(n.e->kind)) {
+	if (!ns_can_write(n.e)) {
 		fs_refuse(path, "truncate", EACCES);
 		return -EACCES;
 	}
 	/* O_TRUNC on new or ctl: nothing stored to cut. */
-	if (fi && ns_is_new(n.e->kind)) {
+	if (fi && ns_is_new(n.e)) {
 		struct handle *h = handle_of(fi);
 
 		pthread_mutex_lock(&h->lock);
@@ -440,7 +440,7 @@ static int pai_utimens(const char *path, const struct timespec tv[2],
 
 	if ((r = ns_resolve(path, &n)) < 0)
 		return r;
-	return ns_can_write(n.e->kind) ? 0 : -EACCES;
+	return ns_can_write(n.e) ? 0 : -EACCES;
 }
 
 static void *pai_init(struct fuse_conn_info *conn, struct fuse_config *cfg)

@@ -1,0 +1,384 @@
+/*
+ * fs/files: every file of the mount, one row each, with its behaviour:
+ * what it says (render, or task_render from the task's record), the real
+ * file behind it (real), whether it is there now (present), and its flags.
+ * A new file is one row here and its render function.
+ */
+#define FUSE_USE_VERSION 312
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fuse.h>
+
+#include "buf.h"
+#include "events.h"
+#include "metrics.h"
+#include "pai.h"
+#include "planner.h"
+#include "review.h"
+#include "scheduler.h"
+#include "store.h"
+#include "view.h"
+#include "fsint.h"
+
+/* A row: name, kind, mode, flags, then the behaviour it has. */
+#define ROW(nm, k, m, f, ...) \
+	{ .name = (nm), .kind = (k), .mode = (m), .flags = (f), __VA_ARGS__ }
+
+/* ---- the root ------------------------------------------------------ */
+
+static int r_readme(struct pai *p, const struct node *n, struct buf *out)
+{
+	return view_readme(p, out);
+}
+
+static int r_status(struct pai *p, const struct node *n, struct buf *out)
+{
+	return view_root_status(p, out, false);
+}
+
+static int r_status_json(struct pai *p, const struct node *n,
+			 struct buf *out)
+{
+	return view_root_status(p, out, true);
+}
+
+static int r_metrics(struct pai *p, const struct node *n, struct buf *out)
+{
+	return metrics_render(p, out);
+}
+
+static int r_conflicts(struct pai *p, const struct node *n, struct buf *out)
+{
+	return review_conflicts(p, out, false);
+}
+
+static int r_conflicts_json(struct pai *p, const struct node *n,
+			    struct buf *out)
+{
+	return review_conflicts(p, out, true);
+}
+
+static int r_merge_order(struct pai *p, const struct node *n,
+			 struct buf *out)
+{
+	return review_merge_order(p, out);
+}
+
+/* A read of a ctl file lists the commands it takes. */
+static int r_ctl(struct pai *p, const struct node *n, struct buf *out)
+{
+	return buf_puts(out, sched_ctl_commands(n->task));
+}
+
+static int real_events(struct pai *p, const struct node *n, char *out,
+		       size_t len)
+{
+	snprintf(out, len, "%s", events_path(p->events));
+	return 0;
+}
+
+/*
+ * Modes are the owner's alone (group bits too with allow_group): the
+ * daemon lets in only the owner, root and whom the mount names, whatever
+ * the bits say. README and the root directory are everybody's.
+ */
+const struct entry ns_root_tab[] = {
+	ROW("README", K_README, S_IFREG | 0444, F_PUBLIC, .render = r_readme),
+	ROW("ctl", K_CTL, S_IFREG | 0600, F_WRITE, .render = r_ctl),
+	ROW("status", K_STATUS, S_IFREG | 0400, F_CLOCKED, .render = r_status),
+	ROW("status.json", K_STATUS_JSON, S_IFREG | 0400, F_CLOCKED,
+	  .render = r_status_json),
+	ROW("events", K_EVENTS, S_IFREG | 0400, 0, .real = real_events),
+	ROW("metrics", K_METRICS, S_IFREG | 0400, F_CLOCKED,
+	  .render = r_metrics),
+	ROW("conflicts", K_CONFLICTS, S_IFREG | 0400, F_CLOCKED,
+	  .render = r_conflicts),
+	ROW("conflicts.json", K_CONFLICTS_JSON, S_IFREG | 0400, F_CLOCKED,
+	  .render = r_conflicts_json),
+	ROW("merge-order", K_MERGE_ORDER, S_IFREG | 0400, F_CLOCKED,
+	  .render = r_merge_order),
+	ROW("tasks", K_TASKS, S_IFDIR | 0700, 0),
+	ROW("plans", K_PLANS, S_IFDIR | 0700, 0),
+	ROW("workers", K_WORKERS, S_IFDIR | 0500, 0),
+	{ .name = NULL }
+};
+
+const struct entry ns_tasks_new = ROW("new", K_NEW, S_IFREG | 0600,
+				     F_WRITE | F_NEW);
+const struct entry ns_plans_new = ROW("new", K_PLANS_NEW, S_IFREG | 0600,
+				     F_WRITE | F_NEW);
+
+/* ---- a task -------------------------------------------------------- */
+
+static int t_prompt(struct pai *p, const struct task *t, struct buf *out)
+{
+	return buf_add(out, t->prompt, t->prompt_len);
+}
+
+static int t_status(struct pai *p, const struct task *t, struct buf *out)
+{
+	return view_task_status(p, t, out, false);
+}
+
+static int t_json(struct pai *p, const struct task *t, struct buf *out)
+{
+	return view_task_status(p, t, out, true);
+}
+
+static int r_t_conflicts(struct pai *p, const struct node *n,
+			 struct buf *out)
+{
+	return review_task_conflicts(p, n->task, out);
+}
+
+static int real_t_log(struct pai *p, const struct node *n, char *out,
+		      size_t len)
+{
+	pai_log_path(p, n->task, out, len);
+	return 0;
+}
+
+static int real_t_raw(struct pai *p, const struct node *n, char *out,
+		      size_t len)
+{
+	pai_raw_path(p, n->task, out, len);
+	return 0;
+}
+
+/* An agent's raw stream exists for agent engines only. */
+static bool has_raw(struct pai *p, const struct node *n)
+{
+	char path[PATH_MAX];
+
+	return real_t_raw(p, n, path, sizeof(path)) == 0 &&
+	       access(path, F_OK) == 0;
+}
+
+/* A result exists once an agent engine gave one. */
+static bool has_result(struct pai *p, const struct node *n)
+{
+	struct task t;
+	struct buf b;
+	bool ok;
+
+	if (store_task_get(p->store, n->task, &t) < 0)
+		return false;
+	buf_init(&b, BUF_NOMAX);
+	ok = view_task_result(p, &t, &b) == 0;
+	buf_release(&b);
+	task_release(&t);
+	return ok;
+}
+
+static int l_t_worktree(struct pai *p, const struct node *n, struct buf *out)
+{
+	struct task t;
+	int r;
+
+	if ((r = store_task_get(p->store, n->task, &t)) < 0)
+		return r;
+	r = t.worktree ? buf_puts(out, t.worktree) : -ENOENT;
+	task_release(&t);
+	return r;
+}
+
+static bool has_worktree(struct pai *p, const struct node *n)
+{
+	struct task t;
+	bool ok;
+
+	if (store_task_get(p->store, n->task, &t) < 0)
+		return false;
+	ok = t.worktree != NULL;
+	task_release(&t);
+	return ok;
+}
+
+static int l_t_worker(struct pai *p, const struct node *n, struct buf *out)
+{
+	struct task t;
+	int r;
+
+	if ((r = store_task_get(p->store, n->task, &t)) < 0)
+		return r;
+	r = t.worker ? buf_printf(out, "../../workers/%d", t.worker) :
+	    -ENOENT;
+	task_release(&t);
+	return r;
+}
+
+static bool runs_on_worker(struct pai *p, const struct node *n)
+{
+	struct task t;
+	bool ok;
+
+	if (store_task_get(p->store, n->task, &t) < 0)
+		return false;
+	ok = t.state == TASK_RUNNING && t.worker > 0;
+	task_release(&t);
+	return ok;
+}
+
+#define TASK_FILE (F_OF_TASK | F_SIZED)
+
+const struct entry ns_task_tab[] = {
+	ROW("prompt", K_T_PROMPT, S_IFREG | 0400, TASK_FILE | F_BORN,
+	  .task_render = t_prompt),
+	ROW("status", K_T_STATUS, S_IFREG | 0400, TASK_FILE,
+	  .task_render = t_status),
+	ROW("task.json", K_T_JSON, S_IFREG | 0400, TASK_FILE,
+	  .task_render = t_json),
+	ROW("log", K_T_LOG, S_IFREG | 0400, F_OF_TASK, .real = real_t_log),
+	ROW("log.jsonl", K_T_RAW, S_IFREG | 0400, F_OF_TASK, .real = real_t_raw,
+	  .present = has_raw),
+	ROW("diff", K_T_DIFF, S_IFREG | 0400, TASK_FILE,
+	  .task_render = view_task_diff),
+	ROW("files", K_T_FILES, S_IFREG | 0400, TASK_FILE,
+	  .task_render = view_task_files),
+	ROW("result", K_T_RESULT, S_IFREG | 0400, TASK_FILE,
+	  .task_render = view_task_result, .present = has_result),
+	ROW("depends", K_T_DEPENDS, S_IFREG | 0400, TASK_FILE,
+	  .task_render = view_task_depends),
+	ROW("conflicts", K_T_CONFLICTS, S_IFREG | 0400, F_OF_TASK | F_CLOCKED,
+	  .render = r_t_conflicts),
+	ROW("ctl", K_T_CTL, S_IFREG | 0600, F_OF_TASK | F_WRITE,
+	  .render = r_ctl),
+	ROW("worktree", K_T_WORKTREE, S_IFLNK | 0777, F_OF_TASK,
+	  .render = l_t_worktree, .present = has_worktree),
+	ROW("worker", K_T_WORKER, S_IFLNK | 0777, F_OF_TASK,
+	  .render = l_t_worker, .present = runs_on_worker),
+	{ .name = NULL }
+};
+
+const struct entry ns_task_dir = ROW(NULL, K_TASK, S_IFDIR | 0500, F_OF_TASK);
+
+/* ---- a worker ------------------------------------------------------ */
+
+static int r_w_status(struct pai *p, const struct node *n, struct buf *out)
+{
+	return view_worker_status(p, n->worker, out);
+}
+
+static int l_w_task(struct pai *p, const struct node *n, struct buf *out)
+{
+	struct worker_info w;
+
+	if (sched_worker_info(p->sched, n->worker, &w) < 0 || !w.task)
+		return -ENOENT;
+	return buf_printf(out, "../../tasks/%lld", (long long)w.task);
+}
+
+static int l_w_worktree(struct pai *p, const struct node *n, struct buf *out)
+{
+	struct worker_info w;
+	struct task t;
+	int r;
+
+	if (sched_worker_info(p->sched, n->worker, &w) < 0 || !w.task)
+		return -ENOENT;
+	if ((r = store_task_get(p->store, w.task, &t)) < 0)
+		return r;
+	r = t.worktree ? buf_puts(out, t.worktree) : -ENOENT;
+	task_release(&t);
+	return r;
+}
+
+static bool worker_busy(struct pai *p, const struct node *n)
+{
+	struct worker_info w;
+
+	return sched_worker_info(p->sched, n->worker, &w) == 0 && w.task > 0;
+}
+
+const struct entry ns_worker_tab[] = {
+	ROW("status", K_W_STATUS, S_IFREG | 0400, F_CLOCKED,
+	  .render = r_w_status),
+	ROW("log", K_W_LOG, S_IFREG | 0400, F_WLOG),
+	ROW("worktree", K_W_WORKTREE, S_IFLNK | 0777, 0, .render = l_w_worktree,
+	  .present = worker_busy),
+	ROW("task", K_W_TASK, S_IFLNK | 0777, 0, .render = l_w_task,
+	  .present = worker_busy),
+	{ .name = NULL }
+};
+
+const struct entry ns_worker_dir = ROW(NULL, K_WORKER, S_IFDIR | 0500, 0);
+
+/* ---- a plan -------------------------------------------------------- */
+
+/* A plan's request, plan.json, or its tasks one id per line. */
+static int render_plan(struct pai *p, const struct node *n, struct buf *out)
+{
+	struct plan pl;
+	const char *s;
+	int r;
+
+	if ((r = store_plan_get(p->store, n->task, &pl)) < 0)
+		return r;
+	if (n->e->kind == K_P_REQUEST) {
+		r = buf_add(out, pl.request, pl.request_len);
+	} else if (n->e->kind == K_P_PLAN) {
+		r = pl.plan ? buf_printf(out, "%s\n", pl.plan) : 0;
+	} else {
+		/* "[3,4,5]" */
+		for (s = pl.tasks; s && *s && r == 0; s++)
+			if (*s >= '0' && *s <= '9')
+				r = buf_add(out, s, 1);
+			else if (*s == ',' || *s == ']')
+				r = buf_add(out, "\n", 1);
+	}
+	plan_release(&pl);
+	return r;
+}
+
+/* plan.json once the planner answered, tasks once they are made. */
+static bool plan_has(struct pai *p, const struct node *n)
+{
+	struct plan pl;
+	bool ok;
+
+	if (store_plan_get(p->store, n->task, &pl) < 0)
+		return false;
+	ok = n->e->kind == K_P_PLAN ? pl.plan != NULL : pl.tasks != NULL;
+	plan_release(&pl);
+	return ok;
+}
+
+static int r_p_status(struct pai *p, const struct node *n, struct buf *out)
+{
+	return planner_status(p->planner, n->task, out);
+}
+
+static int r_p_ctl(struct pai *p, const struct node *n, struct buf *out)
+{
+	return buf_puts(out, planner_ctl_commands());
+}
+
+static int real_p_log(struct pai *p, const struct node *n, char *out,
+		      size_t len)
+{
+	planner_log_path(p->planner, n->task, out, len);
+	return 0;
+}
+
+const struct entry ns_plan_tab[] = {
+	ROW("request", K_P_REQUEST, S_IFREG | 0400, F_OF_PLAN | F_BORN,
+	  .render = render_plan),
+	ROW("status", K_P_STATUS, S_IFREG | 0400, F_OF_PLAN,
+	  .render = r_p_status),
+	ROW("plan.json", K_P_PLAN, S_IFREG | 0400, F_OF_PLAN,
+	  .render = render_plan, .present = plan_has),
+	ROW("tasks", K_P_TASKS, S_IFREG | 0400, F_OF_PLAN,
+	  .render = render_plan, .present = plan_has),
+	ROW("log", K_P_LOG, S_IFREG | 0400, F_OF_PLAN, .real = real_p_log),
+	ROW("ctl", K_P_CTL, S_IFREG | 0600, F_OF_PLAN | F_WRITE,
+	  .render = r_p_ctl),
+	{ .name = NULL }
+};
+
+const struct entry ns_plan_dir = ROW(NULL, K_PLAN, S_IFDIR | 0500, F_OF_PLAN);
