@@ -223,23 +223,38 @@ static void kill_env_raw(const char *entry, pid_t skip1, pid_t skip2)
 	each_pid(kill_if_env, &m);
 }
 
-/* SIGKILL pid when its parent is *(pid_t *)arg. */
+/* The keeper's children, found in /proc, but one. */
+struct children {
+	pid_t self, skip;
+	pid_t v[256];	/* the first of them; the rest are found again */
+	size_t n;
+};
+
+/* SIGKILL pid, and note it, when it is a child of c->self's. */
 static void kill_if_child(pid_t pid, void *arg)
 {
+	struct children *ch = arg;
 	char stat[512], *c, *end = NULL;
 	pid_t ppid = 0;
-	ssize_t n = read_proc(pid, "stat", stat, sizeof(stat));
+	ssize_t n;
+
+	if (pid == ch->skip || (n = read_proc(pid, "stat", stat,
+					      sizeof(stat))) <= 0)
+		return;
 
 	/* "PID (COMM) S PPID ...": COMM may hold anything, ')' too. */
-	for (c = stat; n > 0 && *c; c++)
+	for (c = stat; *c; c++)
 		if (*c == ')')
 			end = c;
 	if (!end || end[1] != ' ' || !end[2] || end[3] != ' ')
 		return;
 	for (c = end + 4; *c >= '0' && *c <= '9' && ppid < 100000000; c++)
 		ppid = ppid * 10 + (*c - '0');
-	if (ppid == *(pid_t *)arg)
-		kill(pid, SIGKILL);
+	if (ppid != ch->self)
+		return;
+	kill(pid, SIGKILL);
+	if (ch->n < sizeof(ch->v) / sizeof(ch->v[0]))
+		ch->v[ch->n++] = pid;
 }
 
 /* ---- environment --------------------------------------------------------- */
@@ -431,22 +446,23 @@ static void reap_orphans(int sigfd, pid_t engine)
 }
 
 /*
- * The engine reaped: kill the keeper's children until it has none. Each
- * one killed hands its own children to the keeper (the subreaper), so
- * every descendant of the run is reached, whatever it did to its session
- * or environment, and none is left when this returns.
+ * Kill and reap the keeper's children but the engine, until it has none
+ * left. Each one killed hands its own children to the keeper (the
+ * subreaper), so every descendant of the run is reached, whatever it did
+ * to its session or environment. The engine, a zombie by now, is reaped
+ * after: until then a process watching for its end sees none.
  */
-static void end_descendants(void)
+static void end_descendants(pid_t engine)
 {
-	pid_t self = getpid();
+	struct children ch = { .self = getpid(), .skip = engine };
 
-	for (;;) {
-		each_pid(kill_if_child, &self);
-		if (waitpid(-1, NULL, 0) < 0 && errno == ECHILD)
-			return;
-		while (waitpid(-1, NULL, WNOHANG) > 0)
-			;
-	}
+	do {
+		ch.n = 0;
+		each_pid(kill_if_child, &ch);
+		for (size_t i = 0; i < ch.n; i++)
+			while (waitpid(ch.v[i], NULL, 0) < 0 && errno == EINTR)
+				;
+	} while (ch.n);
 }
 
 /*
@@ -508,9 +524,11 @@ static int keeper_watch(const struct launch *l, pid_t engine, int sigfd,
 		}
 	}
 	/* Still a zombie, so its group id is not anyone else's yet: what
-	 * it left in its group goes, and what escaped carrying the tag. */
+	 * it left in its group goes, what escaped carrying the tag, and
+	 * every other descendant, before the engine is reaped. */
 	kill(-engine, SIGKILL);
 	kill_env_raw(l->tag_entry, getpid(), getppid());
+	end_descendants(engine);
 	while (waitpid(engine, &status, 0) < 0 && errno == EINTR)
 		;
 	if (pidfd >= 0)
@@ -583,10 +601,9 @@ static void keeper_main(const struct launch *l)
 	close(l->err_w);
 	close(l->out_w);
 	close(l->devnull);
-	status = keeper_watch(l, engine, sigfd, &by_itself);
 	/* The last of the run's processes is gone before anyone hears the
 	 * run ended: the daemon commits the worktree once it has heard. */
-	end_descendants();
+	status = keeper_watch(l, engine, sigfd, &by_itself);
 	/* The record first, then the report: a daemon that has the report
 	 * may remove the file. */
 	if (by_itself && l->exit_path)
