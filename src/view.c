@@ -188,6 +188,28 @@ static void kv_last_run(struct kv *kv, struct pai *p, int64_t id)
 			kv_num(kv, keys[i], v[i]);
 }
 
+/*
+ * branch: pai/task-7, or "branch: moved (now 3f2a1b0)" when it points
+ * elsewhere than the recorded commit (task.json: the name, and the new
+ * tip in branch_moved): merge and push wait for a rescan.
+ */
+static void kv_branch(struct kv *kv, struct pai *p, const struct task *t)
+{
+	char now[41], v[64];
+
+	if (!review_branch_moved(p, t, now)) {
+		kv_str(kv, "branch", t->branch);
+		return;
+	}
+	if (kv->json) {
+		kv_str(kv, "branch", t->branch);
+		kv_str(kv, "branch_moved", now);
+		return;
+	}
+	snprintf(v, sizeof(v), "moved (now %.7s)", now);
+	kv_str(kv, "branch", v);
+}
+
 /* depends: 3 4 (a JSON array in task.json) */
 static void kv_deps(struct kv *kv, struct pai *p, int64_t id)
 {
@@ -352,7 +374,7 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 	    t->state != TASK_RUNNING)
 		kv_num(&kv, "duration_ms", t->finished - t->started);
 	kv_str(&kv, "base", t->base);
-	kv_str(&kv, "branch", t->branch);
+	kv_branch(&kv, p, t);
 	/* Deleted outside parallelai, or by prune branches: it no longer
 	 * merges, and a retry runs it again on a new one. */
 	if (review_branch_missing(p, t))
