@@ -171,6 +171,9 @@ class TestMovedBranch(RecordedTestCase):
     def test_rescan_refusals(self):
         a = self.done('echo a > a.txt\n')
         self.assertIn('rescan\n', self.m.read('tasks/%d/ctl' % a))
+        readme = self.m.read('README')
+        self.assertIn('branch: moved (now', readme)
+        self.assertIn('echo rescan >', readme)
         self.assertEqual(self.task_ctl(a, 'merge'), 0)
         self.assertErrno(self.task_ctl(a, 'rescan'), errno.EBUSY)
         self.assertIn('cannot rescan task %d: it is merged' % a,
