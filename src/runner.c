@@ -230,7 +230,7 @@ struct children {
 	size_t n;
 };
 
-/* SIGKILL pid, and note it, when it is a child of c->self's. */
+/* SIGKILL pid, and note it, when it is a child of ch->self's. */
 static void kill_if_child(pid_t pid, void *arg)
 {
 	struct children *ch = arg;
@@ -241,7 +241,6 @@ static void kill_if_child(pid_t pid, void *arg)
 	if (pid == ch->skip || (n = read_proc(pid, "stat", stat,
 					      sizeof(stat))) <= 0)
 		return;
-
 	/* "PID (COMM) S PPID ...": COMM may hold anything, ')' too. */
 	for (c = stat; *c; c++)
 		if (*c == ')')
@@ -466,10 +465,11 @@ static void end_descendants(pid_t engine)
 }
 
 /*
- * Wait for the engine to end; the wait status, with *by_itself set when
- * nobody asked it to end: the daemon wrote nothing to the control pipe,
- * and the keeper did not kill it. A daemon that is gone (end of file on
- * the control pipe) leaves the engine RUNNER_LINGER_MS to finish.
+ * Wait for the engine to end, then end every other process of the run;
+ * the engine's wait status, with *by_itself set when nobody asked it to
+ * end: the daemon wrote nothing to the control pipe, and the keeper did
+ * not kill it. A daemon that is gone (end of file on the control pipe)
+ * leaves the engine RUNNER_LINGER_MS to finish.
  */
 static int keeper_watch(const struct launch *l, pid_t engine, int sigfd,
 			int *by_itself)
