@@ -219,6 +219,13 @@ struct merge_options {
 	 */
 	const char *author_name, *author_email;
 	const char *committer_name, *committer_email;
+	/*
+	 * The commit (40 hex digits) what must name, or NULL. A task's
+	 * recorded result is merged, never what its branch became since:
+	 * a branch that moved from it is refused with -EBUSY ("cannot
+	 * merge 'pai/task-7': it moved to 3f2a1b0 from 9c8d7e6").
+	 */
+	const char *commit;
 };
 
 enum merge_how {
@@ -282,9 +289,12 @@ void merge_result_release(struct merge_result *r);
  * remote's name, or a URL or path. Not forced, a non-fast-forward is
  * refused by the remote (-EBUSY), unless force. SSH remotes authenticate
  * through ssh-agent. -ENOENT: no such branch, or no such remote.
+ * commit: NULL, or the commit (40 hex digits) the branch must point at;
+ * what is sent is checked to be exactly it (-EBUSY when the branch
+ * moved: "cannot push 'pai/task-7': it moved to 3f2a1b0 from 9c8d7e6").
  */
 int merge_push(const char *repo, const char *remote, const char *branch,
-	       int force, char *err, size_t errlen);
+	       const char *commit, int force, char *err, size_t errlen);
 
 /*
  * Remove a task's worktree: its directory at path (rm -rf, refused with

@@ -37,6 +37,16 @@ void review_free(struct review *rv);
  */
 bool review_branch_missing(struct pai *p, const struct task *t);
 
+/*
+ * Whether task t ended with a commit and its branch points at another
+ * one now (now gets it, when not NULL): moved by a person, another task,
+ * or a process of its own. What merges and pushes is the recorded commit,
+ * the one diff shows: merge and push of such a task are refused (-EBUSY,
+ * event "branch_moved" with from and to) until review_rescan.
+ */
+bool review_branch_moved(struct pai *p, const struct task *t,
+			 char now[41]);
+
 /* conflicts / conflicts.json: one line per conflicting pair
  * ("7 9 a.c b.c", "7 main a.c" against the base tip). */
 int review_conflicts(struct pai *p, struct buf *out, bool json);
@@ -46,17 +56,26 @@ int review_task_conflicts(struct pai *p, int64_t id, struct buf *out);
  * "! ID waits for ID" for the tasks that cannot join it. */
 int review_merge_order(struct pai *p, struct buf *out);
 
-/* -EBUSY (conflict, uncommitted work in the way, wrong state), -ENOENT
- * (no such task, its branch is missing). */
+/* The task's recorded commit into the base branch. -EBUSY (conflict,
+ * uncommitted work in the way, wrong state, branch moved), -ENOENT (no
+ * such task, its branch is missing). */
 int review_merge(struct pai *p, int64_t id, char *err, size_t errlen);
-/* In merge order, stopping at the first that cannot go (-EBUSY). Done
- * tasks whose branch is missing are passed over, each with an event
- * "skipped". Asked to stop (cancel), it does so between two merges:
- * -EINTR, and an event "interrupted" says how many went and which task
- * is next. */
+/* In merge order, stopping at the first that cannot go (-EBUSY), a task
+ * whose branch moved included. Done tasks whose branch is missing are
+ * passed over, each with an event "skipped". Asked to stop (cancel), it
+ * does so between two merges: -EINTR, and an event "interrupted" says how
+ * many went and which task is next. */
 int review_merge_all(struct pai *p, const struct pai_cancel *cancel,
 		     char *err, size_t errlen);
+/* The task's recorded commit to its branch at the remote; refused like
+ * merge when the branch moved (-EBUSY) or is missing (-ENOENT), and for
+ * a task without a result yet (-EBUSY). */
 int review_push(struct pai *p, int64_t id, char *err, size_t errlen);
+/* Record the tip of an ended task's branch as its result (its diff
+ * changes accordingly), event "rescanned" with from and to. -EBUSY for a
+ * task without a recorded commit or not done, failed or cancelled,
+ * -ENOENT when its branch is missing. */
+int review_rescan(struct pai *p, int64_t id, char *err, size_t errlen);
 /* "", "branches", "ID" or "branches ID": see parallelai(1). Asked to
  * stop (cancel), it does so between two worktrees: -EINTR, event
  * "interrupted". */

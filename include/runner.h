@@ -8,8 +8,13 @@
  * environment, so descendants that left the group (a daemon that
  * double-forked and called setsid) are found and ended too.
  *
- * A keeper process stands between the daemon and each engine. If the
- * daemon dies, the keeper gives the engine RUNNER_LINGER_MS to finish,
+ * A keeper process stands between the daemon and each engine. It is a
+ * child subreaper: every process the engine leaves behind becomes its
+ * child, and when the engine has ended it kills them all, whatever they
+ * did to their session or environment, before it reports the end. So
+ * when runner_wait returns 0, no process of the run is left.
+ *
+ * If the daemon dies, the keeper gives the engine RUNNER_LINGER_MS to finish,
  * then ends it and everything carrying its tag; an engine that exited by
  * itself (nobody signalled it) has its wait status written to exit_path.
  * Until it is gone the keeper holds a lock on the log (flock), which
@@ -76,7 +81,8 @@ int runner_spawn(struct runner_proc *p, char *const argv[],
 		 char *const envp[], const char *cwd, int log_fd,
 		 uint64_t log_cap, const char *exit_path, char *err,
 		 size_t errlen);
-/* Wait up to timeout_ms (-1: forever); 0 once reaped, -ETIMEDOUT before. */
+/* Wait up to timeout_ms (-1: forever); 0 once reaped (the engine and
+ * every descendant gone), -ETIMEDOUT before. */
 int runner_wait(struct runner_proc *p, int timeout_ms, int *status);
 /* Signal the whole process group and every process carrying the run's
  * tag; no-op once reaped. */

@@ -192,6 +192,11 @@ int store_task_next_queued_except(struct store *st,
 int store_task_start(struct store *st, int64_t id, int worker);
 int store_task_set_worktree(struct store *st, int64_t id, const char *path);
 int store_task_set_pid(struct store *st, int64_t id, int pid);
+/* The recorded commit of an ended (done, failed, cancelled) task from
+ * from to to (40 hex digits); -EBUSY when it is no longer from or the
+ * task is queued or running again. */
+int store_task_set_commit(struct store *st, int64_t id, const char *from,
+			  const char *to);
 /* -> done/failed/cancelled: finished = now, worker 0, pid 0.
  * commit and reason may be NULL. */
 int store_task_finish(struct store *st, int64_t id, enum task_state state,

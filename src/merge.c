@@ -170,6 +170,30 @@ static int resolve(git_commit **out, git_repository *repo, const char *spec,
 	return 0;
 }
 
+/*
+ * Whether c is the commit want (40 hex digits) names, when want is set:
+ * a branch that moved from it since is -EBUSY, with why ("it moved to
+ * 3f2a1b0 from 9c8d7e6").
+ */
+static int is_wanted(const git_oid *c, const char *want, char *why,
+		     size_t whylen)
+{
+	char now[GIT_OID_HEXSZ + 1];
+	git_oid id;
+
+	if (!want)
+		return 0;
+	if (git_oid_fromstr(&id, want) < 0) {
+		snprintf(why, whylen, "not a commit id: '%s'", want);
+		return -EINVAL;
+	}
+	if (git_oid_equal(c, &id))
+		return 0;
+	git_oid_tostr(now, sizeof(now), c);
+	snprintf(why, whylen, "it moved to %.7s from %.7s", now, want);
+	return -EBUSY;
+}
+
 /* The conflicting paths of a merged index: every side's path, once. */
 static int index_conflicts(struct merge_paths *out, git_index *index)
 {
@@ -1955,6 +1979,11 @@ static int merge_locked(struct merge_result *r, const char *repo_path,
 	git_oid_tostr(r->oid, sizeof(r->oid), git_commit_id(tip));
 	if ((error = resolve(&c, repo, what, err, errlen)) < 0)
 		goto out;
+	if ((error = is_wanted(git_commit_id(c), o->commit, list,
+			       sizeof(list))) < 0) {
+		gitmsg_set(err, errlen, "cannot merge '%s': %s", what, list);
+		goto out;
+	}
 
 	/* in it already: nothing to do */
 	if (git_oid_equal(git_commit_id(c), git_commit_id(tip)) ||
@@ -2156,6 +2185,8 @@ int merge_into(struct merge_result *r, const char *repo_path,
 struct push_state {
 	int tries;
 	char rejected[1200];
+	const char *want;	/* the commit to push, or NULL */
+	char moved[128];	/* why what was pushed was not it */
 };
 
 static int push_credentials(git_credential **out, const char *url,
@@ -2182,6 +2213,23 @@ static int push_status(const char *refname, const char *status, void *data)
 	if (status && !ps->rejected[0])
 		snprintf(ps->rejected, sizeof(ps->rejected), "%s (%s)",
 			 refname, status);
+	return 0;
+}
+
+/* The last word before anything is sent: the local side of the update is
+ * the commit wanted, or nothing goes. */
+static int push_negotiate(const git_push_update **updates, size_t len,
+			  void *data)
+{
+	struct push_state *ps = data;
+	size_t i;
+
+	/* dst is the new target of the remote's ref, what goes (src is
+	 * its old one). */
+	for (i = 0; i < len; i++)
+		if (is_wanted(&updates[i]->dst, ps->want, ps->moved,
+			      sizeof(ps->moved)) < 0)
+			return GIT_EUSER;
 	return 0;
 }
 
@@ -2306,7 +2354,8 @@ out:
 }
 
 int merge_push(const char *repo_path, const char *remote_name,
-	       const char *branch, int force, char *err, size_t errlen)
+	       const char *branch, const char *commit, int force, char *err,
+	       size_t errlen)
 {
 	git_repository *repo = NULL;
 	git_remote *remote = NULL;
@@ -2320,6 +2369,7 @@ int merge_push(const char *repo_path, const char *remote_name,
 	int error;
 
 	memset(&ps, 0, sizeof(ps));
+	ps.want = commit;
 	if (!remote_name || !*remote_name || !branch || !*branch) {
 		gitmsg_set(err, errlen, "cannot push: no %s given",
 		       branch && *branch ? "remote" : "branch");
@@ -2339,6 +2389,14 @@ int merge_push(const char *repo_path, const char *remote_name,
 		gitmsg_set(err, errlen, "cannot push '%s': %s", branch,
 		       error == GIT_ENOTFOUND ? "no such branch" : gitmsg_last());
 		error = gitmsg_errno(error);
+		goto out;
+	}
+	/* Said before connecting; push_negotiate has the last word. */
+	if (git_reference_target(ref) &&
+	    (error = is_wanted(git_reference_target(ref), commit, ps.moved,
+			       sizeof(ps.moved))) < 0) {
+		gitmsg_set(err, errlen, "cannot push '%s': %s", branch,
+			   ps.moved);
 		goto out;
 	}
 	if ((error = push_url(&url, repo, remote_name)) == -ENOENT) {
@@ -2366,6 +2424,7 @@ int merge_push(const char *repo_path, const char *remote_name,
 	git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
 	po.callbacks.credentials = push_credentials;
 	po.callbacks.push_update_reference = push_status;
+	po.callbacks.push_negotiation = push_negotiate;
 	po.callbacks.payload = &ps;
 	error = git_remote_connect(remote, GIT_DIRECTION_PUSH, &po.callbacks,
 				   &po.proxy_opts, &po.custom_headers);
@@ -2376,6 +2435,12 @@ int merge_push(const char *repo_path, const char *remote_name,
 		goto rejected;
 	if (error == 0)
 		error = git_remote_push(remote, &refspecs, &po);
+	if (error < 0 && ps.moved[0]) {
+		gitmsg_set(err, errlen, "cannot push '%s': %s", branch,
+			   ps.moved);
+		error = -EBUSY;
+		goto out;
+	}
 	if (error < 0) {
 		gitmsg_set(err, errlen, "cannot push '%s' to '%s': %s", branch,
 		       remote_name, gitmsg_last());

@@ -79,6 +79,41 @@ bool review_branch_missing(struct pai *p, const struct task *t)
 	       -ENOENT;
 }
 
+bool review_branch_moved(struct pai *p, const struct task *t,
+			 char now[41])
+{
+	char oid[41], err[512];
+
+	if (now)
+		*now = '\0';
+	/* The same tasks as above: a running one's branch is its engine's
+	 * to move. */
+	if (!*t->commit || !t->branch || t->state == TASK_RUNNING ||
+	    gitrev_branch(p->rev, t->branch, oid, err, sizeof(err)) < 0 ||
+	    !strcmp(oid, t->commit))
+		return false;
+	if (now)
+		memcpy(now, oid, sizeof(oid));
+	return true;
+}
+
+/* The branch of task t moved to now: refused, said, and in events. */
+static int refuse_moved(struct pai *p, const struct task *t,
+			const char *now, const char *verb, char *err,
+			size_t errlen)
+{
+	cJSON *f = cJSON_CreateObject();
+
+	snprintf(err, errlen, "cannot %s task %lld: branch '%s' moved (now"
+		 " %.7s) from its recorded commit %.7s; rescan to take it",
+		 verb, (long long)t->id, t->branch, now, t->commit);
+	cJSON_AddStringToObject(f, "branch", t->branch);
+	cJSON_AddStringToObject(f, "from", t->commit);
+	cJSON_AddStringToObject(f, "to", now);
+	events_add(p->events, "branch_moved", t->id, f);
+	return -EBUSY;
+}
+
 /*
  * The finished, unmerged tasks that changed something. Those whose
  * branch was deleted outside parallelai are not among them, whatever
@@ -350,12 +385,12 @@ int review_merge_order(struct pai *p, struct buf *out)
 static int merge_one(struct pai *p, int64_t id, bool *gone, char *err,
 		     size_t errlen)
 {
-	struct merge_options opts = { MERGE_STRATEGY_MERGE, NULL,
-				      p->cfg.author_name,
-				      p->cfg.author_email, NULL, NULL };
+	struct merge_options opts = { .strategy = MERGE_STRATEGY_MERGE,
+				      .author_name = p->cfg.author_name,
+				      .author_email = p->cfg.author_email };
 	struct merge_result res;
 	struct task t;
-	char branch[256], reason[640];
+	char branch[256], reason[640], now[41];
 	cJSON *f;
 	int r;
 
@@ -378,12 +413,20 @@ static int merge_one(struct pai *p, int64_t id, bool *gone, char *err,
 		r = -ENOENT;
 		goto out;
 	}
+	/* What was reviewed is what merges, or nothing: a branch moved
+	 * since waits for a rescan (its status says so already). */
+	if (review_branch_moved(p, &t, now)) {
+		r = refuse_moved(p, &t, now, "merge", err, errlen);
+		goto out;
+	}
 	if ((r = base_branch(p, branch, sizeof(branch), err, errlen)) < 0) {
 		r = -EBUSY;
 		goto out;
 	}
 	if (p->cfg.merge_strategy)
 		merge_strategy_parse(p->cfg.merge_strategy, &opts.strategy);
+	/* And exactly it, should the branch move from here on. */
+	opts.commit = t.commit;
 	r = merge_into(&res, p->repo, t.branch, branch, &opts, err, errlen);
 	if (r < 0) {
 		/* The task stays done; its status says why it did not go. */
@@ -496,7 +539,9 @@ out:
 
 int review_push(struct pai *p, int64_t id, char *err, size_t errlen)
 {
+	const char *remote = p->cfg.remote ? p->cfg.remote : "origin";
 	struct task t;
+	char now[41];
 	cJSON *f;
 	int r;
 
@@ -504,15 +549,83 @@ int review_push(struct pai *p, int64_t id, char *err, size_t errlen)
 		snprintf(err, errlen, "no such task: %lld", (long long)id);
 		return r;
 	}
-	r = merge_push(p->repo, p->cfg.remote ? p->cfg.remote : "origin",
-		       t.branch, 0, err, errlen);
+	/* The recorded commit is the task's result; until there is one,
+	 * the branch is work in progress. */
+	if (!*t.commit || t.state == TASK_RUNNING) {
+		snprintf(err, errlen, "cannot push task %lld: it is %s and has"
+			 " no result yet", (long long)id,
+			 task_state_name(t.state));
+		r = -EBUSY;
+		goto out;
+	}
+	if (review_branch_missing(p, &t)) {
+		snprintf(err, errlen, "cannot push task %lld: branch '%s' is"
+			 " missing", (long long)id, t.branch);
+		r = -ENOENT;
+		goto out;
+	}
+	if (review_branch_moved(p, &t, now)) {
+		r = refuse_moved(p, &t, now, "push", err, errlen);
+		goto out;
+	}
+	r = merge_push(p->repo, remote, t.branch, t.commit, 0, err, errlen);
 	if (r == 0) {
 		f = cJSON_CreateObject();
-		cJSON_AddStringToObject(f, "remote", p->cfg.remote ?
-					p->cfg.remote : "origin");
+		cJSON_AddStringToObject(f, "remote", remote);
 		cJSON_AddStringToObject(f, "branch", t.branch);
+		cJSON_AddStringToObject(f, "commit", t.commit);
 		events_add(p->events, "pushed", id, f);
 	}
+out:
+	task_release(&t);
+	return r;
+}
+
+int review_rescan(struct pai *p, int64_t id, char *err, size_t errlen)
+{
+	struct task t;
+	char now[41], why[512];
+	cJSON *f;
+	int r;
+
+	if ((r = store_task_get(p->store, id, &t)) < 0) {
+		snprintf(err, errlen, "no such task: %lld", (long long)id);
+		return r;
+	}
+	/* Not while a merge of it may be under way. */
+	pthread_mutex_lock(&p->review->lock);
+	if (t.state != TASK_DONE && t.state != TASK_FAILED &&
+	    t.state != TASK_CANCELLED) {
+		snprintf(err, errlen, "cannot rescan task %lld: it is %s",
+			 (long long)id, task_state_name(t.state));
+		r = -EBUSY;
+		goto out;
+	}
+	if (!*t.commit) {
+		snprintf(err, errlen, "cannot rescan task %lld: it ended"
+			 " without a commit", (long long)id);
+		r = -EBUSY;
+		goto out;
+	}
+	if ((r = gitrev_branch(p->rev, t.branch, now, why,
+			       sizeof(why))) < 0) {
+		snprintf(err, errlen, "cannot rescan task %lld: %s",
+			 (long long)id, why);
+		goto out;
+	}
+	if ((r = store_task_set_commit(p->store, id, t.commit, now)) < 0) {
+		snprintf(err, errlen, "cannot rescan task %lld: %s",
+			 (long long)id, r == -EBUSY ? "it changed meanwhile" :
+			 strerror(-r));
+		goto out;
+	}
+	f = cJSON_CreateObject();
+	cJSON_AddStringToObject(f, "branch", t.branch);
+	cJSON_AddStringToObject(f, "from", t.commit);
+	cJSON_AddStringToObject(f, "to", now);
+	events_add(p->events, "rescanned", id, f);
+out:
+	pthread_mutex_unlock(&p->review->lock);
 	task_release(&t);
 	return r;
 }

@@ -7,6 +7,15 @@
  * daemon dies. It notices (the daemon's end of its control pipe closes),
  * gives the engine a short while (RUNNER_LINGER_MS) to finish by itself,
  * then kills it, its process group and whatever carries the run's tag.
+ *
+ * The keeper is a child subreaper (PR_SET_CHILD_SUBREAPER): whatever the
+ * engine starts and leaves behind is reparented to it, not to init, even
+ * a process that cleared its environment and left the session. When the
+ * engine has ended, the keeper kills its children until it has none
+ * left, and only then reports the end: a run's last process is gone
+ * before the daemon commits what it did. Orphans that end by themselves
+ * during the run are reaped as they go (SIGCHLD through a signalfd).
+ *
  * An engine that exited by itself, with nobody asking it to, has its
  * wait status written to the run's exit file, so the next daemon finishes
  * that run instead of running it again. The keeper holds a lock on the
@@ -42,6 +51,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -133,19 +143,39 @@ struct dirent64_raw {
 	char d_name[];
 };
 
-/* SIGKILL every process but skip1 and skip2 whose environment holds the
- * NUL-terminated entry "KEY=VALUE"; raw system calls only. */
-static void kill_env_raw(const char *entry, pid_t skip1, pid_t skip2)
+/* Up to len - 1 bytes of /proc/PID/NAME into buf, NUL-terminated; the
+ * count, or -1. */
+static ssize_t read_proc(pid_t pid, const char *name, char *buf, size_t len)
 {
 	static const char prefix[] = "/proc/";
-	char dents[8192] __attribute__((aligned(8))), path[48], env[65536];
-	size_t wlen = strlen(entry) + 1;
-	long got;
-	int proc;
+	char path[64];
+	size_t k = sizeof(prefix) - 1, nlen = strlen(name) + 1;
+	ssize_t n;
+	int fd;
 
-	if (wlen < 2 || wlen > sizeof(env) / 2)
-		return;
-	proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (nlen > sizeof(path) - k - 14)
+		return -1;
+	memcpy(path, prefix, k);
+	k += put_int(path + k, pid);
+	path[k++] = '/';
+	memcpy(path + k, name, nlen);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
+/* fn(pid, arg) for every process in /proc but init; raw system calls. */
+static void each_pid(void (*fn)(pid_t, void *), void *arg)
+{
+	char dents[8192] __attribute__((aligned(8)));
+	long got;
+	int proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
 	if (proc < 0)
 		return;
 	while ((got = syscall(SYS_getdents64, proc, dents, sizeof(dents))) > 0)
@@ -153,35 +183,85 @@ static void kill_env_raw(const char *entry, pid_t skip1, pid_t skip2)
 			struct dirent64_raw *d = (void *)(dents + off);
 			const char *c = d->d_name;
 			pid_t pid = 0;
-			ssize_t n;
-			size_t k;
-			int fd;
 
 			off += d->d_reclen;
 			while (*c >= '0' && *c <= '9' && pid < 100000000)
 				pid = pid * 10 + (*c++ - '0');
-			if (*c || pid <= 1 || pid == skip1 || pid == skip2)
-				continue;
-			memcpy(path, prefix, sizeof(prefix) - 1);
-			k = sizeof(prefix) - 1 + put_int(path + sizeof(prefix) - 1, pid);
-			memcpy(path + k, "/environ", sizeof("/environ"));
-			if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-				continue;
-			n = read(fd, env, sizeof(env) - 1);
-			close(fd);
-			if (n <= 0)
-				continue;
-			env[n] = '\0';
-			/* NUL-separated entries: a match starts the buffer or
-			 * follows a NUL, and ends with one. */
-			for (ssize_t i = 0; i + (ssize_t)wlen <= n; i++)
-				if ((i == 0 || env[i - 1] == '\0') &&
-				    !memcmp(env + i, entry, wlen)) {
-					kill(pid, SIGKILL);
-					break;
-				}
+			if (!*c && pid > 1)
+				fn(pid, arg);
 		}
 	close(proc);
+}
+
+struct env_match {
+	const char *entry;	/* "KEY=VALUE" */
+	size_t wlen;		/* its length with the NUL */
+	pid_t skip1, skip2;
+	char env[65536];	/* the environment read */
+};
+
+static void kill_if_env(pid_t pid, void *arg)
+{
+	struct env_match *m = arg;
+	const char *env = m->env;
+	ssize_t n;
+
+	if (pid == m->skip1 || pid == m->skip2 ||
+	    (n = read_proc(pid, "environ", m->env, sizeof(m->env))) <= 0)
+		return;
+	/* NUL-separated entries: a match starts the buffer or follows a
+	 * NUL, and ends with one. */
+	for (ssize_t i = 0; i + (ssize_t)m->wlen <= n; i++)
+		if ((i == 0 || env[i - 1] == '\0') &&
+		    !memcmp(env + i, m->entry, m->wlen)) {
+			kill(pid, SIGKILL);
+			return;
+		}
+}
+
+/* SIGKILL every process but skip1 and skip2 whose environment holds the
+ * NUL-terminated entry "KEY=VALUE"; raw system calls only. */
+static void kill_env_raw(const char *entry, pid_t skip1, pid_t skip2)
+{
+	struct env_match m = { .entry = entry, .wlen = strlen(entry) + 1,
+			       .skip1 = skip1, .skip2 = skip2 };
+
+	if (m.wlen < 2 || m.wlen > sizeof(m.env) / 2)
+		return;
+	each_pid(kill_if_env, &m);
+}
+
+/* The keeper's children, found in /proc, but one. */
+struct children {
+	pid_t self, skip;
+	pid_t v[256];	/* the first of them; the rest are found again */
+	size_t n;
+};
+
+/* SIGKILL pid, and note it, when it is a child of ch->self's. */
+static void kill_if_child(pid_t pid, void *arg)
+{
+	struct children *ch = arg;
+	char stat[512], *c, *end = NULL;
+	pid_t ppid = 0;
+	ssize_t n;
+
+	if (pid == ch->skip || (n = read_proc(pid, "stat", stat,
+					      sizeof(stat))) <= 0)
+		return;
+	/* "PID (COMM) S PPID ...": COMM may hold anything, ')' too. */
+	for (c = stat; *c; c++)
+		if (*c == ')')
+			end = c;
+	if (!end || end[1] != ' ' || !end[2] || end[3] != ' ')
+		return;
+	for (c = end + 4; *c >= '0' && *c <= '9' && ppid < 100000000; c++)
+		ppid = ppid * 10 + (*c - '0');
+	if (ppid != ch->self)
+		return;
+	kill(pid, SIGKILL);
+	if (ch->n < sizeof(ch->v) / sizeof(ch->v[0]))
+		ch->v[ch->n++] = pid;
 }
 
 /* ---- environment --------------------------------------------------------- */
@@ -352,18 +432,61 @@ fail:
 	_exit(127);
 }
 
+/* Reap the keeper's children that have ended, but not the engine, which
+ * keeper_watch looks at and keeps a zombie while it kills its group. An
+ * orphan that ends during the run holds no pid until the run's end. */
+static void reap_orphans(int sigfd, pid_t engine)
+{
+	struct signalfd_siginfo ssi;
+	siginfo_t si;
+
+	while (read(sigfd, &ssi, sizeof(ssi)) == sizeof(ssi))
+		;
+	for (;;) {
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+		    !si.si_pid || si.si_pid == engine)
+			return;
+		while (waitpid(si.si_pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+}
+
 /*
- * Wait for the engine to end; the wait status, with *by_itself set when
- * nobody asked it to end: the daemon wrote nothing to the control pipe,
- * and the keeper did not kill it. A daemon that is gone (end of file on
- * the control pipe) leaves the engine RUNNER_LINGER_MS to finish.
+ * Kill and reap the keeper's children but the engine, until it has none
+ * left. Each one killed hands its own children to the keeper (the
+ * subreaper), so every descendant of the run is reached, whatever it did
+ * to its session or environment. The engine, a zombie by now, is reaped
+ * after: until then a process watching for its end sees none.
  */
-static int keeper_watch(const struct launch *l, pid_t engine, int *by_itself)
+static void end_descendants(pid_t engine)
+{
+	struct children ch = { .self = getpid(), .skip = engine };
+
+	do {
+		ch.n = 0;
+		each_pid(kill_if_child, &ch);
+		for (size_t i = 0; i < ch.n; i++)
+			while (waitpid(ch.v[i], NULL, 0) < 0 && errno == EINTR)
+				;
+	} while (ch.n);
+}
+
+/*
+ * Wait for the engine to end, then end every other process of the run;
+ * the engine's wait status, with *by_itself set when nobody asked it to
+ * end: the daemon wrote nothing to the control pipe, and the keeper did
+ * not kill it. A daemon that is gone (end of file on the control pipe)
+ * leaves the engine RUNNER_LINGER_MS to finish.
+ */
+static int keeper_watch(const struct launch *l, pid_t engine, int sigfd,
+			int *by_itself)
 {
 	int pidfd = pidfd_open_compat(engine), told = 0, killed = 0;
 	int orphan = 0, status = 0;
 	int64_t deadline = 0;
-	struct pollfd pfd[2] = { { pidfd, POLLIN, 0 }, { l->ctl_r, POLLIN, 0 } };
+	struct pollfd pfd[3] = { { pidfd, POLLIN, 0 }, { l->ctl_r, POLLIN, 0 },
+				 { sigfd, POLLIN, 0 } };
 	siginfo_t si;
 	char buf[64];
 
@@ -389,12 +512,14 @@ static int keeper_watch(const struct launch *l, pid_t engine, int *by_itself)
 		/* pfd[0] is skipped (fd -1) without a pidfd; the control
 		 * pipe once it has ended. */
 		pfd[1].fd = orphan ? -1 : l->ctl_r;
-		if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
+		if (poll(pfd, 3, timeout) < 0 && errno != EINTR) {
 			struct timespec pause = { 0, 20 * 1000000 };
 
 			nanosleep(&pause, NULL);
 			continue;
 		}
+		if (pfd[2].revents & POLLIN)
+			reap_orphans(sigfd, engine);
 		if (!orphan && (pfd[1].revents & (POLLIN | POLLHUP))) {
 			ssize_t n = read(l->ctl_r, buf, sizeof(buf));
 
@@ -407,9 +532,11 @@ static int keeper_watch(const struct launch *l, pid_t engine, int *by_itself)
 		}
 	}
 	/* Still a zombie, so its group id is not anyone else's yet: what
-	 * it left in its group goes, and what escaped carrying the tag. */
+	 * it left in its group goes, what escaped carrying the tag, and
+	 * every other descendant, before the engine is reaped. */
 	kill(-engine, SIGKILL);
 	kill_env_raw(l->tag_entry, getpid(), getppid());
+	end_descendants(engine);
 	while (waitpid(engine, &status, 0) < 0 && errno == EINTR)
 		;
 	if (pidfd >= 0)
@@ -464,8 +591,9 @@ static void keeper_main(const struct launch *l)
 				      SIGQUIT };
 	int keep[8] = { l->devnull, l->out_w, l->out_r, l->err_w,
 			l->status_w, l->ctl_r, l->lock_fd, l->exit_fd };
-	int status, by_itself;
+	int status, by_itself, sigfd;
 	pid_t engine, self = getpid();
+	sigset_t chld;
 
 	/* Out of the daemon's session, rid of its handlers, and by a name
 	 * of its own in ps and killall. */
@@ -474,6 +602,18 @@ static void keeper_main(const struct launch *l)
 	prctl(PR_SET_NAME, "pai-keeper");
 	sort_fds(keep, 8);
 	close_others(keep, 8);
+	/* What the engine leaves behind comes to the keeper, not to init;
+	 * a run without that could not promise its processes end with it. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+		report(l->status_w, -errno);
+		_exit(1);
+	}
+	/* Blocked before the fork, so no orphan's end is missed; the
+	 * engine unblocks it (reset_signals). */
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 
 	engine = fork();
 	if (engine == 0)
@@ -487,7 +627,9 @@ static void keeper_main(const struct launch *l)
 	close(l->err_w);
 	close(l->out_w);
 	close(l->devnull);
-	status = keeper_watch(l, engine, &by_itself);
+	/* The last of the run's processes is gone before anyone hears the
+	 * run ended: the daemon commits the worktree once it has heard. */
+	status = keeper_watch(l, engine, sigfd, &by_itself);
 	/* The record first, then the report: a daemon that has the report
 	 * may remove the file. */
 	if (by_itself && l->exit_fd >= 0)

@@ -1369,15 +1369,15 @@ static int task_priority(struct sched *s, int64_t id, long prio, char *err,
 
 const char *sched_ctl_commands(int64_t task)
 {
-	return task ? "cancel\nretry\npriority N\nmerge\npush\n" :
+	return task ? "cancel\nretry\npriority N\nmerge\npush\nrescan\n" :
 	       "pause\nresume\nworkers N\ncancel ID\nretry ID\nmerge ID\n"
 	       "merge all\nprune [branches] [ID]\n";
 }
 
 /*
- * merge, push and prune do git work that may take a while: they run
- * outside the scheduler's lock, under review's own. 1 when line was one
- * of them (*ret set), 0 when not.
+ * merge, push, rescan and prune do git work that may take a while: they
+ * run outside the scheduler's lock, under review's own. 1 when line was
+ * one of them (*ret set), 0 when not.
  */
 static int review_ctl(struct sched *s, int64_t task, const char *line,
 		      const struct pai_cancel *cancel, int *ret, char *err,
@@ -1398,6 +1398,8 @@ static int review_ctl(struct sched *s, int64_t task, const char *line,
 		*ret = review_merge(p, task, err, errlen);
 	} else if (!strcmp(verb, "push") && task > 0 && n == 1) {
 		*ret = review_push(p, task, err, errlen);
+	} else if (!strcmp(verb, "rescan") && task > 0 && n == 1) {
+		*ret = review_rescan(p, task, err, errlen);
 	} else if (!strcmp(verb, "merge") && task == 0 && n == 2 &&
 		   !strcmp(rest, "all")) {
 		*ret = review_merge_all(p, cancel, err, errlen);

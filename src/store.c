@@ -142,6 +142,7 @@ enum stmt_id {
 	S_PLAN_IDS_IN_STATE,
 	S_PLAN_UPDATE,
 	S_PLAN_TASKS,
+	S_SET_COMMIT,
 	S_COUNT
 };
 
@@ -230,6 +231,10 @@ static const char *const stmt_sql[S_COUNT] = {
 			  " updated = ?5 WHERE id = ?1",
 	[S_PLAN_TASKS] = "UPDATE plans SET state = 'created', tasks = ?2,"
 			 " reason = NULL, updated = ?3 WHERE id = ?1",
+	/* Only over the commit read: a retry in between clears it. */
+	[S_SET_COMMIT] = "UPDATE tasks SET commit_oid = ?3, updated = ?4"
+			 " WHERE id = ?1 AND commit_oid = ?2"
+			 " AND state IN ('done', 'failed', 'cancelled')",
 	[S_TOTALS] = "SELECT coalesce(sum(input_tokens), 0),"
 		     " coalesce(sum(output_tokens), 0), sum(cost_usd)"
 		     " FROM tasks",
@@ -1515,6 +1520,30 @@ int store_task_set_worktree(struct store *st, int64_t id, const char *path)
 		sqlite3_bind_null(s, 2);
 	sqlite3_bind_int64(s, 3, now);
 	error = step_update(st, s, "cannot set worktree");
+out:
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int store_task_set_commit(struct store *st, int64_t id, const char *from,
+			  const char *to)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t now = now_ms();
+	int error;
+
+	if (!from || !*from || !to || strlen(to) != 40)
+		return -EINVAL;
+	pthread_mutex_lock(&st->lock);
+	if ((error = stmt_get(st, S_SET_COMMIT, &s)) < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, from, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, to, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, now);
+	error = step_update(st, s, "cannot set commit");
+	if (error == -ENOENT)
+		error = -EBUSY;
 out:
 	pthread_mutex_unlock(&st->lock);
 	return error;

@@ -63,7 +63,8 @@ static const char readme_text[] =
 "  tasks/N/result     an agent engine's final message\n"
 "  tasks/N/diff       unified diff of the task against its base commit\n"
 "  tasks/N/files      changed paths with A (added), M (modified), D (deleted)\n"
-"  tasks/N/ctl        write cancel | retry | priority N | merge | push\n"
+"  tasks/N/ctl        write cancel | retry | priority N | merge | push |\n"
+"                     rescan\n"
 "  tasks/N/conflicts  the tasks (and base branch) it conflicts with\n"
 "  tasks/N/worktree   link to the task's worktree\n"
 "  tasks/N/worker     link to its worker while it runs\n"
@@ -90,6 +91,15 @@ static const char readme_text[] =
 "while git keeps it. It leaves conflicts and merge-order: merge of it fails\n"
 "(ENOENT), merge all goes on without it (event skipped), retry runs it\n"
 "again on a new branch from its base, and prune clears its worktree away.\n"
+"\n"
+"What merges and pushes is the commit a task recorded when it ended, the\n"
+"one its diff shows. A branch moved since (a person, another task, a\n"
+"script) shows as branch: moved (now 3f2a1b0) in the status; merge, merge\n"
+"all and push refuse it (EBUSY, event branch_moved) until `echo rescan >\n"
+"tasks/N/ctl` records the branch's tip as the task's result (event\n"
+"rescanned, from and to; the diff shows it). No process of a run outlives\n"
+"it: what the engine leaves behind is ended before the result is\n"
+"committed.\n"
 "\n"
 "Engines: sh runs the prompt with /bin/sh -c in the worktree; claude,\n"
 "codex, gemini, aider and opencode run those CLIs headless; anthropic and\n"
@@ -187,6 +197,28 @@ static void kv_last_run(struct kv *kv, struct pai *p, int64_t id)
 	for (i = 0; i < 3; i++)
 		if (v[i] > 0)
 			kv_num(kv, keys[i], v[i]);
+}
+
+/*
+ * branch: pai/task-7, or "branch: moved (now 3f2a1b0)" when it points
+ * elsewhere than the recorded commit (task.json: the name, and the new
+ * tip in branch_moved): merge and push wait for a rescan.
+ */
+static void kv_branch(struct kv *kv, struct pai *p, const struct task *t)
+{
+	char now[41], v[64];
+
+	if (!review_branch_moved(p, t, now)) {
+		kv_str(kv, "branch", t->branch);
+		return;
+	}
+	if (kv->json) {
+		kv_str(kv, "branch", t->branch);
+		kv_str(kv, "branch_moved", now);
+		return;
+	}
+	snprintf(v, sizeof(v), "moved (now %.7s)", now);
+	kv_str(kv, "branch", v);
 }
 
 /* depends: 3 4 (a JSON array in task.json) */
@@ -353,7 +385,7 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 	    t->state != TASK_RUNNING)
 		kv_num(&kv, "duration_ms", t->finished - t->started);
 	kv_str(&kv, "base", t->base);
-	kv_str(&kv, "branch", t->branch);
+	kv_branch(&kv, p, t);
 	/* Deleted outside parallelai, or by prune branches: it no longer
 	 * merges, and a retry runs it again on a new one. */
 	if (review_branch_missing(p, t))

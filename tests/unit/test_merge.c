@@ -1078,11 +1078,43 @@ static void test_strategy_names(void)
 	CHECK_STR(merge_how_name(MERGE_HOW_FAST_FORWARD), "fast-forward");
 }
 
+static void test_merge_of_a_moved_branch_is_refused(void)
+{
+	struct merge_options o = { .strategy = MERGE_STRATEGY_MERGE };
+	struct merge_result res;
+	char t1[41], moved[41], tip[41], want[128];
+	const char *r = "brmoved";
+
+	make_repo(r);
+	task(r, 1, "main", "echo one > one.txt", t1);
+	/* moved after the task ended: what it would merge is unseen */
+	sh("cd %s/%s.wt/1 && echo evil > backdoor.sh && git add -A && "
+	   "git commit -q -m evil", tmp, r);
+	rev(r, "pai/task-1", moved);
+	rev(r, "main", tip);
+	o.commit = t1;
+	CHECK(merge_into(&res, repo_path(r), "pai/task-1", "main", &o, err,
+			 sizeof(err)) == -EBUSY);
+	snprintf(want, sizeof(want), "cannot merge 'pai/task-1': it moved to"
+		 " %.7s from %.7s", moved, t1);
+	CHECK_STR(err, want);
+	CHECK(out_is(tip, "git -C %s/%s rev-parse main | tr -d '\\n'", tmp,
+		     r));
+	CHECK(!exists("%s/%s/backdoor.sh", tmp, r));
+	merge_result_release(&res);
+	/* the commit it names: merged, whatever name it is reached by */
+	o.commit = moved;
+	CHECK(merge_into(&res, repo_path(r), "pai/task-1", "main", &o, err,
+			 sizeof(err)) == 0);
+	CHECK_STR(res.oid, moved);
+	merge_result_release(&res);
+}
+
 /* ---- push ---- */
 
 static void test_push_to_a_bare_repository(void)
 {
-	char t1[41], remote[PATH_MAX];
+	char t1[41], remote[PATH_MAX], main_oid[41], want[128];
 	const char *r = "push";
 
 	make_repo(r);
@@ -1090,12 +1122,12 @@ static void test_push_to_a_bare_repository(void)
 	sh("git init -q --bare %s && git -C %s/%s remote add origin %s",
 	   remote, tmp, r, remote);
 	task(r, 1, "main", "echo one > a.txt", t1);
-	CHECK(merge_push(repo_path(r), "origin", "pai/task-1", 0, err,
+	CHECK(merge_push(repo_path(r), "origin", "pai/task-1", NULL, 0, err,
 			 sizeof(err)) == 0);
 	CHECK(out_is(t1, "git -C %s rev-parse pai/task-1 | tr -d '\\n'",
 		     remote));
 	/* by path, another branch */
-	CHECK(merge_push(repo_path(r), remote, "main", 0, err,
+	CHECK(merge_push(repo_path(r), remote, "main", NULL, 0, err,
 			 sizeof(err)) == 0);
 	CHECK(out_is("", "git -C %s rev-parse main | grep -v $(git -C %s/%s "
 		     "rev-parse main)", remote, tmp, r));
@@ -1104,10 +1136,10 @@ static void test_push_to_a_bare_repository(void)
 	sh("cd %s/%s.wt/1 && echo other > a.txt && git commit -q -a --amend "
 	   "-m amended", tmp, r);
 	rev(r, "pai/task-1", t1);
-	CHECK(merge_push(repo_path(r), "origin", "pai/task-1", 0, err,
+	CHECK(merge_push(repo_path(r), "origin", "pai/task-1", NULL, 0, err,
 			 sizeof(err)) == -EBUSY);
 	CHECK(strstr(err, "cannot push 'pai/task-1' to 'origin'") == err);
-	CHECK(merge_push(repo_path(r), "origin", "pai/task-1", 1, err,
+	CHECK(merge_push(repo_path(r), "origin", "pai/task-1", NULL, 1, err,
 			 sizeof(err)) == 0);
 	CHECK(out_is(t1, "git -C %s rev-parse pai/task-1 | tr -d '\\n'",
 		     remote));
@@ -1115,16 +1147,30 @@ static void test_push_to_a_bare_repository(void)
 	/* a URL rewritten by url.<base>.insteadOf */
 	sh("git -C %s/%s config url.%s/.insteadOf mirror: && "
 	   "git -C %s/%s branch other main", tmp, r, tmp, tmp, r);
-	CHECK(merge_push(repo_path(r), "mirror:push-remote.git", "other", 0,
-			 err, sizeof(err)) == 0);
+	CHECK(merge_push(repo_path(r), "mirror:push-remote.git", "other",
+			 NULL, 0, err, sizeof(err)) == 0);
 	CHECK(out_is("other\n", "git -C %s branch --list other | tr -d ' '",
 		     remote));
 
-	CHECK(merge_push(repo_path(r), "upstream", "main", 0, err,
+	CHECK(merge_push(repo_path(r), "upstream", "main", NULL, 0, err,
 			 sizeof(err)) == -ENOENT);
 	CHECK_STR(err, "cannot push 'main': no such remote 'upstream'");
-	CHECK(merge_push(repo_path(r), "origin", "nosuch", 0, err,
+	CHECK(merge_push(repo_path(r), "origin", "nosuch", NULL, 0, err,
 			 sizeof(err)) == -ENOENT);
+
+	/* a commit named: pushed only when the branch is exactly it */
+	sh("git -C %s/%s branch -f other %s", tmp, r, t1);
+	rev(r, "main", main_oid);
+	CHECK(merge_push(repo_path(r), "origin", "other", main_oid, 0, err,
+			 sizeof(err)) == -EBUSY);
+	snprintf(want, sizeof(want), "cannot push 'other': it moved to %.7s"
+		 " from %.7s", t1, main_oid);
+	CHECK_STR(err, want);
+	CHECK(out_is("", "git -C %s rev-parse -q --verify other | grep %s",
+		     remote, t1));
+	CHECK(merge_push(repo_path(r), "origin", "other", t1, 1, err,
+			 sizeof(err)) == 0);
+	CHECK(out_is(t1, "git -C %s rev-parse other | tr -d '\\n'", remote));
 }
 
 /* ---- clean-up ---- */
@@ -1223,6 +1269,7 @@ int main(void)
 	RUN(test_conflicting_merge_is_refused);
 	RUN(test_merge_into_a_branch_checked_out_nowhere);
 	RUN(test_merge_into_a_linked_worktree);
+	RUN(test_merge_of_a_moved_branch_is_refused);
 	RUN(test_strategy_names);
 	RUN(test_push_to_a_bare_repository);
 	RUN(test_worktree_remove);

@@ -161,6 +161,72 @@ static void test_command_not_found(void)
 	close(logfd);
 }
 
+static pid_t read_pid(void)
+{
+	char *s = NULL;
+
+	for (int i = 0; i < 1000 && !(s = slurp(pidf), s && strchr(s, '\n'));
+	     i++)
+		usleep(10000);
+	return s && strchr(s, '\n') ? atoi(s) : 0;
+}
+
+static void test_escaped_descendant_ends_before_the_run_does(void)
+{
+	struct runner_proc p;
+	char err[256], cmd[512];
+	int logfd, status = -1;
+	pid_t escaped;
+
+	reset();
+	logfd = open_log();
+	/* Forked twice (the subshell's child is an orphan at once), a
+	 * session of its own, no PAI_RUN: neither the group kill nor the
+	 * tag reaches it. The engine waits until it is up, then exits. */
+	snprintf(cmd, sizeof(cmd), "( env -i setsid sh -c 'echo $$ > %s;"
+		 " exec sleep 60' & ); while [ ! -s %s ]; do sleep 0.01;"
+		 " done; exit 0", pidf, pidf);
+	CHECK(spawn_sh(&p, cmd, logfd, exitp, err, sizeof(err)) == 0);
+	CHECK(runner_wait(&p, -1, &status) == 0);
+	escaped = read_pid();
+	CHECK(escaped > 0);
+	/* Not "soon": gone, reaped, by the time the end is reported. */
+	CHECK(escaped > 0 && !alive(escaped));
+	if (escaped > 0 && alive(escaped))
+		kill(escaped, SIGKILL);
+	CHECK(runner_exit_code(status) == 0);
+	runner_release(&p);
+	close(logfd);
+}
+
+static void test_orphan_that_ends_is_reaped_during_the_run(void)
+{
+	struct runner_proc p;
+	char err[256], cmd[512], path[64];
+	int logfd, status = -1, gone = 0;
+	struct stat st;
+	pid_t orphan;
+
+	reset();
+	logfd = open_log();
+	snprintf(cmd, sizeof(cmd), "( sh -c 'echo $$ > %s; exit 0' & );"
+		 " exec sleep 60", pidf);
+	CHECK(spawn_sh(&p, cmd, logfd, exitp, err, sizeof(err)) == 0);
+	orphan = read_pid();
+	CHECK(orphan > 0);
+	/* A zombie of the keeper's would keep its /proc entry until the
+	 * run ends; reaped, it has none. */
+	snprintf(path, sizeof(path), "/proc/%d", (int)orphan);
+	for (int i = 0; i < 1000 && !(gone = stat(path, &st) < 0); i++)
+		usleep(10000);
+	CHECK(gone);
+	CHECK(runner_wait(&p, 0, &status) == -ETIMEDOUT);
+	runner_signal(&p, SIGTERM);
+	CHECK(runner_wait(&p, -1, &status) == 0);
+	runner_release(&p);
+	close(logfd);
+}
+
 /* A "daemon" forked from here starts the engine and dies without a word;
  * the engine's pid comes back through a pipe. */
 static pid_t daemon_dies(const char *script, pid_t *engine)
@@ -445,6 +511,8 @@ int main(void)
 	RUN(test_signalled_end_is_not_written_down);
 	RUN(test_keeper_ignores_what_stops_a_daemon);
 	RUN(test_command_not_found);
+	RUN(test_escaped_descendant_ends_before_the_run_does);
+	RUN(test_orphan_that_ends_is_reaped_during_the_run);
 	RUN(test_engine_finishing_after_its_daemon_died_is_kept);
 	RUN(test_engine_still_running_when_its_daemon_died_is_ended);
 	RUN(test_killed_keeper_ends_the_run);
