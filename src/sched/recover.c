@@ -1,0 +1,183 @@
+/*
+ * sched/recover: what a mount does first about the last daemon's runs:
+ * worktrees it never recorded are discarded, runs whose engine ended by
+ * itself (its keeper wrote the exit file) are finished, not run again, and
+ * the rest are queued again, their attempt counted.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "breaker.h"
+#include "ctl.h"
+#include "engine.h"
+#include "events.h"
+#include "gitwork.h"
+#include "merge.h"
+#include "pai.h"
+#include "review.h"
+#include "runner.h"
+#include "scheduler.h"
+#include "spec.h"
+#include "submit.h"
+#include "store.h"
+#include "wlog.h"
+#include "schedint.h"
+
+/*
+ * A daemon killed inside git_worktree_add leaves a broken worktree entry
+ * that makes libgit2 refuse every later worktree, not only its own task's:
+ * discard the partial worktree of every task that never recorded one,
+ * before anything starts.
+ */
+static void discard_partial_worktrees(struct sched *s)
+{
+	static const enum task_state states[] = {
+		TASK_QUEUED, TASK_RUNNING, TASK_FAILED, TASK_CANCELLED
+	};
+	char wt[PATH_MAX], entry[PATH_MAX], name[64], err[PATH_MAX + 256];
+	size_t k, i, n;
+	int64_t *ids;
+
+	for (k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
+		ids = NULL;
+		n = 0;
+		if (store_tasks_in_state(s->p->store, states[k], &ids, &n) < 0)
+			continue;
+		for (i = 0; i < n; i++) {
+			struct task t;
+
+			if (store_task_get(s->p->store, ids[i], &t) < 0)
+				continue;
+			pai_worktree_path(s->p, t.id, wt, sizeof(wt));
+			snprintf(name, sizeof(name), "pai-task-%lld",
+				 (long long)t.id);
+			snprintf(entry, sizeof(entry), "%s/worktrees/%s",
+				 s->p->gitdir, name);
+			if (!t.worktree && (access(wt, F_OK) == 0 ||
+					    access(entry, F_OK) == 0))
+				gitwork_worktree_discard(s->p->repo, name, wt,
+							 err, sizeof(err));
+			task_release(&t);
+		}
+		free(ids);
+	}
+}
+
+/*
+ * A run whose engine had exited by itself when the daemon died, or did so
+ * while its keeper lingered (the keeper wrote its exit file): it is
+ * finished now as it would have been then, committed and done or failed,
+ * not run again. Only its tokens may go uncounted, if the daemon died
+ * before it read the engine's report. lost: the engine ended by itself
+ * but its keeper could not keep the status (code is -1): what it did is
+ * committed and the task fails for that reason, without a retry, for the
+ * run may well have done its work.
+ */
+static void conclude_recovered(struct sched *s, struct task *t, int code,
+			       const char *lost)
+{
+	struct run r = { .s = s, .id = t->id, .engine = t->engine,
+			 .attempt = t->attempts,
+			 .retries = lost ? 0 : t->retries,
+			 .timeout = t->timeout, .stall = t->stall,
+			 .logfd = -1 };
+	char path[PATH_MAX], name[64], err[PATH_MAX + 256];
+	struct task_usage u;
+	char *agent_error = NULL;
+
+	/* The dead daemon may have been committing: its locks go. */
+	snprintf(name, sizeof(name), "pai-task-%lld", (long long)t->id);
+	gitwork_clear_locks(s->p->repo, name, t->branch, err, sizeof(err));
+	pai_log_path(s->p, t->id, path, sizeof(path));
+	r.logfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (lost)
+		sched_log_line(r.logfd, "parallelai: %s", lost);
+	else
+		sched_log_line(r.logfd, "parallelai: the daemon restarted after the"
+			 " engine exited (%d); finishing the run", code);
+	/* Its error, not its tokens: the dead daemon may have counted
+	 * those already. */
+	pai_result_path(s->p, t->id, path, sizeof(path));
+	if (!lost)
+		engine_read_result(path, &u, &agent_error);
+	events_reason(s->p->events, "recovered", t->id, lost ? lost :
+		      "engine had exited; finished without running again");
+	sched_conclude(&r, t, t->worktree, code, 0, lost ? lost : agent_error);
+	free(agent_error);
+	if (r.logfd >= 0)
+		close(r.logfd);
+}
+
+/* How long the next daemon waits for a dead one's keepers, all of them
+ * together: their linger, and time for the engines to die. */
+#define KEEPER_WAIT_MS (RUNNER_LINGER_MS + 9000)
+
+/* Tasks left running by a daemon that died: those whose engine exited by
+ * itself are finished (failed, when its status was lost: the run may
+ * have done its work, and runs once); the others' engines are ended,
+ * what remains of them too, and they are queued again with the attempt
+ * counted. */
+void sched_recover(struct sched *s)
+{
+	static const char lost_status[] = "the engine ended by itself but its"
+		" exit status could not be kept; not run again";
+	char path[PATH_MAX], entry[PATH_MAX + 16];
+	int64_t *ids = NULL, until = pai_now_ms() + KEEPER_WAIT_MS, left;
+	size_t n = 0, i;
+	int status, r, kept;
+
+	if (store_tasks_in_state(s->p->store, TASK_RUNNING, &ids, &n) < 0)
+		return;
+	for (i = 0; i < n; i++) {
+		struct task t;
+
+		if (store_task_get(s->p->store, ids[i], &t) < 0)
+			continue;
+		/* Its keeper ends the engine, after a linger in which it
+		 * may finish; only then does the exit file say all. */
+		pai_log_path(s->p, t.id, path, sizeof(path));
+		left = until - pai_now_ms();
+		r = runner_await_keeper(path, left > 0 ? (int)left : 0);
+		if (r < 0)
+			fprintf(stderr, "parallelai: task %lld: the engine of"
+				" the last run is still there: %s\n",
+				(long long)t.id, strerror(-r));
+		/* What it started, in its group or not, still carries its
+		 * worktree in the environment. */
+		if (t.worktree) {
+			snprintf(entry, sizeof(entry), "PAI_WORKTREE=%s",
+				 t.worktree);
+			runner_kill_env(entry);
+		}
+		pai_exit_path(s->p, t.id, t.attempts, path, sizeof(path));
+		kept = r == 0 && t.worktree ? runner_read_exit(path, &status) :
+		       -ENOENT;
+		if (kept == 0 || kept == -ENODATA) {
+			conclude_recovered(s, &t, kept ? -1 :
+					   runner_exit_code(status),
+					   kept ? lost_status : NULL);
+			unlink(path);
+			task_release(&t);
+			continue;
+		}
+		unlink(path);
+		store_task_requeue(s->p->store, t.id, "daemon restarted");
+		events_reason(s->p->events, "requeued", t.id,
+			      "daemon restarted");
+		task_release(&t);
+	}
+	free(ids);
+	discard_partial_worktrees(s);
+}

@@ -1,0 +1,752 @@
+/*
+ * sched/run: one run's life, in a thread of its own: the worktree (made,
+ * its dependencies' work merged in, set up), the engine started through
+ * the runner and waited for (cancel, timeout, stall), what it reported,
+ * the commit, and the task's end (done, failed, a retry later).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "breaker.h"
+#include "ctl.h"
+#include "engine.h"
+#include "events.h"
+#include "gitwork.h"
+#include "merge.h"
+#include "pai.h"
+#include "review.h"
+#include "runner.h"
+#include "scheduler.h"
+#include "spec.h"
+#include "submit.h"
+#include "store.h"
+#include "wlog.h"
+#include "schedint.h"
+
+void sched_log_line(int fd, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	if (fd < 0)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	if (write(fd, line, (size_t)n) < 0)
+		return;
+}
+
+static int write_prompt_file(const char *path, const struct task *t)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ssize_t n = -1;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, t->prompt, t->prompt_len);
+	close(fd);
+	return n == (ssize_t)t->prompt_len ? 0 : -EIO;
+}
+
+/*
+ * A task with dependencies starts from its base with their work merged
+ * in, so a pipeline step sees what the steps before it wrote. The merged
+ * commit becomes the task's base: its diff shows its own work only.
+ */
+static int merge_dependencies(struct pai *p, struct task *t, char *err,
+			      size_t errlen)
+{
+	int64_t *ids = NULL;
+	const char **commits = NULL;
+	struct task *deps = NULL;
+	struct merge_paths paths;
+	char merged[41], msg[96];
+	size_t n = 0, k = 0, i;
+	int r;
+
+	if ((r = store_task_deps(p->store, t->id, &ids, &n)) < 0 || !n)
+		goto out;
+	commits = calloc(n, sizeof(*commits));
+	deps = calloc(n, sizeof(*deps));
+	if (!commits || !deps) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if ((r = store_task_get(p->store, ids[i], &deps[i])) < 0)
+			goto out;
+		if (*deps[i].commit)
+			commits[k++] = deps[i].commit;
+	}
+	snprintf(msg, sizeof(msg), "parallelai: dependencies of task %lld",
+		 (long long)t->id);
+	r = merge_combine(merged, &paths, p->repo, t->base, commits, k, msg,
+			  err, errlen);
+	merge_paths_release(&paths);
+	if (r == 0 && strcmp(merged, t->base)) {
+		if ((r = store_task_set_base(p->store, t->id, merged)) == 0)
+			snprintf(t->base, sizeof(t->base), "%s", merged);
+	}
+out:
+	for (i = 0; deps && i < n; i++)
+		task_release(&deps[i]);
+	free(deps);
+	free(commits);
+	free(ids);
+	return r;
+}
+
+static int wait_engine(struct run *r);
+
+static void mkdir_parents(const char *path)
+{
+	char dir[PATH_MAX * 2], *s;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (s = dir + 1; (s = strchr(s, '/')); s++) {
+		*s = '\0';
+		mkdir(dir, 0755);
+		*s = '/';
+	}
+}
+
+/* Copy one file from the user's checkout into the new worktree. */
+static int copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	ssize_t n;
+	int in, out, r = 0;
+	struct stat st;
+
+	if ((in = open(from, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(in);
+		return -EINVAL;
+	}
+	/* config/local.json: its directory may not be tracked. */
+	mkdir_parents(to);
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		   st.st_mode & 07777);
+	if (out < 0) {
+		r = -errno;
+		close(in);
+		return r;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			r = -EIO;
+			break;
+		}
+	if (n < 0)
+		r = -errno;
+	close(in);
+	if (close(out) < 0 && !r)
+		r = -EIO;
+	return r;
+}
+
+/*
+ * A fresh worktree lacks what git does not track: worktree.copy brings
+ * files such as .env from the user's checkout, and worktree.setup runs a
+ * command (npm ci) before the engine, its output at the top of the log.
+ */
+static int setup_worktree(struct run *r, const char *wt, int logfd,
+			  char *err, size_t errlen)
+{
+	struct pai *p = r->s->p;
+	char from[PATH_MAX * 2], to[PATH_MAX * 2];
+	char *argv[] = { "/bin/sh", "-c", p->cfg.setup, NULL };
+	size_t i;
+	int status, code;
+
+	for (i = 0; i < p->cfg.n_copy; i++) {
+		const char *rel = p->cfg.copy[i];
+
+		snprintf(from, sizeof(from), "%s/%s", p->repo, rel);
+		snprintf(to, sizeof(to), "%s/%s", wt, rel);
+		/* Within the checkout and the worktree only. */
+		if (rel[0] == '/' || strstr(rel, "..")) {
+			sched_log_line(logfd, "parallelai: worktree.copy: '%s'"
+				 " skipped: not a relative path", rel);
+			continue;
+		}
+		code = copy_file(from, to);
+		if (code < 0)
+			sched_log_line(logfd, "parallelai: worktree.copy: '%s'"
+				 " skipped: %s", rel, code == -EINVAL ?
+				 "not a regular file" : strerror(-code));
+		else
+			sched_log_line(logfd, "parallelai: worktree.copy: '%s'", rel);
+	}
+	if (!p->cfg.setup)
+		return 0;
+	sched_log_line(logfd, "parallelai: setup: %s", p->cfg.setup);
+	if (runner_spawn(&r->proc, argv, NULL, wt, logfd, p->cfg.log_max,
+			 NULL, err, errlen) < 0)
+		return -EIO;
+	pthread_mutex_lock(&r->s->lock);
+	r->has_proc = 1;
+	pthread_mutex_unlock(&r->s->lock);
+	status = wait_engine(r);
+	pthread_mutex_lock(&r->s->lock);
+	r->has_proc = 0;
+	pthread_mutex_unlock(&r->s->lock);
+	runner_release(&r->proc);
+	code = runner_exit_code(status);
+	if (code != 0) {
+		snprintf(err, errlen, "setup failed: exit status %d", code);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* "parallelai: task 7: first line of the prompt" */
+static void commit_message(const struct task *t, char *out, size_t len)
+{
+	const char *p = t->prompt;
+	size_t n;
+
+	while (*p == ' ' || *p == '\t' || *p == '\n')
+		p++;
+	n = strcspn(p, "\n");
+	if (n > 72)
+		n = 72;
+	snprintf(out, len, "parallelai: task %lld: %.*s\n\nEngine: %s\n",
+		 (long long)t->id, (int)n, p, t->engine);
+}
+
+/* Start the engine; 0, or <0 with the reason in err. */
+static int run_engine(struct run *r, const struct task *t, int logfd,
+		      char *err, size_t errlen)
+{
+	struct sched *s = r->s;
+	char prompt_file[PATH_MAX], raw[PATH_MAX], result[PATH_MAX];
+	char exitp[PATH_MAX];
+	const struct engine_def *def = config_engine(&s->p->cfg, t->engine);
+	char *own[5] = { NULL }, **env = NULL, **argv = NULL;
+	char **task_env = NULL;
+	size_t n = 0, k;
+	struct engine_vars v;
+	int ret;
+
+	pai_prompt_path(s->p, t->id, prompt_file, sizeof(prompt_file));
+	ret = write_prompt_file(prompt_file, t);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot write '%s': %s", prompt_file,
+			 strerror(-ret));
+		return ret;
+	}
+	pai_raw_path(s->p, t->id, raw, sizeof(raw));
+	pai_result_path(s->p, t->id, result, sizeof(result));
+	/* Each attempt reports afresh. */
+	unlink(result);
+	v = (struct engine_vars){ .prompt = t->prompt,
+				  .prompt_file = prompt_file,
+				  .worktree = t->worktree, .branch = t->branch,
+				  .task_id = t->id, .model = t->model,
+				  .self_exe = s->p->self_exe,
+				  .raw_file = raw, .result_file = result,
+				  .options = t->options };
+	ret = engine_argv(&s->p->cfg, t->engine, &v, &argv, err, errlen);
+	if (ret < 0)
+		goto out;
+	ret = -ENOMEM;
+	if (asprintf(&own[0], "PAI_TASK_ID=%lld", (long long)t->id) < 0 ||
+	    asprintf(&own[1], "PAI_PROMPT_FILE=%s", prompt_file) < 0 ||
+	    asprintf(&own[2], "PAI_WORKTREE=%s", t->worktree) < 0 ||
+	    asprintf(&own[3], "PAI_BRANCH=%s", t->branch) < 0)
+		goto out;
+	/* Past 64 KiB an environment string risks E2BIG at exec: the
+	 * prompt file carries it instead. */
+	if (t->prompt_len < 65536 &&
+	    asprintf(&own[4], "PAI_PROMPT=%s", t->prompt) < 0)
+		goto out;
+	if (engine_task_env(t->options, &task_env) < 0)
+		goto out;
+	for (k = 0; task_env && task_env[k]; k++)
+		;
+	env = calloc(6 + (def ? def->n_env : 0) + k, sizeof(*env));
+	if (!env)
+		goto out;
+	for (k = 0; k < 5; k++)
+		if (own[k])
+			env[n++] = own[k];
+	/* [engine "NAME"] env = KEY=VALUE, then the task's own, which win */
+	for (k = 0; def && k < def->n_env; k++)
+		env[n++] = def->env[k];
+	for (k = 0; task_env && task_env[k]; k++)
+		env[n++] = task_env[k];
+	/* Straight into r->proc: its relay thread keeps a pointer to it.
+	 * Others look at it only once has_proc is set, under the lock. */
+	pai_exit_path(s->p, t->id, t->attempts, exitp, sizeof(exitp));
+	ret = runner_spawn(&r->proc, argv, env, t->worktree, logfd,
+			   s->p->cfg.log_max, exitp, err, errlen);
+	if (ret < 0) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", err);
+		snprintf(err, errlen, "engine '%s': %s", t->engine, msg);
+		goto out;
+	}
+	pthread_mutex_lock(&s->lock);
+	r->has_proc = 1;
+	s->slots[r->slot - 1].since = pai_now_ms();
+	if (r->cancel || s->stopping) {
+		runner_signal(&r->proc, SIGTERM);
+		r->term_at = pai_now_ms();
+	}
+	pthread_mutex_unlock(&s->lock);
+	store_task_set_pid(s->p->store, t->id, r->proc.pid);
+out:
+	for (k = 0; k < 5; k++)
+		free(own[k]);
+	free(env);
+	engine_argv_free(task_env);
+	engine_argv_free(argv);
+	return ret;
+}
+
+/* An agent engine's report: its tokens and cost go to the store, its
+ * error (if any) to *error. */
+static void record_result(struct pai *p, const struct task *t, char **error)
+{
+	const struct price_def *price;
+	char path[PATH_MAX];
+	struct task_usage u;
+	cJSON *f;
+
+	pai_result_path(p, t->id, path, sizeof(path));
+	if (engine_read_result(path, &u, error) < 0)
+		return;
+	/* No price from the engine: the configured table may have one. */
+	price = config_price(&p->cfg, engine_model(&p->cfg, t->engine,
+						   t->model));
+	if (u.cost_usd < 0 && price)
+		u.cost_usd = ((double)u.input_tokens * price->input +
+			      (double)u.output_tokens * price->output) / 1e6;
+	store_task_add_usage(p->store, t->id, &u);
+	f = cJSON_CreateObject();
+	cJSON_AddNumberToObject(f, "input_tokens", (double)u.input_tokens);
+	cJSON_AddNumberToObject(f, "output_tokens", (double)u.output_tokens);
+	cJSON_AddNumberToObject(f, "turns", u.turns);
+	if (u.cost_usd >= 0)
+		cJSON_AddNumberToObject(f, "cost_usd", u.cost_usd);
+	events_add(p->events, "usage", t->id, f);
+}
+
+/*
+ * Wait for the engine. Cancel, unmount, the task's timeout and its stall
+ * limit (no new output in the log for that long) all end it the same
+ * way: SIGTERM to its process group, SIGKILL once that is overdue.
+ */
+static int wait_engine(struct run *r)
+{
+	struct sched *s = r->s;
+	int64_t start = pai_now_ms(), last_output = start, now;
+	off_t last_size = -1;
+	struct stat st;
+	int status = 0;
+
+	while (runner_wait(&r->proc, RUN_POLL_MS, &status) == -ETIMEDOUT) {
+		now = pai_now_ms();
+		if (r->stall && fstat(r->logfd, &st) == 0 &&
+		    st.st_size != last_size) {
+			last_size = st.st_size;
+			last_output = now;
+		}
+		pthread_mutex_lock(&s->lock);
+		if (!r->term_at && !r->killed_for) {
+			if (r->timeout && now - start >= r->timeout * 1000LL)
+				r->killed_for = "timeout";
+			else if (r->stall &&
+				 now - last_output >= r->stall * 1000LL)
+				r->killed_for = "stalled";
+		}
+		if ((r->cancel || s->stopping || r->killed_for) &&
+		    !r->term_at) {
+			runner_signal(&r->proc, SIGTERM);
+			r->term_at = now;
+		} else if (r->term_at &&
+			   now - r->term_at >= s->p->cfg.kill_grace_ms) {
+			runner_signal(&r->proc, SIGKILL);
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	return status;
+}
+
+/*
+ * A provider that keeps failing (a bad key, an outage) should not burn
+ * through the queue: count agent engines' outcomes per engine and open
+ * the breaker after K failures in a row. Cancellations say nothing about
+ * the provider.
+ */
+static void note_outcome(struct sched *s, const char *engine,
+			 enum task_state st)
+{
+	cJSON *f;
+	int opened;
+
+	if (!engine_has_result(engine) || st == TASK_CANCELLED)
+		return;
+	pthread_mutex_lock(&s->lock);
+	opened = breakers_record(&s->breakers, engine, st == TASK_FAILED,
+				 pai_now_ms());
+	pthread_mutex_unlock(&s->lock);
+	if (opened == 1) {
+		f = cJSON_CreateObject();
+		cJSON_AddStringToObject(f, "engine", engine);
+		cJSON_AddNumberToObject(f, "failures",
+					s->p->cfg.breaker_failures);
+		cJSON_AddNumberToObject(f, "cooldown",
+					s->p->cfg.breaker_cooldown);
+		events_add(s->p->events, "breaker_open", 0, f);
+	}
+}
+
+/* After a task's state changed: its dependents follow, and say so. */
+void sched_settle(struct sched *s, int64_t id)
+{
+	struct dep_change *ch = NULL;
+	size_t n = 0, i;
+	int woke = 0;
+
+	if (store_deps_settle(s->p->store, id, &ch, &n) < 0) {
+		fprintf(stderr, "parallelai: task %lld: cannot update the"
+			" tasks that depend on it\n", (long long)id);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		cJSON *f = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(f, "state",
+					task_state_name(ch[i].state));
+		if (*ch[i].reason)
+			cJSON_AddStringToObject(f, "reason", ch[i].reason);
+		events_add(s->p->events, ch[i].state == TASK_QUEUED ?
+			   "released" : ch[i].state == TASK_BLOCKED ?
+			   "blocked" : "waiting", ch[i].task, f);
+		woke |= ch[i].state == TASK_QUEUED;
+	}
+	free(ch);
+	if (woke) {
+		pthread_mutex_lock(&s->lock);
+		pthread_cond_broadcast(&s->wake);
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
+/* min(base * 2^(n-1), max) seconds: 10 s, 20 s, 40 s ... 5 min. */
+static int64_t backoff_ms(const struct config *c, int attempt)
+{
+	int64_t d = (int64_t)c->retry_base * 1000;
+	int i;
+
+	for (i = 1; i < attempt && d < (int64_t)c->retry_max * 1000; i++)
+		d *= 2;
+	return d < (int64_t)c->retry_max * 1000 ? d :
+	       (int64_t)c->retry_max * 1000;
+}
+
+/* A failed attempt with retries left waits out its backoff, queued. */
+static bool retry_later(struct run *r, int code, const char *reason)
+{
+	struct sched *s = r->s;
+	int64_t delay;
+	cJSON *f;
+
+	if (r->attempt > r->retries)
+		return false;
+	delay = backoff_ms(&s->p->cfg, r->attempt);
+	if (store_task_backoff(s->p->store, r->id, pai_now_ms() + delay, code,
+			       reason) < 0)
+		return false;
+	sched_log_line(r->logfd, "parallelai: attempt %d failed (%s); retrying in"
+		 " %lld s", r->attempt, reason ? reason : "failed",
+		 (long long)(delay / 1000));
+	f = cJSON_CreateObject();
+	cJSON_AddNumberToObject(f, "attempt", r->attempt);
+	cJSON_AddNumberToObject(f, "delay", (double)delay / 1000);
+	if (reason)
+		cJSON_AddStringToObject(f, "reason", reason);
+	events_add(s->p->events, "retrying", r->id, f);
+	return true;
+}
+
+static void finish(struct run *r, enum task_state st, int code,
+		   const char *commit, const char *reason)
+{
+	struct sched *s = r->s;
+	cJSON *f;
+	int ret;
+
+	if (r->engine)
+		note_outcome(s, r->engine, st);
+	if (st == TASK_FAILED && retry_later(r, code, reason))
+		return;
+	f = cJSON_CreateObject();
+
+	/* The end of a run must be recorded, or the next mount runs the task
+	 * again: on a full disk, keep trying until there is room. An unmount
+	 * meanwhile leaves it to the exit file (see sched_recover()). */
+	while ((ret = store_task_finish(s->p->store, r->id, st, code, commit,
+					reason)) < 0) {
+		int stopping;
+
+		fprintf(stderr, "parallelai: task %lld: cannot record its end:"
+			" %s; trying again\n", (long long)r->id,
+			strerror(-ret));
+		pthread_mutex_lock(&s->lock);
+		r->record_err = ret;
+		stopping = s->stopping;
+		r->unrecorded = stopping;
+		pthread_mutex_unlock(&s->lock);
+		if (stopping)
+			break;
+		sleep(1);
+	}
+	pthread_mutex_lock(&s->lock);
+	r->record_err = 0;
+	pthread_mutex_unlock(&s->lock);
+	cJSON_AddStringToObject(f, "state", task_state_name(st));
+	if (code >= 0)
+		cJSON_AddNumberToObject(f, "exit", code);
+	if (commit && *commit)
+		cJSON_AddStringToObject(f, "commit", commit);
+	if (reason)
+		cJSON_AddStringToObject(f, "reason", reason);
+	events_add(s->p->events, "finished", r->id, f);
+	if (st == TASK_CANCELLED)
+		events_add(s->p->events, "cancelled", r->id, NULL);
+	sched_settle(s, r->id);
+}
+
+/*
+ * The end of a run. Whatever the engine wrote is kept on the branch, even
+ * when it failed or was cancelled: nothing an agent did is lost. Then the
+ * task is done, failed (or retried later) or cancelled.
+ */
+void sched_conclude(struct run *r, const struct task *t, const char *wt,
+		     int code, int cancel, const char *agent_error)
+{
+	struct pai *p = r->s->p;
+	struct gitwork_author author = { p->cfg.author_name,
+					 p->cfg.author_email };
+	char msg[1024], commit[41] = "", err[PATH_MAX + 1024];
+
+	commit_message(t, msg, sizeof(msg));
+	if (gitwork_commit_all(wt, msg, &author,
+			       (const char *const *)p->cfg.copy, commit, err,
+			       sizeof(err)) < 0) {
+		/* rm -rf of the worktree under a running engine: say that,
+		 * not what libgit2 makes of the missing directory. */
+		if (access(wt, F_OK) < 0)
+			snprintf(err, sizeof(err), "cannot commit task %lld: "
+				 "worktree '%s' was removed while it ran",
+				 (long long)t->id, wt);
+		sched_log_line(r->logfd, "parallelai: %s", err);
+		finish(r, TASK_FAILED, code, NULL, err);
+		return;
+	}
+	if (cancel) {
+		finish(r, TASK_CANCELLED, code, commit, "cancelled");
+	} else if (r->killed_for) {
+		if (!strcmp(r->killed_for, "timeout"))
+			snprintf(err, sizeof(err), "timeout: killed after %d s",
+				 r->timeout);
+		else
+			snprintf(err, sizeof(err), "stalled: no output for %d s",
+				 r->stall);
+		sched_log_line(r->logfd, "parallelai: %s", err);
+		finish(r, TASK_FAILED, code, commit, err);
+	} else if (code == 0) {
+		finish(r, TASK_DONE, code, commit, NULL);
+	} else if (agent_error) {
+		/* The agent said why; its log already shows it. */
+		finish(r, TASK_FAILED, code, commit, agent_error);
+	} else {
+		snprintf(err, sizeof(err), "%s %d",
+			 code > 128 ? "killed by signal" : "exit status",
+			 code > 128 ? code - 128 : code);
+		sched_log_line(r->logfd, "parallelai: engine '%s': %s", t->engine,
+			 err);
+		finish(r, TASK_FAILED, code, commit, err);
+	}
+}
+
+/* workers/N/log follows the slot: this run's part of the task's log
+ * starts where the log ends now (after any earlier attempt). */
+static void worker_log_begin(struct pai *p, int slot, const struct task *t,
+			     int logfd)
+{
+	struct stat st;
+
+	if (fstat(logfd, &st) < 0)
+		st.st_size = 0;
+	if (wlog_begin(p->wlog, slot, t->id, t->prompt, t->prompt_len,
+		       st.st_size) < 0)
+		fprintf(stderr, "parallelai: cannot follow task %lld on "
+			"worker %d: out of memory\n", (long long)t->id, slot);
+}
+
+void *sched_run_main(void *arg)
+{
+	struct run *r = arg;
+	struct sched *s = r->s;
+	struct pai *p = s->p;
+	struct task t = { 0 };
+	char wt[PATH_MAX], logp[PATH_MAX], err[PATH_MAX + 1024] = "";
+	char name[64];
+	int logfd = -1, code = -1, status, cancel, stopping, deps_r;
+	int by_itself;
+	char *agent_error = NULL;
+	cJSON *f;
+
+	if (store_task_get(p->store, r->id, &t) < 0) {
+		snprintf(err, sizeof(err), "cannot read task %lld",
+			 (long long)r->id);
+		goto fail;
+	}
+	r->attempt = t.attempts;
+	r->retries = t.retries;
+	r->timeout = t.timeout;
+	r->stall = t.stall;
+	f = cJSON_CreateObject();
+	cJSON_AddNumberToObject(f, "worker", r->slot);
+	cJSON_AddNumberToObject(f, "attempt", t.attempts);
+	events_add(p->events, "started", t.id, f);
+
+	pai_log_path(p, t.id, logp, sizeof(logp));
+	logfd = open(logp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (logfd < 0) {
+		snprintf(err, sizeof(err), "cannot open log '%s': %s", logp,
+			 strerror(errno));
+		goto fail;
+	}
+	r->logfd = logfd;
+	worker_log_begin(p, r->slot, &t, logfd);
+	if (t.attempts > 1)
+		sched_log_line(logfd, "--- parallelai: attempt %d ---", t.attempts);
+
+	/* A worktree made under another setting stays where it is. */
+	if (t.worktree)
+		snprintf(wt, sizeof(wt), "%s", t.worktree);
+	else
+		pai_worktree_path(p, t.id, wt, sizeof(wt));
+	snprintf(name, sizeof(name), "pai-task-%lld", (long long)t.id);
+	/* This task runs nowhere else, so locks on its refs are a killed
+	 * daemon's; and a worktree it never recorded is what a daemon
+	 * killed during git_worktree_add left: nobody worked in it. */
+	gitwork_clear_locks(p->repo, name, t.branch, err, sizeof(err));
+	if (!t.worktree)
+		gitwork_worktree_discard(p->repo, name, wt, err, sizeof(err));
+	if (!t.worktree && (deps_r = merge_dependencies(p, &t, err,
+							sizeof(err))) < 0) {
+		if (deps_r == -EBUSY) {
+			/* Their work cannot come together: the task waits
+			 * for someone to resolve it, it did not fail. */
+			sched_log_line(logfd, "parallelai: %s", err);
+			store_task_finish(p->store, t.id, TASK_BLOCKED, -1, NULL,
+					  err);
+			events_reason(p->events, "blocked", t.id, err);
+			sched_settle(s, t.id);
+			goto out;
+		}
+		goto fail;
+	}
+	if (gitwork_worktree_create(p->repo, name, wt, t.branch, t.base, err,
+				    sizeof(err)) < 0)
+		goto fail;
+	if (!t.worktree || strcmp(t.worktree, wt)) {
+		store_task_set_worktree(p->store, t.id, wt);
+		free(t.worktree);
+		t.worktree = strdup(wt);
+		if (setup_worktree(r, wt, logfd, err, sizeof(err)) < 0)
+			goto fail;
+	}
+
+	pthread_mutex_lock(&s->lock);
+	cancel = r->cancel;
+	stopping = s->stopping;
+	pthread_mutex_unlock(&s->lock);
+	if (stopping)
+		goto requeue;
+	if (cancel) {
+		finish(r, TASK_CANCELLED, -1, NULL, "cancelled before start");
+		goto out;
+	}
+
+	if (run_engine(r, &t, logfd, err, sizeof(err)) < 0)
+		goto fail;
+	status = wait_engine(r);
+	code = runner_exit_code(status);
+
+	pthread_mutex_lock(&s->lock);
+	cancel = r->cancel;
+	stopping = s->stopping;
+	by_itself = !r->term_at && !r->killed_for;
+	r->ended = 1;
+	pthread_mutex_unlock(&s->lock);
+	/* An engine that ended before the unmount asked it to has done
+	 * its work: that is kept, not run again. (Its keeper wrote the exit
+	 * file, so a daemon killed from here on does the same when it comes
+	 * back; see sched_recover().) */
+	if (stopping && !cancel && !by_itself)
+		goto requeue;
+	record_result(p, &t, &agent_error);
+	sched_conclude(r, &t, wt, code, cancel, agent_error);
+	goto out;
+
+requeue:
+	store_task_requeue(p->store, t.id, "stopped by unmount");
+	events_reason(p->events, "requeued", t.id, "stopped by unmount");
+	goto out;
+fail:
+	sched_log_line(logfd, "parallelai: %s", err);
+	finish(r, TASK_FAILED, -1, NULL, err);
+out:
+	if (logfd >= 0)
+		close(logfd);
+	free(agent_error);
+	if (r->has_proc) {
+		char exitp[PATH_MAX];
+
+		runner_release(&r->proc);
+		/* Its end unrecorded, the exit file is what the next mount
+		 * finishes the run from. */
+		pai_exit_path(p, r->id, r->attempt, exitp, sizeof(exitp));
+		if (!r->unrecorded)
+			unlink(exitp);
+	}
+	task_release(&t);
+	pthread_mutex_lock(&s->lock);
+	s->slots[r->slot - 1].run = NULL;
+	s->slots[r->slot - 1].last_task = r->id;
+	s->runs--;
+	pthread_cond_broadcast(&s->wake);
+	pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
+	free(r->engine);
+	free(r);
+	return NULL;
+}
