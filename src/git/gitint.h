@@ -13,8 +13,8 @@
 
 #include "merge.h"
 
+/* The identity of commits when the repository names none. */
 #define DEFAULT_NAME "parallelai"
-
 #define DEFAULT_EMAIL "parallelai@localhost"
 
 /* paths.c */
