@@ -252,228 +252,309 @@ out:
 /* Merges into a branch and its checkout are one at a time. */
 static pthread_mutex_t merge_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* One merge in the making: what merge_locked's steps share. */
+struct landing {
+	struct merge_result *r;
+	const struct merge_options *o;
+	const char *what, *into;
+	char refname[1024];
+	git_repository *repo, *wt;
+	git_commit *tip, *c;
+	git_tree *tip_tree, *tree;
+	struct merge_paths touched;
+	git_oid new_id;
+};
+
+static void landing_release(struct landing *l)
+{
+	merge_paths_release(&l->touched);
+	git_tree_free(l->tree);
+	git_tree_free(l->tip_tree);
+	git_commit_free(l->c);
+	git_commit_free(l->tip);
+	git_repository_free(l->wt);
+	git_repository_free(l->repo);
+}
+
+/* The branch into and its tip, and the commit what names: the task's
+ * recorded one (o->commit), or -EBUSY. */
+static int find_sides(struct landing *l, const char *repo_path, char *err,
+		      size_t errlen)
+{
+	git_reference *ref = NULL;
+	char why[768];
+	int error;
+
+	if ((size_t)snprintf(l->refname, sizeof(l->refname), "%s%s",
+			     strncmp(l->into, "refs/heads/", 11) ?
+			     "refs/heads/" : "", l->into) >=
+	    sizeof(l->refname)) {
+		gitmsg_set(err, errlen, "invalid branch name '%s'", l->into);
+		return -EINVAL;
+	}
+	if ((error = gitmsg_open_repo(&l->repo, repo_path, err, errlen)) < 0)
+		return error;
+	error = git_reference_lookup(&ref, l->repo, l->refname);
+	if (error == 0)
+		error = git_reference_peel((git_object **)&l->tip, ref,
+					   GIT_OBJECT_COMMIT);
+	git_reference_free(ref);
+	if (error < 0) {
+		gitmsg_set(err, errlen, "cannot merge into '%s': %s", l->into,
+			   error == GIT_ENOTFOUND ? "no such branch" :
+			   gitmsg_last());
+		return gitmsg_errno(error);
+	}
+	git_oid_tostr(l->r->old, sizeof(l->r->old), git_commit_id(l->tip));
+	git_oid_tostr(l->r->oid, sizeof(l->r->oid), git_commit_id(l->tip));
+	if ((error = mg_resolve(&l->c, l->repo, l->what, err, errlen)) < 0)
+		return error;
+	if ((error = mg_is_wanted(git_commit_id(l->c), l->o->commit, why,
+				  sizeof(why))) < 0) {
+		gitmsg_set(err, errlen, "cannot merge '%s': %s", l->what, why);
+		return error;
+	}
+	return 0;
+}
+
+/* What make_tip found besides a new tip. */
+enum { TIP_MADE, TIP_IN_ALREADY, TIP_CONFLICT };
+
+/* A libgit2 failure of the merge of l, as a message and an errno. */
+static int merge_failed(struct landing *l, int error, char *err,
+			size_t errlen)
+{
+	gitmsg_set(err, errlen, "cannot merge '%s' into '%s': %s", l->what,
+		   l->into, error == -ENOMEM ? strerror(ENOMEM) :
+		   gitmsg_last());
+	return error == -ENOMEM ? error : gitmsg_errno(error);
+}
+
+/* The tree of a true merge (or a squash) of c into tip, in tree_id;
+ * TIP_CONFLICT with r->paths when it conflicts. */
+static int merged_tree(struct landing *l, git_oid *tree_id, int ff,
+		       char *err, size_t errlen)
+{
+	git_index *index = NULL;
+	int error;
+
+	if (ff) {
+		git_oid_cpy(tree_id, git_commit_tree_id(l->c));
+		return TIP_MADE;
+	}
+	if ((error = mg_merge_two(&index, l->repo, l->tip, l->c)) < 0)
+		return merge_failed(l, error, err, errlen);
+	if (!git_index_has_conflicts(index))
+		error = git_index_write_tree_to(tree_id, index, l->repo);
+	else if ((error = mg_index_conflicts(&l->r->paths, index)) == 0)
+		error = TIP_CONFLICT;
+	git_index_free(index);
+	return error < 0 ? merge_failed(l, error, err, errlen) : error;
+}
+
+/* A merge or squash commit of c onto tip, in l->new_id. */
+static int commit_merge(struct landing *l, int ff, git_signature *author,
+			git_signature *committer, char *err, size_t errlen)
+{
+	const git_commit *parents[2] = { l->tip, l->c };
+	int squash = l->o->strategy == MERGE_STRATEGY_SQUASH;
+	git_tree *tree = NULL;
+	git_buf msg = { 0 };
+	git_oid tree_id;
+	int error;
+
+	if ((error = merged_tree(l, &tree_id, ff, err, errlen)) != TIP_MADE)
+		return error;
+	if (l->o->message)
+		error = git_message_prettify(&msg, l->o->message, 0, 0);
+	else
+		error = default_message(&msg, l->repo, l->what, l->tip, l->c,
+					squash);
+	if (error == 0 &&
+	    (error = git_tree_lookup(&tree, l->repo, &tree_id)) == 0)
+		error = git_commit_create(&l->new_id, l->repo, NULL, author,
+					  committer, NULL, msg.ptr, tree,
+					  squash ? 1 : 2, parents);
+	git_tree_free(tree);
+	git_buf_dispose(&msg);
+	if (error < 0)
+		return merge_failed(l, error, err, errlen);
+	l->r->how = squash ? MERGE_HOW_SQUASH : MERGE_HOW_MERGE;
+	return TIP_MADE;
+}
+
+/* c rebased onto tip, in l->new_id. */
+static int commit_rebase(struct landing *l, git_signature *committer,
+			 char *err, size_t errlen)
+{
+	int error = rebase_onto(&l->new_id, l->repo, l->tip, l->c, committer,
+				&l->r->paths);
+
+	if (error == GIT_ECONFLICT)
+		return TIP_CONFLICT;
+	if (error < 0) {
+		gitmsg_set(err, errlen, "cannot rebase '%s' onto '%s': %s",
+			   l->what, l->into, error == -ENOMEM ?
+			   strerror(ENOMEM) : gitmsg_last());
+		return error == -ENOMEM ? error : gitmsg_errno(error);
+	}
+	if (git_oid_equal(&l->new_id, git_commit_id(l->tip))) {
+		l->r->how = MERGE_HOW_UP_TO_DATE;
+		return TIP_IN_ALREADY;
+	}
+	l->r->how = MERGE_HOW_REBASE;
+	return TIP_MADE;
+}
+
+/*
+ * The new tip, written to the object store but referenced by nothing
+ * yet: a fast-forward, a rebase, a merge or a squash. TIP_MADE,
+ * TIP_IN_ALREADY (nothing to do), TIP_CONFLICT (r->paths say where), or
+ * a negative errno with err set.
+ */
+static int make_tip(struct landing *l, char *err, size_t errlen)
+{
+	git_signature *author = NULL, *committer = NULL;
+	int ff, error;
+
+	if (git_oid_equal(git_commit_id(l->c), git_commit_id(l->tip)) ||
+	    git_graph_descendant_of(l->repo, git_commit_id(l->tip),
+				    git_commit_id(l->c)) == 1) {
+		l->r->how = MERGE_HOW_UP_TO_DATE;
+		return TIP_IN_ALREADY;
+	}
+	ff = git_graph_descendant_of(l->repo, git_commit_id(l->c),
+				     git_commit_id(l->tip)) == 1;
+	if ((error = mg_signatures(&author, &committer, l->repo, l->o)) < 0) {
+		gitmsg_set(err, errlen, "cannot merge '%s': %s", l->what,
+			   gitmsg_last());
+		return gitmsg_errno(error);
+	}
+	if (ff && l->o->strategy != MERGE_STRATEGY_SQUASH) {
+		git_oid_cpy(&l->new_id, git_commit_id(l->c));
+		l->r->how = MERGE_HOW_FAST_FORWARD;
+		error = TIP_MADE;
+	} else if (l->o->strategy == MERGE_STRATEGY_REBASE) {
+		error = commit_rebase(l, committer, err, errlen);
+	} else {
+		error = commit_merge(l, ff, author, committer, err, errlen);
+	}
+	git_signature_free(committer);
+	git_signature_free(author);
+	return error;
+}
+
+/* Before it lands: nothing either side wrote is lost, and the checkout
+ * that shows the branch (if any) can follow safely. */
+static int check_landing(struct landing *l, char *err, size_t errlen)
+{
+	git_commit *result = NULL;
+	char list[768];
+	int error;
+
+	if ((error = git_commit_lookup(&result, l->repo, &l->new_id)) < 0 ||
+	    (error = git_commit_tree(&l->tree, result)) < 0 ||
+	    (error = git_commit_tree(&l->tip_tree, l->tip)) < 0 ||
+	    (l->r->how != MERGE_HOW_FAST_FORWARD &&
+	     (error = mg_lost_paths(&l->r->paths, l->repo, l->tip, l->c,
+				    l->tree)) < 0)) {
+		git_commit_free(result);
+		return merge_failed(l, error, err, errlen);
+	}
+	git_commit_free(result);
+	if (l->r->paths.n) {
+		gitmsg_set(err, errlen, "cannot merge '%s' into '%s': the merge "
+			   "would lose %s", l->what, l->into,
+			   mg_paths_join(list, sizeof(list), &l->r->paths));
+		return -EBUSY;
+	}
+	if ((error = mg_changed_paths(&l->touched, l->repo, l->tip_tree,
+				      l->tree)) < 0) {
+		gitmsg_set(err, errlen, "cannot merge '%s' into '%s': cannot "
+			   "diff: %s", l->what, l->into, gitmsg_last());
+		return error;
+	}
+	mg_find_checkout(&l->wt, l->repo, l->refname);
+	if (l->wt && !l->touched.n) {
+		/* nothing to change there; and no paths would mean all */
+		git_repository_free(l->wt);
+		l->wt = NULL;
+	}
+	if (l->wt)
+		return mg_checkout_ready(l->r, l->wt, l->tip_tree, l->tree,
+					 &l->touched, l->what, l->into, err,
+					 errlen);
+	return 0;
+}
+
+/* Move the branch, only if it did not move meanwhile (a commit in the
+ * checkout), then the checkout; the branch goes back if that fails. */
+static int land(struct landing *l, char *err, size_t errlen)
+{
+	git_reference *moved = NULL, *back = NULL;
+	char logmsg[1200];
+	int error;
+
+	snprintf(logmsg, sizeof(logmsg), "parallelai: %s %s: %s",
+		 merge_strategy_name(l->o->strategy), l->what,
+		 merge_how_name(l->r->how));
+	error = git_reference_create_matching(&moved, l->repo, l->refname,
+					      &l->new_id, 1,
+					      git_commit_id(l->tip), logmsg);
+	git_reference_free(moved);
+	if (error < 0) {
+		gitmsg_set(err, errlen, "cannot update '%s': %s", l->into,
+			   error == GIT_EMODIFIED ? "the branch moved during "
+			   "the merge" : gitmsg_last());
+		return gitmsg_errno(error);
+	}
+	if (l->wt && (error = mg_checkout_paths(l->wt, git_tree_id(l->tip_tree),
+						git_tree_id(l->tree),
+						&l->touched, 0,
+						&l->r->paths)) < 0) {
+		gitmsg_set(err, errlen, "cannot check out merge of '%s' in "
+			   "'%s': %s", l->what, l->r->checkout, gitmsg_last());
+		/* files and index are as they were: so is the branch */
+		if (git_reference_create_matching(&back, l->repo, l->refname,
+						  git_commit_id(l->tip), 1,
+						  &l->new_id, logmsg) == 0)
+			git_reference_free(back);
+		return gitmsg_errno(error);
+	}
+	git_oid_tostr(l->r->oid, sizeof(l->r->oid), &l->new_id);
+	return 0;
+}
+
 static int merge_locked(struct merge_result *r, const char *repo_path,
 			const char *what, const char *into,
 			const struct merge_options *o, char *err,
 			size_t errlen)
 {
-	git_repository *repo = NULL, *wt = NULL;
-	git_reference *ref = NULL, *moved = NULL;
-	git_commit *tip = NULL, *c = NULL, *result = NULL;
-	git_tree *tip_tree = NULL, *tree = NULL;
-	git_index *index = NULL;
-	git_signature *author = NULL, *committer = NULL;
-	git_buf msg = { 0 };
-	struct merge_paths touched = { NULL, 0 };
-	char refname[1024], logmsg[1200], list[768];
-	const char *strat = merge_strategy_name(o->strategy);
-	git_oid new_id, tree_id;
-	int ff, error;
+	struct landing l = { .r = r, .o = o, .what = what, .into = into };
+	char list[768];
+	int error;
 
-	if ((size_t)snprintf(refname, sizeof(refname), "%s%s",
-			     strncmp(into, "refs/heads/", 11) ?
-			     "refs/heads/" : "", into) >= sizeof(refname)) {
-		gitmsg_set(err, errlen, "invalid branch name '%s'", into);
-		return -EINVAL;
-	}
-	if ((error = gitmsg_open_repo(&repo, repo_path, err, errlen)) < 0)
+	if ((error = find_sides(&l, repo_path, err, errlen)) < 0)
 		goto out;
-	error = git_reference_lookup(&ref, repo, refname);
-	if (error < 0) {
-		gitmsg_set(err, errlen, "cannot merge into '%s': %s", into,
-		       error == GIT_ENOTFOUND ? "no such branch" : gitmsg_last());
-		error = gitmsg_errno(error);
-		goto out;
-	}
-	if ((error = git_reference_peel((git_object **)&tip, ref,
-					GIT_OBJECT_COMMIT)) < 0) {
-		gitmsg_set(err, errlen, "cannot merge into '%s': %s", into,
-		       gitmsg_last());
-		error = gitmsg_errno(error);
-		goto out;
-	}
-	git_oid_tostr(r->old, sizeof(r->old), git_commit_id(tip));
-	git_oid_tostr(r->oid, sizeof(r->oid), git_commit_id(tip));
-	if ((error = mg_resolve(&c, repo, what, err, errlen)) < 0)
-		goto out;
-	if ((error = mg_is_wanted(git_commit_id(c), o->commit, list,
-				  sizeof(list))) < 0) {
-		gitmsg_set(err, errlen, "cannot merge '%s': %s", what, list);
-		goto out;
-	}
-
-	/* in it already: nothing to do */
-	if (git_oid_equal(git_commit_id(c), git_commit_id(tip)) ||
-	    git_graph_descendant_of(repo, git_commit_id(tip),
-				    git_commit_id(c)) == 1) {
-		r->how = MERGE_HOW_UP_TO_DATE;
-		goto out;
-	}
-	ff = git_graph_descendant_of(repo, git_commit_id(c),
-				     git_commit_id(tip)) == 1;
-	if ((error = mg_signatures(&author, &committer, repo, o)) < 0) {
-		gitmsg_set(err, errlen, "cannot merge '%s': %s", what, gitmsg_last());
-		error = gitmsg_errno(error);
-		goto out;
-	}
-
-	/* the new tip, written to the object store but not referenced yet */
-	if (ff && o->strategy != MERGE_STRATEGY_SQUASH) {
-		git_oid_cpy(&new_id, git_commit_id(c));
-		r->how = MERGE_HOW_FAST_FORWARD;
-	} else if (o->strategy == MERGE_STRATEGY_REBASE) {
-		error = rebase_onto(&new_id, repo, tip, c, committer,
-				    &r->paths);
-		if (error == GIT_ECONFLICT)
-			goto conflict;
-		if (error < 0) {
-			gitmsg_set(err, errlen, "cannot rebase '%s' onto '%s': %s",
-			       what, into, error == -ENOMEM ?
-			       strerror(ENOMEM) : gitmsg_last());
-			error = error == -ENOMEM ? error : gitmsg_errno(error);
-			goto out;
-		}
-		if (git_oid_equal(&new_id, git_commit_id(tip))) {
-			r->how = MERGE_HOW_UP_TO_DATE;
-			goto out;
-		}
-		r->how = MERGE_HOW_REBASE;
-	} else {
-		const git_commit *parents[2] = { tip, c };
-
-		if (ff) {
-			git_oid_cpy(&tree_id, git_commit_tree_id(c));
-		} else {
-			if ((error = mg_merge_two(&index, repo, tip, c)) < 0) {
-				gitmsg_set(err, errlen, "cannot merge '%s' into "
-				       "'%s': %s", what, into, gitmsg_last());
-				error = gitmsg_errno(error);
-				goto out;
-			}
-			if (git_index_has_conflicts(index)) {
-				if ((error = mg_index_conflicts(&r->paths,
-								index)) < 0)
-					goto nomem;
-				goto conflict;
-			}
-			if ((error = git_index_write_tree_to(&tree_id, index,
-							     repo)) < 0)
-				goto giterror;
-		}
-		if (o->message)
-			error = git_message_prettify(&msg, o->message, 0, 0);
-		else
-			error = default_message(&msg, repo, what, tip, c,
-						o->strategy ==
-						MERGE_STRATEGY_SQUASH);
-		if (error < 0 ||
-		    (error = git_tree_lookup(&tree, repo, &tree_id)) < 0 ||
-		    (error = git_commit_create(&new_id, repo, NULL, author,
-					       committer, NULL, msg.ptr, tree,
-					       o->strategy ==
-					       MERGE_STRATEGY_SQUASH ? 1 : 2,
-					       parents)) < 0)
-			goto giterror;
-		r->how = o->strategy == MERGE_STRATEGY_SQUASH ?
-			 MERGE_HOW_SQUASH : MERGE_HOW_MERGE;
-	}
-	git_tree_free(tree);
-	tree = NULL;
-	if ((error = git_commit_lookup(&result, repo, &new_id)) < 0 ||
-	    (error = git_commit_tree(&tree, result)) < 0 ||
-	    (error = git_commit_tree(&tip_tree, tip)) < 0)
-		goto giterror;
-	/* a merge that drops what a side wrote must not land */
-	if (r->how != MERGE_HOW_FAST_FORWARD &&
-	    (error = mg_lost_paths(&r->paths, repo, tip, c, tree)) < 0)
-		goto giterror;
-	if (r->paths.n) {
-		gitmsg_set(err, errlen, "cannot merge '%s' into '%s': the merge "
-		       "would lose %s", what, into,
-		       mg_paths_join(list, sizeof(list), &r->paths));
+	error = make_tip(&l, err, errlen);
+	if (error == TIP_IN_ALREADY) {
+		error = 0;
+	} else if (error == TIP_CONFLICT) {
+		gitmsg_set(err, errlen, "cannot merge '%s' into '%s': "
+			   "conflict in %s", what, into,
+			   mg_paths_join(list, sizeof(list), &r->paths));
 		error = -EBUSY;
-		goto out;
+	} else if (error == TIP_MADE &&
+		   (error = check_landing(&l, err, errlen)) == 0) {
+		error = land(&l, err, errlen);
 	}
-	if ((error = mg_changed_paths(&touched, repo, tip_tree, tree)) < 0) {
-		gitmsg_set(err, errlen, "cannot merge '%s' into '%s': cannot diff: "
-		       "%s", what, into, gitmsg_last());
-		goto out;
-	}
-
-	/* the checkout that shows the branch: safe to update? */
-	mg_find_checkout(&wt, repo, refname);
-	if (wt && !touched.n) {
-		/* nothing to change there; and no paths would mean all */
-		git_repository_free(wt);
-		wt = NULL;
-	}
-	if (wt && (error = mg_checkout_ready(r, wt, tip_tree, tree, &touched,
-					     what, into, err, errlen)) < 0)
-		goto out;
-
-	/* only if it did not move meanwhile (a commit in the checkout) */
-	snprintf(logmsg, sizeof(logmsg), "parallelai: %s %s: %s", strat,
-		 what, merge_how_name(r->how));
-	error = git_reference_create_matching(&moved, repo, refname, &new_id,
-					      1, git_commit_id(tip), logmsg);
-	if (error < 0) {
-		gitmsg_set(err, errlen, "cannot update '%s': %s", into,
-		       error == GIT_EMODIFIED ? "the branch moved during the "
-		       "merge" : gitmsg_last());
-		error = gitmsg_errno(error);
-		goto out;
-	}
-	if (wt && (error = mg_checkout_paths(wt, git_tree_id(tip_tree),
-					     git_tree_id(tree), &touched, 0,
-					     &r->paths)) < 0) {
-		git_reference *back = NULL;
-
-		gitmsg_set(err, errlen, "cannot check out merge of '%s' in '%s': "
-		       "%s", what, r->checkout, gitmsg_last());
-		/* put the branch back: files and index are as they were */
-		if (git_reference_create_matching(&back, repo, refname,
-						  git_commit_id(tip), 1,
-						  &new_id, logmsg) == 0)
-			git_reference_free(back);
-		error = gitmsg_errno(error);
-		goto out;
-	}
-	git_oid_tostr(r->oid, sizeof(r->oid), &new_id);
-	goto out;
-
-conflict:
-	gitmsg_set(err, errlen, "cannot merge '%s' into '%s': conflict in %s",
-	       what, into, mg_paths_join(list, sizeof(list), &r->paths));
-	error = -EBUSY;
-	goto out;
-giterror:
-	gitmsg_set(err, errlen, "cannot merge '%s' into '%s': %s", what, into,
-	       gitmsg_last());
-	error = error == -ENOMEM ? error : gitmsg_errno(error);
-	goto out;
-nomem:
-	gitmsg_set(err, errlen, "cannot merge '%s' into '%s': %s", what, into,
-	       strerror(-error));
 out:
 	/* r->oid still names the tip unless the merge went through */
 	if (error < 0) {
 		free(r->checkout);
 		r->checkout = NULL;
 	}
-	merge_paths_release(&touched);
-	git_buf_dispose(&msg);
-	git_signature_free(committer);
-	git_signature_free(author);
-	git_index_free(index);
-	git_tree_free(tree);
-	git_tree_free(tip_tree);
-	git_commit_free(result);
-	git_commit_free(c);
-	git_commit_free(tip);
-	git_reference_free(moved);
-	git_reference_free(ref);
-	git_repository_free(wt);
-	git_repository_free(repo);
+	landing_release(&l);
 	return error;
 }
 
