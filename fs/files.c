@@ -16,6 +16,7 @@
 #include <fuse.h>
 
 #include "buf.h"
+#include "ctl.h"
 #include "events.h"
 #include "metrics.h"
 #include "pai.h"
@@ -73,7 +74,7 @@ static int r_merge_order(struct pai *p, const struct node *n,
 /* A read of a ctl file lists the commands it takes. */
 static int r_ctl(struct pai *p, const struct node *n, struct buf *out)
 {
-	return buf_puts(out, sched_ctl_commands(n->task));
+	return ctl_commands(n->task ? CTL_TASK : CTL_ROOT, out);
 }
 
 static int real_events(struct pai *p, const struct node *n, char *out,
@@ -356,7 +357,7 @@ static int r_p_status(struct pai *p, const struct node *n, struct buf *out)
 
 static int r_p_ctl(struct pai *p, const struct node *n, struct buf *out)
 {
-	return buf_puts(out, planner_ctl_commands());
+	return ctl_commands(CTL_PLAN, out);
 }
 
 static int real_p_log(struct pai *p, const struct node *n, char *out,

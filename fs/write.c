@@ -23,6 +23,7 @@
 
 #include "buf.h"
 #include "cancel.h"
+#include "ctl.h"
 #include "events.h"
 #include "pai.h"
 #include "planner.h"
@@ -84,11 +85,9 @@ int fs_ctl_line(struct handle *h, char *line)
 		line[--n] = '\0';
 	if (!n)
 		return 0;
-	if (h->n.e->kind == K_P_CTL)
-		return planner_ctl(p->planner, h->n.task, line, err,
-				   sizeof(err));
-	return sched_ctl(p->sched, h->n.task, line, &writer_cancel, err,
-			 sizeof(err));
+	return ctl_run(p, h->n.e->kind == K_P_CTL ? CTL_PLAN :
+		       h->n.task ? CTL_TASK : CTL_ROOT, h->n.task, line,
+		       &writer_cancel, err, sizeof(err));
 }
 
 static int line_too_long(struct handle *h)

@@ -69,10 +69,11 @@ int planner_check(struct planner *pl, const char *text, size_t len,
 int planner_submit(struct planner *pl, const char *text, size_t len,
 		   int64_t *id, char *err, size_t errlen);
 /* plans/N/ctl: approve | cancel. -EBUSY in the wrong state. */
-/* What plans/N/ctl takes, one command per line. */
-const char *planner_ctl_commands(void);
-int planner_ctl(struct planner *pl, int64_t id, const char *line,
-		char *err, size_t errlen);
+/* plans/N/ctl (src/ctl.c routes them): 0, -ENOENT, -EBUSY (not waiting,
+ * or already made), -EINVAL (a plan that fails its check). */
+int planner_approve(struct planner *pl, int64_t id, char *err,
+		    size_t errlen);
+int planner_cancel(struct planner *pl, int64_t id, char *err, size_t errlen);
 
 /* plans/N/status (json: false) and the plan's log path. */
 int planner_status(struct planner *pl, int64_t id, struct buf *out);

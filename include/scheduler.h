@@ -10,7 +10,7 @@
  *
  *	sched_start(&s, pai);			// requeues crash leftovers
  *	sched_submit(s, "make test\n", 10, NULL, &id, err, sizeof(err));
- *	sched_ctl(s, id, "cancel", NULL, err, sizeof(err));
+ *	sched_cancel(s, id, err, sizeof(err));
  *	sched_stop(s);		// ends engines; their tasks stay queued
  */
 #ifndef PAI_SCHEDULER_H
@@ -46,16 +46,17 @@ int sched_submit(struct sched *s, const char *text, size_t len,
 		 size_t errlen);
 
 /*
- * Run one command line. task 0: the root ctl (pause, resume, workers N,
- * cancel ID, retry ID); else the task's ctl (cancel, retry).
- * -EINVAL unknown or malformed, -ENOENT no such task, -EBUSY wrong state,
- * -EINTR when cancel asked a long command (merge all, prune) to stop:
- * it stops between two units of its work, nothing half-made.
+ * What the ctl files ask of the queue (src/ctl.c routes them): 0, or
+ * -ENOENT (no such task), -EBUSY (its state forbids it), -EINVAL, with
+ * err saying why.
  */
-int sched_ctl(struct sched *s, int64_t task, const char *line,
-	      const struct pai_cancel *cancel, char *err, size_t errlen);
-/* What a ctl file takes, one command per line: a read of ctl says it. */
-const char *sched_ctl_commands(int64_t task);
+int sched_cancel(struct sched *s, int64_t id, char *err, size_t errlen);
+int sched_retry(struct sched *s, int64_t id, char *err, size_t errlen);
+int sched_priority(struct sched *s, int64_t id, long prio, char *err,
+		   size_t errlen);
+void sched_pause(struct sched *s, bool paused);
+/* 1..1024 slots, live */
+int sched_set_workers(struct sched *s, long n, char *err, size_t errlen);
 
 struct worker_info {
 	int64_t task;		/* running now, 0 when idle */

@@ -833,62 +833,62 @@ refused:
 	return r;
 }
 
-const char *planner_ctl_commands(void)
-{
-	return "approve\ncancel\n";
-}
-
-int planner_ctl(struct planner *pl, int64_t id, const char *line,
-		char *err, size_t errlen)
+int planner_approve(struct planner *pl, int64_t id, char *err,
+		    size_t errlen)
 {
 	struct pai *p = pl->p;
 	struct plan_steps steps;
 	struct plan plan;
-	char word[16] = "", *norm = NULL;
-	size_t i;
+	char *norm = NULL;
 	int r;
 
-	sscanf(line, "%15s", word);
 	if ((r = store_plan_get(p->store, id, &plan)) < 0) {
 		snprintf(err, errlen, "no such plan: %lld", (long long)id);
 		return r;
 	}
-	if (!strcmp(word, "approve")) {
-		if (strcmp(plan.state, "waiting")) {
-			snprintf(err, errlen, "cannot approve plan %lld: it is"
-				 " %s", (long long)id, plan.state);
-			r = -EBUSY;
-		} else if ((r = plan_parse(&steps, plan.plan, &p->cfg,
-					   (size_t)p->cfg.max_fanout, &norm,
-					   err, errlen)) == 0) {
-			r = create_tasks(pl, &plan, &steps, err, errlen);
-			plan_steps_release(&steps);
-			free(norm);
-		}
-	} else if (!strcmp(word, "cancel")) {
-		if (!strcmp(plan.state, "planning")) {
-			pthread_mutex_lock(&pl->lock);
-			for (i = 0; i < pl->n; i++)
-				if (pl->v[i].id == id) {
-					pl->v[i].cancel = 1;
-					runner_signal(pl->v[i].proc, SIGTERM);
-				}
-			pthread_mutex_unlock(&pl->lock);
-		} else if (!strcmp(plan.state, "waiting")) {
-			r = store_plan_update(p->store, id, "cancelled", NULL,
-					      "cancelled");
-		} else {
-			snprintf(err, errlen, "cannot cancel plan %lld: it is"
-				 " %s", (long long)id, plan.state);
-			r = -EBUSY;
-		}
-	} else {
-		snprintf(err, errlen, "unknown command '%s'", line);
-		r = -EINVAL;
+	if (strcmp(plan.state, "waiting")) {
+		snprintf(err, errlen, "cannot approve plan %lld: it is %s",
+			 (long long)id, plan.state);
+		r = -EBUSY;
+	} else if ((r = plan_parse(&steps, plan.plan, &p->cfg,
+				   (size_t)p->cfg.max_fanout, &norm, err,
+				   errlen)) == 0) {
+		r = create_tasks(pl, &plan, &steps, err, errlen);
+		plan_steps_release(&steps);
+		free(norm);
 	}
 	plan_release(&plan);
-	if (r < 0)
-		events_reason(p->events, "refused", 0, err);
+	return r;
+}
+
+int planner_cancel(struct planner *pl, int64_t id, char *err, size_t errlen)
+{
+	struct pai *p = pl->p;
+	struct plan plan;
+	size_t i;
+	int r;
+
+	if ((r = store_plan_get(p->store, id, &plan)) < 0) {
+		snprintf(err, errlen, "no such plan: %lld", (long long)id);
+		return r;
+	}
+	if (!strcmp(plan.state, "planning")) {
+		pthread_mutex_lock(&pl->lock);
+		for (i = 0; i < pl->n; i++)
+			if (pl->v[i].id == id) {
+				pl->v[i].cancel = 1;
+				runner_signal(pl->v[i].proc, SIGTERM);
+			}
+		pthread_mutex_unlock(&pl->lock);
+	} else if (!strcmp(plan.state, "waiting")) {
+		r = store_plan_update(p->store, id, "cancelled", NULL,
+				      "cancelled");
+	} else {
+		snprintf(err, errlen, "cannot cancel plan %lld: it is %s",
+			 (long long)id, plan.state);
+		r = -EBUSY;
+	}
+	plan_release(&plan);
 	return r;
 }
 

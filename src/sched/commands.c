@@ -275,108 +275,67 @@ static int task_priority(struct sched *s, int64_t id, long prio, char *err,
 	return ret;
 }
 
-const char *sched_ctl_commands(int64_t task)
+/* cancel and retry decide under the lock; the dependents follow after. */
+static int settled(struct sched *s, int64_t id,
+		   int (*verb)(struct sched *, int64_t, int *, char *, size_t),
+		   char *err, size_t errlen)
 {
-	return task ? "cancel\nretry\npriority N\nmerge\npush\nrescan\n" :
-	       "pause\nresume\nworkers N\ncancel ID\nretry ID\nmerge ID\n"
-	       "merge all\nprune [branches] [ID]\n";
-}
-
-/*
- * merge, push, rescan and prune do git work that may take a while: they
- * run outside the scheduler's lock, under review's own. 1 when line was
- * one of them (*ret set), 0 when not.
- */
-static int review_ctl(struct sched *s, int64_t task, const char *line,
-		      const struct pai_cancel *cancel, int *ret, char *err,
-		      size_t errlen)
-{
-	struct pai *p = s->p;
-	char verb[16] = "", rest[64] = "";
-	long id;
-	char *end;
-	int n = sscanf(line, "%15s %63[^\n]", verb, rest);
-
-	if (n < 1)
-		return 0;
-	if (!strcmp(verb, "prune") && task == 0) {
-		*ret = review_prune(p, n == 2 ? rest : "", cancel, err,
-				    errlen);
-	} else if (!strcmp(verb, "merge") && task > 0 && n == 1) {
-		*ret = review_merge(p, task, err, errlen);
-	} else if (!strcmp(verb, "push") && task > 0 && n == 1) {
-		*ret = review_push(p, task, err, errlen);
-	} else if (!strcmp(verb, "rescan") && task > 0 && n == 1) {
-		*ret = review_rescan(p, task, err, errlen);
-	} else if (!strcmp(verb, "merge") && task == 0 && n == 2 &&
-		   !strcmp(rest, "all")) {
-		*ret = review_merge_all(p, cancel, err, errlen);
-	} else if (!strcmp(verb, "merge") && task == 0 && n == 2) {
-		id = strtol(rest, &end, 10);
-		if (*end || id <= 0) {
-			snprintf(err, errlen, "usage: merge ID|all");
-			*ret = -EINVAL;
-		} else {
-			*ret = review_merge(p, id, err, errlen);
-		}
-	} else {
-		return 0;
-	}
-	/* A merge or prune changes nothing a dependency waits for. */
-	if (*ret < 0)
-		refuse(s, task, err);
-	return 1;
-}
-
-int sched_ctl(struct sched *s, int64_t task, const char *line,
-	      const struct pai_cancel *cancel, char *err, size_t errlen)
-{
-	char verb[32] = "";
-	long num = 0;
-	int n = ctl_parse(line, verb, sizeof(verb), &num), ret = -EINVAL;
-	int settle_after = 0;
-	cJSON *f;
-
-	if (review_ctl(s, task, line, cancel, &ret, err, errlen))
-		return ret;
+	int settle_after = 0, ret;
 
 	pthread_mutex_lock(&s->lock);
-	if (task > 0 && n == 1 && !strcmp(verb, "cancel")) {
-		ret = task_cancel(s, task, &settle_after, err, errlen);
-	} else if (task > 0 && n == 1 && !strcmp(verb, "retry")) {
-		ret = task_retry(s, task, &settle_after, err, errlen);
-	} else if (task > 0 && n == 2 && !strcmp(verb, "priority")) {
-		ret = task_priority(s, task, num, err, errlen);
-	} else if (task == 0 && n == 2 && num > 0 && !strcmp(verb, "cancel")) {
-		ret = task_cancel(s, num, &settle_after, err, errlen);
-	} else if (task == 0 && n == 2 && num > 0 && !strcmp(verb, "retry")) {
-		ret = task_retry(s, num, &settle_after, err, errlen);
-	} else if (task == 0 && n == 1 && !strcmp(verb, "pause")) {
-		s->paused = 1;
-		events_add(s->p->events, "paused", 0, NULL);
-		ret = 0;
-	} else if (task == 0 && n == 1 && !strcmp(verb, "resume")) {
-		s->paused = 0;
-		events_add(s->p->events, "resumed", 0, NULL);
-		pthread_cond_broadcast(&s->wake);
-		ret = 0;
-	} else if (task == 0 && n == 2 && !strcmp(verb, "workers")) {
-		if (num < 1 || num > 1024) {
-			snprintf(err, errlen,
-				 "workers must be between 1 and 1024");
-		} else if ((ret = sched_resize_slots(s, (int)num)) == 0) {
-			f = cJSON_CreateObject();
-			cJSON_AddNumberToObject(f, "workers", (double)num);
-			events_add(s->p->events, "resized", 0, f);
-			pthread_cond_broadcast(&s->wake);
-		}
-	} else {
-		snprintf(err, errlen, "unknown command '%s'", line);
-	}
+	ret = verb(s, id, &settle_after, err, errlen);
 	pthread_mutex_unlock(&s->lock);
 	if (ret == 0 && settle_after)
-		sched_settle(s, task ? task : num);
-	if (ret < 0)
-		refuse(s, task, err);
+		sched_settle(s, id);
+	return ret;
+}
+
+int sched_cancel(struct sched *s, int64_t id, char *err, size_t errlen)
+{
+	return settled(s, id, task_cancel, err, errlen);
+}
+
+int sched_retry(struct sched *s, int64_t id, char *err, size_t errlen)
+{
+	return settled(s, id, task_retry, err, errlen);
+}
+
+int sched_priority(struct sched *s, int64_t id, long prio, char *err,
+		   size_t errlen)
+{
+	int ret;
+
+	pthread_mutex_lock(&s->lock);
+	ret = task_priority(s, id, prio, err, errlen);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+void sched_pause(struct sched *s, bool paused)
+{
+	pthread_mutex_lock(&s->lock);
+	s->paused = paused;
+	events_add(s->p->events, paused ? "paused" : "resumed", 0, NULL);
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int sched_set_workers(struct sched *s, long n, char *err, size_t errlen)
+{
+	cJSON *f;
+	int ret;
+
+	if (n < 1 || n > 1024) {
+		snprintf(err, errlen, "workers must be between 1 and 1024");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&s->lock);
+	if ((ret = sched_resize_slots(s, (int)n)) == 0) {
+		f = cJSON_CreateObject();
+		cJSON_AddNumberToObject(f, "workers", (double)n);
+		events_add(s->p->events, "resized", 0, f);
+		pthread_cond_broadcast(&s->wake);
+	}
+	pthread_mutex_unlock(&s->lock);
 	return ret;
 }
