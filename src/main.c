@@ -467,121 +467,127 @@ static void detach_stdio(const char *state_dir)
 		return;
 }
 
+/* The engine prompts go to: configured, else chosen (and why); the
+ * planner: configured, else the default engine when it is an agent (it
+ * answers in words), else the built-in agent. */
+static int choose_engines(struct pai *p)
+{
+	if (p->cfg.engine) {
+		snprintf(p->engine_why, sizeof(p->engine_why), "configured");
+		if (!engine_known(&p->cfg, p->cfg.engine))
+			return die("unknown engine '%s'", p->cfg.engine);
+	} else {
+		p->cfg.engine = strdup(engine_choose_default(
+			p->engine_why, sizeof(p->engine_why)));
+	}
+	if (!p->cfg.planner)
+		p->cfg.planner = strdup(engine_has_result(p->cfg.engine) ?
+					p->cfg.engine : "anthropic");
+	return p->cfg.engine && p->cfg.planner ? 0 : die("out of memory");
+}
+
+/* Everything that can be refused, before anything is mounted: the
+ * repository, the mountpoint, the configuration, the state directory,
+ * /dev/fuse. 0, or 1 with the reason said. */
+static int check_all(struct pai *p, struct args *a)
+{
+	char err[PATH_MAX + 256];
+	int fd;
+
+	p->self_exe = realpath("/proc/self/exe", NULL);
+	p->repo = realpath(a->repo, NULL);
+	if (!p->repo)
+		return die("not a git repository: '%s': %s", a->repo,
+			   strerror(errno));
+	if (check_mountpoint(a->mnt))
+		return 1;
+	if (gitwork_init() < 0)
+		return die("cannot initialise libgit2");
+	if (gitwork_check_repo(p->repo, &p->gitdir, err, sizeof(err)) < 0 ||
+	    config_load(&p->cfg, p->repo, err, sizeof(err)) < 0)
+		return die("%s", err);
+	if (apply_opts(&p->cfg, buf_cstr(&a->ours)) ||
+	    setup_access(&p->acl, a) || choose_engines(p))
+		return 1;
+	if (p->cfg.state_dir) {
+		if (mkdir_p(p->cfg.state_dir, 0700) == 0)
+			p->state_dir = realpath(p->cfg.state_dir, NULL);
+		if (!p->state_dir)
+			return die("cannot use state directory '%s': %s",
+				   p->cfg.state_dir, strerror(errno));
+	} else if (asprintf(&p->state_dir, "%s/parallelai", p->gitdir) < 0) {
+		return die("out of memory");
+	}
+	if (prepare_state(p->state_dir) ||
+	    choose_worktrees(&p->worktrees_dir, &p->cfg, p->state_dir,
+			     p->gitdir))
+		return 1;
+	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return die("cannot open /dev/fuse: %s", strerror(errno));
+	close(fd);
+	return 0;
+}
+
+/* The daemon's handles: the store, the event log, HEAD, worker logs. */
+static int open_handles(struct pai *p)
+{
+	char path[PATH_MAX], err[PATH_MAX + 256];
+
+	snprintf(path, sizeof(path), "%s/state.db", p->state_dir);
+	if (store_open(&p->store, path, err, sizeof(err)) < 0)
+		return die("%s", err);
+	snprintf(path, sizeof(path), "%s/events.jsonl", p->state_dir);
+	if (events_open(&p->events, path) < 0)
+		return die("cannot open '%s': %s", path, strerror(errno));
+	if (gitrev_open(&p->rev, p->repo, err, sizeof(err)) < 0)
+		return die("%s", err);
+	snprintf(path, sizeof(path), "%s/logs", p->state_dir);
+	if (wlog_new(&p->wlog, path) < 0 || review_new(&p->review) < 0)
+		return die("out of memory");
+	return 0;
+}
+
+/* Mounted: the threads that serve it. */
+static int start_threads(struct pai *p)
+{
+	if (sched_start(&p->sched, p) < 0)
+		return die("cannot start the scheduler");
+	if (planner_start(&p->planner, p) < 0)
+		return die("cannot start the planner");
+	events_add(p->events, "mounted", 0, NULL);
+	/* nobody chose the engine: say which one prompts go to, once the
+	 * mount is up (a shell command given to an agent surprises) */
+	if (strcmp(p->engine_why, "configured"))
+		fprintf(stderr, "parallelai: default engine %s (%s); %s\n",
+			p->cfg.engine, p->engine_why,
+			engine_default_hint(p->cfg.engine));
+	return 0;
+}
+
 static int run(struct args *a)
 {
 	struct pai p = { 0 };
 	struct pai_fs *fs = NULL;
-	char path[PATH_MAX], err[PATH_MAX + 256];
-	int notify_fd = -1, ret = 1, fd;
+	char err[PATH_MAX + 256];
+	int notify_fd = -1, ret = 1;
 
 	config_init(&p.cfg);
-	p.self_exe = realpath("/proc/self/exe", NULL);
-	p.repo = realpath(a->repo, NULL);
-	if (!p.repo) {
-		die("not a git repository: '%s': %s", a->repo,
-		    strerror(errno));
+	if (check_all(&p, a))
 		goto out;
-	}
-	if (check_mountpoint(a->mnt))
-		goto out;
-	if (gitwork_init() < 0) {
-		die("cannot initialise libgit2");
-		goto out;
-	}
-	if (gitwork_check_repo(p.repo, &p.gitdir, err, sizeof(err)) < 0) {
-		die("%s", err);
-		goto out;
-	}
-	if (config_load(&p.cfg, p.repo, err, sizeof(err)) < 0) {
-		die("%s", err);
-		goto out;
-	}
-	if (apply_opts(&p.cfg, buf_cstr(&a->ours)) || setup_access(&p.acl, a))
-		goto out;
-	if (p.cfg.engine) {
-		snprintf(p.engine_why, sizeof(p.engine_why), "configured");
-		if (!engine_known(&p.cfg, p.cfg.engine)) {
-			die("unknown engine '%s'", p.cfg.engine);
-			goto out;
-		}
-	} else {
-		p.cfg.engine = strdup(engine_choose_default(
-			p.engine_why, sizeof(p.engine_why)));
-	}
-	/* The planner: configured, else the default engine when it is an
-	 * agent (it answers in words), else the built-in agent. */
-	if (!p.cfg.planner)
-		p.cfg.planner = strdup(engine_has_result(p.cfg.engine) ?
-				       p.cfg.engine : "anthropic");
-	if (p.cfg.state_dir) {
-		if (mkdir_p(p.cfg.state_dir, 0700) == 0)
-			p.state_dir = realpath(p.cfg.state_dir, NULL);
-		if (!p.state_dir) {
-			die("cannot use state directory '%s': %s",
-			    p.cfg.state_dir, strerror(errno));
-			goto out;
-		}
-	} else if (asprintf(&p.state_dir, "%s/parallelai", p.gitdir) < 0) {
-		goto out;
-	}
-	if (prepare_state(p.state_dir) ||
-	    choose_worktrees(&p.worktrees_dir, &p.cfg, p.state_dir, p.gitdir))
-		goto out;
-	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		die("cannot open /dev/fuse: %s", strerror(errno));
-		goto out;
-	}
-	close(fd);
-
 	if (!a->foreground && daemonize(&notify_fd))
 		goto out;
-
 	/* From here on we are the daemon: threads and handles start now. */
-	snprintf(path, sizeof(path), "%s/state.db", p.state_dir);
-	if (store_open(&p.store, path, err, sizeof(err)) < 0) {
-		die("%s", err);
+	if (open_handles(&p))
 		goto out;
-	}
-	snprintf(path, sizeof(path), "%s/events.jsonl", p.state_dir);
-	if (events_open(&p.events, path) < 0) {
-		die("cannot open '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	if (gitrev_open(&p.rev, p.repo, err, sizeof(err)) < 0) {
-		die("%s", err);
-		goto out;
-	}
-	snprintf(path, sizeof(path), "%s/logs", p.state_dir);
-	if (wlog_new(&p.wlog, path) < 0) {
-		die("out of memory");
-		goto out;
-	}
 	p.started = pai_now_ms();
 	if (pai_fs_mount(&fs, &p, a->mnt, buf_cstr(&a->fuse), err,
 			 sizeof(err)) < 0) {
 		die("%s", err);
 		goto out;
 	}
-	if (review_new(&p.review) < 0) {
-		die("out of memory");
+	if (start_threads(&p))
 		goto out;
-	}
-	if (sched_start(&p.sched, &p) < 0) {
-		die("cannot start the scheduler");
-		goto out;
-	}
-	if (planner_start(&p.planner, &p) < 0) {
-		die("cannot start the planner");
-		goto out;
-	}
-	events_add(p.events, "mounted", 0, NULL);
-	/* nobody chose the engine: say which one prompts go to, once the
-	 * mount is up (a shell command given to an agent surprises) */
-	if (strcmp(p.engine_why, "configured"))
-		fprintf(stderr, "parallelai: default engine %s (%s); %s\n",
-			p.cfg.engine, p.engine_why,
-			engine_default_hint(p.cfg.engine));
 	if (notify_fd >= 0) {
 		detach_stdio(p.state_dir);
 		if (write(notify_fd, "1", 1) != 1)
