@@ -609,16 +609,113 @@ static void worker_log_begin(struct pai *p, int slot, const struct task *t,
 			"worker %d: out of memory\n", (long long)t->id, slot);
 }
 
+/* The run's log, opened for appending, and the worker's log told. */
+static int open_run_log(struct run *r, const struct task *t, char *err,
+			size_t errlen)
+{
+	struct pai *p = r->s->p;
+	char logp[PATH_MAX];
+	int logfd;
+
+	pai_log_path(p, t->id, logp, sizeof(logp));
+	logfd = open(logp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (logfd < 0) {
+		snprintf(err, errlen, "cannot open log '%s': %s", logp,
+			 strerror(errno));
+		return -1;
+	}
+	r->logfd = logfd;
+	worker_log_begin(p, r->slot, t, logfd);
+	if (t->attempts > 1)
+		sched_log_line(logfd, "--- parallelai: attempt %d ---",
+			       t->attempts);
+	return logfd;
+}
+
+/* What prepare_worktree found besides a worktree to run in. */
+#define RUN_BLOCKED 1
+
+/*
+ * The task's worktree in wt: the one it has, or a new one with its
+ * dependencies' work merged in, then set up (copy, setup command).
+ * RUN_BLOCKED when the dependencies' work cannot come together: the task
+ * waits for a person, it did not fail.
+ */
+static int prepare_worktree(struct run *r, struct task *t, char *wt,
+			    size_t wtlen, int logfd, char *err, size_t errlen)
+{
+	struct pai *p = r->s->p;
+	char name[64];
+	int deps_r;
+
+	/* A worktree made under another setting stays where it is. */
+	if (t->worktree)
+		snprintf(wt, wtlen, "%s", t->worktree);
+	else
+		pai_worktree_path(p, t->id, wt, wtlen);
+	snprintf(name, sizeof(name), "pai-task-%lld", (long long)t->id);
+	/* This task runs nowhere else, so locks on its refs are a killed
+	 * daemon's; and a worktree it never recorded is what a daemon
+	 * killed during git_worktree_add left: nobody worked in it. */
+	gitwork_clear_locks(p->repo, name, t->branch, err, errlen);
+	if (!t->worktree)
+		gitwork_worktree_discard(p->repo, name, wt, err, errlen);
+	if (!t->worktree &&
+	    (deps_r = merge_dependencies(p, t, err, errlen)) < 0) {
+		if (deps_r != -EBUSY)
+			return deps_r;
+		sched_log_line(logfd, "parallelai: %s", err);
+		store_task_finish(p->store, t->id, TASK_BLOCKED, -1, NULL, err);
+		events_reason(p->events, "blocked", t->id, err);
+		sched_settle(r->s, t->id);
+		return RUN_BLOCKED;
+	}
+	if (gitwork_worktree_create(p->repo, name, wt, t->branch, t->base, err,
+				    errlen) < 0)
+		return -EIO;
+	if (!t->worktree || strcmp(t->worktree, wt)) {
+		store_task_set_worktree(p->store, t->id, wt);
+		free(t->worktree);
+		t->worktree = strdup(wt);
+		return setup_worktree(r, wt, logfd, err, errlen);
+	}
+	return 0;
+}
+
+/* The slot is free again, the run record gone. */
+static void release_run(struct run *r)
+{
+	struct sched *s = r->s;
+
+	if (r->has_proc) {
+		char exitp[PATH_MAX];
+
+		runner_release(&r->proc);
+		/* Its end unrecorded, the exit file is what the next mount
+		 * finishes the run from. */
+		pai_exit_path(s->p, r->id, r->attempt, exitp, sizeof(exitp));
+		if (!r->unrecorded)
+			unlink(exitp);
+	}
+	pthread_mutex_lock(&s->lock);
+	s->slots[r->slot - 1].run = NULL;
+	s->slots[r->slot - 1].last_task = r->id;
+	s->runs--;
+	pthread_cond_broadcast(&s->wake);
+	pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
+	free(r->engine);
+	free(r);
+}
+
 void *sched_run_main(void *arg)
 {
 	struct run *r = arg;
 	struct sched *s = r->s;
 	struct pai *p = s->p;
 	struct task t = { 0 };
-	char wt[PATH_MAX], logp[PATH_MAX], err[PATH_MAX + 1024] = "";
-	char name[64];
-	int logfd = -1, code = -1, status, cancel, stopping, deps_r;
-	int by_itself;
+	char wt[PATH_MAX], err[PATH_MAX + 1024] = "";
+	int logfd = -1, code = -1, status, cancel, stopping, by_itself, ret;
 	char *agent_error = NULL;
 	cJSON *f;
 
@@ -635,55 +732,13 @@ void *sched_run_main(void *arg)
 	cJSON_AddNumberToObject(f, "worker", r->slot);
 	cJSON_AddNumberToObject(f, "attempt", t.attempts);
 	events_add(p->events, "started", t.id, f);
-
-	pai_log_path(p, t.id, logp, sizeof(logp));
-	logfd = open(logp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (logfd < 0) {
-		snprintf(err, sizeof(err), "cannot open log '%s': %s", logp,
-			 strerror(errno));
+	if ((logfd = open_run_log(r, &t, err, sizeof(err))) < 0)
 		goto fail;
-	}
-	r->logfd = logfd;
-	worker_log_begin(p, r->slot, &t, logfd);
-	if (t.attempts > 1)
-		sched_log_line(logfd, "--- parallelai: attempt %d ---", t.attempts);
-
-	/* A worktree made under another setting stays where it is. */
-	if (t.worktree)
-		snprintf(wt, sizeof(wt), "%s", t.worktree);
-	else
-		pai_worktree_path(p, t.id, wt, sizeof(wt));
-	snprintf(name, sizeof(name), "pai-task-%lld", (long long)t.id);
-	/* This task runs nowhere else, so locks on its refs are a killed
-	 * daemon's; and a worktree it never recorded is what a daemon
-	 * killed during git_worktree_add left: nobody worked in it. */
-	gitwork_clear_locks(p->repo, name, t.branch, err, sizeof(err));
-	if (!t.worktree)
-		gitwork_worktree_discard(p->repo, name, wt, err, sizeof(err));
-	if (!t.worktree && (deps_r = merge_dependencies(p, &t, err,
-							sizeof(err))) < 0) {
-		if (deps_r == -EBUSY) {
-			/* Their work cannot come together: the task waits
-			 * for someone to resolve it, it did not fail. */
-			sched_log_line(logfd, "parallelai: %s", err);
-			store_task_finish(p->store, t.id, TASK_BLOCKED, -1, NULL,
-					  err);
-			events_reason(p->events, "blocked", t.id, err);
-			sched_settle(s, t.id);
-			goto out;
-		}
+	ret = prepare_worktree(r, &t, wt, sizeof(wt), logfd, err, sizeof(err));
+	if (ret == RUN_BLOCKED)
+		goto out;
+	if (ret < 0)
 		goto fail;
-	}
-	if (gitwork_worktree_create(p->repo, name, wt, t.branch, t.base, err,
-				    sizeof(err)) < 0)
-		goto fail;
-	if (!t.worktree || strcmp(t.worktree, wt)) {
-		store_task_set_worktree(p->store, t.id, wt);
-		free(t.worktree);
-		t.worktree = strdup(wt);
-		if (setup_worktree(r, wt, logfd, err, sizeof(err)) < 0)
-			goto fail;
-	}
 
 	pthread_mutex_lock(&s->lock);
 	cancel = r->cancel;
@@ -728,25 +783,7 @@ out:
 	if (logfd >= 0)
 		close(logfd);
 	free(agent_error);
-	if (r->has_proc) {
-		char exitp[PATH_MAX];
-
-		runner_release(&r->proc);
-		/* Its end unrecorded, the exit file is what the next mount
-		 * finishes the run from. */
-		pai_exit_path(p, r->id, r->attempt, exitp, sizeof(exitp));
-		if (!r->unrecorded)
-			unlink(exitp);
-	}
 	task_release(&t);
-	pthread_mutex_lock(&s->lock);
-	s->slots[r->slot - 1].run = NULL;
-	s->slots[r->slot - 1].last_task = r->id;
-	s->runs--;
-	pthread_cond_broadcast(&s->wake);
-	pthread_cond_broadcast(&s->idle);
-	pthread_mutex_unlock(&s->lock);
-	free(r->engine);
-	free(r);
+	release_run(r);
 	return NULL;
 }
