@@ -11,7 +11,9 @@ Python 3 standard library only.  Run a file directly:
 
     PAI_BIN=build/parallelai python3 tests/integration/test_basic.py
 
-Exit status 77 (skip) when /dev/fuse or fusermount3 is missing.
+Exit status 77 (skip) when /dev/fuse or fusermount3 is missing, or when
+any test skipped and none failed; each skip's reason is printed on stdout
+as "SKIP: TEST: REASON".
 """
 
 import errno
@@ -465,14 +467,34 @@ class PaiTestCase(unittest.TestCase):
         return reason
 
 
+def skip_file(reason):
+    """The whole file cannot run here: say why, exit 77 (meson's skip)."""
+    print('SKIP: %s: %s' % (os.path.basename(sys.argv[0]), reason), flush=True)
+    sys.exit(SKIP)
+
+
 def main():
+    """Run the module's tests. Exit 0 when every test passed, 1 when any
+    failed (or none ran), and 77 when none failed but any skipped: unittest
+    itself exits 0 on a skip, which meson and tests/run would count as a
+    pass. Every skip's reason goes to stdout as a line "SKIP: TEST: REASON",
+    which tests/run prints in its summary."""
     if not os.path.exists('/dev/fuse'):
-        print('SKIP: /dev/fuse is missing')
-        sys.exit(SKIP)
+        skip_file('/dev/fuse is missing')
     if not shutil.which('fusermount3'):
-        print('SKIP: fusermount3 is missing')
-        sys.exit(SKIP)
+        skip_file('fusermount3 is missing')
     if not os.access(PAI_BIN, os.X_OK):
         print('FAIL: %s is not built (set PAI_BIN)' % PAI_BIN)
         sys.exit(1)
-    unittest.main(verbosity=2)
+    result = unittest.main(verbosity=2, exit=False).result
+    sys.stderr.flush()
+    module = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    for test, reason in result.skipped:
+        print('SKIP: %s: %s' % (test.id().replace('__main__', module, 1), reason))
+    sys.stdout.flush()
+    if not result.wasSuccessful():
+        sys.exit(1)
+    if result.testsRun == 0 and not result.skipped:
+        print('FAIL: no test ran')
+        sys.exit(1)
+    sys.exit(SKIP if result.skipped else 0)
