@@ -41,6 +41,23 @@ class TestCancel(PaiTestCase):
         self.assertEqual(self.m.wait_final(tid, 30), 'cancelled')
         wait_for(lambda: not pid_alive(child), 30, msg='background child %d to be killed' % child)
 
+    def test_cancel_asks_the_whole_group_to_stop_first(self):
+        # SIGTERM goes to the engine's process group, so a child can end
+        # cleanly; SIGKILL by the run's tag alone would give it no chance
+        mark = os.path.join(self.tmp, 'child-got-term')
+        ready = os.path.join(self.tmp, 'child-ready')
+        # the engine ignores TERM (set after the child started, which
+        # keeps its own) and waits: only a signal to the group reaches
+        # the child before the SIGKILL that follows killGrace
+        tid = self.m.submit(
+            "sh -c 'trap \"echo term > %s; exit 0\" TERM; touch %s; "
+            "sleep 60 & wait $!' & trap '' TERM; wait\n" % (mark, ready))
+        self.m.wait_state(tid, 'running')
+        wait_for(lambda: os.path.exists(ready), 20, msg='the child to trap TERM')
+        self.assertEqual(self.m.ctl('tasks/%d/ctl' % tid, 'cancel'), 0)
+        self.assertEqual(self.m.wait_final(tid, 30), 'cancelled')
+        wait_for(lambda: os.path.exists(mark), 10, msg='the child to get SIGTERM')
+
     def test_cancel_kills_engine_that_ignores_sigterm(self):
         marker = os.path.join(self.tmp, 'trapped')
         tid = self.m.submit("trap '' TERM; touch %s; sleep 120\n" % marker)
