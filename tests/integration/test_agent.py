@@ -302,6 +302,62 @@ class TestAgentFailures(AgentTestCase):
         self.assertTrue(any(p.endswith('.jsonl') for p in seen), seen)
 
 
+class TestRunToolNeverSeesTheKey(AgentTestCase):
+    """The preset's agent runs `env` through its run tool: the key's
+    variable is not in the environment the command sees, so neither the
+    model (the tool result the server receives), the log, nor the daemon's
+    own diagnostics ever hold the key."""
+
+    def run_env(self, engine):
+        self.script([{'text': 'Looking at the environment.',
+                      'tool_calls': [{'name': 'run', 'input': {'command': 'env'}}]},
+                     {'text': 'Seen it.'}], require_key=KEY)
+        tid = self.run_task(engine, 'show me the environment')
+        self.assertDone(tid)
+        # the key was in use: the server refuses requests without it
+        reqs = self.srv.requests
+        self.assertEqual(len(reqs), 2)
+        (_, content, err), = self.tool_results(reqs[1])
+        self.assertFalse(err, content)
+        # env did run: the task's own variables are there
+        self.assertIn('PAI_TASK_ID=%d\n' % tid, content)
+        # (assertNotIn would print the whole environment, key and all)
+        self.assertFalse(KEY in content, 'the key reached the model')
+        self.assertFalse(KEY_ENV + '=' in content, 'the variable reached the model')
+        self.assertFalse(KEY in json.dumps(reqs[1]['body']), 'the key reached the model')
+        log = self.log(tid)
+        self.assertIn('» run env\n', log)
+        self.assertNotIn(KEY, log)
+        self.assertNotIn(KEY, self.m.read('tasks/%d/log.jsonl' % tid))
+        return tid
+
+    def test_run_tool_env_has_no_key(self):
+        for engine in ('anthropic', 'openai'):
+            self.srv.httpd.requests.clear()
+            self.run_env(engine)
+        self.m.unmount()
+        self.assertNotIn(KEY, self.m.stderr_text())
+
+    def test_detached_daemon_log_has_no_key(self):
+        # the mount as people start it: detached, diagnostics in daemon.log
+        self.m.unmount()
+        argv = [paitest.PAI_BIN, '-o', ','.join(self.m.opts), self.m.repo, self.m.mnt]
+        self.m.start(argv=argv)
+        pids = paitest.daemon_pids(self.m.mnt)
+        self.assertTrue(pids)
+        self.run_env('anthropic')
+        # a refused write puts a line into daemon.log: it is being written
+        self.assertErrno(self.m.ctl('ctl', 'no-such-command\n'), paitest.errno.EINVAL)
+        self.assertEqual(paitest.run(['fusermount3', '-u', self.m.mnt]).returncode, 0)
+        wait_for(lambda: not any(paitest.pid_alive(p) for p in pids), 30,
+                 msg='the detached daemon to exit')
+        with open(os.path.join(self.m.repo, '.git', 'parallelai', 'daemon.log')) as f:
+            text = f.read()
+        self.assertIn('refused', text)
+        self.assertNotIn(KEY, text)
+        self.assertNotIn(KEY, self.m.stderr_text())
+
+
 class TestProviderBreaker(AgentTestCase):
     """K failures in a row of one provider stop its new tasks for a
     cool-down; they wait queued, other engines keep running."""
