@@ -236,5 +236,73 @@ class TestFileDirectoryClashes(MergeSafetyCase):
         self.assertEqual(os.readlink(self.repo_path('f')), 'elsewhere')
 
 
+class BusyCheckoutCase(MergeSafetyCase):
+    """The user's checkout is in the middle of a git operation that left
+    the paths of the task alone: a side branch changes README.md, the task
+    changes notes.txt."""
+
+    def prepare_repo(self, repo):
+        git(repo, 'checkout', '-q', '-b', 'side')
+        with open(os.path.join(repo, 'README.md'), 'a') as f:
+            f.write('a line from the side branch\n')
+        git(repo, 'commit', '-q', '-am', 'side: a line in README.md')
+        git(repo, 'checkout', '-q', 'main')
+
+    def git_env(self, *args, **env):
+        """git in the checkout, with env added; its exit status."""
+        full = dict(os.environ)
+        full.update(env)
+        return paitest.run(['git', '-C', self.m.repo] + list(args), env=full).returncode
+
+    def task_touching_notes(self):
+        return self.done("sed -i 's/two/two by the task/' notes.txt\n")
+
+    def assertRefusedThenMerges(self, tid, what, abort):
+        """Merging is refused naming what is under way; once it is
+        aborted, the same merge goes through."""
+        self.assertRefused(tid, "is in the middle of %s" % what,
+                           "'%s'" % self.m.repo)
+        self.assertEqual(self.git_env(*abort), 0)
+        self.assertEqual(self.merge(tid), 0)
+        self.assertEqual(self.m.state(tid), 'merged')
+        self.assertIn('two by the task', self.repo_file('notes.txt'))
+        self.assertEqual(git(self.m.repo, 'status', '--porcelain'), '')
+
+
+class TestMergeIntoABusyCheckout(BusyCheckoutCase):
+
+    def test_merge_is_refused_during_a_merge(self):
+        tid = self.task_touching_notes()
+        # a clean merge, stopped before its commit: MERGE_HEAD is there
+        self.assertEqual(self.git_env('merge', '-q', '--no-ff', '--no-commit', 'side'), 0)
+        self.assertTrue(os.path.exists(os.path.join(self.m.repo, '.git', 'MERGE_HEAD')))
+        self.assertRefusedThenMerges(tid, 'a merge', ('merge', '--abort'))
+
+    def test_merge_is_refused_during_a_cherry_pick(self):
+        tid = self.task_touching_notes()
+        # the cherry-pick applied cleanly; its commit waits for a message
+        self.assertNotEqual(self.git_env('cherry-pick', '-e', 'side', GIT_EDITOR='false'), 0)
+        self.assertTrue(os.path.exists(os.path.join(self.m.repo, '.git', 'CHERRY_PICK_HEAD')))
+        self.assertRefusedThenMerges(tid, 'a cherry-pick', ('cherry-pick', '--abort'))
+
+
+class TestMergeIntoABranchBeingRebased(BusyCheckoutCase):
+    """A rebase detaches HEAD: the checkout is still main's, and a merge
+    into main (named by mergeInto) must not move it under the rebase."""
+
+    def prepare_repo(self, repo):
+        super().prepare_repo(repo)
+        git(repo, 'config', 'parallelai.mergeInto', 'main')
+
+    def test_merge_is_refused_during_a_rebase(self):
+        tid = self.task_touching_notes()
+        git(self.m.repo, 'commit', '-q', '--allow-empty', '-m', 'to be rebased')
+        # an interactive rebase of main onto side, stopped at its start
+        self.assertEqual(self.git_env('rebase', '-q', '-i', 'side',
+                                      GIT_SEQUENCE_EDITOR='sed -i 1ibreak'), 0)
+        self.assertTrue(os.path.isdir(os.path.join(self.m.repo, '.git', 'rebase-merge')))
+        self.assertRefusedThenMerges(tid, 'a rebase', ('rebase', '--abort'))
+
+
 if __name__ == '__main__':
     paitest.main()
