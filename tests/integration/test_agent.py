@@ -358,6 +358,28 @@ class TestRunToolNeverSeesTheKey(AgentTestCase):
         self.assertNotIn(KEY, self.m.stderr_text())
 
 
+class TestMaxTokens(AgentTestCase):
+    """A response cut at maxTokens fails the task, in both protocols."""
+
+    def prepare_repo(self, repo):
+        super().prepare_repo(repo)
+        for proto in ('anthropic', 'openai'):
+            git(repo, 'config', 'engine.%s.maxTokens' % proto, '77')
+
+    def test_a_response_cut_at_max_tokens_fails_the_task(self):
+        for engine, field in (('anthropic', 'max_tokens'), ('openai', 'max_tokens')):
+            self.srv.httpd.requests.clear()
+            self.script([{'text': 'The first half of an answer', 'stop': 'max_tokens'}])
+            tid = self.run_task(engine)
+            self.assertFailed(tid)
+            why = 'the response was cut off at --max-tokens 77'
+            self.assertIn(why, self.log(tid))
+            self.assertIn(why, self.m.status(tid).get('reason', ''))
+            self.assertIn('The first half of an answer', self.log(tid))
+            req, = self.srv.requests
+            self.assertEqual(req['body'][field], 77)
+
+
 class TestProviderBreaker(AgentTestCase):
     """K failures in a row of one provider stop its new tasks for a
     cool-down; they wait queued, other engines keep running."""
