@@ -401,6 +401,37 @@ class TestStateDiskFull(PaiTestCase):
         self.assertEqual(self.m.state(running), state)
         self.assertEqual(self.m.status(running).get('attempts'), '1')
 
+    def test_fan_out_that_fails_in_its_transaction_makes_no_task(self):
+        # 200 files: a fan-out of 200 tasks with long prompts, more than
+        # the room left, so its commit fails part way through
+        os.makedirs(os.path.join(self.m.repo, 'many'))
+        for i in range(200):
+            with open(os.path.join(self.m.repo, 'many', 'f%03d.txt' % i), 'w') as f:
+                f.write('%d\n' % i)
+        git(self.m.repo, 'add', 'many')
+        git(self.m.repo, 'commit', '-q', '-m', 'many files')
+        spec = json.dumps({'each': 'many/*.txt', 'prompt': 'wc -c {file} # ' + 'z' * 500,
+                           'then': {'prompt': 'echo all of them'}})
+        self.assertEqual(self.m.ctl('ctl', 'pause\n'), 0)
+        first = self.m.submit('true\n')
+        self.fill()
+        # a little room: single small writes go on, the fan-out does not fit
+        os.unlink(self.fillers.pop())
+        before = self.m.task_ids()
+        self.assertErrno(self.m.try_new(spec), errno.ENOSPC)
+        self.assertEqual(self.m.task_ids(), before)
+        self.assertEqual(self.m.kv('status').get('tasks'), str(len(before)))
+        self.free()
+        self.assertEqual(integrity(self.db), ['ok'])
+        # the same fan-out, with room: all 201 tasks, ids in a row
+        self.assertEqual(self.m.try_new(spec), 0)
+        made = sorted(set(self.m.task_ids()) - set(before))
+        self.assertEqual(len(made), 201)
+        self.assertEqual(made, list(range(made[0], made[0] + 201)))
+        self.assertEqual(made[0], first + 1)
+        self.assertEqual(integrity(self.db), ['ok'])
+
+
 # ---- a double-forked daemonized grandchild ------------------------------------------
 
 
