@@ -6,6 +6,7 @@ files it writes are committed, tool results go back to the model, and API
 errors, path escapes and the turn limit end as they should.
 """
 
+import datetime
 import json
 import os
 import sys
@@ -409,6 +410,68 @@ class TestProviderBreaker(AgentTestCase):
         opened = self.m.events_of('breaker_open')
         self.assertEqual([e.get('engine') for e in opened], ['anthropic'])
         self.assertEqual(len(self.srv.requests), 2)
+
+
+    def test_a_new_mount_starts_with_the_breaker_closed(self):
+        self.script([{'error': {'status': 401, 'message': 'invalid x-api-key',
+                                'type': 'authentication_error'}}])
+        self.assertEqual(self.m.ctl('ctl', 'pause\n'), 0)
+        ids = [self.run_task('anthropic') for _ in range(3)]
+        self.assertEqual(self.m.ctl('ctl', 'resume\n'), 0)
+        self.assertFailed(ids[0])
+        self.assertFailed(ids[1])
+        wait_for(lambda: 'breaker_anthropic' in self.m.kv('status'), 30,
+                 msg='the breaker to open')
+        self.assertEqual(self.m.state(ids[2]), 'queued')
+        # breakers live in memory: the next mount has none open
+        self.script(WRITE_THEN_DONE)
+        self.m.unmount()
+        self.m.remount()
+        self.assertNotIn('breaker_anthropic', self.m.kv('status'))
+        self.assertIn('parallelai_engine_breaker_open{engine="anthropic"} 0\n',
+                      self.m.read('metrics'))
+        self.assertDone(ids[2])
+        self.assertEqual(len(self.m.events_of('breaker_open')), 1)
+
+
+class TestBreakerAfterCooldown(AgentTestCase):
+    """After its cool-down the breaker lets one task through; the first
+    failure opens it again at once, for a full cool-down."""
+    workers = 1
+
+    def prepare_repo(self, repo):
+        super().prepare_repo(repo)
+        git(repo, 'config', 'parallelai.breakerFailures', '3')
+        git(repo, 'config', 'parallelai.breakerCooldown', '2')
+
+    def event_ms(self, e):
+        t = datetime.datetime.strptime(e['time'], '%Y-%m-%dT%H:%M:%S.%fZ')
+        return t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000
+
+    def test_the_first_failure_after_the_cooldown_opens_it_again(self):
+        self.script([{'error': {'status': 401, 'message': 'invalid x-api-key',
+                                'type': 'authentication_error'}}])
+        self.assertEqual(self.m.ctl('ctl', 'pause\n'), 0)
+        ids = [self.run_task('anthropic') for _ in range(5)]
+        self.assertEqual(self.m.ctl('ctl', 'resume\n'), 0)
+        for t in ids[:4]:
+            self.assertFailed(t)
+        # three failures opened it; the fourth, after the cool-down, alone
+        # opened it again (breakerFailures would want three more)
+        wait_for(lambda: len(self.m.events_of('breaker_open')) == 2, 30,
+                 msg='the breaker to open again')
+        first, second = self.m.events_of('breaker_open')
+        started = {e['task']: self.event_ms(e) for e in self.m.events_of('started')}
+        finished = {e['task']: self.event_ms(e) for e in self.m.events_of('finished')}
+        # the fourth started once the first cool-down was over, and its
+        # failure is what opened the breaker again
+        self.assertGreaterEqual(started[ids[3]], self.event_ms(first) + 2000 - 1)
+        self.assertGreaterEqual(self.event_ms(second), finished[ids[3]] - 1)
+        self.assertFailed(ids[4])
+        # the fifth waited out a full cool-down from the second opening
+        fifth, = self.m.events_of('started', ids[4])
+        self.assertGreaterEqual(self.event_ms(fifth), self.event_ms(second) + 2000 - 1)
+        self.assertEqual(len(self.srv.requests), 5)
 
 
 class TestPriceTable(AgentTestCase):
