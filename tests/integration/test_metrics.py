@@ -369,6 +369,33 @@ class TestMetrics(PaiTestCase):
         self.assertEqual(int(kv['input_tokens']), 60)
         self.assertEqual(int(kv['output_tokens']), 140)
 
+    def test_counters_carry_over_a_remount(self):
+        ids = [self.m.submit(json.dumps({'prompt': 'go', 'engine': 'fakeclaude'}))
+               for _ in range(2)]
+        ids.append(self.m.submit('false\n'))
+        for tid in ids:
+            self.m.wait_final(tid)
+        before = self.metrics()
+        self.m.unmount()
+        self.m.remount()
+        after = self.metrics()
+        # from the store: the same numbers, not counted again from 0
+        for name in ('parallelai_tasks_created_total', 'parallelai_input_tokens_total',
+                     'parallelai_output_tokens_total', 'parallelai_cost_usd_total'):
+            self.assertEqual(self.value(after, name), self.value(before, name), name)
+        self.assertEqual(self.value(after, 'parallelai_tasks_created_total'), 3)
+        self.assertEqual(self.value(after, 'parallelai_input_tokens_total'), 60)
+        self.assertAlmostEqual(self.value(after, 'parallelai_cost_usd_total'), 0.0246)
+        self.assertEqual(self.task_gauges(after), self.task_gauges(before))
+        # the submissions since the mount start again, as the README says
+        self.assertEqual(self.value(before, 'parallelai_submit_batches_total'), 3)
+        self.assertEqual(self.value(after, 'parallelai_submit_batches_total'), 0)
+        self.assertEqual(self.value(after, 'parallelai_submit_commits_total'), 0)
+        self.m.submit('true\n')
+        fams = self.metrics()
+        self.assertEqual(self.value(fams, 'parallelai_tasks_created_total'), 4)
+        self.assertEqual(self.value(fams, 'parallelai_submit_batches_total'), 1)
+
     def test_pause_shows_in_metrics(self):
         self.assertEqual(self.m.ctl('ctl', 'pause\n'), 0)
         self.assertEqual(self.value(self.metrics(), 'parallelai_paused'), 1)
