@@ -560,6 +560,41 @@ class TestHugeOutput(PaiTestCase):
         self.assertNotIn('tail-of-output', rest)
 
 
+class TestNoLogCap(PaiTestCase):
+
+    def prepare_repo(self, repo):
+        git(repo, 'config', 'parallelai.logMax', '0')
+
+    def test_log_max_0_keeps_all_the_output(self):
+        # 0 is no cap at all, not a cap of 0 bytes
+        tid = self.m.submit("head -c 3M /dev/zero | tr '\\0' y; echo; echo tail-of-output\n")
+        self.assertDone(tid, 120)
+        log = self.m.read_bytes('tasks/%d/log' % tid)
+        self.assertEqual(log, b'y' * (3 << 20) + b'\ntail-of-output\n')
+        self.assertNotIn(NOTE.encode(), log)
+
+
+class TestDroppedOutputStalls(PaiTestCase):
+
+    def prepare_repo(self, repo):
+        git(repo, 'config', 'parallelai.logMax', '4096')
+        git(repo, 'config', 'parallelai.killGrace', '200')
+
+    def test_output_past_the_cap_does_not_keep_a_task_from_stalling(self):
+        # past the cap at once, then a line every 0.1 s for a minute: all
+        # of it dropped, so for stall the log is silent
+        tid = self.m.submit(json.dumps({
+            'prompt': "head -c 8192 /dev/zero | tr '\\0' z; "
+                      'for i in $(seq 600); do echo still-talking-$i; sleep 0.1; done',
+            'stall': 2}))
+        self.assertEqual(self.m.wait_final(tid, 60), 'failed')
+        self.assertEqual(self.m.status(tid).get('reason'), 'stalled: no output for 2 s')
+        log = self.m.read_bytes('tasks/%d/log' % tid)
+        self.assertEqual(log[:4096], b'z' * 4096)
+        self.assertIn(NOTE.encode(), log)
+        self.assertNotIn(b'still-talking', log)
+
+
 # ---- 50 readers ----------------------------------------------------------------
 
 class TestManyTailReaders(PaiTestCase):
