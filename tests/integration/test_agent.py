@@ -344,6 +344,7 @@ class TestRunToolNeverSeesTheKey(AgentTestCase):
         self.m.unmount()
         argv = [paitest.PAI_BIN, '-o', ','.join(self.m.opts), self.m.repo, self.m.mnt]
         self.m.start(argv=argv)
+        self.assertEqual(self.m.proc.wait(30), 0)
         pids = paitest.daemon_pids(self.m.mnt)
         self.assertTrue(pids)
         self.run_env('anthropic')
