@@ -179,10 +179,14 @@ class TestDurability(PaiTestCase):
         self.assertEqual([e.get('exit') for e in self.m.events_of('finished', tid)], [0])
         self.assertNotIn('failed', self.m.read('tasks/%d/log' % tid))
 
+    def in_proc_mounts(self):
+        with open('/proc/mounts') as f:
+            return any(line.split()[1] == self.m.mnt for line in f)
+
     def test_unmount_after_the_engine_exited_finishes_the_run(self):
         """The engine has exited by itself and the mount is gone by the
         time the daemon hears of either (it was stopped with SIGSTOP
-        meanwhile): its work is kept and the task finished, not requeued
+        meanwhile, so nothing here may touch the mount): its work is kept and the task finished, not requeued
         and run again. Which of the two the daemon's threads take up first
         is theirs to decide; both orders must end the same."""
         go = os.path.join(self.tmp, 'go')
@@ -202,8 +206,9 @@ class TestDurability(PaiTestCase):
             wait_for(lambda: os.path.exists(exit_file), 30, msg='the exit file')
             umount = subprocess.Popen(['fusermount3', '-u', self.m.mnt],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            # the kernel lets the mount go without asking the daemon
-            wait_for(lambda: not os.path.ismount(self.m.mnt), 30, msg='the unmount')
+            # the kernel lets the mount go without asking the daemon (look
+            # in /proc/mounts: a stat of the mount point would wait for it)
+            wait_for(lambda: not self.in_proc_mounts(), 30, msg='the unmount')
         finally:
             os.kill(daemon, signal.SIGCONT)
         self.assertEqual(umount.wait(30), 0, umount.stderr.read())
