@@ -221,7 +221,7 @@ static int read_engine(struct config *c, const char *key, const char *value,
 			goto bad;
 		if (!strcmp(k, "max"))
 			e->max = (int)num;
-		else if (k[3] == 'k')
+		else if (!strcmp(k, "maxtokens"))
 			e->max_tokens = (int)num;
 		else
 			e->max_turns = (int)num;

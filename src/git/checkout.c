@@ -136,7 +136,36 @@ out:
 	return error;
 }
 
-/* Whether repo's working tree has refname checked out. */
+/*
+ * Whether repo is rebasing refname. A rebase detaches HEAD, yet the
+ * branch is still that checkout's: moving it meanwhile would make the
+ * rebase's end fail or drop the merge (git refuses to check out a branch
+ * being rebased elsewhere for the same reason).
+ */
+static int rebasing(git_repository *repo, const char *refname)
+{
+	static const char *const dirs[] = { "rebase-merge", "rebase-apply" };
+	char path[PATH_MAX], name[1024];
+	size_t i;
+	FILE *f;
+	int yes = 0;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]) && !yes; i++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s%s/head-name",
+				     git_repository_path(repo), dirs[i]) >=
+		    sizeof(path) || !(f = fopen(path, "re")))
+			continue;
+		if (fgets(name, sizeof(name), f)) {
+			name[strcspn(name, "\n")] = '\0';
+			yes = !strcmp(name, refname);
+		}
+		fclose(f);
+	}
+	return yes;
+}
+
+/* Whether repo's working tree has refname checked out (or is rebasing
+ * it). */
 static int has_checked_out(git_repository *repo, const char *refname)
 {
 	git_reference *head = NULL;
@@ -145,8 +174,9 @@ static int has_checked_out(git_repository *repo, const char *refname)
 	if (git_repository_is_bare(repo) ||
 	    git_reference_lookup(&head, repo, "HEAD") < 0)
 		return 0;
-	yes = git_reference_type(head) == GIT_REFERENCE_SYMBOLIC &&
-	      !strcmp(git_reference_symbolic_target(head), refname);
+	yes = (git_reference_type(head) == GIT_REFERENCE_SYMBOLIC &&
+	       !strcmp(git_reference_symbolic_target(head), refname)) ||
+	      rebasing(repo, refname);
 	git_reference_free(head);
 	return yes;
 }

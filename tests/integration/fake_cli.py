@@ -15,6 +15,16 @@ SCRIPT is a JSON object:
 
 Only what the real CLI would print is emulated; parallelai's own code (the
 stream filter, the scheduler) runs for real.
+
+As a program named like the real CLI (claude, codex, ...) found on PATH, a
+stand-in first records how it was started, then plays its script:
+
+    #!/usr/bin/python3
+    import sys; sys.path.insert(0, DIR); import fake_cli
+    sys.exit(fake_cli.stand_in(SCRIPT, RECORD_DIR))
+
+RECORD_DIR/NAME-TASK.json has its argv, environment, working directory,
+what its stdin is, and the command line of the process that started it.
 """
 
 import json
@@ -49,6 +59,27 @@ def main(argv):
     if script.get('sleep'):
         time.sleep(float(script['sleep']))
     return int(script.get('exit', 0))
+
+
+def stand_in(script_path, record_dir):
+    """Record argv, environment, cwd, stdin and parent, then play script."""
+    try:
+        with open('/proc/%d/cmdline' % os.getppid(), 'rb') as f:
+            parent = [w.decode('utf-8', 'replace') for w in f.read().split(b'\0')[:-1]]
+    except OSError:
+        parent = None
+    st = os.fstat(0)
+    dev_null = os.stat('/dev/null')
+    rec = {'argv': sys.argv, 'env': dict(os.environ), 'cwd': os.getcwd(),
+           'stdin_is_dev_null': (st.st_rdev, st.st_ino) == (dev_null.st_rdev,
+                                                             dev_null.st_ino),
+           'parent': parent}
+    name = os.path.basename(sys.argv[0])
+    path = os.path.join(record_dir, '%s-%s.json' % (name, os.environ.get('PAI_TASK_ID', 'x')))
+    with open(path + '.tmp', 'w') as f:
+        json.dump(rec, f)
+    os.rename(path + '.tmp', path)
+    return main([sys.argv[0], script_path])
 
 
 if __name__ == '__main__':

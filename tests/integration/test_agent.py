@@ -6,6 +6,7 @@ files it writes are committed, tool results go back to the model, and API
 errors, path escapes and the turn limit end as they should.
 """
 
+import datetime
 import json
 import os
 import sys
@@ -302,6 +303,85 @@ class TestAgentFailures(AgentTestCase):
         self.assertTrue(any(p.endswith('.jsonl') for p in seen), seen)
 
 
+class TestRunToolNeverSeesTheKey(AgentTestCase):
+    """The preset's agent runs `env` through its run tool: the key's
+    variable is not in the environment the command sees, so neither the
+    model (the tool result the server receives), the log, nor the daemon's
+    own diagnostics ever hold the key."""
+
+    def run_env(self, engine):
+        self.script([{'text': 'Looking at the environment.',
+                      'tool_calls': [{'name': 'run', 'input': {'command': 'env'}}]},
+                     {'text': 'Seen it.'}], require_key=KEY)
+        tid = self.run_task(engine, 'show me the environment')
+        self.assertDone(tid)
+        # the key was in use: the server refuses requests without it
+        reqs = self.srv.requests
+        self.assertEqual(len(reqs), 2)
+        (_, content, err), = self.tool_results(reqs[1])
+        self.assertFalse(err, content)
+        # env did run: the task's own variables are there
+        self.assertIn('PAI_TASK_ID=%d\n' % tid, content)
+        # (assertNotIn would print the whole environment, key and all)
+        self.assertFalse(KEY in content, 'the key reached the model')
+        self.assertFalse(KEY_ENV + '=' in content, 'the variable reached the model')
+        self.assertFalse(KEY in json.dumps(reqs[1]['body']), 'the key reached the model')
+        log = self.log(tid)
+        self.assertIn('» run env\n', log)
+        self.assertNotIn(KEY, log)
+        self.assertNotIn(KEY, self.m.read('tasks/%d/log.jsonl' % tid))
+        return tid
+
+    def test_run_tool_env_has_no_key(self):
+        for engine in ('anthropic', 'openai'):
+            self.srv.httpd.requests.clear()
+            self.run_env(engine)
+        self.m.unmount()
+        self.assertNotIn(KEY, self.m.stderr_text())
+
+    def test_detached_daemon_log_has_no_key(self):
+        # the mount as people start it: detached, diagnostics in daemon.log
+        self.m.unmount()
+        argv = [paitest.PAI_BIN, '-o', ','.join(self.m.opts), self.m.repo, self.m.mnt]
+        self.m.start(argv=argv)
+        self.assertEqual(self.m.proc.wait(30), 0)
+        pids = paitest.daemon_pids(self.m.mnt)
+        self.assertTrue(pids)
+        self.run_env('anthropic')
+        # a refused write puts a line into daemon.log: it is being written
+        self.assertErrno(self.m.ctl('ctl', 'no-such-command\n'), paitest.errno.EINVAL)
+        self.assertEqual(paitest.run(['fusermount3', '-u', self.m.mnt]).returncode, 0)
+        wait_for(lambda: not any(paitest.pid_alive(p) for p in pids), 30,
+                 msg='the detached daemon to exit')
+        with open(os.path.join(self.m.repo, '.git', 'parallelai', 'daemon.log')) as f:
+            text = f.read()
+        self.assertIn('refused', text)
+        self.assertNotIn(KEY, text)
+        self.assertNotIn(KEY, self.m.stderr_text())
+
+
+class TestMaxTokens(AgentTestCase):
+    """A response cut at maxTokens fails the task, in both protocols."""
+
+    def prepare_repo(self, repo):
+        super().prepare_repo(repo)
+        for proto in ('anthropic', 'openai'):
+            git(repo, 'config', 'engine.%s.maxTokens' % proto, '77')
+
+    def test_a_response_cut_at_max_tokens_fails_the_task(self):
+        for engine, field in (('anthropic', 'max_tokens'), ('openai', 'max_tokens')):
+            self.srv.httpd.requests.clear()
+            self.script([{'text': 'The first half of an answer', 'stop': 'max_tokens'}])
+            tid = self.run_task(engine)
+            self.assertFailed(tid)
+            why = 'the response was cut off at --max-tokens 77'
+            self.assertIn(why, self.log(tid))
+            self.assertIn(why, self.m.status(tid).get('reason', ''))
+            self.assertIn('The first half of an answer', self.log(tid))
+            req, = self.srv.requests
+            self.assertEqual(req['body'][field], 77)
+
+
 class TestProviderBreaker(AgentTestCase):
     """K failures in a row of one provider stop its new tasks for a
     cool-down; they wait queued, other engines keep running."""
@@ -331,6 +411,73 @@ class TestProviderBreaker(AgentTestCase):
         opened = self.m.events_of('breaker_open')
         self.assertEqual([e.get('engine') for e in opened], ['anthropic'])
         self.assertEqual(len(self.srv.requests), 2)
+
+
+    def test_a_new_mount_starts_with_the_breaker_closed(self):
+        self.script([{'error': {'status': 401, 'message': 'invalid x-api-key',
+                                'type': 'authentication_error'}}])
+        self.assertEqual(self.m.ctl('ctl', 'pause\n'), 0)
+        ids = [self.run_task('anthropic') for _ in range(3)]
+        self.assertEqual(self.m.ctl('ctl', 'resume\n'), 0)
+        self.assertFailed(ids[0])
+        self.assertFailed(ids[1])
+        wait_for(lambda: 'breaker_anthropic' in self.m.kv('status'), 30,
+                 msg='the breaker to open')
+        self.assertEqual(self.m.state(ids[2]), 'queued')
+        # breakers live in memory: the next mount has none open
+        self.script(WRITE_THEN_DONE)
+        self.m.unmount()
+        self.m.remount()
+        self.assertNotIn('breaker_anthropic', self.m.kv('status'))
+        self.assertIn('parallelai_engine_breaker_open{engine="anthropic"} 0\n',
+                      self.m.read('metrics'))
+        self.assertDone(ids[2])
+        self.assertEqual(len(self.m.events_of('breaker_open')), 1)
+
+
+# Events are stamped a moment after what they tell of happened.
+SLACK_MS = 500
+
+
+class TestBreakerAfterCooldown(AgentTestCase):
+    """After its cool-down the breaker lets one task through; the first
+    failure opens it again at once, for a full cool-down."""
+    workers = 1
+
+    def prepare_repo(self, repo):
+        super().prepare_repo(repo)
+        git(repo, 'config', 'parallelai.breakerFailures', '3')
+        git(repo, 'config', 'parallelai.breakerCooldown', '2')
+
+    def event_ms(self, e):
+        t = datetime.datetime.strptime(e['time'], '%Y-%m-%dT%H:%M:%S.%fZ')
+        return t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000
+
+    def test_the_first_failure_after_the_cooldown_opens_it_again(self):
+        self.script([{'error': {'status': 401, 'message': 'invalid x-api-key',
+                                'type': 'authentication_error'}}])
+        self.assertEqual(self.m.ctl('ctl', 'pause\n'), 0)
+        ids = [self.run_task('anthropic') for _ in range(5)]
+        self.assertEqual(self.m.ctl('ctl', 'resume\n'), 0)
+        for t in ids[:4]:
+            self.assertFailed(t)
+        # three failures opened it; the fourth, after the cool-down, alone
+        # opened it again (breakerFailures would want three more)
+        wait_for(lambda: len(self.m.events_of('breaker_open')) == 2, 30,
+                 msg='the breaker to open again')
+        first, second = self.m.events_of('breaker_open')
+        started = {e['task']: self.event_ms(e) for e in self.m.events_of('started')}
+        finished = {e['task']: self.event_ms(e) for e in self.m.events_of('finished')}
+        # the fourth started once the first cool-down was over (give or
+        # take the moment between opening and stamping the event), and
+        # its failure is what opened the breaker again
+        self.assertGreaterEqual(started[ids[3]], self.event_ms(first) + 2000 - SLACK_MS)
+        self.assertGreaterEqual(self.event_ms(second), finished[ids[3]] - SLACK_MS)
+        self.assertFailed(ids[4])
+        # the fifth waited out a full cool-down from the second opening
+        fifth, = self.m.events_of('started', ids[4])
+        self.assertGreaterEqual(self.event_ms(fifth), self.event_ms(second) + 2000 - SLACK_MS)
+        self.assertEqual(len(self.srv.requests), 5)
 
 
 class TestPriceTable(AgentTestCase):

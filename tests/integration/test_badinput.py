@@ -232,5 +232,35 @@ class TestReadOnlyTree(PaiTestCase):
             self.assertEqual(os.stat(self.m.path(rel)).st_mode & 0o222, 0, rel)
 
 
+class TestRefusalsWhenDetached(PaiTestCase):
+    """Mounted the usual way (no -f): the daemon's log is
+    STATE/daemon.log, and every refusal is written there."""
+    autostart = False
+
+    def test_refusals_reach_daemon_log(self):
+        argv = [paitest.PAI_BIN, '-o', ','.join(self.m.opts), self.m.repo, self.m.mnt]
+        self.m.start(argv=argv)
+        # the command returns once the mount is up
+        self.assertEqual(self.m.proc.wait(30), 0)
+        pids = paitest.daemon_pids(self.m.mnt)
+        self.assertTrue(pids)
+        self.assertErrno(self.m.try_new(b'{"prompt": "x", "bogus": 1}'), errno.EINVAL)
+        self.assertErrno(self.m.ctl('ctl', 'frobnicate 3\n'), errno.EINVAL)
+        self.assertErrno(self.m.ctl('ctl', 'cancel 999\n'), errno.ENOENT)
+        self.assertErrno(self.m.try_new(b'x' * (MIB + 1)), errno.EFBIG)
+        reasons = [e['reason'] for e in self.refused_events()]
+        self.assertEqual(len(reasons), 4, reasons)
+        self.assertEqual(run(['fusermount3', '-u', self.m.mnt]).returncode, 0)
+        paitest.wait_for(lambda: not any(paitest.pid_alive(p) for p in pids), 30,
+                         msg='the detached daemon to exit')
+        with open(os.path.join(self.m.repo, '.git', 'parallelai', 'daemon.log')) as f:
+            lines = f.read().splitlines()
+        refused = [ln for ln in lines if ln.startswith('parallelai: refused: ')]
+        # each one, with the reason events has, one line each
+        self.assertEqual([ln[len('parallelai: refused: '):] for ln in refused], reasons)
+        for pat in paitest.BAD_PATTERNS:
+            self.assertNotIn(pat, '\n'.join(lines))
+
+
 if __name__ == '__main__':
     paitest.main()

@@ -65,13 +65,27 @@ class TestCheckoutUntouched(PaiTestCase):
         branches = git(self.m.repo, 'for-each-ref', '--format=%(refname)', 'refs/heads').split()
         self.assertEqual(sorted(branches), ['refs/heads/main', 'refs/heads/pai/task-%d' % tid])
 
-    def test_worktree_is_outside_the_checkout(self):
-        tid = self.m.submit('true\n')
-        self.m.wait_final(tid)
+    def test_worktree_is_outside_the_checkout_and_the_git_directory(self):
+        tid = self.m.submit('git rev-parse --git-common-dir --show-toplevel\n')
+        self.assertDone(tid)
         wt = os.path.realpath(self.m.path('tasks/%d/worktree' % tid))
         repo = os.path.realpath(self.m.repo)
-        inside_work_tree = wt.startswith(repo + '/') and not wt.startswith(repo + '/.git/')
-        self.assertFalse(inside_work_tree, wt)
+        gitdir = os.path.realpath(os.path.join(repo, '.git'))
+        # agent CLIs refuse to edit files beneath .git: not there, nor in
+        # the checkout at all
+        self.assertFalse(wt.startswith(gitdir + '/'), wt)
+        self.assertFalse(wt.startswith(repo + '/'), wt)
+        # where the README says: XDG_DATA_HOME/parallelai/worktrees/NAME-HASH/N
+        root = os.path.realpath(os.path.join(paitest.XDG_DATA_HOME, 'parallelai', 'worktrees'))
+        self.assertEqual(os.path.dirname(os.path.dirname(wt)), root)
+        self.assertRegex(os.path.basename(os.path.dirname(wt)), r'^repo-[0-9a-f]+$')
+        self.assertEqual(os.path.basename(wt), str(tid))
+        self.assertEqual(os.path.realpath(self.m.kv('status')['worktree_dir']),
+                         os.path.dirname(wt))
+        # and it is a worktree of this repository, as git sees it
+        common, top = self.m.read('tasks/%d/log' % tid).split()
+        self.assertEqual(os.path.realpath(os.path.join(wt, common)), gitdir)
+        self.assertEqual(os.path.realpath(top), wt)
 
 
 if __name__ == '__main__':

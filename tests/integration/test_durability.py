@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Tasks survive kill -9 of the daemon and unmounts; the next mount carries on."""
 
+import json
 import os
+import signal
+import subprocess
 import sys
 import time
 
@@ -152,15 +155,72 @@ class TestDurability(PaiTestCase):
 
     def test_unmount_with_task_running_then_remount_finishes(self):
         go = os.path.join(self.tmp, 'go')
-        tid = self.m.submit('while [ ! -e %s ]; do sleep 0.1; done; echo finished-ok > out.txt\n' % go)
+        runs = os.path.join(self.tmp, 'runs')
+        # no retries: an unmount counted as a failure would end it failed
+        tid = self.m.submit(json.dumps({
+            'prompt': 'echo run >> %s; while [ ! -e %s ]; do sleep 0.1; done; '
+                      'echo finished-ok > out.txt' % (runs, go), 'retries': 0}))
         self.m.wait_state(tid, 'running')
+        wait_for(lambda: os.path.exists(runs), 30, msg='the engine to start')
         self.m.unmount()
         self.assertFalse(os.path.ismount(self.m.mnt))
         self.m.remount()
         self.assertIn(self.m.state(tid), ('queued', 'running'))
+        self.assertEqual([e.get('reason') for e in self.m.events_of('requeued', tid)],
+                         ['stopped by unmount'])
         open(go, 'w').close()
         self.assertDone(tid, 90)
         self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:out.txt' % tid), 'finished-ok\n')
+        # the cut attempt is counted, as an attempt, not as a failure
+        self.assertEqual(self.m.status(tid).get('attempts'), '2')
+        with open(runs) as f:
+            self.assertEqual(f.read(), 'run\nrun\n')
+        self.assertFalse(self.m.events_of('retrying', tid))
+        self.assertEqual([e.get('exit') for e in self.m.events_of('finished', tid)], [0])
+        self.assertNotIn('failed', self.m.read('tasks/%d/log' % tid))
+
+    def in_proc_mounts(self):
+        with open('/proc/mounts') as f:
+            return any(line.split()[1] == self.m.mnt for line in f)
+
+    def test_unmount_after_the_engine_exited_finishes_the_run(self):
+        """The engine has exited by itself and the mount is gone by the
+        time the daemon hears of either (it was stopped with SIGSTOP
+        meanwhile, so nothing here may touch the mount): its work is kept and the task finished, not requeued
+        and run again. Which of the two the daemon's threads take up first
+        is theirs to decide; both orders must end the same."""
+        go = os.path.join(self.tmp, 'go')
+        runs = os.path.join(self.tmp, 'runs')
+        tid = self.m.submit('echo run >> %s; echo work > work.txt; '
+                            'while [ ! -e %s ]; do sleep 0.05; done\n' % (runs, go))
+        self.m.wait_state(tid, 'running')
+        engine = self.m.pid_of(tid)
+        daemon = self.m.proc.pid
+        exit_file = os.path.join(self.m.repo, '.git', 'parallelai', 'results',
+                                 '%d-1.exit' % tid)
+        os.kill(daemon, signal.SIGSTOP)
+        try:
+            open(go, 'w').close()
+            wait_for(lambda: not paitest.pid_alive(engine), 30, msg='the engine to exit')
+            # its keeper wrote down how it ended
+            wait_for(lambda: os.path.exists(exit_file), 30, msg='the exit file')
+            umount = subprocess.Popen(['fusermount3', '-u', self.m.mnt],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            # the kernel lets the mount go without asking the daemon (look
+            # in /proc/mounts: a stat of the mount point would wait for it)
+            wait_for(lambda: not self.in_proc_mounts(), 30, msg='the unmount')
+        finally:
+            os.kill(daemon, signal.SIGCONT)
+        self.assertEqual(umount.wait(30), 0, umount.stderr.read())
+        umount.stderr.close()
+        self.assertEqual(self.m.proc.wait(30), 0, self.m.stderr_text())
+        self.m.remount()
+        self.assertDone(tid, 60)
+        with open(runs) as f:
+            self.assertEqual(f.read(), 'run\n', 'the engine ran again')
+        self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:work.txt' % tid), 'work\n')
+        self.assertFalse(self.m.events_of('requeued', tid))
+        self.assertEqual(self.m.status(tid).get('attempts'), '1')
 
     def test_unmount_stops_engines(self):
         tid = self.m.submit('sleep 120\n')

@@ -386,15 +386,14 @@ class TestStateDiskFull(PaiTestCase):
         open(go, 'w').close()
         wait_for(lambda: not pid_alive(engine), 30, msg='the engine to end')
         self.assertIsNone(self.m.proc.poll())
-        # once there is room again its end is recorded: done (its commit
-        # is in the worktree's branch) or failed with a reason; not stuck
+        # once there is room again its end is recorded as it was: it
+        # exited 0, so done, its work committed on its branch (what it
+        # printed had no room in the log)
         self.free()
         state = self.m.wait_final(running, 60)
-        self.assertIn(state, ('done', 'failed'))
-        if state == 'done':
-            self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:x.txt' % running), 'x\n')
-        else:
-            self.assertTrue(self.m.status(running).get('reason'))
+        self.assertEqual(state, 'done', self.m.read('tasks/%d/status' % running))
+        self.assertEqual(self.m.status(running).get('exit'), '0')
+        self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:x.txt' % running), 'x\n')
         self.assertEqual(integrity(self.db), ['ok'])
         # and it is not run again by the next mount
         self.m.unmount()
@@ -480,6 +479,37 @@ class TestStateDiskFull(PaiTestCase):
         self.free()
         self.assertEqual(self.m.wait_final(tid, 60), 'done')
         self.assertFalse(self.m.events_of('cancelled', tid))
+
+    def test_fan_out_that_fails_in_its_transaction_makes_no_task(self):
+        # 200 files: a fan-out of 200 tasks with long prompts, more than
+        # the room left, so its commit fails part way through
+        os.makedirs(os.path.join(self.m.repo, 'many'))
+        for i in range(200):
+            with open(os.path.join(self.m.repo, 'many', 'f%03d.txt' % i), 'w') as f:
+                f.write('%d\n' % i)
+        git(self.m.repo, 'add', 'many')
+        git(self.m.repo, 'commit', '-q', '-m', 'many files')
+        spec = json.dumps({'each': 'many/*.txt', 'prompt': 'wc -c {file} # ' + 'z' * 500,
+                           'then': {'prompt': 'echo all of them'}})
+        self.assertEqual(self.m.ctl('ctl', 'pause\n'), 0)
+        first = self.m.submit('true\n')
+        self.fill()
+        # a little room: single small writes go on, the fan-out does not fit
+        os.unlink(self.fillers.pop())
+        before = self.m.task_ids()
+        self.assertErrno(self.m.try_new(spec), errno.ENOSPC)
+        self.assertEqual(self.m.task_ids(), before)
+        self.assertEqual(self.m.kv('status').get('tasks'), str(len(before)))
+        self.free()
+        self.assertEqual(integrity(self.db), ['ok'])
+        # the same fan-out, with room: all 201 tasks, ids in a row
+        self.assertEqual(self.m.try_new(spec), 0)
+        made = sorted(set(self.m.task_ids()) - set(before))
+        self.assertEqual(len(made), 201)
+        self.assertEqual(made, list(range(made[0], made[0] + 201)))
+        self.assertEqual(made[0], first + 1)
+        self.assertEqual(integrity(self.db), ['ok'])
+
 
 # ---- a double-forked daemonized grandchild ------------------------------------------
 
@@ -607,6 +637,41 @@ class TestHugeOutput(PaiTestCase):
         rest = log[CAP:].decode()
         self.assertEqual(rest.strip(), NOTE, 'the log after the cap: %r' % rest[:500])
         self.assertNotIn('tail-of-output', rest)
+
+
+class TestNoLogCap(PaiTestCase):
+
+    def prepare_repo(self, repo):
+        git(repo, 'config', 'parallelai.logMax', '0')
+
+    def test_log_max_0_keeps_all_the_output(self):
+        # 0 is no cap at all, not a cap of 0 bytes
+        tid = self.m.submit("head -c 3M /dev/zero | tr '\\0' y; echo; echo tail-of-output\n")
+        self.assertDone(tid, 120)
+        log = self.m.read_bytes('tasks/%d/log' % tid)
+        self.assertEqual(log, b'y' * (3 << 20) + b'\ntail-of-output\n')
+        self.assertNotIn(NOTE.encode(), log)
+
+
+class TestDroppedOutputStalls(PaiTestCase):
+
+    def prepare_repo(self, repo):
+        git(repo, 'config', 'parallelai.logMax', '4096')
+        git(repo, 'config', 'parallelai.killGrace', '200')
+
+    def test_output_past_the_cap_does_not_keep_a_task_from_stalling(self):
+        # past the cap at once, then a line every 0.1 s for a minute: all
+        # of it dropped, so for stall the log is silent
+        tid = self.m.submit(json.dumps({
+            'prompt': "head -c 8192 /dev/zero | tr '\\0' z; "
+                      'for i in $(seq 600); do echo still-talking-$i; sleep 0.1; done',
+            'stall': 2}))
+        self.assertEqual(self.m.wait_final(tid, 60), 'failed')
+        self.assertEqual(self.m.status(tid).get('reason'), 'stalled: no output for 2 s')
+        log = self.m.read_bytes('tasks/%d/log' % tid)
+        self.assertEqual(log[:4096], b'z' * 4096)
+        self.assertIn(NOTE.encode(), log)
+        self.assertNotIn(b'still-talking', log)
 
 
 # ---- 50 readers ----------------------------------------------------------------

@@ -139,23 +139,33 @@ class TestLiveLogs(PaiTestCase):
     def test_tail_f_follows_events(self):
         tail = Tail(self.m.path('events'))
         self.addCleanup(tail.stop)
-        time.sleep(0.3)
-        tid = self.m.submit('true\n')
-        self.m.wait_final(tid)
-        deadline = time.monotonic() + 30
 
-        def finished_seen():
-            while not tail.q.empty():
-                line = tail.q.get()
+        def seen(name, tid=None):
+            while True:
+                try:
+                    line = tail.q.get_nowait()
+                except queue.Empty:
+                    break
                 if line is None:
-                    raise AssertionError('tail exited')
+                    raise AssertionError('tail exited: %s' % tail.proc.stderr.read())
                 tail.lines.append(line)
-            for line in tail.lines:
-                e = json.loads(line)
-                if e.get('event') == 'finished' and e.get('task') == tid:
-                    return True
-            return False
-        wait_for(finished_seen, deadline - time.monotonic(), msg='finished event in tail -f events')
+            return [e for e in map(json.loads, tail.lines)
+                    if e.get('event') == name and (tid is None or e.get('task') == tid)]
+        # tail has shown the end of the file: it follows from here on
+        self.assertEqual(self.m.ctl('ctl', 'pause\n'), 0)
+        wait_for(lambda: seen('paused'), 30, msg='paused event in tail -f events')
+        shown = len(tail.lines)
+        tid = self.m.submit('true\n')
+        self.assertEqual(self.m.ctl('ctl', 'resume\n'), 0)
+        self.m.wait_final(tid)
+        wait_for(lambda: seen('finished', tid), 30, msg='finished event in tail -f events')
+        # every line written since came through the same tail, in order
+        later = [json.loads(ln)['event'] for ln in tail.lines[shown:]]
+        self.assertEqual([e for e in later if e in ('created', 'resumed', 'started', 'finished')],
+                         ['created', 'resumed', 'started', 'finished'])
+        self.assertIsNone(tail.proc.poll())
+        # and what it showed is the file, line for line
+        self.assertEqual(tail.lines, self.m.read('events').splitlines()[:len(tail.lines)])
 
 
 if __name__ == '__main__':

@@ -16,7 +16,9 @@ user's checkout and with ls and cat outside it.
 
 import errno
 import os
+import subprocess
 import sys
+import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -234,6 +236,179 @@ class TestFileDirectoryClashes(MergeSafetyCase):
         self.clash('echo 1 > f\n', 'rm f && ln -s elsewhere f\n',
                    'echo more >> f\n', 'f')
         self.assertEqual(os.readlink(self.repo_path('f')), 'elsewhere')
+
+
+class BusyCheckoutCase(MergeSafetyCase):
+    """The user's checkout is in the middle of a git operation that left
+    the paths of the task alone: a side branch changes README.md, the task
+    changes notes.txt."""
+
+    def prepare_repo(self, repo):
+        git(repo, 'checkout', '-q', '-b', 'side')
+        with open(os.path.join(repo, 'README.md'), 'a') as f:
+            f.write('a line from the side branch\n')
+        git(repo, 'commit', '-q', '-am', 'side: a line in README.md')
+        git(repo, 'checkout', '-q', 'main')
+
+    def git_env(self, *args, **env):
+        """git in the checkout, with env added; its exit status."""
+        full = dict(os.environ)
+        full.update(env)
+        return paitest.run(['git', '-C', self.m.repo] + list(args), env=full).returncode
+
+    def task_touching_notes(self):
+        return self.done("sed -i 's/two/two by the task/' notes.txt\n")
+
+    def assertRefusedThenMerges(self, tid, what, abort):
+        """Merging is refused naming what is under way; once it is
+        aborted, the same merge goes through."""
+        self.assertRefused(tid, "is in the middle of %s" % what,
+                           "'%s'" % self.m.repo)
+        self.assertEqual(self.git_env(*abort), 0)
+        self.assertEqual(self.merge(tid), 0)
+        self.assertEqual(self.m.state(tid), 'merged')
+        self.assertIn('two by the task', self.repo_file('notes.txt'))
+        self.assertEqual(git(self.m.repo, 'status', '--porcelain'), '')
+
+
+class TestMergeIntoABusyCheckout(BusyCheckoutCase):
+
+    def test_merge_is_refused_during_a_merge(self):
+        tid = self.task_touching_notes()
+        # a clean merge, stopped before its commit: MERGE_HEAD is there
+        self.assertEqual(self.git_env('merge', '-q', '--no-ff', '--no-commit', 'side'), 0)
+        self.assertTrue(os.path.exists(os.path.join(self.m.repo, '.git', 'MERGE_HEAD')))
+        self.assertRefusedThenMerges(tid, 'a merge', ('merge', '--abort'))
+
+    def test_merge_is_refused_during_a_cherry_pick(self):
+        tid = self.task_touching_notes()
+        # the cherry-pick applied cleanly; its commit waits for a message
+        self.assertNotEqual(self.git_env('cherry-pick', '-e', 'side', GIT_EDITOR='false'), 0)
+        self.assertTrue(os.path.exists(os.path.join(self.m.repo, '.git', 'CHERRY_PICK_HEAD')))
+        self.assertRefusedThenMerges(tid, 'a cherry-pick', ('cherry-pick', '--abort'))
+
+
+class TestMergeIntoABranchBeingRebased(BusyCheckoutCase):
+    """A rebase detaches HEAD: the checkout is still main's, and a merge
+    into main (named by mergeInto) must not move it under the rebase."""
+
+    def prepare_repo(self, repo):
+        super().prepare_repo(repo)
+        git(repo, 'config', 'parallelai.mergeInto', 'main')
+
+    def test_merge_is_refused_during_a_rebase(self):
+        tid = self.task_touching_notes()
+        git(self.m.repo, 'commit', '-q', '--allow-empty', '-m', 'to be rebased')
+        # an interactive rebase of main onto side, stopped at its start
+        self.assertEqual(self.git_env('rebase', '-q', '-i', 'side',
+                                      GIT_SEQUENCE_EDITOR='sed -i 1ibreak'), 0)
+        self.assertTrue(os.path.isdir(os.path.join(self.m.repo, '.git', 'rebase-merge')))
+        self.assertRefusedThenMerges(tid, 'a rebase', ('rebase', '--abort'))
+
+
+# merge one task through its ctl; exit with the errno (0: merged)
+MERGE_ONE = """
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+try:
+    os.write(fd, b'merge\\n')
+    os.close(fd)
+except OSError as e:
+    sys.exit(e.errno)
+"""
+
+
+class TestBaseBranchMovesDuringTheMerge(BusyCheckoutCase):
+    """The base branch moves while the merge is being made: the merge is
+    refused and the new tip is kept, not overwritten.
+
+    The window is held open without timing: .git/info/exclude is made a
+    FIFO, which the merge opens when it looks at the status of the
+    checkout (after it has read the tip, before it moves the branch; the
+    task's path has a new mtime, so git looks at it closely). The test
+    moves main while the daemon waits in that open(), then lets it go."""
+
+    def reader_waits(self):
+        """Whether a thread of the daemon waits in open() of a FIFO (git
+        reads the file's st_size bytes, 0 here: only open() blocks)."""
+        pid = self.m.proc.pid
+        for t in os.listdir('/proc/%d/task' % pid):
+            try:
+                with open('/proc/%d/task/%s/wchan' % (pid, t)) as f:
+                    if f.read().strip() == 'wait_for_partner':
+                        return True
+            except OSError:
+                pass
+        return False
+
+    def merge_meanwhile(self, tid, fifo, meanwhile):
+        """Merge tid from another process (a close-on-exec of the ctl
+        handle in a forked git would wait for the merge); let every reader
+        of the FIFO through, calling meanwhile() while the first waits.
+        The merge's errno, and whether meanwhile() ran."""
+        proc = subprocess.Popen([sys.executable, '-c', MERGE_ONE,
+                                 self.m.path('tasks/%d/ctl' % tid)])
+        called = False
+        deadline = time.monotonic() + 60
+        try:
+            while proc.poll() is None and time.monotonic() < deadline:
+                if not self.reader_waits():
+                    time.sleep(0.01)
+                    continue
+                if not called:
+                    called = True
+                    meanwhile()
+                try:
+                    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+                except OSError as e:
+                    if e.errno != errno.ENXIO:
+                        raise
+        finally:
+            os.unlink(fifo)
+            # a reader still waiting goes on once a writer comes
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+            proc.wait(30)
+        return proc.returncode, called
+
+    def test_merge_is_refused_when_main_moves_meanwhile(self):
+        tid = self.task_touching_notes()
+        exclude = os.path.join(self.m.repo, '.git', 'info', 'exclude')
+        os.makedirs(os.path.dirname(exclude), exist_ok=True)
+        if os.path.exists(exclude):
+            os.unlink(exclude)
+        # same content, another time: status must look at the file
+        os.utime(self.repo_path('notes.txt'), (1, 1))
+        os.mkfifo(exclude)
+        old = self.rev('main')
+        moved = []
+
+        def move_main():
+            # plumbing only: nothing here reads info/exclude
+            new = git(self.m.repo, 'commit-tree', 'main^{tree}', '-p', 'main',
+                      '-m', 'a commit made while the merge was being made').strip()
+            git(self.m.repo, 'update-ref', 'refs/heads/main', new, old)
+            moved.append(new)
+        rc, called = self.merge_meanwhile(tid, exclude, move_main)
+        self.assertTrue(called, 'the merge never read the checkout')
+        self.assertErrno(rc, errno.EBUSY)
+        # the commit made meanwhile is main's tip, not lost under the merge
+        self.assertEqual(self.rev('main'), moved[0])
+        self.assertEqual(self.m.state(tid), 'done')
+        self.assertFalse(self.m.events_of('merged', tid))
+        self.assertEqual(self.repo_file('notes.txt'), 'one\ntwo\nthree\n')
+        reason = self.m.status(tid).get('reason', '')
+        self.assertIn('the branch moved during the merge', reason)
+        self.assertIn('the branch moved during the merge', self.refused_events()[-1]['reason'])
+        # asked again, it merges onto the new tip
+        self.assertEqual(self.merge(tid), 0)
+        self.assertEqual(self.parents(self.rev('main')), [moved[0], self.m.status(tid)['commit']])
+        self.assertIn('two by the task', self.repo_file('notes.txt'))
+
+    def parents(self, rev):
+        return git(self.m.repo, 'rev-list', '--parents', '-n', '1', rev).split()[1:]
 
 
 if __name__ == '__main__':

@@ -363,5 +363,153 @@ class TestStreamEngines(PaiTestCase):
         self.assertIn('killed by signal', self.result(tid)['error'])
 
 
+# ---- the presets' own command lines ------------------------------------------
+
+# What the README's table promises, PROMPT and M filled in; ARGS are the
+# words of engine.NAME.args, then the task's args.
+PRESETS = {
+    # name: (stream format, script, argv without model, with model M and ARGS)
+    'claude': ('claude', CLAUDE_OK,
+               ['-p', 'PROMPT', '--output-format', 'stream-json', '--verbose',
+                '--permission-mode', 'acceptEdits'],
+               ['-p', 'PROMPT', '--output-format', 'stream-json', '--verbose',
+                '--permission-mode', 'plan', '--model', 'M', 'ARGS']),
+    'codex': ('codex', CODEX_OK,
+              ['exec', '--json', '-s', 'workspace-write', '--skip-git-repo-check', 'PROMPT'],
+              ['exec', '--json', '-s', 'workspace-write', '--skip-git-repo-check',
+               '-m', 'M', 'ARGS', 'PROMPT']),
+    'gemini': ('gemini', GEMINI_OK,
+               ['-p', 'PROMPT', '--output-format', 'stream-json', '--approval-mode', 'auto_edit'],
+               ['-p', 'PROMPT', '--output-format', 'stream-json', '--approval-mode', 'auto_edit',
+                '-m', 'M', 'ARGS']),
+    'aider': ('text', AIDER_OK,
+              ['--message', 'PROMPT', '--yes-always', '--no-stream', '--no-pretty'],
+              ['--message', 'PROMPT', '--yes-always', '--no-stream', '--no-pretty',
+               '--model', 'M', 'ARGS']),
+    'opencode': ('opencode', OPENCODE_OK,
+                 ['run', '--format', 'json', 'PROMPT'],
+                 ['run', '--format', 'json', '-m', 'M', 'ARGS', 'PROMPT']),
+}
+
+STAND_IN = """#!%s
+import sys
+sys.path.insert(0, %r)
+import fake_cli
+sys.exit(fake_cli.stand_in(%r, %r))
+"""
+
+
+class TestPresetCommandLines(PaiTestCase):
+    """Each agent CLI preset, built by the engine registry (no command
+    configured), runs a stand-in named like the real CLI found on PATH: it
+    records the argv, environment, directory and parent it was started
+    with, and those are exactly what the README documents."""
+    autostart = False
+
+    def setUp(self):
+        super().setUp()
+        self.bin = os.path.join(self.tmp, 'bin')
+        self.rec = os.path.join(self.tmp, 'rec')
+        os.makedirs(self.bin)
+        os.makedirs(self.rec)
+        for name, (_, script, _, _) in PRESETS.items():
+            path = os.path.join(self.tmp, name + '.json')
+            with open(path, 'w') as f:
+                json.dump(script, f)
+            prog = os.path.join(self.bin, name)
+            with open(prog, 'w') as f:
+                f.write(STAND_IN % (sys.executable, HERE, path, self.rec))
+            os.chmod(prog, 0o755)
+        env = dict(os.environ)
+        env['PATH'] = self.bin + ':' + env.get('PATH', '/usr/bin:/bin')
+        env['PAI_TEST_FROM_MOUNT'] = 'inherited'
+        self.m.start(env=env)
+
+    def prepare_repo(self, repo):
+        git(repo, 'config', '--add', 'engine.gemini.env', 'FROM_CONFIG=gemini-config')
+        git(repo, 'config', '--add', 'engine.gemini.env', 'BOTH=config')
+
+    def record(self, name, tid):
+        with open(os.path.join(self.rec, '%s-%d.json' % (name, tid))) as f:
+            return json.load(f)
+
+    def run_preset(self, name, **spec):
+        spec.setdefault('prompt', 'add a greeting')
+        spec['engine'] = name
+        tid = self.m.submit(json.dumps(spec))
+        self.assertDone(tid)
+        return tid, self.record(name, tid)
+
+    def expected(self, words, prompt, model=None, args=()):
+        out = []
+        for w in words:
+            if w == 'PROMPT':
+                out.append(prompt)
+            elif w == 'M':
+                out.append(model)
+            elif w == 'ARGS':
+                out += list(args)
+            else:
+                out.append(w)
+        return out
+
+    def check_run(self, name, tid, rec, argv):
+        fmt = PRESETS[name][0]
+        self.assertEqual(rec['argv'][0], os.path.join(self.bin, name))
+        self.assertEqual(rec['argv'][1:], argv)
+        # wrapped in `parallelai stream`, which turns the stream into the log
+        out = rec['parent']
+        self.assertEqual(out[:4], [paitest.PAI_BIN, 'stream', '--format', fmt], out)
+        self.assertEqual(out[4], '--raw')
+        self.assertEqual(out[6], '--result')
+        self.assertEqual(out[8:], ['--', name] + argv)
+        wt = os.path.realpath(self.m.path('tasks/%d/worktree' % tid))
+        self.assertEqual(os.path.realpath(rec['cwd']), wt)
+        self.assertTrue(rec['stdin_is_dev_null'])
+        env = rec['env']
+        self.assertEqual(env['PAI_TASK_ID'], str(tid))
+        self.assertEqual(os.path.realpath(env['PAI_WORKTREE']), wt)
+        self.assertEqual(env['PAI_BRANCH'], 'pai/task-%d' % tid)
+        self.assertEqual(env['PAI_TEST_FROM_MOUNT'], 'inherited')
+        self.assertTrue(env.get('PAI_RUN'))
+        with open(env['PAI_PROMPT_FILE']) as f:
+            self.assertEqual(f.read(), env['PAI_PROMPT'])
+        self.assertEqual(self.m.status(tid)['engine'], name)
+
+    def test_each_preset_runs_its_documented_command_line(self):
+        for name, (_, _, plain, _) in PRESETS.items():
+            with self.subTest(engine=name):
+                prompt = 'make %s add a greeting' % name
+                tid, rec = self.run_preset(name, prompt=prompt)
+                self.check_run(name, tid, rec, self.expected(plain, prompt))
+                self.assertEqual(rec['env']['PAI_PROMPT'], prompt)
+
+    def test_model_and_args_go_where_the_readme_says(self):
+        for name, (_, _, _, full) in PRESETS.items():
+            git(self.m.repo, 'config', 'engine.%s.args' % name, "--cfg-arg 'two words'")
+        # the configuration is read at mount
+        self.m.unmount()
+        env = dict(os.environ)
+        env['PATH'] = self.bin + ':' + env.get('PATH', '/usr/bin:/bin')
+        env['PAI_TEST_FROM_MOUNT'] = 'inherited'
+        self.m.start(env=env)
+        for name, (_, _, _, full) in PRESETS.items():
+            with self.subTest(engine=name):
+                spec = {'prompt': 'fix it', 'model': 'model-%s' % name,
+                        'args': ['--task-arg']}
+                if name == 'claude':
+                    spec['permission_mode'] = 'plan'
+                tid, rec = self.run_preset(name, **spec)
+                self.check_run(name, tid, rec, self.expected(
+                    full, 'fix it', 'model-%s' % name,
+                    ['--cfg-arg', 'two words', '--task-arg']))
+
+    def test_engine_env_and_task_env_reach_the_cli(self):
+        tid, rec = self.run_preset('gemini', env={'FROM_TASK': 'task', 'BOTH': 'task'})
+        env = rec['env']
+        self.assertEqual((env['FROM_CONFIG'], env['FROM_TASK'], env['BOTH']),
+                         ('gemini-config', 'task', 'task'))
+
+
 if __name__ == '__main__':
     paitest.main()

@@ -260,6 +260,71 @@ class TestConflicts(ReviewTestCase):
         self.assertEqual(self.m.read('merge-order'), '%d\n' % a)
 
 
+class TestRenames(ReviewTestCase):
+    """Renames are found, as git finds them: written-down expectations,
+    then what `git merge-tree --write-tree` says of the same two commits
+    in the same repository (src/long.txt is the file renamed: long enough
+    that an edit leaves it similar)."""
+
+    def merge_tree(self, a, b):
+        """git merge-tree of two tasks' commits: (exit status, first line:
+        the tree, the conflicted paths)."""
+        r = paitest.run(['git', '-C', self.m.repo, 'merge-tree', '--write-tree',
+                         '--name-only', '--no-messages',
+                         self.commit_of(a), self.commit_of(b)])
+        self.assertIn(r.returncode, (0, 1), r.stderr)
+        lines = r.stdout.splitlines()
+        return r.returncode, lines[0], sorted(set(lines[1:]))
+
+    def test_a_rename_and_an_edit_of_the_file_merge_clean(self):
+        a = self.done('mv src/long.txt src/renamed.txt\n')
+        b = self.done(edit_line(3, 'three by b'))
+        self.assertEqual(self.m.read('conflicts'), '')
+        self.assertEqual(self.m.read('merge-order'), '%d\n%d\n' % (a, b))
+        status, tree, paths = self.merge_tree(a, b)
+        self.assertEqual((status, paths), (0, []))
+        self.assertEqual(self.m.ctl('ctl', 'merge all\n'), 0)
+        self.assertEqual((self.m.state(a), self.m.state(b)), ('merged', 'merged'))
+        # the edit followed the file to its new name
+        self.assertEqual(self.repo_file('src/renamed.txt'),
+                         LONG.replace('line 3\n', 'three by b\n'))
+        self.assertFalse(os.path.exists(os.path.join(self.m.repo, 'src/long.txt')))
+        self.assertEqual(self.porcelain(), '')
+        # the tree git merges to, and parallelai's merge commit has it
+        self.assertEqual(self.parents('main'), [self.commit_of(a), self.commit_of(b)])
+        self.assertEqual(self.rev('main^{tree}'), tree)
+
+    def test_an_edit_of_a_file_the_base_branch_renamed_merges_clean(self):
+        a = self.done(edit_line(27, 'twenty-seven by a'))
+        git(self.m.repo, 'mv', 'src/long.txt', 'src/moved.txt')
+        git(self.m.repo, 'commit', '-q', '-m', 'the user renames src/long.txt')
+        tip = self.rev('main')
+        wait_for(lambda: self.conflicts_json()['tip'] == tip, 30,
+                 msg='conflicts.json to see the new tip')
+        self.assertEqual(self.m.read('conflicts'), '')
+        self.assertEqual(self.merge(a), 0)
+        self.assertEqual(self.repo_file('src/moved.txt'),
+                         LONG.replace('line 27\n', 'twenty-seven by a\n'))
+        self.assertFalse(os.path.exists(os.path.join(self.m.repo, 'src/long.txt')))
+
+    def test_renaming_one_file_to_two_names_conflicts(self):
+        a = self.done('mv src/long.txt src/a.txt\n')
+        b = self.done('mv src/long.txt src/b.txt\n')
+        status, _, paths = self.merge_tree(a, b)
+        # rename/rename: one file at two names, both names and the old
+        # one in conflict; git says the same
+        self.assertEqual((status, paths), (1, ['src/a.txt', 'src/b.txt', 'src/long.txt']))
+        self.assertEqual(self.m.read('conflicts'),
+                         '%d %d src/a.txt src/b.txt src/long.txt\n' % (a, b))
+        self.assertEqual(self.m.read('merge-order'),
+                         '%d\n! %d conflicts: src/a.txt src/b.txt src/long.txt\n' % (a, b))
+        self.assertEqual(self.merge(a), 0)
+        self.assertErrno(self.merge(b), errno.EBUSY)
+        self.assertEqual(self.m.state(b), 'done')
+        self.assertIn('src/b.txt', self.m.status(b)['reason'])
+        self.assertEqual(self.rev('main'), self.commit_of(a))
+
+
 class TestMerge(ReviewTestCase):
 
     def test_merge_fast_forwards_main_and_updates_the_checkout(self):

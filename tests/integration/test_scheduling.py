@@ -223,9 +223,11 @@ class TestDependencies(SchedTestCase):
         c = self.m.submit(spec(prompt='touch %s' % self.gate_file('c-ran'), depends=[a, b]))
         self.assertDone(a)
         self.assertDone(b)
+        # the README: blocked, the reason naming the paths; never run
         state = self.m.wait_state(c, ('failed', 'blocked', 'done', 'cancelled'))
-        self.assertIn(state, ('failed', 'blocked'))
+        self.assertEqual(state, 'blocked')
         self.assertIn('clash.txt', self.m.status(c).get('reason', ''))
+        self.assertEqual([e['task'] for e in self.m.events_of('blocked', c)], [c])
         self.assertFalse(os.path.exists(self.gate_file('c-ran')))
 
 
@@ -667,6 +669,28 @@ class TestFanout(SchedTestCase):
         open(go, 'w').close()
         for t in ids:
             self.assertDone(t)
+
+    def test_read_write_handle_reads_back_the_first_id_of_a_fan_out(self):
+        self.assertEqual(self.m.ctl('ctl', 'pause\n'), 0)
+        self.m.submit('true\n')       # the fan-out's ids do not start at 1
+        before = set(self.m.task_ids())
+        fd = os.open(self.m.path('tasks/new'), os.O_RDWR)
+        try:
+            os.write(fd, spec(each='data/*.txt', prompt='test -e {file}',
+                              then={'prompt': 'true'}).encode())
+            got = os.pread(fd, 64, 0)
+            again = os.pread(fd, 64, 0)
+        finally:
+            os.close(fd)
+        made = sorted(set(self.m.task_ids()) - before)
+        self.assertEqual(len(made), 11)
+        self.assertEqual(got, b'%d\n' % made[0])
+        # the id is read once, then end of file (whatever the offset)
+        self.assertEqual(again, b'')
+        # the first is a mapped task, the last the reduce
+        self.assertIn('data/', self.m.read('tasks/%d/prompt' % made[0]))
+        self.assertEqual(self.m.read('tasks/%d/depends' % made[-1]).split(),
+                         [str(t) for t in made[:-1]])
 
     def test_each_matching_nothing_is_refused(self):
         self.assertRefused(spec(each='nowhere/**/*.zz', prompt='echo {file}'), 'nowhere/**/*.zz')

@@ -191,47 +191,96 @@ class TestPlainTools(PaiTestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(r.stdout.encode(), self.m.read_bytes(rel), rel)
 
-    def test_df_and_statvfs_work(self):
-        os.statvfs(self.m.mnt)
-        r = run(['df', self.m.mnt])
+    def test_df_names_the_repository_and_the_mount(self):
+        st = os.statvfs(self.m.mnt)
+        # mounted nosuid and nodev, as /proc/mounts says
+        with open('/proc/mounts') as f:
+            line, = [ln.split() for ln in f if ln.split()[1] == self.m.mnt]
+        self.assertEqual(line[:3], [self.m.repo, self.m.mnt, 'fuse.parallelai'])
+        opts = line[3].split(',')
+        self.assertEqual(bool(st.f_flag & os.ST_NOSUID), 'nosuid' in opts)
+        self.assertEqual(bool(st.f_flag & os.ST_NODEV), 'nodev' in opts)
+        r = run(['df', '-T', '-k', self.m.mnt])
         self.assertEqual(r.returncode, 0, r.stderr)
+        head, row = r.stdout.splitlines()
+        row = row.split()
+        self.assertEqual((row[0], row[1], row[-1]), (self.m.repo, 'fuse.parallelai', self.m.mnt))
+        self.assertEqual(int(row[2]), st.f_blocks * st.f_frsize // 1024)
 
     def test_file_manager_probes_do_not_fail_oddly(self):
-        # file managers ask for xattrs and access rights of everything
+        # file managers ask for xattrs and access rights of everything;
+        # parallelai keeps none: "not supported" or "no such attribute",
+        # never another error, and nothing can be stored
         import errno
         for rel in ('README', 'tasks', 'tasks/%d/log' % self.done, 'tasks/new', 'ctl'):
             p = self.m.path(rel)
             try:
-                os.listxattr(p)
+                self.assertEqual(os.listxattr(p), [], rel)
             except OSError as e:
                 self.assertIn(e.errno, (errno.ENOTSUP, errno.ENODATA), rel)
-            try:
+            with self.assertRaises(OSError, msg=rel) as cm:
                 os.getxattr(p, 'user.xdg.origin.url')
-            except OSError as e:
-                self.assertIn(e.errno, (errno.ENOTSUP, errno.ENODATA), rel)
+            self.assertIn(cm.exception.errno, (errno.ENOTSUP, errno.ENODATA), rel)
+            with self.assertRaises(OSError, msg=rel) as cm:
+                os.setxattr(p, 'user.pai.test', b'1')
+            self.assertIn(cm.exception.errno, (errno.ENOTSUP, errno.EACCES, errno.EPERM), rel)
+            with self.assertRaises(OSError, msg=rel):
+                os.getxattr(p, 'user.pai.test')
         self.assertTrue(os.access(self.m.path('tasks/%d/log' % self.done), os.R_OK))
         self.assertTrue(os.access(self.m.path('tasks'), os.R_OK | os.X_OK))
+        self.assertFalse(os.access(self.m.path('tasks/%d/log' % self.done), os.W_OK))
 
     def test_cat_reads_status(self):
         r = sh('cat %s/tasks/%d/status' % (self.m.mnt, self.failed))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.splitlines()[0], 'failed')
 
+    def state_file(self, rel):
+        with open(os.path.join(self.m.repo, '.git', 'parallelai', rel), 'rb') as f:
+            return f.read()
+
     def test_cp_copies_log_exactly(self):
         dst = os.path.join(self.tmp, 'copied.log')
         r = run(['cp', self.m.path('tasks/%d/log' % self.done), dst])
         self.assertEqual(r.returncode, 0, r.stderr)
         with open(dst, 'rb') as f:
-            self.assertEqual(f.read(), self.m.read_bytes('tasks/%d/log' % self.done))
+            copied = f.read()
+        # what the task printed, and the log file in the state directory
+        self.assertEqual(copied, b'hello\n')
+        self.assertEqual(copied, self.state_file('logs/%d.log' % self.done))
 
     def test_cp_r_copies_task_directory(self):
         dst = os.path.join(self.tmp, 'copy')
-        r = run(['cp', '-r', '-P', self.m.path('tasks/%d' % self.done), dst])
-        # ctl is write-only: cp may complain about it, nothing else
-        errs = [ln for ln in r.stderr.splitlines() if 'ctl' not in ln]
-        self.assertEqual(errs, [])
-        with open(os.path.join(dst, 'diff'), 'rb') as f:
-            self.assertEqual(f.read(), self.m.read_bytes('tasks/%d/diff' % self.done))
+        src = self.m.path('tasks/%d' % self.done)
+        r = run(['cp', '-r', '-P', src, dst])
+        self.assertEqual((r.returncode, r.stderr), (0, ''))
+        self.assertEqual(sorted(os.listdir(dst)), sorted(os.listdir(src)))
+
+        def copied(name):
+            with open(os.path.join(dst, name), 'rb') as f:
+                return f.read()
+        st = self.m.status(self.done)
+        # each file against what is known without the mount
+        self.assertEqual(copied('prompt'), b"echo hello; printf 'x\\n' > x.txt\n")
+        self.assertEqual(copied('prompt'), self.state_file('prompts/%d' % self.done))
+        self.assertEqual(copied('log'), b'hello\n')
+        self.assertEqual(copied('diff').decode(),
+                         paitest.git(self.m.repo, 'diff', st['base'], st['commit']))
+        self.assertEqual(copied('files').decode(),
+                         paitest.git(self.m.repo, 'diff', '--name-status', st['base'], st['commit']))
+        self.assertEqual(copied('files'), b'A\tx.txt\n')
+        self.assertEqual(copied('status').split(b'\n', 1)[0], b'done')
+        self.assertEqual(paitest.git(self.m.repo, 'rev-parse', 'pai/task-%d' % self.done).strip(),
+                         st['commit'])
+        task = json.loads(copied('task.json'))
+        self.assertEqual((task['id'], task['state'], task['commit']),
+                         (self.done, 'done', st['commit']))
+        # the link is copied as a link, to the real worktree
+        link = os.path.join(dst, 'worktree')
+        self.assertTrue(os.path.islink(link))
+        self.assertEqual(os.path.realpath(link), os.path.realpath(st['worktree']))
+        with open(os.path.join(link, 'x.txt')) as f:
+            self.assertEqual(f.read(), 'x\n')
 
     def test_grep_finds_state_in_status_files(self):
         r = sh("grep -l '^failed$' %s/tasks/*/status" % self.m.mnt)

@@ -35,6 +35,8 @@ static void test_precedence_repo_then_file_then_home_then_options(void)
 	sh("mkdir -p %s/repo/.parallelai %s/home/.config/parallelai", dir, dir);
 	sh("printf '[parallelai]\\n\\tworkers = 5\\n[engine \"MyTool\"]\\n"
 	   "\\tcommand = mytool {prompt}\\n' > %s/repo/.parallelai/config", dir);
+	sh("printf '\\tmaxTokens = 77\\n\\tmaxTurns = 9\\n' >> %s/repo/.parallelai/config",
+	   dir);
 	sh("printf '[price \"gpt-4.1\"]\\n\\tinput = 2\\n\\toutput = 8.5\\n' "
 	   ">> %s/repo/.parallelai/config", dir);
 	sh("printf '[parallelai]\\n\\tmaxPrompt = 100\\n' > "
@@ -47,6 +49,9 @@ static void test_precedence_repo_then_file_then_home_then_options(void)
 	CHECK(c.max_prompt == 100);
 	CHECK(config_engine(&c, "MyTool") != NULL);
 	CHECK_STR(config_engine(&c, "MyTool")->command, "mytool {prompt}");
+	/* maxTokens and maxTurns share a prefix: each goes to its own */
+	CHECK(config_engine(&c, "MyTool")->max_tokens == 77);
+	CHECK(config_engine(&c, "MyTool")->max_turns == 9);
 	CHECK(config_price(&c, "gpt-4.1") != NULL);
 	CHECK(config_price(&c, "gpt-4.1")->input == 2.0);
 	CHECK(config_price(&c, "gpt-4.1")->output == 8.5);
