@@ -137,6 +137,12 @@ class TestInterruptedCommands(PaiTestCase):
     def test_ctrl_c_of_prune_stops_between_two_worktrees(self):
         self.assertEqual(self.m.ctl('ctl', 'merge all\n'), 0)
         wts = {t: os.readlink(self.m.path('tasks/%d/worktree' % t)) for t in self.ids}
+        # worktrees heavy enough that removing one takes a while: the
+        # daemon must still be pruning when the first `pruned` is seen
+        for wt in wts.values():
+            os.makedirs(os.path.join(wt, 'bulk'))
+            for i in range(1500):
+                open(os.path.join(wt, 'bulk', '%d' % i), 'w').close()
         w = self.start_writer('ctl', 'prune\n')
         res = self.interrupt_after_first(w, 'pruned')
         self.assertEqual((res['n'], res['errno']), (-1, errno.EINTR))
