@@ -418,7 +418,7 @@ static void engine_exec(const struct launch *l, pid_t keeper)
 {
 	int child_errno;
 
-	if (setsid() < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+	if (setsid() < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 ||
 	    getppid() != keeper || chdir(l->cwd) < 0 ||
 	    dup2(l->devnull, 0) < 0 || dup2(l->out_w, 1) < 0 ||
 	    dup2(l->out_w, 2) < 0)
@@ -599,12 +599,12 @@ static void keeper_main(const struct launch *l)
 	 * of its own in ps and killall. */
 	setsid();
 	reset_signals(ignore, sizeof(ignore) / sizeof(ignore[0]));
-	prctl(PR_SET_NAME, "pai-keeper");
+	prctl(PR_SET_NAME, "pai-keeper", 0, 0, 0);
 	sort_fds(keep, 8);
 	close_others(keep, 8);
 	/* What the engine leaves behind comes to the keeper, not to init;
 	 * a run without that could not promise its processes end with it. */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
 		report(l->status_w, -errno);
 		_exit(1);
 	}

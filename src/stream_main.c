@@ -191,7 +191,7 @@ static int spawn(char **argv, pid_t *pid_out, int *out_fd)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		/* no CLI outlives the filter that reads it, even one
 		 * that died before prctl */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 		if (getppid() != parent)
 			_exit(127);
 		devnull = open("/dev/null", O_RDONLY);

@@ -683,7 +683,7 @@ int agent_main(int argc, char **argv)
 	srand((unsigned)(getpid() ^ time(NULL)));
 	/* A run command's orphans come back to us, so a timeout can kill
 	 * all of them. */
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	if (a.timeout_run > 0)
 		a.deadline = now_mono() + (double)a.timeout_run;
 

@@ -195,7 +195,7 @@ int run_command(int dirfd, const char *cmd, double timeout, double deadline,
 		/* Only async-signal-safe calls from here to exec. It stays in
 		 * the agent's process group, so a cancel of the task (a signal
 		 * to the group) reaches it; a timeout kills its tree below. */
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 ||
 		    getppid() != parent ||	/* it died before prctl */
 		    fchdir(dirfd) < 0 || devnull < 0 ||
 		    dup2(devnull, 0) < 0 || dup2(pipefd[1], 1) < 0 ||

@@ -463,7 +463,8 @@ static int private_tmpfs(const char *d)
 			return -1;
 		close(fd);
 	}
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	/* source and type are ignored for MS_PRIVATE; named, not NULL */
+	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount("tmpfs", d, "tmpfs", 0, "size=64k,mode=0700") < 0)
 		return -1;
 	return 0;
