@@ -477,6 +477,37 @@ char *st_column_strdup(sqlite3_stmt *s, int col, int *oom)
 	return p;
 }
 
+char *st_column_blob(sqlite3_stmt *s, int col, size_t *len, int *oom)
+{
+	/* Ask for the blob before its size, as the SQLite docs advise. */
+	const void *blob = sqlite3_column_blob(s, col);
+	char *p;
+
+	*len = (size_t)sqlite3_column_bytes(s, col);
+	if (!(p = malloc(*len + 1))) {
+		*oom = 1;
+		return NULL;
+	}
+	if (*len)
+		memcpy(p, blob, *len);
+	p[*len] = '\0';
+	return p;
+}
+
+int st_row_by_id(struct store *st, enum stmt_id q, int64_t id,
+		 const char *what, sqlite3_stmt **out)
+{
+	int rc, error;
+
+	if ((error = st_stmt_get(st, q, out)) < 0)
+		return error;
+	sqlite3_bind_int64(*out, 1, id);
+	rc = sqlite3_step(*out);
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	return rc == SQLITE_ROW ? 0 : st_db_error(st, rc, what);
+}
+
 void st_column_oid(sqlite3_stmt *s, int col, char oid[41])
 {
 	const unsigned char *text = sqlite3_column_text(s, col);

@@ -59,33 +59,15 @@ void plan_release(struct plan *pl)
 int store_plan_get(struct store *st, int64_t id, struct plan *out)
 {
 	sqlite3_stmt *s = NULL;
-	const void *blob;
-	int rc, error = 0, oom = 0;
+	int error, oom = 0;
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->lock);
-	if ((error = st_stmt_get(st, S_PLAN_GET, &s)) < 0)
+	if ((error = st_row_by_id(st, S_PLAN_GET, id, "cannot read plan",
+				  &s)) < 0)
 		goto out;
-	sqlite3_bind_int64(s, 1, id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
-		error = -ENOENT;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		error = st_db_error(st, rc, "cannot read plan");
-		goto out;
-	}
 	out->id = sqlite3_column_int64(s, 0);
-	blob = sqlite3_column_blob(s, 1);
-	out->request_len = (size_t)sqlite3_column_bytes(s, 1);
-	if ((out->request = malloc(out->request_len + 1))) {
-		if (out->request_len)
-			memcpy(out->request, blob, out->request_len);
-		out->request[out->request_len] = '\0';
-	} else {
-		oom = 1;
-	}
+	out->request = st_column_blob(s, 1, &out->request_len, &oom);
 	out->state = st_column_strdup(s, 2, &oom);
 	out->engine = st_column_strdup(s, 3, &oom);
 	out->approve = sqlite3_column_int(s, 4);

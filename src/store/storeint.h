@@ -89,6 +89,13 @@ void st_rollback(struct store *st);
 int st_step_update(struct store *st, sqlite3_stmt *s, const char *what);
 void st_bind_text_or_null(sqlite3_stmt *s, int col, const char *v);
 char *st_column_strdup(sqlite3_stmt *s, int col, int *oom);
+/* A blob column as a NUL-terminated copy, its length in *len. */
+char *st_column_blob(sqlite3_stmt *s, int col, size_t *len, int *oom);
+/* Statement q (one parameter: an id) stepped to its row: 0, -ENOENT when
+ * there is none, or the error, "what" saying what failed. With st->lock;
+ * the caller finishes *out with st_stmt_done. */
+int st_row_by_id(struct store *st, enum stmt_id q, int64_t id,
+		 const char *what, sqlite3_stmt **out);
 void st_column_oid(sqlite3_stmt *s, int col, char oid[41]);
 /* Collect the first column of every row of a bound statement as ids. */
 int st_collect_ids(struct store *st, sqlite3_stmt *s, int64_t **ids,

@@ -235,36 +235,14 @@ out:
 int store_task_get(struct store *st, int64_t id, struct task *out)
 {
 	sqlite3_stmt *s = NULL;
-	const void *blob;
-	int rc, error = 0, oom = 0;
+	int error, oom = 0;
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->lock);
-	if ((error = st_stmt_get(st, S_GET, &s)) < 0)
+	if ((error = st_row_by_id(st, S_GET, id, "cannot read task", &s)) < 0)
 		goto out;
-	sqlite3_bind_int64(s, 1, id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
-		error = -ENOENT;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		error = st_db_error(st, rc, "cannot read task");
-		goto out;
-	}
-
 	out->id = sqlite3_column_int64(s, 0);
-	/* Ask for the blob before its size, as the SQLite docs advise. */
-	blob = sqlite3_column_blob(s, 1);
-	out->prompt_len = (size_t)sqlite3_column_bytes(s, 1);
-	out->prompt = malloc(out->prompt_len + 1);
-	if (!out->prompt) {
-		oom = 1;
-	} else {
-		if (out->prompt_len)
-			memcpy(out->prompt, blob, out->prompt_len);
-		out->prompt[out->prompt_len] = '\0';
-	}
+	out->prompt = st_column_blob(s, 1, &out->prompt_len, &oom);
 	out->engine = st_column_strdup(s, 2, &oom);
 	if (task_state_parse((const char *)sqlite3_column_text(s, 3),
 			     &out->state) < 0) {
