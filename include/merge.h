@@ -226,6 +226,12 @@ struct merge_options {
 	 * merge 'pai/task-7': it moved to 3f2a1b0 from 9c8d7e6").
 	 */
 	const char *commit;
+	/*
+	 * Land what only as a fast-forward of into (the merge queue lands
+	 * exactly the commit its check passed on): -EBUSY when into's tip
+	 * is no longer an ancestor of it ("the branch moved since").
+	 */
+	int ff_only;
 };
 
 enum merge_how {

@@ -32,6 +32,7 @@ enum task_state {
 	TASK_MERGED,
 	TASK_WAITING,
 	TASK_BLOCKED,
+	TASK_REJECTED,		/* the merge queue would not land it */
 	TASK_STATE_COUNT
 };
 
@@ -219,6 +220,35 @@ int store_totals(struct store *st, struct task_usage *out);
  */
 void store_group_stats(struct store *st, uint64_t *batches,
 		       uint64_t *commits);
+
+/*
+ * The merge queue (mergeq.h), one row per task in it. States: pending
+ * (joins once the task is done: a fix task), waiting, checking, landed,
+ * rejected, dropped (left the queue: cancelled, merged by hand). result
+ * is the landed commit or why it was rejected or dropped.
+ */
+struct mq_row {
+	int64_t task;
+	int64_t seq;		/* order of arrival */
+	char state[16];
+	int64_t batch;		/* the batch it was last checked in, 0 none */
+	char *result;
+	int64_t updated;	/* ms since the epoch */
+};
+
+/* Add a task at the end of the queue in state (pending or waiting);
+ * -EEXIST when it is in it already and not ended. */
+int store_mq_add(struct store *st, int64_t task, const char *state);
+/* -ENOENT when the task is not in the queue. result may be NULL. */
+int store_mq_set(struct store *st, int64_t task, const char *state,
+		 int64_t batch, const char *result);
+/* After a restart: what was being checked waits again. */
+int store_mq_resume(struct store *st);
+/* Rows still to go (pending, waiting, checking) and the last ended_max
+ * ended ones, in queue order. */
+int store_mq_list(struct store *st, size_t ended_max, struct mq_row **out,
+		  size_t *n);
+void store_mq_rows_release(struct mq_row *v, size_t n);
 
 /* Number of tasks in each state. */
 int store_counts(struct store *st, size_t counts[TASK_STATE_COUNT]);

@@ -425,12 +425,18 @@ static int make_tip(struct landing *l, char *err, size_t errlen)
 	}
 	ff = git_graph_descendant_of(l->repo, git_commit_id(l->c),
 				     git_commit_id(l->tip)) == 1;
+	if (l->o->ff_only && !ff) {
+		gitmsg_set(err, errlen, "cannot land '%s' on '%s': the branch "
+			   "moved since it was checked", l->what, l->into);
+		return -EBUSY;
+	}
 	if ((error = mg_signatures(&author, &committer, l->repo, l->o)) < 0) {
 		gitmsg_set(err, errlen, "cannot merge '%s': %s", l->what,
 			   gitmsg_last());
 		return gitmsg_errno(error);
 	}
-	if (ff && l->o->strategy != MERGE_STRATEGY_SQUASH) {
+	if (ff && (l->o->ff_only ||
+		   l->o->strategy != MERGE_STRATEGY_SQUASH)) {
 		git_oid_cpy(&l->new_id, git_commit_id(l->c));
 		l->r->how = MERGE_HOW_FAST_FORWARD;
 		error = TIP_MADE;

@@ -98,6 +98,15 @@ static const char *const migrations[] = {
 	"  updated INTEGER NOT NULL DEFAULT 0"
 	");"
 	"ALTER TABLE tasks ADD COLUMN plan INTEGER NOT NULL DEFAULT 0;",
+	/* 6: the merge queue: a row per task in it, in order (mergeq.c). */
+	"CREATE TABLE merge_queue ("
+	"  task INTEGER PRIMARY KEY,"
+	"  seq INTEGER NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  batch INTEGER NOT NULL DEFAULT 0,"
+	"  result TEXT,"
+	"  updated INTEGER NOT NULL DEFAULT 0"
+	");",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -27,6 +27,7 @@ static const char *const state_names[TASK_STATE_COUNT] = {
 	[TASK_MERGED] = "merged",
 	[TASK_WAITING] = "waiting",
 	[TASK_BLOCKED] = "blocked",
+	[TASK_REJECTED] = "rejected",
 };
 
 const char *task_state_name(enum task_state s)
