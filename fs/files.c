@@ -152,6 +152,22 @@ static int real_t_raw(struct pai *p, const struct node *n, char *out,
 	return 0;
 }
 
+static int real_t_check(struct pai *p, const struct node *n, char *out,
+			size_t len)
+{
+	pai_check_path(p, n->task, out, len);
+	return 0;
+}
+
+/* The last check's output, once a check ran. */
+static bool has_check(struct pai *p, const struct node *n)
+{
+	char path[PATH_MAX];
+
+	return real_t_check(p, n, path, sizeof(path)) == 0 &&
+	       access(path, F_OK) == 0;
+}
+
 /* An agent's raw stream exists for agent engines only. */
 static bool has_raw(struct pai *p, const struct node *n)
 {
@@ -244,6 +260,8 @@ const struct entry ns_task_tab[] = {
 	  .task_render = view_task_files),
 	ROW("result", K_T_RESULT, S_IFREG | 0400, TASK_FILE,
 	  .task_render = view_task_result, .present = has_result),
+	ROW("check", K_T_CHECK, S_IFREG | 0400, F_OF_TASK,
+	  .real = real_t_check, .present = has_check),
 	ROW("depends", K_T_DEPENDS, S_IFREG | 0400, TASK_FILE,
 	  .task_render = view_task_depends),
 	ROW("conflicts", K_T_CONFLICTS, S_IFREG | 0400, F_OF_TASK | F_CLOCKED,

@@ -77,6 +77,12 @@ struct config {
 	int retry_max;		/* parallelai.retryMax: seconds */
 	int breaker_failures;	/* parallelai.breakerFailures: K in a row */
 	int breaker_cooldown;	/* parallelai.breakerCooldown: seconds */
+	char *check;		/* parallelai.check: a task's default check
+				 * command, NULL: none */
+	int check_timeout;	/* parallelai.checkTimeout: seconds, 0: none */
+	int fix_rounds;		/* parallelai.fixRounds: -1, by engine */
+	size_t fix_tail;	/* parallelai.fixTail: bytes of a failed
+				 * check's output in a fix round's prompt */
 };
 
 void config_init(struct config *c);

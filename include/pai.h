@@ -54,6 +54,8 @@ struct pai {
 
 int64_t pai_now_ms(void);
 void pai_log_path(const struct pai *p, int64_t id, char *out, size_t len);
+/* logs/N.check: the task's last check, its exit status first */
+void pai_check_path(const struct pai *p, int64_t id, char *out, size_t len);
 void pai_raw_path(const struct pai *p, int64_t id, char *out, size_t len);
 void pai_result_path(const struct pai *p, int64_t id, char *out, size_t len);
 /* results/N-A.exit: the wait status of the engine of attempt A, written

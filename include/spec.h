@@ -15,6 +15,7 @@
  *	 "depends": [3, 4], "priority": 5, "timeout": 600, "stall": 120,
  *	 "retries": 2, "base": "v1.2", "branch": "feature/x",
  *	 "labels": ["ui"],
+ *	 "check": "make test", "fix_rounds": 2,	a check gate; "" for none
  *	 "each": "*.py",			one task per path, {file} in the prompt
  *	 "then": {"prompt": "..."}}		one more, after all of them
  *
@@ -55,6 +56,9 @@ struct spec {
 	size_t n_depends;
 	char *each;		/* a glob over the base tree, NULL: one task */
 	struct spec *then;	/* the reduce step after an each, or NULL */
+	char *check;		/* the check command, NULL: the config's,
+				 * "": none */
+	int fix_rounds;		/* 0..100, -1: the config's or engine's */
 };
 
 int spec_parse(struct spec *out, const char *text, size_t len,

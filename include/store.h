@@ -101,6 +101,8 @@ struct task_new {
 	const int64_t *depends;
 	size_t n_depends;
 	int64_t plan;		/* 0: none */
+	const char *check;	/* the check command, NULL: none */
+	int fix_rounds;		/* engine runs after a failed check */
 };
 
 /*
@@ -205,6 +207,27 @@ int store_task_finish(struct store *st, int64_t id, enum task_state state,
 /* -> queued again (retry, crash recovery, unmount): worker 0, pid 0,
  * exit_code -1, reason kept as given (may be NULL), commit cleared. */
 int store_task_requeue(struct store *st, int64_t id, const char *reason);
+
+/*
+ * A task's check gate: the command run after its engine exits 0 and how
+ * the last one went. state: "" (none ran in this run yet), "running",
+ * "passed", "failed", "timeout"; round: the engine run under way or the
+ * last, from 1 (of fix_rounds + 1); 0 before the first.
+ */
+struct task_check {
+	char *command;		/* NULL: the task has no check */
+	int fix_rounds;
+	char state[16];
+	int exit_code;		/* the last check's, -1: none */
+	int round;
+};
+
+void task_check_release(struct task_check *c);
+int store_task_check_get(struct store *st, int64_t id,
+			 struct task_check *out);
+/* state NULL or "": none yet. */
+int store_task_set_check(struct store *st, int64_t id, const char *state,
+			 int exit_code, int round);
 
 /* Add one run's tokens, turns and cost to the task's totals. */
 int store_task_add_usage(struct store *st, int64_t id,

@@ -41,4 +41,13 @@ int submit_prepare(struct submission *out, struct pai *p, const char *text,
 		   size_t errlen);
 void submit_release(struct submission *sub);
 
+struct config;
+/*
+ * A new task's check gate: check (NULL: parallelai.check; "": none) and
+ * fix_rounds (< 0: parallelai.fixRounds, else 2 for an engine that reads
+ * its prompt as text, 0 for sh and command templates) into t.
+ */
+void submit_check(const struct config *c, const char *engine,
+		  const char *check, int fix_rounds, struct task_new *t);
+
 #endif

@@ -34,6 +34,9 @@ void config_init(struct config *c)
 	c->breaker_cooldown = 60;
 	c->max_prompt = DEFAULT_MAX_PROMPT;
 	c->kill_grace_ms = DEFAULT_KILL_GRACE;
+	c->check_timeout = 600;
+	c->fix_rounds = -1;
+	c->fix_tail = 16384;
 }
 
 static void set_str(char **dst, const char *v)
@@ -135,6 +138,22 @@ int config_set(struct config *c, const char *key, const char *value,
 		if (!value || !*value)
 			goto bad;
 		set_str(&c->remote, value);
+	} else if (!strcmp(key, "check")) {
+		/* "" clears a default from a file read before */
+		set_str(&c->check, value && *value ? value : NULL);
+	} else if (!strcmp(key, "checktimeout")) {
+		/* 0: none */
+		if (parse_long(value, 0, 7 * 86400, &n) < 0)
+			goto bad;
+		c->check_timeout = (int)n;
+	} else if (!strcmp(key, "fixrounds")) {
+		if (parse_long(value, 0, 100, &n) < 0)
+			goto bad;
+		c->fix_rounds = (int)n;
+	} else if (!strcmp(key, "fixtail")) {
+		if (parse_long(value, 0, 1L << 20, &n) < 0)
+			goto bad;
+		c->fix_tail = (size_t)n;
 	} else if (!strcmp(key, "authorname")) {
 		set_str(&c->author_name, value);
 	} else if (!strcmp(key, "authoremail")) {
@@ -356,7 +375,8 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 			       "breakerfailures", "breakercooldown",
 			       "maxfanout", "retrybase", "retrymax",
 			       "mergestrategy", "mergeinto", "remote",
-			       "planner", "planapprove", "logmax" };
+			       "planner", "planapprove", "logmax", "check",
+			       "checktimeout", "fixrounds", "fixtail" };
 	int ret = -EINVAL;
 	size_t i;
 
@@ -458,6 +478,7 @@ void config_release(struct config *c)
 		free(c->copy[i]);
 	free(c->copy);
 	free(c->setup);
+	free(c->check);
 	free(c->merge_strategy);
 	free(c->planner);
 	free(c->merge_into);

@@ -19,6 +19,11 @@ void pai_log_path(const struct pai *p, int64_t id, char *out, size_t len)
 	snprintf(out, len, "%s/logs/%lld.log", p->state_dir, (long long)id);
 }
 
+void pai_check_path(const struct pai *p, int64_t id, char *out, size_t len)
+{
+	snprintf(out, len, "%s/logs/%lld.check", p->state_dir, (long long)id);
+}
+
 void pai_raw_path(const struct pai *p, int64_t id, char *out, size_t len)
 {
 	snprintf(out, len, "%s/logs/%lld.jsonl", p->state_dir, (long long)id);

@@ -34,6 +34,7 @@
 #include "runner.h"
 #include "scheduler.h"
 #include "store.h"
+#include "submit.h"
 
 /* A planner that thinks longer than this has failed. */
 #define PLAN_TIMEOUT_MS (15 * 60 * 1000)
@@ -515,6 +516,7 @@ static int create_tasks(struct planner *pl, const struct plan *plan,
 		v[i].prompt = st->prompt;
 		v[i].len = strlen(st->prompt);
 		v[i].engine = st->engine ? st->engine : p->cfg.engine;
+		submit_check(&p->cfg, v[i].engine, NULL, -1, &v[i]);
 		v[i].base = base;
 		v[i].depends = deps[i];
 		v[i].n_depends = st->n_deps;

@@ -186,6 +186,9 @@ static const struct field {
 	{ "each", is_line, "a non-empty glob without control characters",
 	  true },
 	{ "then", is_object, "an object", true },
+	{ "check", is_string, "a string (a shell command; \"\": none)",
+	  false },
+	{ "fix_rounds", is_count, "an integer from 0 to 100", false },
 };
 
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -383,12 +386,15 @@ static int take(struct spec *out, const cJSON *root, bool nested,
 	out->retries = take_int(root, "retries");
 	out->timeout = take_seconds(root, "timeout");
 	out->stall = take_seconds(root, "stall");
+	out->fix_rounds = cJSON_GetObjectItemCaseSensitive(root, "fix_rounds")
+			  ? take_int(root, "fix_rounds") : -1;
 	if ((r = take_str(&out->prompt, root, "prompt")) < 0 ||
 	    (r = take_str(&out->engine, root, "engine")) < 0 ||
 	    (r = take_str(&out->model, root, "model")) < 0 ||
 	    (r = take_str(&out->base, root, "base")) < 0 ||
 	    (r = take_str(&out->branch, root, "branch")) < 0 ||
 	    (r = take_str(&out->each, root, "each")) < 0 ||
+	    (r = take_str(&out->check, root, "check")) < 0 ||
 	    (r = take_json(&out->labels, cJSON_GetObjectItemCaseSensitive(
 				   root, "labels"))) < 0 ||
 	    (r = take_options(out, root)) < 0 ||
@@ -447,6 +453,7 @@ int spec_parse(struct spec *out, const char *text, size_t len,
 	       size_t max_prompt, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
+	out->fix_rounds = -1;
 	/* Editors that write a byte-order mark mean nothing by it. */
 	if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3)) {
 		text += 3;
@@ -485,6 +492,7 @@ void spec_release(struct spec *sp)
 	free(sp->labels);
 	free(sp->depends);
 	free(sp->each);
+	free(sp->check);
 	if (sp->then) {
 		spec_release(sp->then);
 		free(sp->then);

@@ -12,9 +12,25 @@
 #include "pai.h"
 #include "submit.h"
 
+void submit_check(const struct config *c, const char *engine,
+		  const char *check, int fix_rounds, struct task_new *t)
+{
+	if (!check)
+		check = c->check;
+	t->check = check && *check ? check : NULL;
+	if (fix_rounds < 0)
+		fix_rounds = c->fix_rounds;
+	/* An agent can read why the check failed; sh and a command
+	 * template would run the same thing again. */
+	if (fix_rounds < 0)
+		fix_rounds = engine_reads_text(c, engine) ? 2 : 0;
+	t->fix_rounds = fix_rounds;
+}
+
 /* What a spec's fields become in a task_new (prompt and deps aside). */
 static void fill(struct task_new *t, const struct spec *sp,
-		 const char *engine, const char *base)
+		 const char *engine, const char *base,
+		 const struct config *c)
 {
 	t->prompt = sp->prompt;
 	t->len = sp->prompt_len;
@@ -30,6 +46,7 @@ static void fill(struct task_new *t, const struct spec *sp,
 	t->labels = sp->labels;
 	t->depends = sp->depends;
 	t->n_depends = sp->n_depends;
+	submit_check(c, engine, sp->check, sp->fix_rounds, t);
 }
 
 static int check_engine(struct pai *p, const struct spec *sp,
@@ -170,14 +187,15 @@ static int expand_each(struct submission *sub, struct pai *p,
 			goto out;
 		}
 		sub->n_prompts = i + 1;
-		fill(&sub->tasks[i], sp, engine, sub->base);
+		fill(&sub->tasks[i], sp, engine, sub->base, &p->cfg);
 		sub->tasks[i].prompt = sub->prompts[i];
 		sub->tasks[i].len = strlen(sub->prompts[i]);
 		sub->reduce_deps[i] = -(int64_t)(i + 1);
 	}
 	if (sp->then) {
 		/* The reduce step waits for every mapped task. */
-		fill(&sub->tasks[f.n], sp->then, then_engine, sub->base);
+		fill(&sub->tasks[f.n], sp->then, then_engine, sub->base,
+		     &p->cfg);
 		sub->tasks[f.n].depends = sub->reduce_deps;
 		sub->tasks[f.n].n_depends = f.n;
 	}
@@ -228,7 +246,7 @@ int submit_prepare(struct submission *sub, struct pai *p, const char *text,
 		r = -ENOMEM;
 		goto fail;
 	}
-	fill(sub->tasks, sp, engine, sub->base);
+	fill(sub->tasks, sp, engine, sub->base, &p->cfg);
 	sub->n = 1;
 	return 0;
 fail:

@@ -221,6 +221,52 @@ static void kv_branch(struct kv *kv, struct pai *p, const struct task *t)
 	kv_str(kv, "branch", v);
 }
 
+/*
+ * check_command: make test
+ * check: failed (exit 2), round 2 of 3
+ * (task.json: check_command, check, check_exit, check_round and
+ * check_rounds apart.) The round is the engine's run under way or the
+ * last; the state the last check's in it or before it.
+ */
+static void kv_check(struct kv *kv, struct pai *p, int64_t id)
+{
+	struct task_check c;
+	const char *st;
+	char v[96];
+
+	if (store_task_check_get(p->store, id, &c) < 0 || !c.command) {
+		task_check_release(&c);
+		return;
+	}
+	st = *c.state ? c.state : c.round ? "pending" : "not run";
+	kv_str(kv, "check_command", c.command);
+	if (kv->json) {
+		kv_str(kv, "check", st);
+		if (c.exit_code >= 0)
+			kv_num(kv, "check_exit", c.exit_code);
+		if (c.round)
+			kv_num(kv, "check_round", c.round);
+		kv_num(kv, "check_rounds", c.fix_rounds + 1);
+	} else {
+		if (!strcmp(st, "failed") && c.exit_code >= 0)
+			snprintf(v, sizeof(v), "failed (exit %d)", c.exit_code);
+		else if (!strcmp(st, "timeout"))
+			snprintf(v, sizeof(v), "timed out (exit %d)",
+				 c.exit_code);
+		else
+			snprintf(v, sizeof(v), "%s", st);
+		if (c.round)
+			snprintf(v + strlen(v), sizeof(v) - strlen(v),
+				 ", round %d of %d", c.round, c.fix_rounds + 1);
+		else
+			snprintf(v + strlen(v), sizeof(v) - strlen(v),
+				 ", %d round%s", c.fix_rounds + 1,
+				 c.fix_rounds ? "s" : "");
+		kv_str(kv, "check", v);
+	}
+	task_check_release(&c);
+}
+
 /* depends: 3 4 (a JSON array in task.json) */
 static void kv_deps(struct kv *kv, struct pai *p, int64_t id)
 {
@@ -396,6 +442,7 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 	if (t->worktree && access(t->worktree, F_OK) < 0)
 		kv_str(&kv, "worktree_missing", "yes");
 	kv_str(&kv, "reason", t->reason);
+	kv_check(&kv, p, t->id);
 	if (t->priority)
 		kv_num(&kv, "priority", t->priority);
 	if (t->timeout)

@@ -395,6 +395,32 @@ static int wait_engine(struct run *r)
 	return status;
 }
 
+int sched_engine_round(struct run *r, const struct task *t, int *code,
+		       int *cancel, char **agent_error, char *err,
+		       size_t errlen)
+{
+	struct sched *s = r->s;
+	int status, stopping, by_itself;
+
+	if (run_engine(r, t, r->logfd, err, errlen) < 0)
+		return -EIO;
+	status = wait_engine(r);
+	*code = runner_exit_code(status);
+	pthread_mutex_lock(&s->lock);
+	*cancel = r->cancel;
+	stopping = s->stopping;
+	by_itself = !r->term_at && !r->killed_for;
+	pthread_mutex_unlock(&s->lock);
+	/* An engine that ended before the unmount asked it to has done
+	 * its work: that is kept, not run again. (Its keeper wrote the exit
+	 * file, so a daemon killed from here on does the same when it comes
+	 * back; see sched_recover().) */
+	if (stopping && !*cancel && !by_itself)
+		return SCHED_REQUEUE;
+	record_result(s->p, t, agent_error);
+	return 0;
+}
+
 /*
  * A provider that keeps failing (a bad key, an outage) should not burn
  * through the queue: count agent engines' outcomes per engine and open
@@ -579,6 +605,10 @@ void sched_conclude(struct run *r, const struct task *t, const char *wt,
 				 r->stall);
 		sched_log_line(r->logfd, "parallelai: %s", err);
 		finish(r, TASK_FAILED, code, commit, err);
+	} else if (*r->check_failed) {
+		/* Its fix rounds were the retries a check gets. */
+		r->retries = 0;
+		finish(r, TASK_FAILED, code, commit, r->check_failed);
 	} else if (code == 0) {
 		finish(r, TASK_DONE, code, commit, NULL);
 	} else if (agent_error) {
@@ -715,8 +745,7 @@ void *sched_run_main(void *arg)
 	struct pai *p = s->p;
 	struct task t = { 0 };
 	char wt[PATH_MAX], err[PATH_MAX + 1024] = "";
-	int logfd = -1, code = -1, status, cancel, stopping, by_itself, ret;
-	char *agent_error = NULL;
+	int logfd = -1, cancel, stopping, ret;
 	cJSON *f;
 
 	if (store_task_get(p->store, r->id, &t) < 0) {
@@ -751,25 +780,11 @@ void *sched_run_main(void *arg)
 		goto out;
 	}
 
-	if (run_engine(r, &t, logfd, err, sizeof(err)) < 0)
+	ret = sched_gated_run(r, &t, wt, err, sizeof(err));
+	if (ret < 0)
 		goto fail;
-	status = wait_engine(r);
-	code = runner_exit_code(status);
-
-	pthread_mutex_lock(&s->lock);
-	cancel = r->cancel;
-	stopping = s->stopping;
-	by_itself = !r->term_at && !r->killed_for;
-	r->ended = 1;
-	pthread_mutex_unlock(&s->lock);
-	/* An engine that ended before the unmount asked it to has done
-	 * its work: that is kept, not run again. (Its keeper wrote the exit
-	 * file, so a daemon killed from here on does the same when it comes
-	 * back; see sched_recover().) */
-	if (stopping && !cancel && !by_itself)
+	if (ret == SCHED_REQUEUE)
 		goto requeue;
-	record_result(p, &t, &agent_error);
-	sched_conclude(r, &t, wt, code, cancel, agent_error);
 	goto out;
 
 requeue:
@@ -782,7 +797,6 @@ fail:
 out:
 	if (logfd >= 0)
 		close(logfd);
-	free(agent_error);
 	task_release(&t);
 	release_run(r);
 	return NULL;

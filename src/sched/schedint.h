@@ -36,6 +36,7 @@ struct run {
 	int ended;		/* the engine has ended: cancel is too late */
 	int record_err;		/* why its end cannot be recorded, or 0 */
 	int unrecorded;		/* given up: the exit file must stay */
+	char check_failed[512];	/* why its check gate failed it, or "" */
 };
 
 struct slot {
@@ -69,6 +70,21 @@ void sched_settle(struct sched *s, int64_t id);
 /* Commit what the engine left in wt and record the task's end. */
 void sched_conclude(struct run *r, const struct task *t, const char *wt,
 		    int code, int cancel, const char *agent_error);
+
+/* What a run step returns when the unmount stopped it: queued again. */
+#define SCHED_REQUEUE 1
+/* One run of the engine with t's prompt, to its end: 0 with its exit
+ * code, whether it was cancelled and the agent's error (malloc'd);
+ * SCHED_REQUEUE; or <0 when it could not start (err says why). */
+int sched_engine_round(struct run *r, const struct task *t, int *code,
+		       int *cancel, char **agent_error, char *err,
+		       size_t errlen);
+
+/* gate.c */
+/* The engine, its check and fix rounds, then the run concluded: 0,
+ * SCHED_REQUEUE, or <0 when the engine could not start (err). */
+int sched_gated_run(struct run *r, struct task *t, const char *wt,
+		    char *err, size_t errlen);
 
 /* scheduler.c */
 int sched_resize_slots(struct sched *s, int n);

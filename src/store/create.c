@@ -60,6 +60,8 @@ static int create_locked(struct store *st, const struct task_new *n,
 	if (rc != SQLITE_DONE)
 		return st_db_error(st, rc, "cannot insert task");
 	id = sqlite3_last_insert_rowid(st->db);
+	if ((error = st_set_check_spec_locked(st, id, n)) < 0)
+		return error;
 
 	/* The branch name needs the id, which only exists after the insert;
 	 * both happen in the same transaction, so nobody sees it unnamed. */

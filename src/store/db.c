@@ -98,7 +98,15 @@ static const char *const migrations[] = {
 	"  updated INTEGER NOT NULL DEFAULT 0"
 	");"
 	"ALTER TABLE tasks ADD COLUMN plan INTEGER NOT NULL DEFAULT 0;",
-	/* 6: the merge queue: a row per task in it, in order (mergeq.c). */
+	/* 6: a check gate: the command run after the engine (NULL: none),
+	 * the fix rounds it allows, and how the last check went (state
+	 * running, passed, failed or timeout; its exit code; the round). */
+	"ALTER TABLE tasks ADD COLUMN check_cmd TEXT;"
+	"ALTER TABLE tasks ADD COLUMN fix_rounds INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tasks ADD COLUMN check_state TEXT;"
+	"ALTER TABLE tasks ADD COLUMN check_exit INTEGER NOT NULL DEFAULT -1;"
+	"ALTER TABLE tasks ADD COLUMN check_round INTEGER NOT NULL DEFAULT 0;",
+	/* 7: the merge queue: a row per task in it, in order (mergeq.c). */
 	"CREATE TABLE merge_queue ("
 	"  task INTEGER PRIMARY KEY,"
 	"  seq INTEGER NOT NULL,"
@@ -203,6 +211,12 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_TOTALS] = "SELECT coalesce(sum(input_tokens), 0),"
 		     " coalesce(sum(output_tokens), 0), sum(cost_usd)"
 		     " FROM tasks",
+	[S_SET_CHECK_SPEC] = "UPDATE tasks SET check_cmd = ?2, fix_rounds = ?3"
+			     " WHERE id = ?1",
+	[S_GET_CHECK] = "SELECT check_cmd, fix_rounds, check_state,"
+			" check_exit, check_round FROM tasks WHERE id = ?1",
+	[S_SET_CHECK] = "UPDATE tasks SET check_state = ?2, check_exit = ?3,"
+			" check_round = ?4, updated = ?5 WHERE id = ?1",
 };
 
 int64_t st_now_ms(void)

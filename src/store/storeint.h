@@ -58,6 +58,9 @@ enum stmt_id {
 	S_PLAN_UPDATE,
 	S_PLAN_TASKS,
 	S_SET_COMMIT,
+	S_SET_CHECK_SPEC,
+	S_GET_CHECK,
+	S_SET_CHECK,
 	S_COUNT
 };
 
@@ -110,6 +113,11 @@ int st_set_state_locked(struct store *st, int64_t id, enum task_state to,
  * held. */
 int st_branch_owner_locked(struct store *st, const char *name,
 			   int64_t *id);
+
+/* checks.c */
+/* Record a new task's check command and fix rounds (none: nothing). */
+int st_set_check_spec_locked(struct store *st, int64_t id,
+			     const struct task_new *n);
 
 /* deps.c */
 /*
