@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "ctl.h"
 #include "events.h"
+#include "mergeq.h"
 #include "metrics.h"
 #include "pai.h"
 #include "planner.h"
@@ -71,6 +72,17 @@ static int r_merge_order(struct pai *p, const struct node *n,
 	return review_merge_order(p, out);
 }
 
+static int r_queue(struct pai *p, const struct node *n, struct buf *out)
+{
+	return mergeq_render(p->mergeq, out, false);
+}
+
+static int r_queue_json(struct pai *p, const struct node *n,
+			struct buf *out)
+{
+	return mergeq_render(p->mergeq, out, true);
+}
+
 /* A read of a ctl file lists the commands it takes. */
 static int r_ctl(struct pai *p, const struct node *n, struct buf *out)
 {
@@ -104,6 +116,9 @@ const struct entry ns_root_tab[] = {
 	  .render = r_conflicts_json),
 	ROW("merge-order", K_MERGE_ORDER, S_IFREG | 0400, F_CLOCKED,
 	  .render = r_merge_order),
+	ROW("queue", K_QUEUE, S_IFREG | 0400, F_CLOCKED, .render = r_queue),
+	ROW("queue.json", K_QUEUE_JSON, S_IFREG | 0400, F_CLOCKED,
+	  .render = r_queue_json),
 	ROW("tasks", K_TASKS, S_IFDIR | 0700, 0),
 	ROW("plans", K_PLANS, S_IFDIR | 0700, 0),
 	ROW("workers", K_WORKERS, S_IFDIR | 0500, 0),

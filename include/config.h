@@ -83,6 +83,12 @@ struct config {
 	int fix_rounds;		/* parallelai.fixRounds: -1, by engine */
 	size_t fix_tail;	/* parallelai.fixTail: bytes of a failed
 				 * check's output in a fix round's prompt */
+	int merge_queue;	/* parallelai.mergeQueue: -1 unset (on when
+				 * a check is set), 0, 1 */
+	int queue_batch;	/* parallelai.queueBatch: candidates per check */
+	int queue_retries;	/* parallelai.queueRetries: re-runs of a failed
+				 * check before bisecting */
+	bool queue_auto_fix;	/* parallelai.queueAutoFix */
 };
 
 void config_init(struct config *c);

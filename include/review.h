@@ -47,6 +47,18 @@ bool review_branch_missing(struct pai *p, const struct task *t);
 bool review_branch_moved(struct pai *p, const struct task *t,
 			 char now[41]);
 
+/* The branch tasks merge into: parallelai.mergeInto, else the one the
+ * repository's HEAD is on. */
+int review_base_branch(struct pai *p, char *name, size_t len, char *err,
+		       size_t errlen);
+/* The done tasks merge all would take, in merge order, then those the
+ * order leaves out (they conflict, or wait for one that does). */
+int review_candidates(struct pai *p, int64_t **ids, size_t *n, char *err,
+		      size_t errlen);
+/* Merges land one at a time: the merge queue takes review's turn too. */
+void review_lock(struct pai *p);
+void review_unlock(struct pai *p);
+
 /* conflicts / conflicts.json: one line per conflicting pair
  * ("7 9 a.c b.c", "7 main a.c" against the base tip). */
 int review_conflicts(struct pai *p, struct buf *out, bool json);

@@ -257,11 +257,13 @@ struct mq_row {
 	int64_t batch;		/* the batch it was last checked in, 0 none */
 	char *result;
 	int64_t updated;	/* ms since the epoch */
+	int64_t fix_of;		/* the rejected task it fixes, 0 none */
 };
 
 /* Add a task at the end of the queue in state (pending or waiting);
  * -EEXIST when it is in it already and not ended. */
-int store_mq_add(struct store *st, int64_t task, const char *state);
+int store_mq_add(struct store *st, int64_t task, const char *state,
+		 int64_t fix_of);
 /* -ENOENT when the task is not in the queue. result may be NULL. */
 int store_mq_set(struct store *st, int64_t task, const char *state,
 		 int64_t batch, const char *result);

@@ -37,6 +37,19 @@ void config_init(struct config *c)
 	c->check_timeout = 600;
 	c->fix_rounds = -1;
 	c->fix_tail = 16384;
+	c->merge_queue = -1;
+	c->queue_batch = 4;
+	c->queue_retries = 1;
+}
+
+/* true/yes/1 or false/no/0, as 1 or 0; -1 for anything else */
+static int parse_bool(const char *v)
+{
+	if (v && (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1")))
+		return 1;
+	if (v && (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0")))
+		return 0;
+	return -1;
 }
 
 static void set_str(char **dst, const char *v)
@@ -64,6 +77,7 @@ int config_set(struct config *c, const char *key, const char *value,
 	       char *err, size_t errlen)
 {
 	long n;
+	int b;
 
 	if (!strcmp(key, "workers")) {
 		if (parse_long(value, 1, 1024, &n) < 0)
@@ -119,12 +133,9 @@ int config_set(struct config *c, const char *key, const char *value,
 			goto bad;
 		set_str(&c->planner, value);
 	} else if (!strcmp(key, "planapprove")) {
-		if (!value || (strcmp(value, "true") && strcmp(value, "false") &&
-			       strcmp(value, "yes") && strcmp(value, "no") &&
-			       strcmp(value, "1") && strcmp(value, "0")))
+		if ((b = parse_bool(value)) < 0)
 			goto bad;
-		c->plan_approve = !strcmp(value, "true") ||
-				  !strcmp(value, "yes") || !strcmp(value, "1");
+		c->plan_approve = b;
 	} else if (!strcmp(key, "mergestrategy")) {
 		if (!value || (strcmp(value, "merge") && strcmp(value, "squash") &&
 			       strcmp(value, "rebase")))
@@ -154,6 +165,22 @@ int config_set(struct config *c, const char *key, const char *value,
 		if (parse_long(value, 0, 1L << 20, &n) < 0)
 			goto bad;
 		c->fix_tail = (size_t)n;
+	} else if (!strcmp(key, "mergequeue")) {
+		if ((b = parse_bool(value)) < 0)
+			goto bad;
+		c->merge_queue = b;
+	} else if (!strcmp(key, "queuebatch")) {
+		if (parse_long(value, 1, 64, &n) < 0)
+			goto bad;
+		c->queue_batch = (int)n;
+	} else if (!strcmp(key, "queueretries")) {
+		if (parse_long(value, 0, 10, &n) < 0)
+			goto bad;
+		c->queue_retries = (int)n;
+	} else if (!strcmp(key, "queueautofix")) {
+		if ((b = parse_bool(value)) < 0)
+			goto bad;
+		c->queue_auto_fix = b;
 	} else if (!strcmp(key, "authorname")) {
 		set_str(&c->author_name, value);
 	} else if (!strcmp(key, "authoremail")) {
@@ -376,7 +403,9 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 			       "maxfanout", "retrybase", "retrymax",
 			       "mergestrategy", "mergeinto", "remote",
 			       "planner", "planapprove", "logmax", "check",
-			       "checktimeout", "fixrounds", "fixtail" };
+			       "checktimeout", "fixrounds", "fixtail",
+			       "mergequeue", "queuebatch", "queueretries",
+			       "queueautofix" };
 	int ret = -EINVAL;
 	size_t i;
 

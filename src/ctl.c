@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "ctl.h"
 #include "events.h"
+#include "mergeq.h"
 #include "pai.h"
 #include "planner.h"
 #include "review.h"
@@ -120,13 +121,31 @@ static int do_merge(const struct ctl_call *c)
 	if (c->id)
 		return review_merge(c->p, c->id, c->err, c->errlen);
 	if (!strcmp(c->rest, "all"))
-		return review_merge_all(c->p, c->cancel, c->err, c->errlen);
+		return mergeq_enabled(c->p) ?
+		       mergeq_add_all(c->p->mergeq, c->err, c->errlen) :
+		       review_merge_all(c->p, c->cancel, c->err, c->errlen);
 	id = strtol(c->rest, &end, 10);
 	if (*end || end == c->rest || id <= 0) {
 		snprintf(c->err, c->errlen, "usage: merge ID|all");
 		return -EINVAL;
 	}
 	return review_merge(c->p, id, c->err, c->errlen);
+}
+
+/* queue, queue ID: into the merge queue */
+static int do_queue(const struct ctl_call *c)
+{
+	return mergeq_add(c->p->mergeq, c->id ? c->id : c->num, c->err,
+			  c->errlen);
+}
+
+/* fix, fix ID: a rejected task handed back to its engine */
+static int do_fix(const struct ctl_call *c)
+{
+	int64_t made;
+
+	return mergeq_fix(c->p->mergeq, c->id ? c->id : c->num, &made,
+			  c->err, c->errlen);
 }
 
 static int do_push(const struct ctl_call *c)
@@ -161,11 +180,15 @@ static const struct ctl_cmd commands[] = {
 	{ CTL_ROOT, "cancel", ARG_ID, "cancel ID", do_cancel },
 	{ CTL_ROOT, "retry", ARG_ID, "retry ID", do_retry },
 	{ CTL_ROOT, "merge", ARG_ID_OR_ALL, "merge ID|all", do_merge },
+	{ CTL_ROOT, "queue", ARG_ID, "queue ID", do_queue },
+	{ CTL_ROOT, "fix", ARG_ID, "fix ID", do_fix },
 	{ CTL_ROOT, "prune", ARG_WORDS, "prune [branches] [ID]", do_prune },
 	{ CTL_TASK, "cancel", ARG_NONE, "cancel", do_cancel },
 	{ CTL_TASK, "retry", ARG_NONE, "retry", do_retry },
 	{ CTL_TASK, "priority", ARG_NUM, "priority N", do_priority },
 	{ CTL_TASK, "merge", ARG_NONE, "merge", do_merge },
+	{ CTL_TASK, "queue", ARG_NONE, "queue", do_queue },
+	{ CTL_TASK, "fix", ARG_NONE, "fix", do_fix },
 	{ CTL_TASK, "push", ARG_NONE, "push", do_push },
 	{ CTL_TASK, "rescan", ARG_NONE, "rescan", do_rescan },
 	{ CTL_PLAN, "approve", ARG_NONE, "approve", do_approve },

@@ -32,6 +32,7 @@
 #include "fs.h"
 #include "gitrev.h"
 #include "gitwork.h"
+#include "mergeq.h"
 #include "pai.h"
 #include "planner.h"
 #include "review.h"
@@ -555,6 +556,8 @@ static int start_threads(struct pai *p)
 		return die("cannot start the scheduler");
 	if (planner_start(&p->planner, p) < 0)
 		return die("cannot start the planner");
+	if (mergeq_start(&p->mergeq, p) < 0)
+		return die("cannot start the merge queue");
 	events_add(p->events, "mounted", 0, NULL);
 	/* nobody chose the engine: say which one prompts go to, once the
 	 * mount is up (a shell command given to an agent surprises) */
@@ -600,6 +603,7 @@ static int run(struct args *a)
 out:
 	/* Engines stop and their tasks are queued again before the
 	 * mount goes, so the next mount carries on. */
+	mergeq_stop(p.mergeq);
 	planner_stop(p.planner);
 	sched_stop(p.sched);
 	pai_fs_free(fs);

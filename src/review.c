@@ -57,7 +57,7 @@ void review_free(struct review *rv)
 	free(rv);
 }
 
-static int base_branch(struct pai *p, char *name, size_t len, char *err,
+int review_base_branch(struct pai *p, char *name, size_t len, char *err,
 		       size_t errlen)
 {
 	if (p->cfg.merge_into) {
@@ -183,7 +183,7 @@ static int matrix(struct merge_matrix *m, struct pai *p, char *branch,
 	size_t i;
 	int r;
 
-	if ((r = base_branch(p, branch, blen, err, errlen)) < 0)
+	if ((r = review_base_branch(p, branch, blen, err, errlen)) < 0)
 		return r;
 	if ((r = finished_load(f, p)) < 0)
 		return r;
@@ -326,7 +326,7 @@ static int order(struct merge_order *o, struct pai *p, char *branch,
 	int r;
 
 	memset(f, 0, sizeof(*f));
-	if ((r = base_branch(p, branch, blen, err, errlen)) < 0)
+	if ((r = review_base_branch(p, branch, blen, err, errlen)) < 0)
 		return r;
 	if ((r = finished_load(f, p)) < 0)
 		return r;
@@ -349,6 +349,43 @@ out:
 	free(deps);
 	free(mt);
 	return r;
+}
+
+int review_candidates(struct pai *p, int64_t **ids, size_t *n, char *err,
+		      size_t errlen)
+{
+	struct merge_order o;
+	struct finished f;
+	char branch[256];
+	size_t i;
+	int r;
+
+	*ids = NULL;
+	*n = 0;
+	r = order(&o, p, branch, sizeof(branch), &f, err, errlen);
+	finished_release(&f);
+	if (r < 0)
+		return r;
+	if (!(*ids = calloc(o.n + o.nleft + 1, sizeof(**ids)))) {
+		merge_order_release(&o);
+		return -ENOMEM;
+	}
+	for (i = 0; i < o.n; i++)
+		(*ids)[(*n)++] = o.ids[i];
+	for (i = 0; i < o.nleft; i++)
+		(*ids)[(*n)++] = o.left[i].id;
+	merge_order_release(&o);
+	return 0;
+}
+
+void review_lock(struct pai *p)
+{
+	pthread_mutex_lock(&p->review->lock);
+}
+
+void review_unlock(struct pai *p)
+{
+	pthread_mutex_unlock(&p->review->lock);
 }
 
 int review_merge_order(struct pai *p, struct buf *out)
@@ -419,7 +456,7 @@ static int merge_one(struct pai *p, int64_t id, bool *gone, char *err,
 		r = refuse_moved(p, &t, now, "merge", err, errlen);
 		goto out;
 	}
-	if ((r = base_branch(p, branch, sizeof(branch), err, errlen)) < 0) {
+	if ((r = review_base_branch(p, branch, sizeof(branch), err, errlen)) < 0) {
 		r = -EBUSY;
 		goto out;
 	}

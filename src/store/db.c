@@ -113,7 +113,8 @@ static const char *const migrations[] = {
 	"  state TEXT NOT NULL,"
 	"  batch INTEGER NOT NULL DEFAULT 0,"
 	"  result TEXT,"
-	"  updated INTEGER NOT NULL DEFAULT 0"
+	"  updated INTEGER NOT NULL DEFAULT 0,"
+	"  fix_of INTEGER NOT NULL DEFAULT 0"
 	");",
 };
 

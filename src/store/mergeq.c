@@ -33,14 +33,16 @@ static int run(struct store *st, sqlite3_stmt *s, const char *what)
 	return rc == SQLITE_DONE ? 0 : st_db_error(st, rc, what);
 }
 
-int store_mq_add(struct store *st, int64_t task, const char *state)
+int store_mq_add(struct store *st, int64_t task, const char *state,
+		 int64_t fix_of)
 {
 	/* A task ended in the queue (landed, rejected) may join it again;
 	 * one in it already keeps its place. */
 	static const char sql[] =
 		"INSERT INTO merge_queue (task, seq, state, batch, result,"
-		" updated) VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM"
-		" merge_queue), ?2, 0, NULL, ?3) ON CONFLICT (task) DO UPDATE"
+		" updated, fix_of) VALUES (?1, (SELECT coalesce(max(seq), 0)"
+		" + 1 FROM merge_queue), ?2, 0, NULL, ?3, ?4)"
+		" ON CONFLICT (task) DO UPDATE"
 		" SET seq = excluded.seq, state = excluded.state, batch = 0,"
 		" result = NULL, updated = excluded.updated"
 		" WHERE state IN ('landed', 'rejected', 'dropped')";
@@ -52,6 +54,7 @@ int store_mq_add(struct store *st, int64_t task, const char *state)
 		sqlite3_bind_int64(s, 1, task);
 		sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 3, st_now_ms());
+		sqlite3_bind_int64(s, 4, fix_of);
 		if ((error = run(st, s, "cannot add to the merge queue")) == 0
 		    && sqlite3_changes(st->db) == 0)
 			error = -EEXIST;
@@ -132,6 +135,7 @@ static int read_rows(struct store *st, sqlite3_stmt *s, struct mq_row **out,
 		v[len].batch = sqlite3_column_int64(s, 3);
 		v[len].result = st_column_strdup(s, 4, &oom);
 		v[len].updated = sqlite3_column_int64(s, 5);
+		v[len].fix_of = sqlite3_column_int64(s, 6);
 		len++;
 	}
 	if (!oom && rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -152,7 +156,7 @@ int store_mq_list(struct store *st, size_t ended_max, struct mq_row **out,
 {
 	/* Those still to go in their order, then the last ended ones. */
 	static const char sql[] =
-		"SELECT task, seq, state, batch, result, updated FROM ("
+		"SELECT task, seq, state, batch, result, updated, fix_of FROM ("
 		" SELECT * FROM merge_queue WHERE state IN ('pending',"
 		"  'waiting', 'checking')"
 		" UNION ALL SELECT * FROM (SELECT * FROM merge_queue WHERE"

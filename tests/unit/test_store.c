@@ -310,7 +310,7 @@ static void test_state_names(void)
 {
 	static const char *const names[] = {
 		"queued", "running", "done", "failed", "cancelled", "merged",
-		"waiting", "blocked",
+		"waiting", "blocked", "rejected",
 	};
 	enum task_state s;
 	int i;
