@@ -186,6 +186,29 @@ class TestCheckGate(CheckTestCase):
         self.assertEqual(self.committed(tid, 'x.txt'), 'x\n')
 
 
+class TestCheckCrash(CheckTestCase):
+
+    def test_kill_9_during_the_check_runs_the_task_again(self):
+        started, go = self.outside('started'), self.outside('go')
+        check = ('echo run >> %s; while [ ! -e %s ]; do sleep 0.05; done; make test'
+                 % (started, go))
+        tid = self.m.submit(spec(prompt='echo x > x.txt', check=check))
+        wait_for(lambda: os.path.exists(started), 30, msg='the check to start')
+        self.m.kill9()
+        self.m.remount()
+        # never done on the engine's word alone: it runs again, checked
+        def runs():
+            with open(started) as f:
+                return f.read().count('run')
+        wait_for(lambda: runs() == 2, 30, msg='the check to run again')
+        self.assertEqual(self.m.state(tid), 'running')
+        self.assertEqual(self.m.status(tid)['attempts'], '2')
+        open(go, 'w').close()
+        self.assertDone(tid)
+        self.assertEqual(self.m.status(tid)['check'], 'passed, round 1 of 1')
+        self.assertEqual(self.m.events_of('requeued', tid)[0]['reason'], 'daemon restarted')
+
+
 class TestCheckConfig(CheckTestCase):
 
     def prepare_repo(self, repo):
