@@ -19,7 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "buf.h"
-#include "check.h"
+#include "checkrun.h"
 #include "events.h"
 #include "pai.h"
 #include "quote.h"

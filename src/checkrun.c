@@ -1,6 +1,6 @@
 /*
- * check: run a check command under the runner and judge it; see
- * include/check.h.
+ * checkrun: run a check command under the runner and judge it; see
+ * include/checkrun.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "check.h"
+#include "checkrun.h"
 #include "runner.h"
 
 static int64_t check_now_ms(void)

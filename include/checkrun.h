@@ -1,5 +1,5 @@
 /*
- * check: a project's check command (`make test`), run in a directory and
+ * checkrun: a project's check command (`make test`), run in a directory and
  * judged by its exit status.
  *
  * The command runs with /bin/sh -c in its own process group under the
@@ -18,8 +18,8 @@
  *	if (o.end == CHECK_EXITED && o.code == 0)
  *		...;	// passed
  */
-#ifndef PAI_CHECK_H
-#define PAI_CHECK_H
+#ifndef PAI_CHECKRUN_H
+#define PAI_CHECKRUN_H
 
 #include <stdbool.h>
 #include <stddef.h>
