@@ -100,6 +100,12 @@ class TestCheckGate(CheckTestCase):
         ev = self.m.events_of('check_passed', tid)[0]
         self.assertEqual((ev['command'], ev['exit'], ev['round']), ('make test', 0, 1))
 
+    def test_mount_readme_tells_of_check_gates(self):
+        text = self.m.read('README')
+        for words in ('tasks/N/check', 'parallelai.check', 'fix_rounds',
+                      'check: failed (exit 2), round 2 of 3'):
+            self.assertIn(words, text)
+
     def test_task_without_check_is_as_before(self):
         tid = self.m.submit(BREAK + '\n')
         self.assertDone(tid)
