@@ -526,8 +526,10 @@ static void finish(struct run *r, enum task_state st, int code,
 	cJSON *f;
 	int ret;
 
+	/* A failed check says nothing of the provider: its engine
+	 * answered. */
 	if (r->engine)
-		note_outcome(s, r->engine, st);
+		note_outcome(s, r->engine, *r->check_failed ? TASK_DONE : st);
 	if (st == TASK_FAILED && retry_later(r, code, reason))
 		return;
 	f = cJSON_CreateObject();

@@ -290,6 +290,7 @@ class TestAgentFixRound(CheckTestCase):
         git(repo, 'config', 'engine.anthropic.baseUrl', self.srv.url)
         git(repo, 'config', 'engine.anthropic.apiKeyEnv', self.KEY_ENV)
         git(repo, 'config', 'parallelai.check', 'make test')
+        git(repo, 'config', 'parallelai.breakerFailures', '1')
 
     def write(self, text):
         return {'text': 'Writing calc.sh.',
@@ -312,6 +313,15 @@ class TestAgentFixRound(CheckTestCase):
         self.assertIn('`make test` exited 2', second_run)
         self.assertIn('FAIL: add 2 3 gave -1, wanted 5', second_run)
         self.assertIn('make add subtract', second_run)
+
+    def test_a_failed_check_does_not_open_the_breaker(self):
+        self.srv.httpd.script = {'turns': [{'text': 'Nothing to change.'}]}
+        tid = self.m.submit(spec(prompt='look', engine='anthropic', check='false',
+                                 fix_rounds=0))
+        self.ends(tid, 'failed')
+        self.assertEqual(self.m.status(tid)['reason'], 'check failed: false exited 1')
+        self.assertEqual(self.m.events_of('breaker_open'), [])
+        self.assertDone(self.m.submit(spec(prompt='look again', engine='anthropic')))
 
 
 if __name__ == '__main__':
