@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,20 @@ static void conclude_recovered(struct sched *s, struct task *t, int code,
 		close(r.logfd);
 }
 
+/* A task with a check is not done on its engine's word: whatever its
+ * engine's end, it runs again, engine and check. */
+static bool has_check(struct sched *s, int64_t id)
+{
+	struct task_check c;
+	bool yes;
+
+	if (store_task_check_get(s->p->store, id, &c) < 0)
+		return false;
+	yes = c.command != NULL;
+	task_check_release(&c);
+	return yes;
+}
+
 /* How long the next daemon waits for a dead one's keepers, all of them
  * together: their linger, and time for the engines to die. */
 #define KEEPER_WAIT_MS (RUNNER_LINGER_MS + 9000)
@@ -164,7 +179,7 @@ void sched_recover(struct sched *s)
 		pai_exit_path(s->p, t.id, t.attempts, path, sizeof(path));
 		kept = r == 0 && t.worktree ? runner_read_exit(path, &status) :
 		       -ENOENT;
-		if (kept == 0 || kept == -ENODATA) {
+		if ((kept == 0 || kept == -ENODATA) && !has_check(s, t.id)) {
 			conclude_recovered(s, &t, kept ? -1 :
 					   runner_exit_code(status),
 					   kept ? lost_status : NULL);

@@ -215,6 +215,42 @@ class TestCheckCrash(CheckTestCase):
         self.assertEqual(self.m.events_of('requeued', tid)[0]['reason'], 'daemon restarted')
 
 
+    def test_engine_ending_while_its_daemon_is_dead_is_checked(self):
+        """The engine exits 0 while its keeper lingers after kill -9 of
+        the daemon: with a check, the next mount does not finish it on
+        that word (as it does a task without one) but runs it again."""
+        runs, fifo = self.outside('runs'), self.outside('go')
+        os.mkfifo(fifo)
+        prompt = ('echo run >> %s; echo work > work.txt;'
+                  ' [ $(wc -l < %s) -ge 2 ] || read x < %s' % (runs, runs, fifo))
+        tid = self.m.submit(spec(prompt=prompt, check='make test'))
+        wait_for(lambda: os.path.exists(runs), 30, msg='the engine to start')
+        self.m.kill9()
+        with open(fifo, 'w') as f:
+            f.write('go\n')
+        self.m.remount()
+        self.assertDone(tid)
+        with open(runs) as f:
+            self.assertEqual(f.read(), 'run\n' * 2)
+        self.assertEqual(self.m.events_of('recovered', tid), [])
+        self.assertEqual(len(self.m.events_of('check_passed', tid)), 1)
+
+    def test_unmount_during_the_check_runs_the_task_again(self):
+        started, go = self.outside('started'), self.outside('go')
+        check = ('echo run >> %s; while [ ! -e %s ]; do sleep 0.05; done; make test'
+                 % (started, go))
+        tid = self.m.submit(spec(prompt='echo x > x.txt', check=check))
+        wait_for(lambda: os.path.exists(started), 30, msg='the check to start')
+        self.m.unmount()
+        self.m.remount()
+        open(go, 'w').close()
+        self.assertDone(tid)
+        with open(started) as f:
+            self.assertEqual(f.read(), 'run\n' * 2)
+        self.assertEqual(self.m.events_of('requeued', tid)[0]['reason'], 'stopped by unmount')
+        self.assertEqual(len(self.m.events_of('check_passed', tid)), 1)
+
+
 class TestCheckConfig(CheckTestCase):
 
     def prepare_repo(self, repo):
