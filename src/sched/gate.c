@@ -147,9 +147,9 @@ static enum gate run_check(struct run *r, const struct task *t,
 	return check_passed(o) ? GATE_PASSED : GATE_FAILED;
 }
 
-/* The next round's engine starts afresh: the last one's process is
- * released, its signals forgotten. */
-static void next_round(struct run *r)
+/* The engine has ended: its process is released, its signals
+ * forgotten (the next round's starts afresh), its pid no longer shown. */
+static void engine_gone(struct run *r, int64_t id)
 {
 	pthread_mutex_lock(&r->s->lock);
 	if (r->has_proc)
@@ -157,6 +157,7 @@ static void next_round(struct run *r)
 	r->has_proc = 0;
 	r->term_at = 0;
 	pthread_mutex_unlock(&r->s->lock);
+	store_task_set_pid(r->s->p->store, id, 0);
 }
 
 /* The engine in rounds, while its check fails and rounds are left. */
@@ -182,6 +183,7 @@ static int rounds(struct run *r, struct task *t, const struct task_check *c,
 		 * the check runs the task again at the next mount. */
 		pai_exit_path(p, t->id, t->attempts, exitp, sizeof(exitp));
 		unlink(exitp);
+		engine_gone(r, t->id);
 		buf_init(&tail, BUF_NOMAX);
 		g = run_check(r, t, c, round, &o, &tail, how, sizeof(how),
 			      err, errlen);
@@ -220,7 +222,6 @@ static int rounds(struct run *r, struct task *t, const struct task_check *c,
 			break;
 		}
 		rt.prompt = fix;
-		next_round(r);
 		store_task_set_check(p->store, t->id, o.end == CHECK_TIMEOUT ?
 				     "timeout" : "failed", o.code, round + 1);
 		sched_log_line(r->logfd, "--- parallelai: attempt %d, round %d"

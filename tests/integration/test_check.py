@@ -184,6 +184,10 @@ class TestCheckGate(CheckTestCase):
         wait_for(lambda: os.path.exists(started), 30, msg='the check to start')
         st = self.m.status(tid)
         self.assertEqual(st['check'], 'running, round 1 of 1')
+        # the engine has ended: no pid of it is shown
+        self.assertNotIn('pid', st)
+        w = self.m.worker_of(tid)
+        self.assertNotIn('pid', self.m.kv('workers/%d/status' % w))
         with open(pidf) as f:
             pid = int(f.read())
         self.assertEqual(self.m.ctl('tasks/%d/ctl' % tid, 'cancel\n'), 0)
