@@ -147,6 +147,17 @@ static enum gate run_check(struct run *r, const struct task *t,
 	return check_passed(o) ? GATE_PASSED : GATE_FAILED;
 }
 
+/* The log's line for the last round's failure: one line, whatever the
+ * command holds. */
+static void log_failed(struct run *r, int round, int rounds)
+{
+	char shown[600];
+
+	quote_text(shown, sizeof(shown), r->check_failed);
+	sched_log_line(r->logfd, "parallelai: %s (round %d of %d)", shown,
+		       round, rounds);
+}
+
 /* The engine has ended: its process is released, its signals
  * forgotten (the next round's starts afresh), its pid no longer shown. */
 static void engine_gone(struct run *r, int64_t id)
@@ -199,9 +210,7 @@ static int rounds(struct run *r, struct task *t, const struct task_check *c,
 		} else if (g == GATE_FAILED && round > c->fix_rounds) {
 			snprintf(r->check_failed, sizeof(r->check_failed),
 				 "check failed: %s %s", c->command, how);
-			sched_log_line(r->logfd, "parallelai: %s (round %d of"
-				       " %d)", r->check_failed, round,
-				       c->fix_rounds + 1);
+			log_failed(r, round, c->fix_rounds + 1);
 		}
 		if (g != GATE_FAILED || round > c->fix_rounds) {
 			buf_release(&tail);

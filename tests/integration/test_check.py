@@ -171,6 +171,17 @@ class TestCheckGate(CheckTestCase):
         self.assertEqual(self.m.status(tid)['check'], 'failed (exit 2), round 1 of 1')
         self.assertEqual(len(self.m.events_of('check_started', tid)), 1)
 
+    def test_a_check_of_several_lines_shows_on_one(self):
+        tid = self.m.submit(spec(prompt='true', check='true\nfalse'))
+        self.ends(tid, 'failed')
+        st = self.m.status(tid)
+        self.assertIn('\\n', st['reason'])
+        self.assertIn('\\n', st['check_command'])
+        lines = self.log(tid).splitlines()
+        self.assertEqual([ln for ln in lines if ln.startswith('false')], [], lines)
+        self.assertEqual(json.loads(self.m.read('tasks/%d/task.json' % tid))['reason'],
+                         'check failed: true\nfalse exited 1')
+
     def test_engine_failure_runs_no_check(self):
         tid = self.m.submit(spec(prompt='exit 3', check='make test'))
         self.ends(tid, 'failed')
