@@ -442,6 +442,43 @@ static void test_model_and_options_round_trip(void)
 	store_close(st);
 }
 
+static void test_check_round_trip(void)
+{
+	char path[128];
+	struct store *st = open_new(path, sizeof(path));
+	struct task_check c;
+	int64_t id, plain;
+
+	CHECK(st);
+	if (!st)
+		return;
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "p", .len = 1,
+		.engine = "sh", .base = BASE, .check = "make test",
+		.fix_rounds = 2 }, &id) == 0);
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "q", .len = 1,
+		.engine = "sh", .base = BASE }, &plain) == 0);
+	CHECK(store_task_check_get(st, id, &c) == 0);
+	CHECK_STR(c.command, "make test");
+	CHECK(c.fix_rounds == 2 && !*c.state && c.exit_code == -1 &&
+	      c.round == 0);
+	task_check_release(&c);
+	CHECK(store_task_set_check(st, id, "failed", 2, 2) == 0);
+	CHECK(store_task_check_get(st, id, &c) == 0);
+	CHECK_STR(c.state, "failed");
+	CHECK(c.exit_code == 2 && c.round == 2);
+	task_check_release(&c);
+	CHECK(store_task_set_check(st, id, NULL, -1, 1) == 0);
+	CHECK(store_task_check_get(st, id, &c) == 0);
+	CHECK(!*c.state && c.exit_code == -1 && c.round == 1);
+	task_check_release(&c);
+	CHECK(store_task_check_get(st, plain, &c) == 0);
+	CHECK(c.command == NULL);
+	task_check_release(&c);
+	CHECK(store_task_check_get(st, 99, &c) == -ENOENT);
+	CHECK(store_task_set_check(st, 99, "passed", 0, 1) == -ENOENT);
+	store_close(st);
+}
+
 static enum task_state state_of(struct store *st, int64_t id)
 {
 	struct task t;
@@ -631,6 +668,14 @@ static void test_version_1_database_is_migrated(void)
 	CHECK(store_totals(st, &tot) == 0);
 	CHECK(tot.input_tokens == 200 && tot.output_tokens == 40);
 	CHECK(store_task_add_usage(st, 99, &u) == -ENOENT);
+	/* a task from before check gates has none */
+	{
+		struct task_check c;
+
+		CHECK(store_task_check_get(st, 1, &c) == 0);
+		CHECK(c.command == NULL && c.round == 0);
+		task_check_release(&c);
+	}
 	store_close(st);
 }
 
@@ -853,6 +898,7 @@ int main(void)
 	RUN(test_batch_is_all_or_nothing);
 	RUN(test_priority_then_age_and_backoff);
 	RUN(test_model_and_options_round_trip);
+	RUN(test_check_round_trip);
 	RUN(test_newer_schema_is_refused);
 	RUN(test_open_in_unwritable_directory_fails);
 	RUN(test_threads_create_distinct_ids);
