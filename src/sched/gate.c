@@ -190,8 +190,9 @@ static int rounds(struct run *r, struct task *t, const struct task_check *c,
 					 err, errlen);
 		if (ret || !c->command || *cancel || *code || r->killed_for)
 			break;
-		/* Not done until the check says so: a daemon killed during
-		 * the check runs the task again at the next mount. */
+		/* Not done until the check says so (a daemon killed from
+		 * here on has the task run again: sched_recover); the
+		 * engine's exit file goes, as the run's end would take it. */
 		pai_exit_path(p, t->id, t->attempts, exitp, sizeof(exitp));
 		unlink(exitp);
 		engine_gone(r, t->id);
