@@ -114,7 +114,9 @@ struct plan {
 	char *engine;
 	int approve;		/* tasks only after "approve" */
 	char *plan;		/* what the planner returned, JSON, or NULL */
-	char *tasks;		/* "[3,4,5]" once created, or NULL */
+	int64_t *tasks;		/* the tasks made from it, in the plan's
+				 * order; NULL (n_tasks 0) until created */
+	size_t n_tasks;
 	char *reason;
 	int64_t created, updated;
 };
