@@ -3,6 +3,12 @@
  * migrations, the statement table and cache, and the helpers every other
  * file of the store uses. The store is the only part that speaks SQL.
  *
+ * Every statement is a row of stmt_sql, prepared once on first use, and
+ * run through the binder, which binds its arguments by a format and
+ * steps it: a one-statement write is a line,
+ *
+ *	return st_write(st, S_SET_PID, "IiI", id, pid, st_now_ms());
+ *
  * One SQLite connection, serialised by a mutex, in WAL mode with
  * synchronous=FULL: a COMMIT that returned has reached the disk, which is
  * what lets close() on tasks/new promise that the task survives kill -9.
