@@ -316,7 +316,7 @@ const struct entry ns_worker_dir = ROW(NULL, K_WORKER, S_IFDIR | 0500, 0);
 static int render_plan(struct pai *p, const struct node *n, struct buf *out)
 {
 	struct plan pl;
-	const char *s;
+	size_t i;
 	int r;
 
 	if ((r = store_plan_get(p->store, n->task, &pl)) < 0)
@@ -326,12 +326,8 @@ static int render_plan(struct pai *p, const struct node *n, struct buf *out)
 	} else if (n->e->kind == K_P_PLAN) {
 		r = pl.plan ? buf_printf(out, "%s\n", pl.plan) : 0;
 	} else {
-		/* "[3,4,5]" */
-		for (s = pl.tasks; s && *s && r == 0; s++)
-			if (*s >= '0' && *s <= '9')
-				r = buf_add(out, s, 1);
-			else if (*s == ',' || *s == ']')
-				r = buf_add(out, "\n", 1);
+		for (i = 0; i < pl.n_tasks && r == 0; i++)
+			r = buf_printf(out, "%lld\n", (long long)pl.tasks[i]);
 	}
 	plan_release(&pl);
 	return r;
@@ -345,7 +341,7 @@ static bool plan_has(struct pai *p, const struct node *n)
 
 	if (store_plan_get(p->store, n->task, &pl) < 0)
 		return false;
-	ok = n->e->kind == K_P_PLAN ? pl.plan != NULL : pl.tasks != NULL;
+	ok = n->e->kind == K_P_PLAN ? pl.plan != NULL : pl.n_tasks > 0;
 	plan_release(&pl);
 	return ok;
 }

@@ -4,7 +4,11 @@
  * One SQLite file (WAL mode, synchronous=FULL so that an acknowledged task
  * survives kill -9 and power loss), schema versioned with PRAGMA user_version
  * and upgraded by forward migrations at open. One connection guarded by a
- * mutex: every function is safe to call from any thread.
+ * mutex: every function is safe to call from any thread, takes the mutex
+ * for the whole of its work and holds no lock when it returns, so a caller
+ * may hold any lock of its own across a call (the scheduler's does); the
+ * store calls nothing outside itself with its mutex held. (The details:
+ * src/store/storeint.h.)
  *
  *	struct store *st;
  *	char err[256];
@@ -114,7 +118,9 @@ struct plan {
 	char *engine;
 	int approve;		/* tasks only after "approve" */
 	char *plan;		/* what the planner returned, JSON, or NULL */
-	char *tasks;		/* "[3,4,5]" once created, or NULL */
+	int64_t *tasks;		/* the tasks made from it, in the plan's
+				 * order; NULL (n_tasks 0) until created */
+	size_t n_tasks;
 	char *reason;
 	int64_t created, updated;
 };

@@ -896,6 +896,7 @@ int planner_status(struct planner *pl, int64_t id, struct buf *out)
 {
 	struct plan plan;
 	char t[32];
+	size_t i;
 	int r = store_plan_get(pl->p->store, id, &plan);
 
 	if (r < 0)
@@ -905,8 +906,10 @@ int planner_status(struct planner *pl, int64_t id, struct buf *out)
 		   plan.approve ? "yes" : "no");
 	pai_format_time(plan.created, t, sizeof(t));
 	buf_printf(out, "created: %s\n", t);
-	if (plan.tasks)
-		buf_printf(out, "tasks: %s\n", plan.tasks);
+	for (i = 0; i < plan.n_tasks; i++)
+		buf_printf(out, "%s%lld%s", i ? "," : "tasks: [",
+			   (long long)plan.tasks[i],
+			   i + 1 < plan.n_tasks ? "" : "]\n");
 	if (plan.reason)
 		buf_printf(out, "reason: %s\n", plan.reason);
 	plan_release(&plan);
