@@ -2,8 +2,8 @@
  * merge: bringing tasks' work back together, through libgit2. Conflicts
  * between tasks and against the base branch, computed by real three-way
  * merges in memory; an order in which finished tasks merge cleanly; the
- * merge itself into the base branch, the user's checkout kept safe; push;
- * and the clean-up of a task's worktree.
+ * merge itself into the base branch, the user's checkout kept safe; and
+ * push.
  *
  *	struct merge_cache cache;		// kept for the daemon's life
  *	struct merge_matrix m;
@@ -26,14 +26,14 @@
  *	$ git merge-tree --write-tree pai/task-7 pai/task-9	# conflicts
  *	$ git checkout main && git merge pai/task-7		# merge_into
  *
- * except that nothing but merge_into, merge_push and merge_worktree_remove
- * writes anything: conflicts and merge orders are computed in memory
- * (merge order's simulated commits live in an in-memory object store).
+ * except that nothing but merge_into and merge_push writes anything:
+ * conflicts and merge orders are computed in memory (merge order's
+ * simulated commits live in an in-memory object store).
  *
  * Commits are named by anything git rev-parse takes: 40 hex digits, a
  * branch ("pai/task-7", "main"), "refs/heads/main". Every function opens
  * and frees its own git_repository (libgit2 handles are not shared
- * between threads); libgit2 must be initialised (gitwork_init). Results
+ * between threads); libgit2 must be initialised (gitrepo_init). Results
  * are 0 or a negative errno; err gets a one-line message in git's style
  * ("cannot merge 'pai/task-7' into 'main': conflict in a.txt").
  */
@@ -295,25 +295,5 @@ void merge_result_release(struct merge_result *r);
  */
 int merge_push(const char *repo, const char *remote, const char *branch,
 	       const char *commit, int force, char *err, size_t errlen);
-
-/*
- * Remove a task's worktree: its directory at path (rm -rf, refused with
- * -EINVAL when path exists but is not a worktree of repo), and its
- * worktrees/NAME entry in the git directory (git worktree prune); then
- * its branch, when branch is not NULL and is not checked out anywhere.
- * What is gone already (a worktree removed by hand, a branch deleted) is
- * no error. A locked worktree is refused with -EBUSY.
- */
-int merge_worktree_remove(const char *repo, const char *name,
-			  const char *path, const char *branch,
-			  char *err, size_t errlen);
-
-/*
- * Disk used by the tree at path, in bytes, like du -s -B1: allocated
- * blocks, each hard-linked file counted once, symlinks not followed.
- * Unreadable directories count what can be seen. -ENOENT when path
- * does not exist.
- */
-int merge_disk_usage(const char *path, uint64_t *bytes);
 
 #endif

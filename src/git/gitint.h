@@ -1,6 +1,7 @@
 /*
  * gitint: what the files of src/git/ share. Not for use outside src/git/;
- * the interface is include/merge.h. Every function opens and frees its
+ * the interfaces are include/merge.h, gitrepo.h, gitrev.h, gitmsg.h,
+ * gitwork.h and worktree.h. Every function opens and frees its
  * own repository, or works on one its caller opened; one cleanup path
  * per function (goto out).
  */
@@ -16,6 +17,11 @@
 /* The identity of commits when the repository names none. */
 #define DEFAULT_NAME "parallelai"
 #define DEFAULT_EMAIL "parallelai@localhost"
+
+/* repo.c */
+/* The commit hex (40 hex digits) names; -EINVAL for anything else. */
+int mg_lookup_commit(git_commit **out, git_repository *repo,
+		     const char *hex, char *err, size_t errlen);
 
 /* paths.c */
 /* Append a copy of path; the set is put in order by paths_finish. */

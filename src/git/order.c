@@ -56,7 +56,7 @@ static ssize_t task_index(const struct merge_task *t, size_t n, int64_t id)
  * The tree of a merged index, made as base plus the entries that differ
  * from it. git_index_write_tree_to would build every tree of the
  * repository again (and, with libgit2's strict object creation, which
- * gitwork_init turns off, read a header of every blob), which for a
+ * gitrepo_init turns off, read a header of every blob), which for a
  * 5,000-file tree costs far more than the merge; unchanged subtrees are
  * kept here by id, unread.
  */
