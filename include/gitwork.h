@@ -37,7 +37,7 @@ struct gitwork_author {
  */
 int gitwork_commit_all(const char *worktree, const char *message,
 		       const struct gitwork_author *author,
-		       const char *const *skip, char oid_out[41],
+		       const char *const *skip, char oid_out[OID_HEX_SIZE],
 		       char *err, size_t errlen);
 
 /*

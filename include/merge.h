@@ -44,6 +44,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "oid.h"
+
 /* A set of repository paths: sorted (strcmp), unique, malloc'd. */
 struct merge_paths {
 	char **v;
@@ -76,7 +78,7 @@ int merge_conflicts(struct merge_paths *paths, const char *repo,
  * any branch). out gets the result. -EBUSY when two of them conflict,
  * with the paths in paths and in err.
  */
-int merge_combine(char out[41], struct merge_paths *paths, const char *repo,
+int merge_combine(char out[OID_HEX_SIZE], struct merge_paths *paths, const char *repo,
 		  const char *base, const char *const *commits, size_t n,
 		  const char *message, char *err, size_t errlen);
 
@@ -125,7 +127,7 @@ struct merge_conflict {
 };
 
 struct merge_matrix {
-	char tip[41];		/* the base tip used, "" when base was NULL */
+	char tip[OID_HEX_SIZE];		/* the base tip used, "" when base was NULL */
 	struct merge_conflict *v;	/* conflicting pairs only, sorted by
 					 * (a, b): a's tip entry first */
 	size_t n;
@@ -170,7 +172,7 @@ struct merge_left {
 };
 
 struct merge_order {
-	char tip[41];		/* the base tip the order starts from */
+	char tip[OID_HEX_SIZE];		/* the base tip the order starts from */
 	int64_t *ids;		/* the order */
 	size_t n;
 	struct merge_left *left;	/* sorted by id */
@@ -240,8 +242,8 @@ enum merge_how {
 const char *merge_how_name(enum merge_how h);
 
 struct merge_result {
-	char old[41];		/* the base branch's tip before */
-	char oid[41];		/* and after: the commit the task became */
+	char old[OID_HEX_SIZE];		/* the base branch's tip before */
+	char oid[OID_HEX_SIZE];		/* and after: the commit the task became */
 	enum merge_how how;
 	/* the working tree that has the base branch checked out and was
 	 * updated (malloc'd), NULL when none has it */

@@ -492,7 +492,7 @@ static int create_tasks(struct planner *pl, const struct plan *plan,
 	struct task_new *v = calloc(steps->n, sizeof(*v));
 	int64_t *ids = calloc(steps->n, sizeof(*ids));
 	int64_t **deps = calloc(steps->n, sizeof(*deps));
-	char base[41];
+	char base[OID_HEX_SIZE];
 	cJSON *f;
 	size_t i, k;
 	int r = -ENOMEM;

@@ -71,7 +71,7 @@ static int base_branch(struct pai *p, char *name, size_t len, char *err,
 
 bool review_branch_missing(struct pai *p, const struct task *t)
 {
-	char oid[41], err[512];
+	char oid[OID_HEX_SIZE], err[512];
 
 	/* Only a task that ended with a commit surely made its branch: a
 	 * queued one has not yet, a running one has it checked out. */
@@ -82,9 +82,9 @@ bool review_branch_missing(struct pai *p, const struct task *t)
 }
 
 bool review_branch_moved(struct pai *p, const struct task *t,
-			 char now[41])
+			 char now[OID_HEX_SIZE])
 {
-	char oid[41], err[512];
+	char oid[OID_HEX_SIZE], err[512];
 
 	if (now)
 		*now = '\0';
@@ -392,7 +392,7 @@ static int merge_one(struct pai *p, int64_t id, bool *gone, char *err,
 				      .author_email = p->cfg.author_email };
 	struct merge_result res;
 	struct task t;
-	char branch[256], reason[640], now[41];
+	char branch[256], reason[640], now[OID_HEX_SIZE];
 	cJSON *f;
 	int r;
 
@@ -543,7 +543,7 @@ int review_push(struct pai *p, int64_t id, char *err, size_t errlen)
 {
 	const char *remote = p->cfg.remote ? p->cfg.remote : "origin";
 	struct task t;
-	char now[41];
+	char now[OID_HEX_SIZE];
 	cJSON *f;
 	int r;
 
@@ -586,7 +586,7 @@ out:
 int review_rescan(struct pai *p, int64_t id, char *err, size_t errlen)
 {
 	struct task t;
-	char now[41], why[512];
+	char now[OID_HEX_SIZE], why[512];
 	cJSON *f;
 	int r;
 

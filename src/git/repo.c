@@ -115,7 +115,7 @@ out:
 	return error;
 }
 
-int gitrepo_head(const char *path, char oid[41], char *err, size_t errlen)
+int gitrepo_head(const char *path, char oid[OID_HEX_SIZE], char *err, size_t errlen)
 {
 	git_repository *repo = NULL;
 	git_commit *head = NULL;
@@ -127,7 +127,7 @@ int gitrepo_head(const char *path, char oid[41], char *err, size_t errlen)
 	if ((error = gitmsg_head_commit(&head, repo, path, err,
 					       errlen)) < 0)
 		goto out;
-	git_oid_tostr(oid, 41, git_commit_id(head));
+	git_oid_tostr(oid, OID_HEX_SIZE, git_commit_id(head));
 out:
 	git_commit_free(head);
 	git_repository_free(repo);

@@ -57,7 +57,7 @@ static int skip_listed(const char *path, const char *spec, void *payload)
 
 int gitwork_commit_all(const char *worktree, const char *message,
 		       const struct gitwork_author *author,
-		       const char *const *skip, char oid_out[41],
+		       const char *const *skip, char oid_out[OID_HEX_SIZE],
 		       char *err, size_t errlen)
 {
 	git_repository *repo = NULL;
@@ -100,7 +100,7 @@ int gitwork_commit_all(const char *worktree, const char *message,
 	}
 
 	if (git_oid_equal(&tree_id, git_commit_tree_id(head))) {
-		git_oid_tostr(oid_out, 41, git_commit_id(head));
+		git_oid_tostr(oid_out, OID_HEX_SIZE, git_commit_id(head));
 		goto out;
 	}
 
@@ -120,7 +120,7 @@ int gitwork_commit_all(const char *worktree, const char *message,
 		error = gitmsg_errno(error);
 		goto out;
 	}
-	git_oid_tostr(oid_out, 41, &commit_id);
+	git_oid_tostr(oid_out, OID_HEX_SIZE, &commit_id);
 out:
 	git_buf_dispose(&msg);
 	git_signature_free(sig);

@@ -81,7 +81,7 @@ static int merge_dependencies(struct pai *p, struct task *t, char *err,
 	const char **commits = NULL;
 	struct task *deps = NULL;
 	struct merge_paths paths;
-	char merged[41], msg[96];
+	char merged[OID_HEX_SIZE], msg[96];
 	size_t n = 0, k = 0, i;
 	int r;
 
@@ -506,7 +506,7 @@ void sched_conclude(struct run *r, const struct task *t, const char *wt,
 	struct pai *p = r->s->p;
 	struct gitwork_author author = { p->cfg.author_name,
 					 p->cfg.author_email };
-	char msg[1024], commit[41] = "", err[PATH_MAX + 1024];
+	char msg[1024], commit[OID_HEX_SIZE] = "", err[PATH_MAX + 1024];
 
 	commit_message(t, msg, sizeof(msg));
 	if (gitwork_commit_all(wt, msg, &author,

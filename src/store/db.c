@@ -508,11 +508,11 @@ int st_row_by_id(struct store *st, enum stmt_id q, int64_t id,
 	return rc == SQLITE_ROW ? 0 : st_db_error(st, rc, what);
 }
 
-void st_column_oid(sqlite3_stmt *s, int col, char oid[41])
+void st_column_oid(sqlite3_stmt *s, int col, char oid[OID_HEX_SIZE])
 {
 	const unsigned char *text = sqlite3_column_text(s, col);
 
-	snprintf(oid, 41, "%s", text ? (const char *)text : "");
+	snprintf(oid, OID_HEX_SIZE, "%s", text ? (const char *)text : "");
 }
 
 /* Collect the first column of every row of a bound statement as ids. */

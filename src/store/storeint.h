@@ -96,7 +96,7 @@ char *st_column_blob(sqlite3_stmt *s, int col, size_t *len, int *oom);
  * the caller finishes *out with st_stmt_done. */
 int st_row_by_id(struct store *st, enum stmt_id q, int64_t id,
 		 const char *what, sqlite3_stmt **out);
-void st_column_oid(sqlite3_stmt *s, int col, char oid[41]);
+void st_column_oid(sqlite3_stmt *s, int col, char oid[OID_HEX_SIZE]);
 /* Collect the first column of every row of a bound statement as ids. */
 int st_collect_ids(struct store *st, sqlite3_stmt *s, int64_t **ids,
 		   size_t *n);
