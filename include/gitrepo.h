@@ -5,7 +5,7 @@
  *
  *	char *gitdir, err[512];
  *	gitrepo_init();
- *	if (gitrepo_check("/src/app", &gitdir, err, sizeof(err)) < 0)
+ *	if (gitrepo_check(&gitdir, "/src/app", err, sizeof(err)) < 0)
  *		die("%s", err);	// "not a git repository: '/x'"
  *	gitrepo_branch_free("/src/app", "fix-login", err, sizeof(err));
  *
@@ -37,8 +37,8 @@ void gitrepo_shutdown(void);
  * commit. *gitdir_out gets the absolute git
  * directory (for a linked worktree: the common directory), malloc'd.
  */
-int gitrepo_check(const char *path, char **gitdir_out,
-		  char *err, size_t errlen);
+int gitrepo_check(char **gitdir_out, const char *path, char *err,
+		  size_t errlen);
 
 /* The commit HEAD points at, as 40 hex digits, opening the repository
  * for it; the daemon asks through gitrev's long-lived handle instead. */

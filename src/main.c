@@ -486,7 +486,7 @@ static int check_all(struct pai *p, struct args *a)
 		return 1;
 	if (gitrepo_init() < 0)
 		return die("cannot initialise libgit2");
-	if (gitrepo_check(p->repo, &p->gitdir, err, sizeof(err)) < 0 ||
+	if (gitrepo_check(&p->gitdir, p->repo, err, sizeof(err)) < 0 ||
 	    config_load(&p->cfg, p->repo, err, sizeof(err)) < 0)
 		return die("%s", err);
 	if (apply_opts(&p->cfg, buf_cstr(&a->ours)) ||

@@ -98,10 +98,9 @@ int mg_find_checkout(git_repository **out, git_repository *repo,
  * paths only, never overwriting anything that differs from from; with
  * dry, only find out whether it could (conflicts gets what is in the way).
  */
-int mg_checkout_paths(git_repository *wt, const git_oid *from_id,
-		      const git_oid *to_id,
-		      const struct merge_paths *touched, int dry,
-		      struct merge_paths *conflicts);
+int mg_checkout_paths(struct merge_paths *conflicts, git_repository *wt,
+		      const git_oid *from_id, const git_oid *to_id,
+		      const struct merge_paths *touched, int dry);
 /*
  * Whether wt's files and index can go from tree from to tree to in the
  * touched paths: no git command running there, no merge or rebase under

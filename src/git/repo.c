@@ -72,8 +72,8 @@ int mg_lookup_commit(git_commit **out, git_repository *repo,
 	return 0;
 }
 
-int gitrepo_check(const char *path, char **gitdir_out,
-		       char *err, size_t errlen)
+int gitrepo_check(char **gitdir_out, const char *path, char *err,
+		  size_t errlen)
 {
 	git_repository *repo = NULL;
 	git_commit *head = NULL;

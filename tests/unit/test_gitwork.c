@@ -56,7 +56,7 @@ static void test_check_repo_refuses_a_plain_directory(void)
 
 	snprintf(path, sizeof(path), "%s/plain", tmp);
 	mkdir(path, 0755);
-	CHECK(gitrepo_check(path, &gitdir, err, sizeof(err)) == -ENOENT);
+	CHECK(gitrepo_check(&gitdir, path, err, sizeof(err)) == -ENOENT);
 	CHECK(gitdir == NULL);
 	snprintf(want, sizeof(want), "not a git repository: '%s'", path);
 	CHECK_STR(err, want);
@@ -68,7 +68,7 @@ static void test_check_repo_refuses_a_repo_without_commits(void)
 
 	snprintf(path, sizeof(path), "%s/empty", tmp);
 	sh("git init -q %s", path);
-	CHECK(gitrepo_check(path, &gitdir, err, sizeof(err)) == -ENOENT);
+	CHECK(gitrepo_check(&gitdir, path, err, sizeof(err)) == -ENOENT);
 	snprintf(want, sizeof(want), "repository '%s' has no commit yet",
 		 path);
 	CHECK_STR(err, want);
@@ -83,7 +83,7 @@ static void test_check_repo_refuses_worktree_config(void)
 	snprintf(path, sizeof(path), "%s/sparse", tmp);
 	sh("git -C %s config core.repositoryformatversion 1 && "
 	   "git -C %s config extensions.worktreeConfig true", path, path);
-	CHECK(gitrepo_check(path, &gitdir, err, sizeof(err)) < 0);
+	CHECK(gitrepo_check(&gitdir, path, err, sizeof(err)) < 0);
 	CHECK(strstr(err, "extensions.worktreeConfig") != NULL);
 	CHECK(strstr(err, path) != NULL);
 	CHECK(gitdir == NULL);
@@ -95,7 +95,7 @@ static void test_check_repo_gives_the_git_directory(void)
 
 	make_repo("good", head);
 	snprintf(path, sizeof(path), "%s/good", tmp);
-	CHECK(gitrepo_check(path, &gitdir, err, sizeof(err)) == 0);
+	CHECK(gitrepo_check(&gitdir, path, err, sizeof(err)) == 0);
 	snprintf(want, sizeof(want), "%s/.git", path);
 	CHECK_STR(gitdir, want);
 	free(gitdir);
@@ -103,7 +103,7 @@ static void test_check_repo_gives_the_git_directory(void)
 	/* from a linked worktree: the common directory */
 	sh("git -C %s worktree add -q %s/good-wt -b other", path, tmp);
 	snprintf(path, sizeof(path), "%s/good-wt", tmp);
-	CHECK(gitrepo_check(path, &gitdir, err, sizeof(err)) == 0);
+	CHECK(gitrepo_check(&gitdir, path, err, sizeof(err)) == 0);
 	CHECK_STR(gitdir, want);
 	free(gitdir);
 }
