@@ -1,6 +1,7 @@
 /*
  * fsutil: the few file system chores several modules need, each written
- * once: mkdir -p, rm -rf, a file's copy, a file replaced whole, du.
+ * once: mkdir -p, rm -rf, a file's copy, a file written or replaced
+ * whole, du.
  *
  *	if ((r = mkdir_p("/var/lib/pai/logs", 0700)) < 0)
  *		die("cannot create '%s': %s", dir, strerror(-r));
@@ -40,6 +41,9 @@ int copy_file(const char *from, const char *to);
 
 /* write(2) until all of p is written, through EINTR. */
 int write_all(int fd, const void *p, size_t n);
+
+/* path (created with mode, or truncated) holding data and nothing else. */
+int write_file(const char *path, const void *data, size_t len, mode_t mode);
 
 /*
  * Replace path with data, whole: written to PATH.tmp, then renamed, so a

@@ -132,20 +132,28 @@ int write_all(int fd, const void *data, size_t n)
 	return 0;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len,
-		      mode_t mode)
+int write_file(const char *path, const void *data, size_t len, mode_t mode)
 {
-	char tmp[PATH_MAX];
 	int fd, r;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
 	r = write_all(fd, data, len);
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
+	return r;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len,
+		      mode_t mode)
+{
+	char tmp[PATH_MAX];
+	int r;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	r = write_file(tmp, data, len, mode);
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;
 	if (r < 0)

@@ -57,18 +57,6 @@ void sched_log_line(int fd, const char *fmt, ...)
 		return;
 }
 
-static int write_prompt_file(const char *path, const struct task *t)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	ssize_t n = -1;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, t->prompt, t->prompt_len);
-	close(fd);
-	return n == (ssize_t)t->prompt_len ? 0 : -EIO;
-}
-
 /*
  * A task with dependencies starts from its base with their work merged
  * in, so a pipeline step sees what the steps before it wrote. The merged
@@ -204,7 +192,7 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	int ret;
 
 	pai_prompt_path(s->p, t->id, prompt_file, sizeof(prompt_file));
-	ret = write_prompt_file(prompt_file, t);
+	ret = write_file(prompt_file, t->prompt, t->prompt_len, 0600);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot write '%s': %s", prompt_file,
 			 strerror(-ret));
