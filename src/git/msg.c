@@ -1,5 +1,5 @@
 /*
- * gitmsg: libgit2 errors as messages and errnos, and opening a
+ * git/msg: libgit2 errors as messages and errnos, and opening a
  * repository; see include/gitmsg.h.
  */
 #include <errno.h>

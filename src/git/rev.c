@@ -1,5 +1,5 @@
 /*
- * gitrev: HEAD and revisions through one long-lived libgit2 handle; see
+ * git/rev: HEAD and revisions through one long-lived libgit2 handle; see
  * include/gitrev.h.
  *
  * libgit2 reads a loose ref from its file on every lookup and reloads
