@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "oid.h"
+
 enum task_state {
 	TASK_QUEUED,
 	TASK_RUNNING,
@@ -49,8 +51,8 @@ struct task {
 	size_t prompt_len;
 	char *engine;
 	enum task_state state;
-	char base[41];		/* base commit, hex */
-	char commit[41];	/* commit made after the run, "" if none */
+	char base[OID_HEX_SIZE];		/* base commit, hex */
+	char commit[OID_HEX_SIZE];	/* commit made after the run, "" if none */
 	char *branch;		/* "pai/task-N" */
 	char *worktree;		/* absolute path, NULL until made */
 	char *reason;		/* why it failed or was cancelled, NULL if none */

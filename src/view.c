@@ -206,7 +206,7 @@ static void kv_last_run(struct kv *kv, struct pai *p, int64_t id)
  */
 static void kv_branch(struct kv *kv, struct pai *p, const struct task *t)
 {
-	char now[41], v[64];
+	char now[OID_HEX_SIZE], v[64];
 
 	if (!review_branch_moved(p, t, now)) {
 		kv_str(kv, "branch", t->branch);

@@ -23,7 +23,6 @@
 #include "ctl.h"
 #include "engine.h"
 #include "events.h"
-#include "gitwork.h"
 #include "merge.h"
 #include "pai.h"
 #include "review.h"
@@ -33,6 +32,7 @@
 #include "submit.h"
 #include "store.h"
 #include "wlog.h"
+#include "worktree.h"
 #include "schedint.h"
 
 /*
@@ -67,7 +67,7 @@ static void discard_partial_worktrees(struct sched *s)
 				 s->p->gitdir, name);
 			if (!t.worktree && (access(wt, F_OK) == 0 ||
 					    access(entry, F_OK) == 0))
-				gitwork_worktree_discard(s->p->repo, name, wt,
+				worktree_discard(s->p->repo, name, wt,
 							 err, sizeof(err));
 			task_release(&t);
 		}
@@ -99,7 +99,7 @@ static void conclude_recovered(struct sched *s, struct task *t, int code,
 
 	/* The dead daemon may have been committing: its locks go. */
 	snprintf(name, sizeof(name), "pai-task-%lld", (long long)t->id);
-	gitwork_clear_locks(s->p->repo, name, t->branch, err, sizeof(err));
+	worktree_clear_locks(s->p->repo, name, t->branch, err, sizeof(err));
 	pai_log_path(s->p, t->id, path, sizeof(path));
 	r.logfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (lost)

@@ -757,9 +757,9 @@ char *st_column_blob(sqlite3_stmt *s, int col, size_t *len, int *oom)
 	return p;
 }
 
-void st_column_oid(sqlite3_stmt *s, int col, char oid[41])
+void st_column_oid(sqlite3_stmt *s, int col, char oid[OID_HEX_SIZE])
 {
 	const unsigned char *text = sqlite3_column_text(s, col);
 
-	snprintf(oid, 41, "%s", text ? (const char *)text : "");
+	snprintf(oid, OID_HEX_SIZE, "%s", text ? (const char *)text : "");
 }

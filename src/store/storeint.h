@@ -146,7 +146,7 @@ int st_read_ids(struct store *st, enum stmt_id id, int64_t **ids,
 char *st_column_strdup(sqlite3_stmt *s, int col, int *oom);
 /* A blob column as a NUL-terminated copy, its length in *len. */
 char *st_column_blob(sqlite3_stmt *s, int col, size_t *len, int *oom);
-void st_column_oid(sqlite3_stmt *s, int col, char oid[41]);
+void st_column_oid(sqlite3_stmt *s, int col, char oid[OID_HEX_SIZE]);
 
 /* tasks.c */
 /* The state of a task, with the lock held; -ENOENT when there is none. */
