@@ -58,6 +58,9 @@ enum stmt_id {
 	S_PLAN_UPDATE,
 	S_PLAN_TASKS,
 	S_SET_COMMIT,
+	S_RUNS,
+	S_TASK_RUNS,
+	S_RECENT,
 	S_COUNT
 };
 
