@@ -129,9 +129,11 @@ void dash_duration(int64_t ms, char out[16])
 		snprintf(v, sizeof(v), "%lldm%02llds", s / 60, s % 60);
 	else if (s < 86400)
 		snprintf(v, sizeof(v), "%lldh%02lldm", s / 3600, s / 60 % 60);
-	else
-		snprintf(v, sizeof(v), "%lldd%02lldh", s / 86400 % 100000,
+	else if (s < 100000LL * 86400)
+		snprintf(v, sizeof(v), "%lldd%02lldh", s / 86400,
 			 s / 3600 % 24);
+	else
+		snprintf(v, sizeof(v), ">99999d");
 	snprintf(out, 16, "%8s", v);
 }
 
