@@ -151,8 +151,9 @@ int64_t dash_now(struct pai *p, bool *live)
 	int64_t last;
 
 	*live = sched_busy(p->sched) > 0;
+	/* whole seconds: a stat and the read after it mostly agree */
 	if (*live)
-		return pai_now_ms();
+		return pai_now_ms() / 1000 * 1000;
 	last = store_last_change(p->store);
 	return last > p->started ? last : p->started;
 }
