@@ -173,6 +173,17 @@ class TestDashboard(PaiTestCase):
         self.assertTrue(all(', attempt %d: failed' % k in ''.join(titles)
                             for k in (1, 2)), titles)
 
+    def test_odd_bytes_keep_both_well_formed(self):
+        tid = self.m.submit(b'# caf\xc3\xa9 \xff\xfe \x01\x1b[31mred\x1b[0m ]]> &#0;\ntrue\n')
+        self.assertDone(tid)
+        root = ET.fromstring(self.m.read_bytes('timeline.svg'))
+        title = dict((t, title) for t, _, title in bars(root))[tid]
+        self.assertIn('caf\u00e9 \ufffd\ufffd \ufffd\ufffd[31mred', title)
+        self.assertIn(']]> &#0;', title)
+        page = self.m.read_bytes('index.html').decode('utf-8')   # strict
+        self.assertIn('caf\u00e9 \ufffd\ufffd \ufffd\ufffd[31mred', page)
+        self.assertIn(']]&gt; &amp;#0;', page)
+
     def test_sizes_are_exact_while_a_task_runs(self):
         for name in ('index.html', 'timeline.svg',
                      'tasks/%d/timeline.svg' % self.running):
