@@ -37,7 +37,7 @@
 /* Conflicts and the merge order are worked out only up to this many done
  * tasks (their cost grows with the pairs); beyond it the page points to
  * the files. */
-#define REVIEW_MAX 100
+#define REVIEW_MAX 50
 
 static const char style[] =
 	"body{font:14px/1.4 sans-serif;margin:16px;color:#222}"
