@@ -42,7 +42,8 @@ def browse(url, *extra, timeout=120):
         r = subprocess.run(
             [chromium(), '--headless=new', '--no-sandbox', '--disable-gpu',
              '--disable-background-networking', '--disable-component-update',
-             '--disable-sync', '--no-first-run', '--user-data-dir=' + prof,
+             '--disable-sync', '--no-first-run', '--disable-dev-shm-usage',
+             '--user-data-dir=' + prof,
              '--enable-logging=stderr', '--v=0', '--virtual-time-budget=2000',
              '--window-size=1200,800'] + list(extra) + [url],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
