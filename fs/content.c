@@ -74,7 +74,7 @@ static int node_times(struct pai *p, const struct node *n,
 	struct plan pl;
 
 	*ms = p->started;
-	if (n->e->kind == K_TASKS) {
+	if (n->e->kind == K_TASKS || (n->e->flags & F_STORE)) {
 		*ms = store_last_change(p->store);
 		if (!*ms)
 			*ms = p->started;

@@ -32,6 +32,7 @@ enum kind {
 	K_T_WORKTREE, K_T_WORKER,
 	K_WORKERS,
 	K_WORKER, K_W_STATUS, K_W_LOG, K_W_WORKTREE, K_W_TASK,
+	K_INDEX_HTML, K_TIMELINE, K_T_TIMELINE,
 };
 
 struct node;
@@ -47,6 +48,7 @@ enum {
 	F_OF_PLAN = 1 << 6,	/* n->task is a plan: dated by it */
 	F_BORN = 1 << 7,	/* dated by its task's or plan's creation */
 	F_WLOG = 1 << 8,	/* a worker's log (wlog) */
+	F_STORE = 1 << 9,	/* dated by the store's last change */
 };
 
 /*

@@ -228,6 +228,28 @@ int store_totals(struct store *st, struct task_usage *out);
 void store_group_stats(struct store *st, uint64_t *batches,
 		       uint64_t *commits);
 
+/*
+ * One attempt of a task: the worker it ran on (0: not known, from before
+ * runs were kept), when it started and ended (0 while it runs), and its
+ * outcome: "running", "done", "failed", "cancelled", "blocked" or
+ * "requeued" (stopped by an unmount or a restart, or retried).
+ */
+struct task_run {
+	int64_t task;
+	int attempt;
+	int worker;
+	int64_t started, finished;	/* ms */
+	char outcome[16];
+};
+
+/* The newest max runs (by start), newest first; task 0: every task's,
+ * else that task's. *out is malloc'd (NULL when none). */
+int store_runs(struct store *st, int64_t task, size_t max,
+	       struct task_run **out, size_t *n);
+/* The max tasks changed last, newest first. */
+int store_task_ids_recent(struct store *st, size_t max, int64_t **ids,
+			  size_t *n);
+
 /* Number of tasks in each state. */
 int store_counts(struct store *st, size_t counts[TASK_STATE_COUNT]);
 /* Time of the last change to any task (for directory mtimes). */

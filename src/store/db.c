@@ -122,6 +122,44 @@ static const char *const migrations[] = {
 	"INSERT INTO plan_tasks (plan, seq, task)"
 	"  SELECT plan, seq, task FROM split WHERE seq >= 0;"
 	"UPDATE plans SET tasks = NULL;",
+	/* 7: runs, one row per attempt: the worker it ran on, when it
+	 * started and ended, and how (done, failed, cancelled, blocked,
+	 * requeued by a restart or an unmount; running while it runs), for
+	 * the timeline. Triggers keep it, so every way into and out of
+	 * running is recorded in the statement that makes it. Attempts
+	 * from before this version get a row with worker 0 (not known). */
+	"CREATE TABLE runs ("
+	"  task INTEGER NOT NULL,"
+	"  attempt INTEGER NOT NULL,"
+	"  worker INTEGER NOT NULL DEFAULT 0,"
+	"  started INTEGER NOT NULL,"
+	"  finished INTEGER NOT NULL DEFAULT 0,"
+	"  outcome TEXT NOT NULL DEFAULT 'running',"
+	"  PRIMARY KEY (task, attempt)) WITHOUT ROWID;"
+	"CREATE INDEX runs_by_started ON runs(started);"
+	"INSERT INTO runs (task, attempt, worker, started, finished, outcome)"
+	"  SELECT id, attempts, worker, started,"
+	"    CASE WHEN state = 'running' THEN 0"
+	"    WHEN finished >= started THEN finished ELSE updated END,"
+	"    CASE WHEN state IN ('queued', 'waiting') THEN 'requeued'"
+	"    WHEN state = 'merged' THEN 'done' ELSE state END"
+	"  FROM tasks WHERE attempts > 0 AND started > 0;"
+	"CREATE TRIGGER runs_start AFTER UPDATE OF state ON tasks"
+	"  WHEN new.state = 'running' AND old.state <> 'running' BEGIN"
+	"  INSERT OR REPLACE INTO runs (task, attempt, worker, started)"
+	"    VALUES (new.id, new.attempts, new.worker, new.started);"
+	"  END;"
+	/* Back to queued is a failed attempt waiting out its backoff when
+	 * the backoff was set (not_before moved) or an exit code kept, else
+	 * a requeue (retry of an ended task, restart, unmount). */
+	"CREATE TRIGGER runs_end AFTER UPDATE OF state ON tasks"
+	"  WHEN old.state = 'running' AND new.state <> 'running' BEGIN"
+	"  UPDATE runs SET finished = new.updated, outcome ="
+	"    CASE WHEN new.state <> 'queued' THEN new.state"
+	"    WHEN new.not_before <> old.not_before OR new.exit_code <> -1"
+	"    THEN 'failed' ELSE 'requeued' END"
+	"  WHERE task = new.id AND attempt = old.attempts;"
+	"  END;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -223,6 +261,14 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_TOTALS] = "SELECT coalesce(sum(input_tokens), 0),"
 		     " coalesce(sum(output_tokens), 0), sum(cost_usd)"
 		     " FROM tasks",
+	/* The newest runs first (the index breaks ties by task, attempt). */
+	[S_RUNS] = "SELECT task, attempt, worker, started, finished, outcome"
+		   " FROM runs ORDER BY started DESC LIMIT ?1",
+	[S_TASK_RUNS] = "SELECT task, attempt, worker, started, finished,"
+			" outcome FROM runs WHERE task = ?1"
+			" ORDER BY attempt DESC LIMIT ?2",
+	[S_RECENT] = "SELECT id FROM tasks ORDER BY updated DESC, id DESC"
+		     " LIMIT ?1",
 };
 
 /* What failed, for the message on stderr; NULL: the statement's text. */

@@ -80,6 +80,9 @@ enum stmt_id {
 	S_PLAN_TASK_ADD,
 	S_PLAN_TASK_IDS,
 	S_SET_COMMIT,
+	S_RUNS,
+	S_TASK_RUNS,
+	S_RECENT,
 	S_COUNT
 };
 
