@@ -501,7 +501,7 @@ class TestPlansOfAnOldDatabase(PlannerTestCase):
         rows = db.execute('SELECT plan, task FROM plan_tasks ORDER BY plan, seq').fetchall()
         self.assertEqual(rows, [(made, t) for t in ids])
         with db:
-            db.execute('DROP TABLE plan_tasks')
+            paitest.downgrade_db(db, 5)
             db.execute("UPDATE plans SET tasks = '[%s]' WHERE id = %d"
                        % (','.join(map(str, ids)), made))
         db.execute('PRAGMA user_version = 5')

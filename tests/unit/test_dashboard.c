@@ -136,8 +136,8 @@ static void test_recent_is_newest_change_first(void)
 	store_close(st);
 }
 
-/* A database from before the runs table (version 6), with a task done on worker 0 (not known) and
- * one running: each attempt gets its row. */
+/* A database from before the runs table (version 6), with a task done
+ * on worker 0 (not known) and one running: each attempt gets its row. */
 static void test_old_attempts_get_rows(void)
 {
 	char path[128], err[256];
