@@ -93,6 +93,11 @@ void http_release(struct http *h);
 /* 0 once a response came (h->status says which), or -1 with err set when
  * none did (connection refused, timeout, fn stopped it). *retryable says
  * whether trying again could help. */
+/* The headers of a JSON request answered by an event stream, plus the
+ * header AUTH (such as "x-api-key: ") followed by the key when the key
+ * is not NULL; the line that held the key is wiped after use. */
+struct curl_slist *http_sse_headers(struct curl_slist *h,
+				    const char *auth, const char *key);
 int http_post(struct http *h, const char *url, struct curl_slist *headers,
 	      const char *body, long timeout_ms, http_body_fn fn, void *ctx,
 	      bool *retryable, struct buf *err);

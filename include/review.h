@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "cancel.h"
+#include "oid.h"
 
 struct buf;
 struct pai;
@@ -45,7 +46,7 @@ bool review_branch_missing(struct pai *p, const struct task *t);
  * event "branch_moved" with from and to) until review_rescan.
  */
 bool review_branch_moved(struct pai *p, const struct task *t,
-			 char now[41]);
+			 char now[OID_HEX_SIZE]);
 
 /* conflicts / conflicts.json: one line per conflicting pair
  * ("7 9 a.c b.c", "7 main a.c" against the base tip). */

@@ -50,6 +50,11 @@ static const char readme_text[] =
 "  events          JSON Lines, one event per line, growing live\n"
 "  metrics         the numbers in the Prometheus text format: tasks per\n"
 "                  state, workers, tokens, cost, engines, plans\n"
+"  index.html      the run at a glance in a browser (xdg-open index.html):\n"
+"                  workers, tasks by state, conflicts, merge order, last\n"
+"                  events; no script, reloads itself every 5 s\n"
+"  timeline.svg    the attempts as a Gantt chart: a row per worker, a bar\n"
+"                  per attempt coloured by outcome, running ones to now\n"
 "  tasks/new       write a prompt, or {\"prompt\": \"...\", \"engine\": \"NAME\"};\n"
 "                  the task exists once close() returns 0; a read-write\n"
 "                  handle reads back the new id\n"
@@ -69,6 +74,7 @@ static const char readme_text[] =
 "  tasks/N/conflicts  the tasks (and base branch) it conflicts with\n"
 "  tasks/N/worktree   link to the task's worktree\n"
 "  tasks/N/worker     link to its worker while it runs\n"
+"  tasks/N/timeline.svg  its attempts on a time axis\n"
 "  plans/new          write a request in words, or {\"request\": \"...\",\n"
 "                     \"approve\": true}: a planner splits it into tasks\n"
 "  plans/N/request    what was asked\n"
@@ -220,7 +226,7 @@ static void kv_last_run(struct kv *kv, struct pai *p, int64_t id)
  */
 static void kv_branch(struct kv *kv, struct pai *p, const struct task *t)
 {
-	char now[41], v[64];
+	char now[OID_HEX_SIZE], v[64];
 
 	if (!review_branch_moved(p, t, now)) {
 		kv_str(kv, "branch", t->branch);

@@ -21,17 +21,8 @@
 
 static struct curl_slist *headers(struct curl_slist *h, const char *key)
 {
-	char line[1024];
-
-	h = curl_slist_append(h, "content-type: application/json");
-	h = curl_slist_append(h, "accept: text/event-stream");
 	h = curl_slist_append(h, "anthropic-version: 2023-06-01");
-	if (key) {
-		snprintf(line, sizeof(line), "x-api-key: %s", key);
-		h = curl_slist_append(h, line);
-		explicit_bzero(line, sizeof(line));
-	}
-	return h;
+	return http_sse_headers(h, "x-api-key: ", key);
 }
 
 static cJSON *start(const struct agent_conf *c, const char *prompt)

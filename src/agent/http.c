@@ -114,6 +114,21 @@ static bool retryable_code(CURLcode c)
 	}
 }
 
+struct curl_slist *http_sse_headers(struct curl_slist *h,
+				    const char *auth, const char *key)
+{
+	char line[1024];
+
+	h = curl_slist_append(h, "content-type: application/json");
+	h = curl_slist_append(h, "accept: text/event-stream");
+	if (key) {
+		snprintf(line, sizeof(line), "%s%s", auth, key);
+		h = curl_slist_append(h, line);
+		explicit_bzero(line, sizeof(line));
+	}
+	return h;
+}
+
 int http_post(struct http *h, const char *url, struct curl_slist *headers,
 	      const char *body, long timeout_ms, http_body_fn fn, void *ctx,
 	      bool *retryable, struct buf *err)

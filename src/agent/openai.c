@@ -23,16 +23,7 @@
 
 static struct curl_slist *headers(struct curl_slist *h, const char *key)
 {
-	char line[1024];
-
-	h = curl_slist_append(h, "content-type: application/json");
-	h = curl_slist_append(h, "accept: text/event-stream");
-	if (key) {
-		snprintf(line, sizeof(line), "authorization: Bearer %s", key);
-		h = curl_slist_append(h, line);
-		explicit_bzero(line, sizeof(line));
-	}
-	return h;
+	return http_sse_headers(h, "authorization: Bearer ", key);
 }
 
 static cJSON *start(const struct agent_conf *c, const char *prompt)
