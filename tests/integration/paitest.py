@@ -182,6 +182,8 @@ def parse_kv(text):
 SCHEMA_UNDO = {
     6: ['DROP TABLE plan_tasks'],
     7: ['DROP TRIGGER runs_start', 'DROP TRIGGER runs_end', 'DROP TABLE runs'],
+    8: ['ALTER TABLE tasks DROP COLUMN %s' % c
+        for c in ('check_cmd', 'fix_rounds', 'check_state', 'check_exit', 'check_round')],
 }
 
 
