@@ -1,5 +1,5 @@
 /*
- * worktree_probe: one gitwork_worktree_create, timed, for profiling the
+ * worktree_probe: one worktree_create, timed, for profiling the
  * "worktree" benchmark case without a mount or a scheduler around it.
  * Not built by meson; link it against a build's static library:
  *
@@ -16,7 +16,7 @@
  * for WT's last path component N, is made at REPO's HEAD like a task's.
  *
  *	-s	libgit2's strict hash and object checks back on, as they
- *		were before gitwork_init turned them off: before and after
+ *		were before gitrepo_init turned them off: before and after
  *		with one binary
  *	-c	then add a file and commit it with gitwork_commit_all
  */
@@ -29,7 +29,9 @@
 
 #include <git2.h>
 
+#include "gitrepo.h"
 #include "gitwork.h"
+#include "worktree.h"
 
 static double now(void)
 {
@@ -64,7 +66,7 @@ int main(int argc, char **argv)
 	snprintf(name, sizeof(name), "probe-%s", base);
 	snprintf(branch, sizeof(branch), "pai/probe-%s", base);
 
-	if (gitwork_init() < 0) {
+	if (gitrepo_init() < 0) {
 		fprintf(stderr, "worktree_probe: cannot start libgit2\n");
 		return 1;
 	}
@@ -72,10 +74,10 @@ int main(int argc, char **argv)
 		git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
 		git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1);
 	}
-	if (gitwork_head(repo, head, err, sizeof(err)) < 0)
+	if (gitrepo_head(repo, head, err, sizeof(err)) < 0)
 		goto fail;
 	t = now();
-	if (gitwork_worktree_create(repo, name, wt, branch, head, err,
+	if (worktree_create(repo, name, wt, branch, head, err,
 				    sizeof(err)) < 0)
 		goto fail;
 	printf("create: %.3f s\n", now() - t);
@@ -92,7 +94,7 @@ int main(int argc, char **argv)
 			goto fail;
 		printf("commit_all: %.3f s\n", now() - t);
 	}
-	gitwork_shutdown();
+	gitrepo_shutdown();
 	return 0;
 fail:
 	fprintf(stderr, "worktree_probe: %s\n", err);

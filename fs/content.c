@@ -74,7 +74,7 @@ static int node_times(struct pai *p, const struct node *n,
 	struct plan pl;
 
 	*ms = p->started;
-	if (n->e->kind == K_TASKS) {
+	if (n->e->kind == K_TASKS || (n->e->flags & F_STORE)) {
 		*ms = store_last_change(p->store);
 		if (!*ms)
 			*ms = p->started;
@@ -150,24 +150,6 @@ bool fs_task_node(const struct node *n)
 	return n->task && (n->e->flags & F_OF_TASK);
 }
 
-/*
- * The sizes of a task's generated files, kept while the task does not
- * change: getattr must render a file to know its size, and a diff is
- * costly to render for every ls -l, find or stat. A running task's
- * files change without the task record changing, so they are never kept.
- */
-#define SIZE_SLOTS 8192
-
-struct size_slot {
-	int64_t task;
-	int kind;
-	int64_t updated;
-	off_t size;
-};
-
-static struct size_slot sizes[SIZE_SLOTS];
-static pthread_mutex_t sizes_lock = PTHREAD_MUTEX_INITIALIZER;
-
 /* The stamp under which a task's file size may be kept, or 0. */
 static int64_t size_stamp(const struct node *n, const struct task *t)
 {
@@ -178,51 +160,53 @@ static int64_t size_stamp(const struct node *n, const struct task *t)
 	return t->updated;
 }
 
-static struct size_slot *size_slot(const struct node *n)
+static struct size_slot *size_slot(struct size_cache *c, const struct node *n)
 {
 	uint64_t h = (uint64_t)n->task * 31 + (uint64_t)n->e->kind;
 
-	return &sizes[(h * 0x9E3779B97F4A7C15ULL) >> 51 & (SIZE_SLOTS - 1)];
+	return &c->slot[(h * 0x9E3779B97F4A7C15ULL) >> 51 & (SIZE_SLOTS - 1)];
 }
 
-static int file_size(struct pai *p, const struct node *n,
+static int file_size(struct pai_fs *fs, const struct node *n,
 		     const struct task *t, off_t *size)
 {
+	struct size_cache *c = &fs->sizes;
 	int64_t stamp = size_stamp(n, t);
-	struct size_slot *sl = size_slot(n);
+	struct size_slot *sl = size_slot(c, n);
 	struct buf b;
 	int r;
 
 	if (stamp) {
-		pthread_mutex_lock(&sizes_lock);
+		pthread_mutex_lock(&c->lock);
 		if (sl->task == n->task && sl->kind == (int)n->e->kind &&
 		    sl->updated == stamp) {
 			*size = sl->size;
-			pthread_mutex_unlock(&sizes_lock);
+			pthread_mutex_unlock(&c->lock);
 			return 0;
 		}
-		pthread_mutex_unlock(&sizes_lock);
+		pthread_mutex_unlock(&c->lock);
 	}
 	buf_init(&b, BUF_NOMAX);
-	r = fs_render(p, n, &b);
+	r = fs_render(fs->p, n, &b);
 	*size = (off_t)b.len;
 	buf_release(&b);
 	if (r < 0 && r != -EFBIG)
 		return r;
 	if (stamp) {
-		pthread_mutex_lock(&sizes_lock);
+		pthread_mutex_lock(&c->lock);
 		sl->task = n->task;
 		sl->kind = (int)n->e->kind;
 		sl->updated = stamp;
 		sl->size = *size;
-		pthread_mutex_unlock(&sizes_lock);
+		pthread_mutex_unlock(&c->lock);
 	}
 	return 0;
 }
 
-int fs_getattr_node(struct pai *p, const struct node *nd,
-			const struct task *tp, struct stat *st)
+int fs_getattr_node(struct pai_fs *fs, const struct node *nd,
+		    const struct task *tp, struct stat *st)
 {
+	struct pai *p = fs->p;
 	struct node n = *nd;
 	struct buf b;
 	int64_t ms;
@@ -259,7 +243,7 @@ int fs_getattr_node(struct pai *p, const struct node *nd,
 			st->st_atim = real.st_atim;
 		}
 	} else if (S_ISREG(n.e->mode)) {
-		if ((r = file_size(p, &n, tp, &st->st_size)) < 0)
+		if ((r = file_size(fs, &n, tp, &st->st_size)) < 0)
 			return r;
 	} else if (S_ISLNK(n.e->mode)) {
 		buf_init(&b, PATH_MAX);

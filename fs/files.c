@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "ctl.h"
+#include "dashboard.h"
 #include "events.h"
 #include "mergeq.h"
 #include "metrics.h"
@@ -72,6 +73,17 @@ static int r_merge_order(struct pai *p, const struct node *n,
 	return review_merge_order(p, out);
 }
 
+static int r_index_html(struct pai *p, const struct node *n,
+			struct buf *out)
+{
+	return dashboard_html(p, out);
+}
+
+static int r_timeline(struct pai *p, const struct node *n, struct buf *out)
+{
+	return dashboard_timeline(p, 0, out);
+}
+
 static int r_queue(struct pai *p, const struct node *n, struct buf *out)
 {
 	return mergeq_render(p->mergeq, out, false);
@@ -116,6 +128,13 @@ const struct entry ns_root_tab[] = {
 	  .render = r_conflicts_json),
 	ROW("merge-order", K_MERGE_ORDER, S_IFREG | 0400, F_CLOCKED,
 	  .render = r_merge_order),
+	/* Dated by the store: what moves with the clock alone (a running
+	 * task's duration) keeps their size and does not move their time,
+	 * so tar and rsync of a busy mount see them hold still. */
+	ROW("index.html", K_INDEX_HTML, S_IFREG | 0400, F_STORE,
+	  .render = r_index_html),
+	ROW("timeline.svg", K_TIMELINE, S_IFREG | 0400, F_STORE,
+	  .render = r_timeline),
 	ROW("queue", K_QUEUE, S_IFREG | 0400, F_CLOCKED, .render = r_queue),
 	ROW("queue.json", K_QUEUE_JSON, S_IFREG | 0400, F_CLOCKED,
 	  .render = r_queue_json),
@@ -145,6 +164,11 @@ static int t_status(struct pai *p, const struct task *t, struct buf *out)
 static int t_json(struct pai *p, const struct task *t, struct buf *out)
 {
 	return view_task_status(p, t, out, true);
+}
+
+static int t_timeline(struct pai *p, const struct task *t, struct buf *out)
+{
+	return dashboard_timeline(p, t->id, out);
 }
 
 static int r_t_conflicts(struct pai *p, const struct node *n,
@@ -287,6 +311,8 @@ const struct entry ns_task_tab[] = {
 	  .render = l_t_worktree, .present = has_worktree),
 	ROW("worker", K_T_WORKER, S_IFLNK | 0777, F_OF_TASK,
 	  .render = l_t_worker, .present = runs_on_worker),
+	ROW("timeline.svg", K_T_TIMELINE, S_IFREG | 0400, TASK_FILE,
+	  .task_render = t_timeline),
 	{ .name = NULL }
 };
 
@@ -349,7 +375,7 @@ const struct entry ns_worker_dir = ROW(NULL, K_WORKER, S_IFDIR | 0500, 0);
 static int render_plan(struct pai *p, const struct node *n, struct buf *out)
 {
 	struct plan pl;
-	const char *s;
+	size_t i;
 	int r;
 
 	if ((r = store_plan_get(p->store, n->task, &pl)) < 0)
@@ -359,12 +385,8 @@ static int render_plan(struct pai *p, const struct node *n, struct buf *out)
 	} else if (n->e->kind == K_P_PLAN) {
 		r = pl.plan ? buf_printf(out, "%s\n", pl.plan) : 0;
 	} else {
-		/* "[3,4,5]" */
-		for (s = pl.tasks; s && *s && r == 0; s++)
-			if (*s >= '0' && *s <= '9')
-				r = buf_add(out, s, 1);
-			else if (*s == ',' || *s == ']')
-				r = buf_add(out, "\n", 1);
+		for (i = 0; i < pl.n_tasks && r == 0; i++)
+			r = buf_printf(out, "%lld\n", (long long)pl.tasks[i]);
 	}
 	plan_release(&pl);
 	return r;
@@ -378,7 +400,7 @@ static bool plan_has(struct pai *p, const struct node *n)
 
 	if (store_plan_get(p->store, n->task, &pl) < 0)
 		return false;
-	ok = n->e->kind == K_P_PLAN ? pl.plan != NULL : pl.tasks != NULL;
+	ok = n->e->kind == K_P_PLAN ? pl.plan != NULL : pl.n_tasks > 0;
 	plan_release(&pl);
 	return ok;
 }

@@ -32,6 +32,7 @@ enum kind {
 	K_T_WORKTREE, K_T_WORKER, K_T_CHECK,
 	K_WORKERS,
 	K_WORKER, K_W_STATUS, K_W_LOG, K_W_WORKTREE, K_W_TASK,
+	K_INDEX_HTML, K_TIMELINE, K_T_TIMELINE,
 };
 
 struct node;
@@ -47,6 +48,7 @@ enum {
 	F_OF_PLAN = 1 << 6,	/* n->task is a plan: dated by it */
 	F_BORN = 1 << 7,	/* dated by its task's or plan's creation */
 	F_WLOG = 1 << 8,	/* a worker's log (wlog) */
+	F_STORE = 1 << 9,	/* dated by the store's last change */
 };
 
 /*
@@ -74,10 +76,32 @@ struct node {
 	int worker;		/* K_WORKER.. and K_W_* */
 };
 
+/*
+ * The sizes of a task's generated files, kept while the task does not
+ * change: getattr must render a file to know its size, and a diff is
+ * costly to render for every ls -l, find or stat. A running task's
+ * files change without the task record changing, so they are never kept.
+ * One slot a (task, file), by hash; a collision costs a render.
+ */
+#define SIZE_SLOTS 8192
+
+struct size_slot {
+	int64_t task;
+	int kind;
+	int64_t updated;
+	off_t size;
+};
+
+struct size_cache {
+	pthread_mutex_t lock;		/* taken alone, never with another */
+	struct size_slot slot[SIZE_SLOTS];
+};
+
 struct pai_fs {
 	struct pai *p;
 	struct fuse *fuse;
 	int mounted;
+	struct size_cache sizes;	/* fs/content.c */
 };
 
 /* An open file. Handles can be used by several threads at once. */
@@ -108,6 +132,8 @@ extern const struct entry ns_tasks_new, ns_plans_new, ns_task_dir,
 
 /* ns */
 struct pai *fs_pai(void);
+/* The mount a FUSE request is for (fuse_get_context's private data). */
+struct pai_fs *fs_self(void);
 int ns_resolve(const char *path, struct node *n);
 bool ns_present(struct pai *p, const struct node *n);
 int ns_add_entry(void *buf, fuse_fill_dir_t filler, const char *name,
@@ -132,7 +158,7 @@ bool fs_clocked(const struct entry *e);
 int64_t fs_content_time(struct pai *p, const struct node *n,
 			const struct buf *b);
 bool fs_task_node(const struct node *n);
-int fs_getattr_node(struct pai *p, const struct node *nd,
+int fs_getattr_node(struct pai_fs *fs, const struct node *nd,
 		    const struct task *tp, struct stat *st);
 
 /* write: each called with h->lock held */

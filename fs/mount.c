@@ -64,6 +64,10 @@ int pai_fs_mount(struct pai_fs **out, struct pai *p, const char *mountpoint,
 
 	if (!fs)
 		return -ENOMEM;
+	if ((r = -pthread_mutex_init(&fs->sizes.lock, NULL)) < 0) {
+		free(fs);
+		return r;
+	}
 	fs->p = p;
 	snprintf(opts, sizeof(opts), "fsname=%s,subtype=parallelai%s%s",
 		 p->repo, fuse_opts && *fuse_opts ? "," : "",
@@ -124,5 +128,6 @@ void pai_fs_free(struct pai_fs *fs)
 			fuse_unmount(fs->fuse);
 		fuse_destroy(fs->fuse);
 	}
+	pthread_mutex_destroy(&fs->sizes.lock);
 	free(fs);
 }

@@ -30,9 +30,14 @@
 #include "fsint.h"
 
 /* The daemon's handles, from the request being served. */
+struct pai_fs *fs_self(void)
+{
+	return fuse_get_context()->private_data;
+}
+
 struct pai *fs_pai(void)
 {
-	return ((struct pai_fs *)fuse_get_context()->private_data)->p;
+	return fs_self()->p;
 }
 
 /* Editors try lock, swap and backup files beside what they edit (vim's

@@ -35,16 +35,16 @@
 static int pai_getattr(const char *path, struct stat *st,
 		       struct fuse_file_info *fi)
 {
-	struct pai *p = fs_pai();
+	struct pai_fs *fs = fs_self();
 	struct task t, *tp = NULL;
 	struct node n;
 	int r;
 
 	if ((r = ns_resolve(path, &n)) < 0)
 		return r;
-	if (fs_task_node(&n) && store_task_get(p->store, n.task, &t) == 0)
+	if (fs_task_node(&n) && store_task_get(fs->p->store, n.task, &t) == 0)
 		tp = &t;
-	r = fs_getattr_node(p, &n, tp, st);
+	r = fs_getattr_node(fs, &n, tp, st);
 	if (tp)
 		task_release(tp);
 	return r;

@@ -25,6 +25,8 @@
 
 #include <stddef.h>
 
+#include "oid.h"
+
 struct gitrev;
 
 int gitrev_open(struct gitrev **out, const char *repo, char *err,
@@ -32,14 +34,14 @@ int gitrev_open(struct gitrev **out, const char *repo, char *err,
 void gitrev_close(struct gitrev *gr);
 
 /* The commit HEAD points at, as 40 hex digits. */
-int gitrev_head(struct gitrev *gr, char oid[41], char *err, size_t errlen);
+int gitrev_head(struct gitrev *gr, char oid[OID_HEX_SIZE], char *err, size_t errlen);
 /* The commit rev names (anything git rev-parse takes), as hex. */
-int gitrev_resolve(struct gitrev *gr, const char *rev, char oid[41],
+int gitrev_resolve(struct gitrev *gr, const char *rev, char oid[OID_HEX_SIZE],
 		   char *err, size_t errlen);
 /* The commit the local branch name ("pai/task-7") points at; -ENOENT
  * when there is no such branch (deleted, or never made), with err
  * "branch 'pai/task-7' is missing". */
-int gitrev_branch(struct gitrev *gr, const char *name, char oid[41],
+int gitrev_branch(struct gitrev *gr, const char *name, char oid[OID_HEX_SIZE],
 		  char *err, size_t errlen);
 
 #endif

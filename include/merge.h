@@ -2,8 +2,8 @@
  * merge: bringing tasks' work back together, through libgit2. Conflicts
  * between tasks and against the base branch, computed by real three-way
  * merges in memory; an order in which finished tasks merge cleanly; the
- * merge itself into the base branch, the user's checkout kept safe; push;
- * and the clean-up of a task's worktree.
+ * merge itself into the base branch, the user's checkout kept safe; and
+ * push.
  *
  *	struct merge_cache cache;		// kept for the daemon's life
  *	struct merge_matrix m;
@@ -26,14 +26,14 @@
  *	$ git merge-tree --write-tree pai/task-7 pai/task-9	# conflicts
  *	$ git checkout main && git merge pai/task-7		# merge_into
  *
- * except that nothing but merge_into, merge_push and merge_worktree_remove
- * writes anything: conflicts and merge orders are computed in memory
- * (merge order's simulated commits live in an in-memory object store).
+ * except that nothing but merge_into and merge_push writes anything:
+ * conflicts and merge orders are computed in memory (merge order's
+ * simulated commits live in an in-memory object store).
  *
  * Commits are named by anything git rev-parse takes: 40 hex digits, a
  * branch ("pai/task-7", "main"), "refs/heads/main". Every function opens
  * and frees its own git_repository (libgit2 handles are not shared
- * between threads); libgit2 must be initialised (gitwork_init). Results
+ * between threads); libgit2 must be initialised (gitrepo_init). Results
  * are 0 or a negative errno; err gets a one-line message in git's style
  * ("cannot merge 'pai/task-7' into 'main': conflict in a.txt").
  */
@@ -43,6 +43,8 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "oid.h"
 
 /* A set of repository paths: sorted (strcmp), unique, malloc'd. */
 struct merge_paths {
@@ -76,7 +78,7 @@ int merge_conflicts(struct merge_paths *paths, const char *repo,
  * any branch). out gets the result. -EBUSY when two of them conflict,
  * with the paths in paths and in err.
  */
-int merge_combine(char out[41], struct merge_paths *paths, const char *repo,
+int merge_combine(char out[OID_HEX_SIZE], struct merge_paths *paths, const char *repo,
 		  const char *base, const char *const *commits, size_t n,
 		  const char *message, char *err, size_t errlen);
 
@@ -125,7 +127,7 @@ struct merge_conflict {
 };
 
 struct merge_matrix {
-	char tip[41];		/* the base tip used, "" when base was NULL */
+	char tip[OID_HEX_SIZE];		/* the base tip used, "" when base was NULL */
 	struct merge_conflict *v;	/* conflicting pairs only, sorted by
 					 * (a, b): a's tip entry first */
 	size_t n;
@@ -170,7 +172,7 @@ struct merge_left {
 };
 
 struct merge_order {
-	char tip[41];		/* the base tip the order starts from */
+	char tip[OID_HEX_SIZE];		/* the base tip the order starts from */
 	int64_t *ids;		/* the order */
 	size_t n;
 	struct merge_left *left;	/* sorted by id */
@@ -246,8 +248,8 @@ enum merge_how {
 const char *merge_how_name(enum merge_how h);
 
 struct merge_result {
-	char old[41];		/* the base branch's tip before */
-	char oid[41];		/* and after: the commit the task became */
+	char old[OID_HEX_SIZE];		/* the base branch's tip before */
+	char oid[OID_HEX_SIZE];		/* and after: the commit the task became */
 	enum merge_how how;
 	/* the working tree that has the base branch checked out and was
 	 * updated (malloc'd), NULL when none has it */
@@ -301,25 +303,5 @@ void merge_result_release(struct merge_result *r);
  */
 int merge_push(const char *repo, const char *remote, const char *branch,
 	       const char *commit, int force, char *err, size_t errlen);
-
-/*
- * Remove a task's worktree: its directory at path (rm -rf, refused with
- * -EINVAL when path exists but is not a worktree of repo), and its
- * worktrees/NAME entry in the git directory (git worktree prune); then
- * its branch, when branch is not NULL and is not checked out anywhere.
- * What is gone already (a worktree removed by hand, a branch deleted) is
- * no error. A locked worktree is refused with -EBUSY.
- */
-int merge_worktree_remove(const char *repo, const char *name,
-			  const char *path, const char *branch,
-			  char *err, size_t errlen);
-
-/*
- * Disk used by the tree at path, in bytes, like du -s -B1: allocated
- * blocks, each hard-linked file counted once, symlinks not followed.
- * Unreadable directories count what can be seen. -ENOENT when path
- * does not exist.
- */
-int merge_disk_usage(const char *path, uint64_t *bytes);
 
 #endif

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "cancel.h"
+#include "oid.h"
 
 struct buf;
 struct pai;
@@ -45,7 +46,7 @@ bool review_branch_missing(struct pai *p, const struct task *t);
  * event "branch_moved" with from and to) until review_rescan.
  */
 bool review_branch_moved(struct pai *p, const struct task *t,
-			 char now[41]);
+			 char now[OID_HEX_SIZE]);
 
 /* The branch tasks merge into: parallelai.mergeInto, else the one the
  * repository's HEAD is on. */

@@ -1,12 +1,21 @@
 /*
- * runner: starts and supervises engine processes.
+ * runner: starts and supervises engine processes, through a backend.
  *
- * An engine runs in its own session and process group (so a signal to the
- * group reaches its children), with stdin from /dev/null and stdout and
- * stderr going through a pipe that a relay thread copies into the task's
- * log, up to a cap. Every process it starts carries PAI_RUN=<tag> in its
- * environment, so descendants that left the group (a daemon that
- * double-forked and called setsid) are found and ended too.
+ * Callers (the scheduler's runs, the setup command, the planner, crash
+ * recovery) see one interface: start a run, wait for its end and learn
+ * how it ended (a wait status: an exit code or a signal), signal it, and
+ * after a daemon died find the last daemon's run again. Which backend
+ * runs it is the runner's choice (runner_use, at mount); nothing above
+ * knows. The backends live in src/runner/ (runnerint.h is their
+ * contract); today there is one, "local".
+ *
+ * The local backend: an engine runs in its own session and process group
+ * (so a signal to the group reaches its children), with stdin from
+ * /dev/null and stdout and stderr going through a pipe that a relay
+ * thread copies into the task's log, up to a cap. Every process it starts
+ * carries PAI_RUN=<tag> in its environment, so descendants that left the
+ * group (a daemon that double-forked and called setsid) are found and
+ * ended too.
  *
  * A keeper process stands between the daemon and each engine. It is a
  * child subreaper: every process the engine leaves behind becomes its
@@ -33,6 +42,19 @@
  *	while (runner_wait(&p, 1000, &status) == -ETIMEDOUT)
  *		...;	// check for cancel, deadlines
  *	runner_release(&p);
+ *
+ * Threads. A struct runner_proc belongs to the thread that spawned it:
+ * runner_spawn, runner_wait and runner_release run there, one at a time.
+ * runner_signal may run on any other thread, also while runner_wait
+ * waits; callers serialise it with their own lock and call it only
+ * after a successful runner_spawn (the scheduler: under its lock, with
+ * has_proc); on a run that has ended, released or not, it does nothing,
+ * until the caller reuses p. runner_signal never blocks
+ * for long (a byte to a non-blocking pipe, kill(2), a walk of /proc for
+ * SIGKILL), so it may be called under a lock. p->pid may be read under
+ * the same lock. runner_use runs once, at mount, before any run starts;
+ * runner_recover runs at mount, before the scheduler starts, on one
+ * thread; the other functions hold no state and run anywhere.
  */
 #ifndef PAI_RUNNER_H
 #define PAI_RUNNER_H
@@ -40,35 +62,40 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include <pthread.h>
 #include <stdint.h>
 
 /* How long an engine may go on after its daemon died, to finish by
  * itself and have its end kept. */
 #define RUNNER_LINGER_MS 1000
 /* How long a keeper tries to write a status that would not go down; the
- * next daemon waits for it (KEEPER_WAIT_MS, in the scheduler). */
+ * next daemon waits for it (RUNNER_RECOVER_MS). */
 #define RUNNER_EXIT_RETRY_MS 5000
+/* How long the next daemon waits for a dead one's runs to settle, all of
+ * them together: their linger, and time for the engines to die. */
+#define RUNNER_RECOVER_MS (RUNNER_LINGER_MS + 9000)
 /* An exit file's one record: text padded with blanks, then a newline. */
 #define RUNNER_EXIT_LEN 16
 #define RUNNER_EXIT_RUNNING "running"
+/* Room for a backend's state of one run (runnerint.h). */
+#define RUNNER_STATE_SIZE 256
 
+struct runner_backend;
+
+/* One run. The backend's state lives inside it, so the struct may sit on
+ * a stack or in a run record, and stays valid (and runner_signal a no-op
+ * on an ended run) until the caller reuses it. */
 struct runner_proc {
-	pid_t pid;	/* the engine's, also its process group id */
-	pid_t keeper;
-	int status_rd;	/* the keeper's reports: the engine's pid, its status */
-	int ctl_wr;	/* a byte per signal the daemon sends; closed: gone */
-	int reaped;
-	int status;	/* wait status once reaped */
-	char tag[48];	/* PAI_RUN's value */
-	/* the relay from the output pipe to the log */
-	pthread_t relay;
-	int relaying;
-	int out_rd;	/* the pipe's read end */
-	int stop_fd[2];	/* written when the relay must stop waiting */
-	int log_fd;
-	uint64_t cap;	/* bytes the log may grow by, 0: no cap */
-	uint64_t written;
+	const struct runner_backend *backend;	/* NULL: none started */
+	/* The run's id: the engine's pid (local), which is also its
+	 * process group id, or what a backend without one knows the run
+	 * by; 0 before it starts. Callers show it and store it, and hand
+	 * it back to runner_recover. */
+	pid_t pid;
+	union {
+		unsigned char bytes[RUNNER_STATE_SIZE];
+		long double align_;
+		void *align_ptr_;
+	} state;
 };
 
 /* envp: extra "KEY=VALUE" entries added to the daemon's environment.
@@ -87,15 +114,52 @@ int runner_wait(struct runner_proc *p, int timeout_ms, int *status);
 /* Signal the whole process group and every process carrying the run's
  * tag; no-op once reaped. */
 void runner_signal(struct runner_proc *p, int sig);
-/* SIGKILL every process whose environment holds PAI_RUN=tag. */
-void runner_kill_tagged(const char *tag);
-/* SIGKILL every process whose environment holds the entry "KEY=VALUE". */
-void runner_kill_env(const char *entry);
 void runner_release(struct runner_proc *p);
 
 /* Exit code to record for a wait status: the code, or 128 + signal. */
 int runner_exit_code(int status);
 
+/* The backend that runs what is spawned from now on: "local" (the
+ * default). -ENOENT for a name no backend has. */
+int runner_use(const char *name);
+/* The name of the backend in use. */
+const char *runner_backend_name(void);
+
+/* ---- after a daemon died ------------------------------------------------ */
+
+/* What the next daemon knows of a run the last one left running. */
+struct runner_ref {
+	pid_t pid;		/* runner_proc.pid as it was stored, or 0 */
+	const char *log_path;	/* the log it was spawned with */
+	const char *exit_path;	/* its exit file; NULL: no status to read */
+	const char *mark;	/* "KEY=VALUE" in the environment of every
+				 * process of the run, or NULL */
+};
+
+/* runner_recover: the run is still going; p is attached to it. */
+#define RUNNER_ALIVE 1
+
+/*
+ * Settle a run a dead daemon left: wait up to timeout_ms for it to be
+ * over, end whatever of it is left, and say how it ended. 0 with *status
+ * when it ended by itself (finish it, do not run it again); -ENODATA when
+ * it ended by itself but its status was lost; RUNNER_ALIVE when it goes
+ * on and p is attached to it (runner_wait, runner_signal, runner_release
+ * as after runner_spawn; the local backend never says so: its keeper
+ * ends a run whose daemon died); any other -errno (-ENOENT mostly) when
+ * it did not end by itself, is over now, and may run again. A problem on
+ * the way that did not stop it (a keeper that outlived the wait) is
+ * described in err ("" when none).
+ */
+int runner_recover(struct runner_proc *p, const struct runner_ref *ref,
+		   int timeout_ms, int *status, char *err, size_t errlen);
+
+/* ---- the local backend's parts, for its tests and tools ----------------- */
+
+/* SIGKILL every process whose environment holds PAI_RUN=tag. */
+void runner_kill_tagged(const char *tag);
+/* SIGKILL every process whose environment holds the entry "KEY=VALUE". */
+void runner_kill_env(const char *entry);
 /* After a daemon died: wait up to timeout_ms for the keeper of the run
  * whose log this is to be gone. 0, -ETIMEDOUT, or another -errno. */
 int runner_await_keeper(const char *log_path, int timeout_ms);

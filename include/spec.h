@@ -71,7 +71,7 @@ void spec_release(struct spec *sp);
  * "heads/...", "tags/...", "remotes/...", an object id) and that is not
  * under "pai/", where the daemon names its own. -EINVAL, err says why.
  * Whether the name is free (no branch, no other task) is submit's to
- * check. Needs libgit2 initialised (gitwork_init).
+ * check. Needs libgit2 initialised (gitrepo_init).
  */
 int spec_branch_check(const char *name, char *err, size_t errlen);
 

@@ -4,7 +4,11 @@
  * One SQLite file (WAL mode, synchronous=FULL so that an acknowledged task
  * survives kill -9 and power loss), schema versioned with PRAGMA user_version
  * and upgraded by forward migrations at open. One connection guarded by a
- * mutex: every function is safe to call from any thread.
+ * mutex: every function is safe to call from any thread, takes the mutex
+ * for the whole of its work and holds no lock when it returns, so a caller
+ * may hold any lock of its own across a call (the scheduler's does); the
+ * store calls nothing outside itself with its mutex held. (The details:
+ * src/store/storeint.h.)
  *
  *	struct store *st;
  *	char err[256];
@@ -22,6 +26,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "oid.h"
 
 enum task_state {
 	TASK_QUEUED,
@@ -46,8 +52,8 @@ struct task {
 	size_t prompt_len;
 	char *engine;
 	enum task_state state;
-	char base[41];		/* base commit, hex */
-	char commit[41];	/* commit made after the run, "" if none */
+	char base[OID_HEX_SIZE];		/* base commit, hex */
+	char commit[OID_HEX_SIZE];	/* commit made after the run, "" if none */
 	char *branch;		/* "pai/task-N" */
 	char *worktree;		/* absolute path, NULL until made */
 	char *reason;		/* why it failed or was cancelled, NULL if none */
@@ -117,7 +123,9 @@ struct plan {
 	char *engine;
 	int approve;		/* tasks only after "approve" */
 	char *plan;		/* what the planner returned, JSON, or NULL */
-	char *tasks;		/* "[3,4,5]" once created, or NULL */
+	int64_t *tasks;		/* the tasks made from it, in the plan's
+				 * order; NULL (n_tasks 0) until created */
+	size_t n_tasks;
 	char *reason;
 	int64_t created, updated;
 };
@@ -243,6 +251,28 @@ int store_totals(struct store *st, struct task_usage *out);
  */
 void store_group_stats(struct store *st, uint64_t *batches,
 		       uint64_t *commits);
+
+/*
+ * One attempt of a task: the worker it ran on (0: not known, from before
+ * runs were kept), when it started and ended (0 while it runs), and its
+ * outcome: "running", "done", "failed", "cancelled", "blocked" or
+ * "requeued" (stopped by an unmount or a restart, or retried).
+ */
+struct task_run {
+	int64_t task;
+	int attempt;
+	int worker;
+	int64_t started, finished;	/* ms */
+	char outcome[16];
+};
+
+/* The newest max runs (by start), newest first; task 0: every task's,
+ * else that task's. *out is malloc'd (NULL when none). */
+int store_runs(struct store *st, int64_t task, size_t max,
+	       struct task_run **out, size_t *n);
+/* The max tasks changed last, newest first. */
+int store_task_ids_recent(struct store *st, size_t max, int64_t **ids,
+			  size_t *n);
 
 /*
  * The merge queue (mergeq.h), one row per task in it. States: pending

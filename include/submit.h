@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 #include "cancel.h"
+#include "oid.h"
 #include "spec.h"
 #include "store.h"
 
@@ -32,7 +33,7 @@ struct submission {
 	char **prompts;		/* expanded fan-out prompts, owned */
 	size_t n_prompts;
 	int64_t *reduce_deps;	/* -1..-(n-1) for the reduce step */
-	char base[41];
+	char base[OID_HEX_SIZE];
 };
 
 /* cancel: asked between the paths of a fan-out's walk (-EINTR). */

@@ -30,8 +30,9 @@
 #include "engine.h"
 #include "events.h"
 #include "fs.h"
+#include "fsutil.h"
+#include "gitrepo.h"
 #include "gitrev.h"
-#include "gitwork.h"
 #include "mergeq.h"
 #include "pai.h"
 #include "planner.h"
@@ -308,24 +309,6 @@ static int check_mountpoint(const char *mnt)
 	return 0;
 }
 
-/* mode: the last directory's; those made above it are 0755. */
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char tmp[PATH_MAX], *s;
-
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (s = tmp + 1; *s; s++)
-		if (*s == '/') {
-			*s = '\0';
-			if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-				return -errno;
-			*s = '/';
-		}
-	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* Logs, prompts and results are the owner's alone: a state directory
  * made by an earlier version (0755) is closed too. */
 static int make_private(const char *dir)
@@ -502,9 +485,9 @@ static int check_all(struct pai *p, struct args *a)
 			   strerror(errno));
 	if (check_mountpoint(a->mnt))
 		return 1;
-	if (gitwork_init() < 0)
+	if (gitrepo_init() < 0)
 		return die("cannot initialise libgit2");
-	if (gitwork_check_repo(p->repo, &p->gitdir, err, sizeof(err)) < 0 ||
+	if (gitrepo_check(&p->gitdir, p->repo, err, sizeof(err)) < 0 ||
 	    config_load(&p->cfg, p->repo, err, sizeof(err)) < 0)
 		return die("%s", err);
 	if (apply_opts(&p->cfg, buf_cstr(&a->ours)) ||
@@ -613,7 +596,7 @@ out:
 	events_close(p.events);
 	store_close(p.store);
 	if (p.gitdir)
-		gitwork_shutdown();
+		gitrepo_shutdown();
 	config_release(&p.cfg);
 	access_release(&p.acl);
 	free(p.repo);

@@ -25,10 +25,10 @@
 #include <cjson/cJSON.h>
 
 #include "buf.h"
-#include "check.h"
+#include "checkrun.h"
 #include "events.h"
 #include "gitrev.h"
-#include "gitwork.h"
+#include "worktree.h"
 #include "merge.h"
 #include "mergeq.h"
 #include "pai.h"
@@ -45,7 +45,7 @@
 
 struct cand {
 	int64_t id;
-	char commit[41];	/* the task's recorded commit */
+	char commit[OID_HEX_SIZE];	/* the task's recorded commit */
 	char *branch;
 	int64_t fix_of;		/* the rejected task it fixes, 0 none */
 };
@@ -293,16 +293,16 @@ static int load_waiting(struct mergeq *q, struct cand **out, size_t *n,
  * as merged now.
  */
 static void build(struct mergeq *q, int64_t batch, const char *branch,
-		  const char *tip, struct cand *c, size_t n, char top[41],
+		  const char *tip, struct cand *c, size_t n, char top[OID_HEX_SIZE],
 		  struct cand **good, size_t *ngood)
 {
 	struct pai *p = q->p;
 	struct merge_paths paths;
-	char next[41], err[768], msg[512], reason[1024];
+	char next[OID_HEX_SIZE], err[768], msg[512], reason[1024];
 	size_t i;
 	int r;
 
-	snprintf(top, 41, "%s", tip);
+	snprintf(top, OID_HEX_SIZE, "%s", tip);
 	*ngood = 0;
 	for (i = 0; i < n; i++) {
 		const char *one[1] = { c[i].commit };
@@ -328,7 +328,7 @@ static void build(struct mergeq *q, int64_t batch, const char *branch,
 			events_add(p->events, "landed", c[i].id, NULL);
 			continue;
 		}
-		memcpy(top, next, 41);
+		memcpy(top, next, OID_HEX_SIZE);
 		good[(*ngood)++] = &c[i];
 	}
 }
@@ -341,9 +341,9 @@ static int scratch_make(struct mergeq *q, const char *commit, char *path,
 	char e[512];
 
 	snprintf(path, len, "%s/%s", p->worktrees_dir, SCRATCH_NAME);
-	merge_worktree_remove(p->repo, SCRATCH_NAME, path, SCRATCH_BRANCH, e,
+	worktree_remove(p->repo, SCRATCH_NAME, path, SCRATCH_BRANCH, e,
 			      sizeof(e));
-	return gitwork_worktree_create(p->repo, SCRATCH_NAME, path,
+	return worktree_create(p->repo, SCRATCH_NAME, path,
 				       SCRATCH_BRANCH, commit, err, errlen);
 }
 
@@ -353,7 +353,7 @@ static void scratch_remove(struct mergeq *q)
 
 	snprintf(path, sizeof(path), "%s/%s", q->p->worktrees_dir,
 		 SCRATCH_NAME);
-	merge_worktree_remove(q->p->repo, SCRATCH_NAME, path, SCRATCH_BRANCH,
+	worktree_remove(q->p->repo, SCRATCH_NAME, path, SCRATCH_BRANCH,
 			      e, sizeof(e));
 }
 
@@ -367,7 +367,7 @@ static int check_commit(struct mergeq *q, const char *commit, int out_fd,
 {
 	struct pai *p = q->p;
 	struct check_outcome o;
-	char path[PATH_MAX], how[128];
+	char path[PATH_MAX];
 	int tries = p->cfg.queue_retries + 1, r = 0, k;
 
 	if ((r = scratch_make(q, commit, path, sizeof(path), err, errlen)) < 0)
@@ -396,8 +396,7 @@ static int check_commit(struct mergeq *q, const char *commit, int out_fd,
 			r = -EINTR;
 			break;
 		}
-		check_describe(&o, p->cfg.check_timeout, how, sizeof(how));
-		snprintf(head, headlen, "exit %d (%s)", o.code, how);
+		check_head(&o, p->cfg.check_timeout, head, headlen);
 		if ((r = check_passed(&o))) {
 			if (k > 0)
 				events_reason(p->events, "flaky", 0, commit);
@@ -461,7 +460,7 @@ static int run_batch(struct mergeq *q, struct cand **v, size_t n,
 {
 	struct pai *p = q->p;
 	struct cand **good;
-	char branch[256], tip[41], top[41], err[1024], head[160];
+	char branch[256], tip[OID_HEX_SIZE], top[OID_HEX_SIZE], err[1024], head[160];
 	char reason[1400], what[256];
 	struct cand *flat;
 	size_t ngood, i, half;
@@ -670,25 +669,6 @@ void mergeq_stop(struct mergeq *q)
 
 /* ---- fix ------------------------------------------------------------------ */
 
-/* text appended with "# " before each line (an sh engine's prompt is a
- * script: what it is told must not run) */
-static int add_commented(struct buf *out, const char *text, size_t len)
-{
-	size_t i;
-	int r = 0, bol = 1;
-
-	for (i = 0; i < len && r == 0; i++) {
-		if (bol)
-			r = buf_puts(out, "# ");
-		if (r == 0)
-			r = buf_add(out, text[i] ? &text[i] : "?", 1);
-		bol = text[i] == '\n';
-	}
-	if (r == 0 && !bol)
-		r = buf_puts(out, "\n");
-	return r;
-}
-
 /* The prompt of a fix task: why task t was rejected and the check's
  * output, as comments, then its own prompt. */
 static int fix_prompt(struct pai *p, const struct task *t, struct buf *out)
@@ -698,9 +678,9 @@ static int fix_prompt(struct pai *p, const struct task *t, struct buf *out)
 	int fd, r;
 
 	r = buf_printf(out, "# parallelai: the merge queue rejected task %lld:"
-		       " ", (long long)t->id);
+		       "\n", (long long)t->id);
 	if (r == 0)
-		r = add_commented(out, t->reason ? t->reason : "",
+		r = check_comment(out, t->reason ? t->reason : "",
 				  t->reason ? strlen(t->reason) : 0);
 	if (r == 0)
 		r = buf_puts(out, "# You start from its work. Make it land: "
@@ -714,7 +694,7 @@ static int fix_prompt(struct pai *p, const struct task *t, struct buf *out)
 			r = buf_puts(out, "# The check's output (the end of "
 				     "it):\n");
 			if (r == 0)
-				r = add_commented(out, tail.ptr, tail.len);
+				r = check_comment(out, tail.ptr, tail.len);
 		}
 		buf_release(&tail);
 		close(fd);

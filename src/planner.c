@@ -28,6 +28,7 @@
 #include "config.h"
 #include "engine.h"
 #include "events.h"
+#include "fsutil.h"
 #include "gitrev.h"
 #include "pai.h"
 #include "planner.h"
@@ -316,20 +317,6 @@ void planner_log_path(struct planner *pl, int64_t id, char *out, size_t len)
 	plan_dir(pl, id, "log", out, len);
 }
 
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	size_t len = strlen(text);
-	int r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, text, len) != (ssize_t)len)
-		r = -EIO;
-	close(fd);
-	return r;
-}
-
 /* What the engine wrote to the log from offset on: its answer, when it
  * keeps no result file (sh and command engines). */
 static char *read_from(const char *path, off_t off)
@@ -407,7 +394,7 @@ static int ask(struct planner *pl, const struct plan *plan,
 	plan_dir(pl, plan->id, "result.json", result, sizeof(result));
 	mkdir(work, 0700);
 	unlink(result);
-	if ((r = write_file(pfile, prompt)) < 0) {
+	if ((r = write_file(pfile, prompt, strlen(prompt), 0600)) < 0) {
 		snprintf(err, errlen, "cannot write '%s': %s", pfile,
 			 strerror(-r));
 		return r;
@@ -493,7 +480,7 @@ static int create_tasks(struct planner *pl, const struct plan *plan,
 	struct task_new *v = calloc(steps->n, sizeof(*v));
 	int64_t *ids = calloc(steps->n, sizeof(*ids));
 	int64_t **deps = calloc(steps->n, sizeof(*deps));
-	char base[41];
+	char base[OID_HEX_SIZE];
 	cJSON *f;
 	size_t i, k;
 	int r = -ENOMEM;
@@ -898,6 +885,7 @@ int planner_status(struct planner *pl, int64_t id, struct buf *out)
 {
 	struct plan plan;
 	char t[32];
+	size_t i;
 	int r = store_plan_get(pl->p->store, id, &plan);
 
 	if (r < 0)
@@ -907,8 +895,10 @@ int planner_status(struct planner *pl, int64_t id, struct buf *out)
 		   plan.approve ? "yes" : "no");
 	pai_format_time(plan.created, t, sizeof(t));
 	buf_printf(out, "created: %s\n", t);
-	if (plan.tasks)
-		buf_printf(out, "tasks: %s\n", plan.tasks);
+	for (i = 0; i < plan.n_tasks; i++)
+		buf_printf(out, "%s%lld%s", i ? "," : "tasks: [",
+			   (long long)plan.tasks[i],
+			   i + 1 < plan.n_tasks ? "" : "]\n");
 	if (plan.reason)
 		buf_printf(out, "reason: %s\n", plan.reason);
 	plan_release(&plan);

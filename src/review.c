@@ -14,13 +14,15 @@
 
 #include "buf.h"
 #include "events.h"
+#include "fsutil.h"
+#include "gitrepo.h"
 #include "gitrev.h"
-#include "gitwork.h"
 #include "merge.h"
 #include "pai.h"
 #include "quote.h"
 #include "review.h"
 #include "store.h"
+#include "worktree.h"
 
 /* How long the disk usage of the worktrees is reused: a du of many
  * large worktrees is too slow for every read of status. */
@@ -64,12 +66,12 @@ int review_base_branch(struct pai *p, char *name, size_t len, char *err,
 		snprintf(name, len, "%s", p->cfg.merge_into);
 		return 0;
 	}
-	return gitwork_head_branch(p->repo, name, len, err, errlen);
+	return gitrepo_head_branch(p->repo, name, len, err, errlen);
 }
 
 bool review_branch_missing(struct pai *p, const struct task *t)
 {
-	char oid[41], err[512];
+	char oid[OID_HEX_SIZE], err[512];
 
 	/* Only a task that ended with a commit surely made its branch: a
 	 * queued one has not yet, a running one has it checked out. */
@@ -80,9 +82,9 @@ bool review_branch_missing(struct pai *p, const struct task *t)
 }
 
 bool review_branch_moved(struct pai *p, const struct task *t,
-			 char now[41])
+			 char now[OID_HEX_SIZE])
 {
-	char oid[41], err[512];
+	char oid[OID_HEX_SIZE], err[512];
 
 	if (now)
 		*now = '\0';
@@ -427,7 +429,7 @@ static int merge_one(struct pai *p, int64_t id, bool *gone, char *err,
 				      .author_email = p->cfg.author_email };
 	struct merge_result res;
 	struct task t;
-	char branch[256], reason[640], now[41];
+	char branch[256], reason[640], now[OID_HEX_SIZE];
 	cJSON *f;
 	int r;
 
@@ -578,7 +580,7 @@ int review_push(struct pai *p, int64_t id, char *err, size_t errlen)
 {
 	const char *remote = p->cfg.remote ? p->cfg.remote : "origin";
 	struct task t;
-	char now[41];
+	char now[OID_HEX_SIZE];
 	cJSON *f;
 	int r;
 
@@ -621,7 +623,7 @@ out:
 int review_rescan(struct pai *p, int64_t id, char *err, size_t errlen)
 {
 	struct task t;
-	char now[41], why[512];
+	char now[OID_HEX_SIZE], why[512];
 	cJSON *f;
 	int r;
 
@@ -682,10 +684,10 @@ static int prune_task(struct pai *p, struct task *t, bool branches,
 	else
 		pai_worktree_path(p, t->id, path, sizeof(path));
 	snprintf(name, sizeof(name), "pai-task-%lld", (long long)t->id);
-	gitwork_worktrees_lock();
-	r = merge_worktree_remove(p->repo, name, path,
+	worktree_lock();
+	r = worktree_remove(p->repo, name, path,
 				  branches ? t->branch : NULL, err, errlen);
-	gitwork_worktrees_unlock();
+	worktree_unlock();
 	if (r < 0)
 		return r;
 	store_task_set_worktree(p->store, t->id, NULL);
@@ -816,7 +818,7 @@ uint64_t review_worktree_bytes(struct pai *p)
 
 	pthread_mutex_lock(&rv->lock);
 	if (!rv->du_at || now - rv->du_at > DU_TTL_MS) {
-		if (merge_disk_usage(p->worktrees_dir, &rv->du_bytes) < 0)
+		if (disk_usage(p->worktrees_dir, &rv->du_bytes) < 0)
 			rv->du_bytes = 0;
 		rv->du_at = now;
 	}

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fsutil.h"
 #include "streamfmt.h"
 
 /* How long the output of an exited PROGRAM may stay open: a background
@@ -141,21 +142,6 @@ static long long now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /*
@@ -362,32 +348,16 @@ static int pump(struct reader *rd, pid_t pid, int fd)
 /* The result file, replaced whole so a reader never sees half of it. */
 static int write_result(const char *path, struct streamfmt *s)
 {
-	struct buf json, tmp;
-	int fd, r;
+	struct buf json;
+	int r;
 
 	buf_init(&json, BUF_NOMAX);
-	buf_init(&tmp, 8192);
-	if ((r = streamfmt_result_json(s, &json)) < 0 ||
-	    (r = buf_printf(&tmp, "%s.tmp", path)) < 0)
-		goto out;
-	fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = write_all(fd, json.ptr, json.len);
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp.ptr, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp.ptr);
-out:
+	if ((r = streamfmt_result_json(s, &json)) == 0)
+		r = write_file_atomic(path, json.ptr, json.len, 0600);
 	if (r < 0)
 		fprintf(stderr, "parallelai stream: cannot write '%s': %s\n",
 			path, strerror(-r));
 	buf_release(&json);
-	buf_release(&tmp);
 	return r;
 }
 

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "engine.h"
+#include "gitrepo.h"
 #include "gitrev.h"
-#include "gitwork.h"
 #include "pai.h"
 #include "submit.h"
 
@@ -102,7 +102,7 @@ static int check_branch(struct pai *p, const struct spec *sp, char *err,
 			 (long long)owner);
 		return -EINVAL;
 	}
-	if ((r = gitwork_branch_free(p->repo, sp->branch, err, errlen)) < 0)
+	if ((r = gitrepo_branch_free(p->repo, sp->branch, err, errlen)) < 0)
 		return r == -EEXIST ? -EINVAL : r;
 	return 0;
 }
@@ -156,7 +156,7 @@ static int expand_each(struct submission *sub, struct pai *p,
 	size_t i, total;
 	int r;
 
-	r = gitwork_each_path(p->repo, sub->base, collect, &f, err, errlen);
+	r = gitrepo_each_path(p->repo, sub->base, collect, &f, err, errlen);
 	if (r == -E2BIG) {
 		snprintf(err, errlen, "'each' matches more than %zu files"
 			 " (parallelai.maxFanout)", f.max);

@@ -50,6 +50,11 @@ static const char readme_text[] =
 "  events          JSON Lines, one event per line, growing live\n"
 "  metrics         the numbers in the Prometheus text format: tasks per\n"
 "                  state, workers, tokens, cost, engines, plans\n"
+"  index.html      the run at a glance in a browser (xdg-open index.html):\n"
+"                  workers, tasks by state, conflicts, merge order, last\n"
+"                  events; no script, reloads itself every 5 s\n"
+"  timeline.svg    the attempts as a Gantt chart: a row per worker, a bar\n"
+"                  per attempt coloured by outcome, running ones to now\n"
 "  tasks/new       write a prompt, or {\"prompt\": \"...\", \"engine\": \"NAME\"};\n"
 "                  the task exists once close() returns 0; a read-write\n"
 "                  handle reads back the new id\n"
@@ -61,6 +66,7 @@ static const char readme_text[] =
 "  tasks/N/log        the engine's output; grows while it runs\n"
 "  tasks/N/log.jsonl  an agent engine's raw event stream\n"
 "  tasks/N/result     an agent engine's final message\n"
+"  tasks/N/check      the last check's output, its exit status first\n"
 "  tasks/N/diff       unified diff of the task against its base commit\n"
 "  tasks/N/files      changed paths with A (added), M (modified), D (deleted)\n"
 "  tasks/N/ctl        write cancel | retry | priority N | merge | push |\n"
@@ -68,6 +74,7 @@ static const char readme_text[] =
 "  tasks/N/conflicts  the tasks (and base branch) it conflicts with\n"
 "  tasks/N/worktree   link to the task's worktree\n"
 "  tasks/N/worker     link to its worker while it runs\n"
+"  tasks/N/timeline.svg  its attempts on a time axis\n"
 "  plans/new          write a request in words, or {\"request\": \"...\",\n"
 "                     \"approve\": true}: a planner splits it into tasks\n"
 "  plans/N/request    what was asked\n"
@@ -100,6 +107,19 @@ static const char readme_text[] =
 "rescanned, from and to; the diff shows it). No process of a run outlives\n"
 "it: what the engine leaves behind is ended before the result is\n"
 "committed.\n"
+"\n"
+"Check gates: a task's check ({\"check\": \"make test\"} in its spec, or\n"
+"git config parallelai.check 'make test'; \"\" for none) runs with /bin/sh -c\n"
+"in its worktree once the engine exits 0, its output in the log between\n"
+"--- parallelai: check (make test) --- lines and in tasks/N/check; it may\n"
+"run parallelai.checkTimeout seconds (600). A failed check with fix rounds\n"
+"left (fix_rounds, parallelai.fixRounds; 2 for agent presets, 0 for sh and\n"
+"command templates) runs the engine again in the same worktree, its prompt\n"
+"the check's command, exit status and last parallelai.fixTail bytes of\n"
+"output (16384) as # lines, then the task's prompt. Out of rounds: failed,\n"
+"reason check failed: make test exited 2; the commit is made either way.\n"
+"status shows check: failed (exit 2), round 2 of 3; events check_started,\n"
+"check_passed, check_failed.\n"
 "\n"
 "Engines: sh runs the prompt with /bin/sh -c in the worktree; claude,\n"
 "codex, gemini, aider and opencode run those CLIs headless; anthropic and\n"
@@ -206,7 +226,7 @@ static void kv_last_run(struct kv *kv, struct pai *p, int64_t id)
  */
 static void kv_branch(struct kv *kv, struct pai *p, const struct task *t)
 {
-	char now[41], v[64];
+	char now[OID_HEX_SIZE], v[64];
 
 	if (!review_branch_moved(p, t, now)) {
 		kv_str(kv, "branch", t->branch);

@@ -386,10 +386,9 @@ static int paths_blocked(struct merge_paths *blocked, char *why,
  * paths only, never overwriting anything that differs from from; with
  * dry, only find out whether it could (conflicts gets what is in the way).
  */
-int mg_checkout_paths(git_repository *wt, const git_oid *from_id,
-		      const git_oid *to_id,
-		      const struct merge_paths *touched, int dry,
-		      struct merge_paths *conflicts)
+int mg_checkout_paths(struct merge_paths *conflicts, git_repository *wt,
+		      const git_oid *from_id, const git_oid *to_id,
+		      const struct merge_paths *touched, int dry)
 {
 	git_checkout_options co;
 	git_tree *from = NULL, *to = NULL;
@@ -507,8 +506,8 @@ int mg_checkout_ready(struct merge_result *r, git_repository *wt,
 		       what, into, why, dir);
 		return -EBUSY;
 	}
-	error = mg_checkout_paths(wt, git_tree_id(from), git_tree_id(to), touched,
-				  1, &r->paths);
+	error = mg_checkout_paths(&r->paths, wt, git_tree_id(from),
+				  git_tree_id(to), touched, 1);
 	if (error < 0 && (error != GIT_ECONFLICT || !r->paths.n)) {
 		gitmsg_set(err, errlen, "cannot merge '%s' into '%s': cannot "
 		       "check out in '%s': %s", what, into, dir, gitmsg_last());

@@ -237,7 +237,7 @@ int mg_pair_conflicts(struct merge_paths *out, git_repository *repo,
 	return error;
 }
 
-int merge_combine(char out[41], struct merge_paths *paths,
+int merge_combine(char out[OID_HEX_SIZE], struct merge_paths *paths,
 		  const char *repo_path, const char *base,
 		  const char *const *commits, size_t n,
 		  const char *message, char *err, size_t errlen)
@@ -324,7 +324,7 @@ int merge_combine(char out[41], struct merge_paths *paths,
 		git_tree_free(tree);
 		tree = NULL;
 	}
-	git_oid_tostr(out, 41, git_commit_id(cur));
+	git_oid_tostr(out, OID_HEX_SIZE, git_commit_id(cur));
 out:
 	git_commit_free(made);
 	git_commit_free(dep);

@@ -1,6 +1,7 @@
 /*
  * gitint: what the files of src/git/ share. Not for use outside src/git/;
- * the interface is include/merge.h. Every function opens and frees its
+ * the interfaces are include/merge.h, gitrepo.h, gitrev.h, gitmsg.h,
+ * gitwork.h and worktree.h. Every function opens and frees its
  * own repository, or works on one its caller opened; one cleanup path
  * per function (goto out).
  */
@@ -16,6 +17,11 @@
 /* The identity of commits when the repository names none. */
 #define DEFAULT_NAME "parallelai"
 #define DEFAULT_EMAIL "parallelai@localhost"
+
+/* repo.c */
+/* The commit hex (40 hex digits) names; -EINVAL for anything else. */
+int mg_lookup_commit(git_commit **out, git_repository *repo,
+		     const char *hex, char *err, size_t errlen);
 
 /* paths.c */
 /* Append a copy of path; the set is put in order by paths_finish. */
@@ -92,10 +98,9 @@ int mg_find_checkout(git_repository **out, git_repository *repo,
  * paths only, never overwriting anything that differs from from; with
  * dry, only find out whether it could (conflicts gets what is in the way).
  */
-int mg_checkout_paths(git_repository *wt, const git_oid *from_id,
-		      const git_oid *to_id,
-		      const struct merge_paths *touched, int dry,
-		      struct merge_paths *conflicts);
+int mg_checkout_paths(struct merge_paths *conflicts, git_repository *wt,
+		      const git_oid *from_id, const git_oid *to_id,
+		      const struct merge_paths *touched, int dry);
 /*
  * Whether wt's files and index can go from tree from to tree to in the
  * touched paths: no git command running there, no merge or rebase under

@@ -514,10 +514,10 @@ static int land(struct landing *l, char *err, size_t errlen)
 			   "the merge" : gitmsg_last());
 		return gitmsg_errno(error);
 	}
-	if (l->wt && (error = mg_checkout_paths(l->wt, git_tree_id(l->tip_tree),
+	if (l->wt && (error = mg_checkout_paths(&l->r->paths, l->wt,
+						git_tree_id(l->tip_tree),
 						git_tree_id(l->tree),
-						&l->touched, 0,
-						&l->r->paths)) < 0) {
+						&l->touched, 0)) < 0) {
 		gitmsg_set(err, errlen, "cannot check out merge of '%s' in "
 			   "'%s': %s", l->what, l->r->checkout, gitmsg_last());
 		/* files and index are as they were: so is the branch */

@@ -56,7 +56,7 @@ static ssize_t task_index(const struct merge_task *t, size_t n, int64_t id)
  * The tree of a merged index, made as base plus the entries that differ
  * from it. git_index_write_tree_to would build every tree of the
  * repository again (and, with libgit2's strict object creation, which
- * gitwork_init turns off, read a header of every blob), which for a
+ * gitrepo_init turns off, read a header of every blob), which for a
  * 5,000-file tree costs far more than the merge; unchanged subtrees are
  * kept here by id, unread.
  */
@@ -169,43 +169,151 @@ static int cmp_left(const void *x, const void *y)
 	return p->id < q->id ? -1 : p->id > q->id;
 }
 
+/* The simulation's state: each task PENDING, IN the order or LEFT out. */
+struct walk {
+	const struct merge_task *t;
+	size_t n;
+	unsigned char *state;
+	struct merge_order *out;
+};
+
+/* The lowest pending id whose dependencies are all in (or absent); -1. */
+static ssize_t next_ready(const struct walk *w)
+{
+	ssize_t next = -1;
+	size_t i, k;
+
+	for (i = 0; i < w->n; i++) {
+		int ready = w->state[i] == PENDING;
+
+		for (k = 0; ready && k < w->t[i].ndeps; k++) {
+			ssize_t d = task_index(w->t, w->n, w->t[i].deps[k]);
+
+			if (d >= 0 && w->state[d] != IN)
+				ready = 0;
+		}
+		if (ready && (next < 0 || w->t[i].id < w->t[next].id))
+			next = (ssize_t)i;
+	}
+	return next;
+}
+
+/* Task i merged into *side: in the order, or left out with its paths. */
+static int place(struct walk *w, size_t i, git_commit **side,
+		 git_repository *repo, git_commit *c,
+		 const git_signature *sig, char *err, size_t errlen)
+{
+	struct merge_left *l = &w->out->left[w->out->nleft];
+	int error;
+
+	error = simulate(side, repo, c, sig, &l->paths);
+	if (error < 0) {
+		gitmsg_set(err, errlen, "cannot simulate merge of '%s': %s",
+			   w->t[i].commit, error == -ENOMEM ?
+			   strerror(ENOMEM) : gitmsg_last());
+		return error;
+	}
+	if (l->paths.n) {
+		l->id = w->t[i].id;
+		w->out->nleft++;
+		w->state[i] = LEFT;
+	} else {
+		w->out->ids[w->out->n++] = w->t[i].id;
+		w->state[i] = IN;
+	}
+	return 0;
+}
+
+/*
+ * Nothing ready: what is pending waits on a task left out, or on another
+ * pending one in a cycle. Leave out the first that waits on one left
+ * out, else every pending one. How many were left out.
+ */
+static size_t leave_blocked(struct walk *w)
+{
+	const struct merge_task *t = w->t;
+	size_t i, k, m, n = w->n, left = 0;
+
+	for (i = 0; i < n; i++) {
+		for (k = 0; w->state[i] == PENDING && k < t[i].ndeps; k++) {
+			ssize_t d = task_index(t, n, t[i].deps[k]);
+
+			if (d >= 0 && w->state[d] == LEFT)
+				break;
+		}
+		if (w->state[i] == PENDING && k < t[i].ndeps)
+			break;
+	}
+	for (k = 0; k < n; k++) {
+		struct merge_left *l;
+
+		if ((i < n && k != i) || w->state[k] != PENDING)
+			continue;
+		l = &w->out->left[w->out->nleft++];
+		l->id = t[k].id;
+		/* name one left out rather than one pending */
+		for (m = 0; m < t[k].ndeps; m++) {
+			ssize_t d = task_index(t, n, t[k].deps[m]);
+
+			if (d >= 0 && w->state[d] != IN &&
+			    (!l->blocked_by || w->state[d] == LEFT))
+				l->blocked_by = t[k].deps[m];
+		}
+		w->state[k] = LEFT;
+		left++;
+	}
+	return left;
+}
+
+/*
+ * The repository opened for a simulation: simulated commits go to
+ * memory (the backend with the highest priority takes every write, and
+ * it dies with repo), made by sig.
+ */
+static int open_simulation(git_repository **repo, git_odb **odb,
+			   git_signature **sig, const char *repo_path,
+			   char *err, size_t errlen)
+{
+	git_odb_backend *mempack = NULL;
+	int error;
+
+	if ((error = gitmsg_open_repo(repo, repo_path, err, errlen)) < 0)
+		return error;
+	if (git_repository_odb(odb, *repo) < 0 ||
+	    git_mempack_new(&mempack) < 0 ||
+	    git_odb_add_backend(*odb, mempack, 999) < 0 ||
+	    git_signature_new(sig, DEFAULT_NAME, DEFAULT_EMAIL, 0, 0) < 0) {
+		gitmsg_set(err, errlen, "cannot simulate merges in '%s': %s",
+		       repo_path, gitmsg_last());
+		return -EIO;
+	}
+	return 0;
+}
+
 int merge_order_compute(struct merge_order *out, const char *repo_path,
 			const char *base, const struct merge_task *t,
 			size_t n, char *err, size_t errlen)
 {
 	git_repository *repo = NULL;
 	git_odb *odb = NULL;
-	git_odb_backend *mempack = NULL;
 	git_signature *sig = NULL;
 	git_commit *side = NULL, **commits = NULL;
-	unsigned char *state = NULL;
-	size_t i, k, done = 0;
+	struct walk w = { t, n, NULL, out };
+	size_t i, done = 0;
+	ssize_t next;
 	int error;
 
 	memset(out, 0, sizeof(*out));
-	if ((error = gitmsg_open_repo(&repo, repo_path, err, errlen)) < 0)
-		goto out;
-	/*
-	 * Simulated commits go to memory: the backend with the highest
-	 * priority takes every write, and it dies with repo.
-	 */
-	if (git_repository_odb(&odb, repo) < 0 ||
-	    git_mempack_new(&mempack) < 0 ||
-	    git_odb_add_backend(odb, mempack, 999) < 0 ||
-	    git_signature_new(&sig, DEFAULT_NAME, DEFAULT_EMAIL, 0, 0) < 0) {
-		gitmsg_set(err, errlen, "cannot simulate merges in '%s': %s",
-		       repo_path, gitmsg_last());
-		error = -EIO;
-		goto out;
-	}
-	if ((error = mg_resolve(&side, repo, base, err, errlen)) < 0)
+	if ((error = open_simulation(&repo, &odb, &sig, repo_path, err,
+				     errlen)) < 0 ||
+	    (error = mg_resolve(&side, repo, base, err, errlen)) < 0)
 		goto out;
 	git_oid_tostr(out->tip, sizeof(out->tip), git_commit_id(side));
 	commits = calloc(n ? n : 1, sizeof(*commits));
-	state = calloc(n ? n : 1, 1);
+	w.state = calloc(n ? n : 1, 1);
 	out->ids = malloc((n ? n : 1) * sizeof(*out->ids));
 	out->left = calloc(n ? n : 1, sizeof(*out->left));
-	if (!commits || !state || !out->ids || !out->left) {
+	if (!commits || !w.state || !out->ids || !out->left) {
 		error = -ENOMEM;
 		gitmsg_set(err, errlen, "cannot compute merge order: %s",
 		       strerror(ENOMEM));
@@ -217,79 +325,14 @@ int merge_order_compute(struct merge_order *out, const char *repo_path,
 			goto out;
 
 	while (done < n) {
-		ssize_t next = -1;
-		struct merge_left *l;
-
-		/* the lowest id whose dependencies are all in (or absent) */
-		for (i = 0; i < n; i++) {
-			int ready = state[i] == PENDING;
-
-			for (k = 0; ready && k < t[i].ndeps; k++) {
-				ssize_t d = task_index(t, n, t[i].deps[k]);
-
-				if (d >= 0 && state[d] != IN)
-					ready = 0;
-			}
-			if (ready && (next < 0 || t[i].id < t[next].id))
-				next = (ssize_t)i;
-		}
-		if (next >= 0) {
-			l = &out->left[out->nleft];
-			error = simulate(&side, repo, commits[next], sig,
-					 &l->paths);
-			if (error < 0) {
-				gitmsg_set(err, errlen, "cannot simulate merge of "
-				       "'%s': %s", t[next].commit,
-				       error == -ENOMEM ? strerror(ENOMEM) :
-				       gitmsg_last());
-				goto out;
-			}
-			if (l->paths.n) {
-				l->id = t[next].id;
-				out->nleft++;
-				state[next] = LEFT;
-			} else {
-				out->ids[out->n++] = t[next].id;
-				state[next] = IN;
-			}
-			done++;
+		if ((next = next_ready(&w)) < 0) {
+			done += leave_blocked(&w);
 			continue;
 		}
-		/*
-		 * Nothing ready: what is pending waits on a task left out,
-		 * or on another pending one in a cycle. Leave out the first
-		 * that waits on one left out, else every pending one.
-		 */
-		for (i = 0; i < n; i++) {
-			for (k = 0; state[i] == PENDING && k < t[i].ndeps; k++) {
-				ssize_t d = task_index(t, n, t[i].deps[k]);
-
-				if (d >= 0 && state[d] == LEFT)
-					break;
-			}
-			if (state[i] == PENDING && k < t[i].ndeps)
-				break;
-		}
-		for (k = 0; k < n; k++) {
-			size_t m;
-
-			if (i < n && k != i)
-				continue;
-			if (state[k] != PENDING)
-				continue;
-			l = &out->left[out->nleft++];
-			l->id = t[k].id;
-			/* name one left out rather than one pending */
-			for (m = 0; m < t[k].ndeps; m++) {
-				ssize_t d = task_index(t, n, t[k].deps[m]);
-
-				if (d >= 0 && state[d] != IN &&
-				    (!l->blocked_by || state[d] == LEFT))
-					l->blocked_by = t[k].deps[m];
-			}
-			state[k] = LEFT;
-			done++;
-		}
+		if ((error = place(&w, (size_t)next, &side, repo,
+				   commits[next], sig, err, errlen)) < 0)
+			goto out;
+		done++;
 	}
 	qsort(out->left, out->nleft, sizeof(*out->left), cmp_left);
 out:
@@ -298,7 +341,7 @@ out:
 	for (i = 0; commits && i < n; i++)
 		git_commit_free(commits[i]);
 	free(commits);
-	free(state);
+	free(w.state);
 	git_commit_free(side);
 	git_signature_free(sig);
 	git_odb_free(odb);

@@ -19,7 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "buf.h"
-#include "check.h"
+#include "checkrun.h"
 #include "events.h"
 #include "pai.h"
 #include "quote.h"
@@ -73,11 +73,7 @@ static void keep_output(struct run *r, const struct task *t, off_t from,
 	char path[PATH_MAX], head[96];
 	int fd, ret;
 
-	if (o->end == CHECK_TIMEOUT)
-		snprintf(head, sizeof(head), "exit %d (timed out after %d s)",
-			 o->code, p->cfg.check_timeout);
-	else
-		snprintf(head, sizeof(head), "exit %d", o->code);
+	check_head(o, p->cfg.check_timeout, head, sizeof(head));
 	pai_log_path(p, t->id, path, sizeof(path));
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return;
@@ -147,9 +143,20 @@ static enum gate run_check(struct run *r, const struct task *t,
 	return check_passed(o) ? GATE_PASSED : GATE_FAILED;
 }
 
-/* The next round's engine starts afresh: the last one's process is
- * released, its signals forgotten. */
-static void next_round(struct run *r)
+/* The log's line for the last round's failure: one line, whatever the
+ * command holds. */
+static void log_failed(struct run *r, int round, int rounds)
+{
+	char shown[600];
+
+	quote_text(shown, sizeof(shown), r->check_failed);
+	sched_log_line(r->logfd, "parallelai: %s (round %d of %d)", shown,
+		       round, rounds);
+}
+
+/* The engine has ended: its process is released, its signals
+ * forgotten (the next round's starts afresh), its pid no longer shown. */
+static void engine_gone(struct run *r, int64_t id)
 {
 	pthread_mutex_lock(&r->s->lock);
 	if (r->has_proc)
@@ -157,6 +164,7 @@ static void next_round(struct run *r)
 	r->has_proc = 0;
 	r->term_at = 0;
 	pthread_mutex_unlock(&r->s->lock);
+	store_task_set_pid(r->s->p->store, id, 0);
 }
 
 /* The engine in rounds, while its check fails and rounds are left. */
@@ -178,10 +186,12 @@ static int rounds(struct run *r, struct task *t, const struct task_check *c,
 					 err, errlen);
 		if (ret || !c->command || *cancel || *code || r->killed_for)
 			break;
-		/* Not done until the check says so: a daemon killed during
-		 * the check runs the task again at the next mount. */
+		/* Not done until the check says so (a daemon killed from
+		 * here on has the task run again: sched_recover); the
+		 * engine's exit file goes, as the run's end would take it. */
 		pai_exit_path(p, t->id, t->attempts, exitp, sizeof(exitp));
 		unlink(exitp);
+		engine_gone(r, t->id);
 		buf_init(&tail, BUF_NOMAX);
 		g = run_check(r, t, c, round, &o, &tail, how, sizeof(how),
 			      err, errlen);
@@ -197,9 +207,7 @@ static int rounds(struct run *r, struct task *t, const struct task_check *c,
 		} else if (g == GATE_FAILED && round > c->fix_rounds) {
 			snprintf(r->check_failed, sizeof(r->check_failed),
 				 "check failed: %s %s", c->command, how);
-			sched_log_line(r->logfd, "parallelai: %s (round %d of"
-				       " %d)", r->check_failed, round,
-				       c->fix_rounds + 1);
+			log_failed(r, round, c->fix_rounds + 1);
 		}
 		if (g != GATE_FAILED || round > c->fix_rounds) {
 			buf_release(&tail);
@@ -220,7 +228,6 @@ static int rounds(struct run *r, struct task *t, const struct task_check *c,
 			break;
 		}
 		rt.prompt = fix;
-		next_round(r);
 		store_task_set_check(p->store, t->id, o.end == CHECK_TIMEOUT ?
 				     "timeout" : "failed", o.code, round + 1);
 		sched_log_line(r->logfd, "--- parallelai: attempt %d, round %d"

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,6 @@
 #include "ctl.h"
 #include "engine.h"
 #include "events.h"
-#include "gitwork.h"
 #include "merge.h"
 #include "pai.h"
 #include "review.h"
@@ -33,6 +33,7 @@
 #include "submit.h"
 #include "store.h"
 #include "wlog.h"
+#include "worktree.h"
 #include "schedint.h"
 
 /*
@@ -67,7 +68,7 @@ static void discard_partial_worktrees(struct sched *s)
 				 s->p->gitdir, name);
 			if (!t.worktree && (access(wt, F_OK) == 0 ||
 					    access(entry, F_OK) == 0))
-				gitwork_worktree_discard(s->p->repo, name, wt,
+				worktree_discard(s->p->repo, name, wt,
 							 err, sizeof(err));
 			task_release(&t);
 		}
@@ -99,7 +100,7 @@ static void conclude_recovered(struct sched *s, struct task *t, int code,
 
 	/* The dead daemon may have been committing: its locks go. */
 	snprintf(name, sizeof(name), "pai-task-%lld", (long long)t->id);
-	gitwork_clear_locks(s->p->repo, name, t->branch, err, sizeof(err));
+	worktree_clear_locks(s->p->repo, name, t->branch, err, sizeof(err));
 	pai_log_path(s->p, t->id, path, sizeof(path));
 	r.logfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (lost)
@@ -120,9 +121,19 @@ static void conclude_recovered(struct sched *s, struct task *t, int code,
 		close(r.logfd);
 }
 
-/* How long the next daemon waits for a dead one's keepers, all of them
- * together: their linger, and time for the engines to die. */
-#define KEEPER_WAIT_MS (RUNNER_LINGER_MS + 9000)
+/* A task with a check is not done on its engine's word: whatever its
+ * engine's end, it runs again, engine and check. */
+static bool has_check(struct sched *s, int64_t id)
+{
+	struct task_check c;
+	bool yes;
+
+	if (store_task_check_get(s->p->store, id, &c) < 0)
+		return false;
+	yes = c.command != NULL;
+	task_check_release(&c);
+	return yes;
+}
 
 /* Tasks left running by a daemon that died: those whose engine exited by
  * itself are finished (failed, when its status was lost: the run may
@@ -133,38 +144,47 @@ void sched_recover(struct sched *s)
 {
 	static const char lost_status[] = "the engine ended by itself but its"
 		" exit status could not be kept; not run again";
-	char path[PATH_MAX], entry[PATH_MAX + 16];
-	int64_t *ids = NULL, until = pai_now_ms() + KEEPER_WAIT_MS, left;
+	char logp[PATH_MAX], path[PATH_MAX], entry[PATH_MAX + 16], err[512];
+	int64_t *ids = NULL, until = pai_now_ms() + RUNNER_RECOVER_MS, left;
 	size_t n = 0, i;
-	int status, r, kept;
+	int status, kept;
 
 	if (store_tasks_in_state(s->p->store, TASK_RUNNING, &ids, &n) < 0)
 		return;
 	for (i = 0; i < n; i++) {
+		struct runner_ref ref;
+		struct runner_proc proc;
 		struct task t;
 
 		if (store_task_get(s->p->store, ids[i], &t) < 0)
 			continue;
-		/* Its keeper ends the engine, after a linger in which it
-		 * may finish; only then does the exit file say all. */
-		pai_log_path(s->p, t.id, path, sizeof(path));
-		left = until - pai_now_ms();
-		r = runner_await_keeper(path, left > 0 ? (int)left : 0);
-		if (r < 0)
-			fprintf(stderr, "parallelai: task %lld: the engine of"
-				" the last run is still there: %s\n",
-				(long long)t.id, strerror(-r));
+		pai_log_path(s->p, t.id, logp, sizeof(logp));
+		pai_exit_path(s->p, t.id, t.attempts, path, sizeof(path));
 		/* What it started, in its group or not, still carries its
 		 * worktree in the environment. */
-		if (t.worktree) {
+		if (t.worktree)
 			snprintf(entry, sizeof(entry), "PAI_WORKTREE=%s",
 				 t.worktree);
-			runner_kill_env(entry);
+		ref = (struct runner_ref){
+			.pid = t.pid, .log_path = logp,
+			.exit_path = t.worktree ? path : NULL,
+			.mark = t.worktree ? entry : NULL };
+		left = until - pai_now_ms();
+		kept = runner_recover(&proc, &ref, left > 0 ? (int)left : 0,
+				      &status, err, sizeof(err));
+		if (*err)
+			fprintf(stderr, "parallelai: task %lld: %s\n",
+				(long long)t.id, err);
+		if (kept == RUNNER_ALIVE) {
+			/* Nothing adopts a run that goes on yet: it ends,
+			 * and runs again like any run that did not end by
+			 * itself. */
+			runner_signal(&proc, SIGKILL);
+			runner_wait(&proc, -1, &status);
+			runner_release(&proc);
+			kept = -ENOENT;
 		}
-		pai_exit_path(s->p, t.id, t.attempts, path, sizeof(path));
-		kept = r == 0 && t.worktree ? runner_read_exit(path, &status) :
-		       -ENOENT;
-		if (kept == 0 || kept == -ENODATA) {
+		if ((kept == 0 || kept == -ENODATA) && !has_check(s, t.id)) {
 			conclude_recovered(s, &t, kept ? -1 :
 					   runner_exit_code(status),
 					   kept ? lost_status : NULL);

@@ -23,6 +23,7 @@
 #include "ctl.h"
 #include "engine.h"
 #include "events.h"
+#include "fsutil.h"
 #include "gitwork.h"
 #include "merge.h"
 #include "pai.h"
@@ -33,6 +34,7 @@
 #include "submit.h"
 #include "store.h"
 #include "wlog.h"
+#include "worktree.h"
 #include "schedint.h"
 
 void sched_log_line(int fd, const char *fmt, ...)
@@ -55,18 +57,6 @@ void sched_log_line(int fd, const char *fmt, ...)
 		return;
 }
 
-static int write_prompt_file(const char *path, const struct task *t)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	ssize_t n = -1;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, t->prompt, t->prompt_len);
-	close(fd);
-	return n == (ssize_t)t->prompt_len ? 0 : -EIO;
-}
-
 /*
  * A task with dependencies starts from its base with their work merged
  * in, so a pipeline step sees what the steps before it wrote. The merged
@@ -79,7 +69,7 @@ static int merge_dependencies(struct pai *p, struct task *t, char *err,
 	const char **commits = NULL;
 	struct task *deps = NULL;
 	struct merge_paths paths;
-	char merged[41], msg[96];
+	char merged[OID_HEX_SIZE], msg[96];
 	size_t n = 0, k = 0, i;
 	int r;
 
@@ -116,54 +106,6 @@ out:
 }
 
 static int wait_engine(struct run *r);
-
-static void mkdir_parents(const char *path)
-{
-	char dir[PATH_MAX * 2], *s;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	for (s = dir + 1; (s = strchr(s, '/')); s++) {
-		*s = '\0';
-		mkdir(dir, 0755);
-		*s = '/';
-	}
-}
-
-/* Copy one file from the user's checkout into the new worktree. */
-static int copy_file(const char *from, const char *to)
-{
-	char buf[65536];
-	ssize_t n;
-	int in, out, r = 0;
-	struct stat st;
-
-	if ((in = open(from, O_RDONLY | O_CLOEXEC)) < 0)
-		return -errno;
-	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(in);
-		return -EINVAL;
-	}
-	/* config/local.json: its directory may not be tracked. */
-	mkdir_parents(to);
-	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		   st.st_mode & 07777);
-	if (out < 0) {
-		r = -errno;
-		close(in);
-		return r;
-	}
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n) {
-			r = -EIO;
-			break;
-		}
-	if (n < 0)
-		r = -errno;
-	close(in);
-	if (close(out) < 0 && !r)
-		r = -EIO;
-	return r;
-}
 
 /*
  * A fresh worktree lacks what git does not track: worktree.copy brings
@@ -250,7 +192,7 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	int ret;
 
 	pai_prompt_path(s->p, t->id, prompt_file, sizeof(prompt_file));
-	ret = write_prompt_file(prompt_file, t);
+	ret = write_file(prompt_file, t->prompt, t->prompt_len, 0600);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot write '%s': %s", prompt_file,
 			 strerror(-ret));
@@ -526,8 +468,10 @@ static void finish(struct run *r, enum task_state st, int code,
 	cJSON *f;
 	int ret;
 
+	/* A failed check says nothing of the provider: its engine
+	 * answered. */
 	if (r->engine)
-		note_outcome(s, r->engine, st);
+		note_outcome(s, r->engine, *r->check_failed ? TASK_DONE : st);
 	if (st == TASK_FAILED && retry_later(r, code, reason))
 		return;
 	f = cJSON_CreateObject();
@@ -578,7 +522,7 @@ void sched_conclude(struct run *r, const struct task *t, const char *wt,
 	struct pai *p = r->s->p;
 	struct gitwork_author author = { p->cfg.author_name,
 					 p->cfg.author_email };
-	char msg[1024], commit[41] = "", err[PATH_MAX + 1024];
+	char msg[1024], commit[OID_HEX_SIZE] = "", err[PATH_MAX + 1024];
 
 	commit_message(t, msg, sizeof(msg));
 	if (gitwork_commit_all(wt, msg, &author,
@@ -687,9 +631,9 @@ static int prepare_worktree(struct run *r, struct task *t, char *wt,
 	/* This task runs nowhere else, so locks on its refs are a killed
 	 * daemon's; and a worktree it never recorded is what a daemon
 	 * killed during git_worktree_add left: nobody worked in it. */
-	gitwork_clear_locks(p->repo, name, t->branch, err, errlen);
+	worktree_clear_locks(p->repo, name, t->branch, err, errlen);
 	if (!t->worktree)
-		gitwork_worktree_discard(p->repo, name, wt, err, errlen);
+		worktree_discard(p->repo, name, wt, err, errlen);
 	if (!t->worktree &&
 	    (deps_r = merge_dependencies(p, t, err, errlen)) < 0) {
 		if (deps_r != -EBUSY)
@@ -700,7 +644,7 @@ static int prepare_worktree(struct run *r, struct task *t, char *wt,
 		sched_settle(r->s, t->id);
 		return RUN_BLOCKED;
 	}
-	if (gitwork_worktree_create(p->repo, name, wt, t->branch, t->base, err,
+	if (worktree_create(p->repo, name, wt, t->branch, t->base, err,
 				    errlen) < 0)
 		return -EIO;
 	if (!t->worktree || strcmp(t->worktree, wt)) {

@@ -15,17 +15,10 @@
 int st_set_check_spec_locked(struct store *st, int64_t id,
 			     const struct task_new *n)
 {
-	sqlite3_stmt *s;
-	int error;
-
 	if (!n->check)
 		return 0;
-	if ((error = st_stmt_get(st, S_SET_CHECK_SPEC, &s)) < 0)
-		return error;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_text(s, 2, n->check, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 3, n->fix_rounds);
-	return st_step_update(st, s, "cannot record task check");
+	return st_update(st, S_SET_CHECK_SPEC, "Isi", id, n->check,
+			 n->fix_rounds);
 }
 
 void task_check_release(struct task_check *c)
@@ -42,8 +35,7 @@ int store_task_check_get(struct store *st, int64_t id, struct task_check *out)
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->lock);
-	if ((error = st_row_by_id(st, S_GET_CHECK, id, "cannot read task check",
-				  &s)) < 0)
+	if ((error = st_row(st, S_GET_CHECK, &s, "I", id)) < 0)
 		goto out;
 	out->command = st_column_strdup(s, 0, &oom);
 	out->fix_rounds = sqlite3_column_int(s, 1);
@@ -52,10 +44,10 @@ int store_task_check_get(struct store *st, int64_t id, struct task_check *out)
 		 state ? (const char *)state : "");
 	out->exit_code = sqlite3_column_int(s, 3);
 	out->round = sqlite3_column_int(s, 4);
+	st_stmt_done(s);
 	if (oom)
 		error = -ENOMEM;
 out:
-	st_stmt_done(s);
 	pthread_mutex_unlock(&st->lock);
 	if (error)
 		task_check_release(out);
@@ -65,18 +57,7 @@ out:
 int store_task_set_check(struct store *st, int64_t id, const char *state,
 			 int exit_code, int round)
 {
-	sqlite3_stmt *s;
-	int error;
-
-	pthread_mutex_lock(&st->lock);
-	if ((error = st_stmt_get(st, S_SET_CHECK, &s)) == 0) {
-		sqlite3_bind_int64(s, 1, id);
-		st_bind_text_or_null(s, 2, state && *state ? state : NULL);
-		sqlite3_bind_int(s, 3, exit_code);
-		sqlite3_bind_int(s, 4, round);
-		sqlite3_bind_int64(s, 5, st_now_ms());
-		error = st_step_update(st, s, "cannot record task check");
-	}
-	pthread_mutex_unlock(&st->lock);
-	return error;
+	return st_write(st, S_SET_CHECK, "ITiiI", id,
+			state && *state ? state : NULL, exit_code, round,
+			st_now_ms());
 }

@@ -24,12 +24,11 @@ static int create_locked(struct store *st, const struct task_new *n,
 			 const int64_t *batch, size_t made, int64_t *id_out)
 {
 	const char *base = n->base ? n->base : "";
-	sqlite3_stmt *s = NULL;
 	enum task_state state;
 	char branch[48], reason[96];
 	int64_t id, owner, now = st_now_ms();
 	size_t i;
-	int rc, error;
+	int error;
 
 	if ((!n->prompt && n->len) || !n->engine || n->len > INT32_MAX ||
 	    strlen(base) > 40)
@@ -39,42 +38,22 @@ static int create_locked(struct store *st, const struct task_new *n,
 	if (n->branch && (error = st_branch_owner_locked(st, n->branch,
 							 &owner)) != 0)
 		return error < 0 ? error : -EEXIST;
-	if ((error = st_stmt_get(st, S_INSERT, &s)) < 0)
-		return error;
 	/* A zero-length blob must still be a blob, not NULL. */
-	sqlite3_bind_blob(s, 1, n->prompt ? n->prompt : "", (int)n->len,
-			  SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, n->engine, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, base, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 4, now);
-	st_bind_text_or_null(s, 5, n->model);
-	st_bind_text_or_null(s, 6, n->options);
-	sqlite3_bind_int(s, 7, n->priority);
-	sqlite3_bind_int(s, 8, n->timeout);
-	sqlite3_bind_int(s, 9, n->stall);
-	sqlite3_bind_int(s, 10, n->retries);
-	st_bind_text_or_null(s, 11, n->labels);
-	sqlite3_bind_int64(s, 12, n->plan);
-	rc = sqlite3_step(s);
-	st_stmt_done(s);
-	if (rc != SQLITE_DONE)
-		return st_db_error(st, rc, "cannot insert task");
+	if ((error = st_run(st, S_INSERT, "bssITTiiiiTI",
+			    n->prompt ? n->prompt : "", n->len, n->engine,
+			    base, now, n->model, n->options, n->priority,
+			    n->timeout, n->stall, n->retries, n->labels,
+			    n->plan)) < 0)
+		return error;
 	id = sqlite3_last_insert_rowid(st->db);
 	if ((error = st_set_check_spec_locked(st, id, n)) < 0)
 		return error;
 
 	/* The branch name needs the id, which only exists after the insert;
 	 * both happen in the same transaction, so nobody sees it unnamed. */
-	if (n->branch)
-		snprintf(branch, sizeof(branch), "%s", n->branch);
-	else
-		snprintf(branch, sizeof(branch), "pai/task-%" PRId64, id);
-	if ((error = st_stmt_get(st, S_SET_BRANCH, &s)) < 0)
-		return error;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_text(s, 2, n->branch ? n->branch : branch, -1,
-			  SQLITE_TRANSIENT);
-	if ((error = st_step_update(st, s, "cannot name task branch")) < 0)
+	snprintf(branch, sizeof(branch), "pai/task-%" PRId64, id);
+	if ((error = st_update(st, S_SET_BRANCH, "Is", id,
+			       n->branch ? n->branch : branch)) < 0)
 		return error;
 
 	for (i = 0; i < n->n_depends; i++) {
@@ -90,14 +69,8 @@ static int create_locked(struct store *st, const struct task_new *n,
 		}
 		if (dep == id)
 			return -EINVAL;
-		if ((error = st_stmt_get(st, S_ADD_DEP, &s)) < 0)
+		if ((error = st_run(st, S_ADD_DEP, "II", id, dep)) < 0)
 			return error;
-		sqlite3_bind_int64(s, 1, id);
-		sqlite3_bind_int64(s, 2, dep);
-		rc = sqlite3_step(s);
-		st_stmt_done(s);
-		if (rc != SQLITE_DONE)
-			return st_db_error(st, rc, "cannot add dependency");
 	}
 	if (n->n_depends) {
 		if ((error = st_state_from_deps(st, id, &state, reason,
@@ -123,9 +96,7 @@ struct batch {
  * them. Called inside a transaction. */
 static int batch_locked(struct store *st, const struct batch *b)
 {
-	sqlite3_stmt *s = NULL;
-	char *list = NULL;
-	size_t i, len = 0;
+	size_t i;
 	int error = 0;
 
 	for (i = 0; i < b->count; i++)
@@ -134,23 +105,15 @@ static int batch_locked(struct store *st, const struct batch *b)
 			return error;
 	if (!b->plan)
 		return 0;
-	/* "[3,4,5]" */
-	if (!(list = malloc(b->count * 21 + 3)))
-		return -ENOMEM;
-	list[len++] = '[';
+	/* A plan's tasks are the last batch made for it, as when they were
+	 * one string (two approves at once can make two). */
+	if ((error = st_run(st, S_PLAN_TASK_CLEAR, "I", b->plan)) < 0)
+		return error;
 	for (i = 0; i < b->count; i++)
-		len += (size_t)sprintf(list + len, "%s%" PRId64, i ? "," : "",
-				       b->ids[i]);
-	list[len++] = ']';
-	list[len] = '\0';
-	if ((error = st_stmt_get(st, S_PLAN_TASKS, &s)) == 0) {
-		sqlite3_bind_int64(s, 1, b->plan);
-		sqlite3_bind_text(s, 2, list, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 3, st_now_ms());
-		error = st_step_update(st, s, "cannot record the plan's tasks");
-	}
-	free(list);
-	return error;
+		if ((error = st_run(st, S_PLAN_TASK_ADD, "III", b->plan,
+				    (int64_t)i, b->ids[i])) < 0)
+			return error;
+	return st_update(st, S_PLAN_CREATED, "II", b->plan, st_now_ms());
 }
 
 /*
@@ -168,22 +131,22 @@ static void write_batches(void *ctx, struct group_item *first)
 	int error;
 
 	pthread_mutex_lock(&st->lock);
-	if ((error = st_exec_stmt(st, S_BEGIN)) < 0)
+	if ((error = st_run(st, S_BEGIN, "")) < 0)
 		goto fail;
 	for (it = first; it; it = it->next) {
-		if ((error = st_exec_stmt(st, S_SAVEPOINT)) < 0)
+		if ((error = st_run(st, S_SAVEPOINT, "")) < 0)
 			goto fail;
 		it->result = batch_locked(st, it->arg);
 		if (sqlite3_get_autocommit(st->db)) {
 			error = it->result ? it->result : -EIO;
 			goto fail;
 		}
-		if (it->result && (error = st_exec_stmt(st, S_ROLLBACK_TO)) < 0)
+		if (it->result && (error = st_run(st, S_ROLLBACK_TO, "")) < 0)
 			goto fail;
-		if ((error = st_exec_stmt(st, S_RELEASE)) < 0)
+		if ((error = st_run(st, S_RELEASE, "")) < 0)
 			goto fail;
 	}
-	if ((error = st_exec_stmt(st, S_COMMIT)) == 0)
+	if ((error = st_run(st, S_COMMIT, "")) == 0)
 		goto out;
 fail:
 	st_rollback(st);

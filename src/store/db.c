@@ -3,6 +3,12 @@
  * migrations, the statement table and cache, and the helpers every other
  * file of the store uses. The store is the only part that speaks SQL.
  *
+ * Every statement is a row of stmt_sql, prepared once on first use, and
+ * run through the binder, which binds its arguments by a format and
+ * steps it: a one-statement write is a line,
+ *
+ *	return st_write(st, S_SET_PID, "IiI", id, pid, st_now_ms());
+ *
  * One SQLite connection, serialised by a mutex, in WAL mode with
  * synchronous=FULL: a COMMIT that returned has reached the disk, which is
  * what lets close() on tasks/new promise that the task survives kill -9.
@@ -21,6 +27,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,7 +105,62 @@ static const char *const migrations[] = {
 	"  updated INTEGER NOT NULL DEFAULT 0"
 	");"
 	"ALTER TABLE tasks ADD COLUMN plan INTEGER NOT NULL DEFAULT 0;",
-	/* 6: a check gate: the command run after the engine (NULL: none),
+	/* 6: a plan's tasks as rows, in the plan's order, instead of the
+	 * JSON array "[3,4,5]" in plans.tasks. The recursive split reads
+	 * the arrays version 5 wrote (ids and commas, nothing else) without
+	 * needing SQLite's JSON functions. The column stays, NULL from now
+	 * on: DROP COLUMN needs SQLite 3.35. */
+	"CREATE TABLE plan_tasks (plan INTEGER NOT NULL, seq INTEGER NOT NULL,"
+	"  task INTEGER NOT NULL, PRIMARY KEY (plan, seq)) WITHOUT ROWID;"
+	"WITH RECURSIVE split(plan, seq, task, rest) AS ("
+	"  SELECT id, -1, NULL, substr(tasks, 2, length(tasks) - 2) || ','"
+	"    FROM plans WHERE tasks IS NOT NULL AND tasks <> '[]'"
+	"  UNION ALL"
+	"  SELECT plan, seq + 1,"
+	"    CAST(substr(rest, 1, instr(rest, ',') - 1) AS INTEGER),"
+	"    substr(rest, instr(rest, ',') + 1) FROM split WHERE rest <> '')"
+	"INSERT INTO plan_tasks (plan, seq, task)"
+	"  SELECT plan, seq, task FROM split WHERE seq >= 0;"
+	"UPDATE plans SET tasks = NULL;",
+	/* 7: runs, one row per attempt: the worker it ran on, when it
+	 * started and ended, and how (done, failed, cancelled, blocked,
+	 * requeued by a restart or an unmount; running while it runs), for
+	 * the timeline. Triggers keep it, so every way into and out of
+	 * running is recorded in the statement that makes it. Attempts
+	 * from before this version get a row with worker 0 (not known). */
+	"CREATE TABLE runs ("
+	"  task INTEGER NOT NULL,"
+	"  attempt INTEGER NOT NULL,"
+	"  worker INTEGER NOT NULL DEFAULT 0,"
+	"  started INTEGER NOT NULL,"
+	"  finished INTEGER NOT NULL DEFAULT 0,"
+	"  outcome TEXT NOT NULL DEFAULT 'running',"
+	"  PRIMARY KEY (task, attempt)) WITHOUT ROWID;"
+	"CREATE INDEX runs_by_started ON runs(started);"
+	"INSERT INTO runs (task, attempt, worker, started, finished, outcome)"
+	"  SELECT id, attempts, worker, started,"
+	"    CASE WHEN state = 'running' THEN 0"
+	"    WHEN finished >= started THEN finished ELSE updated END,"
+	"    CASE WHEN state IN ('queued', 'waiting') THEN 'requeued'"
+	"    WHEN state = 'merged' THEN 'done' ELSE state END"
+	"  FROM tasks WHERE attempts > 0 AND started > 0;"
+	"CREATE TRIGGER runs_start AFTER UPDATE OF state ON tasks"
+	"  WHEN new.state = 'running' AND old.state <> 'running' BEGIN"
+	"  INSERT OR REPLACE INTO runs (task, attempt, worker, started)"
+	"    VALUES (new.id, new.attempts, new.worker, new.started);"
+	"  END;"
+	/* Back to queued is a failed attempt waiting out its backoff when
+	 * the backoff was set (not_before moved) or an exit code kept, else
+	 * a requeue (retry of an ended task, restart, unmount). */
+	"CREATE TRIGGER runs_end AFTER UPDATE OF state ON tasks"
+	"  WHEN old.state = 'running' AND new.state <> 'running' BEGIN"
+	"  UPDATE runs SET finished = new.updated, outcome ="
+	"    CASE WHEN new.state <> 'queued' THEN new.state"
+	"    WHEN new.not_before <> old.not_before OR new.exit_code <> -1"
+	"    THEN 'failed' ELSE 'requeued' END"
+	"  WHERE task = new.id AND attempt = old.attempts;"
+	"  END;",
+	/* 8: a check gate: the command run after the engine (NULL: none),
 	 * the fix rounds it allows, and how the last check went (state
 	 * running, passed, failed or timeout; its exit code; the round). */
 	"ALTER TABLE tasks ADD COLUMN check_cmd TEXT;"
@@ -106,7 +168,7 @@ static const char *const migrations[] = {
 	"ALTER TABLE tasks ADD COLUMN check_state TEXT;"
 	"ALTER TABLE tasks ADD COLUMN check_exit INTEGER NOT NULL DEFAULT -1;"
 	"ALTER TABLE tasks ADD COLUMN check_round INTEGER NOT NULL DEFAULT 0;",
-	/* 7: the merge queue: a row per task in it, in order (mergeq.c). */
+	/* 9: the merge queue: a row per task in it, in order (mergeq.c). */
 	"CREATE TABLE merge_queue ("
 	"  task INTEGER PRIMARY KEY,"
 	"  seq INTEGER NOT NULL,"
@@ -194,7 +256,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_PLAN_INSERT] = "INSERT INTO plans (request, state, engine, approve,"
 			  " created, updated)"
 			  " VALUES (?1, 'planning', ?2, ?3, ?4, ?4)",
-	[S_PLAN_GET] = "SELECT id, request, state, engine, approve, plan, tasks,"
+	[S_PLAN_GET] = "SELECT id, request, state, engine, approve, plan,"
 		       " reason, created, updated FROM plans WHERE id = ?1",
 	[S_PLAN_IDS] = "SELECT id FROM plans ORDER BY id",
 	[S_PLAN_IDS_IN_STATE] = "SELECT id FROM plans WHERE state = ?1"
@@ -203,8 +265,13 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_PLAN_UPDATE] = "UPDATE plans SET state = ?2,"
 			  " plan = coalesce(?3, plan), reason = ?4,"
 			  " updated = ?5 WHERE id = ?1",
-	[S_PLAN_TASKS] = "UPDATE plans SET state = 'created', tasks = ?2,"
-			 " reason = NULL, updated = ?3 WHERE id = ?1",
+	[S_PLAN_CREATED] = "UPDATE plans SET state = 'created', reason = NULL,"
+			   " updated = ?2 WHERE id = ?1",
+	[S_PLAN_TASK_CLEAR] = "DELETE FROM plan_tasks WHERE plan = ?1",
+	[S_PLAN_TASK_ADD] = "INSERT INTO plan_tasks (plan, seq, task)"
+			    " VALUES (?1, ?2, ?3)",
+	[S_PLAN_TASK_IDS] = "SELECT task FROM plan_tasks WHERE plan = ?1"
+			    " ORDER BY seq",
 	/* Only over the commit read: a retry in between clears it. */
 	[S_SET_COMMIT] = "UPDATE tasks SET commit_oid = ?3, updated = ?4"
 			 " WHERE id = ?1 AND commit_oid = ?2"
@@ -212,13 +279,94 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_TOTALS] = "SELECT coalesce(sum(input_tokens), 0),"
 		     " coalesce(sum(output_tokens), 0), sum(cost_usd)"
 		     " FROM tasks",
+	/* The newest runs first (the index breaks ties by task, attempt). */
+	[S_RUNS] = "SELECT task, attempt, worker, started, finished, outcome"
+		   " FROM runs ORDER BY started DESC LIMIT ?1",
+	[S_TASK_RUNS] = "SELECT task, attempt, worker, started, finished,"
+			" outcome FROM runs WHERE task = ?1"
+			" ORDER BY attempt DESC LIMIT ?2",
+	[S_RECENT] = "SELECT id FROM tasks ORDER BY updated DESC, id DESC"
+		     " LIMIT ?1",
 	[S_SET_CHECK_SPEC] = "UPDATE tasks SET check_cmd = ?2, fix_rounds = ?3"
 			     " WHERE id = ?1",
 	[S_GET_CHECK] = "SELECT check_cmd, fix_rounds, check_state,"
 			" check_exit, check_round FROM tasks WHERE id = ?1",
 	[S_SET_CHECK] = "UPDATE tasks SET check_state = ?2, check_exit = ?3,"
 			" check_round = ?4, updated = ?5 WHERE id = ?1",
+	/* The merge queue (mergeq.c). A task ended in the queue (landed,
+	 * rejected, dropped) may join it again at its end; one in it
+	 * keeps its place (no row changes: -EEXIST). */
+	[S_MQ_ADD] = "INSERT INTO merge_queue (task, seq, state, batch, result,"
+		     " updated, fix_of) VALUES (?1, (SELECT coalesce(max(seq),"
+		     " 0) + 1 FROM merge_queue), ?2, 0, NULL, ?3, ?4)"
+		     " ON CONFLICT (task) DO UPDATE SET seq = excluded.seq,"
+		     " state = excluded.state, batch = 0, result = NULL,"
+		     " updated = excluded.updated, fix_of = excluded.fix_of"
+		     " WHERE state IN ('landed', 'rejected', 'dropped')",
+	[S_MQ_SET] = "UPDATE merge_queue SET state = ?2, batch = ?3,"
+		     " result = ?4, updated = ?5 WHERE task = ?1",
+	[S_MQ_RESUME] = "UPDATE merge_queue SET state = 'waiting', batch = 0"
+			" WHERE state = 'checking'",
+	/* those still to go, then the last ?1 ended ones, in order */
+	[S_MQ_LIST] = "SELECT task, seq, state, batch, result, updated, fix_of"
+		      " FROM (SELECT * FROM merge_queue WHERE state IN"
+		      " ('pending', 'waiting', 'checking') UNION ALL"
+		      " SELECT * FROM (SELECT * FROM merge_queue WHERE state"
+		      " NOT IN ('pending', 'waiting', 'checking')"
+		      " ORDER BY seq DESC LIMIT ?1)) ORDER BY seq",
 };
+
+/* What failed, for the message on stderr; NULL: the statement's text. */
+static const char *const stmt_what[S_COUNT] = {
+	[S_INSERT] = "cannot insert task",
+	[S_SET_BRANCH] = "cannot name task branch",
+	[S_GET] = "cannot read task",
+	[S_EXISTS] = "cannot read task",
+	[S_BRANCH_OWNER] = "cannot look up a branch",
+	[S_IDS] = "cannot list tasks",
+	[S_IDS_IN_STATE] = "cannot list tasks",
+	[S_NEXT_QUEUED] = "cannot find queued task",
+	[S_START] = "cannot start task",
+	[S_SET_WORKTREE] = "cannot set worktree",
+	[S_SET_PID] = "cannot set pid",
+	[S_FINISH] = "cannot finish task",
+	[S_REQUEUE] = "cannot requeue task",
+	[S_COUNTS] = "cannot count tasks",
+	[S_LAST_CHANGE] = "cannot read the last change",
+	[S_SET_USAGE] = "cannot record usage",
+	[S_TOTALS] = "cannot add up usage",
+	[S_ADD_DEP] = "cannot add dependency",
+	[S_STATE_OF] = "cannot read task state",
+	[S_DEPS] = "cannot list tasks",
+	[S_DEPENDENTS] = "cannot list tasks",
+	[S_SET_STATE] = "cannot set task state",
+	[S_SET_PRIORITY] = "cannot set priority",
+	[S_NEXT_DUE] = "cannot read the next backoff",
+	[S_BACKOFF] = "cannot schedule a retry",
+	[S_SET_BASE] = "cannot set base",
+	[S_PLAN_INSERT] = "cannot insert plan",
+	[S_PLAN_GET] = "cannot read plan",
+	[S_PLAN_IDS] = "cannot list plans",
+	[S_PLAN_IDS_IN_STATE] = "cannot list plans",
+	[S_PLAN_UPDATE] = "cannot update plan",
+	[S_PLAN_CREATED] = "cannot record the plan's tasks",
+	[S_PLAN_TASK_CLEAR] = "cannot record the plan's tasks",
+	[S_PLAN_TASK_ADD] = "cannot record the plan's tasks",
+	[S_PLAN_TASK_IDS] = "cannot list the plan's tasks",
+	[S_SET_COMMIT] = "cannot set commit",
+	[S_SET_CHECK_SPEC] = "cannot record task check",
+	[S_GET_CHECK] = "cannot read task check",
+	[S_SET_CHECK] = "cannot record task check",
+	[S_MQ_ADD] = "cannot add to the merge queue",
+	[S_MQ_SET] = "cannot update the merge queue",
+	[S_MQ_RESUME] = "cannot resume the merge queue",
+	[S_MQ_LIST] = "cannot read the merge queue",
+};
+
+static const char *what_of(enum stmt_id id)
+{
+	return stmt_what[id] ? stmt_what[id] : stmt_sql[id];
+}
 
 int64_t st_now_ms(void)
 {
@@ -273,37 +421,234 @@ void st_stmt_done(sqlite3_stmt *s)
 	sqlite3_clear_bindings(s);
 }
 
-/* Run a statement that returns no rows, with nothing to bind. */
-int st_exec_stmt(struct store *st, enum stmt_id id)
+/*
+ * The binder. fmt has one letter per parameter, ?1 first:
+ *	i  int			I  int64_t
+ *	s  const char *, text	T  const char *, text or NULL
+ *	b  const void *, size_t: a blob (a non-NULL pointer even when empty)
+ *	D  double, NULL when < 0 (an unknown cost)
+ * Text and blobs are bound SQLITE_STATIC: they must outlive the step,
+ * which they do as the caller's arguments.
+ */
+static int vbind(struct store *st, enum stmt_id id, sqlite3_stmt **out,
+		 const char *fmt, va_list ap)
 {
 	sqlite3_stmt *s;
-	int rc;
+	const char *t;
+	const void *p;
+	double d;
+	int rc = SQLITE_OK, i, error;
 
-	if ((rc = st_stmt_get(st, id, &s)) < 0)
-		return rc;
-	rc = sqlite3_step(s);
-	st_stmt_done(s);
-	if (rc != SQLITE_DONE)
-		return st_db_error(st, rc, stmt_sql[id]);
+	if ((error = st_stmt_get(st, id, &s)) < 0)
+		return error;
+	for (i = 1; *fmt && rc == SQLITE_OK; fmt++, i++) {
+		switch (*fmt) {
+		case 'i':
+			rc = sqlite3_bind_int(s, i, va_arg(ap, int));
+			break;
+		case 'I':
+			rc = sqlite3_bind_int64(s, i, va_arg(ap, int64_t));
+			break;
+		case 's':
+		case 'T':
+			t = va_arg(ap, const char *);
+			rc = t ? sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC) :
+			     sqlite3_bind_null(s, i);
+			break;
+		case 'b':
+			p = va_arg(ap, const void *);
+			rc = sqlite3_bind_blob64(s, i, p, va_arg(ap, size_t),
+						 SQLITE_STATIC);
+			break;
+		case 'D':
+			d = va_arg(ap, double);
+			rc = d >= 0 ? sqlite3_bind_double(s, i, d) :
+			     sqlite3_bind_null(s, i);
+			break;
+		default:
+			rc = SQLITE_MISUSE;
+		}
+	}
+	/* A format that does not fit the statement is this file's bug. */
+	if (rc == SQLITE_OK && i - 1 != sqlite3_bind_parameter_count(s))
+		rc = SQLITE_RANGE;
+	if (rc != SQLITE_OK) {
+		st_stmt_done(s);
+		return st_db_error(st, rc, what_of(id));
+	}
+	*out = s;
 	return 0;
+}
+
+int st_query(struct store *st, enum stmt_id id, sqlite3_stmt **out,
+	     const char *fmt, ...)
+{
+	va_list ap;
+	int error;
+
+	*out = NULL;
+	va_start(ap, fmt);
+	error = vbind(st, id, out, fmt, ap);
+	va_end(ap);
+	return error;
+}
+
+/* Step a bound statement to its end and reset it. */
+static int run_bound(struct store *st, enum stmt_id id, sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+
+	st_stmt_done(s);
+	return rc == SQLITE_DONE ? 0 : st_db_error(st, rc, what_of(id));
+}
+
+int st_run(struct store *st, enum stmt_id id, const char *fmt, ...)
+{
+	sqlite3_stmt *s;
+	va_list ap;
+	int error;
+
+	va_start(ap, fmt);
+	error = vbind(st, id, &s, fmt, ap);
+	va_end(ap);
+	return error < 0 ? error : run_bound(st, id, s);
+}
+
+static int vupdate(struct store *st, enum stmt_id id, const char *fmt,
+		   va_list ap)
+{
+	sqlite3_stmt *s;
+	int error;
+
+	if ((error = vbind(st, id, &s, fmt, ap)) < 0 ||
+	    (error = run_bound(st, id, s)) < 0)
+		return error;
+	return sqlite3_changes(st->db) > 0 ? 0 : -ENOENT;
+}
+
+int st_update(struct store *st, enum stmt_id id, const char *fmt, ...)
+{
+	va_list ap;
+	int error;
+
+	va_start(ap, fmt);
+	error = vupdate(st, id, fmt, ap);
+	va_end(ap);
+	return error;
+}
+
+int st_write(struct store *st, enum stmt_id id, const char *fmt, ...)
+{
+	va_list ap;
+	int error;
+
+	va_start(ap, fmt);
+	pthread_mutex_lock(&st->lock);
+	error = vupdate(st, id, fmt, ap);
+	pthread_mutex_unlock(&st->lock);
+	va_end(ap);
+	return error;
+}
+
+int st_row(struct store *st, enum stmt_id id, sqlite3_stmt **out,
+	   const char *fmt, ...)
+{
+	va_list ap;
+	int rc, error;
+
+	*out = NULL;
+	va_start(ap, fmt);
+	error = vbind(st, id, out, fmt, ap);
+	va_end(ap);
+	if (error < 0)
+		return error;
+	rc = sqlite3_step(*out);
+	if (rc == SQLITE_ROW)
+		return 0;
+	st_stmt_done(*out);
+	*out = NULL;
+	return rc == SQLITE_DONE ? -ENOENT : st_db_error(st, rc, what_of(id));
+}
+
+/* The first column of every row of s, as ids; s is reset after. */
+static int collect_ids(struct store *st, enum stmt_id id, sqlite3_stmt *s,
+		       int64_t **ids, size_t *n)
+{
+	int64_t *v = NULL, *nv;
+	size_t len = 0, cap = 0;
+	int rc, error = 0;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 16;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				error = -ENOMEM;
+				goto out;
+			}
+			v = nv;
+		}
+		v[len++] = sqlite3_column_int64(s, 0);
+	}
+	if (rc != SQLITE_DONE)
+		error = st_db_error(st, rc, what_of(id));
+
+out:
+	st_stmt_done(s);
+	if (error) {
+		free(v);
+		v = NULL;
+		len = 0;
+	}
+	*ids = v;
+	*n = len;
+	return error;
+}
+
+static int vids(struct store *st, enum stmt_id id, int64_t **ids, size_t *n,
+		const char *fmt, va_list ap)
+{
+	sqlite3_stmt *s;
+	int error;
+
+	*ids = NULL;
+	*n = 0;
+	if ((error = vbind(st, id, &s, fmt, ap)) < 0)
+		return error;
+	return collect_ids(st, id, s, ids, n);
+}
+
+int st_ids(struct store *st, enum stmt_id id, int64_t **ids, size_t *n,
+	   const char *fmt, ...)
+{
+	va_list ap;
+	int error;
+
+	va_start(ap, fmt);
+	error = vids(st, id, ids, n, fmt, ap);
+	va_end(ap);
+	return error;
+}
+
+int st_read_ids(struct store *st, enum stmt_id id, int64_t **ids, size_t *n,
+		const char *fmt, ...)
+{
+	va_list ap;
+	int error;
+
+	va_start(ap, fmt);
+	pthread_mutex_lock(&st->lock);
+	error = vids(st, id, ids, n, fmt, ap);
+	pthread_mutex_unlock(&st->lock);
+	va_end(ap);
+	return error;
 }
 
 /* Roll back after a failure; the first error is the one to report. */
 void st_rollback(struct store *st)
 {
 	if (!sqlite3_get_autocommit(st->db))
-		st_exec_stmt(st, S_ROLLBACK);
-}
-
-/* Run one UPDATE bound by the caller; -ENOENT when no row matched. */
-int st_step_update(struct store *st, sqlite3_stmt *s, const char *what)
-{
-	int rc = sqlite3_step(s);
-
-	st_stmt_done(s);
-	if (rc != SQLITE_DONE)
-		return st_db_error(st, rc, what);
-	return sqlite3_changes(st->db) > 0 ? 0 : -ENOENT;
+		st_run(st, S_ROLLBACK, "");
 }
 
 static int setup_error(sqlite3 *db, const char *path, const char *what,
@@ -478,14 +823,6 @@ void store_close(struct store *st)
 	free(st);
 }
 
-void st_bind_text_or_null(sqlite3_stmt *s, int col, const char *v)
-{
-	if (v)
-		sqlite3_bind_text(s, col, v, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s, col);
-}
-
 char *st_column_strdup(sqlite3_stmt *s, int col, int *oom)
 {
 	const unsigned char *text;
@@ -518,124 +855,9 @@ char *st_column_blob(sqlite3_stmt *s, int col, size_t *len, int *oom)
 	return p;
 }
 
-int st_row_by_id(struct store *st, enum stmt_id q, int64_t id,
-		 const char *what, sqlite3_stmt **out)
-{
-	int rc, error;
-
-	if ((error = st_stmt_get(st, q, out)) < 0)
-		return error;
-	sqlite3_bind_int64(*out, 1, id);
-	rc = sqlite3_step(*out);
-	if (rc == SQLITE_DONE)
-		return -ENOENT;
-	return rc == SQLITE_ROW ? 0 : st_db_error(st, rc, what);
-}
-
-void st_column_oid(sqlite3_stmt *s, int col, char oid[41])
+void st_column_oid(sqlite3_stmt *s, int col, char oid[OID_HEX_SIZE])
 {
 	const unsigned char *text = sqlite3_column_text(s, col);
 
-	snprintf(oid, 41, "%s", text ? (const char *)text : "");
-}
-
-/* Collect the first column of every row of a bound statement as ids. */
-int st_collect_ids(struct store *st, sqlite3_stmt *s, int64_t **ids,
-		   size_t *n)
-{
-	int64_t *v = NULL, *nv;
-	size_t len = 0, cap = 0;
-	int rc, error = 0;
-
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 16;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				error = -ENOMEM;
-				goto out;
-			}
-			v = nv;
-		}
-		v[len++] = sqlite3_column_int64(s, 0);
-	}
-	if (rc != SQLITE_DONE)
-		error = st_db_error(st, rc, "cannot list tasks");
-
-out:
-	if (error) {
-		free(v);
-		v = NULL;
-		len = 0;
-	}
-	*ids = v;
-	*n = len;
-	return error;
-}
-
-int store_totals(struct store *st, struct task_usage *out)
-{
-	sqlite3_stmt *s = NULL;
-	int rc, error = 0;
-
-	memset(out, 0, sizeof(*out));
-	out->cost_usd = -1;
-	pthread_mutex_lock(&st->lock);
-	if ((error = st_stmt_get(st, S_TOTALS, &s)) < 0)
-		goto out;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		out->input_tokens = sqlite3_column_int64(s, 0);
-		out->output_tokens = sqlite3_column_int64(s, 1);
-		if (sqlite3_column_type(s, 2) != SQLITE_NULL)
-			out->cost_usd = sqlite3_column_double(s, 2);
-	} else {
-		error = st_db_error(st, rc, "cannot add up usage");
-	}
-out:
-	st_stmt_done(s);
-	pthread_mutex_unlock(&st->lock);
-	return error;
-}
-
-int store_counts(struct store *st, size_t counts[TASK_STATE_COUNT])
-{
-	sqlite3_stmt *s = NULL;
-	enum task_state state;
-	int rc, error = 0;
-
-	memset(counts, 0, sizeof(size_t) * TASK_STATE_COUNT);
-	pthread_mutex_lock(&st->lock);
-	if ((error = st_stmt_get(st, S_COUNTS, &s)) < 0)
-		goto out;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		/* Unknown names cannot be written by this program; skip any
-		 * rather than fail every count. */
-		if (task_state_parse((const char *)sqlite3_column_text(s, 0),
-				     &state) == 0)
-			counts[state] = (size_t)sqlite3_column_int64(s, 1);
-	}
-	if (rc != SQLITE_DONE)
-		error = st_db_error(st, rc, "cannot count tasks");
-out:
-	st_stmt_done(s);
-	pthread_mutex_unlock(&st->lock);
-	return error;
-}
-
-int64_t store_last_change(struct store *st)
-{
-	sqlite3_stmt *s = NULL;
-	int64_t t = 0;
-
-	pthread_mutex_lock(&st->lock);
-	if (st_stmt_get(st, S_LAST_CHANGE, &s) < 0)
-		goto out;
-	/* On an error, 0 ("never") is the safest mtime to show. */
-	if (sqlite3_step(s) == SQLITE_ROW)
-		t = sqlite3_column_int64(s, 0);
-out:
-	st_stmt_done(s);
-	pthread_mutex_unlock(&st->lock);
-	return t;
+	snprintf(oid, OID_HEX_SIZE, "%s", text ? (const char *)text : "");
 }

@@ -18,22 +18,6 @@
 #include "store.h"
 #include "storeint.h"
 
-static int ids_of_locked(struct store *st, enum stmt_id q, int64_t id,
-			 int64_t **ids, size_t *n)
-{
-	sqlite3_stmt *s = NULL;
-	int error;
-
-	*ids = NULL;
-	*n = 0;
-	if ((error = st_stmt_get(st, q, &s)) < 0)
-		return error;
-	sqlite3_bind_int64(s, 1, id);
-	error = st_collect_ids(st, s, ids, n);
-	st_stmt_done(s);
-	return error;
-}
-
 /*
  * What a task's dependencies make it: blocked when one failed, was
  * cancelled or is blocked itself; waiting while one is not done; else
@@ -48,7 +32,7 @@ int st_state_from_deps(struct store *st, int64_t id,
 
 	*out = TASK_QUEUED;
 	*reason = '\0';
-	if ((error = ids_of_locked(st, S_DEPS, id, &deps, &n)) < 0)
+	if ((error = st_ids(st, S_DEPS, &deps, &n, "I", id)) < 0)
 		return error;
 	for (i = 0; i < n; i++) {
 		enum task_state ds;
@@ -86,7 +70,7 @@ int store_deps_settle(struct store *st, int64_t id, struct dep_change **out,
 	*out = NULL;
 	*n_out = 0;
 	pthread_mutex_lock(&st->lock);
-	if ((error = st_exec_stmt(st, S_BEGIN)) < 0)
+	if ((error = st_run(st, S_BEGIN, "")) < 0)
 		goto out;
 	/* Breadth first over dependents: a change can ripple down chains. */
 	if (!(todo = malloc(16 * sizeof(*todo)))) {
@@ -98,8 +82,8 @@ int store_deps_settle(struct store *st, int64_t id, struct dep_change **out,
 	while (head < n_todo) {
 		int64_t cur = todo[head++];
 
-		if ((error = ids_of_locked(st, S_DEPENDENTS, cur, &kids,
-					   &n_kids)) < 0)
+		if ((error = st_ids(st, S_DEPENDENTS, &kids, &n_kids, "I",
+				    cur)) < 0)
 			goto out;
 		for (i = 0; i < n_kids; i++) {
 			enum task_state now_st, want;
@@ -142,7 +126,7 @@ int store_deps_settle(struct store *st, int64_t id, struct dep_change **out,
 		free(kids);
 		kids = NULL;
 	}
-	error = st_exec_stmt(st, S_COMMIT);
+	error = st_run(st, S_COMMIT, "");
 out:
 	if (error) {
 		st_rollback(st);
@@ -160,10 +144,5 @@ out:
 
 int store_task_deps(struct store *st, int64_t id, int64_t **ids, size_t *n)
 {
-	int error;
-
-	pthread_mutex_lock(&st->lock);
-	error = ids_of_locked(st, S_DEPS, id, ids, n);
-	pthread_mutex_unlock(&st->lock);
-	return error;
+	return st_read_ids(st, S_DEPS, ids, n, "I", id);
 }

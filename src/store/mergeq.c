@@ -1,9 +1,7 @@
 /*
  * store/mergeq: the merge queue's rows, one per task in it, so that a
  * queue run survives the daemon: what waits, what is being checked, what
- * landed or was rejected and why. The queue is rare work next to the
- * tasks table (a row per candidate, a few updates per check), so its
- * statements are prepared per call rather than cached.
+ * landed or was rejected and why.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -16,49 +14,15 @@
 #include "store.h"
 #include "storeint.h"
 
-/* Prepare sql with st->lock held; the caller finalizes. */
-static int prepare(struct store *st, const char *sql, sqlite3_stmt **s)
-{
-	int rc = sqlite3_prepare_v2(st->db, sql, -1, s, NULL);
-
-	return rc == SQLITE_OK ? 0 : st_db_error(st, rc, sql);
-}
-
-/* Step a statement that returns no row, then finalize it. */
-static int run(struct store *st, sqlite3_stmt *s, const char *what)
-{
-	int rc = sqlite3_step(s);
-
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : st_db_error(st, rc, what);
-}
-
 int store_mq_add(struct store *st, int64_t task, const char *state,
 		 int64_t fix_of)
 {
-	/* A task ended in the queue (landed, rejected) may join it again;
-	 * one in it already keeps its place. */
-	static const char sql[] =
-		"INSERT INTO merge_queue (task, seq, state, batch, result,"
-		" updated, fix_of) VALUES (?1, (SELECT coalesce(max(seq), 0)"
-		" + 1 FROM merge_queue), ?2, 0, NULL, ?3, ?4)"
-		" ON CONFLICT (task) DO UPDATE"
-		" SET seq = excluded.seq, state = excluded.state, batch = 0,"
-		" result = NULL, updated = excluded.updated"
-		" WHERE state IN ('landed', 'rejected', 'dropped')";
-	sqlite3_stmt *s;
 	int error;
 
 	pthread_mutex_lock(&st->lock);
-	if ((error = prepare(st, sql, &s)) == 0) {
-		sqlite3_bind_int64(s, 1, task);
-		sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 3, st_now_ms());
-		sqlite3_bind_int64(s, 4, fix_of);
-		if ((error = run(st, s, "cannot add to the merge queue")) == 0
-		    && sqlite3_changes(st->db) == 0)
-			error = -EEXIST;
-	}
+	error = st_run(st, S_MQ_ADD, "IsII", task, state, st_now_ms(), fix_of);
+	if (error == 0 && sqlite3_changes(st->db) == 0)
+		error = -EEXIST;
 	pthread_mutex_unlock(&st->lock);
 	return error;
 }
@@ -66,38 +30,16 @@ int store_mq_add(struct store *st, int64_t task, const char *state,
 int store_mq_set(struct store *st, int64_t task, const char *state,
 		 int64_t batch, const char *result)
 {
-	static const char sql[] =
-		"UPDATE merge_queue SET state = ?2, batch = ?3, result = ?4,"
-		" updated = ?5 WHERE task = ?1";
-	sqlite3_stmt *s;
-	int error;
-
-	pthread_mutex_lock(&st->lock);
-	if ((error = prepare(st, sql, &s)) == 0) {
-		sqlite3_bind_int64(s, 1, task);
-		sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 3, batch);
-		st_bind_text_or_null(s, 4, result);
-		sqlite3_bind_int64(s, 5, st_now_ms());
-		if ((error = run(st, s, "cannot update the merge queue")) == 0
-		    && sqlite3_changes(st->db) == 0)
-			error = -ENOENT;
-	}
-	pthread_mutex_unlock(&st->lock);
-	return error;
+	return st_write(st, S_MQ_SET, "IsITI", task, state, batch, result,
+			st_now_ms());
 }
 
 int store_mq_resume(struct store *st)
 {
-	static const char sql[] =
-		"UPDATE merge_queue SET state = 'waiting', batch = 0"
-		" WHERE state = 'checking'";
-	sqlite3_stmt *s;
 	int error;
 
 	pthread_mutex_lock(&st->lock);
-	if ((error = prepare(st, sql, &s)) == 0)
-		error = run(st, s, "cannot resume the merge queue");
+	error = st_run(st, S_MQ_RESUME, "");
 	pthread_mutex_unlock(&st->lock);
 	return error;
 }
@@ -111,12 +53,28 @@ void store_mq_rows_release(struct mq_row *v, size_t n)
 	free(v);
 }
 
+/* One row of S_MQ_LIST into r. */
+static void read_row(sqlite3_stmt *s, struct mq_row *r, int *oom)
+{
+	const unsigned char *state = sqlite3_column_text(s, 2);
+
+	memset(r, 0, sizeof(*r));
+	r->task = sqlite3_column_int64(s, 0);
+	r->seq = sqlite3_column_int64(s, 1);
+	snprintf(r->state, sizeof(r->state), "%s",
+		 state ? (const char *)state : "");
+	r->batch = sqlite3_column_int64(s, 3);
+	r->result = st_column_strdup(s, 4, oom);
+	r->updated = sqlite3_column_int64(s, 5);
+	r->fix_of = sqlite3_column_int64(s, 6);
+}
+
 static int read_rows(struct store *st, sqlite3_stmt *s, struct mq_row **out,
 		     size_t *n)
 {
 	struct mq_row *v = NULL, *nv;
 	size_t len = 0, cap = 0;
-	int rc, oom = 0;
+	int rc, oom = 0, error = 0;
 
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (len == cap) {
@@ -127,24 +85,15 @@ static int read_rows(struct store *st, sqlite3_stmt *s, struct mq_row **out,
 			}
 			v = nv;
 		}
-		memset(&v[len], 0, sizeof(v[len]));
-		v[len].task = sqlite3_column_int64(s, 0);
-		v[len].seq = sqlite3_column_int64(s, 1);
-		snprintf(v[len].state, sizeof(v[len].state), "%s",
-			 (const char *)sqlite3_column_text(s, 2));
-		v[len].batch = sqlite3_column_int64(s, 3);
-		v[len].result = st_column_strdup(s, 4, &oom);
-		v[len].updated = sqlite3_column_int64(s, 5);
-		v[len].fix_of = sqlite3_column_int64(s, 6);
-		len++;
+		read_row(s, &v[len++], &oom);
 	}
-	if (!oom && rc != SQLITE_ROW && rc != SQLITE_DONE)
-		oom = st_db_error(st, rc, "cannot read the merge queue");
-	else if (oom)
-		oom = -ENOMEM;
-	if (oom) {
+	if (oom)
+		error = -ENOMEM;
+	else if (rc != SQLITE_DONE)
+		error = st_db_error(st, rc, "cannot read the merge queue");
+	if (error) {
 		store_mq_rows_release(v, len);
-		return oom;
+		return error;
 	}
 	*out = v;
 	*n = len;
@@ -154,25 +103,15 @@ static int read_rows(struct store *st, sqlite3_stmt *s, struct mq_row **out,
 int store_mq_list(struct store *st, size_t ended_max, struct mq_row **out,
 		  size_t *n)
 {
-	/* Those still to go in their order, then the last ended ones. */
-	static const char sql[] =
-		"SELECT task, seq, state, batch, result, updated, fix_of FROM ("
-		" SELECT * FROM merge_queue WHERE state IN ('pending',"
-		"  'waiting', 'checking')"
-		" UNION ALL SELECT * FROM (SELECT * FROM merge_queue WHERE"
-		"  state NOT IN ('pending', 'waiting', 'checking')"
-		"  ORDER BY seq DESC LIMIT ?1))"
-		" ORDER BY seq";
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int error;
 
 	*out = NULL;
 	*n = 0;
 	pthread_mutex_lock(&st->lock);
-	if ((error = prepare(st, sql, &s)) == 0) {
-		sqlite3_bind_int64(s, 1, (sqlite3_int64)ended_max);
+	if ((error = st_query(st, S_MQ_LIST, &s, "I", (int64_t)ended_max)) == 0) {
 		error = read_rows(st, s, out, n);
-		sqlite3_finalize(s);
+		st_stmt_done(s);
 	}
 	pthread_mutex_unlock(&st->lock);
 	return error;

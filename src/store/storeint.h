@@ -1,8 +1,27 @@
 /*
  * storeint: what the files of src/store/ share: the connection, the
  * statement ids and the helpers. Not for use outside src/store/; the
- * interface is include/store.h. Every function but the *_locked ones
- * takes st->lock; the *_locked ones run with it held.
+ * interface is include/store.h.
+ *
+ * Threads and locks. The store has one SQLite connection (opened
+ * NOMUTEX) and one mutex, st->lock, that serialises every use of it:
+ * the cached statements, sqlite3_errmsg, sqlite3_changes,
+ * last_insert_rowid and any open transaction belong to whoever holds it.
+ *   - Every store_* function of include/store.h takes st->lock itself
+ *     and releases it before it returns; none calls another store_*
+ *     function with it held, and none calls out of the store.
+ *   - Every st_* helper below runs with st->lock held by its caller,
+ *     except st_write and st_read_ids, which take it themselves (one
+ *     statement as the whole of a call); the *_locked names say so too.
+ *   - A transaction (S_BEGIN ... S_COMMIT, or st_rollback) opens and
+ *     ends under one holding of the lock: no other thread ever sees it
+ *     open.
+ *   - Lock order: there is none to keep, because no thread ever holds
+ *     two locks of the store. The other one, st->creates.lock (the
+ *     group commit queue, group.h), is released before the group's
+ *     writer, write_batches (create.c), takes st->lock; store_group_stats
+ *     takes only the queue's. A change that must nest them takes the
+ *     queue's first, st->lock second.
  */
 #ifndef PAI_STOREINT_H
 #define PAI_STOREINT_H
@@ -56,11 +75,21 @@ enum stmt_id {
 	S_PLAN_IDS,
 	S_PLAN_IDS_IN_STATE,
 	S_PLAN_UPDATE,
-	S_PLAN_TASKS,
+	S_PLAN_CREATED,
+	S_PLAN_TASK_CLEAR,
+	S_PLAN_TASK_ADD,
+	S_PLAN_TASK_IDS,
 	S_SET_COMMIT,
+	S_RUNS,
+	S_TASK_RUNS,
+	S_RECENT,
 	S_SET_CHECK_SPEC,
 	S_GET_CHECK,
 	S_SET_CHECK,
+	S_MQ_ADD,
+	S_MQ_SET,
+	S_MQ_RESUME,
+	S_MQ_LIST,
 	S_COUNT
 };
 
@@ -84,25 +113,50 @@ int st_db_error(struct store *st, int rc, const char *what);
 int st_stmt_get(struct store *st, enum stmt_id id, sqlite3_stmt **out);
 /* Reset a statement after use so it holds no read lock and no bindings. */
 void st_stmt_done(sqlite3_stmt *s);
-/* Run a statement that returns no rows, with nothing to bind. */
-int st_exec_stmt(struct store *st, enum stmt_id id);
 /* Roll back after a failure; the first error is the one to report. */
 void st_rollback(struct store *st);
-/* Run one UPDATE bound by the caller; -ENOENT when no row matched. */
-int st_step_update(struct store *st, sqlite3_stmt *s, const char *what);
-void st_bind_text_or_null(sqlite3_stmt *s, int col, const char *v);
+
+/*
+ * The binder: statement id with fmt's arguments bound to ?1, ?2, ...,
+ * one letter each:
+ *	i  int			I  int64_t
+ *	s  const char *, text	T  const char *, text or NULL
+ *	b  const void *, size_t: a blob (non-NULL even when empty)
+ *	D  double, NULL when < 0 (an unknown cost)
+ * A format that does not fit the statement fails with -EIO. Errors say
+ * on stderr what failed (stmt_what in db.c) and return as st_db_error.
+ *
+ *	st_run(st, S_ADD_DEP, "II", id, dep);
+ *	if (st_row(st, S_STATE_OF, &s, "I", id) == 0) {
+ *		... sqlite3_column_text(s, 0) ...
+ *		st_stmt_done(s);
+ *	}
+ */
+/* Bound and ready to step; the caller ends with st_stmt_done. */
+int st_query(struct store *st, enum stmt_id id, sqlite3_stmt **out,
+	     const char *fmt, ...);
+/* Run to its end (no rows wanted). */
+int st_run(struct store *st, enum stmt_id id, const char *fmt, ...);
+/* Run an UPDATE: -ENOENT when it matched no row. */
+int st_update(struct store *st, enum stmt_id id, const char *fmt, ...);
+/* st_update as the whole of a call: takes and releases st->lock. */
+int st_write(struct store *st, enum stmt_id id, const char *fmt, ...);
+/* Stepped to its first row: 0 and *out at the row (the caller ends
+ * with st_stmt_done), -ENOENT when there is none, or the error; on
+ * anything but 0 the statement is already reset and *out NULL. */
+int st_row(struct store *st, enum stmt_id id, sqlite3_stmt **out,
+	   const char *fmt, ...);
+/* The first column of every row as ids, malloc'd (NULL when none). */
+int st_ids(struct store *st, enum stmt_id id, int64_t **ids, size_t *n,
+	   const char *fmt, ...);
+/* st_ids as the whole of a call: takes and releases st->lock. */
+int st_read_ids(struct store *st, enum stmt_id id, int64_t **ids,
+		size_t *n, const char *fmt, ...);
+
 char *st_column_strdup(sqlite3_stmt *s, int col, int *oom);
 /* A blob column as a NUL-terminated copy, its length in *len. */
 char *st_column_blob(sqlite3_stmt *s, int col, size_t *len, int *oom);
-/* Statement q (one parameter: an id) stepped to its row: 0, -ENOENT when
- * there is none, or the error, "what" saying what failed. With st->lock;
- * the caller finishes *out with st_stmt_done. */
-int st_row_by_id(struct store *st, enum stmt_id q, int64_t id,
-		 const char *what, sqlite3_stmt **out);
-void st_column_oid(sqlite3_stmt *s, int col, char oid[41]);
-/* Collect the first column of every row of a bound statement as ids. */
-int st_collect_ids(struct store *st, sqlite3_stmt *s, int64_t **ids,
-		   size_t *n);
+void st_column_oid(sqlite3_stmt *s, int col, char oid[OID_HEX_SIZE]);
 
 /* tasks.c */
 /* The state of a task, with the lock held; -ENOENT when there is none. */

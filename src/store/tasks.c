@@ -72,20 +72,13 @@ void task_release(struct task *t)
 /* The state of a task, with the lock held; -ENOENT when there is none. */
 int st_state_locked(struct store *st, int64_t id, enum task_state *out)
 {
-	sqlite3_stmt *s = NULL;
-	int rc, error;
+	sqlite3_stmt *s;
+	int error;
 
-	if ((error = st_stmt_get(st, S_STATE_OF, &s)) < 0)
+	if ((error = st_row(st, S_STATE_OF, &s, "I", id)) < 0)
 		return error;
-	sqlite3_bind_int64(s, 1, id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		error = task_state_parse((const char *)sqlite3_column_text(s, 0),
-					 out) < 0 ? -EIO : 0;
-	else if (rc == SQLITE_DONE)
-		error = -ENOENT;
-	else
-		error = st_db_error(st, rc, "cannot read task state");
+	error = task_state_parse((const char *)sqlite3_column_text(s, 0),
+				 out) < 0 ? -EIO : 0;
 	st_stmt_done(s);
 	return error;
 }
@@ -93,16 +86,8 @@ int st_state_locked(struct store *st, int64_t id, enum task_state *out)
 int st_set_state_locked(struct store *st, int64_t id, enum task_state to,
 			const char *reason)
 {
-	sqlite3_stmt *s = NULL;
-	int error;
-
-	if ((error = st_stmt_get(st, S_SET_STATE, &s)) < 0)
-		return error;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_text(s, 2, state_names[to], -1, SQLITE_STATIC);
-	st_bind_text_or_null(s, 3, reason && *reason ? reason : NULL);
-	sqlite3_bind_int64(s, 4, st_now_ms());
-	return st_step_update(st, s, "cannot set task state");
+	return st_update(st, S_SET_STATE, "IsTI", id, state_names[to],
+			 reason && *reason ? reason : NULL, st_now_ms());
 }
 
 /* The task whose branch is name: 1 and *id, 0 when none; the lock is
@@ -110,23 +95,14 @@ int st_set_state_locked(struct store *st, int64_t id, enum task_state to,
 int st_branch_owner_locked(struct store *st, const char *name,
 			   int64_t *id)
 {
-	sqlite3_stmt *s = NULL;
-	int rc, error;
+	sqlite3_stmt *s;
+	int error;
 
-	if ((error = st_stmt_get(st, S_BRANCH_OWNER, &s)) < 0)
-		return error;
-	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*id = sqlite3_column_int64(s, 0);
-		error = 1;
-	} else if (rc == SQLITE_DONE) {
-		error = 0;
-	} else {
-		error = st_db_error(st, rc, "cannot look up a branch");
-	}
+	if ((error = st_row(st, S_BRANCH_OWNER, &s, "s", name)) < 0)
+		return error == -ENOENT ? 0 : error;
+	*id = sqlite3_column_int64(s, 0);
 	st_stmt_done(s);
-	return error;
+	return 1;
 }
 
 int store_branch_owner(struct store *st, const char *name, int64_t *id)
@@ -139,39 +115,33 @@ int store_branch_owner(struct store *st, const char *name, int64_t *id)
 	return error;
 }
 
-/* Whether a task exists, with the lock already held. */
+/* Whether a task exists, with the lock already held: 1, 0 or the error. */
 static int exists_locked(struct store *st, int64_t id)
 {
-	sqlite3_stmt *s = NULL;
-	int rc, error;
+	sqlite3_stmt *s;
+	int error = st_row(st, S_EXISTS, &s, "I", id);
 
-	if ((error = st_stmt_get(st, S_EXISTS, &s)) < 0)
-		return error;
-	sqlite3_bind_int64(s, 1, id);
-	rc = sqlite3_step(s);
 	st_stmt_done(s);
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	return st_db_error(st, rc, "cannot read task");
+	return error == 0 ? 1 : error == -ENOENT ? 0 : error;
+}
+
+/* An UPDATE that matches only a task in some states found nothing: a
+ * task in another state is -EBUSY, a missing one -ENOENT. */
+static int busy_or_missing_locked(struct store *st, int64_t id)
+{
+	int error = exists_locked(st, id);
+
+	return error == 1 ? -EBUSY : error == 0 ? -ENOENT : error;
 }
 
 int store_task_set_priority(struct store *st, int64_t id, int priority)
 {
-	sqlite3_stmt *s = NULL;
 	int error;
 
 	pthread_mutex_lock(&st->lock);
-	if ((error = st_stmt_get(st, S_SET_PRIORITY, &s)) < 0)
-		goto out;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int(s, 2, priority);
-	sqlite3_bind_int64(s, 3, st_now_ms());
-	error = st_step_update(st, s, "cannot set priority");
+	error = st_update(st, S_SET_PRIORITY, "IiI", id, priority, st_now_ms());
 	if (error == -ENOENT)
-		error = exists_locked(st, id) == 1 ? -EBUSY : -ENOENT;
-out:
+		error = busy_or_missing_locked(st, id);
 	pthread_mutex_unlock(&st->lock);
 	return error;
 }
@@ -179,55 +149,26 @@ out:
 int store_task_backoff(struct store *st, int64_t id, int64_t not_before,
 		       int exit_code, const char *reason)
 {
-	sqlite3_stmt *s = NULL;
-	int error;
-
-	pthread_mutex_lock(&st->lock);
-	if ((error = st_stmt_get(st, S_BACKOFF, &s)) < 0)
-		goto out;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, not_before);
-	sqlite3_bind_int(s, 3, exit_code);
-	st_bind_text_or_null(s, 4, reason);
-	sqlite3_bind_int64(s, 5, st_now_ms());
-	error = st_step_update(st, s, "cannot schedule a retry");
-out:
-	pthread_mutex_unlock(&st->lock);
-	return error;
+	return st_write(st, S_BACKOFF, "IIiTI", id, not_before, exit_code,
+			reason, st_now_ms());
 }
 
 int store_task_set_base(struct store *st, int64_t id, const char *base)
 {
-	sqlite3_stmt *s = NULL;
-	int error;
-
 	if (!base || strlen(base) > 40)
 		return -EINVAL;
-	pthread_mutex_lock(&st->lock);
-	if ((error = st_stmt_get(st, S_SET_BASE, &s)) < 0)
-		goto out;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_text(s, 2, base, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, st_now_ms());
-	error = st_step_update(st, s, "cannot set base");
-out:
-	pthread_mutex_unlock(&st->lock);
-	return error;
+	return st_write(st, S_SET_BASE, "IsI", id, base, st_now_ms());
 }
 
 int64_t store_next_due(struct store *st)
 {
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s;
 	int64_t t = 0;
 
 	pthread_mutex_lock(&st->lock);
-	if (st_stmt_get(st, S_NEXT_DUE, &s) < 0)
-		goto out;
-	sqlite3_bind_int64(s, 1, st_now_ms());
-	if (sqlite3_step(s) == SQLITE_ROW &&
+	if (st_row(st, S_NEXT_DUE, &s, "I", st_now_ms()) == 0 &&
 	    sqlite3_column_type(s, 0) != SQLITE_NULL)
 		t = sqlite3_column_int64(s, 0);
-out:
 	st_stmt_done(s);
 	pthread_mutex_unlock(&st->lock);
 	return t;
@@ -240,7 +181,7 @@ int store_task_get(struct store *st, int64_t id, struct task *out)
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->lock);
-	if ((error = st_row_by_id(st, S_GET, id, "cannot read task", &s)) < 0)
+	if ((error = st_row(st, S_GET, &s, "I", id)) < 0)
 		goto out;
 	out->id = sqlite3_column_int64(s, 0);
 	out->prompt = st_column_blob(s, 1, &out->prompt_len, &oom);
@@ -293,62 +234,27 @@ out:
 
 int store_task_exists(struct store *st, int64_t id)
 {
-	sqlite3_stmt *s = NULL;
-	int rc, error;
+	int error;
 
 	pthread_mutex_lock(&st->lock);
-	if ((error = st_stmt_get(st, S_EXISTS, &s)) < 0)
-		goto out;
-	sqlite3_bind_int64(s, 1, id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		error = 1;
-	else if (rc == SQLITE_DONE)
-		error = 0;
-	else
-		error = st_db_error(st, rc, "cannot read task");
-out:
-	st_stmt_done(s);
+	error = exists_locked(st, id);
 	pthread_mutex_unlock(&st->lock);
 	return error;
 }
 
 int store_task_ids(struct store *st, int64_t **ids, size_t *n)
 {
-	sqlite3_stmt *s = NULL;
-	int error;
-
-	*ids = NULL;
-	*n = 0;
-	pthread_mutex_lock(&st->lock);
-	if ((error = st_stmt_get(st, S_IDS, &s)) < 0)
-		goto out;
-	error = st_collect_ids(st, s, ids, n);
-out:
-	st_stmt_done(s);
-	pthread_mutex_unlock(&st->lock);
-	return error;
+	return st_read_ids(st, S_IDS, ids, n, "");
 }
 
 int store_tasks_in_state(struct store *st, enum task_state state,
 			 int64_t **ids, size_t *n)
 {
-	sqlite3_stmt *s = NULL;
-	int error;
-
 	*ids = NULL;
 	*n = 0;
 	if ((unsigned)state >= TASK_STATE_COUNT)
 		return -EINVAL;
-	pthread_mutex_lock(&st->lock);
-	if ((error = st_stmt_get(st, S_IDS_IN_STATE, &s)) < 0)
-		goto out;
-	sqlite3_bind_text(s, 1, state_names[state], -1, SQLITE_STATIC);
-	error = st_collect_ids(st, s, ids, n);
-out:
-	st_stmt_done(s);
-	pthread_mutex_unlock(&st->lock);
-	return error;
+	return st_read_ids(st, S_IDS_IN_STATE, ids, n, "s", state_names[state]);
 }
 
 int store_task_next_queued(struct store *st, int64_t *id)
@@ -356,179 +262,108 @@ int store_task_next_queued(struct store *st, int64_t *id)
 	return store_task_next_queued_except(st, NULL, 0, id);
 }
 
-int store_task_next_queued_except(struct store *st,
-				  const char *const *engines, size_t n,
-				  int64_t *id)
+/* The next queued task but for some engines' (a provider is cooling
+ * down): rare, so its statement is made for the call, not cached. */
+static int next_queued_except_locked(struct store *st,
+				     const char *const *engines, size_t n,
+				     int64_t *id)
 {
 	sqlite3_stmt *s = NULL;
 	char sql[512];
 	size_t i, len;
-	int rc, error = 0, own = 0;
+	int rc, error = 0;
+
+	len = (size_t)snprintf(sql, sizeof(sql), "SELECT id FROM tasks"
+			       " WHERE state = 'queued' AND"
+			       " not_before <= ?1 AND engine NOT IN (?");
+	for (i = 1; i < n; i++)
+		len += (size_t)snprintf(sql + len, sizeof(sql) - len, ",?");
+	snprintf(sql + len, sizeof(sql) - len,
+		 ") ORDER BY priority DESC, id LIMIT 1");
+	rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(s, 1, st_now_ms());
+		for (i = 0; i < n; i++)
+			sqlite3_bind_text(s, (int)i + 2, engines[i], -1,
+					  SQLITE_STATIC);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW)
+			*id = sqlite3_column_int64(s, 0);
+	}
+	if (rc == SQLITE_DONE)
+		error = -ENOENT;
+	else if (rc != SQLITE_ROW)
+		error = st_db_error(st, rc, "cannot find queued task");
+	sqlite3_finalize(s);
+	return error;
+}
+
+int store_task_next_queued_except(struct store *st,
+				  const char *const *engines, size_t n,
+				  int64_t *id)
+{
+	sqlite3_stmt *s;
+	int error;
 
 	if (n > 32)
 		return -EINVAL;
 	pthread_mutex_lock(&st->lock);
-	if (!n) {
-		if ((error = st_stmt_get(st, S_NEXT_QUEUED, &s)) < 0)
-			goto out;
-	} else {
-		/* Rare (a provider is cooling down): prepared on demand. */
-		len = (size_t)snprintf(sql, sizeof(sql), "SELECT id FROM tasks"
-				       " WHERE state = 'queued' AND"
-				       " not_before <= ?1 AND engine NOT IN (?");
-		for (i = 1; i < n; i++)
-			len += (size_t)snprintf(sql + len, sizeof(sql) - len,
-						",?");
-		snprintf(sql + len, sizeof(sql) - len,
-			 ") ORDER BY priority DESC, id LIMIT 1");
-		rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
-		if (rc != SQLITE_OK) {
-			error = st_db_error(st, rc, "cannot find queued task");
-			goto out;
-		}
-		own = 1;
-		for (i = 0; i < n; i++)
-			sqlite3_bind_text(s, (int)i + 2, engines[i], -1,
-					  SQLITE_STATIC);
-	}
-	sqlite3_bind_int64(s, 1, st_now_ms());
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
+	if (n) {
+		error = next_queued_except_locked(st, engines, n, id);
+	} else if ((error = st_row(st, S_NEXT_QUEUED, &s, "I",
+				   st_now_ms())) == 0) {
 		*id = sqlite3_column_int64(s, 0);
-	else if (rc == SQLITE_DONE)
-		error = -ENOENT;
-	else
-		error = st_db_error(st, rc, "cannot find queued task");
-out:
-	if (own)
-		sqlite3_finalize(s);
-	else
 		st_stmt_done(s);
+	}
 	pthread_mutex_unlock(&st->lock);
 	return error;
 }
 
 int store_task_start(struct store *st, int64_t id, int worker)
 {
-	sqlite3_stmt *s = NULL;
-	int64_t now = st_now_ms();
 	int error;
 
 	pthread_mutex_lock(&st->lock);
-	if ((error = st_stmt_get(st, S_START, &s)) < 0)
-		goto out;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int(s, 2, worker);
-	sqlite3_bind_int64(s, 3, now);
-	error = st_step_update(st, s, "cannot start task");
+	error = st_update(st, S_START, "IiI", id, worker, st_now_ms());
 	/* The UPDATE only matches a queued task; tell a task in another
 	 * state apart from one that does not exist. */
-	if (error == -ENOENT) {
-		error = exists_locked(st, id);
-		if (error == 1)
-			error = -EBUSY;
-		else if (error == 0)
-			error = -ENOENT;
-	}
-out:
+	if (error == -ENOENT)
+		error = busy_or_missing_locked(st, id);
 	pthread_mutex_unlock(&st->lock);
 	return error;
 }
 
 int store_task_set_worktree(struct store *st, int64_t id, const char *path)
 {
-	sqlite3_stmt *s = NULL;
-	int64_t now = st_now_ms();
-	int error;
-
-	pthread_mutex_lock(&st->lock);
-	if ((error = st_stmt_get(st, S_SET_WORKTREE, &s)) < 0)
-		goto out;
-	sqlite3_bind_int64(s, 1, id);
-	if (path)
-		sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s, 2);
-	sqlite3_bind_int64(s, 3, now);
-	error = st_step_update(st, s, "cannot set worktree");
-out:
-	pthread_mutex_unlock(&st->lock);
-	return error;
+	return st_write(st, S_SET_WORKTREE, "ITI", id, path, st_now_ms());
 }
 
 int store_task_set_commit(struct store *st, int64_t id, const char *from,
 			  const char *to)
 {
-	sqlite3_stmt *s = NULL;
-	int64_t now = st_now_ms();
 	int error;
 
 	if (!from || !*from || !to || strlen(to) != 40)
 		return -EINVAL;
-	pthread_mutex_lock(&st->lock);
-	if ((error = st_stmt_get(st, S_SET_COMMIT, &s)) < 0)
-		goto out;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_text(s, 2, from, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, to, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 4, now);
-	error = st_step_update(st, s, "cannot set commit");
-	if (error == -ENOENT)
-		error = -EBUSY;
-out:
-	pthread_mutex_unlock(&st->lock);
-	return error;
+	error = st_write(st, S_SET_COMMIT, "IssI", id, from, to, st_now_ms());
+	return error == -ENOENT ? -EBUSY : error;
 }
 
 int store_task_set_pid(struct store *st, int64_t id, int pid)
 {
-	sqlite3_stmt *s = NULL;
-	int64_t now = st_now_ms();
-	int error;
-
-	pthread_mutex_lock(&st->lock);
-	if ((error = st_stmt_get(st, S_SET_PID, &s)) < 0)
-		goto out;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int(s, 2, pid);
-	sqlite3_bind_int64(s, 3, now);
-	error = st_step_update(st, s, "cannot set pid");
-out:
-	pthread_mutex_unlock(&st->lock);
-	return error;
+	return st_write(st, S_SET_PID, "IiI", id, pid, st_now_ms());
 }
 
 int store_task_add_usage(struct store *st, int64_t id,
 			 const struct task_usage *u)
 {
-	sqlite3_stmt *s = NULL;
-	int error;
-
-	pthread_mutex_lock(&st->lock);
-	if ((error = st_stmt_get(st, S_SET_USAGE, &s)) < 0)
-		goto out;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, u->input_tokens);
-	sqlite3_bind_int64(s, 3, u->output_tokens);
-	sqlite3_bind_int(s, 4, u->turns);
-	if (u->cost_usd >= 0)
-		sqlite3_bind_double(s, 5, u->cost_usd);
-	else
-		sqlite3_bind_null(s, 5);
-	sqlite3_bind_int64(s, 6, st_now_ms());
-	error = st_step_update(st, s, "cannot record usage");
-out:
-	pthread_mutex_unlock(&st->lock);
-	return error;
+	return st_write(st, S_SET_USAGE, "IIIiDI", id, u->input_tokens,
+			u->output_tokens, u->turns, u->cost_usd, st_now_ms());
 }
 
 int store_task_finish(struct store *st, int64_t id, enum task_state state,
 		      int exit_code, const char *commit, const char *reason)
 {
-	sqlite3_stmt *s = NULL;
-	int64_t now = st_now_ms();
-	int error;
-
 	/* queued and running have their own transitions, which keep
 	 * attempts, started and the worker slot straight. */
 	if ((unsigned)state >= TASK_STATE_COUNT || state == TASK_QUEUED ||
@@ -536,48 +371,21 @@ int store_task_finish(struct store *st, int64_t id, enum task_state state,
 		return -EINVAL;
 	if (commit && strlen(commit) > 40)
 		return -EINVAL;
-
-	pthread_mutex_lock(&st->lock);
-	if ((error = st_stmt_get(st, S_FINISH, &s)) < 0)
-		goto out;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_text(s, 2, state_names[state], -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 3, exit_code);
-	if (commit)
-		sqlite3_bind_text(s, 4, commit, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s, 4);
-	if (reason)
-		sqlite3_bind_text(s, 5, reason, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s, 5);
-	sqlite3_bind_int64(s, 6, now);
-	error = st_step_update(st, s, "cannot finish task");
-out:
-	pthread_mutex_unlock(&st->lock);
-	return error;
+	return st_write(st, S_FINISH, "IsiTTI", id, state_names[state],
+			exit_code, commit, reason, st_now_ms());
 }
 
 int store_task_requeue(struct store *st, int64_t id, const char *reason)
 {
-	sqlite3_stmt *s = NULL;
 	enum task_state want;
 	char why[96];
-	int64_t now = st_now_ms();
 	int error;
 
 	pthread_mutex_lock(&st->lock);
-	if ((error = st_exec_stmt(st, S_BEGIN)) < 0)
+	if ((error = st_run(st, S_BEGIN, "")) < 0)
 		goto out;
-	if ((error = st_stmt_get(st, S_REQUEUE, &s)) < 0)
-		goto fail;
-	sqlite3_bind_int64(s, 1, id);
-	if (reason)
-		sqlite3_bind_text(s, 2, reason, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s, 2);
-	sqlite3_bind_int64(s, 3, now);
-	if ((error = st_step_update(st, s, "cannot requeue task")) < 0)
+	if ((error = st_update(st, S_REQUEUE, "ITI", id, reason,
+			       st_now_ms())) < 0)
 		goto fail;
 	/* Back in line, but still behind its dependencies: a task
 	 * cancelled while it waited waits again when retried. */
@@ -585,11 +393,70 @@ int store_task_requeue(struct store *st, int64_t id, const char *reason)
 	    (want != TASK_QUEUED &&
 	     (error = st_set_state_locked(st, id, want, why)) < 0))
 		goto fail;
-	error = st_exec_stmt(st, S_COMMIT);
+	error = st_run(st, S_COMMIT, "");
 fail:
 	if (error)
 		st_rollback(st);
 out:
 	pthread_mutex_unlock(&st->lock);
 	return error;
+}
+
+int store_totals(struct store *st, struct task_usage *out)
+{
+	sqlite3_stmt *s;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	out->cost_usd = -1;
+	pthread_mutex_lock(&st->lock);
+	/* An aggregate always has its one row. */
+	if ((error = st_row(st, S_TOTALS, &s, "")) == 0) {
+		out->input_tokens = sqlite3_column_int64(s, 0);
+		out->output_tokens = sqlite3_column_int64(s, 1);
+		if (sqlite3_column_type(s, 2) != SQLITE_NULL)
+			out->cost_usd = sqlite3_column_double(s, 2);
+	}
+	st_stmt_done(s);
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int store_counts(struct store *st, size_t counts[TASK_STATE_COUNT])
+{
+	sqlite3_stmt *s;
+	enum task_state state;
+	int rc, error;
+
+	memset(counts, 0, sizeof(size_t) * TASK_STATE_COUNT);
+	pthread_mutex_lock(&st->lock);
+	if ((error = st_query(st, S_COUNTS, &s, "")) < 0)
+		goto out;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		/* Unknown names cannot be written by this program; skip any
+		 * rather than fail every count. */
+		if (task_state_parse((const char *)sqlite3_column_text(s, 0),
+				     &state) == 0)
+			counts[state] = (size_t)sqlite3_column_int64(s, 1);
+	}
+	if (rc != SQLITE_DONE)
+		error = st_db_error(st, rc, "cannot count tasks");
+	st_stmt_done(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int64_t store_last_change(struct store *st)
+{
+	sqlite3_stmt *s;
+	int64_t t = 0;
+
+	pthread_mutex_lock(&st->lock);
+	/* On an error, 0 ("never") is the safest mtime to show. */
+	if (st_row(st, S_LAST_CHANGE, &s, "") == 0)
+		t = sqlite3_column_int64(s, 0);
+	st_stmt_done(s);
+	pthread_mutex_unlock(&st->lock);
+	return t;
 }

@@ -176,6 +176,28 @@ def parse_kv(text):
     return d
 
 
+# What each schema version of the store added, undone in reverse order
+# by downgrade_db: the migration tests make an older database from a new
+# one. A new migration adds its line here and in tests/unit/schema.h.
+SCHEMA_UNDO = {
+    6: ['DROP TABLE plan_tasks'],
+    7: ['DROP TRIGGER runs_start', 'DROP TRIGGER runs_end', 'DROP TABLE runs'],
+    8: ['ALTER TABLE tasks DROP COLUMN %s' % c
+        for c in ('check_cmd', 'fix_rounds', 'check_state', 'check_exit', 'check_round')],
+    9: ['DROP TABLE merge_queue'],
+}
+
+
+def downgrade_db(db, version):
+    """Make the state database db (sqlite3 connection, in a transaction
+    of the caller's) look like schema version `version`."""
+    for v in sorted(SCHEMA_UNDO, reverse=True):
+        if v > version:
+            for stmt in SCHEMA_UNDO[v]:
+                db.execute(stmt)
+    db.execute('PRAGMA user_version = %d' % version)
+
+
 class Mount:
     """One repository, one mountpoint, one daemon (restartable)."""
 

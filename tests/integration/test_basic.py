@@ -330,8 +330,9 @@ class TestTaskFiles(PaiTestCase):
             self.assertFalse(os.path.lexists(self.m.path(rel)), rel)
         self.assertEqual(sorted(os.listdir(self.m.mnt)),
                          ['README', 'conflicts', 'conflicts.json', 'ctl', 'events',
-                          'merge-order', 'metrics', 'plans', 'status', 'status.json',
-                          'tasks', 'workers'])
+                          'index.html', 'merge-order', 'metrics', 'plans', 'queue',
+                          'queue.json', 'status', 'status.json', 'tasks',
+                          'timeline.svg', 'workers'])
 
     def test_readme_describes_layout(self):
         text = self.m.read('README')

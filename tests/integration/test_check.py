@@ -100,6 +100,12 @@ class TestCheckGate(CheckTestCase):
         ev = self.m.events_of('check_passed', tid)[0]
         self.assertEqual((ev['command'], ev['exit'], ev['round']), ('make test', 0, 1))
 
+    def test_mount_readme_tells_of_check_gates(self):
+        text = self.m.read('README')
+        for words in ('tasks/N/check', 'parallelai.check', 'fix_rounds',
+                      'check: failed (exit 2), round 2 of 3'):
+            self.assertIn(words, text)
+
     def test_task_without_check_is_as_before(self):
         tid = self.m.submit(BREAK + '\n')
         self.assertDone(tid)
@@ -165,6 +171,17 @@ class TestCheckGate(CheckTestCase):
         self.assertEqual(self.m.status(tid)['check'], 'failed (exit 2), round 1 of 1')
         self.assertEqual(len(self.m.events_of('check_started', tid)), 1)
 
+    def test_a_check_of_several_lines_shows_on_one(self):
+        tid = self.m.submit(spec(prompt='true', check='true\nfalse'))
+        self.ends(tid, 'failed')
+        st = self.m.status(tid)
+        self.assertIn('\\n', st['reason'])
+        self.assertIn('\\n', st['check_command'])
+        lines = self.log(tid).splitlines()
+        self.assertEqual([ln for ln in lines if ln.startswith('false')], [], lines)
+        self.assertEqual(json.loads(self.m.read('tasks/%d/task.json' % tid))['reason'],
+                         'check failed: true\nfalse exited 1')
+
     def test_engine_failure_runs_no_check(self):
         tid = self.m.submit(spec(prompt='exit 3', check='make test'))
         self.ends(tid, 'failed')
@@ -178,12 +195,75 @@ class TestCheckGate(CheckTestCase):
         wait_for(lambda: os.path.exists(started), 30, msg='the check to start')
         st = self.m.status(tid)
         self.assertEqual(st['check'], 'running, round 1 of 1')
+        # the engine has ended: no pid of it is shown
+        self.assertNotIn('pid', st)
+        w = self.m.worker_of(tid)
+        self.assertNotIn('pid', self.m.kv('workers/%d/status' % w))
         with open(pidf) as f:
             pid = int(f.read())
         self.assertEqual(self.m.ctl('tasks/%d/ctl' % tid, 'cancel\n'), 0)
         self.ends(tid, 'cancelled')
         self.assertFalse(pid_alive(pid))
         self.assertEqual(self.committed(tid, 'x.txt'), 'x\n')
+
+
+class TestCheckCrash(CheckTestCase):
+
+    def test_kill_9_during_the_check_runs_the_task_again(self):
+        started, go = self.outside('started'), self.outside('go')
+        check = ('echo run >> %s; while [ ! -e %s ]; do sleep 0.05; done; make test'
+                 % (started, go))
+        tid = self.m.submit(spec(prompt='echo x > x.txt', check=check))
+        wait_for(lambda: os.path.exists(started), 30, msg='the check to start')
+        self.m.kill9()
+        self.m.remount()
+        # never done on the engine's word alone: it runs again, checked
+        def runs():
+            with open(started) as f:
+                return f.read().count('run')
+        wait_for(lambda: runs() == 2, 30, msg='the check to run again')
+        self.assertEqual(self.m.state(tid), 'running')
+        self.assertEqual(self.m.status(tid)['attempts'], '2')
+        open(go, 'w').close()
+        self.assertDone(tid)
+        self.assertEqual(self.m.status(tid)['check'], 'passed, round 1 of 1')
+        self.assertEqual(self.m.events_of('requeued', tid)[0]['reason'], 'daemon restarted')
+
+
+    def test_engine_ending_while_its_daemon_is_dead_is_checked(self):
+        """The engine exits 0 while its keeper lingers after kill -9 of
+        the daemon: with a check, the next mount does not finish it on
+        that word (as it does a task without one) but runs it again."""
+        runs, fifo = self.outside('runs'), self.outside('go')
+        os.mkfifo(fifo)
+        prompt = ('echo run >> %s; echo work > work.txt;'
+                  ' [ $(wc -l < %s) -ge 2 ] || read x < %s' % (runs, runs, fifo))
+        tid = self.m.submit(spec(prompt=prompt, check='make test'))
+        wait_for(lambda: os.path.exists(runs), 30, msg='the engine to start')
+        self.m.kill9()
+        with open(fifo, 'w') as f:
+            f.write('go\n')
+        self.m.remount()
+        self.assertDone(tid)
+        with open(runs) as f:
+            self.assertEqual(f.read(), 'run\n' * 2)
+        self.assertEqual(self.m.events_of('recovered', tid), [])
+        self.assertEqual(len(self.m.events_of('check_passed', tid)), 1)
+
+    def test_unmount_during_the_check_runs_the_task_again(self):
+        started, go = self.outside('started'), self.outside('go')
+        check = ('echo run >> %s; while [ ! -e %s ]; do sleep 0.05; done; make test'
+                 % (started, go))
+        tid = self.m.submit(spec(prompt='echo x > x.txt', check=check))
+        wait_for(lambda: os.path.exists(started), 30, msg='the check to start')
+        self.m.unmount()
+        self.m.remount()
+        open(go, 'w').close()
+        self.assertDone(tid)
+        with open(started) as f:
+            self.assertEqual(f.read(), 'run\n' * 2)
+        self.assertEqual(self.m.events_of('requeued', tid)[0]['reason'], 'stopped by unmount')
+        self.assertEqual(len(self.m.events_of('check_passed', tid)), 1)
 
 
 class TestCheckConfig(CheckTestCase):
@@ -261,6 +341,7 @@ class TestAgentFixRound(CheckTestCase):
         git(repo, 'config', 'engine.anthropic.baseUrl', self.srv.url)
         git(repo, 'config', 'engine.anthropic.apiKeyEnv', self.KEY_ENV)
         git(repo, 'config', 'parallelai.check', 'make test')
+        git(repo, 'config', 'parallelai.breakerFailures', '1')
 
     def write(self, text):
         return {'text': 'Writing calc.sh.',
@@ -283,6 +364,15 @@ class TestAgentFixRound(CheckTestCase):
         self.assertIn('`make test` exited 2', second_run)
         self.assertIn('FAIL: add 2 3 gave -1, wanted 5', second_run)
         self.assertIn('make add subtract', second_run)
+
+    def test_a_failed_check_does_not_open_the_breaker(self):
+        self.srv.httpd.script = {'turns': [{'text': 'Nothing to change.'}]}
+        tid = self.m.submit(spec(prompt='look', engine='anthropic', check='false',
+                                 fix_rounds=0))
+        self.ends(tid, 'failed')
+        self.assertEqual(self.m.status(tid)['reason'], 'check failed: false exited 1')
+        self.assertEqual(self.m.events_of('breaker_open'), [])
+        self.assertDone(self.m.submit(spec(prompt='look again', engine='anthropic')))
 
 
 if __name__ == '__main__':

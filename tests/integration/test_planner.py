@@ -9,6 +9,7 @@ all the tasks at once, linked to the plan, or waits for approval.
 import errno
 import json
 import os
+import sqlite3
 import sys
 import unittest
 
@@ -462,6 +463,53 @@ class TestBadInput(PlannerTestCase):
         self.assertFalse(os.path.exists(self.m.path('plans/1')))
         self.assertFalse(os.path.exists(self.m.path('plans/1/status')))
         self.assertEqual(sorted(os.listdir(self.m.path('plans'))), ['new'])
+
+
+class TestPlansOfAnOldDatabase(PlannerTestCase):
+    """Schema 5 kept a plan's tasks as the string "[3,4,5]" in plans.tasks;
+    schema 6 keeps them as rows of plan_tasks. A database of the old kind,
+    made from this one with Python's sqlite3, shows the same plans."""
+
+    def prepare_repo(self, repo):
+        super().prepare_repo(repo)
+        git(repo, 'config', 'parallelai.planner', 'fp')
+
+    def plan_view(self, pid):
+        files = self.plan_files(pid)
+        return files, {f: self.m.read('plans/%d/%s' % (pid, f))
+                       for f in files if f not in ('log',)}
+
+    def test_plan_tasks_as_a_string_become_rows(self):
+        self.set_answer(json.dumps({'tasks': [
+            {'name': 'a', 'prompt': 'true', 'engine': 'sh'},
+            {'name': 'b', 'prompt': 'true', 'engine': 'sh', 'depends': ['a']},
+            {'name': 'c', 'prompt': 'true', 'engine': 'sh'}]}))
+        made = self.new_plan('three things')
+        ids = self.assertCreated(made, 3)
+        waiting = self.new_plan(json.dumps({'request': 'later', 'approve': True}))
+        self.assertEqual(self.wait_plan(waiting), 'waiting')
+        for t in ids:
+            self.assertDone(t)
+        before = {pid: self.plan_view(pid) for pid in (made, waiting)}
+        self.assertIn('tasks: [%s]' % ','.join(map(str, ids)),
+                      before[made][1]['status'])
+        self.assertEqual(before[made][1]['tasks'], ''.join('%d\n' % t for t in ids))
+        self.assertNotIn('tasks', before[waiting][0])
+        self.m.unmount()
+
+        db = sqlite3.connect(os.path.join(self.m.repo, '.git', 'parallelai', 'state.db'))
+        rows = db.execute('SELECT plan, task FROM plan_tasks ORDER BY plan, seq').fetchall()
+        self.assertEqual(rows, [(made, t) for t in ids])
+        with db:
+            paitest.downgrade_db(db, 5)
+            db.execute("UPDATE plans SET tasks = '[%s]' WHERE id = %d"
+                       % (','.join(map(str, ids)), made))
+        db.execute('PRAGMA user_version = 5')
+        db.close()
+
+        self.m.start()
+        after = {pid: self.plan_view(pid) for pid in (made, waiting)}
+        self.assertEqual(after, before)
 
 
 class TestPlannerRestart(PlannerTestCase):

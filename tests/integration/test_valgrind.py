@@ -41,10 +41,12 @@ class TestValgrindSession(PaiTestCase):
         sleeper = self.m.submit('sleep 60\n')
         self.m.wait_state(sleeper, 'running', 180)
         for t in done:
-            for name in ('status', 'diff', 'files', 'log', 'task.json'):
+            for name in ('status', 'diff', 'files', 'log', 'task.json',
+                         'timeline.svg'):
                 self.m.read('tasks/%d/%s' % (t, name))
         for name in ('status', 'status.json', 'metrics', 'conflicts',
-                     'merge-order', 'events', 'README'):
+                     'merge-order', 'events', 'README', 'index.html',
+                     'timeline.svg'):
             self.m.read(name)
         self.assertEqual(self.m.ctl('tasks/%d/ctl' % sleeper, 'cancel\n'), 0)
         self.m.wait_state(sleeper, 'cancelled', 180)

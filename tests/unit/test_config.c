@@ -86,6 +86,32 @@ static void test_bad_values_are_refused_with_the_key(void)
 	config_release(&c);
 }
 
+static void test_check_settings(void)
+{
+	struct config c;
+	char err[256] = "";
+
+	config_init(&c);
+	CHECK(c.check == NULL);
+	CHECK(c.check_timeout == 600 && c.fix_rounds == -1);
+	CHECK(c.fix_tail == 16384);
+	sh("git init -q %s/chk && git -C %s/chk config parallelai.check 'make test'"
+	   " && git -C %s/chk config parallelai.fixRounds 3"
+	   " && git -C %s/chk config parallelai.checkTimeout 60"
+	   " && git -C %s/chk config parallelai.fixTail 100", dir, dir, dir, dir,
+	   dir);
+	CHECK(config_load(&c, "chk", err, sizeof(err)) == 0);
+	CHECK_STR(c.check, "make test");
+	CHECK(c.fix_rounds == 3 && c.check_timeout == 60 && c.fix_tail == 100);
+	/* -o check= clears it */
+	CHECK(config_set(&c, "check", "", err, sizeof(err)) == 0);
+	CHECK(c.check == NULL);
+	CHECK(config_set(&c, "fixrounds", "101", err, sizeof(err)) == -EINVAL);
+	CHECK(config_set(&c, "fixrounds", "-1", err, sizeof(err)) == -EINVAL);
+	CHECK(config_set(&c, "checktimeout", "x", err, sizeof(err)) == -EINVAL);
+	config_release(&c);
+}
+
 int main(void)
 {
 	char home[256];
@@ -99,6 +125,7 @@ int main(void)
 	git_libgit2_init();
 	RUN(test_precedence_repo_then_file_then_home_then_options);
 	RUN(test_bad_values_are_refused_with_the_key);
+	RUN(test_check_settings);
 	git_libgit2_shutdown();
 	sh("rm -rf %s", dir);
 	return check_done();

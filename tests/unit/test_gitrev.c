@@ -6,8 +6,8 @@
 
 #include "check.h"
 #include "gitfix.h"
+#include "gitrepo.h"
 #include "gitrev.h"
-#include "gitwork.h"
 
 static void make_repo(const char *name)
 {
@@ -171,13 +171,13 @@ int main(void)
 
 	if (gitfix_setup(dir) < 0)
 		return 1;
-	CHECK(gitwork_init() == 0);
+	CHECK(gitrepo_init() == 0);
 	RUN(test_head_follows_commits_and_checkouts);
 	RUN(test_resolve_and_its_errors);
 	RUN(test_empty_repository_and_not_a_repository);
 	RUN(test_branch_made_moved_and_deleted);
 	RUN(test_replaced_repository_is_reopened);
-	gitwork_shutdown();
+	gitrepo_shutdown();
 	if (!check_failures)
 		sh("rm -rf %s", tmp);
 	return check_done();

@@ -20,7 +20,9 @@
 #include "buf.h"
 #include "check.h"
 #include "gitfix.h"
+#include "gitrepo.h"
 #include "gitwork.h"
+#include "worktree.h"
 
 static double now(void)
 {
@@ -54,7 +56,7 @@ static void test_check_repo_refuses_a_plain_directory(void)
 
 	snprintf(path, sizeof(path), "%s/plain", tmp);
 	mkdir(path, 0755);
-	CHECK(gitwork_check_repo(path, &gitdir, err, sizeof(err)) == -ENOENT);
+	CHECK(gitrepo_check(&gitdir, path, err, sizeof(err)) == -ENOENT);
 	CHECK(gitdir == NULL);
 	snprintf(want, sizeof(want), "not a git repository: '%s'", path);
 	CHECK_STR(err, want);
@@ -66,7 +68,7 @@ static void test_check_repo_refuses_a_repo_without_commits(void)
 
 	snprintf(path, sizeof(path), "%s/empty", tmp);
 	sh("git init -q %s", path);
-	CHECK(gitwork_check_repo(path, &gitdir, err, sizeof(err)) == -ENOENT);
+	CHECK(gitrepo_check(&gitdir, path, err, sizeof(err)) == -ENOENT);
 	snprintf(want, sizeof(want), "repository '%s' has no commit yet",
 		 path);
 	CHECK_STR(err, want);
@@ -81,7 +83,7 @@ static void test_check_repo_refuses_worktree_config(void)
 	snprintf(path, sizeof(path), "%s/sparse", tmp);
 	sh("git -C %s config core.repositoryformatversion 1 && "
 	   "git -C %s config extensions.worktreeConfig true", path, path);
-	CHECK(gitwork_check_repo(path, &gitdir, err, sizeof(err)) < 0);
+	CHECK(gitrepo_check(&gitdir, path, err, sizeof(err)) < 0);
 	CHECK(strstr(err, "extensions.worktreeConfig") != NULL);
 	CHECK(strstr(err, path) != NULL);
 	CHECK(gitdir == NULL);
@@ -93,7 +95,7 @@ static void test_check_repo_gives_the_git_directory(void)
 
 	make_repo("good", head);
 	snprintf(path, sizeof(path), "%s/good", tmp);
-	CHECK(gitwork_check_repo(path, &gitdir, err, sizeof(err)) == 0);
+	CHECK(gitrepo_check(&gitdir, path, err, sizeof(err)) == 0);
 	snprintf(want, sizeof(want), "%s/.git", path);
 	CHECK_STR(gitdir, want);
 	free(gitdir);
@@ -101,7 +103,7 @@ static void test_check_repo_gives_the_git_directory(void)
 	/* from a linked worktree: the common directory */
 	sh("git -C %s worktree add -q %s/good-wt -b other", path, tmp);
 	snprintf(path, sizeof(path), "%s/good-wt", tmp);
-	CHECK(gitwork_check_repo(path, &gitdir, err, sizeof(err)) == 0);
+	CHECK(gitrepo_check(&gitdir, path, err, sizeof(err)) == 0);
 	CHECK_STR(gitdir, want);
 	free(gitdir);
 }
@@ -115,7 +117,7 @@ static void test_head_is_what_git_says(void)
 	snprintf(path, sizeof(path), "%s/head", tmp);
 	sh("cd %s && echo more >> a.txt && git commit -q -am second", path);
 	git = out("git -C %s rev-parse HEAD | tr -d '\\n'", path);
-	CHECK(gitwork_head(path, oid, err, sizeof(err)) == 0);
+	CHECK(gitrepo_head(path, oid, err, sizeof(err)) == 0);
 	CHECK_STR(oid, git);
 	CHECK(strcmp(oid, head) != 0);
 	free(git);
@@ -136,7 +138,7 @@ static void test_worktree_create_leaves_the_checkout_alone(void)
 	head0 = out("git -C %s rev-parse HEAD; git -C %s symbolic-ref HEAD",
 		    repo, repo);
 
-	CHECK(gitwork_worktree_create(repo, "pai-task-1", wt, "pai/task-1",
+	CHECK(worktree_create(repo, "pai-task-1", wt, "pai/task-1",
 				      head, err, sizeof(err)) == 0);
 	CHECK(exists("%s/a.txt", wt));
 	CHECK(exists("%s/lib/c.txt", wt));
@@ -170,16 +172,16 @@ static void test_worktree_create_again_reuses_it(void)
 	make_repo("again", head);
 	snprintf(repo, sizeof(repo), "%s/again", tmp);
 	snprintf(wt, sizeof(wt), "%s/wts/again-2", tmp);
-	CHECK(gitwork_worktree_create(repo, "pai-task-2", wt, "pai/task-2",
+	CHECK(worktree_create(repo, "pai-task-2", wt, "pai/task-2",
 				      head, err, sizeof(err)) == 0);
 	sh("echo work > %s/work.txt", wt);
-	CHECK(gitwork_worktree_create(repo, "pai-task-2", wt, "pai/task-2",
+	CHECK(worktree_create(repo, "pai-task-2", wt, "pai/task-2",
 				      head, err, sizeof(err)) == 0);
 	CHECK(exists("%s/work.txt", wt));
 	CHECK(exists("%s/a.txt", wt));
 
 	/* the same path on another branch is not a re-run */
-	CHECK(gitwork_worktree_create(repo, "pai-task-3", wt, "pai/task-3",
+	CHECK(worktree_create(repo, "pai-task-3", wt, "pai/task-3",
 				      head, err, sizeof(err)) == -EEXIST);
 	CHECK(sh("git -C %s rev-parse -q --verify refs/heads/pai/task-3 "
 		 ">/dev/null", repo) != 0);
@@ -193,7 +195,7 @@ static void test_worktree_create_refuses_an_existing_directory(void)
 	snprintf(repo, sizeof(repo), "%s/busy", tmp);
 	snprintf(wt, sizeof(wt), "%s/busy-wt", tmp);
 	sh("mkdir -p %s && echo mine > %s/mine.txt", wt, wt);
-	CHECK(gitwork_worktree_create(repo, "pai-task-4", wt, "pai/task-4",
+	CHECK(worktree_create(repo, "pai-task-4", wt, "pai/task-4",
 				      head, err, sizeof(err)) == -EEXIST);
 	snprintf(want, sizeof(want),
 		 "cannot create worktree '%s': directory exists", wt);
@@ -216,7 +218,7 @@ static void test_worktree_create_failing_checkout_leaves_nothing(void)
 	sh("cd %s && blob=$(git rev-parse HEAD:lib/c.txt) && "
 	   "rm -f .git/objects/$(echo $blob | cut -c1-2)/$(echo $blob | cut -c3-)",
 	   repo);
-	CHECK(gitwork_worktree_create(repo, "pai-task-5", wt, "pai/task-5",
+	CHECK(worktree_create(repo, "pai-task-5", wt, "pai/task-5",
 				      head, err, sizeof(err)) < 0);
 	CHECK(strncmp(err, "cannot create worktree '", 24) == 0);
 	CHECK(!exists("%s", wt));
@@ -226,7 +228,7 @@ static void test_worktree_create_failing_checkout_leaves_nothing(void)
 
 	/* a branch that existed before is not deleted by the cleanup */
 	sh("git -C %s branch pai/task-6 %s", repo, head);
-	CHECK(gitwork_worktree_create(repo, "pai-task-6", wt, "pai/task-6",
+	CHECK(worktree_create(repo, "pai-task-6", wt, "pai/task-6",
 				      head, err, sizeof(err)) < 0);
 	CHECK(!exists("%s", wt));
 	CHECK(sh("git -C %s rev-parse -q --verify refs/heads/pai/task-6 "
@@ -234,7 +236,7 @@ static void test_worktree_create_failing_checkout_leaves_nothing(void)
 
 	/* the user's own checked-out branch is refused */
 	snprintf(wt, sizeof(wt), "%s/broken-wts/7", tmp);
-	CHECK(gitwork_worktree_create(repo, "pai-task-7", wt, "main",
+	CHECK(worktree_create(repo, "pai-task-7", wt, "main",
 				      head, err, sizeof(err)) < 0);
 	CHECK(!exists("%s", wt));
 	CHECK(!exists("%s/.git/worktrees/pai-task-7", repo));
@@ -249,11 +251,11 @@ static void test_worktree_create_prunes_a_removed_worktree(void)
 	make_repo("stale", head);
 	snprintf(repo, sizeof(repo), "%s/stale", tmp);
 	snprintf(wt, sizeof(wt), "%s/stale-wt", tmp);
-	CHECK(gitwork_worktree_create(repo, "pai-task-8", wt, "pai/task-8",
+	CHECK(worktree_create(repo, "pai-task-8", wt, "pai/task-8",
 				      head, err, sizeof(err)) == 0);
 	sh("rm -rf %s", wt);
 	/* run again: the branch is kept, the stale entry pruned */
-	CHECK(gitwork_worktree_create(repo, "pai-task-8", wt, "pai/task-8",
+	CHECK(worktree_create(repo, "pai-task-8", wt, "pai/task-8",
 				      head, err, sizeof(err)) == 0);
 	CHECK(exists("%s/a.txt", wt));
 	CHECK(sh("git -C %s worktree list | grep -q stale-wt", repo) == 0);
@@ -271,8 +273,8 @@ static void test_worktree_create_honours_gitattributes(void)
 	sh("cd %s && mkdir -p win && printf '*.txt eol=crlf\\n' > "
 	   "win/.gitattributes && printf 'one\\n' > win/x.txt && "
 	   "git add -A && git commit -q -m attrs", repo);
-	CHECK(gitwork_head(repo, head, err, sizeof(err)) == 0);
-	CHECK(gitwork_worktree_create(repo, "pai-task-13", wt, "pai/task-13",
+	CHECK(gitrepo_head(repo, head, err, sizeof(err)) == 0);
+	CHECK(worktree_create(repo, "pai-task-13", wt, "pai/task-13",
 				      head, err, sizeof(err)) == 0);
 	content = out("od -c %s/win/x.txt | head -1", wt);
 	CHECK(strstr(content, "\\r  \\n") != NULL);
@@ -285,7 +287,7 @@ static void test_worktree_create_honours_gitattributes(void)
 /*
  * The checkout's index is what git would have written: every entry
  * with its file's stat data, so git trusts it without reading the files,
- * and modes as committed. gitwork_init turns off libgit2's strict hash
+ * and modes as committed. gitrepo_init turns off libgit2's strict hash
  * and object checks; the objects must come out the same without them.
  */
 static void test_worktree_create_writes_a_clean_index(void)
@@ -300,8 +302,8 @@ static void test_worktree_create_writes_a_clean_index(void)
 	   "ln -s lib/c.txt c-link && mkdir -p deep/er && "
 	   "printf 'x\\n' > deep/er/x.txt && "
 	   "git add -A && git commit -q -m modes", repo);
-	CHECK(gitwork_head(repo, head, err, sizeof(err)) == 0);
-	CHECK(gitwork_worktree_create(repo, "pai-task-15", wt, "pai/task-15",
+	CHECK(gitrepo_head(repo, head, err, sizeof(err)) == 0);
+	CHECK(worktree_create(repo, "pai-task-15", wt, "pai/task-15",
 				      head, err, sizeof(err)) == 0);
 
 	/* modes, ids and paths as in the commit */
@@ -339,26 +341,26 @@ static void test_discard_and_clear_locks_after_a_kill(void)
 	make_repo("killed", head);
 	snprintf(repo, sizeof(repo), "%s/killed", tmp);
 	snprintf(wt, sizeof(wt), "%s/killed-wt", tmp);
-	CHECK(gitwork_worktree_create(repo, "pai-task-14", wt, "pai/task-14",
+	CHECK(worktree_create(repo, "pai-task-14", wt, "pai/task-14",
 				      head, err, sizeof(err)) == 0);
 	/* what a daemon killed mid-commit leaves */
 	sh("touch %s/.git/refs/heads/pai/task-14.lock "
 	   "%s/.git/worktrees/pai-task-14/HEAD.lock "
 	   "%s/.git/worktrees/pai-task-14/index.lock", repo, repo, repo);
-	CHECK(gitwork_clear_locks(repo, "pai-task-14", "pai/task-14", err,
+	CHECK(worktree_clear_locks(repo, "pai-task-14", "pai/task-14", err,
 				  sizeof(err)) == 0);
 	CHECK(!exists("%s/.git/refs/heads/pai/task-14.lock", repo));
 	CHECK(!exists("%s/.git/worktrees/pai-task-14/index.lock", repo));
 	CHECK(!exists("%s/.git/worktrees/pai-task-14/HEAD.lock", repo));
 
 	/* an interrupted create: gone, the branch kept, create works again */
-	CHECK(gitwork_worktree_discard(repo, "pai-task-14", wt, err,
+	CHECK(worktree_discard(repo, "pai-task-14", wt, err,
 				       sizeof(err)) == 0);
 	CHECK(!exists("%s", wt));
 	CHECK(!exists("%s/.git/worktrees/pai-task-14", repo));
 	CHECK(sh("git -C %s rev-parse -q --verify refs/heads/pai/task-14 "
 		 ">/dev/null", repo) == 0);
-	CHECK(gitwork_worktree_create(repo, "pai-task-14", wt, "pai/task-14",
+	CHECK(worktree_create(repo, "pai-task-14", wt, "pai/task-14",
 				      head, err, sizeof(err)) == 0);
 	CHECK(exists("%s/a.txt", wt));
 }
@@ -373,7 +375,7 @@ static void test_commit_all_commits_added_modified_and_deleted(void)
 	make_repo("commit", head);
 	snprintf(repo, sizeof(repo), "%s/commit", tmp);
 	snprintf(wt, sizeof(wt), "%s/commit-wt", tmp);
-	CHECK(gitwork_worktree_create(repo, "pai-task-9", wt, "pai/task-9",
+	CHECK(worktree_create(repo, "pai-task-9", wt, "pai/task-9",
 				      head, err, sizeof(err)) == 0);
 	sh("cd %s && printf 'hello new file\\n' > new.txt && "
 	   "echo changed >> a.txt && rm b.txt && echo noise > build.log",
@@ -423,7 +425,7 @@ static void test_commit_all_without_changes_keeps_head(void)
 	make_repo("nochange", head);
 	snprintf(repo, sizeof(repo), "%s/nochange", tmp);
 	snprintf(wt, sizeof(wt), "%s/nochange-wt", tmp);
-	CHECK(gitwork_worktree_create(repo, "pai-task-10", wt, "pai/task-10",
+	CHECK(worktree_create(repo, "pai-task-10", wt, "pai/task-10",
 				      head, err, sizeof(err)) == 0);
 	sh("echo ignored > %s/x.log", wt);
 	CHECK(gitwork_commit_all(wt, "nothing", NULL, NULL, oid, err,
@@ -456,7 +458,7 @@ static void test_diff_of_a_running_task_shows_new_files(void)
 	make_repo("running", head);
 	snprintf(repo, sizeof(repo), "%s/running", tmp);
 	snprintf(wt, sizeof(wt), "%s/running-wt", tmp);
-	CHECK(gitwork_worktree_create(repo, "pai-task-11", wt, "pai/task-11",
+	CHECK(worktree_create(repo, "pai-task-11", wt, "pai/task-11",
 				      head, err, sizeof(err)) == 0);
 	sh("cd %s && mkdir -p src/deep && printf 'int x;\\n' > src/deep/new.c "
 	   "&& echo more >> lib/c.txt && rm a.txt && echo z > z.log", wt);
@@ -500,11 +502,11 @@ static void test_worktree_of_a_20000_file_repo(void)
 	count = out("git -C %s ls-files | wc -l", repo);
 	CHECK_STR(count, "20000\n");
 	free(count);
-	CHECK(gitwork_head(repo, head, err, sizeof(err)) == 0);
+	CHECK(gitrepo_head(repo, head, err, sizeof(err)) == 0);
 
 	snprintf(wt, sizeof(wt), "%s/big/.git/parallelai/worktrees/12", tmp);
 	t0 = now();
-	CHECK(gitwork_worktree_create(repo, "pai-task-12", wt, "pai/task-12",
+	CHECK(worktree_create(repo, "pai-task-12", wt, "pai/task-12",
 				      head, err, sizeof(err)) == 0);
 	t_create = now() - t0;
 	CHECK(exists("%s/d199/f099.txt", wt));
@@ -536,7 +538,7 @@ int main(void)
 	if (gitfix_setup(dir) < 0)
 		return 1;
 
-	CHECK(gitwork_init() == 0);
+	CHECK(gitrepo_init() == 0);
 	RUN(test_check_repo_refuses_a_plain_directory);
 	RUN(test_check_repo_refuses_a_repo_without_commits);
 	RUN(test_check_repo_refuses_worktree_config);
@@ -555,7 +557,7 @@ int main(void)
 	RUN(test_diff_of_a_running_task_shows_new_files);
 	if (!getenv("PAI_TEST_QUICK"))
 		RUN(test_worktree_of_a_20000_file_repo);
-	gitwork_shutdown();
+	gitrepo_shutdown();
 
 	if (!check_failures)
 		sh("rm -rf %s", tmp);

@@ -26,8 +26,10 @@
 
 #include "buf.h"
 #include "check.h"
+#include "fsutil.h"
 #include "gitfix.h"
 #include "merge.h"
+#include "worktree.h"
 
 /* git rev-parse spec in tmp/name, into oid. */
 static void rev(const char *name, const char *spec, char oid[41])
@@ -1185,7 +1187,7 @@ static void test_worktree_remove(void)
 	task(r, 2, "main", "echo two > a.txt", t1);
 	snprintf(wt, sizeof(wt), "%s/%s.wt/1", tmp, r);
 	/* worktree names are the directory's last component: "1" */
-	CHECK(merge_worktree_remove(repo_path(r), "1", wt, "pai/task-1", err,
+	CHECK(worktree_remove(repo_path(r), "1", wt, "pai/task-1", err,
 				    sizeof(err)) == 0);
 	CHECK(!exists("%s", wt));
 	CHECK(!exists("%s/%s/.git/worktrees/1", tmp, r));
@@ -1193,13 +1195,13 @@ static void test_worktree_remove(void)
 	CHECK(out_is("", "git -C %s/%s worktree list | grep %s.wt/1", tmp, r,
 		     r));
 	/* again: nothing left to do */
-	CHECK(merge_worktree_remove(repo_path(r), "1", wt, "pai/task-1", err,
+	CHECK(worktree_remove(repo_path(r), "1", wt, "pai/task-1", err,
 				    sizeof(err)) == 0);
 
 	/* removed by hand; the branch is kept when not asked for */
 	snprintf(wt, sizeof(wt), "%s/%s.wt/2", tmp, r);
 	sh("rm -rf %s", wt);
-	CHECK(merge_worktree_remove(repo_path(r), "2", wt, NULL, err,
+	CHECK(worktree_remove(repo_path(r), "2", wt, NULL, err,
 				    sizeof(err)) == 0);
 	CHECK(!exists("%s/%s/.git/worktrees/2", tmp, r));
 	CHECK(out_is("  pai/task-2\n", "git -C %s/%s branch --list pai/task-2",
@@ -1209,11 +1211,11 @@ static void test_worktree_remove(void)
 	/* not a worktree: refused, left alone */
 	snprintf(other, sizeof(other), "%s/%s-other", tmp, r);
 	sh("mkdir -p %s && echo keep > %s/keep", other, other);
-	CHECK(merge_worktree_remove(repo_path(r), "3", other, NULL, err,
+	CHECK(worktree_remove(repo_path(r), "3", other, NULL, err,
 				    sizeof(err)) == -EINVAL);
 	CHECK(exists("%s/keep", other));
 	/* the checked-out branch is not deleted */
-	CHECK(merge_worktree_remove(repo_path(r), "3", "/nonexistent/x",
+	CHECK(worktree_remove(repo_path(r), "3", "/nonexistent/x",
 				    "main", err, sizeof(err)) == -EBUSY);
 	CHECK(out_is("* main\n", "git -C %s/%s branch --list main", tmp, r));
 }
@@ -1228,12 +1230,12 @@ static void test_disk_usage(void)
 	sh("mkdir -p %s/sub && head -c 100000 /dev/urandom > %s/sub/big && "
 	   "ln %s/sub/big %s/link && ln -s big %s/sub/sym && "
 	   "echo small > %s/small", dir, dir, dir, dir, dir, dir);
-	CHECK(merge_disk_usage(dir, &bytes) == 0);
+	CHECK(disk_usage(dir, &bytes) == 0);
 	CHECK(bytes >= 100000 && bytes < 200000);
 	du = out("du -s -B1 %s | cut -f1", dir);
 	CHECK((uint64_t)atoll(du) == bytes);
 	free(du);
-	CHECK(merge_disk_usage("/nonexistent/x", &bytes) == -ENOENT);
+	CHECK(disk_usage("/nonexistent/x", &bytes) == -ENOENT);
 }
 
 int main(void)

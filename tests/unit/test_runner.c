@@ -20,6 +20,8 @@
 
 #include "check.h"
 #include "runner.h"
+/* The local backend's state, for its keeper's pid. */
+#include "../../src/runner/localint.h"
 
 static char dir[64], logp[128], exitp[128], fifo[128], pidf[128];
 
@@ -60,6 +62,11 @@ static int wait_gone(pid_t pid)
 	for (int i = 0; i < 1000 && alive(pid); i++)
 		usleep(10000);
 	return !alive(pid);
+}
+
+static pid_t keeper_of(struct runner_proc *p)
+{
+	return LOCAL_RUN(p)->keeper;
 }
 
 static void reset(void)
@@ -130,13 +137,13 @@ static void test_keeper_ignores_what_stops_a_daemon(void)
 	reset();
 	logfd = open_log();
 	CHECK(spawn_sh(&p, "sleep 60", logfd, exitp, err, sizeof(err)) == 0);
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)p.keeper);
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)keeper_of(&p));
 	comm = slurp(path);
 	CHECK(comm && !strcmp(comm, "pai-keeper\n"));
 	/* killall parallelai: the daemon ends its runs, not the keeper */
-	CHECK(kill(p.keeper, SIGTERM) == 0 && kill(p.keeper, SIGINT) == 0);
+	CHECK(kill(keeper_of(&p), SIGTERM) == 0 && kill(keeper_of(&p), SIGINT) == 0);
 	CHECK(runner_wait(&p, 200, &status) == -ETIMEDOUT);
-	CHECK(alive(p.keeper) && alive(p.pid));
+	CHECK(alive(keeper_of(&p)) && alive(p.pid));
 	/* and the engine does not inherit the keeper's deafness */
 	runner_signal(&p, SIGTERM);
 	CHECK(runner_wait(&p, -1, &status) == 0);
@@ -319,12 +326,57 @@ static void test_killed_keeper_ends_the_run(void)
 	reset();
 	logfd = open_log();
 	CHECK(spawn_sh(&p, "sleep 60", logfd, exitp, err, sizeof(err)) == 0);
-	CHECK(kill(p.keeper, SIGKILL) == 0);
+	CHECK(kill(keeper_of(&p), SIGKILL) == 0);
 	CHECK(runner_wait(&p, -1, &status) == 0);
 	CHECK(runner_exit_code(status) == 128 + SIGKILL);
 	CHECK(wait_gone(p.pid));
 	runner_release(&p);
 	close(logfd);
+}
+
+/* What the next daemon does through the front: a run that ended by
+ * itself after its daemon died is finished from its status; one still
+ * going is ended by its keeper and may run again. */
+static void test_recover_settles_what_a_dead_daemon_left(void)
+{
+	struct runner_ref ref = { .log_path = logp, .exit_path = exitp };
+	struct runner_proc q;
+	pid_t engine;
+	char cmd[256], err[256];
+	int status = -1, w;
+
+	reset();
+	unlink(fifo);
+	CHECK(mkfifo(fifo, 0600) == 0);
+	snprintf(cmd, sizeof(cmd), "read x < %s; exit 4", fifo);
+	CHECK(daemon_dies(cmd, &engine) > 0);
+	w = open(fifo, O_WRONLY);
+	CHECK(w >= 0 && write(w, "go\n", 3) == 3);
+	close(w);
+	CHECK(runner_recover(&q, &ref, 10000, &status, err,
+			     sizeof(err)) == 0);
+	CHECK(runner_exit_code(status) == 4);
+	CHECK_STR(err, "");
+	CHECK(!alive(engine));
+
+	reset();
+	CHECK(daemon_dies("sleep 60", &engine) > 0);
+	CHECK(runner_recover(&q, &ref, 10000, &status, err,
+			     sizeof(err)) == -ENOENT);
+	CHECK(wait_gone(engine));
+	/* Without an exit file to read, nothing ended by itself. */
+	ref.exit_path = NULL;
+	CHECK(runner_recover(&q, &ref, 0, &status, err, sizeof(err)) ==
+	      -ENOENT);
+}
+
+static void test_backend_by_name(void)
+{
+	CHECK_STR(runner_backend_name(), "local");
+	CHECK(runner_use("nosuch") == -ENOENT);
+	CHECK(runner_use(NULL) == -ENOENT);
+	CHECK(runner_use("local") == 0);
+	CHECK_STR(runner_backend_name(), "local");
 }
 
 static void test_exit_file_has_room_before_the_engine_starts(void)
@@ -517,6 +569,8 @@ int main(void)
 	RUN(test_engine_finishing_after_its_daemon_died_is_kept);
 	RUN(test_engine_still_running_when_its_daemon_died_is_ended);
 	RUN(test_killed_keeper_ends_the_run);
+	RUN(test_recover_settles_what_a_dead_daemon_left);
+	RUN(test_backend_by_name);
 	RUN(test_exit_file_has_room_before_the_engine_starts);
 	RUN(test_exit_file_says_what_was_kept);
 	RUN(test_exit_status_is_kept_on_a_full_disk);

@@ -111,6 +111,34 @@ static void test_scheduling_fields(void)
 	CHECK(parse(&sp, "{\"prompt\": \"p\", \"labels\": \"ui\"}", 100) == -EINVAL);
 }
 
+static void test_check_fields(void)
+{
+	struct spec sp;
+	char err[256];
+	const char *bad = "{\"prompt\": \"p\", \"check\": 1}";
+
+	CHECK(parse(&sp, "p", 100) == 0);
+	CHECK(sp.check == NULL && sp.fix_rounds == -1);
+	spec_release(&sp);
+	CHECK(parse(&sp, "{\"prompt\": \"p\"}", 100) == 0);
+	CHECK(sp.check == NULL && sp.fix_rounds == -1);
+	spec_release(&sp);
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"check\": \"make test\","
+		    " \"fix_rounds\": 0}", 100) == 0);
+	CHECK_STR(sp.check, "make test");
+	CHECK(sp.fix_rounds == 0);
+	spec_release(&sp);
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"check\": \"\"}", 100) == 0);
+	CHECK_STR(sp.check, "");
+	spec_release(&sp);
+	CHECK(spec_parse(&sp, bad, strlen(bad), 100, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "'check' must be a string") != NULL);
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"check\": null}", 100) == -EINVAL);
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"fix_rounds\": 101}", 100) == -EINVAL);
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"fix_rounds\": -1}", 100) == -EINVAL);
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"fix_rounds\": 0.5}", 100) == -EINVAL);
+}
+
 static void test_each_and_then(void)
 {
 	struct spec sp;
@@ -408,6 +436,7 @@ int main(void)
 	RUN(test_json_spec);
 	RUN(test_bad_prompts_are_refused);
 	RUN(test_scheduling_fields);
+	RUN(test_check_fields);
 	RUN(test_each_and_then);
 	RUN(test_branch_names_that_alias_refs_are_refused);
 	RUN(test_control_characters_in_shown_fields_are_refused);

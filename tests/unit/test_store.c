@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "check.h"
+#include "schema.h"
 #include "store.h"
 
 #define BASE "0123456789abcdef0123456789abcdef01234567"
@@ -442,6 +443,43 @@ static void test_model_and_options_round_trip(void)
 	store_close(st);
 }
 
+static void test_check_round_trip(void)
+{
+	char path[128];
+	struct store *st = open_new(path, sizeof(path));
+	struct task_check c;
+	int64_t id, plain;
+
+	CHECK(st);
+	if (!st)
+		return;
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "p", .len = 1,
+		.engine = "sh", .base = BASE, .check = "make test",
+		.fix_rounds = 2 }, &id) == 0);
+	CHECK(store_task_create(st, &(struct task_new){ .prompt = "q", .len = 1,
+		.engine = "sh", .base = BASE }, &plain) == 0);
+	CHECK(store_task_check_get(st, id, &c) == 0);
+	CHECK_STR(c.command, "make test");
+	CHECK(c.fix_rounds == 2 && !*c.state && c.exit_code == -1 &&
+	      c.round == 0);
+	task_check_release(&c);
+	CHECK(store_task_set_check(st, id, "failed", 2, 2) == 0);
+	CHECK(store_task_check_get(st, id, &c) == 0);
+	CHECK_STR(c.state, "failed");
+	CHECK(c.exit_code == 2 && c.round == 2);
+	task_check_release(&c);
+	CHECK(store_task_set_check(st, id, NULL, -1, 1) == 0);
+	CHECK(store_task_check_get(st, id, &c) == 0);
+	CHECK(!*c.state && c.exit_code == -1 && c.round == 1);
+	task_check_release(&c);
+	CHECK(store_task_check_get(st, plain, &c) == 0);
+	CHECK(c.command == NULL);
+	task_check_release(&c);
+	CHECK(store_task_check_get(st, 99, &c) == -ENOENT);
+	CHECK(store_task_set_check(st, 99, "passed", 0, 1) == -ENOENT);
+	store_close(st);
+}
+
 static enum task_state state_of(struct store *st, int64_t id)
 {
 	struct task t;
@@ -631,7 +669,113 @@ static void test_version_1_database_is_migrated(void)
 	CHECK(store_totals(st, &tot) == 0);
 	CHECK(tot.input_tokens == 200 && tot.output_tokens == 40);
 	CHECK(store_task_add_usage(st, 99, &u) == -ENOENT);
+	/* a task from before check gates has none */
+	{
+		struct task_check c;
+
+		CHECK(store_task_check_get(st, 1, &c) == 0);
+		CHECK(c.command == NULL && c.round == 0);
+		task_check_release(&c);
+	}
 	store_close(st);
+}
+
+/* A plan's tasks come back as ids, in the order they were made; a plan
+ * without tasks has none. */
+static void test_plan_tasks_are_ids_in_order(void)
+{
+	char path[128];
+	struct store *st = open_new(path, sizeof(path));
+	struct task_new v[3] = {
+		{ .prompt = "a", .len = 1, .engine = "sh", .base = BASE },
+		{ .prompt = "b", .len = 1, .engine = "sh", .base = BASE },
+		{ .prompt = "c", .len = 1, .engine = "sh", .base = BASE },
+	};
+	int64_t ids[3], other, plan, empty;
+	struct plan pl;
+
+	CHECK(st);
+	if (!st)
+		return;
+	CHECK(store_plan_create(st, "req", 3, "sh", 0, &plan) == 0);
+	CHECK(store_plan_create(st, "none", 4, "sh", 1, &empty) == 0);
+	CHECK(store_task_create(st, &v[0], &other) == 0);
+	v[0].plan = v[1].plan = v[2].plan = plan;
+	CHECK(store_plan_create_tasks(st, plan, v, 3, ids) == 0);
+
+	CHECK(store_plan_get(st, plan, &pl) == 0);
+	CHECK_STR(pl.state, "created");
+	CHECK(pl.n_tasks == 3 && pl.tasks);
+	CHECK(pl.tasks && pl.tasks[0] == ids[0] && pl.tasks[1] == ids[1] &&
+	      pl.tasks[2] == ids[2] && ids[0] == other + 1);
+	plan_release(&pl);
+	CHECK(store_plan_get(st, empty, &pl) == 0);
+	CHECK(pl.n_tasks == 0 && pl.tasks == NULL);
+	plan_release(&pl);
+	/* Tasks for a plan that does not exist are refused, none made. */
+	CHECK(store_plan_create_tasks(st, 99, v, 1, ids) == -ENOENT);
+	CHECK(store_plan_get(st, 99, &pl) == -ENOENT);
+	store_close(st);
+}
+
+/*
+ * A database of schema 5 kept a plan's tasks as the JSON array
+ * "[3,4,5]" in plans.tasks; it opens with the same tasks as ids. Schema
+ * 6 only added plan_tasks and emptied the column, so dropping the one
+ * and filling the other, as version 5 did, makes a version 5 database.
+ */
+static void test_version_5_plan_tasks_are_migrated(void)
+{
+	char path[128], err[256];
+	struct store *st = open_new(path, sizeof(path));
+	int64_t id;
+	struct plan pl;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	int i;
+
+	CHECK(st);
+	if (!st)
+		return;
+	for (i = 0; i < 3; i++)
+		CHECK(store_plan_create(st, "req", 3, "sh", 0, &id) == 0);
+	store_close(st);
+	st = NULL;
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	CHECK(schema_downgrade(db, 5) == SQLITE_OK);
+	CHECK(sqlite3_exec(db,
+		"UPDATE plans SET state = 'created', tasks = '[3,4,12]'"
+		" WHERE id = 1;"
+		"UPDATE plans SET state = 'created', tasks = '[7]' WHERE id = 2;",
+		NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+
+	CHECK(store_open(&st, path, err, sizeof(err)) == 0);
+	if (!st)
+		return;
+	CHECK(store_plan_get(st, 1, &pl) == 0);
+	CHECK(pl.n_tasks == 3);
+	CHECK(pl.tasks && pl.tasks[0] == 3 && pl.tasks[1] == 4 &&
+	      pl.tasks[2] == 12);
+	CHECK_STR(pl.state, "created");
+	plan_release(&pl);
+	CHECK(store_plan_get(st, 2, &pl) == 0);
+	CHECK(pl.n_tasks == 1 && pl.tasks && pl.tasks[0] == 7);
+	plan_release(&pl);
+	CHECK(store_plan_get(st, 3, &pl) == 0);
+	CHECK(pl.n_tasks == 0 && pl.tasks == NULL);
+	CHECK_STR(pl.state, "planning");
+	plan_release(&pl);
+	store_close(st);
+
+	/* The rows are the one record now: the old column is emptied. */
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	CHECK(sqlite3_prepare_v2(db, "SELECT count(*) FROM plans"
+				 " WHERE tasks IS NOT NULL", -1, &s, NULL) ==
+	      SQLITE_OK);
+	CHECK(sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
 }
 
 static void test_newer_schema_is_refused(void)
@@ -848,11 +992,14 @@ int main(void)
 	RUN(test_kill_9_keeps_created_task);
 	RUN(test_schema_version_and_wal);
 	RUN(test_version_1_database_is_migrated);
+	RUN(test_version_5_plan_tasks_are_migrated);
+	RUN(test_plan_tasks_are_ids_in_order);
 	RUN(test_next_queued_skips_engines);
 	RUN(test_dependencies_wait_block_and_release);
 	RUN(test_batch_is_all_or_nothing);
 	RUN(test_priority_then_age_and_backoff);
 	RUN(test_model_and_options_round_trip);
+	RUN(test_check_round_trip);
 	RUN(test_newer_schema_is_refused);
 	RUN(test_open_in_unwritable_directory_fails);
 	RUN(test_threads_create_distinct_ids);

@@ -1,5 +1,5 @@
 /*
- * check: a project's check command (`make test`), run in a directory and
+ * checkrun: a project's check command (`make test`), run in a directory and
  * judged by its exit status.
  *
  * The command runs with /bin/sh -c in its own process group under the
@@ -18,8 +18,8 @@
  *	if (o.end == CHECK_EXITED && o.code == 0)
  *		...;	// passed
  */
-#ifndef PAI_CHECK_H
-#define PAI_CHECK_H
+#ifndef PAI_CHECKRUN_H
+#define PAI_CHECKRUN_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -80,6 +80,16 @@ int check_tail(int fd, off_t from, size_t max, struct buf *out);
  * check whole, never one being written.
  */
 int check_save(const char *path, const char *head, int src_fd, off_t from);
+
+/* The first line of a saved check (tasks/N/check): "exit 2", or
+ * "exit 137 (timed out after 600 s)". */
+void check_head(const struct check_outcome *o, int timeout, char *out,
+		size_t len);
+
+/* text appended to b as comments of a prompt: each line behind "#   ",
+ * NUL bytes as '?' (an sh engine's prompt is a script: what it is told
+ * must not run). */
+int check_comment(struct buf *b, const char *text, size_t len);
 
 /*
  * The prompt of a fix round: the check's command, how it ended and the

@@ -1,5 +1,5 @@
 /*
- * gitmsg: libgit2 errors as messages and errnos, and opening a
+ * git/msg: libgit2 errors as messages and errnos, and opening a
  * repository; see include/gitmsg.h.
  */
 #include <errno.h>
@@ -11,6 +11,10 @@
 #include <git2.h>
 
 #include "gitmsg.h"
+#include "oid.h"
+
+_Static_assert(OID_HEX_SIZE == GIT_OID_HEXSZ + 1,
+	       "OID_HEX_SIZE is a commit id in hex and its NUL");
 
 void gitmsg_set(char *err, size_t errlen, const char *fmt, ...)
 {

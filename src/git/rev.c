@@ -1,5 +1,5 @@
 /*
- * gitrev: HEAD and revisions through one long-lived libgit2 handle; see
+ * git/rev: HEAD and revisions through one long-lived libgit2 handle; see
  * include/gitrev.h.
  *
  * libgit2 reads a loose ref from its file on every lookup and reloads
@@ -61,7 +61,7 @@ enum ask_kind { ASK_HEAD, ASK_REV, ASK_BRANCH };
 /* refs/heads/NAME's commit; -ENOENT, an answer, when there is no such
  * branch. */
 static int lookup_branch(git_repository *repo, const char *name,
-			 char oid[41], char *err, size_t errlen)
+			 char oid[OID_HEX_SIZE], char *err, size_t errlen)
 {
 	git_reference *ref = NULL;
 	git_object *commit = NULL;
@@ -75,7 +75,7 @@ static int lookup_branch(git_repository *repo, const char *name,
 	if (error == 0)
 		error = git_reference_peel(&commit, ref, GIT_OBJECT_COMMIT);
 	if (error == 0)
-		git_oid_tostr(oid, 41, git_object_id(commit));
+		git_oid_tostr(oid, OID_HEX_SIZE, git_object_id(commit));
 	else
 		gitmsg_set(err, errlen, "cannot read branch '%s': %s", name,
 			   gitmsg_last());
@@ -86,7 +86,7 @@ static int lookup_branch(git_repository *repo, const char *name,
 
 /* The commit rev names, or HEAD's when rev is NULL. */
 static int lookup(git_repository *repo, const char *path, const char *rev,
-		  char oid[41], char *err, size_t errlen)
+		  char oid[OID_HEX_SIZE], char *err, size_t errlen)
 {
 	git_object *obj = NULL, *commit = NULL;
 	int error;
@@ -94,7 +94,7 @@ static int lookup(git_repository *repo, const char *path, const char *rev,
 	if (!rev) {
 		if ((error = gitmsg_head_commit((git_commit **)&commit, repo,
 						path, err, errlen)) == 0)
-			git_oid_tostr(oid, 41, git_object_id(commit));
+			git_oid_tostr(oid, OID_HEX_SIZE, git_object_id(commit));
 		git_object_free(commit);
 		return error;
 	}
@@ -102,7 +102,7 @@ static int lookup(git_repository *repo, const char *path, const char *rev,
 	if (error == 0)
 		error = git_object_peel(&commit, obj, GIT_OBJECT_COMMIT);
 	if (error == 0)
-		git_oid_tostr(oid, 41, git_object_id(commit));
+		git_oid_tostr(oid, OID_HEX_SIZE, git_object_id(commit));
 	else
 		gitmsg_set(err, errlen, "unknown revision '%s': %s", rev,
 			   gitmsg_last());
@@ -112,7 +112,7 @@ static int lookup(git_repository *repo, const char *path, const char *rev,
 }
 
 static int lookup_kind(git_repository *repo, const char *path,
-		       enum ask_kind kind, const char *name, char oid[41],
+		       enum ask_kind kind, const char *name, char oid[OID_HEX_SIZE],
 		       char *err, size_t errlen)
 {
 	if (kind == ASK_BRANCH)
@@ -126,7 +126,7 @@ static int lookup_kind(git_repository *repo, const char *path,
  * that does not exist, are answers (-ENOENT): asking again would reopen
  * the repository on every look at a deleted branch. */
 static int ask(struct gitrev *gr, enum ask_kind kind, const char *name,
-	       char oid[41], char *err, size_t errlen)
+	       char oid[OID_HEX_SIZE], char *err, size_t errlen)
 {
 	git_repository *fresh;
 	int error = -EIO;
@@ -148,18 +148,18 @@ out:
 	return error;
 }
 
-int gitrev_head(struct gitrev *gr, char oid[41], char *err, size_t errlen)
+int gitrev_head(struct gitrev *gr, char oid[OID_HEX_SIZE], char *err, size_t errlen)
 {
 	return ask(gr, ASK_HEAD, NULL, oid, err, errlen);
 }
 
-int gitrev_resolve(struct gitrev *gr, const char *rev, char oid[41],
+int gitrev_resolve(struct gitrev *gr, const char *rev, char oid[OID_HEX_SIZE],
 		   char *err, size_t errlen)
 {
 	return ask(gr, ASK_REV, rev, oid, err, errlen);
 }
 
-int gitrev_branch(struct gitrev *gr, const char *name, char oid[41],
+int gitrev_branch(struct gitrev *gr, const char *name, char oid[OID_HEX_SIZE],
 		  char *err, size_t errlen)
 {
 	return ask(gr, ASK_BRANCH, name, oid, err, errlen);

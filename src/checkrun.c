@@ -1,6 +1,6 @@
 /*
- * check: run a check command under the runner and judge it; see
- * include/check.h.
+ * checkrun: run a check command under the runner and judge it; see
+ * include/checkrun.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "check.h"
+#include "checkrun.h"
 #include "runner.h"
 
 static int64_t check_now_ms(void)
@@ -152,10 +152,19 @@ int check_save(const char *path, const char *head, int src_fd, off_t from)
 	return r;
 }
 
-/* The output, each line behind "# ", NUL bytes as '?'. */
-static int add_commented(struct buf *b, const char *s, size_t len)
+void check_head(const struct check_outcome *o, int timeout, char *out,
+		size_t len)
 {
-	size_t i, start = 0;
+	if (o->end == CHECK_TIMEOUT)
+		snprintf(out, len, "exit %d (timed out after %d s)", o->code,
+			 timeout);
+	else
+		snprintf(out, len, "exit %d", o->code);
+}
+
+int check_comment(struct buf *b, const char *s, size_t len)
+{
+	size_t i, start = 0, from = b->len;
 	int r = 0;
 
 	for (i = 0; r == 0 && i <= len; i++) {
@@ -169,7 +178,7 @@ static int add_commented(struct buf *b, const char *s, size_t len)
 			r = buf_puts(b, "\n");
 		start = i + 1;
 	}
-	for (i = 0; r == 0 && i < b->len; i++)
+	for (i = from; r == 0 && i < b->len; i++)
 		if (!b->ptr[i])
 			b->ptr[i] = '?';
 	return r;
@@ -195,7 +204,7 @@ char *check_fix_prompt(const char *cmd, const char *how, int round,
 		r = buf_printf(&b, "# The last %zu bytes of its output:\n",
 			       tail_len);
 	if (r == 0 && tail_len)
-		r = add_commented(&b, tail, tail_len);
+		r = check_comment(&b, tail, tail_len);
 	if (r == 0)
 		r = buf_puts(&b, "# The task:\n\n");
 	if (r == 0)

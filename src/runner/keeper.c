@@ -1,5 +1,6 @@
 /*
- * runner: start an engine process and watch it.
+ * runner/keeper: the local backend's forked side, the keeper and the
+ * engine it starts.
  *
  * Between the daemon and the engine stands a keeper: a process forked
  * from the daemon that forks the engine, waits for it, and reports its
@@ -17,18 +18,12 @@
  * during the run are reaped as they go (SIGCHLD through a signalfd).
  *
  * An engine that exited by itself, with nobody asking it to, has its
- * wait status written to the run's exit file, so the next daemon finishes
- * that run instead of running it again. The keeper holds a lock on the
- * task's log until it is gone; the next daemon takes that lock before it
- * reads the exit file.
- *
- * The run-once promise must hold on a full disk, so the exit file is made
- * before the engine starts, holding a placeholder as long as any status:
- * the keeper overwrites it in place, which needs no new space. A write
+ * wait status written over the run's exit file (runner/exitfile.c), so
+ * the next daemon finishes that run instead of running it again. A write
  * that fails all the same is tried again for RUNNER_EXIT_RETRY_MS; if the
  * status cannot be kept after that, the keeper empties the file (which
- * needs no space either), and an empty exit file says "ended by itself,
- * status lost": that run is failed, never run again.
+ * needs no space), and an empty exit file says "ended by itself, status
+ * lost": that run is failed, never run again.
  *
  * The engine gets its own session (so the whole job can be signalled as a
  * group and never reads our terminal), SIGKILL when the keeper dies,
@@ -39,17 +34,16 @@
  *
  * Keeper and engine are forked from a threaded daemon: from fork to exec
  * (and in the keeper, to its end) they make async-signal-safe calls only.
+ * The same holds for the killing by tag here, which the daemon's threads
+ * call too.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
@@ -57,9 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runner.h"
-
-extern char **environ;
+#include "localint.h"
 
 /* ---- async-signal-safe helpers ------------------------------------------ */
 
@@ -73,13 +65,6 @@ static int pidfd_open_compat(pid_t pid)
 #endif
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Decimal digits of v into out (room for 12); their count. */
 static size_t put_int(char *out, long v)
@@ -263,102 +248,6 @@ static void kill_if_child(pid_t pid, void *arg)
 	if (ch->n < sizeof(ch->v) / sizeof(ch->v[0]))
 		ch->v[ch->n++] = pid;
 }
-
-/* ---- environment --------------------------------------------------------- */
-
-/* environ plus the extras, the last of a name winning; the strings are
- * borrowed. */
-static char **merge_env(char *const extra[])
-{
-	size_t n = 0, m = 0, i, j, k = 0;
-	char **env;
-
-	while (environ[n])
-		n++;
-	while (extra && extra[m])
-		m++;
-	env = calloc(n + m + 1, sizeof(*env));
-	if (!env)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		const char *eq = strchr(environ[i], '=');
-		size_t klen = eq ? (size_t)(eq - environ[i]) + 1 : 0;
-		int overridden = 0;
-
-		for (j = 0; klen && j < m; j++)
-			if (!strncmp(environ[i], extra[j], klen))
-				overridden = 1;
-		if (!overridden)
-			env[k++] = environ[i];
-	}
-	/* A later extra of the same name wins over an earlier one. */
-	for (j = 0; j < m; j++) {
-		const char *eq = strchr(extra[j], '=');
-		size_t klen = eq ? (size_t)(eq - extra[j]) + 1 : 0, l;
-		int later = 0;
-
-		for (l = j + 1; klen && l < m; l++)
-			if (!strncmp(extra[j], extra[l], klen))
-				later = 1;
-		if (!later)
-			env[k++] = extra[j];
-	}
-	env[k] = NULL;
-	return env;
-}
-
-/* ---- the relay: output pipe to log ---------------------------------------- */
-
-static const char capped_note[] =
-	"\nparallelai: log cap reached; the rest of the output is dropped\n";
-
-/* Copy the engine's output into the log, up to the cap. Runs until the
- * pipe's last writer is gone, or until told to stop and nothing is
- * left to read. */
-static void *relay_main(void *arg)
-{
-	struct runner_proc *p = arg;
-	struct pollfd pfd[2] = { { p->out_rd, POLLIN, 0 },
-				 { p->stop_fd[0], POLLIN, 0 } };
-	char buf[65536];
-	int stopping = 0, noted = 0;
-	ssize_t n;
-
-	for (;;) {
-		if (poll(pfd, stopping ? 1 : 2, stopping ? 0 : -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (!stopping && (pfd[1].revents & POLLIN))
-			stopping = 1;
-		if (!(pfd[0].revents & (POLLIN | POLLHUP))) {
-			if (stopping)
-				break;
-			continue;
-		}
-		n = read(p->out_rd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (p->cap && p->written + (uint64_t)n > p->cap) {
-			size_t keep = (size_t)(p->cap - p->written);
-
-			if (keep && write(p->log_fd, buf, keep) > 0)
-				p->written += keep;
-			if (!noted++ &&
-			    write(p->log_fd, capped_note,
-				  sizeof(capped_note) - 1) < 0)
-				noted = 1;
-			continue;
-		}
-		if (write(p->log_fd, buf, (size_t)n) == n)
-			p->written += (uint64_t)n;
-	}
-	return NULL;
-}
-
 /* ---- killing by tag ----------------------------------------------------- */
 
 void runner_kill_tagged(const char *tag)
@@ -376,18 +265,7 @@ void runner_kill_env(const char *entry)
 	kill_env_raw(entry, getpid(), 0);
 }
 
-/* ---- keeper and engine ----------------------------------------------------- */
-
-/* Everything the keeper and the engine need, prepared before the fork. */
-struct launch {
-	char *const *argv;
-	char **env;
-	const char *cwd;
-	int devnull, out_w, out_r, err_w;	/* err_w: close-on-exec */
-	int status_w, ctl_r, lock_fd;		/* lock_fd: -1 or the log */
-	int exit_fd;				/* -1: no exit file */
-	const char *tag_entry;			/* "PAI_RUN=..." */
-};
+/* ---- keeper and engine -------------------------------------------------- */
 
 /* Every signal to its default action (the daemon's handlers are not
  * ours), those in ignore[] ignored, none blocked. */
@@ -498,7 +376,7 @@ static int keeper_watch(const struct launch *l, pid_t engine, int sigfd,
 			   WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid)
 			break;
 		if (orphan && !killed) {
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - runner_now_ms();
 
 			if (left <= 0) {
 				kill(-engine, SIGKILL);
@@ -527,7 +405,8 @@ static int keeper_watch(const struct launch *l, pid_t engine, int sigfd,
 				told = 1;
 			} else if (n == 0 || errno != EINTR) {
 				orphan = 1;
-				deadline = now_ms() + (told ? 0 : RUNNER_LINGER_MS);
+				deadline = runner_now_ms() +
+					   (told ? 0 : RUNNER_LINGER_MS);
 			}
 		}
 	}
@@ -545,17 +424,6 @@ static int keeper_watch(const struct launch *l, pid_t engine, int sigfd,
 	return status;
 }
 
-/* A record of the exit file: text padded with blanks to its fixed
- * length, then a newline. */
-static void exit_record(char rec[RUNNER_EXIT_LEN], const char *text,
-			size_t len)
-{
-	memset(rec, ' ', RUNNER_EXIT_LEN - 1);
-	memcpy(rec, text, len < RUNNER_EXIT_LEN - 1 ? len :
-	       RUNNER_EXIT_LEN - 1);
-	rec[RUNNER_EXIT_LEN - 1] = '\n';
-}
-
 /*
  * The status over the placeholder, in place: no new space needed, so a
  * full disk does not stop it. Anything else that fails it is tried again
@@ -566,11 +434,11 @@ static void write_exit_file(const struct launch *l, int status)
 {
 	char digits[24], rec[RUNNER_EXIT_LEN];
 	struct timespec pause = { 0, 10 * 1000000 };
-	int64_t end = now_ms() + RUNNER_EXIT_RETRY_MS;
+	int64_t end = runner_now_ms() + RUNNER_EXIT_RETRY_MS;
 
-	exit_record(rec, digits, put_int(digits, status));
+	runner_exit_record(rec, digits, put_int(digits, status));
 	while (pwrite(l->exit_fd, rec, sizeof(rec), 0) != (ssize_t)sizeof(rec)) {
-		if (now_ms() >= end) {
+		if (runner_now_ms() >= end) {
 			while (ftruncate(l->exit_fd, 0) < 0 && errno == EINTR)
 				;
 			return;
@@ -581,7 +449,7 @@ static void write_exit_file(const struct launch *l, int status)
 	}
 }
 
-static void keeper_main(const struct launch *l)
+void runner_keeper_main(const struct launch *l)
 {
 	/* A write to a daemon that is gone fails, and the signals that
 	 * stop a daemon (killall parallelai, ^C) are the daemon's: it ends
@@ -636,325 +504,4 @@ static void keeper_main(const struct launch *l)
 		write_exit_file(l, status);
 	report(l->status_w, status);
 	_exit(0);
-}
-
-/* ---- the daemon's side ----------------------------------------------------- */
-
-static int read_int(int fd, int *v)
-{
-	ssize_t n;
-
-	do
-		n = read(fd, v, sizeof(*v));
-	while (n < 0 && errno == EINTR);
-	return n == sizeof(*v) ? 0 : -1;
-}
-
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
-/* environ, envp and the tag, which goes last: it wins over any PAI_RUN
- * the caller passed. The result borrows its strings, tag included. */
-static char **tagged_env(char *const envp[], char *tag)
-{
-	char **all, **env;
-	size_t m = 0;
-
-	while (envp && envp[m])
-		m++;
-	all = calloc(m + 2, sizeof(*all));
-	if (!all)
-		return NULL;
-	if (m)
-		memcpy(all, envp, m * sizeof(*all));
-	all[m] = tag;
-	env = merge_env(all);
-	free(all);
-	return env;
-}
-
-/* The run's exit file, made afresh with the placeholder: the room the
- * keeper's status takes later. It appears whole (written aside, then
- * renamed), for an empty one says the status was lost. A descriptor, or
- * -errno. */
-static int exit_file_make(const char *path)
-{
-	char rec[RUNNER_EXIT_LEN], tmp[4096];
-	int fd, e;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.new", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	/* A leftover of an earlier run says nothing of this one. */
-	if ((unlink(path) < 0 && errno != ENOENT) ||
-	    (unlink(tmp) < 0 && errno != ENOENT))
-		return -errno;
-	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	exit_record(rec, RUNNER_EXIT_RUNNING, strlen(RUNNER_EXIT_RUNNING));
-	errno = ENOSPC;
-	if (write(fd, rec, sizeof(rec)) == (ssize_t)sizeof(rec) &&
-	    rename(tmp, path) == 0)
-		return fd;
-	e = errno;
-	close(fd);
-	unlink(tmp);
-	return -e;
-}
-
-int runner_spawn(struct runner_proc *p, char *const argv[],
-		 char *const envp[], const char *cwd, int log_fd,
-		 uint64_t log_cap, const char *exit_path, char *err,
-		 size_t errlen)
-{
-	static atomic_ulong runs;
-	int errp[2] = { -1, -1 }, out[2] = { -1, -1 }, st[2] = { -1, -1 };
-	int ctl[2] = { -1, -1 }, child_errno = 0, devnull = -1, e, engine = 0;
-	int exit_fd = -1;
-	char **env, tagvar[64];
-	struct launch l;
-	pid_t keeper;
-	ssize_t n;
-
-	memset(p, 0, sizeof(*p));
-	p->out_rd = p->status_rd = p->ctl_wr = -1;
-	p->stop_fd[0] = p->stop_fd[1] = -1;
-	p->log_fd = log_fd;
-	p->cap = log_cap;
-	snprintf(p->tag, sizeof(p->tag), "%d-%lu", (int)getpid(),
-		 (unsigned long)atomic_fetch_add(&runs, 1) + 1);
-	/* Without room for its status, a run could not keep its promise to
-	 * run once: it does not start. */
-	if (exit_path && (exit_fd = exit_file_make(exit_path)) < 0) {
-		e = -exit_fd;
-		snprintf(err, errlen, "cannot make exit file '%s': %s",
-			 exit_path, strerror(e));
-		return -e;
-	}
-	snprintf(tagvar, sizeof(tagvar), "PAI_RUN=%s", p->tag);
-	if (!(env = tagged_env(envp, tagvar))) {
-		e = ENOMEM;
-		snprintf(err, errlen, "cannot start '%s': %s", argv[0],
-			 strerror(e));
-		goto undo;
-	}
-	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (devnull < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
-	    pipe2(out, O_CLOEXEC) < 0 || pipe2(p->stop_fd, O_CLOEXEC) < 0 ||
-	    pipe2(st, O_CLOEXEC) < 0 || pipe2(ctl, O_CLOEXEC) < 0) {
-		e = errno;
-		snprintf(err, errlen, "cannot start '%s': %s", argv[0],
-			 strerror(e));
-		goto undo;
-	}
-	/* The daemon writes a byte per signal it sends; it never waits. */
-	fcntl(ctl[1], F_SETFL, O_NONBLOCK);
-	/* Taken here and kept by the keeper after the daemon is gone: the
-	 * next daemon waits for it before it looks. */
-	if (exit_path)
-		while (flock(log_fd, LOCK_EX) < 0 && errno == EINTR)
-			;
-	l = (struct launch){ .argv = argv, .env = env, .cwd = cwd,
-			     .devnull = devnull, .out_w = out[1],
-			     .out_r = out[0], .err_w = errp[1],
-			     .status_w = st[1], .ctl_r = ctl[0],
-			     .lock_fd = exit_path ? log_fd : -1,
-			     .exit_fd = exit_fd, .tag_entry = tagvar };
-	keeper = fork();
-	if (keeper == 0)
-		keeper_main(&l);
-	e = errno;
-	close_fd(&errp[1]);
-	close_fd(&out[1]);
-	close_fd(&st[1]);
-	close_fd(&ctl[0]);
-	close_fd(&devnull);
-	close_fd(&exit_fd);
-	free(env);
-	env = NULL;
-	p->out_rd = out[0];
-	p->status_rd = st[0];
-	p->ctl_wr = ctl[1];
-	out[0] = st[0] = ctl[1] = -1;
-	if (keeper < 0) {
-		snprintf(err, errlen, "cannot start '%s': %s", argv[0],
-			 strerror(e));
-		goto undo;
-	}
-	p->keeper = keeper;
-	if (read_int(p->status_rd, &engine) < 0 || engine <= 0) {
-		e = engine < 0 ? -engine : ECHILD;
-		snprintf(err, errlen, "cannot start '%s': %s", argv[0],
-			 strerror(e));
-		goto reap;
-	}
-	p->pid = engine;
-	do
-		n = read(errp[0], &child_errno, sizeof(child_errno));
-	while (n < 0 && errno == EINTR);
-	close_fd(&errp[0]);
-	if (n == sizeof(child_errno)) {
-		e = child_errno;
-		if (e == ENOENT)
-			snprintf(err, errlen, "command not found: '%s'",
-				 argv[0]);
-		else
-			snprintf(err, errlen, "cannot run '%s': %s", argv[0],
-				 strerror(e));
-		goto reap;
-	}
-	if (pthread_create(&p->relay, NULL, relay_main, p) == 0)
-		p->relaying = 1;
-	return 0;
-reap:
-	runner_wait(p, -1, NULL);
-undo:
-	free(env);
-	close_fd(&devnull);
-	close_fd(&exit_fd);
-	if (exit_path)
-		unlink(exit_path);
-	for (int i = 0; i < 2; i++) {
-		close_fd(&errp[i]);
-		close_fd(&out[i]);
-		close_fd(&st[i]);
-		close_fd(&ctl[i]);
-	}
-	runner_release(p);
-	return -e;
-}
-
-/* The output left in the pipe is copied, then the relay ends even if a
- * process nobody could find still holds the pipe open. */
-static void stop_relay(struct runner_proc *p)
-{
-	if (!p->relaying)
-		return;
-	if (write(p->stop_fd[1], "x", 1) < 0)
-		return;
-	pthread_join(p->relay, NULL);
-	p->relaying = 0;
-}
-
-int runner_wait(struct runner_proc *p, int timeout_ms, int *status)
-{
-	struct pollfd pfd = { .fd = p->status_rd, .events = POLLIN };
-	int n, reported;
-
-	if (p->reaped)
-		goto done;
-	do
-		n = poll(&pfd, 1, timeout_ms);
-	while (n < 0 && errno == EINTR);
-	if (n == 0)
-		return -ETIMEDOUT;
-	reported = read_int(p->status_rd, &p->status) == 0;
-	while (waitpid(p->keeper, NULL, 0) < 0 && errno == EINTR)
-		;
-	p->reaped = 1;
-	if (!reported) {
-		/* The keeper was killed, and the engine with it
-		 * (PR_SET_PDEATHSIG); what it started may not be. */
-		p->status = SIGKILL;
-		if (p->pid > 0)
-			kill(-p->pid, SIGKILL);
-		runner_kill_tagged(p->tag);
-	}
-	stop_relay(p);
-done:
-	if (status)
-		*status = p->status;
-	return 0;
-}
-
-void runner_signal(struct runner_proc *p, int sig)
-{
-	if (p->pid > 0 && !p->reaped) {
-		/* First the keeper hears it was asked for: this end is not
-		 * the engine's own. A full pipe holds that news already; a
-		 * closed one has no keeper left to tell. */
-		ssize_t n = write(p->ctl_wr, "t", 1);
-
-		(void)n;
-		kill(-p->pid, sig);
-		/* Escaped descendants get no second chance to clean up. */
-		if (sig == SIGKILL)
-			runner_kill_tagged(p->tag);
-	}
-}
-
-void runner_release(struct runner_proc *p)
-{
-	stop_relay(p);
-	close_fd(&p->out_rd);
-	close_fd(&p->status_rd);
-	close_fd(&p->ctl_wr);
-	for (int i = 0; i < 2; i++)
-		close_fd(&p->stop_fd[i]);
-}
-
-int runner_exit_code(int status)
-{
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return -1;
-}
-
-/* ---- after a daemon died ---------------------------------------------------- */
-
-int runner_await_keeper(const char *log_path, int timeout_ms)
-{
-	int64_t end = now_ms() + timeout_ms;
-	int fd = open(log_path, O_RDONLY | O_CLOEXEC), r = 0;
-
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			r = -errno;
-			break;
-		}
-		if (now_ms() >= end) {
-			r = -ETIMEDOUT;
-			break;
-		}
-		usleep(10000);
-	}
-	close(fd);
-	return r;
-}
-
-int runner_read_exit(const char *exit_path, int *status)
-{
-	char buf[RUNNER_EXIT_LEN + 1], *end;
-	ssize_t n;
-	long v;
-	int fd = open(exit_path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 0)
-		return -EIO;
-	/* Emptied by a keeper that could not write the status down. */
-	if (n == 0)
-		return -ENODATA;
-	buf[n] = '\0';
-	if (!strncmp(buf, RUNNER_EXIT_RUNNING, strlen(RUNNER_EXIT_RUNNING)))
-		return -ENOENT;
-	errno = 0;
-	v = strtol(buf, &end, 10);
-	while (*end == ' ')
-		end++;
-	if (errno || end == buf || *end != '\n' || v < 0 || v > 0xffff)
-		return -EINVAL;
-	*status = (int)v;
-	return 0;
 }

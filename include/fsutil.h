@@ -1,0 +1,64 @@
+/*
+ * fsutil: the few file system chores several modules need, each written
+ * once: mkdir -p, rm -rf, a file's copy, a file written or replaced
+ * whole, du.
+ *
+ *	if ((r = mkdir_p("/var/lib/pai/logs", 0700)) < 0)
+ *		die("cannot create '%s': %s", dir, strerror(-r));
+ *	rm_rf(wt);				// best effort: result ignored
+ *	write_file_atomic("/x/result.json", json, len, 0600);
+ *	disk_usage("/src/app/.git/parallelai/worktrees", &bytes);
+ *
+ * Results are 0 or a negative errno; none keeps state between calls, so
+ * any thread may call them (rm_rf and disk_usage keep their walk's state per
+ * thread: nftw takes no payload).
+ */
+#ifndef PAI_FSUTIL_H
+#define PAI_FSUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * mkdir -p: every missing directory up to and including path; the last
+ * one gets mode, those above it 0755. One that exists already is no
+ * error. -ENAMETOOLONG past PATH_MAX.
+ */
+int mkdir_p(const char *path, mode_t mode);
+
+/*
+ * rm -rf, symbolic links not followed: removes all it can and returns
+ * the first failure. What is not there is no error.
+ */
+int rm_rf(const char *path);
+
+/*
+ * Copy the regular file from to to (its mode kept, to truncated), making
+ * the directories above to first. -EINVAL when from is not a regular file.
+ */
+int copy_file(const char *from, const char *to);
+
+/* write(2) until all of p is written, through EINTR. */
+int write_all(int fd, const void *p, size_t n);
+
+/* path (created with mode, or truncated) holding data and nothing else. */
+int write_file(const char *path, const void *data, size_t len, mode_t mode);
+
+/*
+ * Replace path with data, whole: written to PATH.tmp, then renamed, so a
+ * reader sees the old content or the new, never half of it. mode: of a
+ * file created. PATH.tmp is removed on failure.
+ */
+int write_file_atomic(const char *path, const void *data, size_t len,
+		      mode_t mode);
+
+/*
+ * Disk used by the tree at path, in bytes, like du -s -B1: allocated
+ * blocks, each hard-linked file counted once, symlinks not followed.
+ * Unreadable directories count what can be seen. -ENOENT when path
+ * does not exist.
+ */
+int disk_usage(const char *path, uint64_t *bytes);
+
+#endif
