@@ -32,6 +32,7 @@
 #include "fs.h"
 #include "gitrev.h"
 #include "gitwork.h"
+#include "notify.h"
 #include "pai.h"
 #include "planner.h"
 #include "review.h"
@@ -504,7 +505,8 @@ static int check_all(struct pai *p, struct args *a)
 	if (gitwork_init() < 0)
 		return die("cannot initialise libgit2");
 	if (gitwork_check_repo(p->repo, &p->gitdir, err, sizeof(err)) < 0 ||
-	    config_load(&p->cfg, p->repo, err, sizeof(err)) < 0)
+	    config_load(&p->cfg, p->repo, err, sizeof(err)) < 0 ||
+	    notify_check(&p->cfg, err, sizeof(err)) < 0)
 		return die("%s", err);
 	if (apply_opts(&p->cfg, buf_cstr(&a->ours)) ||
 	    setup_access(&p->acl, a) || choose_engines(p))
@@ -551,6 +553,9 @@ static int open_handles(struct pai *p)
 /* Mounted: the threads that serve it. */
 static int start_threads(struct pai *p)
 {
+	/* first: it sees every event from here on */
+	if (notify_start(&p->notify, p) < 0)
+		return die("cannot start notifications");
 	if (sched_start(&p->sched, p) < 0)
 		return die("cannot start the scheduler");
 	if (planner_start(&p->planner, p) < 0)
@@ -602,6 +607,7 @@ out:
 	 * mount goes, so the next mount carries on. */
 	planner_stop(p.planner);
 	sched_stop(p.sched);
+	notify_stop(p.notify);
 	pai_fs_free(fs);
 	review_free(p.review);
 	wlog_free(p.wlog);
