@@ -153,7 +153,7 @@ static size_t user_names(const cJSON *ev, const char *out[2])
 		if (!st || !strcmp(st, "cancelled"))
 			return 0;
 		out[0] = strcmp(st, "done") ? "failed" : "finished";
-		if (!strcmp(out[0], "failed") && why && strstr(why, "budget"))
+		if (!strcmp(out[0], "failed") && why && strstr(why, "budget limit reached"))
 			return (out[1] = "budget_reached"), 2;
 		return 1;
 	}
