@@ -321,6 +321,23 @@ class TestNeedsInput(NotifyCase):
         self.assertEqual((got[0]['event'], got[0]['task'], got[0]['kind'], got[0]['asked']),
                          ('needs_input', tid, 'permission', 'Write hello.txt, Bash rm -rf build'))
 
+    def test_plan_waiting_for_approve_is_needs_input(self):
+        rec = self.receiver()
+        answer = os.path.join(self.tmp, 'answer.txt')
+        with open(answer, 'w') as f:
+            json.dump({'tasks': [{'name': 'one', 'prompt': 'true'}]}, f)
+        git(self.m.repo, 'config', 'engine.fp.command', "sh -c 'cat %s'" % answer)
+        git(self.m.repo, 'config', 'parallelai.planner', 'fp')
+        self.sink('hook', events='needs_input', url=rec.url(), format='slack')
+        self.m.start()
+        with open(self.m.path('plans/new'), 'w') as f:
+            f.write(json.dumps({'request': 'one task', 'approve': True}))
+        got = rec.wait_requests(1)
+        pid = self.m.events_of('needs_input')[0]['plan']
+        self.assertEqual(self.m.read('plans/%d/status' % pid).split('\n')[0], 'waiting')
+        self.assertIn('plan %d needs input (asks: approve plan %d)' % (pid, pid),
+                      got[0]['text'])
+
 
 class TestCommand(NotifyCase):
 
