@@ -326,30 +326,14 @@ out:
 	return ret;
 }
 
-/* A run that stopped because tools it called were refused (Claude Code's
- * permission denials) waits for a person: say what it asked for. */
-static void note_needs_input(struct pai *p, const struct task *t,
-			     const char *result)
-{
-	char *asked = NULL;
-	cJSON *f;
-
-	if (engine_read_denied(result, &asked) < 0)
-		return;
-	f = cJSON_CreateObject();
-	cJSON_AddStringToObject(f, "kind", "permission");
-	cJSON_AddStringToObject(f, "asked", asked);
-	events_add(p->events, "needs_input", t->id, f);
-	free(asked);
-}
-
 /* An agent engine's report: its tokens and cost go to the store, its
- * error (if any) to *error. */
+ * error (if any) to *error, tools it was refused to events. */
 static void record_result(struct pai *p, const struct task *t, char **error)
 {
 	const struct price_def *price;
 	char path[PATH_MAX];
 	struct task_usage u;
+	char *asked;
 	cJSON *f;
 
 	pai_result_path(p, t->id, path, sizeof(path));
@@ -369,7 +353,15 @@ static void record_result(struct pai *p, const struct task *t, char **error)
 	if (u.cost_usd >= 0)
 		cJSON_AddNumberToObject(f, "cost_usd", u.cost_usd);
 	events_add(p->events, "usage", t->id, f);
-	note_needs_input(p, t, path);
+	/* refused tools (Claude Code's permission denials): a person is
+	 * needed, for what it asked */
+	if (engine_read_denied(path, &asked) == 0) {
+		f = cJSON_CreateObject();
+		cJSON_AddStringToObject(f, "kind", "permission");
+		cJSON_AddStringToObject(f, "asked", asked);
+		events_add(p->events, "needs_input", t->id, f);
+		free(asked);
+	}
 }
 
 /*
