@@ -195,7 +195,9 @@ class TestHttp(NotifyCase):
 
     def test_last_retry_logs_notify_failed(self):
         rec = self.receiver(statuses=[503] * 10)
-        self.sink('hook', events='finished', url=rec.url(), retries=1)
+        watch = self.receiver()
+        self.sink('hook', events='finished notify_failed', url=rec.url(), retries=1)
+        self.sink('watch', events='notify_failed', url=watch.url())
         self.m.start()
         tid = self.m.submit('true\n')
         self.assertDone(tid)
@@ -204,6 +206,14 @@ class TestHttp(NotifyCase):
         f = failed[0]
         self.assertEqual((f['notify'], f['for'], f['task'], f['attempts'], f['reason']),
                          ('hook', 'finished', tid, 2, 'HTTP 503'))
+        self.assertEqual(f['for_id'], json.loads(rec.requests[0]['body'])['id'])
+        # the failure goes to the other notifier, never back to its own
+        got = watch.wait_requests(1)
+        self.assertEqual((got[0]['event'], got[0]['notify'], got[0]['for_id']),
+                         ('notify_failed', 'hook', f['for_id']))
+        self.assertNotEqual(got[0]['id'], f['for_id'])
+        self.assertEqual(watch.requests[0]['body'].count(b'"id"'), 1)
+        self.assertEqual(len(rec.requests), 2)
         self.assertEqual(self.outbox(), [])
 
     def test_hung_receiver_leaves_the_mount_responsive(self):
