@@ -192,6 +192,13 @@ static void on_event(void *arg, const cJSON *ev)
 	}
 }
 
+/* key = v, over any key of that name the event had: one of each. */
+static void put_string(cJSON *o, const char *key, const char *v)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+	cJSON_AddStringToObject(o, key, v);
+}
+
 /* The task's state and the first line of its prompt, when not given. */
 static void add_task_fields(struct notify *n, cJSON *o, int64_t id)
 {
@@ -206,7 +213,7 @@ static void add_task_fields(struct notify *n, cJSON *o, int64_t id)
 	len = strcspn(t.prompt, "\n");
 	snprintf(title, sizeof(title), "%.*s", (int)(len < TITLE_MAX ? len :
 						      TITLE_MAX), t.prompt);
-	cJSON_AddStringToObject(o, "title", title);
+	put_string(o, "title", title);
 	task_release(&t);
 }
 
@@ -223,10 +230,9 @@ static void persist(struct notify *n, struct item *it)
 	int rc;
 
 	snprintf(id, sizeof(id), "%lld.%lu", (long long)n->started, ++n->seq);
-	cJSON_ReplaceItemInObjectCaseSensitive(it->event, "event",
-					       cJSON_CreateString(it->name));
-	cJSON_AddStringToObject(it->event, "id", id);
-	cJSON_AddStringToObject(it->event, "repo", n->p->repo);
+	put_string(it->event, "event", it->name);
+	put_string(it->event, "id", id);
+	put_string(it->event, "repo", n->p->repo);
 	if (cJSON_IsNumber(task))
 		add_task_fields(n, it->event, (int64_t)task->valuedouble);
 	if (!sinks || !(text = cJSON_PrintUnformatted(it->event)))
@@ -278,7 +284,7 @@ static void gave_up(struct notify *n, const struct outbox_row *r,
 		" after %d attempt%s: %s\n", r->sink, r->event_id,
 		r->attempts + 1, r->attempts ? "s" : "", why);
 	cJSON_AddStringToObject(f, "notify", r->sink);
-	cJSON_AddStringToObject(f, "id", r->event_id);
+	cJSON_AddStringToObject(f, "for_id", r->event_id);
 	if (field(payload, "event"))
 		cJSON_AddStringToObject(f, "for", field(payload, "event"));
 	cJSON_AddNumberToObject(f, "attempts", r->attempts + 1);
