@@ -48,6 +48,25 @@ struct price_def {
 	double output;
 };
 
+/*
+ * [notify "NAME"]: where events are sent (see include/notify.h). Either
+ * command (run with /bin/sh -c) or url (an HTTP POST); the url and the
+ * header values are secrets: never logged, never shown in the mount.
+ */
+enum notify_format { NOTIFY_JSON, NOTIFY_SLACK };
+
+struct notify_def {
+	char *name;
+	char *events;		/* events: names separated by blanks, or "*" */
+	char *command;		/* command */
+	char *url;		/* url: http:// or https:// */
+	enum notify_format format;	/* format = json | slack */
+	char **headers;		/* header = "Name: value", n_headers of them */
+	size_t n_headers;
+	int timeout;		/* timeout: seconds a delivery may take */
+	int retries;		/* retries: attempts after the first */
+};
+
 struct config {
 	int workers;		/* parallelai.workers, -o workers=N */
 	char *engine;		/* parallelai.engine, -o engine=NAME; NULL:
@@ -89,6 +108,8 @@ struct config {
 	int queue_retries;	/* parallelai.queueRetries: re-runs of a failed
 				 * check before bisecting */
 	bool queue_auto_fix;	/* parallelai.queueAutoFix */
+	struct notify_def *notify;	/* [notify "NAME"] sections */
+	size_t n_notify;
 };
 
 void config_init(struct config *c);

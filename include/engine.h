@@ -91,6 +91,9 @@ int engine_read_numbers(const char *path, const char *const *keys,
 /* The "result" (the final message) of a result file, malloc'd;
  * -ENOENT when it has none. */
 int engine_read_answer(const char *path, char **text);
+/* What a run was refused and so needs a person for: the "denied" of a
+ * result file ("Write a.c, Bash rm x"), malloc'd; -ENOENT when none. */
+int engine_read_denied(const char *path, char **text);
 
 /* *argv_out is a NULL-terminated malloc'd vector; free with engine_argv_free. */
 int engine_argv(const struct config *c, const char *engine,

@@ -33,6 +33,7 @@ struct planner;
 struct gitrev;
 struct wlog;
 struct mergeq;
+struct notify;
 
 struct pai {
 	char *repo;		/* absolute path of the repository */
@@ -50,6 +51,7 @@ struct pai {
 	struct gitrev *rev;	/* HEAD and revisions of repo */
 	struct wlog *wlog;	/* workers/N/log */
 	struct mergeq *mergeq;	/* the merge queue */
+	struct notify *notify;	/* [notify] deliveries, NULL: none */
 	int64_t started;	/* ms since the epoch */
 	char engine_why[128];	/* how the default engine was chosen */
 };

@@ -282,6 +282,100 @@ bad:
 	return -EINVAL;
 }
 
+static struct notify_def *notify_slot(struct config *c, const char *name,
+				      size_t len)
+{
+	struct notify_def *n;
+	size_t i;
+
+	for (i = 0; i < c->n_notify; i++)
+		if (strlen(c->notify[i].name) == len &&
+		    !strncmp(c->notify[i].name, name, len))
+			return &c->notify[i];
+	n = realloc(c->notify, (c->n_notify + 1) * sizeof(*n));
+	if (!n)
+		return NULL;
+	c->notify = n;
+	n += c->n_notify;
+	memset(n, 0, sizeof(*n));
+	n->timeout = 10;
+	n->retries = 5;
+	if (!(n->name = strndup(name, len)))
+		return NULL;
+	c->n_notify++;
+	return n;
+}
+
+static int add_header(struct notify_def *n, const char *value)
+{
+	char **v = realloc(n->headers, (n->n_headers + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	n->headers = v;
+	if (!(v[n->n_headers] = strdup(value)))
+		return -ENOMEM;
+	n->n_headers++;
+	return 0;
+}
+
+/*
+ * notify.NAME.KEY. The url and the headers are secrets: a message about
+ * them names the key, never the value.
+ */
+static int read_notify(struct config *c, const char *key, const char *value,
+		       char *err, size_t errlen)
+{
+	const char *name = key + strlen("notify."), *dot = strrchr(key, '.');
+	struct notify_def *n;
+	const char *k;
+	long num;
+
+	if (dot <= name)
+		return 0;
+	if (!(n = notify_slot(c, name, (size_t)(dot - name))))
+		return -ENOMEM;
+	k = dot + 1;
+	if (!strcmp(k, "events")) {
+		set_str(&n->events, value);
+	} else if (!strcmp(k, "command")) {
+		set_str(&n->command, value);
+	} else if (!strcmp(k, "url")) {
+		if (!value || (strncmp(value, "http://", 7) &&
+			       strncmp(value, "https://", 8))) {
+			snprintf(err, errlen, "config %s: not an http:// or"
+				 " https:// URL", key);
+			return -EINVAL;
+		}
+		set_str(&n->url, value);
+	} else if (!strcmp(k, "format")) {
+		if (!value || (strcmp(value, "json") && strcmp(value, "slack")))
+			goto bad;
+		n->format = strcmp(value, "slack") ? NOTIFY_JSON : NOTIFY_SLACK;
+	} else if (!strcmp(k, "header")) {
+		/* "Name: value", no line breaks (curl would send them) */
+		if (!value || !strchr(value, ':') || *value == ':' ||
+		    strpbrk(value, "\r\n")) {
+			snprintf(err, errlen, "config %s: not a header line"
+				 " 'Name: value'", key);
+			return -EINVAL;
+		}
+		return add_header(n, value);
+	} else if (!strcmp(k, "timeout") || !strcmp(k, "retries")) {
+		if (parse_long(value, !strcmp(k, "timeout"), 3600, &num) < 0)
+			goto bad;
+		*(!strcmp(k, "timeout") ? &n->timeout : &n->retries) = (int)num;
+	} else {
+		snprintf(err, errlen, "config %s: unknown key", key);
+		return -EINVAL;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "config %s: invalid value '%s'", key,
+		 value ? value : "");
+	return -EINVAL;
+}
+
 /* price.MODEL.input / price.MODEL.output, dollars per million tokens. */
 static int read_price(struct config *c, const char *key, const char *value,
 		      char *err, size_t errlen)
@@ -355,8 +449,8 @@ static int add_copy(struct config *c, const char *value)
 	return 0;
 }
 
-/* The keys that are not parallelai.*: engines, prices, merge.strategy
- * and worktree set-up. */
+/* The keys that are not parallelai.*: engines, prices, notifiers,
+ * merge.strategy and worktree set-up. */
 static int read_entry(struct config *c, const char *name, const char *value,
 		      char *err, size_t errlen)
 {
@@ -364,6 +458,8 @@ static int read_entry(struct config *c, const char *name, const char *value,
 		return read_engine(c, name, value, err, errlen);
 	if (!strncmp(name, "price.", 6))
 		return read_price(c, name, value, err, errlen);
+	if (!strncmp(name, "notify.", 7))
+		return read_notify(c, name, value, err, errlen);
 	if (!strcmp(name, "merge.strategy"))
 		return config_set(c, "mergestrategy", value, err, errlen);
 	if (!strcmp(name, "worktree.copy"))
@@ -500,6 +596,19 @@ void config_release(struct config *c)
 {
 	size_t i;
 
+	for (i = 0; i < c->n_notify; i++) {
+		struct notify_def *n = &c->notify[i];
+		size_t j;
+
+		for (j = 0; j < n->n_headers; j++)
+			free(n->headers[j]);
+		free(n->headers);
+		free(n->name);
+		free(n->events);
+		free(n->command);
+		free(n->url);
+	}
+	free(c->notify);
 	for (i = 0; i < c->n_prices; i++)
 		free(c->prices[i].model);
 	free(c->prices);

@@ -656,3 +656,21 @@ int engine_read_result(const char *path, struct task_usage *u, char **error)
 	cJSON_Delete(root);
 	return r;
 }
+
+int engine_read_denied(const char *path, char **text)
+{
+	const cJSON *d;
+	cJSON *root;
+	int r = read_result(path, &root);
+
+	*text = NULL;
+	if (r < 0)
+		return r;
+	d = cJSON_GetObjectItemCaseSensitive(root, "denied");
+	if (!cJSON_IsString(d) || !*d->valuestring)
+		r = -ENOENT;
+	else if (!(*text = strdup(d->valuestring)))
+		r = -ENOMEM;
+	cJSON_Delete(root);
+	return r;
+}

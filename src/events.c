@@ -32,6 +32,8 @@ struct events {
 	char *path;
 	pthread_mutex_t lock;
 	int failing;	/* a write failed and was reported; quiet until one works */
+	events_hook_fn *hook;	/* with lock */
+	void *hook_arg;
 };
 
 int events_open(struct events **out, const char *path)
@@ -180,6 +182,8 @@ void events_add(struct events *ev, const char *event, int64_t task,
 
 	pthread_mutex_lock(&ev->lock);
 	write_line(ev, line, len);
+	if (ev->hook)
+		ev->hook(ev->hook_arg, obj);
 	pthread_mutex_unlock(&ev->lock);
 	goto out;
 
@@ -192,6 +196,16 @@ out:
 	cJSON_free(text);
 	cJSON_Delete(obj);
 	cJSON_Delete(fields);
+}
+
+void events_set_hook(struct events *ev, events_hook_fn *fn, void *arg)
+{
+	if (!ev)
+		return;
+	pthread_mutex_lock(&ev->lock);
+	ev->hook = fn;
+	ev->hook_arg = arg;
+	pthread_mutex_unlock(&ev->lock);
 }
 
 void events_reason(struct events *ev, const char *event, int64_t task,

@@ -34,6 +34,7 @@
 #include "gitrepo.h"
 #include "gitrev.h"
 #include "mergeq.h"
+#include "notify.h"
 #include "pai.h"
 #include "planner.h"
 #include "review.h"
@@ -488,7 +489,8 @@ static int check_all(struct pai *p, struct args *a)
 	if (gitrepo_init() < 0)
 		return die("cannot initialise libgit2");
 	if (gitrepo_check(&p->gitdir, p->repo, err, sizeof(err)) < 0 ||
-	    config_load(&p->cfg, p->repo, err, sizeof(err)) < 0)
+	    config_load(&p->cfg, p->repo, err, sizeof(err)) < 0 ||
+	    notify_check(&p->cfg, err, sizeof(err)) < 0)
 		return die("%s", err);
 	if (apply_opts(&p->cfg, buf_cstr(&a->ours)) ||
 	    setup_access(&p->acl, a) || choose_engines(p))
@@ -535,6 +537,9 @@ static int open_handles(struct pai *p)
 /* Mounted: the threads that serve it. */
 static int start_threads(struct pai *p)
 {
+	/* first: it sees every event from here on */
+	if (notify_start(&p->notify, p) < 0)
+		return die("cannot start notifications");
 	if (sched_start(&p->sched, p) < 0)
 		return die("cannot start the scheduler");
 	if (planner_start(&p->planner, p) < 0)
@@ -589,6 +594,7 @@ out:
 	mergeq_stop(p.mergeq);
 	planner_stop(p.planner);
 	sched_stop(p.sched);
+	notify_stop(p.notify);
 	pai_fs_free(fs);
 	review_free(p.review);
 	wlog_free(p.wlog);

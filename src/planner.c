@@ -534,6 +534,19 @@ out:
 	return r;
 }
 
+/* A plan that waits for `approve` waits for a person. */
+static void needs_approve(struct pai *p, int64_t id)
+{
+	cJSON *f = cJSON_CreateObject();
+	char asked[64];
+
+	snprintf(asked, sizeof(asked), "approve plan %lld", (long long)id);
+	cJSON_AddNumberToObject(f, "plan", (double)id);
+	cJSON_AddStringToObject(f, "kind", "approve");
+	cJSON_AddStringToObject(f, "asked", asked);
+	events_add(p->events, "needs_input", 0, f);
+}
+
 static void plan_failed(struct planner *pl, int64_t id, const char *answer,
 			const char *reason)
 {
@@ -595,6 +608,7 @@ static void make_plan(struct planner *pl, int64_t id)
 		store_plan_update(p->store, id, "waiting", normalized,
 				  "waiting for approve");
 		events_add(p->events, "plan_ready", 0, NULL);
+		needs_approve(p, id);
 		goto out;
 	}
 	store_plan_update(p->store, id, "planning", normalized, NULL);

@@ -269,12 +269,13 @@ out:
 }
 
 /* An agent engine's report: its tokens and cost go to the store, its
- * error (if any) to *error. */
+ * error (if any) to *error, tools it was refused to events. */
 static void record_result(struct pai *p, const struct task *t, char **error)
 {
 	const struct price_def *price;
 	char path[PATH_MAX];
 	struct task_usage u;
+	char *asked;
 	cJSON *f;
 
 	pai_result_path(p, t->id, path, sizeof(path));
@@ -294,6 +295,15 @@ static void record_result(struct pai *p, const struct task *t, char **error)
 	if (u.cost_usd >= 0)
 		cJSON_AddNumberToObject(f, "cost_usd", u.cost_usd);
 	events_add(p->events, "usage", t->id, f);
+	/* refused tools (Claude Code's permission denials): a person is
+	 * needed, for what it asked */
+	if (engine_read_denied(path, &asked) == 0) {
+		f = cJSON_CreateObject();
+		cJSON_AddStringToObject(f, "kind", "permission");
+		cJSON_AddStringToObject(f, "asked", asked);
+		events_add(p->events, "needs_input", t->id, f);
+		free(asked);
+	}
 }
 
 /*
