@@ -37,6 +37,8 @@
 #include "review.h"
 #include "scheduler.h"
 #include "store.h"
+#include "redact.h"
+#include "sandbox.h"
 #include "streamfmt.h"
 #include "wlog.h"
 
@@ -55,6 +57,9 @@ static const char usage[] =
 "                   state=DIR      state directory (default: GITDIR/parallelai)\n"
 "                   worktrees=DIR  where task worktrees go (default: STATE/worktrees\n"
 "                                  with state=, else ~/.local/share/parallelai/...)\n"
+"                   sandbox=MODE   auto (bubblewrap when it works, the\n"
+"                                  default), bwrap (refuse to mount without\n"
+"                                  it) or none\n"
 "                   KEY=VALUE      any configuration key of parallelai(1),\n"
 "                                  e.g. retryMax=600 or mergeStrategy=squash\n"
 "                   allow_users=NAME[:NAME...]  let these users submit, command\n"
@@ -69,6 +74,7 @@ static const char usage[] =
 "\n"
 "  parallelai agent ...   the built-in agent, as the scheduler runs it (internal)\n"
 "  parallelai stream ...  an agent CLI's event stream to a log (internal)\n"
+"  parallelai sandbox-exec ...  a sandboxed engine's start (internal)\n"
 "\n"
 "See parallelai(1) and MOUNTPOINT/README.\n";
 
@@ -486,6 +492,29 @@ static int choose_engines(struct pai *p)
 	return p->cfg.engine && p->cfg.planner ? 0 : die("out of memory");
 }
 
+/* Is bubblewrap there and does it work? Asked once: sandbox=bwrap
+ * without it is refused here. And the secrets whose values never reach
+ * the disk: the keys of our environment and of the config's env. */
+static int setup_sandbox(struct pai *p)
+{
+	extern char **environ;
+	size_t i;
+
+	sandbox_probe(&p->sandbox, p->cfg.bwrap);
+	if (p->cfg.sandbox && !strcmp(p->cfg.sandbox, "bwrap") &&
+	    !p->sandbox.works)
+		return die("sandbox=bwrap: %s; install bubblewrap (Debian: "
+			   "apt-get install bubblewrap) or mount with "
+			   "-o sandbox=auto or none", p->sandbox.why);
+	if (redact_add_env(&p->secrets, environ) < 0)
+		return die("out of memory");
+	for (i = 0; i < p->cfg.n_engines; i++)
+		if (redact_add_env(&p->secrets, p->cfg.engines[i].env) < 0)
+			return die("out of memory");
+	redact_set_global(&p->secrets);
+	return 0;
+}
+
 /* Everything that can be refused, before anything is mounted: the
  * repository, the mountpoint, the configuration, the state directory,
  * /dev/fuse. 0, or 1 with the reason said. */
@@ -507,7 +536,8 @@ static int check_all(struct pai *p, struct args *a)
 	    config_load(&p->cfg, p->repo, err, sizeof(err)) < 0)
 		return die("%s", err);
 	if (apply_opts(&p->cfg, buf_cstr(&a->ours)) ||
-	    setup_access(&p->acl, a) || choose_engines(p))
+	    setup_access(&p->acl, a) || choose_engines(p) ||
+	    setup_sandbox(p))
 		return 1;
 	if (p->cfg.state_dir) {
 		if (mkdir_p(p->cfg.state_dir, 0700) == 0)
@@ -612,6 +642,9 @@ out:
 		gitwork_shutdown();
 	config_release(&p.cfg);
 	access_release(&p.acl);
+	sandbox_probe_release(&p.sandbox);
+	redact_set_global(NULL);
+	redact_release(&p.secrets);
 	free(p.repo);
 	free(p.self_exe);
 	free(p.gitdir);
@@ -629,6 +662,8 @@ int main(int argc, char **argv)
 		return agent_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "stream"))
 		return stream_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "sandbox-exec"))
+		return sandbox_exec_main(argc - 1, argv + 1);
 	buf_init(&a.ours, 64 * 1024);
 	buf_init(&a.fuse, 64 * 1024);
 	buf_init(&a.users, 64 * 1024);

@@ -20,6 +20,7 @@
 #include "pai.h"
 #include "quote.h"
 #include "review.h"
+#include "sandbox.h"
 #include "scheduler.h"
 #include "store.h"
 #include "view.h"
@@ -296,6 +297,26 @@ static int kv_finish(struct kv *kv)
 	return r;
 }
 
+/* Which sandbox a run of engine with these options gets, and why none;
+ * its network. */
+static void kv_sandbox(struct kv *kv, struct pai *p, const char *engine,
+		       const char *options)
+{
+	struct sandbox_choice ch;
+	char err[512];
+
+	if (sandbox_choose(&p->cfg, &p->sandbox, engine, options, &ch, err,
+			   sizeof(err)) < 0) {
+		kv_str(kv, "sandbox", "none");
+		kv_str(kv, "sandbox_reason", err);
+		return;
+	}
+	kv_str(kv, "sandbox", ch.on ? "bwrap" : "none");
+	if (!ch.on)
+		kv_str(kv, "sandbox_reason", ch.reason);
+	kv_str(kv, "network", sandbox_net_name(ch.net));
+}
+
 int view_root_status(struct pai *p, struct buf *out, bool json)
 {
 	struct kv kv = { out, json ? cJSON_CreateObject() : NULL };
@@ -316,6 +337,7 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 	kv_num(&kv, "workers", sched_workers(p->sched));
 	kv_str(&kv, "engine", p->cfg.engine);
 	kv_str(&kv, "engine_reason", p->engine_why);
+	kv_sandbox(&kv, p, p->cfg.engine, NULL);
 	kv_num(&kv, "busy", sched_busy(p->sched));
 	kv_num(&kv, "tasks", (long long)total);
 	for (i = 0; i < TASK_STATE_COUNT; i++)
@@ -369,6 +391,7 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 		buf_printf(out, "%s\n", task_state_name(t->state));
 	kv_num(&kv, "id", t->id);
 	kv_str(&kv, "engine", t->engine);
+	kv_sandbox(&kv, p, t->engine, t->options);
 	kv_num(&kv, "attempts", t->attempts);
 	if (t->exit_code >= 0)
 		kv_num(&kv, "exit", t->exit_code);
