@@ -509,8 +509,12 @@ static int setup_sandbox(struct pai *p)
 	if (redact_add_env(&p->secrets, environ) < 0)
 		return die("out of memory");
 	for (i = 0; i < p->cfg.n_engines; i++)
-		if (redact_add_env(&p->secrets, p->cfg.engines[i].env) < 0)
-			return die("out of memory");
+		for (size_t j = 0; j < p->cfg.engines[i].n_env; j++) {
+			char *const one[] = { p->cfg.engines[i].env[j], NULL };
+
+			if (redact_add_env(&p->secrets, one) < 0)
+				return die("out of memory");
+		}
 	redact_set_global(&p->secrets);
 	return 0;
 }

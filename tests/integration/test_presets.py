@@ -231,6 +231,8 @@ class TestStreamEngines(PaiTestCase):
             git(repo, 'config', 'engine.%s.command' % name,
                 '%s stream --format %s --raw %s/{task_id}.jsonl --result %s/{task_id}.json -- %s'
                 % (paitest.PAI_BIN, fmt, self.out, self.out, prog))
+            # its reports go outside the worktree: writable in the sandbox
+            git(repo, 'config', 'engine.%s.bindRw' % name, self.out)
 
     # ---- helpers -------------------------------------------------------
     def run_task(self, engine, prompt='add a greeting', final=None):
