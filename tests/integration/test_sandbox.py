@@ -145,6 +145,16 @@ class TestConfinement(SandboxCase):
         self.assertEqual(git(repo, 'rev-parse', 'refs/heads/main').strip(), main_before)
         self.assertEqual(git(repo, 'show', 'pai/task-%d:new.txt' % tid), 'new\n')
 
+    def test_cancel_gives_a_sandboxed_engine_its_time_to_clean_up(self):
+        # SIGTERM is the engine's: bubblewrap's own process must not die
+        # of it and take the sandbox down before the engine has finished
+        tid = self.m.submit("trap 'sleep 0.2; echo cleaned up; exit 3' TERM; "
+                            "echo started; sleep 300\n")
+        wait_for(lambda: 'started' in self.log(tid), 30, msg='the engine to start')
+        self.assertEqual(self.m.ctl('tasks/%d/ctl' % tid, 'cancel\n'), 0)
+        self.assertEqual(self.m.wait_final(tid, 30), 'cancelled')
+        self.assertIn('cleaned up\n', self.log(tid))
+
     def test_sandbox_none_for_a_task_runs_it_outside_and_says_why(self):
         tid = self.spec('echo x > %s/escape-none\n' % self.tmp, sandbox='none')
         self.assertDone(tid)
