@@ -519,6 +519,10 @@ class TestDaemonizedGrandchild(PaiTestCase):
 
     def prepare_repo(self, repo):
         git(repo, 'config', 'parallelai.killGrace', '200')
+        # These follow the grandchild by the pid it writes into the test's
+        # directory: a sandbox's PID namespace and read-only file system
+        # hide both. test_sandbox ends sandboxed runs the same ways.
+        git(repo, 'config', 'parallelai.sandbox', 'none')
 
     def escape(self, name, then):
         """A prompt whose grandchild leaves the process group and the
