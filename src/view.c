@@ -106,6 +106,17 @@ static const char readme_text[] =
 "codex, gemini, aider and opencode run those CLIs headless; anthropic and\n"
 "openai are the built-in agent; others are configured with\n"
 "[engine \"NAME\"] command = ... (see parallelai(1)).\n"
+"\n"
+"Sandbox (bubblewrap, -o sandbox=auto|bwrap|none, a task's \"sandbox\"):\n"
+"an engine can write only its worktree, the objects and its own worktree\n"
+"entry of the git directory (it commits on a detached HEAD; its branch\n"
+"takes the commit after the run), a private /tmp and its own HOME and\n"
+"TMPDIR; the rest (your checkout, other tasks, main, /etc, the state) is\n"
+"read-only. network=none|loopback (a task's \"network\") cuts it off.\n"
+"It gets PATH, HOME, LANG, TERM, PAI_* and its preset's keys, not the\n"
+"daemon's whole environment; known keys are written as [redacted].\n"
+"Not protected: it runs as you and can read what you can (and send it\n"
+"out with network=on), and it can damage the shared objects.\n"
 "Errors: EINVAL bad prompt or command, EFBIG prompt too long, ENOENT no\n"
 "such task, EBUSY wrong state, EACCES read-only or not yours, EINTR a long\n"
 "command (merge all, prune) stopped by ^C between two of its steps (event\n"
@@ -121,10 +132,24 @@ int view_readme(struct pai *p, struct buf *out)
 {
 	int r;
 
+	struct sandbox_choice ch;
+	char why[512];
+
 	if ((r = buf_puts(out, readme_intro)) < 0 ||
 	    (r = buf_printf(out, "\nThis mount's default engine: %s (%s);\n%s.\n",
 			    p->cfg.engine, p->engine_why,
 			    engine_default_hint(p->cfg.engine))) < 0)
+		return r;
+	if (sandbox_choose(&p->cfg, &p->sandbox, p->cfg.engine, NULL, &ch, why,
+			   sizeof(why)) < 0)
+		r = buf_printf(out, "Its runs' sandbox: none (%s).\n", why);
+	else if (ch.on)
+		r = buf_printf(out, "Its runs' sandbox: bwrap, network %s.\n",
+			       sandbox_net_name(ch.net));
+	else
+		r = buf_printf(out, "Its runs' sandbox: none (%s).\n",
+			       ch.reason);
+	if (r < 0)
 		return r;
 	return buf_puts(out, readme_text);
 }
