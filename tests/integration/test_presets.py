@@ -422,6 +422,9 @@ class TestPresetCommandLines(PaiTestCase):
             with open(prog, 'w') as f:
                 f.write(STAND_IN % (sys.executable, HERE, path, self.rec))
             os.chmod(prog, 0o755)
+            # the stand-in's record is written outside the worktree:
+            # writable in the sandbox
+            git(self.m.repo, 'config', 'engine.%s.bindRw' % name, self.rec)
         env = dict(os.environ)
         env['PATH'] = self.bin + ':' + env.get('PATH', '/usr/bin:/bin')
         env['PAI_TEST_FROM_MOUNT'] = 'inherited'
