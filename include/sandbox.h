@@ -31,6 +31,9 @@ enum sandbox_net { SANDBOX_NET_ON, SANDBOX_NET_LOOPBACK, SANDBOX_NET_NONE };
 
 struct sandbox_probe {
 	char *bwrap;		/* absolute path, malloc'd; NULL: not found */
+	char *env;		/* env(1) with --ignore-signal and
+				 * --default-signal (coreutils 8.31), or NULL:
+				 * `parallelai sandbox-exec` does it, slower */
 	bool works;		/* a trial run succeeded */
 	char why[256];		/* when it does not work: why */
 };
@@ -84,7 +87,8 @@ int sandbox_argv(const struct config *c, const struct sandbox_probe *pr,
 		 size_t errlen);
 
 /*
- * `parallelai sandbox-exec [--ignore] -- PROGRAM ARGS`: run PROGRAM with
+ * `parallelai sandbox-exec [--ignore] -- PROGRAM ARGS` (or env(1), which
+ * starts faster, where it can): run PROGRAM with
  * SIGTERM, SIGINT and SIGHUP ignored (--ignore: bubblewrap's own
  * process, which would die of the cancel's SIGTERM before the engine
  * has finished with it) or back to their default (the engine inside).

@@ -61,20 +61,17 @@ static char *find_on_path(const char *prog, const char *path)
 	return NULL;
 }
 
-/* Run bwrap once as runs use it; 0, or -1 with its first words of
- * complaint in why. */
-static int try_bwrap(const char *bwrap, char *why, size_t len)
+/* Run argv once; 0 when it exits 0, else -1 with the first line it
+ * printed in msg. */
+static int try_run(char *const argv[], char *msg, size_t len)
 {
-	char *const argv[] = { (char *)bwrap, "--ro-bind", "/", "/", "--dev",
-			       "/dev", "--proc", "/proc", "--unshare-pid",
-			       "--die-with-parent", "--", "/bin/true", NULL };
-	char msg[200];
 	int pfd[2], status = 0;
 	ssize_t n = 0, got;
 	pid_t pid;
 
+	*msg = '\0';
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		snprintf(why, len, "cannot try it: %s", strerror(errno));
+		snprintf(msg, len, "cannot try it: %s", strerror(errno));
 		return -1;
 	}
 	pid = fork();
@@ -84,12 +81,12 @@ static int try_bwrap(const char *bwrap, char *why, size_t len)
 		dup2(devnull, 0);
 		dup2(pfd[1], 1);
 		dup2(pfd[1], 2);
-		execv(bwrap, argv);
+		execv(argv[0], argv);
 		_exit(127);
 	}
 	close(pfd[1]);
-	while (pid > 0 && n < (ssize_t)sizeof(msg) - 1 &&
-	       (got = read(pfd[0], msg + n, sizeof(msg) - 1 - (size_t)n)) != 0)
+	while (pid > 0 && n < (ssize_t)len - 1 &&
+	       (got = read(pfd[0], msg + n, len - 1 - (size_t)n)) != 0)
 		if (got > 0)
 			n += got;
 		else if (errno != EINTR)
@@ -98,16 +95,49 @@ static int try_bwrap(const char *bwrap, char *why, size_t len)
 	msg[n] = '\0';
 	msg[strcspn(msg, "\n")] = '\0';
 	if (pid < 0) {
-		snprintf(why, len, "cannot try it: %s", strerror(errno));
+		snprintf(msg, len, "cannot try it: %s", strerror(errno));
 		return -1;
 	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
-	snprintf(why, len, "bubblewrap '%s' does not work here: %s", bwrap,
-		 *msg ? msg : WIFEXITED(status) ? "it failed" : "it was killed");
+	if (!*msg)
+		snprintf(msg, len, "%s", WIFEXITED(status) ? "it failed" :
+			 "it was killed");
 	return -1;
+}
+
+/* Run bwrap once as runs use it; 0, or -1 with its complaint in why. */
+static int try_bwrap(const char *bwrap, char *why, size_t len)
+{
+	char *const argv[] = { (char *)bwrap, "--ro-bind", "/", "/", "--dev",
+			       "/dev", "--proc", "/proc", "--unshare-pid",
+			       "--die-with-parent", "--", "/bin/true", NULL };
+	char msg[200];
+
+	if (try_run(argv, msg, sizeof(msg)) == 0)
+		return 0;
+	snprintf(why, len, "bubblewrap '%s' does not work here: %s", bwrap,
+		 msg);
+	return -1;
+}
+
+/* env(1) that can ignore a signal and put one back to its default. */
+static char *find_env(void)
+{
+	char *env = find_on_path("env", "/usr/bin:/bin");
+	char msg[64];
+
+	if (env) {
+		char *const a[] = { env, "--ignore-signal=TERM",
+				    "--default-signal=INT", "/bin/true", NULL };
+
+		if (try_run(a, msg, sizeof(msg)) == 0)
+			return env;
+	}
+	free(env);
+	return NULL;
 }
 
 void sandbox_probe(struct sandbox_probe *pr, const char *path)
@@ -129,11 +159,14 @@ void sandbox_probe(struct sandbox_probe *pr, const char *path)
 		return;
 	}
 	pr->works = try_bwrap(pr->bwrap, pr->why, sizeof(pr->why)) == 0;
+	if (pr->works)
+		pr->env = find_env();
 }
 
 void sandbox_probe_release(struct sandbox_probe *pr)
 {
 	free(pr->bwrap);
+	free(pr->env);
 	memset(pr, 0, sizeof(*pr));
 }
 
@@ -338,8 +371,13 @@ int sandbox_argv(const struct config *c, const struct sandbox_probe *pr,
 	snprintf(objects, sizeof(objects), "%s/objects", sp->commondir);
 	/* bubblewrap itself ignores the cancel's SIGTERM, which is for the
 	 * engine: it ends when the engine does. */
-	add3(&w, sp->self_exe, "sandbox-exec", "--ignore");
-	add3(&w, "--", pr->bwrap, NULL);
+	if (pr->env)
+		add3(&w, pr->env, "--ignore-signal=TERM,INT,HUP", "--");
+	else
+		add3(&w, sp->self_exe, "sandbox-exec", "--ignore");
+	if (!pr->env)
+		add(&w, "--");
+	add(&w, pr->bwrap);
 	add3(&w, "--ro-bind", "/", "/");
 	add3(&w, "--dev", "/dev", NULL);
 	add3(&w, "--proc", "/proc", NULL);
@@ -361,7 +399,11 @@ int sandbox_argv(const struct config *c, const struct sandbox_probe *pr,
 	add(&w, "--unshare-ipc");
 	add(&w, "--die-with-parent");
 	add3(&w, "--chdir", sp->worktree, NULL);
-	add3(&w, "--", sp->self_exe, "sandbox-exec");
+	/* env would take a first word with '=' in it for a variable */
+	if (pr->env && !strchr(argv[0], '='))
+		add3(&w, "--", pr->env, "--default-signal=TERM,INT,HUP");
+	else
+		add3(&w, "--", sp->self_exe, "sandbox-exec");
 	add(&w, "--");
 	for (i = 0; argv[i]; i++)
 		add(&w, argv[i]);
