@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -271,6 +272,31 @@ static bool under_tmp(const char *path)
 	       (path[4] == '/' || !path[4]);
 }
 
+/* The mount point of a bind into the task's home, made here, private
+ * (bubblewrap would make it readable by all, in the state directory),
+ * with its parents; what src is decides between file and directory. */
+static void make_mount_point(const char *src, const char *dst)
+{
+	char dir[PATH_MAX], *s;
+	struct stat st;
+	int fd;
+
+	if (stat(src, &st) < 0 ||
+	    (size_t)snprintf(dir, sizeof(dir), "%s", dst) >= sizeof(dir))
+		return;
+	for (s = dir + 1; (s = strchr(s, '/')); s++) {
+		*s = '\0';
+		mkdir(dir, 0700);
+		*s = '/';
+	}
+	if (S_ISDIR(st.st_mode)) {
+		mkdir(dst, 0700);
+	} else if ((fd = open(dst, O_WRONLY | O_CREAT | O_NOFOLLOW |
+			      O_CLOEXEC, 0600)) >= 0) {
+		close(fd);
+	}
+}
+
 /* ~/NAME of the user's home, shown at ~/NAME of the task's; an absolute
  * path where it is. */
 static void add_bind(struct words *w, const char *flag, const char *path,
@@ -283,6 +309,7 @@ static void add_bind(struct words *w, const char *flag, const char *path,
 			return;
 		snprintf(src, sizeof(src), "%s/%s", sp->user_home, path + 2);
 		snprintf(dst, sizeof(dst), "%s/%s", sp->home, path + 2);
+		make_mount_point(src, dst);
 		add3(w, flag, src, dst);
 	} else {
 		add3(w, flag, path, path);
