@@ -365,13 +365,18 @@ static bool needs_host_tmp(const struct config *c, const char *engine,
 	return false;
 }
 
-static int check_program(const char *prog, const char *path, char *err,
-			 size_t errlen)
+static int check_program(const char *prog, const char *path,
+			 const char *cwd, char *err, size_t errlen)
 {
-	char *found;
+	char *found, full[PATH_MAX];
 
 	if (strchr(prog, '/')) {
-		if (access(prog, X_OK) == 0)
+		/* a relative one from the worktree, where it runs */
+		if (prog[0] != '/' &&
+		    (size_t)snprintf(full, sizeof(full), "%s/%s", cwd, prog) <
+		    sizeof(full) && access(full, X_OK) == 0)
+			return 0;
+		if (prog[0] == '/' && access(prog, X_OK) == 0)
 			return 0;
 	} else if ((found = find_on_path(prog, path))) {
 		free(found);
@@ -393,7 +398,8 @@ int sandbox_argv(const struct config *c, const struct sandbox_probe *pr,
 	int r;
 
 	*out = NULL;
-	if ((r = check_program(argv[0], engine_path, err, errlen)) < 0)
+	if ((r = check_program(argv[0], engine_path, sp->worktree, err,
+				 errlen)) < 0)
 		return r;
 	snprintf(objects, sizeof(objects), "%s/objects", sp->commondir);
 	/* bubblewrap itself ignores the cancel's SIGTERM, which is for the
