@@ -83,6 +83,7 @@ class TestConfinement(SandboxCase):
         etc_x = '/etc/pai-sbx-%d' % os.getpid()
         db = os.path.join(repo, '.git', 'parallelai', 'state.db')
         main_before = git(repo, 'rev-parse', 'refs/heads/main').strip()
+        other_before = git(repo, 'rev-parse', 'refs/heads/pai/task-%d' % other).strip()
         with open(os.path.join(repo, 'README.md')) as f:
             readme = f.read()
         script = '\n'.join([
@@ -95,6 +96,7 @@ class TestConfinement(SandboxCase):
             "try 'echo x > %s' user-home" % user_home_x,
             "try 'echo x > %s' etc" % etc_x,
             "try 'echo SANDBOX-MARK >> %s' state-db" % db,
+            "try 'git update-ref refs/heads/pai/task-%d HEAD' other-branch" % other,
             "try 'echo x > $HOME/x' own-home",
             "try 'echo x > /tmp/x' own-tmp",
             'echo work > own.txt && git add own.txt && '
@@ -106,7 +108,7 @@ class TestConfinement(SandboxCase):
         self.assertDone(tid)
         log = self.log(tid)
         for what in ('up-two', 'checkout', 'checkout-file', 'other-worktree',
-                     'user-home', 'etc', 'state-db'):
+                     'user-home', 'etc', 'state-db', 'other-branch'):
             self.assertIn('refused: %s\n' % what, log, log)
         # its own home and tmp are its to write
         self.assertIn('WROTE: own-home\n', log, log)
@@ -126,6 +128,8 @@ class TestConfinement(SandboxCase):
         with open(db, 'rb') as f:
             self.assertNotIn(b'SANDBOX-MARK', f.read())
         self.assertEqual(git(repo, 'rev-parse', 'refs/heads/main').strip(), main_before)
+        self.assertEqual(git(repo, 'rev-parse', 'refs/heads/pai/task-%d' % other).strip(),
+                         other_before)
         # its own commit is on its branch, and the worktree on the branch again
         branch = 'pai/task-%d' % tid
         subjects = git(repo, 'log', '--format=%s', branch).splitlines()
