@@ -78,6 +78,11 @@ struct pai_fs {
 	struct pai *p;
 	struct fuse *fuse;
 	int mounted;
+	/* the watch on the mount table (see fs/mount.c) */
+	pthread_t watcher;
+	int watching;
+	int watch_stop[2];
+	long mount_id;		/* ours in /proc/self/mountinfo, or -1 */
 };
 
 /* An open file. Handles can be used by several threads at once. */

@@ -41,6 +41,7 @@ struct pai {
 	char *gitdir;		/* its (common) git directory */
 	char *state_dir;	/* absolute */
 	char *worktrees_dir;	/* absolute */
+	char *mountpoint;	/* absolute, taken before mounting */
 	char *self_exe;		/* this program, for `parallelai stream|agent` */
 	struct config cfg;
 	struct access acl;	/* who besides the owner may use the mount */

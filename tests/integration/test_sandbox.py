@@ -97,6 +97,8 @@ class TestConfinement(SandboxCase):
             "try 'echo x > %s' etc" % etc_x,
             "try 'echo SANDBOX-MARK >> %s' state-db" % db,
             "try 'git update-ref refs/heads/pai/task-%d HEAD' other-branch" % other,
+            "try 'echo echo spawned > %s/tasks/new' mount-new" % self.m.mnt,
+            "try 'echo pause > %s/ctl' mount-ctl" % self.m.mnt,
             "try 'echo x > $HOME/x' own-home",
             "try 'echo x > /tmp/x' own-tmp",
             'echo work > own.txt && git add own.txt && '
@@ -108,7 +110,8 @@ class TestConfinement(SandboxCase):
         self.assertDone(tid)
         log = self.log(tid)
         for what in ('up-two', 'checkout', 'checkout-file', 'other-worktree',
-                     'user-home', 'etc', 'state-db', 'other-branch'):
+                     'user-home', 'etc', 'state-db', 'other-branch', 'mount-new',
+                     'mount-ctl'):
             self.assertIn('refused: %s\n' % what, log, log)
         # its own home and tmp are its to write
         self.assertIn('WROTE: own-home\n', log, log)
@@ -130,6 +133,8 @@ class TestConfinement(SandboxCase):
         self.assertEqual(git(repo, 'rev-parse', 'refs/heads/main').strip(), main_before)
         self.assertEqual(git(repo, 'rev-parse', 'refs/heads/pai/task-%d' % other).strip(),
                          other_before)
+        self.assertEqual(self.m.task_ids(), [other, tid])
+        self.assertEqual(self.m.kv('status').get('state'), 'running')
         # its own commit is on its branch, and the worktree on the branch again
         branch = 'pai/task-%d' % tid
         subjects = git(repo, 'log', '--format=%s', branch).splitlines()
@@ -261,6 +266,19 @@ class TestEndingSandboxedRuns(SandboxCase):
         self.assertEqual(self.m.wait_final(tid, 30), 'failed')
         self.assertEqual(self.m.status(tid).get('reason'), 'timeout: killed after 1 s')
         self.assertAllGone(mark, 'timeout')
+
+    def test_unmount_with_a_sandboxed_run_going_requeues_it_and_exits(self):
+        # the sandbox's mount namespace holds a copy of the mount, which
+        # an unmount does not reach where / is private (this machine):
+        # the daemon must notice the unmount by itself
+        mark = 'unmount-%d' % os.getpid()
+        tid = self.stubborn(mark)
+        self.running(tid, mark)
+        self.m.unmount()
+        self.assertAllGone(mark, 'the unmount')
+        self.m.remount()
+        self.assertEqual([e.get('reason') for e in self.m.events_of('requeued', tid)],
+                         ['stopped by unmount'])
 
     def test_kill_9_of_the_daemon_with_sandboxed_runs_then_remount(self):
         gate = os.path.join(self.tmp, 'gate')
