@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -583,24 +582,6 @@ static int open_handles(struct pai *p)
 	return 0;
 }
 
-/*
- * A sandbox's mount namespace holds a copy of this mount (bubblewrap binds
- * / recursively, read-only: an engine can read the mount, as it can read
- * the state directory, but submit or command nothing). Shared, the copy
- * is a slave of it, so an unmount here reaches the copy too and the mount
- * really ends; a private one would live on in every running sandbox and
- * the daemon would not hear of the unmount until they ended. Marking it
- * needs CAP_SYS_ADMIN: without, the mount keeps its parent's propagation
- * (shared on systemd machines). Hiding it under a tmpfs in the sandbox
- * would pin the copy there: the unmount would not reach it.
- */
-static void share_mount(struct pai *p)
-{
-	/* no lookup inside the mount: nobody answers it before the loop */
-	if (p->mountpoint)
-		mount(NULL, p->mountpoint, NULL, MS_SHARED, NULL);
-}
-
 /* Mounted: the threads that serve it. */
 static int start_threads(struct pai *p)
 {
@@ -634,14 +615,13 @@ static int run(struct args *a)
 	if (open_handles(&p))
 		goto out;
 	p.started = pai_now_ms();
-	/* before the mount covers it */
+	/* before the mount covers it: fs/mount.c watches for its end */
 	p.mountpoint = realpath(a->mnt, NULL);
 	if (pai_fs_mount(&fs, &p, a->mnt, buf_cstr(&a->fuse), err,
 			 sizeof(err)) < 0) {
 		die("%s", err);
 		goto out;
 	}
-	share_mount(&p);
 	if (start_threads(&p))
 		goto out;
 	if (notify_fd >= 0) {
