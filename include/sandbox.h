@@ -86,6 +86,9 @@ int sandbox_argv(const struct config *c, const struct sandbox_probe *pr,
 		 const char *engine_path, char ***out, char *err,
 		 size_t errlen);
 
+/* rm -rf of a task's sandbox directory (home, tmp), once it is pruned. */
+void sandbox_remove_dir(const char *dir);
+
 /*
  * `parallelai sandbox-exec [--ignore] -- PROGRAM ARGS` (or env(1), which
  * starts faster, where it can): run PROGRAM with

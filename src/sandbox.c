@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -447,6 +448,25 @@ int sandbox_argv(const struct config *c, const struct sandbox_probe *pr,
 	}
 	*out = w.v;
 	return 0;
+}
+
+/* ---- a pruned task's directory -------------------------------------------- */
+
+static int rm_one(const char *path, const struct stat *sb, int type,
+		  struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	if (type == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+void sandbox_remove_dir(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* ---- sandbox-exec -------------------------------------------------------- */

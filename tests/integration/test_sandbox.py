@@ -164,6 +164,18 @@ class TestConfinement(SandboxCase):
         self.assertEqual(self.m.wait_final(tid, 30), 'cancelled')
         self.assertIn('cleaned up\n', self.log(tid))
 
+    def test_home_and_tmp_are_the_tasks_own_and_go_with_its_prune(self):
+        tid = self.m.submit('echo t > $TMPDIR/t; echo h > $HOME/h; echo "$HOME $TMPDIR"; '
+                            'echo z > a.txt\n')
+        self.assertDone(tid)
+        box = os.path.join(self.m.repo, '.git', 'parallelai', 'box', str(tid))
+        self.assertIn('%s/home %s/tmp' % (box, box), self.log(tid))
+        with open(os.path.join(box, 'tmp', 't')) as f:
+            self.assertEqual(f.read(), 't\n')
+        self.assertEqual(self.m.ctl('ctl', 'merge %d\n' % tid), 0)
+        self.assertEqual(self.m.ctl('ctl', 'prune %d\n' % tid), 0)
+        self.assertFalse(os.path.exists(box))
+
     def test_sandbox_none_for_a_task_runs_it_outside_and_says_why(self):
         tid = self.spec('echo x > %s/escape-none\n' % self.tmp, sandbox='none')
         self.assertDone(tid)
