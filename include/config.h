@@ -38,6 +38,16 @@ struct engine_def {
 	int max;		/* max: tasks of this engine at once, 0: any */
 	int max_tokens;		/* maxTokens, 0: the agent's default */
 	int max_turns;		/* maxTurns, 0: the agent's default */
+	char *sandbox;		/* sandbox: auto | bwrap | none, or NULL */
+	char *network;		/* network: on | loopback | none, or NULL */
+	char **bind;		/* bind: paths bound read-only (~/ is the
+				 * user's home, seen in the task's) */
+	size_t n_bind;
+	char **bind_rw;		/* bindRw: the same, writable */
+	size_t n_bind_rw;
+	char **pass_env;	/* passEnv: names passed from the daemon's
+				 * environment */
+	size_t n_pass_env;
 };
 
 /* [price "MODEL"]: dollars per million tokens, for engines that do not
@@ -110,6 +120,12 @@ struct config {
 	bool queue_auto_fix;	/* parallelai.queueAutoFix */
 	struct notify_def *notify;	/* [notify "NAME"] sections */
 	size_t n_notify;
+	char *sandbox;		/* parallelai.sandbox, -o sandbox=: auto
+				 * (NULL), bwrap, none */
+	char *network;		/* parallelai.network: on (NULL), loopback,
+				 * none */
+	char *bwrap;		/* parallelai.bwrap: bubblewrap's path;
+				 * NULL: bwrap on PATH */
 };
 
 void config_init(struct config *c);

@@ -181,6 +181,20 @@ int config_set(struct config *c, const char *key, const char *value,
 		if ((b = parse_bool(value)) < 0)
 			goto bad;
 		c->queue_auto_fix = b;
+	} else if (!strcmp(key, "sandbox")) {
+		if (!value || (strcmp(value, "auto") && strcmp(value, "bwrap") &&
+			       strcmp(value, "none")))
+			goto bad;
+		set_str(&c->sandbox, value);
+	} else if (!strcmp(key, "network")) {
+		if (!value || (strcmp(value, "on") && strcmp(value, "loopback") &&
+			       strcmp(value, "none")))
+			goto bad;
+		set_str(&c->network, value);
+	} else if (!strcmp(key, "bwrap")) {
+		if (!value || !*value)
+			goto bad;
+		set_str(&c->bwrap, value);
 	} else if (!strcmp(key, "authorname")) {
 		set_str(&c->author_name, value);
 	} else if (!strcmp(key, "authoremail")) {
@@ -217,6 +231,27 @@ static struct engine_def *engine_slot(struct config *c, const char *name)
 	return e;
 }
 
+/* One more string on a list that the key may repeat. */
+static int add_str(char ***list, size_t *n, const char *value)
+{
+	char **v = realloc(*list, (*n + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	*list = v;
+	if (!(v[*n] = strdup(value)))
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+static void free_strs(char **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
 /* engine.NAME.KEY: libgit2 lowercases section and key, not NAME. */
 static int read_engine(struct config *c, const char *key, const char *value,
 		       char *err, size_t errlen)
@@ -250,17 +285,31 @@ static int read_engine(struct config *c, const char *key, const char *value,
 	} else if (!strcmp(k, "apikeyenv")) {
 		set_str(&e->api_key_env, value);
 	} else if (!strcmp(k, "env")) {
-		char **v;
-
 		if (!value || !strchr(value, '=') || *value == '=')
 			goto bad;
-		v = realloc(e->env, (e->n_env + 1) * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		e->env = v;
-		if (!(v[e->n_env] = strdup(value)))
-			return -ENOMEM;
-		e->n_env++;
+		return add_str(&e->env, &e->n_env, value);
+	} else if (!strcmp(k, "sandbox")) {
+		if (!value || (strcmp(value, "auto") && strcmp(value, "bwrap") &&
+			       strcmp(value, "none")))
+			goto bad;
+		set_str(&e->sandbox, value);
+	} else if (!strcmp(k, "network")) {
+		if (!value || (strcmp(value, "on") && strcmp(value, "loopback") &&
+			       strcmp(value, "none")))
+			goto bad;
+		set_str(&e->network, value);
+	} else if (!strcmp(k, "bind") || !strcmp(k, "bindrw")) {
+		/* ~/NAME or an absolute path, nothing relative */
+		if (!value || (value[0] != '/' && strncmp(value, "~/", 2)) ||
+		    strstr(value, ".."))
+			goto bad;
+		return !strcmp(k, "bind") ?
+		       add_str(&e->bind, &e->n_bind, value) :
+		       add_str(&e->bind_rw, &e->n_bind_rw, value);
+	} else if (!strcmp(k, "passenv")) {
+		if (!value || !*value || strchr(value, '='))
+			goto bad;
+		return add_str(&e->pass_env, &e->n_pass_env, value);
 	} else if (!strcmp(k, "maxtokens") || !strcmp(k, "maxturns") ||
 		   !strcmp(k, "max")) {
 		if (parse_long(value, 1, 1 << 24, &num) < 0)
@@ -501,7 +550,7 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 			       "planner", "planapprove", "logmax", "check",
 			       "checktimeout", "fixrounds", "fixtail",
 			       "mergequeue", "queuebatch", "queueretries",
-			       "queueautofix" };
+			       "queueautofix", "sandbox", "network", "bwrap" };
 	int ret = -EINVAL;
 	size_t i;
 
@@ -621,14 +670,19 @@ void config_release(struct config *c)
 	free(c->planner);
 	free(c->merge_into);
 	free(c->remote);
+	free(c->sandbox);
+	free(c->network);
+	free(c->bwrap);
 
 	for (i = 0; i < c->n_engines; i++) {
 		struct engine_def *e = &c->engines[i];
-		size_t j;
 
-		for (j = 0; j < e->n_env; j++)
-			free(e->env[j]);
-		free(e->env);
+		free_strs(e->env, e->n_env);
+		free_strs(e->bind, e->n_bind);
+		free_strs(e->bind_rw, e->n_bind_rw);
+		free_strs(e->pass_env, e->n_pass_env);
+		free(e->sandbox);
+		free(e->network);
 		free(e->name);
 		free(e->command);
 		free(e->model);

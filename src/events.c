@@ -24,7 +24,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "buf.h"
 #include "events.h"
+#include "redact.h"
 #include "quote.h"
 
 struct events {
@@ -141,6 +143,7 @@ void events_add(struct events *ev, const char *event, int64_t task,
 {
 	cJSON *obj = NULL, *item;
 	char when[64], *text = NULL, *line = NULL;
+	struct buf b;
 	size_t len;
 
 	if (!ev || !event)
@@ -172,13 +175,16 @@ void events_add(struct events *ev, const char *event, int64_t task,
 
 	if (!(text = cJSON_PrintUnformatted(obj)))
 		goto oom;
-	/* cJSON's buffer belongs to its allocator hooks; copy rather than
-	 * realloc it to make room for the newline. */
-	len = strlen(text);
-	if (!(line = malloc(len + 1)))
+	/* cJSON's buffer belongs to its allocator hooks; copied, the
+	 * secrets the daemon knows redacted, with room for the newline. */
+	buf_init(&b, BUF_NOMAX);
+	if (redact_text(redact_global(), text, strlen(text), &b) < 0 ||
+	    buf_add(&b, "\n", 1) < 0) {
+		buf_release(&b);
 		goto oom;
-	memcpy(line, text, len);
-	line[len++] = '\n';
+	}
+	len = b.len;
+	line = buf_detach(&b);
 
 	pthread_mutex_lock(&ev->lock);
 	write_line(ev, line, len);

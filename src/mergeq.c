@@ -26,6 +26,7 @@
 
 #include "buf.h"
 #include "checkrun.h"
+#include "engine.h"
 #include "events.h"
 #include "gitrev.h"
 #include "worktree.h"
@@ -367,18 +368,26 @@ static int check_commit(struct mergeq *q, const char *commit, int out_fd,
 {
 	struct pai *p = q->p;
 	struct check_outcome o;
-	char path[PATH_MAX];
+	char path[PATH_MAX], **env = NULL;
 	int tries = p->cfg.queue_retries + 1, r = 0, k;
 
-	if ((r = scratch_make(q, commit, path, sizeof(path), err, errlen)) < 0)
+	/* the allow-list of an sh engine: no API key reaches a check */
+	if ((r = engine_env(&p->cfg, "sh", NULL, NULL, NULL, &env)) < 0) {
+		snprintf(err, errlen, "cannot make the check's environment: "
+			 "%s", strerror(-r));
 		return r;
+	}
+	if ((r = scratch_make(q, commit, path, sizeof(path), err, errlen)) < 0) {
+		engine_argv_free(env);
+		return r;
+	}
 	for (k = 0; k < tries; k++) {
 		struct check_spec cs = {
 			.cmd = queue_check(p), .cwd = path, .out_fd = out_fd,
 			.out_cap = p->cfg.log_max,
 			.timeout = p->cfg.check_timeout,
 			.kill_grace_ms = p->cfg.kill_grace_ms,
-			.stop = stopping, .arg = q,
+			.envp = env, .stop = stopping, .arg = q,
 		};
 
 		if (ftruncate(out_fd, 0) < 0 || lseek(out_fd, 0, SEEK_SET) < 0) {
@@ -404,6 +413,7 @@ static int check_commit(struct mergeq *q, const char *commit, int out_fd,
 		}
 	}
 	scratch_remove(q);
+	engine_argv_free(env);
 	return r;
 }
 

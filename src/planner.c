@@ -381,7 +381,7 @@ static int ask(struct planner *pl, const struct plan *plan,
 	char raw[PATH_MAX], result[PATH_MAX];
 	struct engine_vars v = { 0 };
 	struct runner_proc proc;
-	char **argv = NULL;
+	char **argv = NULL, **env = NULL;
 	int64_t start = pai_now_ms();
 	struct stat st;
 	int logfd, r, status, stop, killed = 0;
@@ -418,8 +418,17 @@ static int ask(struct planner *pl, const struct plan *plan,
 		goto out;
 	}
 	fstat(logfd, &st);
-	r = runner_spawn(&proc, argv, NULL, work, logfd, p->cfg.log_max, NULL, err,
-			 errlen);
+	/* Like a task's engine, the planner gets an allow-list of our
+	 * environment, not all of it; it runs outside the sandbox, in its
+	 * scratch directory. */
+	if ((r = engine_env(&p->cfg, plan->engine, NULL, NULL, NULL,
+			    &env)) < 0) {
+		snprintf(err, errlen, "%s", strerror(-r));
+		goto out;
+	}
+	r = runner_spawn(&proc, argv, env, work, logfd, p->cfg.log_max, NULL,
+			 err, errlen);
+	engine_argv_free(env);
 	if (r < 0)
 		goto out;
 	track(pl, plan->id, &proc);
