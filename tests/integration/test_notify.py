@@ -320,6 +320,8 @@ class TestNeedsInput(NotifyCase):
             '%s stream --format claude --raw %s/logs/{task_id}.jsonl '
             '--result %s/results/{task_id}.json -- %s %s %s {prompt}'
             % (paitest.PAI_BIN, state, state, sys.executable, FAKE_CLI, script))
+        # a command of its own writes into the state directory
+        git(self.m.repo, 'config', 'engine.fakeclaude.sandbox', 'none')
         self.sink('hook', events='needs_input', url=rec.url())
         self.m.start()
         tid = self.m.submit(json.dumps({'prompt': 'write hello', 'engine': 'fakeclaude'}))
