@@ -33,6 +33,7 @@
 
 struct check_spec {
 	const char *cmd;	/* run as /bin/sh -c CMD */
+	char *const *argv;	/* or this (sh -c CMD in a sandbox), NULL */
 	const char *cwd;
 	int out_fd;		/* stdout and stderr go here */
 	uint64_t out_cap;	/* the most bytes of output kept, 0: all */

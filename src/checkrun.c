@@ -63,7 +63,8 @@ int check_run(const struct check_spec *c, struct check_outcome *out,
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = runner_spawn(&p, argv, c->envp, c->cwd, c->out_fd, c->out_cap,
+	r = runner_spawn(&p, c->argv ? c->argv : argv, c->envp, c->cwd,
+			 c->out_fd, c->out_cap,
 			 NULL, err, errlen);
 	if (r < 0)
 		return r;

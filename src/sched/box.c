@@ -13,26 +13,12 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "fsutil.h"
 #include "gitwork.h"
 #include "pai.h"
 #include "sandbox.h"
 #include "store.h"
 #include "schedint.h"
-
-static int mkdirs(const char *path)
-{
-	char dir[PATH_MAX], *s;
-
-	if ((size_t)snprintf(dir, sizeof(dir), "%s", path) >= sizeof(dir))
-		return -ENAMETOOLONG;
-	for (s = dir + 1; (s = strchr(s, '/')); s++) {
-		*s = '\0';
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		*s = '/';
-	}
-	return mkdir(dir, 0700) < 0 && errno != EEXIST ? -errno : 0;
-}
 
 /* A file the engine writes through a bind: it must exist, as a file. */
 static int make_file(const char *path, int flags)
@@ -48,6 +34,7 @@ static int make_file(const char *path, int flags)
 
 /* What the engine needs that the sandbox must let it see or write. */
 struct box_files {
+	const char *engine;		/* whose reports: raw and result */
 	const char *home, *tmp;		/* the task's, made here */
 	const char *raw, *result;	/* made here for agent engines */
 	const char *prompt_file;
@@ -79,26 +66,28 @@ static int box_wrap(struct pai *p, const struct task *t,
 	snprintf(dotgit, sizeof(dotgit), "%s/.git", t->worktree);
 	snprintf(admin_gitdir, sizeof(admin_gitdir), "%s/gitdir", admin);
 	snprintf(admin_common, sizeof(admin_common), "%s/commondir", admin);
-	if ((r = mkdirs(f->home)) < 0 || (r = mkdirs(f->tmp)) < 0) {
+	if ((r = mkdir_p(f->home, 0700)) < 0 ||
+	    (r = mkdir_p(f->tmp, 0700)) < 0) {
 		snprintf(err, errlen, "sandbox: cannot make '%s': %s",
 			 r == 0 ? f->tmp : f->home, strerror(-r));
 		return r;
 	}
-	if (engine_has_result(t->engine) &&
+	if (engine_has_result(f->engine) &&
 	    ((r = make_file(f->raw, 0)) < 0 ||
 	     (r = make_file(f->result, O_TRUNC)) < 0)) {
 		snprintf(err, errlen, "sandbox: cannot make '%s': %s", f->raw,
 			 strerror(-r));
 		return r;
 	}
-	if (engine_has_result(t->engine)) {
+	if (engine_has_result(f->engine)) {
 		rw[0] = f->raw;
 		rw[1] = f->result;
 	}
 	/* Where git would look for the repository, and the prompt: seen,
 	 * never changed, so the daemon's own git work after the run goes
 	 * to this repository, whatever the run wrote. */
-	ro[k++] = f->prompt_file;
+	if (f->prompt_file)
+		ro[k++] = f->prompt_file;
 	ro[k++] = dotgit;
 	ro[k++] = admin_gitdir;
 	ro[k++] = admin_common;
@@ -111,7 +100,7 @@ static int box_wrap(struct pai *p, const struct task *t,
 				     .self_exe = p->self_exe, .ro = ro,
 				     .rw = rw };
 	path = f->path ? f->path : "/usr/bin:/bin";
-	r = sandbox_argv(&p->cfg, &p->sandbox, ch, t->engine, &sp, *argv,
+	r = sandbox_argv(&p->cfg, &p->sandbox, ch, f->engine, &sp, *argv,
 			 path, &wrapped, err, errlen);
 	if (r < 0)
 		return r;
@@ -157,8 +146,45 @@ int sched_contain(struct run *r, const struct task *t, char **extra,
 	}
 	if (!ch.on)
 		return 0;
-	f = (struct box_files){ .home = home, .tmp = tmp, .raw = raw,
+	f = (struct box_files){ .engine = t->engine, .home = home, .tmp = tmp,
+				.raw = raw,
 				.result = result, .prompt_file = prompt_file,
+				.path = env_value(*env, "PATH") };
+	return box_wrap(p, t, &ch, &f, argv, err, errlen);
+}
+
+/* The task's check: /bin/sh -c CMD with an sh engine's environment (no
+ * API key), in the sandbox the task's runs get (its spec's and engine's
+ * choice): the check runs the code the engine wrote. */
+int sched_contain_check(struct run *r, const struct task *t, char **extra,
+			const char *cmd, char ***argv, char ***env,
+			char *err, size_t errlen)
+{
+	struct pai *p = r->s->p;
+	struct sandbox_choice ch;
+	char home[PATH_MAX], tmp[PATH_MAX];
+	struct box_files f;
+	int ret;
+
+	*argv = NULL;
+	*env = NULL;
+	ret = sandbox_choose(&p->cfg, &p->sandbox, t->engine, t->options,
+			     &ch, err, errlen);
+	if (ret < 0)
+		return ret;
+	pai_box_path(p, t->id, "home", home, sizeof(home));
+	pai_box_path(p, t->id, "tmp", tmp, sizeof(tmp));
+	if (engine_env(&p->cfg, "sh", extra, ch.on ? home : NULL,
+		       ch.on ? tmp : NULL, env) < 0 ||
+	    !(*argv = calloc(4, sizeof(**argv))) ||
+	    !((*argv)[0] = strdup("/bin/sh")) ||
+	    !((*argv)[1] = strdup("-c")) || !((*argv)[2] = strdup(cmd))) {
+		snprintf(err, errlen, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	if (!ch.on)
+		return 0;
+	f = (struct box_files){ .engine = "sh", .home = home, .tmp = tmp,
 				.path = env_value(*env, "PATH") };
 	return box_wrap(p, t, &ch, &f, argv, err, errlen);
 }

@@ -95,7 +95,7 @@ static enum gate run_check(struct run *r, const struct task *t,
 			   char *how, size_t howlen, char *err, size_t errlen)
 {
 	struct pai *p = r->s->p;
-	char shown[256], *env[4] = { NULL }, **full = NULL;
+	char shown[256], *env[4] = { NULL }, **full = NULL, **argv = NULL;
 	struct check_spec cs = { .cmd = c->command, .cwd = t->worktree,
 				 .out_fd = r->logfd, .out_cap = p->cfg.log_max,
 				 .timeout = p->cfg.check_timeout,
@@ -115,11 +115,13 @@ static enum gate run_check(struct run *r, const struct task *t,
 	if (asprintf(&env[0], "PAI_TASK_ID=%lld", (long long)t->id) >= 0 &&
 	    asprintf(&env[1], "PAI_WORKTREE=%s", t->worktree) >= 0 &&
 	    asprintf(&env[2], "PAI_BRANCH=%s", t->branch) >= 0 &&
-	    /* the allow-list of an sh engine: no API key reaches a check */
-	    engine_env(&p->cfg, "sh", env, NULL, NULL, &full) == 0) {
+	    (ret = sched_contain_check(r, t, env, c->command, &argv, &full,
+				       err, errlen)) == 0) {
+		cs.argv = argv;
 		cs.envp = full;
 		ret = check_run(&cs, o, err, errlen);
 	}
+	engine_argv_free(argv);
 	engine_argv_free(full);
 	for (k = 0; k < 3; k++)
 		free(env[k]);

@@ -95,6 +95,12 @@ int sched_contain(struct run *r, const struct task *t, char **extra,
 		  const char *prompt_file, const char *raw,
 		  const char *result, char ***argv, char ***env,
 		  char *err, size_t errlen);
+/* The task's check command as *argv (/bin/sh -c CMD, wrapped in the
+ * task's sandbox) and *env (an sh engine's allow-list, then extra);
+ * both free with engine_argv_free, also on failure. */
+int sched_contain_check(struct run *r, const struct task *t, char **extra,
+			const char *cmd, char ***argv, char ***env,
+			char *err, size_t errlen);
 
 /* scheduler.c */
 int sched_resize_slots(struct sched *s, int n);

@@ -195,7 +195,9 @@ class TestCheckGate(CheckTestCase):
     def test_cancel_during_the_check_ends_it(self):
         started, pidf = self.outside('started'), self.outside('check.pid')
         check = 'sleep 300 & echo $! > %s; touch %s; wait' % (pidf, started)
-        tid = self.m.submit(spec(prompt='echo x > x.txt', check=check))
+        # unsandboxed: the pid it writes is the host's (a sandbox has its
+        # own pid namespace; test_sandbox kills in one)
+        tid = self.m.submit(spec(prompt='echo x > x.txt', check=check, sandbox='none'))
         wait_for(lambda: os.path.exists(started), 30, msg='the check to start')
         st = self.m.status(tid)
         self.assertEqual(st['check'], 'running, round 1 of 1')
@@ -297,7 +299,8 @@ class TestCheckTimeout(CheckTestCase):
     def test_a_check_past_its_timeout_is_killed_and_fails(self):
         pidf = self.outside('check.pid')
         check = 'sleep 300 & echo $! > %s; wait' % pidf
-        tid = self.m.submit(spec(prompt='true', check=check))
+        # unsandboxed: the pid it writes is the host's
+        tid = self.m.submit(spec(prompt='true', check=check, sandbox='none'))
         self.ends(tid, 'failed')
         st = self.m.status(tid)
         self.assertEqual(st['reason'], 'check failed: %s timed out after 1 s' % check)
@@ -307,6 +310,27 @@ class TestCheckTimeout(CheckTestCase):
         self.assertTrue(self.m.events_of('check_failed', tid)[0]['timeout'])
         first = self.m.read('tasks/%d/check' % tid).split('\n', 1)[0]
         self.assertRegex(first, r'^exit \d+ \(timed out after 1 s\)$')
+
+
+class TestCheckContained(CheckTestCase):
+    """The check runs the code the engine wrote: in the task's sandbox,
+    with an sh engine's environment (no API key)."""
+
+    autostart = False
+
+    def test_the_check_cannot_write_outside_nor_see_keys(self):
+        env = dict(os.environ, ANTHROPIC_API_KEY='sk-ant-test-0123456789abcdef')
+        self.m.start(env=env)
+        victim = os.path.join(self.m.repo, 'victim.txt')
+        check = 'echo pwned > %s; env > check-env.txt; true' % victim
+        tid = self.m.submit(spec(prompt='echo x > x.txt', check=check))
+        self.assertDone(tid)
+        self.assertFalse(os.path.exists(victim))
+        self.assertIn('Read-only file system', self.m.read('tasks/%d/check' % tid))
+        seen = self.committed(tid, 'check-env.txt')
+        self.assertIn('PATH=', seen)
+        self.assertNotIn('ANTHROPIC_API_KEY', seen)
+        self.assertNotIn('0123456789abcdef', seen)
 
 
 class TestCheckBadInput(CheckTestCase):
