@@ -71,6 +71,12 @@ static int r_merge_order(struct pai *p, const struct node *n,
 	return review_merge_order(p, out);
 }
 
+/* Nothing until no task is queued, waiting or running (fs/wait blocks). */
+static int r_wait(struct pai *p, const struct node *n, struct buf *out)
+{
+	return view_root_wait(p, out);
+}
+
 /* A read of a ctl file lists the commands it takes. */
 static int r_ctl(struct pai *p, const struct node *n, struct buf *out)
 {
@@ -104,6 +110,7 @@ const struct entry ns_root_tab[] = {
 	  .render = r_conflicts_json),
 	ROW("merge-order", K_MERGE_ORDER, S_IFREG | 0400, F_CLOCKED,
 	  .render = r_merge_order),
+	ROW("wait", K_WAIT, S_IFREG | 0400, F_WAIT, .render = r_wait),
 	ROW("tasks", K_TASKS, S_IFDIR | 0700, 0),
 	ROW("plans", K_PLANS, S_IFDIR | 0700, 0),
 	ROW("workers", K_WORKERS, S_IFDIR | 0500, 0),
@@ -254,6 +261,9 @@ const struct entry ns_task_tab[] = {
 	  .render = l_t_worktree, .present = has_worktree),
 	ROW("worker", K_T_WORKER, S_IFLNK | 0777, F_OF_TASK,
 	  .render = l_t_worker, .present = runs_on_worker),
+	/* Nothing until the task ended (fs/wait blocks). */
+	ROW("wait", K_T_WAIT, S_IFREG | 0400, F_OF_TASK | F_WAIT,
+	  .task_render = view_task_wait),
 	{ .name = NULL }
 };
 

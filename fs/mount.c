@@ -90,6 +90,7 @@ int pai_fs_mount(struct pai_fs **out, struct pai *p, const char *mountpoint,
 		goto fail;
 	}
 	fuse_opt_free_args(&args);
+	fs_wait_start(p);
 	*out = fs;
 	return 0;
 fail:
@@ -106,7 +107,12 @@ int pai_fs_loop(struct pai_fs *fs)
 	if (!cfg)
 		return -ENOMEM;
 	fuse_loop_cfg_set_clone_fd(cfg, 0);
-	fuse_loop_cfg_set_max_threads(cfg, 64);
+	/* Each blocked read of a wait file holds a thread (fs/wait.c):
+	 * room for all of them and FS_SPARE_THREADS more, created as they
+	 * are needed; idle ones beyond the spare go, so a burst of waiters
+	 * leaves no thousand threads behind. */
+	fuse_loop_cfg_set_max_threads(cfg, FS_SPARE_THREADS + FS_WAIT_MAX);
+	fuse_loop_cfg_set_idle_threads(cfg, FS_SPARE_THREADS);
 	r = fuse_loop_mt(fs->fuse, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	return r;
@@ -116,6 +122,7 @@ void pai_fs_free(struct pai_fs *fs)
 {
 	if (!fs)
 		return;
+	fs_wait_stop(fs->p);
 	while (open_handles.next != &open_handles)
 		fs_handle_free(open_handles.next);
 	if (fs->fuse) {

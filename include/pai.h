@@ -32,6 +32,7 @@ struct review;
 struct planner;
 struct gitrev;
 struct wlog;
+struct watch;
 
 struct pai {
 	char *repo;		/* absolute path of the repository */
@@ -48,6 +49,7 @@ struct pai {
 	struct planner *planner;	/* plans/ */
 	struct gitrev *rev;	/* HEAD and revisions of repo */
 	struct wlog *wlog;	/* workers/N/log */
+	struct watch *watch;	/* state changes, for the wait files */
 	int64_t started;	/* ms since the epoch */
 	char engine_why[128];	/* how the default engine was chosen */
 };

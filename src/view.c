@@ -522,3 +522,25 @@ int view_worker_status(struct pai *p, int k, struct buf *out)
 		buf_printf(out, "pid: %d\n", (int)w.pid);
 	return buf_printf(out, "since: %s\n", t);
 }
+
+int view_task_wait(struct pai *p, const struct task *t, struct buf *out)
+{
+	if (!task_state_ended(t->state))
+		return 0;
+	return buf_printf(out, "%s\n", task_state_name(t->state));
+}
+
+int view_root_wait(struct pai *p, struct buf *out)
+{
+	size_t counts[TASK_STATE_COUNT];
+	int i, r;
+
+	if ((r = store_counts(p->store, counts)) < 0)
+		return r;
+	if (counts[TASK_QUEUED] || counts[TASK_WAITING] ||
+	    counts[TASK_RUNNING])
+		return 0;
+	for (i = 0; i < TASK_STATE_COUNT && r == 0; i++)
+		r = buf_printf(out, "%s: %zu\n", task_state_name(i), counts[i]);
+	return r;
+}

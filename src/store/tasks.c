@@ -36,6 +36,12 @@ const char *task_state_name(enum task_state s)
 	return state_names[s];
 }
 
+bool task_state_ended(enum task_state s)
+{
+	return s == TASK_DONE || s == TASK_FAILED || s == TASK_CANCELLED ||
+	       s == TASK_MERGED || s == TASK_BLOCKED;
+}
+
 int task_state_parse(const char *name, enum task_state *out)
 {
 	int i;
@@ -101,7 +107,9 @@ int st_set_state_locked(struct store *st, int64_t id, enum task_state to,
 	sqlite3_bind_text(s, 2, state_names[to], -1, SQLITE_STATIC);
 	st_bind_text_or_null(s, 3, reason && *reason ? reason : NULL);
 	sqlite3_bind_int64(s, 4, st_now_ms());
-	return st_step_update(st, s, "cannot set task state");
+	if ((error = st_step_update(st, s, "cannot set task state")) == 0)
+		st_changed(st, id);
+	return error;
 }
 
 /* The task whose branch is name: 1 and *id, 0 when none; the lock is
@@ -190,6 +198,8 @@ int store_task_backoff(struct store *st, int64_t id, int64_t not_before,
 	st_bind_text_or_null(s, 4, reason);
 	sqlite3_bind_int64(s, 5, st_now_ms());
 	error = st_step_update(st, s, "cannot schedule a retry");
+	if (error == 0)
+		st_changed(st, id);
 out:
 	pthread_mutex_unlock(&st->lock);
 	return error;
@@ -420,6 +430,8 @@ int store_task_start(struct store *st, int64_t id, int worker)
 	sqlite3_bind_int(s, 2, worker);
 	sqlite3_bind_int64(s, 3, now);
 	error = st_step_update(st, s, "cannot start task");
+	if (error == 0)
+		st_changed(st, id);
 	/* The UPDATE only matches a queued task; tell a task in another
 	 * state apart from one that does not exist. */
 	if (error == -ENOENT) {
@@ -552,6 +564,8 @@ int store_task_finish(struct store *st, int64_t id, enum task_state state,
 		sqlite3_bind_null(s, 5);
 	sqlite3_bind_int64(s, 6, now);
 	error = st_step_update(st, s, "cannot finish task");
+	if (error == 0)
+		st_changed(st, id);
 out:
 	pthread_mutex_unlock(&st->lock);
 	return error;
@@ -588,6 +602,8 @@ int store_task_requeue(struct store *st, int64_t id, const char *reason)
 fail:
 	if (error)
 		st_rollback(st);
+	else
+		st_changed(st, id);
 out:
 	pthread_mutex_unlock(&st->lock);
 	return error;
