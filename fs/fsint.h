@@ -145,8 +145,9 @@ int fs_wait_poll(struct handle *h, struct fuse_pollhandle *ph,
 		 unsigned *revents);
 /* Its poll handle dropped: the handle is going. */
 void fs_wait_forget(struct handle *h);
-/* Poll handles told of state changes from mount to unmount. */
-void fs_wait_start(struct pai *p);
+/* Poll handles told of state changes from mount to unmount; mnt (before
+ * it is mounted: its path is resolved) to see a lazy unmount by. */
+void fs_wait_start(struct pai *p, const char *mnt);
 void fs_wait_stop(struct pai *p);
 
 /* write: each called with h->lock held */

@@ -80,6 +80,8 @@ int pai_fs_mount(struct pai_fs **out, struct pai *p, const char *mountpoint,
 		r = -EINVAL;
 		goto fail;
 	}
+	/* Its path resolved now: once mounted, a lookup there is ours. */
+	fs_wait_start(p, mountpoint);
 	if (fuse_mount(fs->fuse, mountpoint) != 0) {
 		snprintf(err, errlen, "cannot mount on '%s'", mountpoint);
 		goto fail;
@@ -90,7 +92,6 @@ int pai_fs_mount(struct pai_fs **out, struct pai *p, const char *mountpoint,
 		goto fail;
 	}
 	fuse_opt_free_args(&args);
-	fs_wait_start(p);
 	*out = fs;
 	return 0;
 fail:

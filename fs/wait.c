@@ -17,13 +17,16 @@
  * A blocked read sleeps on the watch (src/watch.c), woken at each state
  * change, and looks every WAIT_TICK_MS at what no watch tells: the
  * reader's ^C (an interrupt of its request: -EINTR) and the end of the
- * session (unmount, SIGTERM: -EIO, with an event). Poll handles are kept
- * here and notified from the watch's thread, never from a request
- * handler.
+ * session (SIGTERM, or the mount gone from the mount table: -EIO, with an
+ * event). A lazy unmount (fusermount3 -u -z) leaves the connection up
+ * while a read waits in it, so no request says so; the mount table does.
+ * Poll handles are kept here and notified from the watch's thread, never
+ * from a request handler.
  */
 #define FUSE_USE_VERSION 312
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -42,6 +45,8 @@
 
 /* How often a blocked read looks for ^C and unmount. */
 #define WAIT_TICK_MS 100
+/* How often the mount table is read while reads wait (by one of them). */
+#define MOUNTS_EVERY_MS 500
 
 /* A poll(2) of a wait file that was not ready: told when it may be. */
 struct poller {
@@ -55,6 +60,11 @@ static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct poller *pollers;
 static int blocked;		/* reads blocked now */
 static bool told_unmount;	/* the event said so, once */
+
+static pthread_mutex_t mounts_lock = PTHREAD_MUTEX_INITIALIZER;
+static char mountpoint[PATH_MAX];	/* absolute; "" when unknown */
+static int64_t mounts_read;	/* ms, when the table was last read */
+static bool detached;		/* the table no longer has us */
 
 bool fs_is_wait(const struct entry *e)
 {
@@ -80,11 +90,69 @@ static void drop_slot(void)
 	pthread_mutex_unlock(&wait_lock);
 }
 
+/* A mountinfo path field as it was: \040 and the like are octal escapes. */
+static void unescape(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++, o++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*o = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+				    (s[3] - '0'));
+			s += 3;
+		} else {
+			*o = *s;
+		}
+	}
+	*o = 0;
+}
+
+/* Whether a parallelai mount is on the mountpoint, per the table. */
+static bool still_mounted(void)
+{
+	char line[2 * PATH_MAX + 512], mnt[PATH_MAX + 1], *sep;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	bool found = false;
+
+	if (!f)
+		return true;	/* cannot tell: do not end reads */
+	while (!found && fgets(line, sizeof(line), f)) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS ... - TYPE SRC OPTS */
+		sep = strstr(line, " - ");
+		if (sscanf(line, "%*s %*s %*s %*s %4096s", mnt) != 1 || !sep ||
+		    strncmp(sep + 3, "fuse.parallelai ", 16) != 0)
+			continue;
+		unescape(mnt);
+		found = strcmp(mnt, mountpoint) == 0;
+	}
+	fclose(f);
+	return found;
+}
+
+/* The mount left the mount table (read at most every MOUNTS_EVERY_MS). */
+static bool mount_gone(void)
+{
+	int64_t now = pai_now_ms();
+	bool gone;
+
+	pthread_mutex_lock(&mounts_lock);
+	if (mountpoint[0] && !detached && now - mounts_read >= MOUNTS_EVERY_MS) {
+		mounts_read = now;
+		detached = !still_mounted();
+	}
+	gone = detached;
+	pthread_mutex_unlock(&mounts_lock);
+	return gone;
+}
+
 static bool session_ending(void)
 {
 	struct fuse_context *c = fuse_get_context();
 
-	return c && c->fuse && fuse_session_exited(fuse_get_session(c->fuse));
+	if (c && c->fuse && fuse_session_exited(fuse_get_session(c->fuse)))
+		return true;
+	return mount_gone();
 }
 
 /* The mount goes while reads wait: they end with EIO, the event once. */
@@ -262,8 +330,16 @@ static void changed(void *arg, int64_t id)
 	pthread_mutex_unlock(&wait_lock);
 }
 
-void fs_wait_start(struct pai *p)
+void fs_wait_start(struct pai *p, const char *mnt)
 {
+	char *abs = realpath(mnt, NULL);
+
+	pthread_mutex_lock(&mounts_lock);
+	snprintf(mountpoint, sizeof(mountpoint), "%s", abs ? abs : "");
+	mounts_read = 0;
+	detached = false;
+	pthread_mutex_unlock(&mounts_lock);
+	free(abs);
 	pthread_mutex_lock(&wait_lock);
 	told_unmount = false;
 	pthread_mutex_unlock(&wait_lock);
