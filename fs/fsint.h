@@ -47,7 +47,8 @@ enum {
 	F_OF_PLAN = 1 << 6,	/* n->task is a plan: dated by it */
 	F_BORN = 1 << 7,	/* dated by its task's or plan's creation */
 	F_WLOG = 1 << 8,	/* a worker's log (wlog) */
-	F_WAIT = 1 << 9,	/* a read blocks until render says something */
+	F_WAIT = 1 << 9,	/* a read blocks until render says something;
+				 * not listed (found by name) */
 };
 
 /*
