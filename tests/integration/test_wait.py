@@ -122,6 +122,22 @@ class TestWait(PaiTestCase):
         self.assertEqual(self.m.ctl('tasks/%d/ctl' % done, 'merge\n'), 0)
         self.assertEqual(self.m.read('tasks/%d/wait' % done), 'merged\n')
 
+    def test_found_by_name_never_listed(self):
+        tid = self.gated()
+        self.m.wait_state(tid, 'running')
+        self.assertNotIn('wait', os.listdir(self.m.mnt))
+        self.assertNotIn('wait', os.listdir(self.m.path('tasks/%d' % tid)))
+        self.assertTrue(os.path.isfile(self.m.path('tasks/%d/wait' % tid)))
+        self.assertTrue(os.path.isfile(self.m.path('wait')))
+        # so that copying or searching the whole mount never blocks on one
+        for argv in (['grep', '-r', 'no-such-needle', self.m.mnt],
+                     ['cp', '-r', self.m.mnt, os.path.join(self.tmp, 'copy')],
+                     ['tar', 'cf', os.path.join(self.tmp, 'x.tar'), '-C', self.m.mnt, '.']):
+            r = paitest.run(argv, timeout=GUARD)
+            self.assertIn(r.returncode, (0, 1), (argv, r.stderr))
+        self.assertEqual(self.m.state(tid), 'running')
+        self.open_gate()
+
     # ---- wait at the root --------------------------------------------------
     def test_root_wait_counts_once_the_queue_drains(self):
         a = self.gated()
