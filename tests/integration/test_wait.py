@@ -20,6 +20,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 import unittest
 
 sys.dont_write_bytecode = True
@@ -249,15 +250,21 @@ class TestWait(PaiTestCase):
         said = {}
         while len(said) < len(fds):
             # each select returns when another task ends: told by the
-            # daemon, never found by the kernel polling again on its own
+            # daemon. The kernel polls every file once more when a select
+            # times out, so one that ran out its guard hung, ready or not.
+            began = time.monotonic()
             ready, _, _ = select.select([f for f in fds if f not in said], [], [], GUARD)
-            self.assertTrue(ready, 'select hangs: %d of 50 said' % len(said))
+            self.assertLess(time.monotonic() - began, GUARD,
+                            'select hangs: %d of 50 said' % len(said))
+            self.assertTrue(ready)
             for f in ready:
                 said[f] = os.read(f, 64).decode()
         self.assertEqual(set(said.values()), {'done\n'})
         p = select.poll()
         p.register(root, select.POLLIN)
+        began = time.monotonic()
         self.assertEqual(p.poll(GUARD * 1000), [(root, select.POLLIN)])
+        self.assertLess(time.monotonic() - began, GUARD, 'poll hangs')
         self.assertIn('done: 50', os.read(root, 4096).decode())
 
     # ---- many readers ----------------------------------------------------------
