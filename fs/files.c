@@ -95,6 +95,12 @@ static int r_queue_json(struct pai *p, const struct node *n,
 	return mergeq_render(p->mergeq, out, true);
 }
 
+/* Nothing until no task is queued, waiting or running (fs/wait blocks). */
+static int r_wait(struct pai *p, const struct node *n, struct buf *out)
+{
+	return view_root_wait(p, out);
+}
+
 /* A read of a ctl file lists the commands it takes. */
 static int r_ctl(struct pai *p, const struct node *n, struct buf *out)
 {
@@ -138,6 +144,7 @@ const struct entry ns_root_tab[] = {
 	ROW("queue", K_QUEUE, S_IFREG | 0400, F_CLOCKED, .render = r_queue),
 	ROW("queue.json", K_QUEUE_JSON, S_IFREG | 0400, F_CLOCKED,
 	  .render = r_queue_json),
+	ROW("wait", K_WAIT, S_IFREG | 0400, F_WAIT, .render = r_wait),
 	ROW("tasks", K_TASKS, S_IFDIR | 0700, 0),
 	ROW("plans", K_PLANS, S_IFDIR | 0700, 0),
 	ROW("workers", K_WORKERS, S_IFDIR | 0500, 0),
@@ -313,6 +320,9 @@ const struct entry ns_task_tab[] = {
 	  .render = l_t_worker, .present = runs_on_worker),
 	ROW("timeline.svg", K_T_TIMELINE, S_IFREG | 0400, TASK_FILE,
 	  .task_render = t_timeline),
+	/* Nothing until the task ended (fs/wait blocks). */
+	ROW("wait", K_T_WAIT, S_IFREG | 0400, F_OF_TASK | F_WAIT,
+	  .task_render = view_task_wait),
 	{ .name = NULL }
 };
 

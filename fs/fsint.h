@@ -23,13 +23,13 @@ struct task;
 
 enum kind {
 	K_ROOT, K_README, K_CTL, K_STATUS, K_STATUS_JSON, K_EVENTS, K_METRICS,
-	K_CONFLICTS, K_CONFLICTS_JSON, K_MERGE_ORDER, K_QUEUE, K_QUEUE_JSON,
+	K_CONFLICTS, K_CONFLICTS_JSON, K_MERGE_ORDER, K_QUEUE, K_QUEUE_JSON, K_WAIT,
 	K_TASKS, K_NEW,
 	K_PLANS, K_PLANS_NEW, K_PLAN, K_P_REQUEST, K_P_STATUS, K_P_PLAN,
 	K_P_TASKS, K_P_LOG, K_P_CTL,
 	K_TASK, K_T_PROMPT, K_T_STATUS, K_T_JSON, K_T_LOG, K_T_RAW, K_T_DIFF,
 	K_T_FILES, K_T_RESULT, K_T_DEPENDS, K_T_CONFLICTS, K_T_CTL,
-	K_T_WORKTREE, K_T_WORKER, K_T_CHECK,
+	K_T_WORKTREE, K_T_WORKER, K_T_CHECK, K_T_WAIT,
 	K_WORKERS,
 	K_WORKER, K_W_STATUS, K_W_LOG, K_W_WORKTREE, K_W_TASK,
 	K_INDEX_HTML, K_TIMELINE, K_T_TIMELINE,
@@ -49,6 +49,8 @@ enum {
 	F_BORN = 1 << 7,	/* dated by its task's or plan's creation */
 	F_WLOG = 1 << 8,	/* a worker's log (wlog) */
 	F_STORE = 1 << 9,	/* dated by the store's last change */
+	F_WAIT = 1 << 10,	/* a read blocks until render says something;
+				 * not listed (found by name) */
 };
 
 /*
@@ -165,6 +167,20 @@ int64_t fs_content_time(struct pai *p, const struct node *n,
 bool fs_task_node(const struct node *n);
 int fs_getattr_node(struct pai_fs *fs, const struct node *nd,
 		    const struct task *tp, struct stat *st);
+
+/* wait: reads of wait files block without h->lock (fs/wait.c) */
+#define FS_WAIT_MAX 1000	/* reads blocked at once; EAGAIN past it */
+#define FS_SPARE_THREADS 64	/* the loop's threads besides those */
+bool fs_is_wait(const struct entry *e);
+int fs_wait_read(struct handle *h, char *out, size_t size, off_t off);
+int fs_wait_poll(struct handle *h, struct fuse_pollhandle *ph,
+		 unsigned *revents);
+/* Its poll handle dropped: the handle is going. */
+void fs_wait_forget(struct handle *h);
+/* Poll handles told of state changes from mount to unmount; mnt (before
+ * it is mounted: its path is resolved) to see a lazy unmount by. */
+void fs_wait_start(struct pai *p, const char *mnt);
+void fs_wait_stop(struct pai *p);
 
 /* write: each called with h->lock held */
 int fs_new_submit(struct handle *h);

@@ -112,7 +112,7 @@ static long scan_mounts(FILE *f, const char *path, long want_id)
 	return found;
 }
 
-static void *watch_main(void *arg)
+static void *mtab_main(void *arg)
 {
 	struct pai_fs *fs = arg;
 	FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -138,7 +138,7 @@ static void *watch_main(void *arg)
 
 /* path: the mount point's real path, taken before mounting (a lookup in
  * the mount now would wait for the loop, which has not started). */
-static void watch_start(struct pai_fs *fs, const char *path)
+static void mtab_watch_start(struct pai_fs *fs, const char *path)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 
@@ -149,7 +149,7 @@ static void watch_start(struct pai_fs *fs, const char *path)
 		fclose(f);
 	if (fs->mount_id < 0 || pipe2(fs->watch_stop, O_CLOEXEC) < 0)
 		return;
-	if (pthread_create(&fs->watcher, NULL, watch_main, fs) == 0) {
+	if (pthread_create(&fs->watcher, NULL, mtab_main, fs) == 0) {
 		fs->watching = 1;
 		return;
 	}
@@ -157,7 +157,7 @@ static void watch_start(struct pai_fs *fs, const char *path)
 	close(fs->watch_stop[1]);
 }
 
-static void watch_stop(struct pai_fs *fs)
+static void mtab_watch_stop(struct pai_fs *fs)
 {
 	if (!fs->watching)
 		return;
@@ -198,6 +198,8 @@ int pai_fs_mount(struct pai_fs **out, struct pai *p, const char *mountpoint,
 		r = -EINVAL;
 		goto fail;
 	}
+	/* Its path resolved now: once mounted, a lookup there is ours. */
+	fs_wait_start(p, mountpoint);
 	if (fuse_mount(fs->fuse, mountpoint) != 0) {
 		snprintf(err, errlen, "cannot mount on '%s'", mountpoint);
 		goto fail;
@@ -208,7 +210,7 @@ int pai_fs_mount(struct pai_fs **out, struct pai *p, const char *mountpoint,
 		goto fail;
 	}
 	fuse_opt_free_args(&args);
-	watch_start(fs, p->mountpoint);
+	mtab_watch_start(fs, p->mountpoint);
 	*out = fs;
 	return 0;
 fail:
@@ -225,7 +227,12 @@ int pai_fs_loop(struct pai_fs *fs)
 	if (!cfg)
 		return -ENOMEM;
 	fuse_loop_cfg_set_clone_fd(cfg, 0);
-	fuse_loop_cfg_set_max_threads(cfg, 64);
+	/* Each blocked read of a wait file holds a thread (fs/wait.c):
+	 * room for all of them and FS_SPARE_THREADS more, created as they
+	 * are needed; idle ones beyond the spare go, so a burst of waiters
+	 * leaves no thousand threads behind. */
+	fuse_loop_cfg_set_max_threads(cfg, FS_SPARE_THREADS + FS_WAIT_MAX);
+	fuse_loop_cfg_set_idle_threads(cfg, FS_SPARE_THREADS);
 	r = fuse_loop_mt(fs->fuse, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	return r;
@@ -236,7 +243,8 @@ void pai_fs_free(struct pai_fs *fs)
 	if (!fs)
 		return;
 	/* before the signal handlers go: its SIGTERM must not kill us */
-	watch_stop(fs);
+	mtab_watch_stop(fs);
+	fs_wait_stop(fs->p);
 	while (open_handles.next != &open_handles)
 		fs_handle_free(open_handles.next);
 	if (fs->fuse) {

@@ -248,6 +248,10 @@ int ns_fill_tab(void *buf, fuse_fill_dir_t filler,
 
 	for (; tab->name; tab++) {
 		n.e = tab;
+		/* A wait file is found by name, never listed: cp -r, tar,
+		 * rsync and grep -r of the mount must not block on it. */
+		if (tab->flags & F_WAIT)
+			continue;
 		if (ns_present(fs_pai(), &n) &&
 		    ns_add_entry(buf, filler, tab->name, tab->mode))
 			return 0;

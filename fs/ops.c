@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -216,6 +217,8 @@ static int pai_read(const char *path, char *out, size_t size, off_t off,
 	struct handle *h = handle_of(fi);
 	int r = 0;
 
+	if (fs_is_wait(h->n.e))
+		return fs_wait_read(h, out, size, off);
 	pthread_mutex_lock(&h->lock);
 	if (h->n.e->kind == K_W_LOG) {
 		ssize_t n = wlog_read(fs_pai()->wlog, h->n.worker, out, size, off);
@@ -343,7 +346,24 @@ static int pai_release(const char *path, struct fuse_file_info *fi)
 			      K_NEW ? "empty prompt" : "empty request");
 	if (h->n.e->kind == K_W_LOG)
 		wlog_drop(fs_pai()->wlog, h->n.worker);
+	if (fs_is_wait(h->n.e))
+		fs_wait_forget(h);
 	fs_handle_free(h);
+	return 0;
+}
+
+/* Only a wait file can block; the others read at once, as they did
+ * without a poll callback. */
+static int pai_poll(const char *path, struct fuse_file_info *fi,
+		    struct fuse_pollhandle *ph, unsigned *reventsp)
+{
+	struct handle *h = handle_of(fi);
+
+	if (fs_is_wait(h->n.e))
+		return fs_wait_poll(h, ph, reventsp);
+	if (ph)
+		fuse_pollhandle_destroy(ph);
+	*reventsp = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
 	return 0;
 }
 
@@ -467,6 +487,7 @@ const struct fuse_operations fs_ops = {
 	.flush = pai_flush,
 	.fsync = pai_fsync,
 	.release = pai_release,
+	.poll = pai_poll,
 	.truncate = pai_truncate,
 	.create = pai_create,
 	.mknod = pai_mknod,

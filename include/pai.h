@@ -37,6 +37,7 @@ struct gitrev;
 struct wlog;
 struct mergeq;
 struct notify;
+struct watch;
 
 struct pai {
 	char *repo;		/* absolute path of the repository */
@@ -56,6 +57,7 @@ struct pai {
 	struct wlog *wlog;	/* workers/N/log */
 	struct mergeq *mergeq;	/* the merge queue */
 	struct notify *notify;	/* [notify] deliveries, NULL: none */
+	struct watch *watch;	/* state changes, for the wait files */
 	int64_t started;	/* ms since the epoch */
 	char engine_why[128];	/* how the default engine was chosen */
 	struct sandbox_probe sandbox;	/* bubblewrap, tried at mount */

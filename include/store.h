@@ -24,6 +24,7 @@
 #ifndef PAI_STORE_H
 #define PAI_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,9 @@ enum task_state {
 /* "queued", "running", ... */
 const char *task_state_name(enum task_state s);
 int task_state_parse(const char *name, enum task_state *out);
+/* An end state: done, failed, cancelled, merged or blocked (nothing
+ * moves it on but a person: retry, or a dependency retried). */
+bool task_state_ended(enum task_state s);
 
 struct task {
 	int64_t id;
@@ -330,6 +334,12 @@ int store_outbox_retry(struct store *st, int64_t id, int attempts,
 		       int64_t not_before);
 /* Delivered, or given up. */
 int store_outbox_remove(struct store *st, int64_t id);
+
+/* Whom to tell when a task changes state (start, finish, requeue,
+ * backoff, dependencies settled): watch_changed(w, id). Set before the
+ * threads that change states start. */
+struct watch;
+void store_set_watch(struct store *st, struct watch *w);
 
 /* Number of tasks in each state. */
 int store_counts(struct store *st, size_t counts[TASK_STATE_COUNT]);

@@ -27,5 +27,11 @@ int view_task_depends(struct pai *p, const struct task *t, struct buf *out);
 /* tasks/N/result: the agent's final message; -ENOENT when there is none. */
 int view_task_result(struct pai *p, const struct task *t, struct buf *out);
 int view_worker_status(struct pai *p, int k, struct buf *out);
+/* tasks/N/wait: its state word and a newline once it ended, else nothing
+ * (the FUSE layer blocks a read until there is something). */
+int view_task_wait(struct pai *p, const struct task *t, struct buf *out);
+/* wait: "STATE: N" for every state once no task is queued, waiting or
+ * running, else nothing. */
+int view_root_wait(struct pai *p, struct buf *out);
 
 #endif

@@ -43,6 +43,7 @@
 #include "redact.h"
 #include "sandbox.h"
 #include "streamfmt.h"
+#include "watch.h"
 #include "wlog.h"
 
 static const char usage[] =
@@ -557,6 +558,9 @@ static int open_handles(struct pai *p)
 	snprintf(path, sizeof(path), "%s/state.db", p->state_dir);
 	if (store_open(&p->store, path, err, sizeof(err)) < 0)
 		return die("%s", err);
+	if (watch_new(&p->watch) < 0)
+		return die("cannot start the watch thread");
+	store_set_watch(p->store, p->watch);
 	snprintf(path, sizeof(path), "%s/events.jsonl", p->state_dir);
 	if (events_open(&p->events, path) < 0)
 		return die("cannot open '%s': %s", path, strerror(errno));
@@ -637,6 +641,7 @@ out:
 	gitrev_close(p.rev);
 	events_close(p.events);
 	store_close(p.store);
+	watch_free(p.watch);
 	if (p.gitdir)
 		gitrepo_shutdown();
 	config_release(&p.cfg);

@@ -78,6 +78,9 @@ static const char readme_text[] =
 "  tasks/N/worktree   link to the task's worktree\n"
 "  tasks/N/worker     link to its worker while it runs\n"
 "  tasks/N/timeline.svg  its attempts on a time axis\n"
+"  tasks/N/wait       blocks until the task ended, then its state word:\n"
+"                     cat tasks/1/wait && cat tasks/1/diff; poll(2) and\n"
+"                     select(2) say when; ^C ends the read (EINTR)\n"
 "  plans/new          write a request in words, or {\"request\": \"...\",\n"
 "                     \"approve\": true}: a planner splits it into tasks\n"
 "  plans/N/request    what was asked\n"
@@ -90,6 +93,9 @@ static const char readme_text[] =
 "  merge-order        an order in which finished tasks merge cleanly\n"
 "  queue              the merge queue: what it does, then \"ID STATE\" per\n"
 "                     candidate (and queue.json)\n"
+"  wait               blocks until no task is queued, waiting or running,\n"
+"                     then \"STATE: N\" for every state (not listed, as\n"
+"                     tasks/N/wait: cp -r, tar and grep -r never block)\n"
 "  workers/K/status   idle, or running N with task, pid and since\n"
 "  workers/K/log      follows the worker: each task it runs from the time\n"
 "                     you open it, after a header line \"--- task N: ... ---\"\n"
@@ -653,4 +659,26 @@ int view_worker_status(struct pai *p, int k, struct buf *out)
 	if (w.pid)
 		buf_printf(out, "pid: %d\n", (int)w.pid);
 	return buf_printf(out, "since: %s\n", t);
+}
+
+int view_task_wait(struct pai *p, const struct task *t, struct buf *out)
+{
+	if (!task_state_ended(t->state))
+		return 0;
+	return buf_printf(out, "%s\n", task_state_name(t->state));
+}
+
+int view_root_wait(struct pai *p, struct buf *out)
+{
+	size_t counts[TASK_STATE_COUNT];
+	int i, r;
+
+	if ((r = store_counts(p->store, counts)) < 0)
+		return r;
+	if (counts[TASK_QUEUED] || counts[TASK_WAITING] ||
+	    counts[TASK_RUNNING])
+		return 0;
+	for (i = 0; i < TASK_STATE_COUNT && r == 0; i++)
+		r = buf_printf(out, "%s: %zu\n", task_state_name(i), counts[i]);
+	return r;
 }

@@ -835,6 +835,13 @@ out:
 	return error;
 }
 
+void store_set_watch(struct store *st, struct watch *w)
+{
+	pthread_mutex_lock(&st->lock);
+	st->watch = w;
+	pthread_mutex_unlock(&st->lock);
+}
+
 void store_close(struct store *st)
 {
 	int i;

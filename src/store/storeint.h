@@ -33,6 +33,7 @@
 
 #include "group.h"
 #include "store.h"
+#include "watch.h"
 
 /* How long a statement waits for another process holding the write lock. */
 #define STORE_BUSY_TIMEOUT_MS 5000
@@ -102,7 +103,16 @@ struct store {
 	pthread_mutex_t lock;
 	sqlite3_stmt *stmt[S_COUNT];	/* prepared on first use */
 	struct group creates;	/* new tasks, committed in groups */
+	struct watch *watch;	/* told of state changes, or NULL */
 };
+
+/* Task id changed state (watch_changed: cheap, safe with the lock held;
+ * a change rolled back later is a spurious call, which waiters allow). */
+static inline void st_changed(struct store *st, int64_t id)
+{
+	if (st->watch)
+		watch_changed(st->watch, id);
+}
 
 /* db.c */
 int64_t st_now_ms(void);

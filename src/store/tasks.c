@@ -37,6 +37,12 @@ const char *task_state_name(enum task_state s)
 	return state_names[s];
 }
 
+bool task_state_ended(enum task_state s)
+{
+	return s == TASK_DONE || s == TASK_FAILED || s == TASK_CANCELLED ||
+	       s == TASK_MERGED || s == TASK_BLOCKED || s == TASK_REJECTED;
+}
+
 int task_state_parse(const char *name, enum task_state *out)
 {
 	int i;
@@ -86,8 +92,12 @@ int st_state_locked(struct store *st, int64_t id, enum task_state *out)
 int st_set_state_locked(struct store *st, int64_t id, enum task_state to,
 			const char *reason)
 {
-	return st_update(st, S_SET_STATE, "IsTI", id, state_names[to],
-			 reason && *reason ? reason : NULL, st_now_ms());
+	int error = st_update(st, S_SET_STATE, "IsTI", id, state_names[to],
+			      reason && *reason ? reason : NULL, st_now_ms());
+
+	if (error == 0)
+		st_changed(st, id);
+	return error;
 }
 
 /* The task whose branch is name: 1 and *id, 0 when none; the lock is
@@ -149,8 +159,15 @@ int store_task_set_priority(struct store *st, int64_t id, int priority)
 int store_task_backoff(struct store *st, int64_t id, int64_t not_before,
 		       int exit_code, const char *reason)
 {
-	return st_write(st, S_BACKOFF, "IIiTI", id, not_before, exit_code,
-			reason, st_now_ms());
+	int error;
+
+	pthread_mutex_lock(&st->lock);
+	error = st_update(st, S_BACKOFF, "IIiTI", id, not_before, exit_code,
+			  reason, st_now_ms());
+	if (error == 0)
+		st_changed(st, id);
+	pthread_mutex_unlock(&st->lock);
+	return error;
 }
 
 int store_task_set_base(struct store *st, int64_t id, const char *base)
@@ -325,6 +342,8 @@ int store_task_start(struct store *st, int64_t id, int worker)
 
 	pthread_mutex_lock(&st->lock);
 	error = st_update(st, S_START, "IiI", id, worker, st_now_ms());
+	if (error == 0)
+		st_changed(st, id);
 	/* The UPDATE only matches a queued task; tell a task in another
 	 * state apart from one that does not exist. */
 	if (error == -ENOENT)
@@ -364,6 +383,8 @@ int store_task_add_usage(struct store *st, int64_t id,
 int store_task_finish(struct store *st, int64_t id, enum task_state state,
 		      int exit_code, const char *commit, const char *reason)
 {
+	int error;
+
 	/* queued and running have their own transitions, which keep
 	 * attempts, started and the worker slot straight. */
 	if ((unsigned)state >= TASK_STATE_COUNT || state == TASK_QUEUED ||
@@ -371,8 +392,13 @@ int store_task_finish(struct store *st, int64_t id, enum task_state state,
 		return -EINVAL;
 	if (commit && strlen(commit) > 40)
 		return -EINVAL;
-	return st_write(st, S_FINISH, "IsiTTI", id, state_names[state],
-			exit_code, commit, reason, st_now_ms());
+	pthread_mutex_lock(&st->lock);
+	error = st_update(st, S_FINISH, "IsiTTI", id, state_names[state],
+			  exit_code, commit, reason, st_now_ms());
+	if (error == 0)
+		st_changed(st, id);
+	pthread_mutex_unlock(&st->lock);
+	return error;
 }
 
 int store_task_requeue(struct store *st, int64_t id, const char *reason)
@@ -397,6 +423,8 @@ int store_task_requeue(struct store *st, int64_t id, const char *reason)
 fail:
 	if (error)
 		st_rollback(st);
+	else
+		st_changed(st, id);
 out:
 	pthread_mutex_unlock(&st->lock);
 	return error;
