@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "engine.h"
 #include "gitwork.h"
+#include "mergeq.h"
 #include "pai.h"
 #include "quote.h"
 #include "review.h"
@@ -677,6 +678,9 @@ int view_root_wait(struct pai *p, struct buf *out)
 		return r;
 	if (counts[TASK_QUEUED] || counts[TASK_WAITING] ||
 	    counts[TASK_RUNNING])
+		return 0;
+	/* nor is it while the merge queue has candidates to land */
+	if (p->mergeq && !mergeq_idle(p->mergeq))
 		return 0;
 	for (i = 0; i < TASK_STATE_COUNT && r == 0; i++)
 		r = buf_printf(out, "%s: %zu\n", task_state_name(i), counts[i]);

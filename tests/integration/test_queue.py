@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.dont_write_bytecode = True
@@ -240,6 +241,29 @@ class TestCrash(QueueTestCase):
         self.assertEqual(branches.strip(), '')
         wts = git(self.m.repo, 'worktree', 'list', '--porcelain')
         self.assertNotIn('merge-queue', wts)
+
+
+class TestRootWait(QueueTestCase):
+
+    def test_root_wait_waits_for_the_merge_queue(self):
+        gate = os.path.join(self.tmp, 'gate')
+        t = self.submit_done([good(1)])[0]
+        self.queue_check('echo run >> %s; while [ ! -e %s ]; do sleep 0.1; '
+                         'done; make test' % (self.runs, gate))
+        self.assertEqual(self.m.ctl('tasks/%d/ctl' % t, 'queue\n'), 0)
+        wait_for(lambda: self.check_runs() >= 1, 60, msg='the check to start')
+        got = []
+        reader = threading.Thread(target=lambda: got.append(self.m.read('wait')))
+        reader.start()
+        reader.join(1.0)
+        # no task is queued or running, but the queue is checking
+        self.assertTrue(reader.is_alive())
+        self.assertEqual(got, [])
+        open(gate, 'w').close()
+        reader.join(90)
+        self.assertFalse(reader.is_alive())
+        self.assertIn('merged: 1', got[0])
+        self.assertEqual(self.m.state(t), 'merged')
 
 
 class TestFix(QueueTestCase):

@@ -158,7 +158,7 @@ class TestWait(PaiTestCase):
         self.assertEqual(counts['failed'], '1')
         self.assertEqual(sorted(counts), sorted(
             ['queued', 'running', 'done', 'failed', 'cancelled', 'merged',
-             'waiting', 'blocked']))
+             'waiting', 'blocked', 'rejected']))
         self.assertEqual(self.m.state(b), 'failed')
         # drained: it answers at once, as often as asked
         self.assertEqual(self.m.read('wait'), out)
