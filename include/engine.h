@@ -40,6 +40,8 @@ struct engine_vars {
 	const char *result_file; /* where the result JSON goes */
 	const char *options;	/* the task's own args, env, permission_mode
 				 * (JSON from its spec), or NULL */
+	bool sandboxed;		/* in parallelai's sandbox: a CLI's own
+				 * (codex -s) is off, it cannot nest */
 };
 
 /*

@@ -535,7 +535,10 @@ static int cli_argv(struct argv *a, const struct cli *cli,
 		/* -c overrides from args belong after "exec". */
 		push(a, "exec");
 		push(a, "--json");
-		push2(a, "-s", "workspace-write");
+		/* in our sandbox already: codex's own bubblewrap cannot
+		 * nest inside it (it fails to set up /tmp) */
+		push2(a, "-s", v->sandboxed ? "danger-full-access" :
+			       "workspace-write");
 		push(a, "--skip-git-repo-check");
 		push2(a, "-m", model);
 	} else if (!strcmp(cli->name, "gemini")) {

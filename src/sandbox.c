@@ -10,6 +10,7 @@
  * a write under /tmp to a path not bound would land in the tmpfs and
  * vanish: the run would not see the error (FACTS.md).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -26,19 +27,25 @@
 
 #include "config.h"
 #include "engine.h"
+#include "fsutil.h"
 #include "sandbox.h"
 
 /* What an agent CLI reads to log in, under the user's home: shown
- * read-only in the task's home. */
+ * read-only in the task's home, or, for the CLIs that write their own
+ * state there as they run (copy), copied into it: the files of the
+ * directory's top level (its login, its settings), private to the task,
+ * the user's own never changed. */
 static const struct preset_binds {
 	const char *engine;
 	const char *paths[3];
+	bool copy;
 } preset_binds[] = {
-	{ "claude", { "~/.claude", "~/.claude.json", NULL } },
-	{ "codex", { "~/.codex", NULL } },
-	{ "gemini", { "~/.gemini", "~/.config/gemini", NULL } },
-	{ "aider", { "~/.aider.conf.yml", NULL } },
-	{ "opencode", { "~/.config/opencode", "~/.local/share/opencode", NULL } },
+	{ "claude", { "~/.claude", "~/.claude.json", NULL }, true },
+	{ "codex", { "~/.codex", NULL }, true },
+	{ "gemini", { "~/.gemini", "~/.config/gemini", NULL }, false },
+	{ "aider", { "~/.aider.conf.yml", NULL }, false },
+	{ "opencode", { "~/.config/opencode", "~/.local/share/opencode", NULL },
+	  false },
 };
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -317,6 +324,45 @@ static void add_bind(struct words *w, const char *flag, const char *path,
 	}
 }
 
+/* ~/NAME of the user's home into the task's: a file copied, a
+ * directory's regular files at its top level copied (not its history
+ * and caches below). */
+static void copy_into_home(const char *path, const struct sandbox_paths *sp)
+{
+	char src[PATH_MAX], dst[PATH_MAX];
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+
+	if (!sp->user_home || strncmp(path, "~/", 2))
+		return;
+	snprintf(src, sizeof(src), "%s/%s", sp->user_home, path + 2);
+	snprintf(dst, sizeof(dst), "%s/%s", sp->home, path + 2);
+	if (stat(src, &st) < 0)
+		return;
+	if (!S_ISDIR(st.st_mode)) {
+		copy_file(src, dst);
+		return;
+	}
+	if (mkdir_p(dst, 0700) < 0 || !(d = opendir(src)))
+		return;
+	while ((e = readdir(d))) {
+		char from[PATH_MAX], to[PATH_MAX];
+
+		if (e->d_name[0] == '.' && (!e->d_name[1] ||
+		    (e->d_name[1] == '.' && !e->d_name[2])))
+			continue;
+		if ((size_t)snprintf(from, sizeof(from), "%s/%s", src,
+				     e->d_name) >= sizeof(from) ||
+		    (size_t)snprintf(to, sizeof(to), "%s/%s", dst,
+				     e->d_name) >= sizeof(to) ||
+		    lstat(from, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		copy_file(from, to);
+	}
+	closedir(d);
+}
+
 static void add_engine_binds(struct words *w, const struct config *c,
 			     const char *engine,
 			     const struct sandbox_paths *sp)
@@ -329,9 +375,14 @@ static void add_engine_binds(struct words *w, const struct config *c,
 	add_bind(w, "--ro-bind-try", "~/.config/git", sp);
 	for (i = 0; i < N_OF(preset_binds); i++)
 		if (!strcmp(preset_binds[i].engine, engine))
-			for (j = 0; preset_binds[i].paths[j]; j++)
-				add_bind(w, "--ro-bind-try",
-					 preset_binds[i].paths[j], sp);
+			for (j = 0; preset_binds[i].paths[j]; j++) {
+				if (preset_binds[i].copy)
+					copy_into_home(preset_binds[i].paths[j],
+						       sp);
+				else
+					add_bind(w, "--ro-bind-try",
+						 preset_binds[i].paths[j], sp);
+			}
 	for (i = 0; d && i < d->n_bind; i++)
 		add_bind(w, "--ro-bind-try", d->bind[i], sp);
 	for (i = 0; d && i < d->n_bind_rw; i++)

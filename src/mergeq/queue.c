@@ -176,13 +176,31 @@ static void promote_pending(struct mergeq *q)
 
 /* One round: the next batch of waiting candidates. 1 when there was
  * work, 0 when none, <0 when the queue must wait for a kick. */
-static int one_round(struct mergeq *q, int out_fd)
+/* A file for the output of the checks of one round, with no name (it
+ * goes when closed): what a rejected candidate keeps is copied into its
+ * tasks/N/check. */
+static int output_file(const char *state_dir)
+{
+	char path[PATH_MAX];
+	int fd = open(state_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR))
+		return fd < 0 ? -errno : fd;
+	snprintf(path, sizeof(path), "%s/merge-queue.check", state_dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+		       0600)) < 0)
+		return -errno;
+	unlink(path);
+	return fd;
+}
+
+static int one_round(struct mergeq *q)
 {
 	struct cand *c;
 	struct cand **v;
 	size_t n, i, k = q->p->cfg.queue_batch > 0 ?
 			 (size_t)q->p->cfg.queue_batch : 1;
-	int r;
+	int r, out_fd;
 
 	promote_pending(q);
 	pthread_mutex_lock(&q->adding);
@@ -194,14 +212,18 @@ static int one_round(struct mergeq *q, int out_fd)
 		free(c);
 		return 0;
 	}
-	if (!(v = calloc(n, sizeof(*v)))) {
+	if ((out_fd = output_file(q->p->state_dir)) < 0 ||
+	    !(v = calloc(n, sizeof(*v)))) {
+		if (out_fd >= 0)
+			close(out_fd);
 		mq_cands_release(c, n);
 		free(c);
-		return -ENOMEM;
+		return out_fd < 0 ? out_fd : -ENOMEM;
 	}
 	for (i = 0; i < n; i++)
 		v[i] = &c[i];
 	r = mq_run_batch(q, v, n, out_fd);
+	close(out_fd);
 	free(v);
 	mq_cands_release(c, n);
 	free(c);
@@ -212,17 +234,12 @@ static int one_round(struct mergeq *q, int out_fd)
 static void *queue_main(void *arg)
 {
 	struct mergeq *q = arg;
-	char path[PATH_MAX];
 	struct timespec until;
-	int fd, r;
+	int r;
 
-	/* the last check's output, while it is being judged */
-	snprintf(path, sizeof(path), "%s/logs/merge-queue.check",
-		 q->p->state_dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	mq_scratch_remove(q);
 	while (!mq_stopping(q)) {
-		r = fd < 0 ? -EIO : one_round(q, fd);
+		r = one_round(q);
 		if (r > 0)
 			continue;
 		/* nothing to do, or stalled: until kicked, or a second
@@ -236,8 +253,6 @@ static void *queue_main(void *arg)
 		q->kicked = false;
 		pthread_mutex_unlock(&q->lock);
 	}
-	if (fd >= 0)
-		close(fd);
 	return NULL;
 }
 

@@ -29,6 +29,7 @@
 #include "pai.h"
 #include "review.h"
 #include "runner.h"
+#include "sandbox.h"
 #include "scheduler.h"
 #include "spec.h"
 #include "submit.h"
@@ -189,6 +190,7 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	char **task_env = NULL;
 	size_t n = 0, k;
 	struct engine_vars v;
+	struct sandbox_choice ch;
 	int ret;
 
 	pai_prompt_path(s->p, t->id, prompt_file, sizeof(prompt_file));
@@ -209,6 +211,9 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 				  .self_exe = s->p->self_exe,
 				  .raw_file = raw, .result_file = result,
 				  .options = t->options };
+	/* the choice sched_contain makes again below: some CLIs must know */
+	v.sandboxed = sandbox_choose(&s->p->cfg, &s->p->sandbox, t->engine,
+				     t->options, &ch, err, errlen) == 0 && ch.on;
 	ret = engine_argv(&s->p->cfg, t->engine, &v, &argv, err, errlen);
 	if (ret < 0)
 		goto out;

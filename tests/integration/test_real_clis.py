@@ -279,6 +279,10 @@ class TestRealCodex(RealCLITestCase):
                    'CODEX_HOME=' + os.path.join(self.home, '.codex')):
             git(repo, 'config', '--add', 'engine.codex.env', kv)
         os.makedirs(os.path.join(self.home, '.codex'))
+        # codex writes its sessions into CODEX_HOME as it runs: a home of
+        # the test's own, not the task's, is bound writable into the
+        # sandbox (the default ~/.codex is copied into the task's home)
+        git(repo, 'config', 'engine.codex.bindRw', self.home)
         git(repo, 'config', 'engine.codex.model', 'pai-test')
         git(repo, 'config', 'engine.codex.args', codex_args(self.srv.url))
 
