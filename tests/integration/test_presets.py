@@ -376,9 +376,10 @@ PRESETS = {
                 '--permission-mode', 'acceptEdits'],
                ['-p', 'PROMPT', '--output-format', 'stream-json', '--verbose',
                 '--permission-mode', 'plan', '--model', 'M', 'ARGS']),
+    # in the sandbox (bubblewrap works here): codex's own is off
     'codex': ('codex', CODEX_OK,
-              ['exec', '--json', '-s', 'workspace-write', '--skip-git-repo-check', 'PROMPT'],
-              ['exec', '--json', '-s', 'workspace-write', '--skip-git-repo-check',
+              ['exec', '--json', '-s', 'danger-full-access', '--skip-git-repo-check', 'PROMPT'],
+              ['exec', '--json', '-s', 'danger-full-access', '--skip-git-repo-check',
                '-m', 'M', 'ARGS', 'PROMPT']),
     'gemini': ('gemini', GEMINI_OK,
                ['-p', 'PROMPT', '--output-format', 'stream-json', '--approval-mode', 'auto_edit'],
