@@ -16,6 +16,7 @@
 #include <git2.h>
 
 #include "quote.h"
+#include "sim.h"
 #include "spec.h"
 
 #define SPEC_MAX_SECONDS (7 * 24 * 3600)
@@ -189,6 +190,8 @@ static const struct field {
 	{ "check", is_string, "a string (a shell command; \"\": none)",
 	  false },
 	{ "fix_rounds", is_count, "an integer from 0 to 100", false },
+	{ "sim", is_object, "an object ({\"seconds\": 0, \"failRate\": 0.2,"
+	  " \"checkFailRate\": 0.5, \"seed\": 7})", false },
 };
 
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -322,12 +325,13 @@ static int take_seconds(const cJSON *root, const char *key)
 /* The engine options of a spec, kept together as one JSON object. */
 static int take_options(struct spec *out, const cJSON *root)
 {
-	static const char *const keys[] = { "args", "env", "permission_mode" };
+	static const char *const keys[] = { "args", "env", "permission_mode",
+					    "sim" };
 	cJSON *opts = NULL;
 	size_t i;
 	int r;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, keys[i]);
 
 		if (!v)
@@ -366,6 +370,10 @@ static int take(struct spec *out, const cJSON *root, bool nested,
 
 	if ((r = check_fields(root, nested, err, errlen)) < 0 ||
 	    (r = check_names(root, err, errlen)) < 0)
+		return r;
+	if (cJSON_GetObjectItemCaseSensitive(root, "sim") &&
+	    (r = sim_knobs_check_json(cJSON_GetObjectItemCaseSensitive(
+				root, "sim"), err, errlen)) < 0)
 		return r;
 	p = cJSON_GetObjectItemCaseSensitive(root, "prompt");
 	if (!p) {

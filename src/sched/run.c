@@ -208,7 +208,8 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 				  .task_id = t->id, .model = t->model,
 				  .self_exe = s->p->self_exe,
 				  .raw_file = raw, .result_file = result,
-				  .options = t->options };
+				  .options = t->options,
+				  .attempt = t->attempts };
 	ret = engine_argv(&s->p->cfg, t->engine, &v, &argv, err, errlen);
 	if (ret < 0)
 		goto out;
