@@ -4,7 +4,6 @@
  * Pure but for getrandom when no seed is set.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +33,7 @@ static int knob_value(struct sim_knobs *k, const char *name, double v)
 		else
 			k->check_fail_rate = v;
 	} else if (!strcasecmp(name, "seed")) {
-		if (!(v >= 0 && v <= SIM_MAX_SEED) || v != floor(v))
+		if (!(v >= 0 && v <= SIM_MAX_SEED) || v != (double)(uint64_t)v)
 			return -EINVAL;
 		k->seed = (uint64_t)v;
 		k->seeded = true;
