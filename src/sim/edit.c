@@ -70,8 +70,8 @@ static void unwrap(const char **s, size_t *n)
 		(*n)--;
 }
 
-/* Is rel a regular file of the worktree (no link, nothing above it, not
- * in .git), a text file we may edit? */
+/* Is rel a regular file of the worktree (no link, hard or symbolic,
+ * nothing above it, not in .git), a file we may edit? */
 static bool editable(const char *wt, const char *rel)
 {
 	char path[PATH_MAX], real[PATH_MAX], root[PATH_MAX];
@@ -84,7 +84,7 @@ static bool editable(const char *wt, const char *rel)
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", wt, rel) >=
 	    sizeof(path))
 		return false;
-	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink > 1 ||
 	    st.st_size > SIM_FILE_MAX)
 		return false;
 	if (!realpath(path, real) || !realpath(wt, root))
