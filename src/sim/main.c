@@ -391,8 +391,13 @@ static int work(struct sim_run *s)
 	for (i = 0; i < n; i++)
 		if ((r = edit(s, files[i], note)) == 0)
 			buf_printf(&did, "%s%s", did.len ? ", " : "", files[i]);
-		else if (r == -ENOTSUP)
-			say(s, "That file takes no comment; I'll leave it.");
+		else if (r == -ENOTSUP) {
+			char why[PATH_MAX + 64];
+
+			snprintf(why, sizeof(why), "%s takes no comment; I'll"
+				 " leave it as it is.", files[i]);
+			say(s, why);
+		}
 	if (!did.len)
 		notes_file(s, note, &did);
 	{
