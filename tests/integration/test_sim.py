@@ -98,6 +98,8 @@ class TestSimEngine(SimTestCase):
         self.assertGreater(float(st['cost_usd']), 0)
         self.assertEqual(self.m.read('tasks/%d/result' % ids[0]).split(' (')[0],
                          'Done: src/hello.c')
+        # the raw stream and the final message, as an agent CLI's
+        self.assertIn('"tool_use"', self.m.read('tasks/%d/log.jsonl' % ids[0]))
         # the planner's transcript is an agent's too
         self.assertIn("I'll split the request", self.m.read('plans/%d/log' % pid))
 
@@ -120,6 +122,33 @@ class TestSimEngine(SimTestCase):
         self.assertEqual(got['review src/hello.c'], ['M\tsrc/hello.c', ''])
         self.assertEqual(got['sum up the reviews'], ['A\tNOTES-%d.md' % ids[-1], ''])
         self.assertIn('# sim: task ', self.m.read('tasks/%d/diff' % ids[0]))
+
+    def test_never_edits_outside_the_worktree(self):
+        outdir = os.path.join(self.tmp, 'outdir')
+        os.makedirs(outdir)
+        outside = os.path.join(outdir, 'outside.c')
+        other = os.path.join(outdir, 'other.c')
+        for path in (outside, other):
+            with open(path, 'w') as f:
+                f.write('int outside;\n')
+        # a link to the file, a link to its directory, and (made by the
+        # worktree's setup) a hard link to it
+        os.symlink(outside, os.path.join(self.m.repo, 'link.c'))
+        os.symlink(outdir, os.path.join(self.m.repo, 'linkdir'))
+        git(self.m.repo, 'add', 'link.c', 'linkdir')
+        git(self.m.repo, 'commit', '-q', '-m', 'links out')
+        self.m.unmount()
+        git(self.m.repo, 'config', 'worktree.setup', 'ln %s hard.c' % outside)
+        self.m.start()
+        tid = self.m.submit('edit link.c, linkdir/other.c, hard.c, ../outdir/outside.c,'
+                            ' %s and .git/config' % outside)
+        self.ends(tid, 'done')
+        for path in (outside, other):
+            with open(path) as f:
+                self.assertEqual(f.read(), 'int outside;\n', path)
+        self.assertEqual(self.files(tid), ['A\tNOTES-%d.md' % tid, 'A\thard.c', ''])
+        with open(os.path.join(self.m.repo, '.git', 'config')) as f:
+            self.assertNotIn('sim: task', f.read())
 
     def seed_failing_once(self, prompt, tid):
         """A seed with which `parallelai sim` fails attempt 1 of task tid
