@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sim.h"
+
 /*
  * [engine "NAME"]: a command of one's own, or settings for a preset
  * (claude, codex, gemini, aider, opencode, anthropic, openai).
@@ -126,6 +128,10 @@ struct config {
 				 * none */
 	char *bwrap;		/* parallelai.bwrap: bubblewrap's path;
 				 * NULL: bwrap on PATH */
+	struct sim_knobs sim;	/* [sim] seconds, failRate, seed,
+				 * checkFailRate (include/sim.h) */
+	bool simulate;		/* -o simulate, parallelai.simulate: every
+				 * engine, the planner and the judge are sim */
 };
 
 void config_init(struct config *c);

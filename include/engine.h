@@ -9,6 +9,9 @@
  *             readable log, keeps the raw stream and writes a result file
  *   anthropic, openai
  *             the built-in agent, `parallelai agent`
+ *   sim       the offline stand-in, `parallelai sim` under `parallelai
+ *             stream --format claude` (include/sim.h); with -o simulate
+ *             every engine is it
  *   NAME      [engine "NAME"] command = TEMPLATE from the config: split
  *             into words like a shell would (quotes and backslashes), then
  *             {prompt}, {prompt_file}, {worktree}, {task_id} and {branch}
@@ -42,6 +45,7 @@ struct engine_vars {
 				 * (JSON from its spec), or NULL */
 	bool sandboxed;		/* in parallelai's sandbox: a CLI's own
 				 * (codex -s) is off, it cannot nest */
+	int attempt;		/* the task's attempt, for sim (0: 1) */
 };
 
 /*

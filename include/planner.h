@@ -46,6 +46,9 @@ struct plan_steps {
  * last answer and what was wrong with it. malloc'd. */
 char *plan_prompt(const char *request, const char *previous,
 		  const char *error);
+/* The request inside a prompt plan_prompt made (len bytes of it, its
+ * previous answer left out), or NULL when prompt is not one. */
+const char *plan_request(const char *prompt, size_t *len);
 /* Find the JSON object in an answer (fences and prose around it are
  * allowed), check it and order it. max bounds the number of tasks. */
 int plan_parse(struct plan_steps *out, const char *answer,

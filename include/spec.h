@@ -16,6 +16,8 @@
  *	 "retries": 2, "base": "v1.2", "branch": "feature/x",
  *	 "labels": ["ui"],
  *	 "check": "make test", "fix_rounds": 2,	a check gate; "" for none
+ *	 "sim": {"seconds": 0, "failRate": 0.2,	the sim engine's knobs
+ *		 "checkFailRate": 0.5, "seed": 7},	(include/sim.h)
  *	 "each": "*.py",			one task per path, {file} in the prompt
  *	 "then": {"prompt": "..."}}		one more, after all of them
  *
@@ -42,8 +44,8 @@ struct spec {
 	size_t prompt_len;
 	char *engine;		/* NULL: the default engine */
 	char *model;		/* NULL: the engine's configured model */
-	/* args, env and permission_mode as one JSON object, for the store
-	 * and the engine; NULL when the spec has none of them. */
+	/* args, env, permission_mode and sim as one JSON object, for the
+	 * store and the engine; NULL when the spec has none of them. */
 	char *options;
 	int priority;		/* higher first */
 	int timeout;		/* seconds of wall time, 0: none */

@@ -40,6 +40,7 @@ void config_init(struct config *c)
 	c->merge_queue = -1;
 	c->queue_batch = 4;
 	c->queue_retries = 1;
+	c->sim.seconds = 2;
 }
 
 /* true/yes/1 or false/no/0, as 1 or 0; -1 for anything else */
@@ -195,6 +196,20 @@ int config_set(struct config *c, const char *key, const char *value,
 		if (!value || !*value)
 			goto bad;
 		set_str(&c->bwrap, value);
+	} else if (!strcmp(key, "simulate")) {
+		/* -o simulate alone means yes */
+		if ((b = value ? parse_bool(value) : 1) < 0)
+			goto bad;
+		c->simulate = b;
+	} else if (!strncmp(key, "sim.", 4)) {
+		/* sim.seconds=0 among the mount options, as in [sim] */
+		if (sim_knob_set(&c->sim, key + 4, value) < 0) {
+			snprintf(err, errlen, "invalid value for '%s': '%s'"
+				 " (sim.seconds 0-86400, sim.failRate and"
+				 " sim.checkFailRate 0-1, sim.seed >= 0)", key,
+				 value ? value : "");
+			return -EINVAL;
+		}
 	} else if (!strcmp(key, "authorname")) {
 		set_str(&c->author_name, value);
 	} else if (!strcmp(key, "authoremail")) {
@@ -515,6 +530,8 @@ static int read_entry(struct config *c, const char *name, const char *value,
 		return add_copy(c, value);
 	if (!strcmp(name, "worktree.setup"))
 		set_str(&c->setup, value);
+	if (!strncmp(name, "sim.", 4))
+		return config_set(c, name, value, err, errlen);
 	return 0;
 }
 
@@ -550,7 +567,8 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 			       "planner", "planapprove", "logmax", "check",
 			       "checktimeout", "fixrounds", "fixtail",
 			       "mergequeue", "queuebatch", "queueretries",
-			       "queueautofix", "sandbox", "network", "bwrap" };
+			       "queueautofix", "sandbox", "network", "bwrap",
+			       "simulate" };
 	int ret = -EINVAL;
 	size_t i;
 

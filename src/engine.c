@@ -19,6 +19,7 @@
 #include "config.h"
 #include "engine.h"
 #include "jnum.h"
+#include "sim.h"
 #include "store.h"
 
 #define SH_ARG_MAX (100 * 1024)
@@ -124,12 +125,14 @@ const char *engine_model(const struct config *c, const char *engine,
 		return task_model;
 	if (d && d->model)
 		return d->model;
+	if (!strcmp(engine, SIM_ENGINE))
+		return SIM_ENGINE;
 	return api_of(engine) ? api_of(engine)->model : NULL;
 }
 
 bool engine_has_result(const char *engine)
 {
-	return cli_of(engine) || api_of(engine);
+	return cli_of(engine) || api_of(engine) || !strcmp(engine, SIM_ENGINE);
 }
 
 /* As engine_argv chooses: sh first, then a preset not replaced by a
@@ -603,6 +606,60 @@ static int api_argv(struct argv *a, const struct api *api,
 	return r;
 }
 
+/* sim: `parallelai sim` under `parallelai stream --format claude`, its
+ * knobs (the config's, the task's over them) and price on its line. */
+static int sim_argv(const struct config *c, const struct engine_vars *v,
+		    char ***argv_out, char *err, size_t errlen)
+{
+	const struct engine_def *d = config_engine(c, SIM_ENGINE);
+	const struct price_def *pr = config_price(c, SIM_ENGINE);
+	struct argv a = { NULL, 0, 0 };
+	struct sim_knobs k;
+	char num[64];
+
+	if (!v->self_exe || !v->raw_file || !v->result_file ||
+	    !v->prompt_file) {
+		snprintf(err, errlen, "engine '%s': missing paths", SIM_ENGINE);
+		return -EINVAL;
+	}
+	sim_knobs_get(&k, c, v->options);
+	push(&a, v->self_exe);
+	push(&a, "stream");
+	push2(&a, "--format", "claude");
+	push2(&a, "--name", SIM_ENGINE);
+	push2(&a, "--raw", v->raw_file);
+	push2(&a, "--result", v->result_file);
+	push(&a, "--");
+	push(&a, v->self_exe);
+	push(&a, "sim");
+	push2(&a, "--prompt-file", v->prompt_file);
+	push2(&a, "--worktree", v->worktree);
+	snprintf(num, sizeof(num), "%lld", v->task_id);
+	push2(&a, "--task", num);
+	snprintf(num, sizeof(num), "%d", v->attempt > 0 ? v->attempt : 1);
+	push2(&a, "--attempt", num);
+	snprintf(num, sizeof(num), "%.17g", k.seconds);
+	push2(&a, "--seconds", num);
+	snprintf(num, sizeof(num), "%.17g", k.fail_rate);
+	push2(&a, "--fail-rate", num);
+	if (k.seeded) {
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)k.seed);
+		push2(&a, "--seed", num);
+	}
+	snprintf(num, sizeof(num), "%.17g:%.17g",
+		 pr ? pr->input : SIM_PRICE_INPUT,
+		 pr ? pr->output : SIM_PRICE_OUTPUT);
+	push2(&a, "--price", num);
+	push2(&a, "--model", v->model ? v->model : d && d->model ? d->model :
+	      SIM_ENGINE);
+	if (a.err) {
+		engine_argv_free(a.v);
+		return a.err;
+	}
+	*argv_out = a.v;
+	return 0;
+}
+
 int engine_argv(const struct config *c, const char *engine,
 		const struct engine_vars *v, char ***argv_out,
 		char *err, size_t errlen)
@@ -613,6 +670,11 @@ int engine_argv(const struct config *c, const char *engine,
 	int r;
 	size_t i;
 
+	/* -o simulate: whatever the task asked for, sim runs it. */
+	if (c->simulate || (!strcmp(engine, SIM_ENGINE) &&
+			    !(config_engine(c, engine) &&
+			      config_engine(c, engine)->command)))
+		return sim_argv(c, v, argv_out, err, errlen);
 	if (!strcmp(engine, "sh")) {
 		words = calloc(4, sizeof(*words));
 		if (!words)

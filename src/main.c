@@ -39,6 +39,7 @@
 #include "planner.h"
 #include "review.h"
 #include "scheduler.h"
+#include "sim.h"
 #include "store.h"
 #include "redact.h"
 #include "sandbox.h"
@@ -64,6 +65,8 @@ static const char usage[] =
 "                   sandbox=MODE   auto (bubblewrap when it works, the\n"
 "                                  default), bwrap (refuse to mount without\n"
 "                                  it) or none\n"
+"                   simulate       a rehearsal: every engine, the planner\n"
+"                                  and the judge are sim (no model, no network)\n"
 "                   KEY=VALUE      any configuration key of parallelai(1),\n"
 "                                  e.g. retryMax=600 or mergeStrategy=squash\n"
 "                   allow_users=NAME[:NAME...]  let these users submit, command\n"
@@ -79,6 +82,7 @@ static const char usage[] =
 "  parallelai agent ...   the built-in agent, as the scheduler runs it (internal)\n"
 "  parallelai stream ...  an agent CLI's event stream to a log (internal)\n"
 "  parallelai sandbox-exec ...  a sandboxed engine's start (internal)\n"
+"  parallelai sim ...     the offline stand-in for an agent (internal)\n"
 "\n"
 "See parallelai(1) and MOUNTPOINT/README.\n";
 
@@ -183,7 +187,8 @@ static int split_opts(struct args *a, const char *list)
 		}
 		if (users && klen == len && !in(fuse_flags, s, len) &&
 		    !in((const char *const[]){ "workers", "engine", "state",
-					       "worktrees", NULL }, s, len)) {
+					       "worktrees", "simulate", NULL },
+			 s, len)) {
 			if (add_users(a, s, len))
 				return 1;
 			s += len;
@@ -196,7 +201,7 @@ static int split_opts(struct args *a, const char *list)
 		    (klen < len && in(fuse_keys, s, klen)))
 			to = &a->fuse;
 		else if (klen < len || in((const char *const[]){ "workers",
-				"engine", "state", "worktrees",
+				"engine", "state", "worktrees", "simulate",
 				NULL }, s, klen))
 			to = &a->ours;
 		else
@@ -464,6 +469,15 @@ static void detach_stdio(const char *state_dir)
  * answers in words), else the built-in agent. */
 static int choose_engines(struct pai *p)
 {
+	/* A rehearsal: sim everywhere, whatever else was configured. */
+	if (p->cfg.simulate) {
+		free(p->cfg.engine);
+		free(p->cfg.planner);
+		p->cfg.engine = strdup(SIM_ENGINE);
+		p->cfg.planner = strdup(SIM_ENGINE);
+		snprintf(p->engine_why, sizeof(p->engine_why), "simulate");
+		return p->cfg.engine && p->cfg.planner ? 0 : die("out of memory");
+	}
 	if (p->cfg.engine) {
 		snprintf(p->engine_why, sizeof(p->engine_why), "configured");
 		if (!engine_known(&p->cfg, p->cfg.engine))
@@ -587,7 +601,9 @@ static int start_threads(struct pai *p)
 	events_add(p->events, "mounted", 0, NULL);
 	/* nobody chose the engine: say which one prompts go to, once the
 	 * mount is up (a shell command given to an agent surprises) */
-	if (strcmp(p->engine_why, "configured"))
+	if (p->cfg.simulate)
+		fprintf(stderr, "parallelai: %s\n", SIM_BANNER);
+	else if (strcmp(p->engine_why, "configured"))
 		fprintf(stderr, "parallelai: default engine %s (%s); %s\n",
 			p->cfg.engine, p->engine_why,
 			engine_default_hint(p->cfg.engine));
@@ -669,6 +685,8 @@ int main(int argc, char **argv)
 		return stream_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "sandbox-exec"))
 		return sandbox_exec_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "sim"))
+		return sim_main(argc - 1, argv + 1);
 	buf_init(&a.ours, 64 * 1024);
 	buf_init(&a.fuse, 64 * 1024);
 	buf_init(&a.users, 64 * 1024);

@@ -34,6 +34,7 @@
 #include "planner.h"
 #include "runner.h"
 #include "scheduler.h"
+#include "sim.h"
 #include "store.h"
 #include "submit.h"
 
@@ -44,13 +45,7 @@
 
 /* ---- prompts and answers ------------------------------------------- */
 
-char *plan_prompt(const char *request, const char *previous,
-		  const char *error)
-{
-	struct buf b;
-
-	buf_init(&b, BUF_NOMAX);
-	buf_puts(&b,
+static const char plan_head[] =
 "Split the request below into tasks for coding agents. Each task runs in\n"
 "its own git worktree of the repository, in parallel with the others\n"
 "unless it depends on them; a task that depends on others starts from\n"
@@ -61,10 +56,19 @@ char *plan_prompt(const char *request, const char *previous,
 "            \"depends\": [\"name of another task\", ...]}]}\n"
 "Names are unique; depends names only tasks of this list; no cycles.\n"
 "\n"
-"Request:\n");
+"Request:\n";
+static const char plan_again[] = "\n\nYour previous answer was:\n";
+
+char *plan_prompt(const char *request, const char *previous,
+		  const char *error)
+{
+	struct buf b;
+
+	buf_init(&b, BUF_NOMAX);
+	buf_puts(&b, plan_head);
 	buf_puts(&b, request);
 	if (previous) {
-		buf_puts(&b, "\n\nYour previous answer was:\n");
+		buf_puts(&b, plan_again);
 		buf_puts(&b, previous);
 		buf_printf(&b, "\n\nIt cannot be used: %s. Answer again, with"
 			   " the JSON object only.\n", error ? error : "");
@@ -72,6 +76,18 @@ char *plan_prompt(const char *request, const char *previous,
 	if (!b.ptr)
 		buf_puts(&b, "");
 	return buf_detach(&b);
+}
+
+const char *plan_request(const char *prompt, size_t *len)
+{
+	const char *req, *again;
+
+	if (strncmp(prompt, plan_head, sizeof(plan_head) - 1))
+		return NULL;
+	req = prompt + sizeof(plan_head) - 1;
+	again = strstr(req, plan_again);
+	*len = again ? (size_t)(again - req) : strlen(req);
+	return req;
 }
 
 void plan_steps_release(struct plan_steps *s)
@@ -511,7 +527,8 @@ static int create_tasks(struct planner *pl, const struct plan *plan,
 			deps[i][k] = -(int64_t)(st->deps[k] + 1);
 		v[i].prompt = st->prompt;
 		v[i].len = strlen(st->prompt);
-		v[i].engine = st->engine ? st->engine : p->cfg.engine;
+		v[i].engine = p->cfg.simulate ? SIM_ENGINE : st->engine ?
+			      st->engine : p->cfg.engine;
 		submit_check(&p->cfg, v[i].engine, NULL, -1, &v[i]);
 		v[i].base = base;
 		v[i].depends = deps[i];

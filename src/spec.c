@@ -16,6 +16,7 @@
 #include <git2.h>
 
 #include "quote.h"
+#include "sim.h"
 #include "spec.h"
 
 #define SPEC_MAX_SECONDS (7 * 24 * 3600)
@@ -205,6 +206,8 @@ static const struct field {
 	{ "check", is_string, "a string (a shell command; \"\": none)",
 	  false },
 	{ "fix_rounds", is_count, "an integer from 0 to 100", false },
+	{ "sim", is_object, "an object ({\"seconds\": 0, \"failRate\": 0.2,"
+	  " \"checkFailRate\": 0.5, \"seed\": 7})", false },
 };
 
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -339,7 +342,7 @@ static int take_seconds(const cJSON *root, const char *key)
 static int take_options(struct spec *out, const cJSON *root)
 {
 	static const char *const keys[] = { "args", "env", "permission_mode",
-					    "sandbox", "network" };
+					    "sandbox", "network", "sim" };
 	cJSON *opts = NULL;
 	size_t i;
 	int r;
@@ -383,6 +386,10 @@ static int take(struct spec *out, const cJSON *root, bool nested,
 
 	if ((r = check_fields(root, nested, err, errlen)) < 0 ||
 	    (r = check_names(root, err, errlen)) < 0)
+		return r;
+	if (cJSON_GetObjectItemCaseSensitive(root, "sim") &&
+	    (r = sim_knobs_check_json(cJSON_GetObjectItemCaseSensitive(
+				root, "sim"), err, errlen)) < 0)
 		return r;
 	p = cJSON_GetObjectItemCaseSensitive(root, "prompt");
 	if (!p) {

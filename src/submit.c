@@ -10,6 +10,7 @@
 #include "gitrepo.h"
 #include "gitrev.h"
 #include "pai.h"
+#include "sim.h"
 #include "submit.h"
 
 void submit_check(const struct config *c, const char *engine,
@@ -53,6 +54,9 @@ static int check_engine(struct pai *p, const struct spec *sp,
 			const char **engine, char *err, size_t errlen)
 {
 	*engine = sp->engine ? sp->engine : p->cfg.engine;
+	/* A rehearsal runs everything with sim, and says so. */
+	if (p->cfg.simulate)
+		*engine = SIM_ENGINE;
 	if (!engine_known(&p->cfg, *engine)) {
 		snprintf(err, errlen, "unknown engine '%s'", *engine);
 		return -EINVAL;

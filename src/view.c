@@ -23,6 +23,7 @@
 #include "review.h"
 #include "sandbox.h"
 #include "scheduler.h"
+#include "sim.h"
 #include "store.h"
 #include "view.h"
 
@@ -145,8 +146,8 @@ static const char readme_text[] =
 "\n"
 "Engines: sh runs the prompt with /bin/sh -c in the worktree; claude,\n"
 "codex, gemini, aider and opencode run those CLIs headless; anthropic and\n"
-"openai are the built-in agent; others are configured with\n"
-"[engine \"NAME\"] command = ... (see parallelai(1)).\n"
+"openai are the built-in agent; sim is an offline stand-in; others are\n"
+"configured with [engine \"NAME\"] command = ... (see parallelai(1)).\n"
 "Notifications: [notify \"NAME\"] sections send the events they name\n"
 "(finished, failed, needs_input, landed, ... or *) to a command or an\n"
 "HTTP POST, retried and kept across remounts; needs_input in events says\n"
@@ -162,6 +163,17 @@ static const char readme_text[] =
 "daemon's whole environment; known keys are written as [redacted].\n"
 "Not protected: it runs as you and can read what you can (and send it\n"
 "out with network=on), and it can damage the shared objects.\n"
+"\n"
+"Rehearsals: engine sim (or -o simulate, which makes every engine, the\n"
+"planner and the judge sim, and says so in status) acts as an agent with\n"
+"no model and no network: a log with tool calls, tokens and a cost\n"
+"([price \"sim\"], else $3/$15 per million), a comment line added to the\n"
+"files the prompt names (or NOTES-N.md). Knobs in [sim] or a spec's\n"
+"\"sim\": {...}: seconds (2, +-50%), failRate, checkFailRate (first rounds\n"
+"whose check fails without running, to rehearse fix rounds), seed (the\n"
+"same seed, the same diffs). As planner it makes a task per line or\n"
+"bullet; a line saying \"after\" waits for the one before (or \"after 2\",\n"
+"\"after all\", \"after the api\").\n"
 "Errors: EINVAL bad prompt or command, EFBIG prompt too long, ENOENT no\n"
 "such task, EBUSY wrong state, EACCES read-only or not yours, EINTR a long\n"
 "command (merge all, prune) stopped by ^C between two of its steps (event\n"
@@ -180,6 +192,8 @@ int view_readme(struct pai *p, struct buf *out)
 	struct sandbox_choice ch;
 	char why[512];
 
+	if (p->cfg.simulate && (r = buf_printf(out, "%s\n\n", SIM_BANNER)) < 0)
+		return r;
 	if ((r = buf_puts(out, readme_intro)) < 0 ||
 	    (r = buf_printf(out, "\nThis mount's default engine: %s (%s);\n%s.\n",
 			    p->cfg.engine, p->engine_why,
@@ -235,6 +249,18 @@ static void kv_time(struct kv *kv, const char *key, int64_t ms)
 		return;
 	pai_format_time(ms, t, sizeof(t));
 	kv_str(kv, key, t);
+}
+
+/* -o simulate, said wherever an engine is: nobody takes a rehearsal for
+ * work. */
+static void kv_simulate(struct kv *kv, struct pai *p, const char *line)
+{
+	if (!p->cfg.simulate)
+		return;
+	if (kv->json)
+		cJSON_AddBoolToObject(kv->json, "simulate", 1);
+	else
+		kv_str(kv, "simulate", line);
 }
 
 /* Dollars, when some engine reported a price. */
@@ -454,6 +480,8 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 	kv_str(&kv, "engine", p->cfg.engine);
 	kv_str(&kv, "engine_reason", p->engine_why);
 	kv_sandbox(&kv, p, p->cfg.engine, NULL);
+	kv_simulate(&kv, p, "yes: every engine, the planner and the judge are"
+		    " sim; a rehearsal, not real work");
 	kv_num(&kv, "busy", sched_busy(p->sched));
 	kv_num(&kv, "tasks", (long long)total);
 	for (i = 0; i < TASK_STATE_COUNT; i++)
@@ -508,6 +536,8 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 	kv_num(&kv, "id", t->id);
 	kv_str(&kv, "engine", t->engine);
 	kv_sandbox(&kv, p, t->engine, t->options);
+	kv_simulate(&kv, p, "yes: sim stands in for the engine; a rehearsal,"
+		    " not real work");
 	kv_num(&kv, "attempts", t->attempts);
 	if (t->exit_code >= 0)
 		kv_num(&kv, "exit", t->exit_code);

@@ -24,6 +24,7 @@
 #include "events.h"
 #include "pai.h"
 #include "quote.h"
+#include "sim.h"
 #include "store.h"
 #include "schedint.h"
 
@@ -87,6 +88,28 @@ static void keep_output(struct run *r, const struct task *t, off_t from,
 	close(fd);
 }
 
+/*
+ * sim.checkFailRate: a sim task's first round whose check fails by
+ * design, so that fix rounds can be rehearsed; the command does not run,
+ * the log says why, and the round fails with exit 1.
+ */
+static bool sim_fails(struct pai *p, const struct task *t, int round,
+		      int logfd, struct check_outcome *o)
+{
+	struct sim_knobs k;
+
+	if (round != 1 || (!p->cfg.simulate && strcmp(t->engine, SIM_ENGINE)))
+		return false;
+	sim_knobs_get(&k, &p->cfg, t->options);
+	if (!sim_check_fails(&k, t->id, t->attempts))
+		return false;
+	sched_log_line(logfd, "sim: the check fails in this round by design"
+		       " (sim.checkFailRate %g), to rehearse a fix round; it"
+		       " did not run", k.check_fail_rate);
+	*o = (struct check_outcome){ .end = CHECK_EXITED, .code = 1 };
+	return true;
+}
+
 /* Run the task's check once, in round `round`; *o and *tail say how it
  * went, `how` in words ("exited 2"). */
 static enum gate run_check(struct run *r, const struct task *t,
@@ -112,7 +135,9 @@ static enum gate run_check(struct run *r, const struct task *t,
 	check_event(p, "check_started", t->id, c, round, NULL, NULL);
 	/* Its processes carry the worktree, as the engine's do: a next
 	 * mount ends what a killed daemon left of them. */
-	if (asprintf(&env[0], "PAI_TASK_ID=%lld", (long long)t->id) >= 0 &&
+	if (sim_fails(p, t, round, r->logfd, o))
+		ret = 0;
+	else if (asprintf(&env[0], "PAI_TASK_ID=%lld", (long long)t->id) >= 0 &&
 	    asprintf(&env[1], "PAI_WORKTREE=%s", t->worktree) >= 0 &&
 	    asprintf(&env[2], "PAI_BRANCH=%s", t->branch) >= 0 &&
 	    (ret = sched_contain_check(r, t, env, c->command, &argv, &full,

@@ -210,7 +210,8 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 				  .task_id = t->id, .model = t->model,
 				  .self_exe = s->p->self_exe,
 				  .raw_file = raw, .result_file = result,
-				  .options = t->options };
+				  .options = t->options,
+				  .attempt = t->attempts };
 	/* the choice sched_contain makes again below: some CLIs must know */
 	v.sandboxed = sandbox_choose(&s->p->cfg, &s->p->sandbox, t->engine,
 				     t->options, &ch, err, errlen) == 0 && ch.on;

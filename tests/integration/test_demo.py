@@ -2,8 +2,9 @@
 """contrib/demo end to end, as a newcomer runs it: on a machine where
 `claude` is on PATH but not logged in (a stand-in that answers as an
 unauthenticated Claude Code does), the demo exits 0, its tasks end as it
-planned them (1 and 2 done, 3 still running, 4 failed), and its mount stays
-up for the user to look at; this test then unmounts it.
+planned them (1 and 2 done, 3 still running, 4 failed, the sim agent task 5
+merged with its tokens and cost), and its mount stays up for the user to
+look at; this test then unmounts it.
 
 The demo runs as it is, install-deps included, except for two overrides it
 documents: PAI_BIN (the binary under test: nothing is built) and
@@ -29,7 +30,8 @@ DEMO = os.path.join(os.path.dirname(os.path.dirname(HERE)), 'contrib', 'demo')
 # installed but never logged in, and its exit status.
 NOT_LOGGED_IN = '#!/bin/sh\necho "Not logged in \u00b7 Please run /login"\nexit 1\n'
 
-PLANNED = {1: 'done', 2: 'done', 3: 'running', 4: 'failed'}
+PLANNED = {1: 'done', 2: 'done', 3: 'running', 4: 'failed', 5: 'merged'}
+ENGINES = {1: 'sh', 2: 'sh', 3: 'sh', 4: 'sh', 5: 'sim'}
 
 
 class TestDemo(unittest.TestCase):
@@ -82,7 +84,16 @@ class TestDemo(unittest.TestCase):
         self.assertEqual(states, PLANNED, 'demo output:\n' + out)
         for t in PLANNED:
             with open(os.path.join(self.mnt, 'tasks', str(t), 'status')) as f:
-                self.assertIn('engine: sh\n', f.read())
+                self.assertIn('engine: %s\n' % ENGINES[t], f.read())
+        # the agent task: an agent's log, tokens, a cost, a diff, merged
+        with open(os.path.join(self.mnt, 'tasks', '5', 'status')) as f:
+            st = paitest.parse_kv(f.read())
+        self.assertGreater(int(st['input_tokens']), 0)
+        self.assertGreater(float(st['cost_usd']), 0)
+        self.assertIn('» Edit add.c', out)
+        self.assertIn('+// sim: task 5: ', out)
+        with open(os.path.join(self.repo, 'add.c')) as f:
+            self.assertIn('// sim: task 5: ', f.read())
 
     def unmount(self):
         """The user's fusermount3 -u: the daemon exits, with a clean log."""
@@ -110,7 +121,7 @@ class TestDemo(unittest.TestCase):
         out = self.run_demo()
         self.assertIn('unmounting the previous demo', out)
         self.assertEqual(sorted(int(n) for n in os.listdir(os.path.join(self.mnt, 'tasks'))
-                                if n.isdigit()), [1, 2, 3, 4])
+                                if n.isdigit()), [1, 2, 3, 4, 5])
         self.assertPlanned(out)
         self.unmount()
 
