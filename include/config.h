@@ -38,6 +38,7 @@ struct engine_def {
 	int max;		/* max: tasks of this engine at once, 0: any */
 	int max_tokens;		/* maxTokens, 0: the agent's default */
 	int max_turns;		/* maxTurns, 0: the agent's default */
+	double budget_usd;	/* budgetUsd: its spend per window, 0: none */
 };
 
 /* [price "MODEL"]: dollars per million tokens, for engines that do not
@@ -89,6 +90,10 @@ struct config {
 	int queue_retries;	/* parallelai.queueRetries: re-runs of a failed
 				 * check before bisecting */
 	bool queue_auto_fix;	/* parallelai.queueAutoFix */
+	double budget_usd;	/* parallelai.budgetUsd: all engines' spend
+				 * per window, 0: none */
+	int64_t budget_window;	/* parallelai.budgetWindow: seconds, 0: the
+				 * mount's life */
 };
 
 void config_init(struct config *c);
@@ -101,6 +106,11 @@ const struct engine_def *config_engine(const struct config *c,
 				       const char *name);
 const struct price_def *config_price(const struct config *c,
 				     const char *model);
+/* A budget: a positive, finite number of dollars; -EINVAL otherwise. */
+int config_parse_usd(const char *v, double *out);
+/* A window: seconds, or a number with s, m, h or d ("24h"); -EINVAL
+ * when not positive. */
+int config_parse_window(const char *v, int64_t *out);
 void config_release(struct config *c);
 
 #endif

@@ -16,6 +16,8 @@
  *	 "retries": 2, "base": "v1.2", "branch": "feature/x",
  *	 "labels": ["ui"],
  *	 "check": "make test", "fix_rounds": 2,	a check gate; "" for none
+ *	 "max_cost_usd": 1.5, "max_tokens": 200000, "max_turns": 30,
+ *						an attempt's budget
  *	 "each": "*.py",			one task per path, {file} in the prompt
  *	 "then": {"prompt": "..."}}		one more, after all of them
  *
@@ -42,8 +44,9 @@ struct spec {
 	size_t prompt_len;
 	char *engine;		/* NULL: the default engine */
 	char *model;		/* NULL: the engine's configured model */
-	/* args, env and permission_mode as one JSON object, for the store
-	 * and the engine; NULL when the spec has none of them. */
+	/* args, env, permission_mode and the budget (max_cost_usd,
+	 * max_tokens, max_turns) as one JSON object, for the store, the
+	 * engine and the run; NULL when the spec has none of them. */
 	char *options;
 	int priority;		/* higher first */
 	int timeout;		/* seconds of wall time, 0: none */

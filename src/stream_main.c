@@ -233,7 +233,25 @@ struct reader {
 	size_t overlong;	/* bytes of a line too long to keep; 0: none */
 	struct buf out;		/* transcript not yet written */
 	int err;		/* first failure writing the raw file */
+	const char *result;	/* --result, NULL: none */
+	long long figures[4];	/* what it said last: tokens, turns, cost */
 };
+
+static int write_result(const char *path, struct streamfmt *s);
+
+/* The result file follows the figures as they grow, so the daemon can
+ * hold the run to its budget; rewritten only when they moved. */
+static void follow_figures(struct reader *rd)
+{
+	struct streamfmt *s = rd->fmt;
+	long long now[4] = { s->input_tokens, s->output_tokens, s->turns,
+			     s->has_cost ? (long long)(s->cost_usd * 1e6) : -1 };
+
+	if (!rd->result || !memcmp(now, rd->figures, sizeof(now)))
+		return;
+	memcpy(rd->figures, now, sizeof(now));
+	write_result(rd->result, s);
+}
 
 static void raw_write(struct reader *rd, const char *p, size_t n)
 {
@@ -271,6 +289,7 @@ static void end_of_line(struct reader *rd)
 	rd->overlong = 0;
 	buf_truncate(&rd->line, 0);
 	flush_out(rd);
+	follow_figures(rd);
 }
 
 static void take(struct reader *rd, const char *p, size_t n)
@@ -379,6 +398,9 @@ int stream_main(int argc, char **argv)
 	streamfmt_init(&s, o.format, getcwd(cwd, sizeof(cwd)) ? cwd : NULL);
 	rd.fmt = &s;
 	rd.raw_fd = -1;
+	rd.result = o.result;
+	rd.figures[2] = -1;
+	rd.figures[3] = -1;
 	buf_init(&rd.line, STREAM_LINE_MAX);
 	buf_init(&rd.out, BUF_NOMAX);
 

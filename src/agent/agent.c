@@ -408,6 +408,8 @@ static void run_tools(struct agent *a, struct turn *t)
 
 /* ---- the run ------------------------------------------------------------------ */
 
+static void write_result(struct agent *a);
+
 static int run(struct agent *a)
 {
 	struct turn t;
@@ -427,6 +429,7 @@ static int run(struct agent *a)
 			buf_truncate(&a->final, 0);
 			buf_add(&a->final, t.text.ptr, t.text.len);
 		}
+		write_result(a);	/* the spend so far */
 		if (!t.ncalls) {
 			a->proto->record(a->messages, &t);
 			if (!strcmp(t.stop, "max_tokens") || !strcmp(t.stop, "length")) {
@@ -450,8 +453,14 @@ static int run(struct agent *a)
 	return r;
 }
 
+/*
+ * The result file, replaced whole (a temporary file renamed over it):
+ * after every turn with the figures so far, which is how the daemon
+ * follows a run's spend against its budget, and once more at the end.
+ */
 static void write_result(struct agent *a)
 {
+	char tmp[4096];
 	cJSON *j;
 	char *s;
 	FILE *f;
@@ -473,17 +482,20 @@ static void write_result(struct agent *a)
 		cJSON_AddNullToObject(j, "error");
 	s = cJSON_PrintUnformatted(j);
 	cJSON_Delete(j);
-	if (!s || !(f = fopen(a->result_path, "w"))) {
-		fprintf(stderr, "error: cannot write '%s': %s\n", a->result_path,
+	snprintf(tmp, sizeof(tmp), "%s.tmp", a->result_path);
+	if (!s || !(f = fopen(tmp, "w"))) {
+		fprintf(stderr, "error: cannot write '%s': %s\n", tmp,
 			strerror(errno));
 		free(s);
 		return;
 	}
 	fputs(s, f);
 	fputc('\n', f);
-	if (fclose(f) != 0)
+	if (fclose(f) != 0 || rename(tmp, a->result_path) != 0) {
 		fprintf(stderr, "error: cannot write '%s': %s\n", a->result_path,
 			strerror(errno));
+		unlink(tmp);
+	}
 	free(s);
 }
 
