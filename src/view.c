@@ -214,6 +214,83 @@ static void kv_cost(struct kv *kv, double usd)
 	kv_str(kv, "cost_usd", v);
 }
 
+/* Dollars with a key of their own. */
+static void kv_usd(struct kv *kv, const char *key, double usd)
+{
+	char v[32];
+
+	if (kv->json) {
+		cJSON_AddNumberToObject(kv->json, key, usd);
+		return;
+	}
+	snprintf(v, sizeof(v), "%.4f", usd);
+	kv_str(kv, key, v);
+}
+
+/*
+ * The budgets that are set: budget_usd, budget_spent_usd,
+ * budget_left_usd (and budget_reached) for the total, the same with
+ * _ENGINE for an engine's; and the window they count over.
+ */
+static void kv_budgets(struct kv *kv, struct pai *p)
+{
+	struct budget_info b[32];
+	size_t n = sched_budgets(p->sched, b, 32), i;
+	char key[128], win[32];
+
+	for (i = 0; i < n; i++) {
+		const char *sfx = *b[i].engine ? "_" : "";
+		double left = b[i].limit - b[i].spent;
+
+		snprintf(key, sizeof(key), "budget_usd%s%.63s", sfx, b[i].engine);
+		kv_usd(kv, key, b[i].limit);
+		snprintf(key, sizeof(key), "budget_spent_usd%s%.63s", sfx,
+			 b[i].engine);
+		kv_usd(kv, key, b[i].spent);
+		snprintf(key, sizeof(key), "budget_left_usd%s%.63s", sfx,
+			 b[i].engine);
+		kv_usd(kv, key, left > 0 ? left : 0);
+		snprintf(key, sizeof(key), "budget_reached%s%.63s", sfx,
+			 b[i].engine);
+		if (b[i].reached)
+			kv_str(kv, key, "yes");
+	}
+	if (!n)
+		return;
+	if (p->cfg.budget_window)
+		snprintf(win, sizeof(win), "%llds",
+			 (long long)p->cfg.budget_window);
+	else
+		snprintf(win, sizeof(win), "mount");
+	kv_str(kv, "budget_window", win);
+}
+
+/* A task's own limits, from its spec (kept with its options). */
+static void kv_task_budget(struct kv *kv, const struct task *t)
+{
+	static const char *const keys[] = { "max_cost_usd", "max_tokens",
+					    "max_turns" };
+	cJSON *o = t->options ? cJSON_Parse(t->options) : NULL;
+	const cJSON *v;
+	char num[32];
+	size_t i;
+
+	for (i = 0; o && i < 3; i++) {
+		v = cJSON_GetObjectItemCaseSensitive(o, keys[i]);
+		if (!cJSON_IsNumber(v))
+			continue;
+		if (kv->json) {
+			cJSON_AddNumberToObject(kv->json, keys[i],
+						v->valuedouble);
+			continue;
+		}
+		snprintf(num, sizeof(num), i ? "%.0f" : "%.2f",
+			 v->valuedouble);
+		kv_str(kv, keys[i], num);
+	}
+	cJSON_Delete(o);
+}
+
 /* What the last run's result file adds: cache tokens and tool calls,
  * where the engine reports them. */
 static void kv_last_run(struct kv *kv, struct pai *p, int64_t id)
@@ -428,6 +505,7 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 		kv_num(&kv, "output_tokens", usage.output_tokens);
 		kv_cost(&kv, usage.cost_usd);
 	}
+	kv_budgets(&kv, p);
 	kv_time(&kv, "started", p->started);
 	kv_str(&kv, "repository", p->repo);
 	kv_str(&kv, "state_dir", p->state_dir);
@@ -486,6 +564,10 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 		kv_num(&kv, "retries", t->retries);
 	if (t->state == TASK_QUEUED && t->not_before > pai_now_ms())
 		kv_time(&kv, "retry_at", t->not_before);
+	if (t->state == TASK_QUEUED &&
+	    sched_budget_holds(p->sched, t->engine))
+		kv_str(&kv, "waiting_for", "budget");
+	kv_task_budget(&kv, t);
 	kv_deps(&kv, p, t->id);
 	kv_labels(&kv, t->labels);
 	kv_str(&kv, "model", t->model);
