@@ -111,8 +111,10 @@ int config_parse_window(const char *v, int64_t *out)
 	}
 	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
 		if (end[0] == units[i].unit && !end[1]) {
+			if (n > 3650LL * 86400 / units[i].s)
+				return -EINVAL;
 			*out = n * units[i].s;
-			return *out <= 3650LL * 86400 ? 0 : -EINVAL;
+			return 0;
 		}
 	return -EINVAL;
 }

@@ -365,9 +365,9 @@ int store_task_add_usage(struct store *st, int64_t id,
 	pthread_mutex_lock(&st->lock);
 	if ((error = st_run(st, S_BEGIN, "")) < 0)
 		goto out;
-	if ((error = st_run(st, S_SET_USAGE, "IIIiDI", id, u->input_tokens,
-			    u->output_tokens, u->turns, u->cost_usd,
-			    now)) < 0 ||
+	if ((error = st_update(st, S_SET_USAGE, "IIIiDI", id, u->input_tokens,
+			       u->output_tokens, u->turns, u->cost_usd,
+			       now)) < 0 ||
 	    (u->cost_usd > 0 &&
 	     (error = st_run(st, S_SPEND_ADD, "IDI", id, u->cost_usd,
 			     now)) < 0))

@@ -204,6 +204,61 @@ class TestEngineBudget(BudgetTestCase):
         self.assertDone(held)
 
 
+STAND_IN = """#!%s
+import sys
+sys.path.insert(0, %r)
+import fake_cli
+sys.exit(fake_cli.stand_in(%r, %r))
+"""
+
+
+def claude_message(n):
+    """An assistant event of message n, as Claude Code prints one per
+    content block (the usage repeated in each)."""
+    return {'type': 'assistant',
+            'message': {'id': 'msg_%d' % n, 'role': 'assistant',
+                        'content': [{'type': 'text', 'text': 'step %d' % n}],
+                        'usage': {'input_tokens': 1000, 'output_tokens': 100}}}
+
+
+class TestClaudeStream(PaiTestCase):
+    """The claude preset wrapped in `parallelai stream`: the running
+    figures come from Claude Code's assistant events as they arrive."""
+    autostart = False
+
+    def setUp(self):
+        super().setUp()
+        bindir = os.path.join(self.tmp, 'bin')
+        rec = os.path.join(self.tmp, 'rec')
+        os.makedirs(bindir)
+        os.makedirs(rec)
+        lines = []
+        for n in range(1, 41):
+            lines += [claude_message(n), claude_message(n)]
+        script = os.path.join(self.tmp, 'claude.json')
+        with open(script, 'w') as f:
+            json.dump({'lines': lines, 'delay': 0.02, 'sleep': 5}, f)
+        prog = os.path.join(bindir, 'claude')
+        with open(prog, 'w') as f:
+            f.write(STAND_IN % (sys.executable, HERE, script, rec))
+        os.chmod(prog, 0o755)
+        env = dict(os.environ)
+        env['PATH'] = bindir + ':' + env.get('PATH', '/usr/bin:/bin')
+        self.m.start(env=env)
+
+    def test_claude_stopped_at_its_token_limit(self):
+        tid = self.m.submit(json.dumps({'prompt': 'go', 'engine': 'claude',
+                                        'max_tokens': 5000}))
+        state = self.m.wait_final(tid)
+        st = self.m.status(tid)
+        self.assertEqual(state, 'failed', st)
+        m = re.match(r'^budget: (\d+) tokens used, limit 5000$', st.get('reason', ''))
+        self.assertTrue(m, st)
+        # a message counted once, however many events carry it
+        self.assertEqual(int(m.group(1)) % 1100, 0)
+        self.assertLess(int(m.group(1)), 40 * 1100)
+
+
 class TestBudgetWindow(BudgetTestCase):
 
     def prepare_repo(self, repo):
