@@ -40,7 +40,9 @@
 #include "store.h"
 #include "schedint.h"
 
-/* The task's limits from its options, and where its figures appear. */
+/* The task's limits from its options; where its figures appear is
+ * told by sched_budget_watch once the engine's result file is fresh (a
+ * setup command before it sees none). */
 void sched_budget_begin(struct run *r, const struct task *t)
 {
 	struct run_budget *b = &r->budget;
@@ -60,10 +62,15 @@ void sched_budget_begin(struct run *r, const struct task *t)
 	    cJSON_IsNumber(v))
 		b->max_turns = (int)v->valuedouble;
 	cJSON_Delete(o);
-	pai_result_path(r->s->p, t->id, b->path, sizeof(b->path));
 	b->price = config_price(&r->s->p->cfg,
 				engine_model(&r->s->p->cfg, t->engine,
 					     t->model));
+}
+
+void sched_budget_watch(struct run *r, const char *result_file)
+{
+	snprintf(r->budget.path, sizeof(r->budget.path), "%s", result_file);
+	r->budget.size = -1;
 }
 
 void sched_budget_cost(const struct price_def *price, struct task_usage *u)

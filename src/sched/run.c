@@ -202,6 +202,7 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	pai_result_path(s->p, t->id, result, sizeof(result));
 	/* Each attempt reports afresh. */
 	unlink(result);
+	sched_budget_watch(r, result);
 	v = (struct engine_vars){ .prompt = t->prompt,
 				  .prompt_file = prompt_file,
 				  .worktree = t->worktree, .branch = t->branch,

@@ -124,6 +124,8 @@ int sched_gated_run(struct run *r, struct task *t, const char *wt,
 
 /* budget.c */
 void sched_budget_begin(struct run *r, const struct task *t);
+/* The engine's result file, removed for this round: follow it. */
+void sched_budget_watch(struct run *r, const char *result_file);
 /* u's cost from the price table when the engine gave none. */
 void sched_budget_cost(const struct price_def *price, struct task_usage *u);
 void sched_budget_poll(struct run *r);

@@ -80,10 +80,17 @@ static size_t engines_at_max(struct sched *s, const char **out, size_t room)
 static void start_runnable(struct sched *s)
 {
 	const char *open[48];
-	size_t n_open;
+	size_t n_open, n_budget;
 	bool all;
 	int k;
 
+	if (s->paused || s->stopping)
+		return;
+	/* A reached budget holds back its engine, or everything; starting
+	 * a task spends nothing yet, so once is enough. */
+	n_budget = sched_budget_gate(s, open, 16, &all);
+	if (all)
+		return;
 	for (k = 1; k <= s->workers && !s->paused && !s->stopping; k++) {
 		struct run *r;
 		pthread_t th;
@@ -91,10 +98,7 @@ static void start_runnable(struct sched *s)
 
 		if (s->slots[k - 1].run)
 			continue;
-		/* A reached budget holds back its engine, or everything. */
-		n_open = sched_budget_gate(s, open, 16, &all);
-		if (all)
-			return;
+		n_open = n_budget;
 		n_open += breakers_open(&s->breakers, pai_now_ms(),
 					open + n_open, 16);
 		n_open += engines_at_max(s, open + n_open, 16);
