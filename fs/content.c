@@ -150,11 +150,12 @@ bool fs_task_node(const struct node *n)
 	return n->task && (n->e->flags & F_OF_TASK);
 }
 
-/* The stamp under which a task's file size may be kept, or 0. */
+/* The stamp under which a task's file size may be kept, or 0. A queued
+ * task's status moves without the task (waiting_for: budget). */
 static int64_t size_stamp(const struct node *n, const struct task *t)
 {
 	if (!t || !(n->e->flags & F_SIZED) || t->state == TASK_RUNNING ||
-	    (t->state == TASK_QUEUED && t->not_before > pai_now_ms()) ||
+	    t->state == TASK_QUEUED ||
 	    (t->worktree && access(t->worktree, F_OK) < 0))
 		return 0;
 	return t->updated;

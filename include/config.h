@@ -50,6 +50,7 @@ struct engine_def {
 	char **pass_env;	/* passEnv: names passed from the daemon's
 				 * environment */
 	size_t n_pass_env;
+	double budget_usd;	/* budgetUsd: its spend per window, 0: none */
 };
 
 /* [price "MODEL"]: dollars per million tokens, for engines that do not
@@ -132,6 +133,10 @@ struct config {
 				 * checkFailRate (include/sim.h) */
 	bool simulate;		/* -o simulate, parallelai.simulate: every
 				 * engine, the planner and the judge are sim */
+	double budget_usd;	/* parallelai.budgetUsd: all engines' spend
+				 * per window, 0: none */
+	int64_t budget_window;	/* parallelai.budgetWindow: seconds, 0: the
+				 * mount's life */
 };
 
 void config_init(struct config *c);
@@ -144,6 +149,11 @@ const struct engine_def *config_engine(const struct config *c,
 				       const char *name);
 const struct price_def *config_price(const struct config *c,
 				     const char *model);
+/* A budget: a positive, finite number of dollars; -EINVAL otherwise. */
+int config_parse_usd(const char *v, double *out);
+/* A window: seconds, or a number with s, m, h or d ("24h"); -EINVAL
+ * when not positive. */
+int config_parse_window(const char *v, int64_t *out);
 void config_release(struct config *c);
 
 #endif

@@ -52,6 +52,13 @@ int write_file(const char *path, const void *data, size_t len, mode_t mode);
  */
 int write_file_atomic(const char *path, const void *data, size_t len,
 		      mode_t mode);
+/*
+ * write_file_atomic, or, where path's directory is read-only and path
+ * itself writable (a sandbox binds a report file alone), path written
+ * over in place.
+ */
+int write_file_replace(const char *path, const void *data, size_t len,
+		       mode_t mode);
 
 /*
  * Disk used by the tree at path, in bytes, like du -s -B1: allocated

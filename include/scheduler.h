@@ -83,4 +83,25 @@ struct breaker_info {
 
 size_t sched_breakers(struct sched *s, struct breaker_info *out, size_t max);
 
+/*
+ * Budgets over the window (sched/budget.c): engine NULL sets the total
+ * (`budget 50` in ctl), else that engine's; a reached budget raised lets
+ * the queue go on. -EINVAL for a number that is not positive or an
+ * unknown engine.
+ */
+int sched_set_budget(struct sched *s, const char *engine, double usd,
+		     char *err, size_t errlen);
+
+struct budget_info {
+	char engine[64];	/* "": the total */
+	double limit;		/* USD */
+	double spent;		/* USD, in the window */
+	bool reached;
+};
+
+/* The budgets that are set, the total first. */
+size_t sched_budgets(struct sched *s, struct budget_info *out, size_t max);
+/* Does a reached budget hold back a queued task of engine? */
+bool sched_budget_holds(struct sched *s, const char *engine);
+
 #endif

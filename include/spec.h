@@ -18,6 +18,8 @@
  *	 "check": "make test", "fix_rounds": 2,	a check gate; "" for none
  *	 "sim": {"seconds": 0, "failRate": 0.2,	the sim engine's knobs
  *		 "checkFailRate": 0.5, "seed": 7},	(include/sim.h)
+ *	 "max_cost_usd": 1.5, "max_tokens": 200000, "max_turns": 30,
+ *						an attempt's budget
  *	 "each": "*.py",			one task per path, {file} in the prompt
  *	 "then": {"prompt": "..."}}		one more, after all of them
  *
@@ -44,8 +46,9 @@ struct spec {
 	size_t prompt_len;
 	char *engine;		/* NULL: the default engine */
 	char *model;		/* NULL: the engine's configured model */
-	/* args, env, permission_mode and sim as one JSON object, for the
-	 * store and the engine; NULL when the spec has none of them. */
+	/* args, env, permission_mode, sim and the budget (max_cost_usd,
+	 * max_tokens, max_turns) as one JSON object, for the store, the
+	 * engine and the run; NULL when the spec has none of them. */
 	char *options;
 	int priority;		/* higher first */
 	int timeout;		/* seconds of wall time, 0: none */

@@ -244,6 +244,10 @@ int store_task_set_check(struct store *st, int64_t id, const char *state,
 /* Add one run's tokens, turns and cost to the task's totals. */
 int store_task_add_usage(struct store *st, int64_t id,
 			 const struct task_usage *u);
+/* What engines spent since `since` (ms): all of them when engine is
+ * NULL; each report with a cost is a row (store_task_add_usage). */
+int store_spend(struct store *st, int64_t since, const char *engine,
+		double *usd);
 /* Tokens and cost over all tasks (cost_usd < 0 when none reported one). */
 int store_totals(struct store *st, struct task_usage *out);
 

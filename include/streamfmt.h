@@ -75,6 +75,8 @@ struct streamfmt {
 	struct buf login;		/* what the CLI said outside its errors
 					 * that may tell of a failed login */
 
+	char msg_id[128];		/* claude: the message last counted */
+
 	bool at_bol;			/* the transcript ends with a newline */
 	bool partial;			/* claude: text arrives as deltas */
 };

@@ -6,8 +6,10 @@
  * config_set. Everything is copied into struct config, which is read-only
  * once the daemon runs.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +74,50 @@ static int parse_long(const char *v, long min, long max, long *out)
 		return -EINVAL;
 	*out = n;
 	return 0;
+}
+
+int config_parse_usd(const char *v, double *out)
+{
+	char *end;
+	double d;
+
+	if (!v || !*v || isspace((unsigned char)*v))
+		return -EINVAL;
+	errno = 0;
+	d = strtod(v, &end);
+	if (errno || *end || !isfinite(d) || d <= 0 || d > 1e12)
+		return -EINVAL;
+	*out = d;
+	return 0;
+}
+
+int config_parse_window(const char *v, int64_t *out)
+{
+	static const struct { char unit; int64_t s; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+	};
+	char *end;
+	long long n;
+	size_t i;
+
+	if (!v || !isdigit((unsigned char)*v))
+		return -EINVAL;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno || n <= 0 || n > 3650LL * 86400)
+		return -EINVAL;
+	if (!*end) {
+		*out = n;
+		return 0;
+	}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (end[0] == units[i].unit && !end[1]) {
+			if (n > 3650LL * 86400 / units[i].s)
+				return -EINVAL;
+			*out = n * units[i].s;
+			return 0;
+		}
+	return -EINVAL;
 }
 
 int config_set(struct config *c, const char *key, const char *value,
@@ -210,6 +256,12 @@ int config_set(struct config *c, const char *key, const char *value,
 				 value ? value : "");
 			return -EINVAL;
 		}
+	} else if (!strcmp(key, "budgetusd")) {
+		if (config_parse_usd(value, &c->budget_usd) < 0)
+			goto bad;
+	} else if (!strcmp(key, "budgetwindow")) {
+		if (config_parse_window(value, &c->budget_window) < 0)
+			goto bad;
 	} else if (!strcmp(key, "authorname")) {
 		set_str(&c->author_name, value);
 	} else if (!strcmp(key, "authoremail")) {
@@ -325,6 +377,9 @@ static int read_engine(struct config *c, const char *key, const char *value,
 		if (!value || !*value || strchr(value, '='))
 			goto bad;
 		return add_str(&e->pass_env, &e->n_pass_env, value);
+	} else if (!strcmp(k, "budgetusd")) {
+		if (config_parse_usd(value, &e->budget_usd) < 0)
+			goto bad;
 	} else if (!strcmp(k, "maxtokens") || !strcmp(k, "maxturns") ||
 		   !strcmp(k, "max")) {
 		if (parse_long(value, 1, 1 << 24, &num) < 0)
@@ -568,7 +623,7 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 			       "checktimeout", "fixrounds", "fixtail",
 			       "mergequeue", "queuebatch", "queueretries",
 			       "queueautofix", "sandbox", "network", "bwrap",
-			       "simulate" };
+			       "simulate", "budgetusd", "budgetwindow" };
 	int ret = -EINVAL;
 	size_t i;
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "config.h"
 #include "ctl.h"
 #include "events.h"
 #include "mergeq.h"
@@ -95,6 +96,27 @@ static int do_workers(const struct ctl_call *c)
 	return sched_set_workers(c->p->sched, c->num, c->err, c->errlen);
 }
 
+/* budget USD, budget ENGINE USD: the total's or an engine's */
+static int do_budget(const struct ctl_call *c)
+{
+	char engine[64] = "", usd[64] = "", extra[2] = "";
+	double v;
+	int n;
+
+	n = sscanf(c->rest, "%63s %63s %1s", engine, usd, extra);
+	if (n == 1) {
+		memcpy(usd, engine, sizeof(usd));
+		engine[0] = '\0';
+	}
+	if (n < 1 || n > 2 || config_parse_usd(usd, &v) < 0) {
+		snprintf(c->err, c->errlen, "usage: budget [ENGINE] USD, a"
+			 " positive number of dollars");
+		return -EINVAL;
+	}
+	return sched_set_budget(c->p->sched, *engine ? engine : NULL, v,
+				c->err, c->errlen);
+}
+
 static int do_cancel(const struct ctl_call *c)
 {
 	return sched_cancel(c->p->sched, c->id ? c->id : c->num, c->err,
@@ -177,6 +199,7 @@ static const struct ctl_cmd commands[] = {
 	{ CTL_ROOT, "pause", ARG_NONE, "pause", do_pause },
 	{ CTL_ROOT, "resume", ARG_NONE, "resume", do_resume },
 	{ CTL_ROOT, "workers", ARG_NUM, "workers N", do_workers },
+	{ CTL_ROOT, "budget", ARG_WORDS, "budget [ENGINE] USD", do_budget },
 	{ CTL_ROOT, "cancel", ARG_ID, "cancel ID", do_cancel },
 	{ CTL_ROOT, "retry", ARG_ID, "retry ID", do_retry },
 	{ CTL_ROOT, "merge", ARG_ID_OR_ALL, "merge ID|all", do_merge },

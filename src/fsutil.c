@@ -161,6 +161,21 @@ int write_file_atomic(const char *path, const void *data, size_t len,
 	return r;
 }
 
+int write_file_replace(const char *path, const void *data, size_t len,
+		       mode_t mode)
+{
+	int r = write_file_atomic(path, data, len, mode), fd;
+
+	if (r != -EROFS && r != -EACCES)
+		return r;
+	if ((fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)) < 0)
+		return -errno;
+	r = write_all(fd, data, len);
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
 /*
  * du's walk: nftw has no payload, so the sum is per thread. Hard-linked
  * files are remembered by (dev, ino) so that each counts once.

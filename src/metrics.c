@@ -218,6 +218,28 @@ static int count_plans(struct pai *p, size_t counts[N_PLAN_STATES])
 	return 0;
 }
 
+/* The budgets that are set, the total with engine="". */
+static void metrics_budgets(struct expo *e, struct pai *p)
+{
+	struct budget_info b[32];
+	size_t n = sched_budgets(p->sched, b, 32), i;
+
+	if (!n)
+		return;
+	family(e, "parallelai_budget_usd", "gauge",
+	       "A budget in US dollars over its window; engine=\"\" is the"
+	       " total.");
+	for (i = 0; i < n; i++)
+		sample_num(e, "parallelai_budget_usd", "engine", b[i].engine,
+			   b[i].limit);
+	family(e, "parallelai_budget_left_usd", "gauge",
+	       "What is left of a budget in its window; at 0 its tasks wait.");
+	for (i = 0; i < n; i++)
+		sample_num(e, "parallelai_budget_left_usd", "engine",
+			   b[i].engine, b[i].limit > b[i].spent ?
+			   b[i].limit - b[i].spent : 0);
+}
+
 int metrics_render(struct pai *p, struct buf *out)
 {
 	struct expo e = { out, 0 };
@@ -310,6 +332,8 @@ int metrics_render(struct pai *p, struct buf *out)
 	for (i = 0; i < rows.n; i++)
 		sample_int(&e, "parallelai_engine_breaker_open", "engine",
 			   rows.v[i].name, rows.v[i].open);
+
+	metrics_budgets(&e, p);
 
 	family(&e, "parallelai_plans", "gauge", "Plans in each state.");
 	for (i = 0; i < N_PLAN_STATES; i++)

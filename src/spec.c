@@ -141,6 +141,17 @@ static bool is_seconds(const cJSON *v)
 	       v->valuedouble <= SPEC_MAX_SECONDS;
 }
 
+static bool is_usd(const cJSON *v)
+{
+	return cJSON_IsNumber(v) && v->valuedouble > 0 &&
+	       v->valuedouble <= 1e12;
+}
+
+static bool is_positive(const cJSON *v)
+{
+	return is_int(v) && v->valueint > 0;
+}
+
 static bool is_ids(const cJSON *v)
 {
 	const cJSON *e;
@@ -208,6 +219,9 @@ static const struct field {
 	{ "fix_rounds", is_count, "an integer from 0 to 100", false },
 	{ "sim", is_object, "an object ({\"seconds\": 0, \"failRate\": 0.2,"
 	  " \"checkFailRate\": 0.5, \"seed\": 7})", false },
+	{ "max_cost_usd", is_usd, "a positive number of dollars", false },
+	{ "max_tokens", is_positive, "a positive integer", false },
+	{ "max_turns", is_positive, "a positive integer", false },
 };
 
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -338,11 +352,13 @@ static int take_seconds(const cJSON *root, const char *key)
 	return (double)s < v->valuedouble ? s + 1 : s;
 }
 
-/* The engine options of a spec, kept together as one JSON object. */
+/* The engine options of a spec and its budget, kept together as one
+ * JSON object. */
 static int take_options(struct spec *out, const cJSON *root)
 {
 	static const char *const keys[] = { "args", "env", "permission_mode",
-					    "sandbox", "network", "sim" };
+					    "sandbox", "network", "sim", "max_cost_usd",
+					    "max_tokens", "max_turns" };
 	cJSON *opts = NULL;
 	size_t i;
 	int r;

@@ -235,7 +235,25 @@ struct reader {
 	struct buf out;		/* transcript not yet written */
 	int err;		/* first failure writing the raw file */
 	struct redact_stream rs;	/* the raw stream's secrets */
+	const char *result;	/* --result, NULL: none */
+	long long figures[4];	/* what it said last: tokens, turns, cost */
 };
+
+static int write_result(const char *path, struct streamfmt *s);
+
+/* The result file follows the figures as they grow, so the daemon can
+ * hold the run to its budget; rewritten only when they moved. */
+static void follow_figures(struct reader *rd)
+{
+	struct streamfmt *s = rd->fmt;
+	long long now[4] = { s->input_tokens, s->output_tokens, s->turns,
+			     s->has_cost ? (long long)(s->cost_usd * 1e6) : -1 };
+
+	if (!rd->result || !memcmp(now, rd->figures, sizeof(now)))
+		return;
+	memcpy(rd->figures, now, sizeof(now));
+	write_result(rd->result, s);
+}
 
 /* p[0..n) into the raw file, the secrets of our environment redacted;
  * n == 0 at the end: what the filter held back. */
@@ -282,6 +300,7 @@ static void end_of_line(struct reader *rd)
 	rd->overlong = 0;
 	buf_truncate(&rd->line, 0);
 	flush_out(rd);
+	follow_figures(rd);
 }
 
 static void take(struct reader *rd, const char *p, size_t n)
@@ -362,23 +381,13 @@ static int pump(struct reader *rd, pid_t pid, int fd)
 static int write_result(const char *path, struct streamfmt *s)
 {
 	struct buf json, clean;
-	int fd, r;
+	int r;
 
 	buf_init(&clean, BUF_NOMAX);
 	buf_init(&json, BUF_NOMAX);
 	if ((r = streamfmt_result_json(s, &json)) == 0 &&
 	    (r = redact_text(redact_global(), json.ptr, json.len, &clean)) == 0)
-		r = write_file_atomic(path, clean.ptr, clean.len, 0600);
-	if (r == -EROFS || r == -EACCES) {
-		/* a sandbox: the file is writable, its directory not */
-		if ((fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)) < 0) {
-			r = -errno;
-		} else {
-			r = write_all(fd, clean.ptr, clean.len);
-			if (close(fd) < 0 && r == 0)
-				r = -errno;
-		}
-	}
+		r = write_file_replace(path, clean.ptr, clean.len, 0600);
 	if (r < 0)
 		fprintf(stderr, "parallelai stream: cannot write '%s': %s\n",
 			path, strerror(-r));
@@ -410,6 +419,9 @@ int stream_main(int argc, char **argv)
 	streamfmt_init(&s, o.format, getcwd(cwd, sizeof(cwd)) ? cwd : NULL);
 	rd.fmt = &s;
 	rd.raw_fd = -1;
+	rd.result = o.result;
+	rd.figures[2] = -1;
+	rd.figures[3] = -1;
 	buf_init(&rd.line, STREAM_LINE_MAX);
 	buf_init(&rd.out, BUF_NOMAX);
 

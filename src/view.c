@@ -46,10 +46,11 @@ static const char readme_text[] =
 "Files\n"
 "  README          this text\n"
 "  ctl             write a command: pause | resume | workers N |\n"
-"                  cancel ID | retry ID | merge ID|all | queue ID | fix ID |\n"
-"                  prune [branches] [ID];\n"
+"                  budget [ENGINE] USD | cancel ID | retry ID |\n"
+"                  merge ID|all | queue ID | fix ID | prune [branches] [ID];\n"
 "                  a read lists them (each ctl file lists its own)\n"
-"  status          workers, tasks per state, success rate, start time\n"
+"  status          workers, tasks per state, success rate, budgets, start\n"
+"                  time\n"
 "  status.json     the same as one JSON object\n"
 "  events          JSON Lines, one event per line, growing live\n"
 "  metrics         the numbers in the Prometheus text format: tasks per\n"
@@ -134,6 +135,16 @@ static const char readme_text[] =
 "reason check failed: make test exited 2; the commit is made either way.\n"
 "status shows check: failed (exit 2), round 2 of 3; events check_started,\n"
 "check_passed, check_failed.\n"
+"\n"
+"Budgets: {\"max_cost_usd\": 1, \"max_tokens\": 200000, \"max_turns\": 30}\n"
+"in a spec hold for each attempt: past one the engine is stopped as a\n"
+"cancel stops it and the task fails with budget: 1.02 USD spent, limit\n"
+"1.00. engine.NAME.budgetUsd and parallelai.budgetUsd are dollars over\n"
+"parallelai.budgetWindow (24h; the mount's life by default): once spent,\n"
+"no new task of that engine (or none) starts, queued ones show\n"
+"waiting_for: budget, event budget_reached; echo 'budget 50' > ctl (or\n"
+"budget ENGINE 50) raises it. Costs are the engines' own or their tokens\n"
+"times [price \"MODEL\"]; an engine that reports nothing spends nothing.\n"
 "\n"
 "The merge queue: with a check set, merge all (or queue in tasks/N/ctl)\n"
 "queues finished tasks; in batches of parallelai.queueBatch (4) it merges\n"
@@ -276,6 +287,83 @@ static void kv_cost(struct kv *kv, double usd)
 	}
 	snprintf(v, sizeof(v), "%.4f", usd);
 	kv_str(kv, "cost_usd", v);
+}
+
+/* Dollars with a key of their own. */
+static void kv_usd(struct kv *kv, const char *key, double usd)
+{
+	char v[32];
+
+	if (kv->json) {
+		cJSON_AddNumberToObject(kv->json, key, usd);
+		return;
+	}
+	snprintf(v, sizeof(v), "%.4f", usd);
+	kv_str(kv, key, v);
+}
+
+/*
+ * The budgets that are set: budget_usd, budget_spent_usd,
+ * budget_left_usd (and budget_reached) for the total, the same with
+ * _ENGINE for an engine's; and the window they count over.
+ */
+static void kv_budgets(struct kv *kv, struct pai *p)
+{
+	struct budget_info b[32];
+	size_t n = sched_budgets(p->sched, b, 32), i;
+	char key[128], win[32];
+
+	for (i = 0; i < n; i++) {
+		const char *sfx = *b[i].engine ? "_" : "";
+		double left = b[i].limit - b[i].spent;
+
+		snprintf(key, sizeof(key), "budget_usd%s%.63s", sfx, b[i].engine);
+		kv_usd(kv, key, b[i].limit);
+		snprintf(key, sizeof(key), "budget_spent_usd%s%.63s", sfx,
+			 b[i].engine);
+		kv_usd(kv, key, b[i].spent);
+		snprintf(key, sizeof(key), "budget_left_usd%s%.63s", sfx,
+			 b[i].engine);
+		kv_usd(kv, key, left > 0 ? left : 0);
+		snprintf(key, sizeof(key), "budget_reached%s%.63s", sfx,
+			 b[i].engine);
+		if (b[i].reached)
+			kv_str(kv, key, "yes");
+	}
+	if (!n)
+		return;
+	if (p->cfg.budget_window)
+		snprintf(win, sizeof(win), "%llds",
+			 (long long)p->cfg.budget_window);
+	else
+		snprintf(win, sizeof(win), "mount");
+	kv_str(kv, "budget_window", win);
+}
+
+/* A task's own limits, from its spec (kept with its options). */
+static void kv_task_budget(struct kv *kv, const struct task *t)
+{
+	static const char *const keys[] = { "max_cost_usd", "max_tokens",
+					    "max_turns" };
+	cJSON *o = t->options ? cJSON_Parse(t->options) : NULL;
+	const cJSON *v;
+	char num[32];
+	size_t i;
+
+	for (i = 0; o && i < 3; i++) {
+		v = cJSON_GetObjectItemCaseSensitive(o, keys[i]);
+		if (!cJSON_IsNumber(v))
+			continue;
+		if (kv->json) {
+			cJSON_AddNumberToObject(kv->json, keys[i],
+						v->valuedouble);
+			continue;
+		}
+		snprintf(num, sizeof(num), i ? "%.0f" : "%.2f",
+			 v->valuedouble);
+		kv_str(kv, keys[i], num);
+	}
+	cJSON_Delete(o);
 }
 
 /* What the last run's result file adds: cache tokens and tool calls,
@@ -515,6 +603,7 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 		kv_num(&kv, "output_tokens", usage.output_tokens);
 		kv_cost(&kv, usage.cost_usd);
 	}
+	kv_budgets(&kv, p);
 	kv_time(&kv, "started", p->started);
 	kv_str(&kv, "repository", p->repo);
 	kv_str(&kv, "state_dir", p->state_dir);
@@ -576,6 +665,10 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 		kv_num(&kv, "retries", t->retries);
 	if (t->state == TASK_QUEUED && t->not_before > pai_now_ms())
 		kv_time(&kv, "retry_at", t->not_before);
+	if (t->state == TASK_QUEUED &&
+	    sched_budget_holds(p->sched, t->engine))
+		kv_str(&kv, "waiting_for", "budget");
+	kv_task_budget(&kv, t);
 	kv_deps(&kv, p, t->id);
 	kv_labels(&kv, t->labels);
 	kv_str(&kv, "model", t->model);

@@ -21,6 +21,7 @@
 
 #include "agent.h"
 #include "buf.h"
+#include "fsutil.h"
 #include "redact.h"
 
 #define PROMPT_MAX (4 << 20)
@@ -416,6 +417,8 @@ static void run_tools(struct agent *a, struct turn *t)
 
 /* ---- the run ------------------------------------------------------------------ */
 
+static void write_result(struct agent *a);
+
 static int run(struct agent *a)
 {
 	struct turn t;
@@ -435,6 +438,7 @@ static int run(struct agent *a)
 			buf_truncate(&a->final, 0);
 			buf_add(&a->final, t.text.ptr, t.text.len);
 		}
+		write_result(a);	/* the spend so far */
 		if (!t.ncalls) {
 			a->proto->record(a->messages, &t);
 			if (!strcmp(t.stop, "max_tokens") || !strcmp(t.stop, "length")) {
@@ -458,12 +462,17 @@ static int run(struct agent *a)
 	return r;
 }
 
+/*
+ * The result file, replaced whole (a temporary file renamed over it):
+ * after every turn with the figures so far, which is how the daemon
+ * follows a run's spend against its budget, and once more at the end.
+ */
 static void write_result(struct agent *a)
 {
 	struct buf clean;
 	cJSON *j;
 	char *s;
-	FILE *f;
+	int r = -ENOMEM;
 
 	if (!a->result_path)
 		return;
@@ -482,21 +491,16 @@ static void write_result(struct agent *a)
 		cJSON_AddNullToObject(j, "error");
 	s = cJSON_PrintUnformatted(j);
 	cJSON_Delete(j);
+	/* the secrets the daemon knows never reach the file */
 	buf_init(&clean, BUF_NOMAX);
-	if (!s || redact_text(redact_global(), s, strlen(s), &clean) < 0 ||
-	    !(f = fopen(a->result_path, "w"))) {
+	if (s && (r = redact_text(redact_global(), s, strlen(s), &clean)) == 0 &&
+	    (r = buf_puts(&clean, "\n")) == 0)
+		r = write_file_replace(a->result_path, clean.ptr, clean.len,
+				       0600);
+	if (r < 0)
 		fprintf(stderr, "error: cannot write '%s': %s\n", a->result_path,
-			strerror(errno));
-		buf_release(&clean);
-		free(s);
-		return;
-	}
-	fwrite(clean.ptr, 1, clean.len, f);
+			strerror(-r));
 	buf_release(&clean);
-	fputc('\n', f);
-	if (fclose(f) != 0)
-		fprintf(stderr, "error: cannot write '%s': %s\n", a->result_path,
-			strerror(errno));
 	free(s);
 }
 

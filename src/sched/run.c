@@ -204,6 +204,7 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	pai_result_path(s->p, t->id, result, sizeof(result));
 	/* Each attempt reports afresh. */
 	unlink(result);
+	sched_budget_watch(r, result);
 	v = (struct engine_vars){ .prompt = t->prompt,
 				  .prompt_file = prompt_file,
 				  .worktree = t->worktree, .branch = t->branch,
@@ -282,11 +283,12 @@ out:
 	return ret;
 }
 
-/* An agent engine's report: its tokens and cost go to the store, its
- * error (if any) to *error, tools it was refused to events. */
-static void record_result(struct pai *p, const struct task *t, char **error)
+/* An agent engine's report: its tokens and cost go to the store (and
+ * leave the run's live figures), its error (if any) to *error, tools it
+ * was refused to events. */
+static void record_result(struct run *r, const struct task *t, char **error)
 {
-	const struct price_def *price;
+	struct pai *p = r->s->p;
 	char path[PATH_MAX];
 	struct task_usage u;
 	char *asked;
@@ -300,12 +302,9 @@ static void record_result(struct pai *p, const struct task *t, char **error)
 	if (engine_read_result(path, &u, error) < 0)
 		return;
 	/* No price from the engine: the configured table may have one. */
-	price = config_price(&p->cfg, engine_model(&p->cfg, t->engine,
-						   t->model));
-	if (u.cost_usd < 0 && price)
-		u.cost_usd = ((double)u.input_tokens * price->input +
-			      (double)u.output_tokens * price->output) / 1e6;
+	sched_budget_cost(r->budget.price, &u);
 	store_task_add_usage(p->store, t->id, &u);
+	sched_budget_round_end(r, &u);
 	f = cJSON_CreateObject();
 	cJSON_AddNumberToObject(f, "input_tokens", (double)u.input_tokens);
 	cJSON_AddNumberToObject(f, "output_tokens", (double)u.output_tokens);
@@ -325,9 +324,10 @@ static void record_result(struct pai *p, const struct task *t, char **error)
 }
 
 /*
- * Wait for the engine. Cancel, unmount, the task's timeout and its stall
- * limit (no new output in the log for that long) all end it the same
- * way: SIGTERM to its process group, SIGKILL once that is overdue.
+ * Wait for the engine. Cancel, unmount, the task's timeout, its stall
+ * limit (no new output in the log for that long) and its budget all end
+ * it the same way: SIGTERM to its process group, SIGKILL once that is
+ * overdue.
  */
 static int wait_engine(struct run *r)
 {
@@ -338,6 +338,7 @@ static int wait_engine(struct run *r)
 	int status = 0;
 
 	while (runner_wait(&r->proc, RUN_POLL_MS, &status) == -ETIMEDOUT) {
+		sched_budget_poll(r);
 		now = pai_now_ms();
 		if (r->stall && fstat(r->logfd, &st) == 0 &&
 		    st.st_size != last_size) {
@@ -387,7 +388,7 @@ int sched_engine_round(struct run *r, const struct task *t, int *code,
 	 * back; see sched_recover().) */
 	if (stopping && !*cancel && !by_itself)
 		return SCHED_REQUEUE;
-	record_result(s->p, t, agent_error);
+	record_result(r, t, agent_error);
 	return 0;
 }
 
@@ -572,6 +573,10 @@ void sched_conclude(struct run *r, const struct task *t, const char *wt,
 	}
 	if (cancel) {
 		finish(r, TASK_CANCELLED, code, commit, "cancelled");
+	} else if (r->killed_for && !strcmp(r->killed_for, "budget")) {
+		/* Another attempt would spend again: `retry` decides. */
+		r->retries = 0;
+		finish(r, TASK_FAILED, code, commit, r->budget.why);
 	} else if (r->killed_for) {
 		if (!strcmp(r->killed_for, "timeout"))
 			snprintf(err, sizeof(err), "timeout: killed after %d s",
@@ -737,6 +742,7 @@ void *sched_run_main(void *arg)
 	r->retries = t.retries;
 	r->timeout = t.timeout;
 	r->stall = t.stall;
+	sched_budget_begin(r, &t);
 	f = cJSON_CreateObject();
 	cJSON_AddNumberToObject(f, "worker", r->slot);
 	cJSON_AddNumberToObject(f, "attempt", t.attempts);

@@ -8,8 +8,12 @@
 #ifndef PAI_SCHEDINT_H
 #define PAI_SCHEDINT_H
 
+#include <limits.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "breaker.h"
 #include "runner.h"
@@ -17,6 +21,30 @@
 
 /* How often a run thread wakes to look at cancel and kill deadlines. */
 #define RUN_POLL_MS 100
+
+/* A run's own budget (sched/budget.c): the task's limits for this
+ * attempt (0: none) and what its rounds reported, then and now. */
+struct run_budget {
+	double max_cost;
+	int64_t max_tokens;
+	int max_turns;
+	const struct price_def *price;	/* for its model, or NULL */
+	struct task_usage done;		/* earlier rounds of the attempt */
+	struct task_usage live;		/* this round's result file so far */
+	char path[PATH_MAX];		/* the result file */
+	off_t size;			/* the file as last read */
+	struct timespec mtime;
+	ino_t ino;
+	char why[160];			/* "budget: 1.02 USD spent, limit 1.00" */
+};
+
+/* A budget per engine or in total (engine ""): 0 when there is none. */
+struct budget_scope {
+	char engine[64];
+	double limit;
+	double spent;		/* in the window, as last added up */
+	bool reached;
+};
 
 struct run {
 	struct sched *s;
@@ -27,7 +55,8 @@ struct run {
 	int timeout;		/* seconds, 0: none */
 	int stall;		/* seconds without output, 0: none */
 	int logfd;
-	const char *killed_for;	/* "timeout" or "stalled", once sent */
+	const char *killed_for;	/* "timeout", "stalled" or "budget", once
+				 * sent */
 	int slot;
 	int cancel;		/* cancel requested */
 	int64_t term_at;	/* ms when SIGTERM went out, 0 if not yet */
@@ -37,6 +66,7 @@ struct run {
 	int record_err;		/* why its end cannot be recorded, or 0 */
 	int unrecorded;		/* given up: the exit file must stay */
 	char check_failed[512];	/* why its check gate failed it, or "" */
+	struct run_budget budget;
 };
 
 struct slot {
@@ -57,6 +87,12 @@ struct sched {
 	int paused;
 	int stopping;
 	struct breakers breakers;	/* per engine, for agent engines */
+	struct {
+		struct budget_scope total;
+		struct budget_scope *engines;
+		size_t n;
+		bool blocked;	/* a start was held back by one */
+	} budget;
 	pthread_t thread;
 };
 
@@ -101,6 +137,20 @@ int sched_contain(struct run *r, const struct task *t, char **extra,
 int sched_contain_check(struct run *r, const struct task *t, char **extra,
 			const char *cmd, char ***argv, char ***env,
 			char *err, size_t errlen);
+
+/* budget.c */
+void sched_budget_begin(struct run *r, const struct task *t);
+/* The engine's result file, removed for this round: follow it. */
+void sched_budget_watch(struct run *r, const char *result_file);
+/* u's cost from the price table when the engine gave none. */
+void sched_budget_cost(const struct price_def *price, struct task_usage *u);
+void sched_budget_poll(struct run *r);
+void sched_budget_round_end(struct run *r, const struct task_usage *u);
+int sched_budget_init(struct sched *s);
+void sched_budget_release(struct sched *s);
+struct budget_scope *sched_budget_engine(struct sched *s, const char *name);
+size_t sched_budget_gate(struct sched *s, const char **out, size_t room,
+			 bool *all);
 
 /* scheduler.c */
 int sched_resize_slots(struct sched *s, int n);

@@ -79,10 +79,18 @@ static size_t engines_at_max(struct sched *s, const char **out, size_t room)
  * limits per engine and around open breakers. Called with s->lock. */
 static void start_runnable(struct sched *s)
 {
-	const char *open[32];
-	size_t n_open;
+	const char *open[48];
+	size_t n_open, n_budget;
+	bool all;
 	int k;
 
+	if (s->paused || s->stopping)
+		return;
+	/* A reached budget holds back its engine, or everything; starting
+	 * a task spends nothing yet, so once is enough. */
+	n_budget = sched_budget_gate(s, open, 16, &all);
+	if (all)
+		return;
 	for (k = 1; k <= s->workers && !s->paused && !s->stopping; k++) {
 		struct run *r;
 		pthread_t th;
@@ -90,7 +98,9 @@ static void start_runnable(struct sched *s)
 
 		if (s->slots[k - 1].run)
 			continue;
-		n_open = breakers_open(&s->breakers, pai_now_ms(), open, 16);
+		n_open = n_budget;
+		n_open += breakers_open(&s->breakers, pai_now_ms(),
+					open + n_open, 16);
 		n_open += engines_at_max(s, open + n_open, 16);
 		if (store_task_next_queued_except(s->p->store, open, n_open,
 						  &id) < 0)
@@ -137,6 +147,11 @@ static void *sched_main(void *arg)
 		due = store_next_due(s->p->store);
 		if (due && (!close || due < close))
 			close = due;
+		/* Spend leaves a budget's window by time alone too. */
+		due = s->budget.blocked && s->p->cfg.budget_window ?
+		      pai_now_ms() + 1000 : 0;
+		if (due && (!close || due < close))
+			close = due;
 		if (close) {
 			struct timespec ts = { .tv_sec = close / 1000,
 					       .tv_nsec = (close % 1000) * 1000000 };
@@ -179,7 +194,8 @@ int sched_start(struct sched **out, struct pai *p)
 	pthread_cond_init(&s->idle, NULL);
 	breakers_init(&s->breakers, p->cfg.breaker_failures,
 		      (int64_t)p->cfg.breaker_cooldown * 1000);
-	if (sched_resize_slots(s, p->cfg.workers) < 0)
+	if (sched_resize_slots(s, p->cfg.workers) < 0 ||
+	    sched_budget_init(s) < 0)
 		goto fail;
 	sched_recover(s);
 	if (pthread_create(&s->thread, NULL, sched_main, s) != 0)
@@ -187,6 +203,7 @@ int sched_start(struct sched **out, struct pai *p)
 	*out = s;
 	return 0;
 fail:
+	sched_budget_release(s);
 	free(s->slots);
 	free(s);
 	return -ENOMEM;
@@ -208,6 +225,7 @@ void sched_stop(struct sched *s)
 	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->lock);
 	breakers_release(&s->breakers);
+	sched_budget_release(s);
 	free(s->slots);
 	free(s);
 }

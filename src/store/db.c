@@ -192,6 +192,15 @@ static const char *const migrations[] = {
 	"  created INTEGER NOT NULL DEFAULT 0"
 	");"
 	"CREATE INDEX outbox_due ON outbox(not_before, id);",
+	/* 11: spend, a row per report of an engine that has a cost (its
+	 * own or by the price table), for the budgets over a window. */
+	"CREATE TABLE spend ("
+	"  at INTEGER NOT NULL,"
+	"  task INTEGER NOT NULL,"
+	"  engine TEXT NOT NULL,"
+	"  cost_usd REAL NOT NULL"
+	");"
+	"CREATE INDEX spend_by_at ON spend(at);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -301,6 +310,11 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_TOTALS] = "SELECT coalesce(sum(input_tokens), 0),"
 		     " coalesce(sum(output_tokens), 0), sum(cost_usd)"
 		     " FROM tasks",
+	[S_SPEND_ADD] = "INSERT INTO spend (at, task, engine, cost_usd)"
+			" SELECT ?3, id, engine, ?2 FROM tasks WHERE id = ?1",
+	/* all engines when ?2 is NULL */
+	[S_SPEND_SUM] = "SELECT coalesce(sum(cost_usd), 0) FROM spend"
+			" WHERE at >= ?1 AND (?2 IS NULL OR engine = ?2)",
 	/* The newest runs first (the index breaks ties by task, attempt). */
 	[S_RUNS] = "SELECT task, attempt, worker, started, finished, outcome"
 		   " FROM runs ORDER BY started DESC LIMIT ?1",
@@ -357,6 +371,8 @@ static const char *const stmt_what[S_COUNT] = {
 	[S_LAST_CHANGE] = "cannot read the last change",
 	[S_SET_USAGE] = "cannot record usage",
 	[S_TOTALS] = "cannot add up usage",
+	[S_SPEND_ADD] = "cannot record spend",
+	[S_SPEND_SUM] = "cannot add up spend",
 	[S_ADD_DEP] = "cannot add dependency",
 	[S_STATE_OF] = "cannot read task state",
 	[S_DEPS] = "cannot list tasks",

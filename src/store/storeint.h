@@ -62,6 +62,8 @@ enum stmt_id {
 	S_LAST_CHANGE,
 	S_SET_USAGE,
 	S_TOTALS,
+	S_SPEND_ADD,
+	S_SPEND_SUM,
 	S_ADD_DEP,
 	S_STATE_OF,
 	S_DEPS,

@@ -373,11 +373,46 @@ int store_task_set_pid(struct store *st, int64_t id, int pid)
 	return st_write(st, S_SET_PID, "IiI", id, pid, st_now_ms());
 }
 
+/* The task's figures and, when it has a cost, a row of spend for the
+ * budgets: both or neither. */
 int store_task_add_usage(struct store *st, int64_t id,
 			 const struct task_usage *u)
 {
-	return st_write(st, S_SET_USAGE, "IIIiDI", id, u->input_tokens,
-			u->output_tokens, u->turns, u->cost_usd, st_now_ms());
+	int64_t now = st_now_ms();
+	int error;
+
+	pthread_mutex_lock(&st->lock);
+	if ((error = st_run(st, S_BEGIN, "")) < 0)
+		goto out;
+	if ((error = st_update(st, S_SET_USAGE, "IIIiDI", id, u->input_tokens,
+			       u->output_tokens, u->turns, u->cost_usd,
+			       now)) < 0 ||
+	    (u->cost_usd > 0 &&
+	     (error = st_run(st, S_SPEND_ADD, "IDI", id, u->cost_usd,
+			     now)) < 0))
+		goto fail;
+	error = st_run(st, S_COMMIT, "");
+fail:
+	if (error)
+		st_rollback(st);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int store_spend(struct store *st, int64_t since, const char *engine,
+		double *usd)
+{
+	sqlite3_stmt *s;
+	int error;
+
+	*usd = 0;
+	pthread_mutex_lock(&st->lock);
+	if ((error = st_row(st, S_SPEND_SUM, &s, "IT", since, engine)) == 0)
+		*usd = sqlite3_column_double(s, 0);
+	st_stmt_done(s);
+	pthread_mutex_unlock(&st->lock);
+	return error;
 }
 
 int store_task_finish(struct store *st, int64_t id, enum task_state state,

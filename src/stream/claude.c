@@ -30,11 +30,34 @@ static const char *claude_result_text(const cJSON *block)
 	return NULL;
 }
 
+/*
+ * The running figures while the run goes on, for its budget: each API
+ * response comes as one or more assistant events with the same message
+ * id and usage, counted once. The result event replaces them with the
+ * CLI's own totals (and its cost).
+ */
+static void claude_count(struct streamfmt *s, const cJSON *msg)
+{
+	const cJSON *usage = jobj(msg, "usage");
+	const char *id = jstr(msg, "id");
+
+	if (!usage || !id || !strcmp(id, s->msg_id))
+		return;
+	snprintf(s->msg_id, sizeof(s->msg_id), "%s", id);
+	s->input_tokens += jcount(usage, "input_tokens") +
+		jcount(usage, "cache_read_input_tokens") +
+		jcount(usage, "cache_creation_input_tokens");
+	s->output_tokens += jcount(usage, "output_tokens");
+	s->turns = s->turns < 0 ? 1 : s->turns + 1;
+}
+
 static int claude_assistant(struct streamfmt *s, const cJSON *ev, struct buf *out)
 {
 	const cJSON *msg = jobj(ev, "message");
 	const cJSON *block;
 	int r = 0;
+
+	claude_count(s, msg);
 
 	cJSON_ArrayForEach(block, jarr(msg, "content")) {
 		const char *type = jstr(block, "type");

@@ -112,7 +112,6 @@ static void test_check_settings(void)
 	config_release(&c);
 }
 
-
 /* [notify "NAME"]: several headers add up; a bad url or header is
  * refused by its key, never its value (a secret) */
 static void test_notify_sections(void)
@@ -159,6 +158,46 @@ static void test_notify_sections(void)
 	config_release(&c);
 }
 
+static void test_budget_settings(void)
+{
+	struct config c;
+	char err[256] = "";
+	static const char *const bad_usd[] = { "0", "-1", "abc", "", " 5",
+					       "5x", "nan", "inf", "1e999" };
+	static const char *const bad_window[] = { "0", "-5", "24x", "h", "",
+						  "1.5h", "24hh", "99999d" };
+	size_t i;
+
+	config_init(&c);
+	CHECK(c.budget_usd == 0 && c.budget_window == 0);
+	sh("git init -q %s/bud && git -C %s/bud config parallelai.budgetUsd 12.5"
+	   " && git -C %s/bud config parallelai.budgetWindow 24h"
+	   " && git -C %s/bud config engine.claude.budgetUsd 3", dir, dir, dir,
+	   dir);
+	CHECK(config_load(&c, "bud", err, sizeof(err)) == 0);
+	CHECK(c.budget_usd == 12.5 && c.budget_window == 86400);
+	CHECK(config_engine(&c, "claude")->budget_usd == 3);
+	CHECK(config_set(&c, "budgetwindow", "90", err, sizeof(err)) == 0);
+	CHECK(c.budget_window == 90);
+	CHECK(config_set(&c, "budgetwindow", "30m", err, sizeof(err)) == 0);
+	CHECK(c.budget_window == 1800);
+	CHECK(config_set(&c, "budgetwindow", "7d", err, sizeof(err)) == 0);
+	CHECK(c.budget_window == 7 * 86400);
+	for (i = 0; i < sizeof(bad_usd) / sizeof(bad_usd[0]); i++)
+		CHECK(config_set(&c, "budgetusd", bad_usd[i], err,
+				 sizeof(err)) == -EINVAL);
+	for (i = 0; i < sizeof(bad_window) / sizeof(bad_window[0]); i++)
+		CHECK(config_set(&c, "budgetwindow", bad_window[i], err,
+				 sizeof(err)) == -EINVAL);
+	CHECK(c.budget_usd == 12.5 && c.budget_window == 7 * 86400);
+	config_release(&c);
+	config_init(&c);
+	sh("git -C %s/bud config engine.claude.budgetUsd 0", dir);
+	CHECK(config_load(&c, "bud", err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "budgetusd") != NULL);
+	config_release(&c);
+}
+
 int main(void)
 {
 	char home[256];
@@ -174,6 +213,7 @@ int main(void)
 	RUN(test_bad_values_are_refused_with_the_key);
 	RUN(test_check_settings);
 	RUN(test_notify_sections);
+	RUN(test_budget_settings);
 	git_libgit2_shutdown();
 	sh("rm -rf %s", dir);
 	return check_done();

@@ -52,6 +52,19 @@ static void test_json_spec(void)
 	CHECK(parse(&sp, "{\"prompt\": \"p\"}", 100) == 0);
 	CHECK(sp.options == NULL);
 	spec_release(&sp);
+	/* an attempt's budget goes with the options, for the run */
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"max_cost_usd\": 1.5,"
+		    " \"max_tokens\": 1000, \"max_turns\": 3}", 200) == 0);
+	CHECK_STR(sp.options, "{\"max_cost_usd\":1.5,\"max_tokens\":1000,"
+		  "\"max_turns\":3}");
+	spec_release(&sp);
+	CHECK(spec_parse(&sp, "{\"prompt\": \"p\", \"max_cost_usd\": 0}",
+			 strlen("{\"prompt\": \"p\", \"max_cost_usd\": 0}"), 100,
+			 err, sizeof(err)) == -EINVAL);
+	CHECK_STR(err, "task spec: 'max_cost_usd' must be a positive number of"
+		  " dollars");
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"max_tokens\": -1}", 100) == -EINVAL);
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"max_turns\": 1.5}", 100) == -EINVAL);
 	CHECK(parse(&sp, "{\"prompt\": \"p\", \"args\": \"--x\"}", 100) == -EINVAL);
 	CHECK(parse(&sp, "{\"prompt\": \"p\", \"args\": [1]}", 100) == -EINVAL);
 	CHECK(parse(&sp, "{\"prompt\": \"p\", \"env\": {\"A=B\": \"c\"}}", 100) == -EINVAL);

@@ -669,6 +669,20 @@ static void test_version_1_database_is_migrated(void)
 	CHECK(store_totals(st, &tot) == 0);
 	CHECK(tot.input_tokens == 200 && tot.output_tokens == 40);
 	CHECK(store_task_add_usage(st, 99, &u) == -ENOENT);
+	/* each report with a cost is a row of spend, by engine and time */
+	{
+		double usd = 0;
+		struct task_usage nocost = { 5, 5, 1, -1 };
+
+		CHECK(store_task_add_usage(st, 1, &nocost) == 0);
+		CHECK(store_spend(st, 0, NULL, &usd) == 0);
+		CHECK(usd > 0.49 && usd < 0.51);
+		CHECK(store_spend(st, 0, "sh", &usd) == 0);
+		CHECK(usd > 0.49 && usd < 0.51);
+		CHECK(store_spend(st, 0, "claude", &usd) == 0 && usd == 0);
+		CHECK(store_spend(st, now_ms_for_test() + 60000, NULL, &usd) == 0 &&
+		      usd == 0);
+	}
 	/* a task from before check gates has none */
 	{
 		struct task_check c;

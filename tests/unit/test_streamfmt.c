@@ -165,6 +165,33 @@ static void test_claude_result_gives_totals(void)
 	stop();
 }
 
+/* While it runs: each message's usage once, however many assistant
+ * events carry it; the result event's totals replace them. */
+static void test_claude_running_figures(void)
+{
+	static const char ev[] =
+		"{\"type\":\"assistant\",\"message\":{\"id\":\"msg_%d\","
+		"\"content\":[{\"type\":\"text\",\"text\":\"x\"}],"
+		"\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":90,"
+		"\"output_tokens\":5}}}";
+	char line[512];
+
+	start(STREAM_CLAUDE);
+	CHECK(S.input_tokens == 0 && S.turns == -1);
+	snprintf(line, sizeof(line), ev, 1);
+	feed(line);
+	feed(line);
+	CHECK(S.input_tokens == 100 && S.output_tokens == 5 && S.turns == 1);
+	snprintf(line, sizeof(line), ev, 2);
+	feed(line);
+	CHECK(S.input_tokens == 200 && S.output_tokens == 10 && S.turns == 2);
+	feed("{\"type\":\"result\",\"subtype\":\"success\",\"num_turns\":2,"
+	     "\"result\":\"ok\",\"total_cost_usd\":0.01,"
+	     "\"usage\":{\"input_tokens\":210,\"output_tokens\":12}}");
+	CHECK(S.input_tokens == 210 && S.output_tokens == 12 && S.turns == 2);
+	stop();
+}
+
 static void test_claude_permission_denials_fail_the_run(void)
 {
 	cJSON *o;
@@ -762,6 +789,7 @@ int main(void)
 {
 	RUN(test_claude_transcript_reads_like_a_session);
 	RUN(test_claude_result_gives_totals);
+	RUN(test_claude_running_figures);
 	RUN(test_claude_permission_denials_fail_the_run);
 	RUN(test_claude_turn_limit_is_an_error);
 	RUN(test_claude_execution_error_lists_its_errors);
