@@ -244,6 +244,8 @@ class TestClaudeStream(PaiTestCase):
         os.chmod(prog, 0o755)
         env = dict(os.environ)
         env['PATH'] = bindir + ':' + env.get('PATH', '/usr/bin:/bin')
+        # the stand-in records what it was given outside the worktree
+        git(self.m.repo, 'config', 'engine.claude.bindRw', rec)
         self.m.start(env=env)
 
     def test_claude_stopped_at_its_token_limit(self):

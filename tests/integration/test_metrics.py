@@ -19,7 +19,7 @@ from paitest import PaiTestCase, git, sh, wait_for  # noqa: E402
 FAKE_CLI = os.path.join(HERE, 'fake_cli.py')
 
 TASK_STATES = ('queued', 'running', 'done', 'failed', 'cancelled', 'merged',
-               'waiting', 'blocked')
+               'waiting', 'blocked', 'rejected')
 PLAN_STATES = ('planning', 'waiting', 'created', 'failed', 'cancelled')
 
 # An engine configured under a name that needs escaping in a label value.
