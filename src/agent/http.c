@@ -19,6 +19,7 @@ int http_init(struct http *h, char *err, size_t errlen)
 	memset(h, 0, sizeof(*h));
 	buf_init(&h->body, ERROR_BODY_MAX);
 	buf_init(&h->type, 256);
+	buf_init(&h->errtype, 256);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
 	    !(h->curl = curl_easy_init())) {
 		snprintf(err, errlen, "cannot initialise libcurl");
@@ -34,6 +35,7 @@ void http_release(struct http *h)
 	h->curl = NULL;
 	buf_release(&h->body);
 	buf_release(&h->type);
+	buf_release(&h->errtype);
 	curl_global_cleanup();
 }
 
@@ -51,6 +53,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 	/* A new status line (after 100 Continue, or a redirect) resets. */
 	if (len >= 5 && !strncmp(p, "HTTP/", 5)) {
 		buf_truncate(&h->type, 0);
+		buf_truncate(&h->errtype, 0);
 		h->retry_after = -1;
 		return len;
 	}
@@ -66,6 +69,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 	if (!strncasecmp(p, "content-type:", 13)) {
 		buf_truncate(&h->type, 0);
 		buf_add(&h->type, v, vlen < 255 ? vlen : 255);
+	} else if (!strncasecmp(p, "x-amzn-errortype:", 17)) {
+		buf_truncate(&h->errtype, 0);
+		buf_add(&h->errtype, v, vlen < 255 ? vlen : 255);
 	} else if (!strncasecmp(p, "retry-after:", 12)) {
 		char tmp[32];
 
@@ -145,6 +151,7 @@ int http_post(struct http *h, const char *url, struct curl_slist *headers,
 	h->errbuf[0] = '\0';
 	buf_truncate(&h->body, 0);
 	buf_truncate(&h->type, 0);
+	buf_truncate(&h->errtype, 0);
 
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
