@@ -39,6 +39,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
+#include "aws.h"
 #include "buf.h"
 
 int agent_main(int argc, char **argv);
@@ -196,8 +197,6 @@ void turn_text(struct turn *t, const char *s, size_t n);
 int turn_fail(struct turn *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-struct aws_creds;
-
 struct agent_conf {
 	const char *model;
 	const char *system;
@@ -255,13 +254,6 @@ int api_error_message(const char *body, size_t len, struct buf *out);
  * signed besides the headers given ("Name: value"). No path
  * normalisation: the built-in agent's paths have no "." or "//".
  */
-struct aws_creds {
-	char *access_key;
-	char *secret_key;	/* a secret: never logged */
-	char *token;		/* a secret too; NULL when none */
-	char source[64];	/* "environment", "profile NAME" */
-};
-
 struct sigv4_req {
 	const char *method;
 	const char *host;	/* as in the Host header (with a port) */
@@ -330,14 +322,6 @@ void evs_release(struct evs *e);
 
 /* ---- bedrock.c -------------------------------------------------------------- */
 
-/* AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN; else the
- * profile AWS_PROFILE (default "default") of ~/.aws/credentials
- * (AWS_SHARED_CREDENTIALS_FILE). -ENOENT with err when neither has them. */
-int aws_creds_load(struct aws_creds *c, char *err, size_t errlen);
-void aws_creds_release(struct aws_creds *c);
-/* AWS_REGION, AWS_DEFAULT_REGION, the profile's region in ~/.aws/config
- * (AWS_CONFIG_FILE), else fallback; -ENOENT when none says. */
-int aws_region(char *out, size_t len, const char *fallback);
 /* BASE/model/MODEL/invoke-with-response-stream, the model id encoded
  * once; BASE defaults to https://bedrock-runtime.REGION.amazonaws.com. */
 int bedrock_url(char *url, size_t len, const char *base, const char *region,

@@ -249,6 +249,16 @@ static int read_engine(struct config *c, const char *key, const char *value,
 		set_str(&e->base_url, value);
 	} else if (!strcmp(k, "apikeyenv")) {
 		set_str(&e->api_key_env, value);
+	} else if (!strcmp(k, "protocol")) {
+		if (!value || (strcmp(value, "anthropic") && strcmp(value, "openai") &&
+			       strcmp(value, "bedrock")))
+			goto bad;
+		set_str(&e->protocol, value);
+	} else if (!strcmp(k, "provider")) {
+		if (!value || (strcmp(value, "anthropic") && strcmp(value, "bedrock") &&
+			       strcmp(value, "vertex") && strcmp(value, "gemini")))
+			goto bad;
+		set_str(&e->provider, value);
 	} else if (!strcmp(k, "env")) {
 		char **v;
 
@@ -370,6 +380,12 @@ static int read_entry(struct config *c, const char *name, const char *value,
 		return add_copy(c, value);
 	if (!strcmp(name, "worktree.setup"))
 		set_str(&c->setup, value);
+	if (!strcmp(name, "bedrock.region"))
+		set_str(&c->bedrock_region, value);
+	if (!strcmp(name, "vertex.region"))
+		set_str(&c->vertex_region, value);
+	if (!strcmp(name, "vertex.project"))
+		set_str(&c->vertex_project, value);
 	return 0;
 }
 
@@ -512,6 +528,9 @@ void config_release(struct config *c)
 	free(c->planner);
 	free(c->merge_into);
 	free(c->remote);
+	free(c->bedrock_region);
+	free(c->vertex_region);
+	free(c->vertex_project);
 
 	for (i = 0; i < c->n_engines; i++) {
 		struct engine_def *e = &c->engines[i];
@@ -527,6 +546,8 @@ void config_release(struct config *c)
 		free(e->permission_mode);
 		free(e->base_url);
 		free(e->api_key_env);
+		free(e->protocol);
+		free(e->provider);
 	}
 	free(c->engines);
 	free(c->engine);

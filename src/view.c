@@ -16,6 +16,7 @@
 
 #include "buf.h"
 #include "engine.h"
+#include "provider.h"
 #include "gitwork.h"
 #include "pai.h"
 #include "quote.h"
@@ -395,6 +396,8 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 	kv_num(&kv, "workers", sched_workers(p->sched));
 	kv_str(&kv, "engine", p->cfg.engine);
 	kv_str(&kv, "engine_reason", p->engine_why);
+	if (provider_of(&p->cfg, p->cfg.engine))
+		kv_str(&kv, "provider", provider_of(&p->cfg, p->cfg.engine));
 	kv_num(&kv, "busy", sched_busy(p->sched));
 	kv_num(&kv, "tasks", (long long)total);
 	for (i = 0; i < TASK_STATE_COUNT; i++)
@@ -448,6 +451,8 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 		buf_printf(out, "%s\n", task_state_name(t->state));
 	kv_num(&kv, "id", t->id);
 	kv_str(&kv, "engine", t->engine);
+	if (provider_of(&p->cfg, t->engine))
+		kv_str(&kv, "provider", provider_of(&p->cfg, t->engine));
 	kv_num(&kv, "attempts", t->attempts);
 	if (t->exit_code >= 0)
 		kv_num(&kv, "exit", t->exit_code);

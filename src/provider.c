@@ -1,0 +1,157 @@
+/*
+ * provider: the cloud behind an engine (Bedrock, Vertex AI) and the
+ * variables, names and files its CLI needs for it. See include/provider.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aws.h"
+#include "config.h"
+#include "engine.h"
+#include "provider.h"
+
+/* What each cloud needs from the daemon's environment. */
+static const char *const aws_names[] = {
+	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+	"AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_CONFIG_FILE",
+	"AWS_SHARED_CREDENTIALS_FILE", "AWS_BEARER_TOKEN_BEDROCK",
+	"ANTHROPIC_MODEL", "ANTHROPIC_SMALL_FAST_MODEL", NULL
+};
+static const char *const vertex_names[] = {
+	"CLOUD_ML_REGION", "ANTHROPIC_VERTEX_PROJECT_ID", "VERTEX_REGION_",
+	"GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT",
+	"GOOGLE_CLOUD_LOCATION", "CLOUDSDK_CONFIG", "ANTHROPIC_MODEL",
+	"ANTHROPIC_SMALL_FAST_MODEL", NULL
+};
+static const char *const none[] = { NULL };
+
+/* Is the engine the built-in agent speaking bedrock? */
+static bool builtin_bedrock(const struct engine_def *d, const char *engine)
+{
+	if (d && d->command)
+		return false;
+	return !strcmp(engine, "bedrock") ||
+	       (d && d->protocol && !strcmp(d->protocol, "bedrock"));
+}
+
+const char *provider_of(const struct config *c, const char *engine)
+{
+	const struct engine_def *d = config_engine(c, engine);
+
+	if (builtin_bedrock(d, engine))
+		return "bedrock";
+	if (d && !d->command && d->provider &&
+	    (!strcmp(engine, "claude") || !strcmp(engine, "gemini")))
+		return d->provider;
+	return NULL;
+}
+
+static bool is(const char *provider, const char *name)
+{
+	return provider && !strcmp(provider, name);
+}
+
+int provider_needs_anthropic_key(const struct config *c, const char *engine)
+{
+	const char *p = provider_of(c, engine);
+
+	return !is(p, "bedrock") && !is(p, "vertex");
+}
+
+const char *const *provider_pass(const struct config *c, const char *engine)
+{
+	const char *p = provider_of(c, engine);
+
+	if (is(p, "bedrock"))
+		return aws_names;
+	if (is(p, "vertex"))
+		return vertex_names;
+	return none;
+}
+
+/* "KEY=VALUE" onto a NULL-terminated vector. */
+static int add(char ***v, size_t *n, const char *key, const char *value)
+{
+	char **nv = realloc(*v, (*n + 2) * sizeof(**v));
+
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	if (asprintf(&nv[*n], "%s=%s", key, value) < 0)
+		return -ENOMEM;
+	nv[++*n] = NULL;
+	return 0;
+}
+
+static const char *env_or(const char *name, const char *fallback)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : fallback;
+}
+
+int provider_env(const struct config *c, const char *engine, char ***env_out)
+{
+	const char *p = provider_of(c, engine);
+	const char *project = env_or("ANTHROPIC_VERTEX_PROJECT_ID",
+				     env_or("GOOGLE_CLOUD_PROJECT", c->vertex_project));
+	const char *vregion = env_or("CLOUD_ML_REGION", c->vertex_region);
+	char **v = NULL, region[64];
+	size_t n = 0;
+	int r = 0;
+
+	*env_out = NULL;
+	if (!strcmp(engine, "claude") && is(p, "bedrock")) {
+		r = add(&v, &n, "CLAUDE_CODE_USE_BEDROCK", "1");
+		/* claude reads no region from ~/.aws/config: say it. */
+		if (r == 0 && aws_region(region, sizeof(region), c->bedrock_region) == 0)
+			r = add(&v, &n, "AWS_REGION", region);
+	} else if (!strcmp(engine, "claude") && is(p, "vertex")) {
+		r = add(&v, &n, "CLAUDE_CODE_USE_VERTEX", "1");
+		if (r == 0 && vregion)
+			r = add(&v, &n, "CLOUD_ML_REGION", vregion);
+		if (r == 0 && project)
+			r = add(&v, &n, "ANTHROPIC_VERTEX_PROJECT_ID", project);
+	} else if (!strcmp(engine, "gemini") && is(p, "vertex")) {
+		r = add(&v, &n, "GOOGLE_GENAI_USE_VERTEXAI", "true");
+		if (r == 0 && (project = env_or("GOOGLE_CLOUD_PROJECT", c->vertex_project)))
+			r = add(&v, &n, "GOOGLE_CLOUD_PROJECT", project);
+		if (r == 0 && (vregion = env_or("GOOGLE_CLOUD_LOCATION", c->vertex_region)))
+			r = add(&v, &n, "GOOGLE_CLOUD_LOCATION", vregion);
+	}
+	if (r < 0) {
+		engine_argv_free(v);
+		return r;
+	}
+	*env_out = v;
+	return 0;
+}
+
+int provider_files(const struct config *c, const char *engine,
+		   char out[][4096], int max)
+{
+	const char *p = provider_of(c, engine), *home = env_or("HOME", "");
+	const char *cfg = getenv("AWS_CONFIG_FILE");
+	const char *creds = getenv("AWS_SHARED_CREDENTIALS_FILE");
+	const char *gac = getenv("GOOGLE_APPLICATION_CREDENTIALS");
+	int n = 0;
+
+	if (is(p, "bedrock")) {
+		if ((cfg && *cfg) || (creds && *creds)) {
+			if (cfg && *cfg && n < max)
+				snprintf(out[n++], 4096, "%s", cfg);
+			if (creds && *creds && n < max)
+				snprintf(out[n++], 4096, "%s", creds);
+		} else if (n < max) {
+			snprintf(out[n++], 4096, "%s/.aws", home);
+		}
+	} else if (is(p, "vertex") && n < max) {
+		if (gac && *gac)
+			snprintf(out[n++], 4096, "%s", gac);
+		else
+			snprintf(out[n++], 4096, "%s/.config/gcloud", home);
+	}
+	return n;
+}
