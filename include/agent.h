@@ -108,6 +108,10 @@ struct curl_slist *http_sse_headers(struct curl_slist *h,
 int http_post(struct http *h, const char *url, struct curl_slist *headers,
 	      const char *body, long timeout_ms, http_body_fn fn, void *ctx,
 	      bool *retryable, struct buf *err);
+/* Is the URL's host loopback (localhost, 127.x, ::1)? */
+bool http_loopback(const char *url);
+/* Does the URL's host end in suffix? */
+bool http_host_is(const char *url, const char *suffix);
 
 /* ---- tools.c ------------------------------------------------------------
  *

@@ -562,39 +562,6 @@ static int number(const char *opt, const char *s, long min, long *out)
 	return 0;
 }
 
-/* Local servers (Ollama, llama.cpp) want no key. */
-static bool loopback(const char *url)
-{
-	CURLU *u = curl_url();
-	char *host = NULL;
-	bool r = false;
-
-	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
-		r = !strcmp(host, "localhost") || !strncmp(host, "127.", 4) ||
-		    !strcmp(host, "[::1]") || !strcmp(host, "::1");
-	curl_free(host);
-	curl_url_cleanup(u);
-	return r;
-}
-
-static bool host_is(const char *url, const char *suffix)
-{
-	CURLU *u = curl_url();
-	char *host = NULL;
-	bool r = false;
-
-	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
-		size_t h = strlen(host), s = strlen(suffix);
-
-		r = h >= s && !strcmp(host + h - s, suffix);
-	}
-	curl_free(host);
-	curl_url_cleanup(u);
-	return r;
-}
-
 static int parse_args(struct agent *a, int argc, char **argv)
 {
 	enum { O_PROTOCOL = 256, O_BASE, O_MODEL, O_KEYENV, O_MAXTOK, O_TURNS,
@@ -695,7 +662,7 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		fprintf(stderr, "error: --base-url is too long\n");
 		return -1;
 	}
-	a->conf.openai_com = host_is(a->url, "api.openai.com");
+	a->conf.openai_com = http_host_is(a->url, "api.openai.com");
 	return 0;
 }
 
@@ -787,7 +754,7 @@ int agent_main(int argc, char **argv)
 	} else if (!(a.key = getenv(a.key_env)) || !*a.key) {
 		a.key = NULL;
 	}
-	if (!a.key && a.key_env && !loopback(a.url)) {
+	if (!a.key && a.key_env && !http_loopback(a.url)) {
 		failed(&a, "no API key: set %s (or name another variable with --api-key-env)",
 		       a.key_env);
 		goto out;

@@ -196,3 +196,36 @@ int http_post(struct http *h, const char *url, struct curl_slist *headers,
 		   h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
 	return -1;
 }
+
+/* Local servers (Ollama, llama.cpp) want no key. */
+bool http_loopback(const char *url)
+{
+	CURLU *u = curl_url();
+	char *host = NULL;
+	bool r = false;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+		r = !strcmp(host, "localhost") || !strncmp(host, "127.", 4) ||
+		    !strcmp(host, "[::1]") || !strcmp(host, "::1");
+	curl_free(host);
+	curl_url_cleanup(u);
+	return r;
+}
+
+bool http_host_is(const char *url, const char *suffix)
+{
+	CURLU *u = curl_url();
+	char *host = NULL;
+	bool r = false;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+		size_t h = strlen(host), s = strlen(suffix);
+
+		r = h >= s && !strcmp(host + h - s, suffix);
+	}
+	curl_free(host);
+	curl_url_cleanup(u);
+	return r;
+}
