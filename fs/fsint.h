@@ -102,6 +102,11 @@ struct pai_fs {
 	struct fuse *fuse;
 	int mounted;
 	struct size_cache sizes;	/* fs/content.c */
+	/* the watch on the mount table (see fs/mount.c) */
+	pthread_t watcher;
+	int watching;
+	int watch_stop[2];
+	long mount_id;		/* ours in /proc/self/mountinfo, or -1 */
 };
 
 /* An open file. Handles can be used by several threads at once. */

@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +56,118 @@ void fs_handle_free(struct handle *h)
 	free(h);
 }
 
+/* ---- the watch on the mount table ---------------------------------------- */
+
+/*
+ * A sandbox's mount namespace holds a copy of the mount. Where the mount's
+ * parent is private (no "shared:" in mountinfo: containers), an unmount
+ * here does not reach those copies, the kernel keeps the connection, and
+ * the request loop would never end while a sandboxed run lives. So the
+ * mount table is watched (poll on /proc/self/mountinfo): once our mount
+ * is gone from it, the daemon stops as SIGTERM stops it, its runs
+ * requeued, and closing /dev/fuse ends the copies.
+ */
+
+/* Undo mountinfo's octal escapes (\040 for a space) in place. */
+static void unescape(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] &&
+		    s[3]) {
+			*o++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) |
+				      (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+/* The id of the last parallelai mount at path (want_id < 0), or whether
+ * the mount want_id is there (1, else 0); -1 when unreadable. */
+static long scan_mounts(FILE *f, const char *path, long want_id)
+{
+	char line[PATH_MAX * 2 + 512], point[PATH_MAX * 2];
+	long id, found = want_id < 0 ? -1 : 0;
+
+	rewind(f);
+	while (fgets(line, sizeof(line), f)) {
+		const char *dash = strstr(line, " - ");
+
+		if (sscanf(line, "%ld %*d %*s %*s %8191s", &id, point) != 2)
+			continue;
+		if (want_id >= 0) {
+			if (id == want_id)
+				found = 1;
+			continue;
+		}
+		unescape(point);
+		if (dash && !strncmp(dash + 3, "fuse.parallelai ", 16) &&
+		    !strcmp(point, path))
+			found = id;
+	}
+	return found;
+}
+
+static void *watch_main(void *arg)
+{
+	struct pai_fs *fs = arg;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	struct pollfd pfd[2];
+
+	if (!f)
+		return NULL;
+	pfd[0] = (struct pollfd){ fileno(f), POLLPRI, 0 };
+	pfd[1] = (struct pollfd){ fs->watch_stop[0], POLLIN, 0 };
+	for (;;) {
+		if (scan_mounts(f, NULL, fs->mount_id) == 0) {
+			kill(getpid(), SIGTERM);
+			break;
+		}
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents)
+			break;
+	}
+	fclose(f);
+	return NULL;
+}
+
+/* path: the mount point's real path, taken before mounting (a lookup in
+ * the mount now would wait for the loop, which has not started). */
+static void watch_start(struct pai_fs *fs, const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	fs->mount_id = -1;
+	if (path && f)
+		fs->mount_id = scan_mounts(f, path, -1);
+	if (f)
+		fclose(f);
+	if (fs->mount_id < 0 || pipe2(fs->watch_stop, O_CLOEXEC) < 0)
+		return;
+	if (pthread_create(&fs->watcher, NULL, watch_main, fs) == 0) {
+		fs->watching = 1;
+		return;
+	}
+	close(fs->watch_stop[0]);
+	close(fs->watch_stop[1]);
+}
+
+static void watch_stop(struct pai_fs *fs)
+{
+	if (!fs->watching)
+		return;
+	if (write(fs->watch_stop[1], "x", 1) == 1)
+		pthread_join(fs->watcher, NULL);
+	close(fs->watch_stop[0]);
+	close(fs->watch_stop[1]);
+	fs->watching = 0;
+}
+
 int pai_fs_mount(struct pai_fs **out, struct pai *p, const char *mountpoint,
 		 const char *fuse_opts, char *err, size_t errlen)
 {
@@ -94,6 +208,7 @@ int pai_fs_mount(struct pai_fs **out, struct pai *p, const char *mountpoint,
 		goto fail;
 	}
 	fuse_opt_free_args(&args);
+	watch_start(fs, p->mountpoint);
 	*out = fs;
 	return 0;
 fail:
@@ -120,6 +235,8 @@ void pai_fs_free(struct pai_fs *fs)
 {
 	if (!fs)
 		return;
+	/* before the signal handlers go: its SIGTERM must not kill us */
+	watch_stop(fs);
 	while (open_handles.next != &open_handles)
 		fs_handle_free(open_handles.next);
 	if (fs->fuse) {

@@ -38,7 +38,9 @@ struct check_spec {
 	uint64_t out_cap;	/* the most bytes of output kept, 0: all */
 	int timeout;		/* seconds, 0: none */
 	int kill_grace_ms;	/* SIGTERM, then SIGKILL this much later */
-	char *const *envp;	/* "KEY=VALUE" added, or NULL */
+	char *const *envp;	/* the whole environment, "KEY=VALUE" each
+				 * (engine_env's allow-list), or NULL: the
+				 * daemon's */
 	/* Asked every CHECK_POLL_MS while it runs: true stops it. */
 	bool (*stop)(void *arg);
 	void *arg;

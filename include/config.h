@@ -42,6 +42,16 @@ struct engine_def {
 	int max;		/* max: tasks of this engine at once, 0: any */
 	int max_tokens;		/* maxTokens, 0: the agent's default */
 	int max_turns;		/* maxTurns, 0: the agent's default */
+	char *sandbox;		/* sandbox: auto | bwrap | none, or NULL */
+	char *network;		/* network: on | loopback | none, or NULL */
+	char **bind;		/* bind: paths bound read-only (~/ is the
+				 * user's home, seen in the task's) */
+	size_t n_bind;
+	char **bind_rw;		/* bindRw: the same, writable */
+	size_t n_bind_rw;
+	char **pass_env;	/* passEnv: names passed from the daemon's
+				 * environment */
+	size_t n_pass_env;
 };
 
 /* [price "MODEL"]: dollars per million tokens, for engines that do not
@@ -50,6 +60,25 @@ struct price_def {
 	char *model;
 	double input;
 	double output;
+};
+
+/*
+ * [notify "NAME"]: where events are sent (see include/notify.h). Either
+ * command (run with /bin/sh -c) or url (an HTTP POST); the url and the
+ * header values are secrets: never logged, never shown in the mount.
+ */
+enum notify_format { NOTIFY_JSON, NOTIFY_SLACK };
+
+struct notify_def {
+	char *name;
+	char *events;		/* events: names separated by blanks, or "*" */
+	char *command;		/* command */
+	char *url;		/* url: http:// or https:// */
+	enum notify_format format;	/* format = json | slack */
+	char **headers;		/* header = "Name: value", n_headers of them */
+	size_t n_headers;
+	int timeout;		/* timeout: seconds a delivery may take */
+	int retries;		/* retries: attempts after the first */
 };
 
 struct config {
@@ -93,6 +122,14 @@ struct config {
 	int queue_retries;	/* parallelai.queueRetries: re-runs of a failed
 				 * check before bisecting */
 	bool queue_auto_fix;	/* parallelai.queueAutoFix */
+	struct notify_def *notify;	/* [notify "NAME"] sections */
+	size_t n_notify;
+	char *sandbox;		/* parallelai.sandbox, -o sandbox=: auto
+				 * (NULL), bwrap, none */
+	char *network;		/* parallelai.network: on (NULL), loopback,
+				 * none */
+	char *bwrap;		/* parallelai.bwrap: bubblewrap's path;
+				 * NULL: bwrap on PATH */
 	char *bedrock_region;	/* bedrock.region: when the AWS variables
 				 * and ~/.aws/config name none */
 	char *vertex_region;	/* vertex.region: CLOUD_ML_REGION */

@@ -75,6 +75,22 @@ bool engine_has_result(const struct config *c, const char *engine);
  */
 int engine_task_env(const char *options, char ***env_out);
 
+/*
+ * An engine's whole environment, built from an allow-list rather than
+ * the daemon's: from the daemon's environment PATH, LANG, LC_*, TERM,
+ * TZ, USER, LOGNAME, SHELL, the proxies and certificates, PAI_*, the
+ * sanitizers' options, the variables the preset needs (ANTHROPIC_* for
+ * claude and anthropic, OPENAI_* for codex and openai, ... and
+ * apiKeyEnv) and the names of engine.NAME.passEnv; HOME (home when
+ * given: the task's own in a sandbox) and TMPDIR (tmpdir when given);
+ * then extra ("KEY=VALUE": PAI_TASK_ID ..., engine.NAME.env, the task's
+ * env), a later entry of a name winning. An sh task sees no API key
+ * unless configured to. Free with engine_argv_free.
+ */
+int engine_env(const struct config *c, const char *engine,
+	       char *const extra[], const char *home, const char *tmpdir,
+	       char ***env_out);
+
 struct task_usage;
 
 /*
@@ -91,6 +107,9 @@ int engine_read_numbers(const char *path, const char *const *keys,
 /* The "result" (the final message) of a result file, malloc'd;
  * -ENOENT when it has none. */
 int engine_read_answer(const char *path, char **text);
+/* What a run was refused and so needs a person for: the "denied" of a
+ * result file ("Write a.c, Bash rm x"), malloc'd; -ENOENT when none. */
+int engine_read_denied(const char *path, char **text);
 
 /* *argv_out is a NULL-terminated malloc'd vector; free with engine_argv_free. */
 int engine_argv(const struct config *c, const char *engine,

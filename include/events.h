@@ -25,6 +25,15 @@ const char *events_path(const struct events *ev);
 /* fields (may be NULL) is an object whose members are appended; it is freed. */
 void events_add(struct events *ev, const char *event, int64_t task,
 		cJSON *fields);
+/*
+ * A hook sees every event right after it is written, with the whole
+ * object (time, event, task and the fields); it is called with the log's
+ * lock held, in the order of the log, and must only take what it needs
+ * and return (src/notify/ queues it). It must not call events_add. Set
+ * it before the threads start; set NULL before what it points to goes.
+ */
+typedef void events_hook_fn(void *arg, const cJSON *event);
+void events_set_hook(struct events *ev, events_hook_fn *fn, void *arg);
 /* Shorthand for an event with one "reason" string. */
 void events_reason(struct events *ev, const char *event, int64_t task,
 		   const char *reason);

@@ -29,6 +29,17 @@ struct gitwork_author {
 };
 
 /*
+ * (git/detach.c) A sandboxed run commits on a detached HEAD, so that no
+ * branch ref need be writable to it: gitwork_detach before the run,
+ * gitwork_reattach after, which moves the branch to the commit HEAD is
+ * at (wherever the run left it) and puts HEAD back on the branch; a
+ * worktree already on its branch is left as it is.
+ */
+int gitwork_detach(const char *worktree, char *err, size_t errlen);
+int gitwork_reattach(const char *worktree, const char *branch, char *err,
+		     size_t errlen);
+
+/*
  * Commit everything changed in the worktree (new, modified and deleted
  * files, honouring .gitignore) onto its checked-out branch. oid_out gets
  * the new commit, or the current HEAD when there was nothing to commit.

@@ -9,6 +9,7 @@
  *	STATE/logs/N.jsonl	task N's raw event stream (agent engines)
  *	STATE/results/N.json	what task N's agent reported at its end
  *	STATE/prompts/N		task N's prompt, for PAI_PROMPT_FILE
+ *	STATE/box/N/{home,tmp}	task N's HOME and TMPDIR in a sandbox
 
  * Worktrees live outside the git directory (agent CLIs refuse to edit
  * files beneath a .git directory): WORKTREES/N, where WORKTREES is
@@ -24,6 +25,8 @@
 
 #include "access.h"
 #include "config.h"
+#include "redact.h"
+#include "sandbox.h"
 
 struct store;
 struct events;
@@ -33,12 +36,14 @@ struct planner;
 struct gitrev;
 struct wlog;
 struct mergeq;
+struct notify;
 
 struct pai {
 	char *repo;		/* absolute path of the repository */
 	char *gitdir;		/* its (common) git directory */
 	char *state_dir;	/* absolute */
 	char *worktrees_dir;	/* absolute */
+	char *mountpoint;	/* absolute, taken before mounting */
 	char *self_exe;		/* this program, for `parallelai stream|agent` */
 	struct config cfg;
 	struct access acl;	/* who besides the owner may use the mount */
@@ -50,8 +55,11 @@ struct pai {
 	struct gitrev *rev;	/* HEAD and revisions of repo */
 	struct wlog *wlog;	/* workers/N/log */
 	struct mergeq *mergeq;	/* the merge queue */
+	struct notify *notify;	/* [notify] deliveries, NULL: none */
 	int64_t started;	/* ms since the epoch */
 	char engine_why[128];	/* how the default engine was chosen */
+	struct sandbox_probe sandbox;	/* bubblewrap, tried at mount */
+	struct redact secrets;	/* values kept off the disk */
 };
 
 int64_t pai_now_ms(void);
@@ -66,6 +74,9 @@ void pai_result_path(const struct pai *p, int64_t id, char *out, size_t len);
 void pai_exit_path(const struct pai *p, int64_t id, int attempt, char *out,
 		   size_t len);
 void pai_prompt_path(const struct pai *p, int64_t id, char *out, size_t len);
+/* STATE/box/N/WHAT: the task's home or tmp in a sandbox */
+void pai_box_path(const struct pai *p, int64_t id, const char *what,
+		  char *out, size_t len);
 void pai_worktree_path(const struct pai *p, int64_t id, char *out, size_t len);
 /* "2026-11-20T22:01:02Z" */
 void pai_format_time(int64_t ms, char *out, size_t len);

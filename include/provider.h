@@ -18,6 +18,8 @@
 #ifndef PAI_PROVIDER_H
 #define PAI_PROVIDER_H
 
+#include <stdbool.h>
+
 struct config;
 
 /* "bedrock", "vertex", ... for status; NULL for an engine with none (or
@@ -38,14 +40,17 @@ int provider_env(const struct config *c, const char *engine, char ***env_out);
  * claude on bedrock is not handed ANTHROPIC_API_KEY.
  */
 const char *const *provider_pass(const struct config *c, const char *engine);
-/* Whether the engine's preset needs the Anthropic key: not on a cloud. */
-int provider_needs_anthropic_key(const struct config *c, const char *engine);
+/* Does the cloud replace what the preset's name pattern passes (claude's
+ * ANTHROPIC_ on bedrock or vertex, gemini's GEMINI_ on vertex)? */
+bool provider_replaces(const struct config *c, const char *engine,
+		       const char *pattern);
 
 /*
  * The files the provider's credentials live in, to be bound read-only
- * into a sandbox: ~/.aws (or AWS_CONFIG_FILE and
- * AWS_SHARED_CREDENTIALS_FILE), GOOGLE_APPLICATION_CREDENTIALS (or
- * ~/.config/gcloud). Up to max paths into out; how many.
+ * into a sandbox, as engine.NAME.bind takes them: ~/.aws (and
+ * AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE when set),
+ * GOOGLE_APPLICATION_CREDENTIALS (or ~/.config/gcloud). Up to max paths
+ * into out; how many.
  */
 int provider_files(const struct config *c, const char *engine,
 		   char out[][4096], int max);

@@ -98,7 +98,8 @@ struct runner_proc {
 	} state;
 };
 
-/* envp: extra "KEY=VALUE" entries added to the daemon's environment.
+/* envp: the engine's whole environment ("KEY=VALUE", NULL-terminated;
+ * engine_env builds it from an allow-list), or NULL for the daemon's.
  * log_cap: the most bytes of output kept (0: all); past it the log says
  * so once and the rest is dropped. exit_path: where the keeper writes the
  * wait status of an engine that exited by itself, or NULL; given one, the

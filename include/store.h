@@ -305,6 +305,32 @@ int store_mq_list(struct store *st, size_t ended_max, struct mq_row **out,
 		  size_t *n);
 void store_mq_rows_release(struct mq_row *v, size_t n);
 
+/*
+ * The notification outbox (include/notify.h): one row per event and
+ * notifier, from the event until its delivery or the last retry, so that
+ * a remount delivers what the last daemon could not.
+ */
+struct outbox_row {
+	int64_t id;
+	char *event_id;		/* the "id" in the payload */
+	char *sink;		/* the [notify "NAME"] it goes to */
+	char *payload;		/* the event's JSON object */
+	int attempts;		/* failed deliveries so far */
+	int64_t not_before;	/* ms since the epoch: not due before */
+};
+
+void outbox_row_release(struct outbox_row *r);
+/* One row per sink (n of them) for the event, in one transaction. */
+int store_outbox_add(struct store *st, const char *event_id,
+		     const char *const *sinks, size_t n, const char *payload);
+/* The row due first (it may lie in the future); -ENOENT: none. */
+int store_outbox_next(struct store *st, struct outbox_row *out);
+/* A failed delivery: attempts so far, and when to try again. */
+int store_outbox_retry(struct store *st, int64_t id, int attempts,
+		       int64_t not_before);
+/* Delivered, or given up. */
+int store_outbox_remove(struct store *st, int64_t id);
+
 /* Number of tasks in each state. */
 int store_counts(struct store *st, size_t counts[TASK_STATE_COUNT]);
 /* Time of the last change to any task (for directory mtimes). */

@@ -122,7 +122,8 @@ bool streamfmt_explain_login(struct streamfmt *s, const char *engine, int code);
  * The result file, one JSON object and a newline:
  * {"result", "input_tokens", "output_tokens", "cache_read_tokens",
  *  "cache_write_tokens", "cost_usd", "turns", "duration_ms", "tool_calls",
- *  "error", "permission_denials"}.
+ *  "error", "permission_denials", "denied"}; "denied" names the tools
+ * refused ("Write a.c, Bash rm x"), null when none was.
  */
 int streamfmt_result_json(const struct streamfmt *s, struct buf *out);
 

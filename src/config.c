@@ -181,6 +181,20 @@ int config_set(struct config *c, const char *key, const char *value,
 		if ((b = parse_bool(value)) < 0)
 			goto bad;
 		c->queue_auto_fix = b;
+	} else if (!strcmp(key, "sandbox")) {
+		if (!value || (strcmp(value, "auto") && strcmp(value, "bwrap") &&
+			       strcmp(value, "none")))
+			goto bad;
+		set_str(&c->sandbox, value);
+	} else if (!strcmp(key, "network")) {
+		if (!value || (strcmp(value, "on") && strcmp(value, "loopback") &&
+			       strcmp(value, "none")))
+			goto bad;
+		set_str(&c->network, value);
+	} else if (!strcmp(key, "bwrap")) {
+		if (!value || !*value)
+			goto bad;
+		set_str(&c->bwrap, value);
 	} else if (!strcmp(key, "authorname")) {
 		set_str(&c->author_name, value);
 	} else if (!strcmp(key, "authoremail")) {
@@ -215,6 +229,27 @@ static struct engine_def *engine_slot(struct config *c, const char *name)
 		return NULL;
 	c->n_engines++;
 	return e;
+}
+
+/* One more string on a list that the key may repeat. */
+static int add_str(char ***list, size_t *n, const char *value)
+{
+	char **v = realloc(*list, (*n + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	*list = v;
+	if (!(v[*n] = strdup(value)))
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+static void free_strs(char **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
 }
 
 /* engine.NAME.KEY: libgit2 lowercases section and key, not NAME. */
@@ -260,17 +295,31 @@ static int read_engine(struct config *c, const char *key, const char *value,
 			goto bad;
 		set_str(&e->provider, value);
 	} else if (!strcmp(k, "env")) {
-		char **v;
-
 		if (!value || !strchr(value, '=') || *value == '=')
 			goto bad;
-		v = realloc(e->env, (e->n_env + 1) * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		e->env = v;
-		if (!(v[e->n_env] = strdup(value)))
-			return -ENOMEM;
-		e->n_env++;
+		return add_str(&e->env, &e->n_env, value);
+	} else if (!strcmp(k, "sandbox")) {
+		if (!value || (strcmp(value, "auto") && strcmp(value, "bwrap") &&
+			       strcmp(value, "none")))
+			goto bad;
+		set_str(&e->sandbox, value);
+	} else if (!strcmp(k, "network")) {
+		if (!value || (strcmp(value, "on") && strcmp(value, "loopback") &&
+			       strcmp(value, "none")))
+			goto bad;
+		set_str(&e->network, value);
+	} else if (!strcmp(k, "bind") || !strcmp(k, "bindrw")) {
+		/* ~/NAME or an absolute path, nothing relative */
+		if (!value || (value[0] != '/' && strncmp(value, "~/", 2)) ||
+		    strstr(value, ".."))
+			goto bad;
+		return !strcmp(k, "bind") ?
+		       add_str(&e->bind, &e->n_bind, value) :
+		       add_str(&e->bind_rw, &e->n_bind_rw, value);
+	} else if (!strcmp(k, "passenv")) {
+		if (!value || !*value || strchr(value, '='))
+			goto bad;
+		return add_str(&e->pass_env, &e->n_pass_env, value);
 	} else if (!strcmp(k, "maxtokens") || !strcmp(k, "maxturns") ||
 		   !strcmp(k, "max")) {
 		if (parse_long(value, 1, 1 << 24, &num) < 0)
@@ -281,6 +330,100 @@ static int read_engine(struct config *c, const char *key, const char *value,
 			e->max_tokens = (int)num;
 		else
 			e->max_turns = (int)num;
+	} else {
+		snprintf(err, errlen, "config %s: unknown key", key);
+		return -EINVAL;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "config %s: invalid value '%s'", key,
+		 value ? value : "");
+	return -EINVAL;
+}
+
+static struct notify_def *notify_slot(struct config *c, const char *name,
+				      size_t len)
+{
+	struct notify_def *n;
+	size_t i;
+
+	for (i = 0; i < c->n_notify; i++)
+		if (strlen(c->notify[i].name) == len &&
+		    !strncmp(c->notify[i].name, name, len))
+			return &c->notify[i];
+	n = realloc(c->notify, (c->n_notify + 1) * sizeof(*n));
+	if (!n)
+		return NULL;
+	c->notify = n;
+	n += c->n_notify;
+	memset(n, 0, sizeof(*n));
+	n->timeout = 10;
+	n->retries = 5;
+	if (!(n->name = strndup(name, len)))
+		return NULL;
+	c->n_notify++;
+	return n;
+}
+
+static int add_header(struct notify_def *n, const char *value)
+{
+	char **v = realloc(n->headers, (n->n_headers + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	n->headers = v;
+	if (!(v[n->n_headers] = strdup(value)))
+		return -ENOMEM;
+	n->n_headers++;
+	return 0;
+}
+
+/*
+ * notify.NAME.KEY. The url and the headers are secrets: a message about
+ * them names the key, never the value.
+ */
+static int read_notify(struct config *c, const char *key, const char *value,
+		       char *err, size_t errlen)
+{
+	const char *name = key + strlen("notify."), *dot = strrchr(key, '.');
+	struct notify_def *n;
+	const char *k;
+	long num;
+
+	if (dot <= name)
+		return 0;
+	if (!(n = notify_slot(c, name, (size_t)(dot - name))))
+		return -ENOMEM;
+	k = dot + 1;
+	if (!strcmp(k, "events")) {
+		set_str(&n->events, value);
+	} else if (!strcmp(k, "command")) {
+		set_str(&n->command, value);
+	} else if (!strcmp(k, "url")) {
+		if (!value || (strncmp(value, "http://", 7) &&
+			       strncmp(value, "https://", 8))) {
+			snprintf(err, errlen, "config %s: not an http:// or"
+				 " https:// URL", key);
+			return -EINVAL;
+		}
+		set_str(&n->url, value);
+	} else if (!strcmp(k, "format")) {
+		if (!value || (strcmp(value, "json") && strcmp(value, "slack")))
+			goto bad;
+		n->format = strcmp(value, "slack") ? NOTIFY_JSON : NOTIFY_SLACK;
+	} else if (!strcmp(k, "header")) {
+		/* "Name: value", no line breaks (curl would send them) */
+		if (!value || !strchr(value, ':') || *value == ':' ||
+		    strpbrk(value, "\r\n")) {
+			snprintf(err, errlen, "config %s: not a header line"
+				 " 'Name: value'", key);
+			return -EINVAL;
+		}
+		return add_header(n, value);
+	} else if (!strcmp(k, "timeout") || !strcmp(k, "retries")) {
+		if (parse_long(value, !strcmp(k, "timeout"), 3600, &num) < 0)
+			goto bad;
+		*(!strcmp(k, "timeout") ? &n->timeout : &n->retries) = (int)num;
 	} else {
 		snprintf(err, errlen, "config %s: unknown key", key);
 		return -EINVAL;
@@ -365,8 +508,8 @@ static int add_copy(struct config *c, const char *value)
 	return 0;
 }
 
-/* The keys that are not parallelai.*: engines, prices, merge.strategy
- * and worktree set-up. */
+/* The keys that are not parallelai.*: engines, prices, notifiers,
+ * merge.strategy and worktree set-up. */
 static int read_entry(struct config *c, const char *name, const char *value,
 		      char *err, size_t errlen)
 {
@@ -374,6 +517,8 @@ static int read_entry(struct config *c, const char *name, const char *value,
 		return read_engine(c, name, value, err, errlen);
 	if (!strncmp(name, "price.", 6))
 		return read_price(c, name, value, err, errlen);
+	if (!strncmp(name, "notify.", 7))
+		return read_notify(c, name, value, err, errlen);
 	if (!strcmp(name, "merge.strategy"))
 		return config_set(c, "mergestrategy", value, err, errlen);
 	if (!strcmp(name, "worktree.copy"))
@@ -421,7 +566,7 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 			       "planner", "planapprove", "logmax", "check",
 			       "checktimeout", "fixrounds", "fixtail",
 			       "mergequeue", "queuebatch", "queueretries",
-			       "queueautofix" };
+			       "queueautofix", "sandbox", "network", "bwrap" };
 	int ret = -EINVAL;
 	size_t i;
 
@@ -516,6 +661,19 @@ void config_release(struct config *c)
 {
 	size_t i;
 
+	for (i = 0; i < c->n_notify; i++) {
+		struct notify_def *n = &c->notify[i];
+		size_t j;
+
+		for (j = 0; j < n->n_headers; j++)
+			free(n->headers[j]);
+		free(n->headers);
+		free(n->name);
+		free(n->events);
+		free(n->command);
+		free(n->url);
+	}
+	free(c->notify);
 	for (i = 0; i < c->n_prices; i++)
 		free(c->prices[i].model);
 	free(c->prices);
@@ -531,14 +689,19 @@ void config_release(struct config *c)
 	free(c->bedrock_region);
 	free(c->vertex_region);
 	free(c->vertex_project);
+	free(c->sandbox);
+	free(c->network);
+	free(c->bwrap);
 
 	for (i = 0; i < c->n_engines; i++) {
 		struct engine_def *e = &c->engines[i];
-		size_t j;
 
-		for (j = 0; j < e->n_env; j++)
-			free(e->env[j]);
-		free(e->env);
+		free_strs(e->env, e->n_env);
+		free_strs(e->bind, e->n_bind);
+		free_strs(e->bind_rw, e->n_bind_rw);
+		free_strs(e->pass_env, e->n_pass_env);
+		free(e->sandbox);
+		free(e->network);
 		free(e->name);
 		free(e->command);
 		free(e->model);

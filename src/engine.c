@@ -20,6 +20,7 @@
 #include "config.h"
 #include "engine.h"
 #include "jnum.h"
+#include "provider.h"
 #include "store.h"
 
 #define SH_ARG_MAX (100 * 1024)
@@ -408,6 +409,126 @@ int engine_task_env(const char *options, char ***env_out)
 	return 0;
 }
 
+/* Names passed to every engine; a trailing '_' makes a prefix. */
+static const char *const common_env[] = {
+	"PATH", "LANG", "LANGUAGE", "LC_", "TERM", "TZ", "USER", "LOGNAME",
+	"SHELL", "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY",
+	"HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "all_proxy",
+	"SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "PAI_",
+	"ASAN_", "UBSAN_", "LSAN_", "VALGRIND_", NULL
+};
+
+/* What each preset needs besides. */
+static const struct preset_env {
+	const char *engine;
+	const char *names[6];
+} preset_env[] = {
+	{ "claude", { "ANTHROPIC_", "CLAUDE_", NULL } },
+	{ "anthropic", { "ANTHROPIC_", NULL } },
+	{ "codex", { "OPENAI_", "CODEX_", NULL } },
+	{ "openai", { "OPENAI_", NULL } },
+	{ "gemini", { "GEMINI_", "GOOGLE_", NULL } },
+	{ "aider", { "ANTHROPIC_", "OPENAI_", "GEMINI_", "AIDER_",
+		     "OPENROUTER_", NULL } },
+	{ "opencode", { "ANTHROPIC_", "OPENAI_", "GEMINI_", "OPENCODE_",
+			NULL } },
+};
+
+/* Does "KEY=VALUE" have a name the pattern allows (a name, or a prefix
+ * ending in '_')? */
+static bool env_allows(const char *pattern, const char *kv)
+{
+	size_t n = strlen(pattern), klen = strcspn(kv, "=");
+
+	if (n && pattern[n - 1] == '_')
+		return klen >= n && !strncmp(kv, pattern, n);
+	return klen == n && !strncmp(kv, pattern, n);
+}
+
+static bool env_allowed(const struct config *c, const char *engine,
+			const char *kv)
+{
+	const struct engine_def *d = config_engine(c, engine);
+	const char *const *cloud = provider_pass(c, engine);
+	/* [engine "NAME"] protocol = ...: what that protocol needs */
+	const char *preset = api_for(c, engine) ? api_for(c, engine)->name : engine;
+	size_t i, j;
+
+	for (i = 0; common_env[i]; i++)
+		if (env_allows(common_env[i], kv))
+			return true;
+	/* On a cloud: its credentials, not the vendor's API key. */
+	for (i = 0; cloud[i]; i++)
+		if (env_allows(cloud[i], kv))
+			return true;
+	for (i = 0; i < N_OF(preset_env); i++)
+		for (j = 0; !strcmp(preset_env[i].engine, preset) &&
+			    preset_env[i].names[j]; j++)
+			if (!provider_replaces(c, engine, preset_env[i].names[j]) &&
+			    env_allows(preset_env[i].names[j], kv))
+				return true;
+	for (i = 0; d && i < d->n_pass_env; i++)
+		if (env_allows(d->pass_env[i], kv))
+			return true;
+	return d && d->api_key_env && env_allows(d->api_key_env, kv);
+}
+
+/* Keep only the last entry of each name. */
+static void env_dedup(char **v, size_t *n)
+{
+	size_t i, j, k = 0;
+
+	for (i = 0; i < *n; i++) {
+		size_t klen = strcspn(v[i], "=") + 1;
+		bool later = false;
+
+		for (j = i + 1; j < *n && !later; j++)
+			later = !strncmp(v[i], v[j], klen);
+		if (later)
+			free(v[i]);
+		else
+			v[k++] = v[i];
+	}
+	v[k] = NULL;
+	*n = k;
+}
+
+int engine_env(const struct config *c, const char *engine,
+	       char *const extra[], const char *home, const char *tmpdir,
+	       char ***env_out)
+{
+	extern char **environ;
+	struct argv a = { NULL, 0, 0 };
+	char *kv;
+	size_t i;
+
+	*env_out = NULL;
+	for (i = 0; environ[i]; i++)
+		if (env_allowed(c, engine, environ[i]) ||
+		    (!home && env_allows("HOME", environ[i])) ||
+		    (!tmpdir && env_allows("TMPDIR", environ[i])))
+			push(&a, environ[i]);
+	if (home && asprintf(&kv, "HOME=%s", home) >= 0) {
+		push(&a, kv);
+		free(kv);
+	}
+	if (tmpdir && asprintf(&kv, "TMPDIR=%s", tmpdir) >= 0) {
+		push(&a, kv);
+		free(kv);
+	}
+	for (i = 0; extra && extra[i]; i++)
+		push(&a, extra[i]);
+	if (!a.err && !a.v)
+		a.v = calloc(1, sizeof(*a.v));
+	if (a.err || !a.v) {
+		engine_argv_free(a.v);
+		return -ENOMEM;
+	}
+	env_dedup(a.v, &a.n);
+	*env_out = a.v;
+	return 0;
+}
+
 static int cli_argv(struct argv *a, const struct cli *cli,
 		    const struct engine_def *d, const struct engine_vars *v,
 		    char *err, size_t errlen)
@@ -670,6 +791,24 @@ int engine_read_result(const char *path, struct task_usage *u, char **error)
 	e = cJSON_GetObjectItemCaseSensitive(root, "error");
 	if (cJSON_IsString(e) && *e->valuestring &&
 	    !(*error = strdup(e->valuestring)))
+		r = -ENOMEM;
+	cJSON_Delete(root);
+	return r;
+}
+
+int engine_read_denied(const char *path, char **text)
+{
+	const cJSON *d;
+	cJSON *root;
+	int r = read_result(path, &root);
+
+	*text = NULL;
+	if (r < 0)
+		return r;
+	d = cJSON_GetObjectItemCaseSensitive(root, "denied");
+	if (!cJSON_IsString(d) || !*d->valuestring)
+		r = -ENOENT;
+	else if (!(*text = strdup(d->valuestring)))
 		r = -ENOMEM;
 	cJSON_Delete(root);
 	return r;

@@ -24,7 +24,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "buf.h"
 #include "events.h"
+#include "redact.h"
 #include "quote.h"
 
 struct events {
@@ -32,6 +34,8 @@ struct events {
 	char *path;
 	pthread_mutex_t lock;
 	int failing;	/* a write failed and was reported; quiet until one works */
+	events_hook_fn *hook;	/* with lock */
+	void *hook_arg;
 };
 
 int events_open(struct events **out, const char *path)
@@ -139,6 +143,7 @@ void events_add(struct events *ev, const char *event, int64_t task,
 {
 	cJSON *obj = NULL, *item;
 	char when[64], *text = NULL, *line = NULL;
+	struct buf b;
 	size_t len;
 
 	if (!ev || !event)
@@ -170,16 +175,21 @@ void events_add(struct events *ev, const char *event, int64_t task,
 
 	if (!(text = cJSON_PrintUnformatted(obj)))
 		goto oom;
-	/* cJSON's buffer belongs to its allocator hooks; copy rather than
-	 * realloc it to make room for the newline. */
-	len = strlen(text);
-	if (!(line = malloc(len + 1)))
+	/* cJSON's buffer belongs to its allocator hooks; copied, the
+	 * secrets the daemon knows redacted, with room for the newline. */
+	buf_init(&b, BUF_NOMAX);
+	if (redact_text(redact_global(), text, strlen(text), &b) < 0 ||
+	    buf_add(&b, "\n", 1) < 0) {
+		buf_release(&b);
 		goto oom;
-	memcpy(line, text, len);
-	line[len++] = '\n';
+	}
+	len = b.len;
+	line = buf_detach(&b);
 
 	pthread_mutex_lock(&ev->lock);
 	write_line(ev, line, len);
+	if (ev->hook)
+		ev->hook(ev->hook_arg, obj);
 	pthread_mutex_unlock(&ev->lock);
 	goto out;
 
@@ -192,6 +202,16 @@ out:
 	cJSON_free(text);
 	cJSON_Delete(obj);
 	cJSON_Delete(fields);
+}
+
+void events_set_hook(struct events *ev, events_hook_fn *fn, void *arg)
+{
+	if (!ev)
+		return;
+	pthread_mutex_lock(&ev->lock);
+	ev->hook = fn;
+	ev->hook_arg = arg;
+	pthread_mutex_unlock(&ev->lock);
 }
 
 void events_reason(struct events *ev, const char *event, int64_t task,

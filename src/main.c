@@ -34,11 +34,14 @@
 #include "gitrepo.h"
 #include "gitrev.h"
 #include "mergeq.h"
+#include "notify.h"
 #include "pai.h"
 #include "planner.h"
 #include "review.h"
 #include "scheduler.h"
 #include "store.h"
+#include "redact.h"
+#include "sandbox.h"
 #include "streamfmt.h"
 #include "wlog.h"
 
@@ -57,6 +60,9 @@ static const char usage[] =
 "                   state=DIR      state directory (default: GITDIR/parallelai)\n"
 "                   worktrees=DIR  where task worktrees go (default: STATE/worktrees\n"
 "                                  with state=, else ~/.local/share/parallelai/...)\n"
+"                   sandbox=MODE   auto (bubblewrap when it works, the\n"
+"                                  default), bwrap (refuse to mount without\n"
+"                                  it) or none\n"
 "                   KEY=VALUE      any configuration key of parallelai(1),\n"
 "                                  e.g. retryMax=600 or mergeStrategy=squash\n"
 "                   allow_users=NAME[:NAME...]  let these users submit, command\n"
@@ -71,6 +77,7 @@ static const char usage[] =
 "\n"
 "  parallelai agent ...   the built-in agent, as the scheduler runs it (internal)\n"
 "  parallelai stream ...  an agent CLI's event stream to a log (internal)\n"
+"  parallelai sandbox-exec ...  a sandboxed engine's start (internal)\n"
 "\n"
 "See parallelai(1) and MOUNTPOINT/README.\n";
 
@@ -470,6 +477,33 @@ static int choose_engines(struct pai *p)
 	return p->cfg.engine && p->cfg.planner ? 0 : die("out of memory");
 }
 
+/* Is bubblewrap there and does it work? Asked once: sandbox=bwrap
+ * without it is refused here. And the secrets whose values never reach
+ * the disk: the keys of our environment and of the config's env. */
+static int setup_sandbox(struct pai *p)
+{
+	extern char **environ;
+	size_t i;
+
+	sandbox_probe(&p->sandbox, p->cfg.bwrap);
+	if (p->cfg.sandbox && !strcmp(p->cfg.sandbox, "bwrap") &&
+	    !p->sandbox.works)
+		return die("sandbox=bwrap: %s; install bubblewrap (Debian: "
+			   "apt-get install bubblewrap) or mount with "
+			   "-o sandbox=auto or none", p->sandbox.why);
+	if (redact_add_env(&p->secrets, environ) < 0)
+		return die("out of memory");
+	for (i = 0; i < p->cfg.n_engines; i++)
+		for (size_t j = 0; j < p->cfg.engines[i].n_env; j++) {
+			char *const one[] = { p->cfg.engines[i].env[j], NULL };
+
+			if (redact_add_env(&p->secrets, one) < 0)
+				return die("out of memory");
+		}
+	redact_set_global(&p->secrets);
+	return 0;
+}
+
 /* Everything that can be refused, before anything is mounted: the
  * repository, the mountpoint, the configuration, the state directory,
  * /dev/fuse. 0, or 1 with the reason said. */
@@ -488,10 +522,12 @@ static int check_all(struct pai *p, struct args *a)
 	if (gitrepo_init() < 0)
 		return die("cannot initialise libgit2");
 	if (gitrepo_check(&p->gitdir, p->repo, err, sizeof(err)) < 0 ||
-	    config_load(&p->cfg, p->repo, err, sizeof(err)) < 0)
+	    config_load(&p->cfg, p->repo, err, sizeof(err)) < 0 ||
+	    notify_check(&p->cfg, err, sizeof(err)) < 0)
 		return die("%s", err);
 	if (apply_opts(&p->cfg, buf_cstr(&a->ours)) ||
-	    setup_access(&p->acl, a) || choose_engines(p))
+	    setup_access(&p->acl, a) || choose_engines(p) ||
+	    setup_sandbox(p))
 		return 1;
 	if (p->cfg.state_dir) {
 		if (mkdir_p(p->cfg.state_dir, 0700) == 0)
@@ -535,6 +571,9 @@ static int open_handles(struct pai *p)
 /* Mounted: the threads that serve it. */
 static int start_threads(struct pai *p)
 {
+	/* first: it sees every event from here on */
+	if (notify_start(&p->notify, p) < 0)
+		return die("cannot start notifications");
 	if (sched_start(&p->sched, p) < 0)
 		return die("cannot start the scheduler");
 	if (planner_start(&p->planner, p) < 0)
@@ -567,6 +606,8 @@ static int run(struct args *a)
 	if (open_handles(&p))
 		goto out;
 	p.started = pai_now_ms();
+	/* before the mount covers it: fs/mount.c watches for its end */
+	p.mountpoint = realpath(a->mnt, NULL);
 	if (pai_fs_mount(&fs, &p, a->mnt, buf_cstr(&a->fuse), err,
 			 sizeof(err)) < 0) {
 		die("%s", err);
@@ -589,6 +630,7 @@ out:
 	mergeq_stop(p.mergeq);
 	planner_stop(p.planner);
 	sched_stop(p.sched);
+	notify_stop(p.notify);
 	pai_fs_free(fs);
 	review_free(p.review);
 	wlog_free(p.wlog);
@@ -599,11 +641,15 @@ out:
 		gitrepo_shutdown();
 	config_release(&p.cfg);
 	access_release(&p.acl);
+	sandbox_probe_release(&p.sandbox);
+	redact_set_global(NULL);
+	redact_release(&p.secrets);
 	free(p.repo);
 	free(p.self_exe);
 	free(p.gitdir);
 	free(p.state_dir);
 	free(p.worktrees_dir);
+	free(p.mountpoint);
 	return ret;
 }
 
@@ -616,6 +662,8 @@ int main(int argc, char **argv)
 		return agent_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "stream"))
 		return stream_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "sandbox-exec"))
+		return sandbox_exec_main(argc - 1, argv + 1);
 	buf_init(&a.ours, 64 * 1024);
 	buf_init(&a.fuse, 64 * 1024);
 	buf_init(&a.users, 64 * 1024);

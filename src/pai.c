@@ -47,6 +47,13 @@ void pai_prompt_path(const struct pai *p, int64_t id, char *out, size_t len)
 	snprintf(out, len, "%s/prompts/%lld", p->state_dir, (long long)id);
 }
 
+void pai_box_path(const struct pai *p, int64_t id, const char *what,
+		  char *out, size_t len)
+{
+	snprintf(out, len, "%s/box/%lld/%s", p->state_dir, (long long)id,
+		 what);
+}
+
 void pai_worktree_path(const struct pai *p, int64_t id, char *out, size_t len)
 {
 	snprintf(out, len, "%s/%lld", p->worktrees_dir, (long long)id);

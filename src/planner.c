@@ -381,7 +381,7 @@ static int ask(struct planner *pl, const struct plan *plan,
 	char raw[PATH_MAX], result[PATH_MAX];
 	struct engine_vars v = { 0 };
 	struct runner_proc proc;
-	char **argv = NULL;
+	char **argv = NULL, **env = NULL;
 	int64_t start = pai_now_ms();
 	struct stat st;
 	int logfd, r, status, stop, killed = 0;
@@ -418,8 +418,17 @@ static int ask(struct planner *pl, const struct plan *plan,
 		goto out;
 	}
 	fstat(logfd, &st);
-	r = runner_spawn(&proc, argv, NULL, work, logfd, p->cfg.log_max, NULL, err,
-			 errlen);
+	/* Like a task's engine, the planner gets an allow-list of our
+	 * environment, not all of it; it runs outside the sandbox, in its
+	 * scratch directory. */
+	if ((r = engine_env(&p->cfg, plan->engine, NULL, NULL, NULL,
+			    &env)) < 0) {
+		snprintf(err, errlen, "%s", strerror(-r));
+		goto out;
+	}
+	r = runner_spawn(&proc, argv, env, work, logfd, p->cfg.log_max, NULL,
+			 err, errlen);
+	engine_argv_free(env);
 	if (r < 0)
 		goto out;
 	track(pl, plan->id, &proc);
@@ -534,6 +543,19 @@ out:
 	return r;
 }
 
+/* A plan that waits for `approve` waits for a person. */
+static void needs_approve(struct pai *p, int64_t id)
+{
+	cJSON *f = cJSON_CreateObject();
+	char asked[64];
+
+	snprintf(asked, sizeof(asked), "approve plan %lld", (long long)id);
+	cJSON_AddNumberToObject(f, "plan", (double)id);
+	cJSON_AddStringToObject(f, "kind", "approve");
+	cJSON_AddStringToObject(f, "asked", asked);
+	events_add(p->events, "needs_input", 0, f);
+}
+
 static void plan_failed(struct planner *pl, int64_t id, const char *answer,
 			const char *reason)
 {
@@ -595,6 +617,7 @@ static void make_plan(struct planner *pl, int64_t id)
 		store_plan_update(p->store, id, "waiting", normalized,
 				  "waiting for approve");
 		events_add(p->events, "plan_ready", 0, NULL);
+		needs_approve(p, id);
 		goto out;
 	}
 	store_plan_update(p->store, id, "planning", normalized, NULL);

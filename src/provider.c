@@ -53,11 +53,16 @@ static bool is(const char *provider, const char *name)
 	return provider && !strcmp(provider, name);
 }
 
-int provider_needs_anthropic_key(const struct config *c, const char *engine)
+bool provider_replaces(const struct config *c, const char *engine,
+		       const char *pattern)
 {
 	const char *p = provider_of(c, engine);
 
-	return !is(p, "bedrock") && !is(p, "vertex");
+	if (!strcmp(engine, "claude") && (is(p, "bedrock") || is(p, "vertex")))
+		return !strcmp(pattern, "ANTHROPIC_");
+	if (!strcmp(engine, "gemini") && is(p, "vertex"))
+		return !strcmp(pattern, "GEMINI_");
+	return false;
 }
 
 const char *const *provider_pass(const struct config *c, const char *engine)
@@ -132,26 +137,25 @@ int provider_env(const struct config *c, const char *engine, char ***env_out)
 int provider_files(const struct config *c, const char *engine,
 		   char out[][4096], int max)
 {
-	const char *p = provider_of(c, engine), *home = env_or("HOME", "");
-	const char *cfg = getenv("AWS_CONFIG_FILE");
-	const char *creds = getenv("AWS_SHARED_CREDENTIALS_FILE");
+	const char *p = provider_of(c, engine);
+	const char *vars[] = { "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE" };
 	const char *gac = getenv("GOOGLE_APPLICATION_CREDENTIALS");
-	int n = 0;
+	int n = 0, i;
 
 	if (is(p, "bedrock")) {
-		if ((cfg && *cfg) || (creds && *creds)) {
-			if (cfg && *cfg && n < max)
-				snprintf(out[n++], 4096, "%s", cfg);
-			if (creds && *creds && n < max)
-				snprintf(out[n++], 4096, "%s", creds);
-		} else if (n < max) {
-			snprintf(out[n++], 4096, "%s/.aws", home);
+		if (n < max)
+			snprintf(out[n++], 4096, "~/.aws");
+		for (i = 0; i < 2; i++) {
+			const char *v = getenv(vars[i]);
+
+			if (v && *v == '/' && n < max)
+				snprintf(out[n++], 4096, "%s", v);
 		}
 	} else if (is(p, "vertex") && n < max) {
-		if (gac && *gac)
+		if (gac && *gac == '/')
 			snprintf(out[n++], 4096, "%s", gac);
 		else
-			snprintf(out[n++], 4096, "%s/.config/gcloud", home);
+			snprintf(out[n++], 4096, "~/.config/gcloud");
 	}
 	return n;
 }

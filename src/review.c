@@ -672,7 +672,7 @@ out:
 static int prune_task(struct pai *p, struct task *t, bool branches,
 		      char *err, size_t errlen)
 {
-	char name[64], path[PATH_MAX];
+	char name[64], path[PATH_MAX], box[PATH_MAX];
 	cJSON *f;
 	int r;
 
@@ -690,6 +690,9 @@ static int prune_task(struct pai *p, struct task *t, bool branches,
 	worktree_unlock();
 	if (r < 0)
 		return r;
+	/* its sandbox's home and tmp go with the worktree */
+	pai_box_path(p, t->id, "", box, sizeof(box));
+	sandbox_remove_dir(box);
 	store_task_set_worktree(p->store, t->id, NULL);
 	f = cJSON_CreateObject();
 	cJSON_AddStringToObject(f, "worktree", path);

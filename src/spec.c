@@ -152,6 +152,20 @@ static bool is_ids(const cJSON *v)
 	return true;
 }
 
+static bool is_sandbox(const cJSON *v)
+{
+	return cJSON_IsString(v) && (!strcmp(v->valuestring, "auto") ||
+				     !strcmp(v->valuestring, "bwrap") ||
+				     !strcmp(v->valuestring, "none"));
+}
+
+static bool is_network(const cJSON *v)
+{
+	return cJSON_IsString(v) && (!strcmp(v->valuestring, "on") ||
+				     !strcmp(v->valuestring, "loopback") ||
+				     !strcmp(v->valuestring, "none"));
+}
+
 static bool is_object(const cJSON *v)
 {
 	return cJSON_IsObject(v);
@@ -173,6 +187,8 @@ static const struct field {
 	{ "permission_mode", is_line, LINE, false },
 	{ "args", is_strings, "an array of strings", false },
 	{ "env", is_env, "an object mapping names to strings", false },
+	{ "sandbox", is_sandbox, "auto, bwrap or none", false },
+	{ "network", is_network, "on, loopback or none", false },
 	{ "depends", is_ids, "an array of task ids", false },
 	{ "priority", is_priority, "an integer from -" STR(SPEC_PRIORITY_MAX)
 	  " to " STR(SPEC_PRIORITY_MAX), false },
@@ -322,12 +338,13 @@ static int take_seconds(const cJSON *root, const char *key)
 /* The engine options of a spec, kept together as one JSON object. */
 static int take_options(struct spec *out, const cJSON *root)
 {
-	static const char *const keys[] = { "args", "env", "permission_mode" };
+	static const char *const keys[] = { "args", "env", "permission_mode",
+					    "sandbox", "network" };
 	cJSON *opts = NULL;
 	size_t i;
 	int r;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, keys[i]);
 
 		if (!v)

@@ -32,6 +32,7 @@
 
 #include "buf.h"
 #include "fsutil.h"
+#include "redact.h"
 #include "streamfmt.h"
 
 /* How long the output of an exited PROGRAM may stay open: a background
@@ -233,15 +234,25 @@ struct reader {
 	size_t overlong;	/* bytes of a line too long to keep; 0: none */
 	struct buf out;		/* transcript not yet written */
 	int err;		/* first failure writing the raw file */
+	struct redact_stream rs;	/* the raw stream's secrets */
 };
 
+/* p[0..n) into the raw file, the secrets of our environment redacted;
+ * n == 0 at the end: what the filter held back. */
 static void raw_write(struct reader *rd, const char *p, size_t n)
 {
+	struct buf clean;
 	int r;
 
-	if (rd->raw_fd < 0 || !n || rd->err)
+	if (rd->raw_fd < 0 || rd->err)
 		return;
-	if ((r = write_all(rd->raw_fd, p, n)) < 0) {
+	buf_init(&clean, BUF_NOMAX);
+	r = n ? redact_feed(&rd->rs, p, n, &clean) :
+		redact_flush(&rd->rs, &clean);
+	if (r == 0 && clean.len)
+		r = write_all(rd->raw_fd, clean.ptr, clean.len);
+	buf_release(&clean);
+	if (r < 0) {
 		rd->err = r;
 		fprintf(stderr, "parallelai stream: cannot write the raw stream: %s\n",
 			strerror(-r));
@@ -345,24 +356,40 @@ static int pump(struct reader *rd, pid_t pid, int fd)
 	return status;
 }
 
-/* The result file, replaced whole so a reader never sees half of it. */
+/* The result file, replaced whole so a reader never sees half of it;
+ * in a sandbox, where only the file itself is writable (its directory
+ * is not), written over in place. */
 static int write_result(const char *path, struct streamfmt *s)
 {
-	struct buf json;
-	int r;
+	struct buf json, clean;
+	int fd, r;
 
+	buf_init(&clean, BUF_NOMAX);
 	buf_init(&json, BUF_NOMAX);
-	if ((r = streamfmt_result_json(s, &json)) == 0)
-		r = write_file_atomic(path, json.ptr, json.len, 0600);
+	if ((r = streamfmt_result_json(s, &json)) == 0 &&
+	    (r = redact_text(redact_global(), json.ptr, json.len, &clean)) == 0)
+		r = write_file_atomic(path, clean.ptr, clean.len, 0600);
+	if (r == -EROFS || r == -EACCES) {
+		/* a sandbox: the file is writable, its directory not */
+		if ((fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)) < 0) {
+			r = -errno;
+		} else {
+			r = write_all(fd, clean.ptr, clean.len);
+			if (close(fd) < 0 && r == 0)
+				r = -errno;
+		}
+	}
 	if (r < 0)
 		fprintf(stderr, "parallelai stream: cannot write '%s': %s\n",
 			path, strerror(-r));
+	buf_release(&clean);
 	buf_release(&json);
 	return r;
 }
 
 int stream_main(int argc, char **argv)
 {
+	static struct redact secrets;
 	struct stream_opts o = { 0 };
 	struct streamfmt s;
 	struct reader rd = { 0 };
@@ -376,6 +403,10 @@ int stream_main(int argc, char **argv)
 	if (parse_opts(&o, argc, argv) < 0)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
+	/* The keys we were given are the ones the CLI could print. */
+	if (redact_add_env(&secrets, environ) == 0)
+		redact_set_global(&secrets);
+	rd.rs.r = redact_global();
 	streamfmt_init(&s, o.format, getcwd(cwd, sizeof(cwd)) ? cwd : NULL);
 	rd.fmt = &s;
 	rd.raw_fd = -1;
@@ -431,10 +462,14 @@ out:
 		s.duration_ms = now_ms() - started;
 	if (o.result && write_result(o.result, &s) < 0 && !code)
 		code = 1;
-	if (rd.raw_fd >= 0)
+	if (rd.raw_fd >= 0) {
+		raw_write(&rd, NULL, 0);
 		close(rd.raw_fd);
+	}
 	buf_release(&rd.line);
 	buf_release(&rd.out);
 	streamfmt_release(&s);
+	redact_set_global(NULL);
+	redact_release(&secrets);
 	return code;
 }

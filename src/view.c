@@ -21,6 +21,7 @@
 #include "pai.h"
 #include "quote.h"
 #include "review.h"
+#include "sandbox.h"
 #include "scheduler.h"
 #include "store.h"
 #include "view.h"
@@ -139,6 +140,21 @@ static const char readme_text[] =
 "codex, gemini, aider and opencode run those CLIs headless; anthropic,\n"
 "openai and bedrock are the built-in agent; others are configured with\n"
 "[engine \"NAME\"] command = ... (see parallelai(1)).\n"
+"Notifications: [notify \"NAME\"] sections send the events they name\n"
+"(finished, failed, needs_input, landed, ... or *) to a command or an\n"
+"HTTP POST, retried and kept across remounts; needs_input in events says\n"
+"a run was refused tools or a plan waits for approve (see parallelai(1)).\n"
+"\n"
+"Sandbox (bubblewrap, -o sandbox=auto|bwrap|none, a task's \"sandbox\"):\n"
+"an engine can write only its worktree, the objects and its own worktree\n"
+"entry of the git directory (it commits on a detached HEAD; its branch\n"
+"takes the commit after the run), a private /tmp and its own HOME and\n"
+"TMPDIR; the rest (your checkout, other tasks, main, /etc, the state) is\n"
+"read-only. network=none|loopback (a task's \"network\") cuts it off.\n"
+"It gets PATH, HOME, LANG, TERM, PAI_* and its preset's keys, not the\n"
+"daemon's whole environment; known keys are written as [redacted].\n"
+"Not protected: it runs as you and can read what you can (and send it\n"
+"out with network=on), and it can damage the shared objects.\n"
 "Clouds: bedrock signs its requests to Amazon Bedrock with the AWS\n"
 "credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, or\n"
 "AWS_PROFILE of ~/.aws/credentials) in the region of AWS_REGION,\n"
@@ -146,7 +162,9 @@ static const char readme_text[] =
 "(engine.bedrock.model = us.anthropic.claude-sonnet-4-5-20250929-v1:0).\n"
 "git config engine.claude.provider bedrock (or vertex, with vertex.project\n"
 "and vertex.region) runs claude on Bedrock or Vertex AI; status then says\n"
-"provider: bedrock. Secret keys and tokens are never shown here.\n"
+"provider: bedrock. The cloud's credentials reach only the engines that\n"
+"use it, its files (~/.aws) read-only in the sandbox; secret keys and\n"
+"tokens are never shown here.\n"
 "Errors: EINVAL bad prompt or command, EFBIG prompt too long, ENOENT no\n"
 "such task, EBUSY wrong state, EACCES read-only or not yours, EINTR a long\n"
 "command (merge all, prune) stopped by ^C between two of its steps (event\n"
@@ -162,10 +180,24 @@ int view_readme(struct pai *p, struct buf *out)
 {
 	int r;
 
+	struct sandbox_choice ch;
+	char why[512];
+
 	if ((r = buf_puts(out, readme_intro)) < 0 ||
 	    (r = buf_printf(out, "\nThis mount's default engine: %s (%s);\n%s.\n",
 			    p->cfg.engine, p->engine_why,
 			    engine_default_hint(p->cfg.engine))) < 0)
+		return r;
+	if (sandbox_choose(&p->cfg, &p->sandbox, p->cfg.engine, NULL, &ch, why,
+			   sizeof(why)) < 0)
+		r = buf_printf(out, "Its runs' sandbox: none (%s).\n", why);
+	else if (ch.on)
+		r = buf_printf(out, "Its runs' sandbox: bwrap, network %s.\n",
+			       sandbox_net_name(ch.net));
+	else
+		r = buf_printf(out, "Its runs' sandbox: none (%s).\n",
+			       ch.reason);
+	if (r < 0)
 		return r;
 	return buf_puts(out, readme_text);
 }
@@ -384,6 +416,26 @@ static int kv_finish(struct kv *kv)
 	return r;
 }
 
+/* Which sandbox a run of engine with these options gets, and why none;
+ * its network. */
+static void kv_sandbox(struct kv *kv, struct pai *p, const char *engine,
+		       const char *options)
+{
+	struct sandbox_choice ch;
+	char err[512];
+
+	if (sandbox_choose(&p->cfg, &p->sandbox, engine, options, &ch, err,
+			   sizeof(err)) < 0) {
+		kv_str(kv, "sandbox", "none");
+		kv_str(kv, "sandbox_reason", err);
+		return;
+	}
+	kv_str(kv, "sandbox", ch.on ? "bwrap" : "none");
+	if (!ch.on)
+		kv_str(kv, "sandbox_reason", ch.reason);
+	kv_str(kv, "network", sandbox_net_name(ch.net));
+}
+
 int view_root_status(struct pai *p, struct buf *out, bool json)
 {
 	struct kv kv = { out, json ? cJSON_CreateObject() : NULL };
@@ -406,6 +458,7 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 	kv_str(&kv, "engine_reason", p->engine_why);
 	if (provider_of(&p->cfg, p->cfg.engine))
 		kv_str(&kv, "provider", provider_of(&p->cfg, p->cfg.engine));
+	kv_sandbox(&kv, p, p->cfg.engine, NULL);
 	kv_num(&kv, "busy", sched_busy(p->sched));
 	kv_num(&kv, "tasks", (long long)total);
 	for (i = 0; i < TASK_STATE_COUNT; i++)
@@ -461,6 +514,7 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 	kv_str(&kv, "engine", t->engine);
 	if (provider_of(&p->cfg, t->engine))
 		kv_str(&kv, "provider", provider_of(&p->cfg, t->engine));
+	kv_sandbox(&kv, p, t->engine, t->options);
 	kv_num(&kv, "attempts", t->attempts);
 	if (t->exit_code >= 0)
 		kv_num(&kv, "exit", t->exit_code);

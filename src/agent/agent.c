@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "buf.h"
+#include "redact.h"
 
 #define PROMPT_MAX (4 << 20)
 #define REQUEST_MAX (32 << 20)
@@ -147,6 +149,7 @@ static void raw_write(struct agent *a, cJSON *rec)
 	const char *secrets[] = { a->key, a->aws.secret_key, a->aws.token };
 	char *line, *p;
 	size_t i, klen;
+	struct buf clean;
 
 	if (!a->raw)
 		return;
@@ -157,9 +160,14 @@ static void raw_write(struct agent *a, cJSON *rec)
 		if (secrets[i] && (klen = strlen(secrets[i])) >= 8)
 			for (p = line; (p = strstr(p, secrets[i])); p += klen)
 				memset(p, '*', klen);
-	fputs(line, a->raw);
-	fputc('\n', a->raw);
-	fflush(a->raw);
+	/* and every other secret of the environment */
+	buf_init(&clean, BUF_NOMAX);
+	if (redact_text(redact_global(), line, strlen(line), &clean) == 0) {
+		fwrite(clean.ptr, 1, clean.len, a->raw);
+		fputc('\n', a->raw);
+		fflush(a->raw);
+	}
+	buf_release(&clean);
 	free(line);
 }
 
@@ -510,6 +518,7 @@ static int run(struct agent *a)
 
 static void write_result(struct agent *a)
 {
+	struct buf clean;
 	cJSON *j;
 	char *s;
 	FILE *f;
@@ -531,13 +540,17 @@ static void write_result(struct agent *a)
 		cJSON_AddNullToObject(j, "error");
 	s = cJSON_PrintUnformatted(j);
 	cJSON_Delete(j);
-	if (!s || !(f = fopen(a->result_path, "w"))) {
+	buf_init(&clean, BUF_NOMAX);
+	if (!s || redact_text(redact_global(), s, strlen(s), &clean) < 0 ||
+	    !(f = fopen(a->result_path, "w"))) {
 		fprintf(stderr, "error: cannot write '%s': %s\n", a->result_path,
 			strerror(errno));
+		buf_release(&clean);
 		free(s);
 		return;
 	}
-	fputs(s, f);
+	fwrite(clean.ptr, 1, clean.len, f);
+	buf_release(&clean);
 	fputc('\n', f);
 	if (fclose(f) != 0)
 		fprintf(stderr, "error: cannot write '%s': %s\n", a->result_path,
@@ -712,6 +725,7 @@ static int bedrock_setup(struct agent *a)
 
 int agent_main(int argc, char **argv)
 {
+	static struct redact secrets;
 	struct agent a;
 	struct buf prompt;
 	char err[512];
@@ -732,6 +746,9 @@ int agent_main(int argc, char **argv)
 		return 2;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* What it writes to disk leaves out the keys it was given. */
+	if (redact_add_env(&secrets, environ) == 0)
+		redact_set_global(&secrets);
 	srand((unsigned)(getpid() ^ time(NULL)));
 	/* A run command's orphans come back to us, so a timeout can kill
 	 * all of them. */
@@ -795,5 +812,7 @@ out:
 	buf_release(&a.error);
 	aws_creds_release(&a.aws);
 	fflush(stdout);
+	redact_set_global(NULL);
+	redact_release(&secrets);
 	return code;
 }

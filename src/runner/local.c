@@ -26,7 +26,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "localint.h"
+#include "redact.h"
 
 _Static_assert(sizeof(struct local_run) <= RUNNER_STATE_SIZE,
 	       "struct local_run does not fit in runner_proc.state");
@@ -35,14 +37,14 @@ extern char **environ;
 
 /* ---- environment -------------------------------------------------------- */
 
-/* environ plus the extras, the last of a name winning; the strings are
+/* base plus the extras, the last of a name winning; the strings are
  * borrowed. */
-static char **merge_env(char *const extra[])
+static char **merge_env(char *const base[], char *const extra[])
 {
 	size_t n = 0, m = 0, i, j, k = 0;
 	char **env;
 
-	while (environ[n])
+	while (base[n])
 		n++;
 	while (extra && extra[m])
 		m++;
@@ -50,15 +52,15 @@ static char **merge_env(char *const extra[])
 	if (!env)
 		return NULL;
 	for (i = 0; i < n; i++) {
-		const char *eq = strchr(environ[i], '=');
-		size_t klen = eq ? (size_t)(eq - environ[i]) + 1 : 0;
+		const char *eq = strchr(base[i], '=');
+		size_t klen = eq ? (size_t)(eq - base[i]) + 1 : 0;
 		int overridden = 0;
 
 		for (j = 0; klen && j < m; j++)
-			if (!strncmp(environ[i], extra[j], klen))
+			if (!strncmp(base[i], extra[j], klen))
 				overridden = 1;
 		if (!overridden)
-			env[k++] = environ[i];
+			env[k++] = base[i];
 	}
 	/* A later extra of the same name wins over an earlier one. */
 	for (j = 0; j < m; j++) {
@@ -81,18 +83,41 @@ static char **merge_env(char *const extra[])
 static const char capped_note[] =
 	"\nparallelai: log cap reached; the rest of the output is dropped\n";
 
-/* Copy the engine's output into the log, up to the cap. Runs until the
- * pipe's last writer is gone, or until told to stop and nothing is
- * left to read. */
+/* Bytes into the log, up to the cap; past it a note, once. */
+static void relay_put(struct local_run *run, const char *buf, size_t n,
+		      int *noted)
+{
+	if (run->cap && run->written + (uint64_t)n > run->cap) {
+		size_t keep = (size_t)(run->cap - run->written);
+
+		if (keep && write(run->log_fd, buf, keep) > 0)
+			run->written += keep;
+		if (!(*noted)++ &&
+		    write(run->log_fd, capped_note, sizeof(capped_note) - 1) < 0)
+			*noted = 1;
+		return;
+	}
+	if (n && write(run->log_fd, buf, n) == (ssize_t)n)
+		run->written += (uint64_t)n;
+}
+
+/* Copy the engine's output into the log, up to the cap, the secrets the
+ * daemon knows redacted. Runs until the pipe's last writer is gone, or
+ * until told to stop and nothing is left to read. */
 static void *relay_main(void *arg)
 {
 	struct local_run *run = arg;
 	struct pollfd pfd[2] = { { run->out_rd, POLLIN, 0 },
 				 { run->stop_fd[0], POLLIN, 0 } };
+	struct redact_stream *rs = calloc(1, sizeof(*rs));
+	struct buf out;
 	char buf[65536];
 	int stopping = 0, noted = 0;
 	ssize_t n;
 
+	buf_init(&out, BUF_NOMAX);
+	if (rs)
+		rs->r = redact_global();
 	for (;;) {
 		if (poll(pfd, stopping ? 1 : 2, stopping ? 0 : -1) < 0) {
 			if (errno == EINTR)
@@ -111,20 +136,17 @@ static void *relay_main(void *arg)
 			continue;
 		if (n <= 0)
 			break;
-		if (run->cap && run->written + (uint64_t)n > run->cap) {
-			size_t keep = (size_t)(run->cap - run->written);
-
-			if (keep && write(run->log_fd, buf, keep) > 0)
-				run->written += keep;
-			if (!noted++ &&
-			    write(run->log_fd, capped_note,
-				  sizeof(capped_note) - 1) < 0)
-				noted = 1;
-			continue;
-		}
-		if (write(run->log_fd, buf, (size_t)n) == n)
-			run->written += (uint64_t)n;
+		/* Without memory for the filter nothing is written: a
+		 * secret must not slip through. */
+		buf_truncate(&out, 0);
+		if (rs && redact_feed(rs, buf, (size_t)n, &out) == 0)
+			relay_put(run, out.ptr, out.len, &noted);
 	}
+	buf_truncate(&out, 0);
+	if (rs && redact_flush(rs, &out) == 0)
+		relay_put(run, out.ptr, out.len, &noted);
+	buf_release(&out);
+	free(rs);
 	return NULL;
 }
 
@@ -157,24 +179,14 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-/* environ, envp and the tag, which goes last: it wins over any PAI_RUN
- * the caller passed. The result borrows its strings, tag included. */
+/* envp (the whole environment; NULL: the daemon's) and the tag, which
+ * goes last: it wins over any PAI_RUN the caller passed. The result
+ * borrows its strings, tag included. */
 static char **tagged_env(char *const envp[], char *tag)
 {
-	char **all, **env;
-	size_t m = 0;
+	char *const extra[] = { tag, NULL };
 
-	while (envp && envp[m])
-		m++;
-	all = calloc(m + 2, sizeof(*all));
-	if (!all)
-		return NULL;
-	if (m)
-		memcpy(all, envp, m * sizeof(*all));
-	all[m] = tag;
-	env = merge_env(all);
-	free(all);
-	return env;
+	return merge_env(envp ? envp : environ, extra);
 }
 
 /* ---- starting: one step a function -------------------------------------- */

@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "checkrun.h"
+#include "engine.h"
 #include "events.h"
 #include "pai.h"
 #include "quote.h"
@@ -94,12 +95,12 @@ static enum gate run_check(struct run *r, const struct task *t,
 			   char *how, size_t howlen, char *err, size_t errlen)
 {
 	struct pai *p = r->s->p;
-	char shown[256], *env[4] = { NULL };
+	char shown[256], *env[4] = { NULL }, **full = NULL;
 	struct check_spec cs = { .cmd = c->command, .cwd = t->worktree,
 				 .out_fd = r->logfd, .out_cap = p->cfg.log_max,
 				 .timeout = p->cfg.check_timeout,
 				 .kill_grace_ms = p->cfg.kill_grace_ms,
-				 .envp = env, .stop = gate_stop, .arg = r };
+				 .stop = gate_stop, .arg = r };
 	struct stat st;
 	off_t from;
 	int ret = -ENOMEM, k;
@@ -113,8 +114,13 @@ static enum gate run_check(struct run *r, const struct task *t,
 	 * mount ends what a killed daemon left of them. */
 	if (asprintf(&env[0], "PAI_TASK_ID=%lld", (long long)t->id) >= 0 &&
 	    asprintf(&env[1], "PAI_WORKTREE=%s", t->worktree) >= 0 &&
-	    asprintf(&env[2], "PAI_BRANCH=%s", t->branch) >= 0)
+	    asprintf(&env[2], "PAI_BRANCH=%s", t->branch) >= 0 &&
+	    /* the allow-list of an sh engine: no API key reaches a check */
+	    engine_env(&p->cfg, "sh", env, NULL, NULL, &full) == 0) {
+		cs.envp = full;
 		ret = check_run(&cs, o, err, errlen);
+	}
+	engine_argv_free(full);
 	for (k = 0; k < 3; k++)
 		free(env[k]);
 	if (ret < 0) {

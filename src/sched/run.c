@@ -186,7 +186,7 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	char prompt_file[PATH_MAX], raw[PATH_MAX], result[PATH_MAX];
 	char exitp[PATH_MAX];
 	const struct engine_def *def = config_engine(&s->p->cfg, t->engine);
-	char *own[5] = { NULL }, **env = NULL, **argv = NULL;
+	char *own[5] = { NULL }, **extra = NULL, **argv = NULL, **env = NULL;
 	char **task_env = NULL, **prov_env = NULL;
 	size_t n = 0, k;
 	struct engine_vars v;
@@ -231,32 +231,31 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 		;
 	for (size_t j = 0; prov_env && prov_env[j]; j++)
 		k++;
-	env = calloc(6 + (def ? def->n_env : 0) + k, sizeof(*env));
-	if (!env)
+	extra = calloc(6 + (def ? def->n_env : 0) + k, sizeof(*extra));
+	if (!extra)
 		goto out;
 	for (k = 0; k < 5; k++)
 		if (own[k])
-			env[n++] = own[k];
+			extra[n++] = own[k];
 	/* The cloud's (CLAUDE_CODE_USE_BEDROCK=1 ...), then the engine's */
 	for (k = 0; prov_env && prov_env[k]; k++)
-		env[n++] = prov_env[k];
+		extra[n++] = prov_env[k];
 	/* [engine "NAME"] env = KEY=VALUE, then the task's own, which win */
 	for (k = 0; def && k < def->n_env; k++)
-		env[n++] = def->env[k];
+		extra[n++] = def->env[k];
 	for (k = 0; task_env && task_env[k]; k++)
-		env[n++] = task_env[k];
+		extra[n++] = task_env[k];
+	ret = sched_contain(r, t, extra, prompt_file, raw, result, &argv,
+			    &env, err, errlen);
+	if (ret < 0)
+		goto failed;
 	/* Straight into r->proc: its relay thread keeps a pointer to it.
 	 * Others look at it only once has_proc is set, under the lock. */
 	pai_exit_path(s->p, t->id, t->attempts, exitp, sizeof(exitp));
 	ret = runner_spawn(&r->proc, argv, env, t->worktree, logfd,
 			   s->p->cfg.log_max, exitp, err, errlen);
-	if (ret < 0) {
-		char msg[512];
-
-		snprintf(msg, sizeof(msg), "%s", err);
-		snprintf(err, errlen, "engine '%s': %s", t->engine, msg);
-		goto out;
-	}
+	if (ret < 0)
+		goto failed;
 	pthread_mutex_lock(&s->lock);
 	r->has_proc = 1;
 	s->slots[r->slot - 1].since = pai_now_ms();
@@ -266,10 +265,19 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	}
 	pthread_mutex_unlock(&s->lock);
 	store_task_set_pid(s->p->store, t->id, r->proc.pid);
+	goto out;
+failed:
+	{
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", err);
+		snprintf(err, errlen, "engine '%s': %s", t->engine, msg);
+	}
 out:
 	for (k = 0; k < 5; k++)
 		free(own[k]);
-	free(env);
+	free(extra);
+	engine_argv_free(env);
 	engine_argv_free(task_env);
 	engine_argv_free(prov_env);
 	engine_argv_free(argv);
@@ -277,15 +285,20 @@ out:
 }
 
 /* An agent engine's report: its tokens and cost go to the store, its
- * error (if any) to *error. */
+ * error (if any) to *error, tools it was refused to events. */
 static void record_result(struct pai *p, const struct task *t, char **error)
 {
 	const struct price_def *price;
 	char path[PATH_MAX];
 	struct task_usage u;
+	char *asked;
+	struct stat st;
 	cJSON *f;
 
 	pai_result_path(p, t->id, path, sizeof(path));
+	/* made empty for a sandbox, and never written: no report */
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && !st.st_size)
+		unlink(path);
 	if (engine_read_result(path, &u, error) < 0)
 		return;
 	/* No price from the engine: the configured table may have one. */
@@ -302,6 +315,15 @@ static void record_result(struct pai *p, const struct task *t, char **error)
 	if (u.cost_usd >= 0)
 		cJSON_AddNumberToObject(f, "cost_usd", u.cost_usd);
 	events_add(p->events, "usage", t->id, f);
+	/* refused tools (Claude Code's permission denials): a person is
+	 * needed, for what it asked */
+	if (engine_read_denied(path, &asked) == 0) {
+		f = cJSON_CreateObject();
+		cJSON_AddStringToObject(f, "kind", "permission");
+		cJSON_AddStringToObject(f, "asked", asked);
+		events_add(p->events, "needs_input", t->id, f);
+		free(asked);
+	}
 }
 
 /*
@@ -533,6 +555,10 @@ void sched_conclude(struct run *r, const struct task *t, const char *wt,
 	char msg[1024], commit[OID_HEX_SIZE] = "", err[PATH_MAX + 1024];
 
 	commit_message(t, msg, sizeof(msg));
+	/* A sandboxed run committed on a detached HEAD: the branch takes
+	 * its commits, and HEAD is on the branch again before ours. */
+	if (gitwork_reattach(wt, t->branch, err, sizeof(err)) < 0)
+		sched_log_line(r->logfd, "parallelai: %s", err);
 	if (gitwork_commit_all(wt, msg, &author,
 			       (const char *const *)p->cfg.copy, commit, err,
 			       sizeof(err)) < 0) {
@@ -642,6 +668,10 @@ static int prepare_worktree(struct run *r, struct task *t, char *wt,
 	worktree_clear_locks(p->repo, name, t->branch, err, errlen);
 	if (!t->worktree)
 		worktree_discard(p->repo, name, wt, err, errlen);
+	/* A run stopped in its sandbox left HEAD detached. */
+	else if (access(wt, F_OK) == 0 &&
+		 gitwork_reattach(wt, t->branch, err, errlen) < 0)
+		sched_log_line(logfd, "parallelai: %s", err);
 	if (!t->worktree &&
 	    (deps_r = merge_dependencies(p, t, err, errlen)) < 0) {
 		if (deps_r != -EBUSY)

@@ -86,6 +86,16 @@ int sched_engine_round(struct run *r, const struct task *t, int *code,
 int sched_gated_run(struct run *r, struct task *t, const char *wt,
 		    char *err, size_t errlen);
 
+/* box.c */
+/* The engine's environment (an allow-list of the daemon's, then extra:
+ * PAI_*, the engine's and the task's env) in *env and, when the run is
+ * sandboxed, *argv wrapped in bubblewrap's words, the sandbox made
+ * ready (home, tmp, report files, the worktree's HEAD detached). */
+int sched_contain(struct run *r, const struct task *t, char **extra,
+		  const char *prompt_file, const char *raw,
+		  const char *result, char ***argv, char ***env,
+		  char *err, size_t errlen);
+
 /* scheduler.c */
 int sched_resize_slots(struct sched *s, int n);
 

@@ -178,6 +178,20 @@ static const char *const migrations[] = {
 	"  updated INTEGER NOT NULL DEFAULT 0,"
 	"  fix_of INTEGER NOT NULL DEFAULT 0"
 	");",
+	/* 10: the notification outbox: one row per event and notifier
+	 * ([notify "NAME"]), until it is delivered or given up. The payload
+	 * is the JSON sent, its "id" the event's (event_id); the url and
+	 * headers stay in the config, never here. */
+	"CREATE TABLE outbox ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  event_id TEXT NOT NULL,"
+	"  sink TEXT NOT NULL,"
+	"  payload BLOB NOT NULL,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  not_before INTEGER NOT NULL DEFAULT 0,"
+	"  created INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE INDEX outbox_due ON outbox(not_before, id);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -276,6 +290,14 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_SET_COMMIT] = "UPDATE tasks SET commit_oid = ?3, updated = ?4"
 			 " WHERE id = ?1 AND commit_oid = ?2"
 			 " AND state IN ('done', 'failed', 'cancelled')",
+	[S_OUTBOX_ADD] = "INSERT INTO outbox (event_id, sink, payload, created)"
+			 " VALUES (?1, ?2, ?3, ?4)",
+	[S_OUTBOX_NEXT] = "SELECT id, event_id, sink, payload, attempts,"
+			  " not_before FROM outbox"
+			  " ORDER BY not_before, id LIMIT 1",
+	[S_OUTBOX_RETRY] = "UPDATE outbox SET attempts = ?2, not_before = ?3"
+			   " WHERE id = ?1",
+	[S_OUTBOX_REMOVE] = "DELETE FROM outbox WHERE id = ?1",
 	[S_TOTALS] = "SELECT coalesce(sum(input_tokens), 0),"
 		     " coalesce(sum(output_tokens), 0), sum(cost_usd)"
 		     " FROM tasks",
@@ -361,6 +383,10 @@ static const char *const stmt_what[S_COUNT] = {
 	[S_MQ_SET] = "cannot update the merge queue",
 	[S_MQ_RESUME] = "cannot resume the merge queue",
 	[S_MQ_LIST] = "cannot read the merge queue",
+	[S_OUTBOX_ADD] = "cannot queue a notification",
+	[S_OUTBOX_NEXT] = "cannot read the outbox",
+	[S_OUTBOX_RETRY] = "cannot update the outbox",
+	[S_OUTBOX_REMOVE] = "cannot update the outbox",
 };
 
 static const char *what_of(enum stmt_id id)

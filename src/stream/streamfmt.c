@@ -213,7 +213,9 @@ int streamfmt_result_json(const struct streamfmt *s, struct buf *out)
 	    !cJSON_AddNumberToObject(o, "tool_calls", (double)s->tool_calls) ||
 	    !(s->error.len ? cJSON_AddStringToObject(o, "error", buf_cstr(&s->error))
 			   : cJSON_AddNullToObject(o, "error")) ||
-	    !cJSON_AddNumberToObject(o, "permission_denials", (double)s->permission_denials))
+	    !cJSON_AddNumberToObject(o, "permission_denials", (double)s->permission_denials) ||
+	    !(s->denied.len ? cJSON_AddStringToObject(o, "denied", buf_cstr(&s->denied))
+			    : cJSON_AddNullToObject(o, "denied")))
 		goto out;
 #undef NUM_OR_NULL
 	if (!(text = cJSON_PrintUnformatted(o)))

@@ -20,6 +20,7 @@
 #include <git2.h>
 
 #include "config.h"
+#include "notify.h"
 
 static char repo[256], cfgpath[300];
 
@@ -74,6 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)config_engine(&c, c.engines[i].name);
 		for (size_t i = 0; i < c.n_prices; i++)
 			(void)config_price(&c, c.prices[i].model);
+		(void)notify_check(&c, err, sizeof(err));
 	}
 	config_release(&c);
 	return 0;

@@ -34,6 +34,9 @@ MODEL = 'anthropic.claude-test-20250101-v1:0'
 SENT_PATH = '/model/anthropic.claude-test-20250101-v1%3A0/invoke-with-response-stream'
 SIGNED_PATH = '/model/anthropic.claude-test-20250101-v1%253A0/invoke-with-response-stream'
 
+ANTHROPIC_KEY = 'sk-ant-pai-test-not-for-the-cloud'
+GEMINI_KEY = 'gemini-pai-test-not-for-the-cloud'
+
 WRITE_THEN_DONE = [
     {'text': "I'll write hello.txt now.",
      'tool_calls': [{'name': 'write_file',
@@ -278,10 +281,15 @@ class ProviderCase(PaiTestCase):
             with open(prog, 'w') as f:
                 f.write(STAND_IN % (sys.executable, HERE, script, self.rec))
             os.chmod(prog, 0o755)
+        for name in ('claude', 'gemini'):
+            # the stand-ins' records: writable in the sandbox
+            git(self.m.repo, 'config', 'engine.%s.bindRw' % name, self.rec)
         env = {k: v for k, v in os.environ.items() if k not in AWS_VARS}
         env.update(PATH=self.bin + ':' + os.environ.get('PATH', '/usr/bin:/bin'),
                    AWS_ACCESS_KEY_ID=AKID, AWS_SECRET_ACCESS_KEY=SECRET,
-                   AWS_SESSION_TOKEN=TOKEN)
+                   AWS_SESSION_TOKEN=TOKEN, ANTHROPIC_API_KEY=ANTHROPIC_KEY,
+                   GEMINI_API_KEY=GEMINI_KEY,
+                   GOOGLE_APPLICATION_CREDENTIALS=os.path.join(self.tmp, 'gcp.json'))
         self.m.start(env=env)
 
     def started_env(self, name):
@@ -309,6 +317,9 @@ class TestClaudeOnBedrock(ProviderCase):
         self.assertTrue(env.get('AWS_SECRET_ACCESS_KEY') == SECRET)
         self.assertTrue(env.get('AWS_SESSION_TOKEN') == TOKEN)
         self.assertNotIn('CLAUDE_CODE_USE_VERTEX', env)
+        # exactly the cloud's credentials: not Anthropic's key, not Google's
+        self.assertNotIn('ANTHROPIC_API_KEY', env)
+        self.assertNotIn('GOOGLE_APPLICATION_CREDENTIALS', env)
         self.assertEqual(self.m.status(tid)['provider'], 'bedrock')
         self.assertEqual(self.m.kv('status').get('provider'), 'bedrock')
 
@@ -317,6 +328,10 @@ class TestClaudeOnBedrock(ProviderCase):
         self.assertEqual(env.get('GOOGLE_GENAI_USE_VERTEXAI'), 'true')
         self.assertEqual(env.get('GOOGLE_CLOUD_PROJECT'), 'pai-test-project')
         self.assertEqual(env.get('GOOGLE_CLOUD_LOCATION'), 'europe-west4')
+        self.assertEqual(env.get('GOOGLE_APPLICATION_CREDENTIALS'),
+                         os.path.join(self.tmp, 'gcp.json'))
+        self.assertNotIn('GEMINI_API_KEY', env)
+        self.assertNotIn('AWS_SECRET_ACCESS_KEY', env)
         self.assertEqual(self.m.status(tid)['provider'], 'vertex')
 
 
@@ -334,6 +349,10 @@ class TestClaudeOnVertex(ProviderCase):
         self.assertEqual(env.get('CLOUD_ML_REGION'), 'us-east5')
         self.assertEqual(env.get('ANTHROPIC_VERTEX_PROJECT_ID'), 'pai-test-project')
         self.assertNotIn('CLAUDE_CODE_USE_BEDROCK', env)
+        self.assertEqual(env.get('GOOGLE_APPLICATION_CREDENTIALS'),
+                         os.path.join(self.tmp, 'gcp.json'))
+        self.assertNotIn('ANTHROPIC_API_KEY', env)
+        self.assertNotIn('AWS_SECRET_ACCESS_KEY', env)
         self.assertEqual(self.m.status(tid)['provider'], 'vertex')
         # claude is the mount's engine: its status says so too
         self.assertEqual(self.m.kv('status').get('provider'), 'vertex')

@@ -47,6 +47,8 @@ class CheckTestCase(PaiTestCase):
         git(repo, 'add', '-A')
         git(repo, 'commit', '-q', '-m', 'a project with tests')
         git(repo, 'config', 'parallelai.killGrace', '200')
+        os.makedirs(os.path.join(self.tmp, 'out'), exist_ok=True)
+        git(repo, 'config', 'engine.sh.bindRw', os.path.join(self.tmp, 'out'))
         git(repo, 'config', 'parallelai.retryBase', '1')
 
     def log(self, tid):
@@ -59,7 +61,9 @@ class CheckTestCase(PaiTestCase):
         return git(self.m.repo, 'show', 'pai/task-%d:%s' % (tid, path))
 
     def outside(self, name):
-        return os.path.join(self.tmp, name)
+        """A file outside the worktree that the tasks' sh engines may
+        write: its directory is bound writable into their sandbox."""
+        return os.path.join(self.tmp, 'out', name)
 
     def ends(self, tid, state):
         got = self.m.wait_final(tid, 90)

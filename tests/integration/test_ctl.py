@@ -2,6 +2,7 @@
 """Commands: cancel, retry, pause/resume, workers N, through the ctl files."""
 
 import errno
+import json
 import os
 import sys
 import time
@@ -9,10 +10,20 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import paitest  # noqa: E402
-from paitest import PaiTestCase, pid_alive, sh, wait_for  # noqa: E402
+from paitest import PaiTestCase, git, pid_alive, sh, wait_for  # noqa: E402
 
 
-class TestCancel(PaiTestCase):
+class MarksTestCase(PaiTestCase):
+    """Engines leave marker files outside their worktrees, in a directory
+    bound writable into the sandbox."""
+
+    def prepare_repo(self, repo):
+        self.marks = os.path.join(self.tmp, 'marks')
+        os.makedirs(self.marks)
+        git(repo, 'config', 'engine.sh.bindRw', self.marks)
+
+
+class TestCancel(MarksTestCase):
 
     def test_cancel_running_task(self):
         tid = self.m.submit('sleep 60\n')
@@ -32,8 +43,10 @@ class TestCancel(PaiTestCase):
         self.assertEqual(self.m.wait_final(tid, 30), 'cancelled')
 
     def test_cancel_kills_whole_process_group(self):
-        pidfile = os.path.join(self.tmp, 'child.pid')
-        tid = self.m.submit('sleep 60 & echo $! > %s; wait\n' % pidfile)
+        pidfile = os.path.join(self.marks, 'child.pid')
+        # the child's pid as the test sees it: no PID namespace
+        tid = self.m.submit(json.dumps({'prompt': 'sleep 60 & echo $! > %s; wait\n' % pidfile,
+                                        'sandbox': 'none'}))
         self.m.wait_state(tid, 'running')
         wait_for(lambda: os.path.exists(pidfile) and open(pidfile).read().strip(), 20, msg='child pid')
         child = int(open(pidfile).read())
@@ -44,8 +57,8 @@ class TestCancel(PaiTestCase):
     def test_cancel_asks_the_whole_group_to_stop_first(self):
         # SIGTERM goes to the engine's process group, so a child can end
         # cleanly; SIGKILL by the run's tag alone would give it no chance
-        mark = os.path.join(self.tmp, 'child-got-term')
-        ready = os.path.join(self.tmp, 'child-ready')
+        mark = os.path.join(self.marks, 'child-got-term')
+        ready = os.path.join(self.marks, 'child-ready')
         # the engine ignores TERM (set after the child started, which
         # keeps its own) and waits: only a signal to the group reaches
         # the child before the SIGKILL that follows killGrace
@@ -59,7 +72,7 @@ class TestCancel(PaiTestCase):
         wait_for(lambda: os.path.exists(mark), 10, msg='the child to get SIGTERM')
 
     def test_cancel_kills_engine_that_ignores_sigterm(self):
-        marker = os.path.join(self.tmp, 'trapped')
+        marker = os.path.join(self.marks, 'trapped')
         tid = self.m.submit("trap '' TERM; touch %s; sleep 120\n" % marker)
         self.m.wait_state(tid, 'running')
         wait_for(lambda: os.path.exists(marker), 20, msg='trap to be set')
@@ -115,10 +128,10 @@ class TestCancel(PaiTestCase):
         self.assertTrue(self.refused_events())
 
 
-class TestRetry(PaiTestCase):
+class TestRetry(MarksTestCase):
 
     def flaky(self):
-        marker = os.path.join(self.tmp, 'second-time')
+        marker = os.path.join(self.marks, 'second-time')
         return ('if [ -e %s ]; then echo second-try; else touch %s; echo first-try; exit 1; fi\n'
                 % (marker, marker))
 
@@ -135,7 +148,7 @@ class TestRetry(PaiTestCase):
         self.assertTrue(self.m.events_of('retried', tid))
 
     def test_retry_cancelled_task_runs_again(self):
-        marker = os.path.join(self.tmp, 'again')
+        marker = os.path.join(self.marks, 'again')
         tid = self.m.submit('if [ -e %s ]; then exit 0; fi; touch %s; sleep 60\n' % (marker, marker))
         self.m.wait_state(tid, 'running')
         wait_for(lambda: os.path.exists(marker), 20, msg='first run')

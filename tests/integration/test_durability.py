@@ -16,6 +16,13 @@ from paitest import PaiTestCase, git, wait_for  # noqa: E402
 
 class TestDurability(PaiTestCase):
 
+    def prepare_repo(self, repo):
+        # where runs count themselves, outside their worktrees: writable
+        # in the sandbox
+        self.counts = os.path.join(self.tmp, 'counts')
+        os.makedirs(self.counts)
+        git(repo, 'config', 'engine.sh.bindRw', self.counts)
+
     def test_kill_9_with_tasks_queued_and_running_then_remount_finishes_all(self):
         running = [self.m.submit('sleep 2; echo ran-%d > ran-%d.txt\n' % (i, i)) for i in range(2)]
         for t in running:
@@ -44,7 +51,7 @@ class TestDurability(PaiTestCase):
         """The daemon is killed with -9 while its engine waits on a fifo;
         the engine is let go at once and exits with code while its keeper
         lingers, before anything of the daemon's could record it."""
-        runs = os.path.join(self.m.tmp, 'runs')
+        runs = os.path.join(self.counts, 'runs')
         fifo = os.path.join(self.m.tmp, 'go')
         os.mkfifo(fifo)
         t = self.m.submit('echo run >> %s; echo work > work.txt; read x < %s; exit %d\n'
@@ -84,7 +91,7 @@ class TestDurability(PaiTestCase):
         """The exit a keeper wrote for attempt 1 (left behind had its
         daemon died between the end of that run and removing the file)
         says nothing of attempt 2, killed with its daemon while running."""
-        runs = os.path.join(self.m.tmp, 'runs')
+        runs = os.path.join(self.counts, 'runs')
         t = self.m.submit('echo run >> %s; [ $(wc -l < %s) -ge 3 ] || sleep 60\n'
                           % (runs, runs))
         for n in (1, 2):
@@ -155,7 +162,7 @@ class TestDurability(PaiTestCase):
 
     def test_unmount_with_task_running_then_remount_finishes(self):
         go = os.path.join(self.tmp, 'go')
-        runs = os.path.join(self.tmp, 'runs')
+        runs = os.path.join(self.counts, 'runs')
         # no retries: an unmount counted as a failure would end it failed
         tid = self.m.submit(json.dumps({
             'prompt': 'echo run >> %s; while [ ! -e %s ]; do sleep 0.1; done; '
@@ -190,7 +197,7 @@ class TestDurability(PaiTestCase):
         and run again. Which of the two the daemon's threads take up first
         is theirs to decide; both orders must end the same."""
         go = os.path.join(self.tmp, 'go')
-        runs = os.path.join(self.tmp, 'runs')
+        runs = os.path.join(self.counts, 'runs')
         tid = self.m.submit('echo run >> %s; echo work > work.txt; '
                             'while [ ! -e %s ]; do sleep 0.05; done\n' % (runs, go))
         self.m.wait_state(tid, 'running')

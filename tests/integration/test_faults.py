@@ -111,6 +111,9 @@ class TestKill9During200Tasks(PaiTestCase):
         # PAI_WORKTREE=<there>/..., which is how leftovers are found
         self.wt = os.path.join(self.tmp, 'wt')
         self.m.opts.append('worktrees=%s' % self.wt)
+        # the runs' marker files are outside their worktrees: writable in
+        # the sandbox
+        git(repo, 'config', 'engine.sh.bindRw', os.path.join(self.tmp, 'marks'))
 
     def test_kill_9_at_random_moments_of_a_200_task_run(self):
         seed = int(os.environ.get('PAI_FAULT_SEED') or random.randrange(1 << 30))
@@ -298,6 +301,11 @@ class TestStateDiskFull(PaiTestCase):
         self.db = os.path.join(self.state, 'state.db')
         self.fillers = []
         self.m.opts += ['state=%s' % self.state, 'worktrees=%s' % os.path.join(self.tmp, 'wt')]
+        # where runs count themselves, outside their worktrees: writable
+        # in the sandbox
+        self.counts = os.path.join(self.tmp, 'counts')
+        os.makedirs(self.counts)
+        git(self.m.repo, 'config', 'engine.sh.bindRw', self.counts)
         self.m.start()
 
     def fill(self):
@@ -408,7 +416,7 @@ class TestStateDiskFull(PaiTestCase):
         go = os.path.join(self.tmp, 'go')
         runs = []
         for i in range(n):
-            count = os.path.join(self.tmp, 'runs-%d' % i)
+            count = os.path.join(self.counts, 'runs-%d' % i)
             tid = self.m.submit(spec(
                 engine='sh', prompt='while [ ! -e %s ]; do sleep 0.05; done; '
                 'echo ran >> %s; echo %d > x.txt\n' % (go, count, i), **fields))
@@ -519,6 +527,10 @@ class TestDaemonizedGrandchild(PaiTestCase):
 
     def prepare_repo(self, repo):
         git(repo, 'config', 'parallelai.killGrace', '200')
+        # These follow the grandchild by the pid it writes into the test's
+        # directory: a sandbox's PID namespace and read-only file system
+        # hide both. test_sandbox ends sandboxed runs the same ways.
+        git(repo, 'config', 'parallelai.sandbox', 'none')
 
     def escape(self, name, then):
         """A prompt whose grandchild leaves the process group and the

@@ -196,6 +196,9 @@ class TestMetrics(PaiTestCase):
             '--result %s/results/{task_id}.json -- %s %s %s {prompt}'
             % (paitest.PAI_BIN, state, state, sys.executable, FAKE_CLI,
                script))
+        # it writes the daemon's own report files in the state directory,
+        # which a sandbox keeps read-only but for a preset's own run
+        git(repo, 'config', 'engine.fakeclaude.sandbox', 'none')
 
     def metrics(self):
         r = sh('cat %s/metrics' % self.m.mnt)

@@ -231,6 +231,8 @@ class TestStreamEngines(PaiTestCase):
             git(repo, 'config', 'engine.%s.command' % name,
                 '%s stream --format %s --raw %s/{task_id}.jsonl --result %s/{task_id}.json -- %s'
                 % (paitest.PAI_BIN, fmt, self.out, self.out, prog))
+            # its reports go outside the worktree: writable in the sandbox
+            git(repo, 'config', 'engine.%s.bindRw' % name, self.out)
 
     # ---- helpers -------------------------------------------------------
     def run_task(self, engine, prompt='add a greeting', final=None):
@@ -420,6 +422,9 @@ class TestPresetCommandLines(PaiTestCase):
             with open(prog, 'w') as f:
                 f.write(STAND_IN % (sys.executable, HERE, path, self.rec))
             os.chmod(prog, 0o755)
+            # the stand-in's record is written outside the worktree:
+            # writable in the sandbox
+            git(self.m.repo, 'config', 'engine.%s.bindRw' % name, self.rec)
         env = dict(os.environ)
         env['PATH'] = self.bin + ':' + env.get('PATH', '/usr/bin:/bin')
         env['PAI_TEST_FROM_MOUNT'] = 'inherited'

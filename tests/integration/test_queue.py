@@ -264,5 +264,53 @@ class TestFix(QueueTestCase):
         self.assertEqual(self.m.state(t), 'rejected')
 
 
+class TestAutoFix(QueueTestCase):
+
+    def test_rejected_task_is_handed_back_once_by_itself(self):
+        # a task that conflicts with what the user commits meanwhile; its
+        # fix (the same edit again, on top of its work) conflicts too,
+        # and is not handed back again
+        t = self.submit_done([CONFLICTING])[0]
+        with open(os.path.join(self.m.repo, 'shared.txt'), 'w') as f:
+            f.write('one\ntwo by the user\nthree\n')
+        git(self.m.repo, 'commit', '-q', '-am', 'the user edits shared.txt')
+        git(self.m.repo, 'config', 'parallelai.queueAutoFix', 'true')
+        self.queue_check()
+        self.assertEqual(self.m.ctl('tasks/%d/ctl' % t, 'queue\n'), 0)
+        self.m.wait_state(t, 'rejected', 90)
+        self.assertIn('shared.txt', self.m.status(t)['reason'])
+        fix = wait_for(lambda: [e['fix'] for e in self.m.events_of('fix', t)], 30,
+                       msg='the fix task')[0]
+        self.assertIn('merge queue rejected task %d' % t,
+                      self.m.read('tasks/%d/prompt' % fix))
+        self.m.wait_state(fix, 'rejected', 120)
+        self.wait_queue_idle()
+        self.assertEqual(len(self.m.events_of('fix')), 1)
+        self.assertEqual(sorted(self.m.task_ids()), sorted([t, fix]))
+
+
+class TestStall(QueueTestCase):
+
+    def test_uncommitted_work_in_the_way_holds_the_queue(self):
+        t = self.submit_done([good(1)])[0]
+        self.queue_check()
+        # the user has a file of their own where the task writes one
+        mine = os.path.join(self.m.repo, 'parts', 'p1')
+        with open(mine, 'w') as f:
+            f.write('the user\'s own\n')
+        before = self.tip()
+        self.assertEqual(self.m.ctl('tasks/%d/ctl' % t, 'queue\n'), 0)
+        wait_for(lambda: self.m.events_of('queue_stalled'), 60, msg='the queue to stall')
+        self.assertEqual(self.tip(), before)
+        self.assertEqual(open(mine).read(), 'the user\'s own\n')
+        self.assertEqual(self.m.state(t), 'done')
+        self.assertRegex(self.m.read('queue'), r'(?m)^%d waiting' % t)
+        # out of the way: the next command lands it
+        os.unlink(mine)
+        self.assertEqual(self.m.ctl('ctl', 'merge all\n'), 0)
+        self.m.wait_state(t, 'merged', 90)
+        self.assertEqual(open(mine).read(), 'fine\n')
+
+
 if __name__ == '__main__':
     paitest.main()

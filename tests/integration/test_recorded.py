@@ -93,7 +93,10 @@ class TestMovedBranch(RecordedTestCase):
         self.assertIn('+benign', diff)
         self.assertNotIn('backdoor', diff)
         main = self.rev('main')
-        self.done(MOVER.format(n=a))
+        # a sandboxed task cannot move another's branch (refs are
+        # read-only to it): this one runs without the sandbox, as a task
+        # of a mount without bubblewrap would
+        self.done(json.dumps({'prompt': MOVER.format(n=a), 'sandbox': 'none'}))
         now = self.rev('pai/task-%d' % a)
         self.assertNotEqual(now, recorded)
 
@@ -234,7 +237,10 @@ class TestNothingOutlivesTheRun(RecordedTestCase):
             "sh $$ %s \"$PAI_BRANCH\" &\n"
             "while [ ! -s %s ]; do sleep 0.02; done\n"
             "echo early > early.txt\n" % (escapee, pidfile, pidfile))
-        tid = self.m.submit(prompt)
+        # followed by its pid from outside, which a sandbox's PID
+        # namespace would hide; it also moves the branch, which a sandbox
+        # refuses
+        tid = self.m.submit(json.dumps({'prompt': prompt, 'sandbox': 'none'}))
         self.addCleanup(self.kill_pidfile, pidfile)
         self.assertDone(tid)
         pid = read_pid(pidfile)

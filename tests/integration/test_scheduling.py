@@ -297,7 +297,12 @@ class TestEngineLimits(SchedTestCase):
 
     def prepare_repo(self, repo):
         super().prepare_repo(repo)
-        self.log = os.path.join(self.tmp, 'slow.log')
+        # the engines' shared log is outside their worktrees: writable in
+        # the sandbox
+        notes = os.path.join(self.tmp, 'notes')
+        os.makedirs(notes)
+        git(repo, 'config', 'engine.slow.bindRw', notes)
+        self.log = os.path.join(notes, 'slow.log')
         self.go = os.path.join(self.tmp, 'slow.go')
         script = os.path.join(self.tmp, 'slow.sh')
         with open(script, 'w') as f:
@@ -342,6 +347,13 @@ class TestEngineLimits(SchedTestCase):
 # ---- time ------------------------------------------------------------------
 
 class TestTimeouts(SchedTestCase):
+
+    def prepare_repo(self, repo):
+        super().prepare_repo(repo)
+        # These follow the engine's grandchild by the pid it writes into
+        # the test's directory: a sandbox's PID namespace and read-only
+        # file system hide both. test_sandbox times sandboxed runs out.
+        git(repo, 'config', 'parallelai.sandbox', 'none')
 
     def grandchild_prompt(self, before=''):
         self.pidfile = self.gate_file('grandchild.pid')
@@ -534,6 +546,12 @@ class TestBackoff(SchedTestCase):
 
 
 class TestDurability(SchedTestCase):
+
+    def prepare_repo(self, repo):
+        super().prepare_repo(repo)
+        # test_timeout_still_applies_after_kill_9 follows its engines by
+        # the pids they write into the test's directory (see TestTimeouts)
+        git(repo, 'config', 'parallelai.sandbox', 'none')
 
     def test_kill_9_while_waiting_keeps_it_waiting(self):
         go = self.gate_file('go')

@@ -112,6 +112,53 @@ static void test_check_settings(void)
 	config_release(&c);
 }
 
+
+/* [notify "NAME"]: several headers add up; a bad url or header is
+ * refused by its key, never its value (a secret) */
+static void test_notify_sections(void)
+{
+	struct config c;
+	char err[256] = "";
+
+	sh("git init -q %s/nt && cd %s/nt && git config notify.Chat.events '*'"
+	   " && git config notify.Chat.url https://h.example/s3cret"
+	   " && git config notify.Chat.format slack"
+	   " && git config --add notify.Chat.header 'Authorization: Bearer tok'"
+	   " && git config --add notify.Chat.header 'X-A: 1'"
+	   " && git config notify.desk.command 'notify-send x'"
+	   " && git config notify.desk.events 'finished failed'"
+	   " && git config notify.desk.timeout 3", dir, dir);
+	config_init(&c);
+	CHECK(config_load(&c, "nt", err, sizeof(err)) == 0);
+	CHECK(c.n_notify == 2);
+	if (c.n_notify == 2) {
+		CHECK_STR(c.notify[0].name, "Chat");
+		CHECK_STR(c.notify[0].url, "https://h.example/s3cret");
+		CHECK(c.notify[0].format == NOTIFY_SLACK);
+		CHECK(c.notify[0].n_headers == 2);
+		if (c.notify[0].n_headers == 2)
+			CHECK_STR(c.notify[0].headers[1], "X-A: 1");
+		CHECK(c.notify[0].timeout == 10 && c.notify[0].retries == 5);
+		CHECK_STR(c.notify[1].command, "notify-send x");
+		CHECK(c.notify[1].format == NOTIFY_JSON);
+		CHECK(c.notify[1].timeout == 3);
+	}
+	config_release(&c);
+
+	sh("git -C %s/nt config notify.Chat.url ftp://h.example/s3cret", dir);
+	config_init(&c);
+	CHECK(config_load(&c, "nt", err, sizeof(err)) == -EINVAL);
+	CHECK_STR(err, "config notify.Chat.url: not an http:// or https:// URL");
+	config_release(&c);
+
+	sh("git -C %s/nt config notify.Chat.url https://h.example/s3cret"
+	   " && git -C %s/nt config --add notify.Chat.header s3cret", dir, dir);
+	config_init(&c);
+	CHECK(config_load(&c, "nt", err, sizeof(err)) == -EINVAL);
+	CHECK_STR(err, "config notify.Chat.header: not a header line 'Name: value'");
+	config_release(&c);
+}
+
 int main(void)
 {
 	char home[256];
@@ -126,6 +173,7 @@ int main(void)
 	RUN(test_precedence_repo_then_file_then_home_then_options);
 	RUN(test_bad_values_are_refused_with_the_key);
 	RUN(test_check_settings);
+	RUN(test_notify_sections);
 	git_libgit2_shutdown();
 	sh("rm -rf %s", dir);
 	return check_done();

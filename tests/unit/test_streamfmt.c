@@ -188,6 +188,8 @@ static void test_claude_permission_denials_fail_the_run(void)
 	CHECK(str(o, "error") && strstr(str(o, "error"), "2 permission denials"));
 	CHECK(str(o, "error") && strstr(str(o, "error"), "Write hello.txt, Bash rm -rf build"));
 	CHECK(str(o, "error") && strstr(str(o, "error"), "--permission-mode"));
+	/* what it asked for, on its own: the needs_input event says it */
+	CHECK_STR(str(o, "denied"), "Write hello.txt, Bash rm -rf build");
 	CHECK_STR(str(o, "result"), "I need permission to write hello.txt.");
 	CHECK(has("» Write hello.txt\n"));
 	CHECK(has("! error: 2 permission denials"));

@@ -1,0 +1,164 @@
+/*
+ * sched/box: a run's sandbox made ready: its home and tmp in the state
+ * directory, the files it reports through, the worktree's HEAD
+ * detached, and the engine's argv wrapped in bubblewrap's (sandbox.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "gitwork.h"
+#include "pai.h"
+#include "sandbox.h"
+#include "store.h"
+#include "schedint.h"
+
+static int mkdirs(const char *path)
+{
+	char dir[PATH_MAX], *s;
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%s", path) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	for (s = dir + 1; (s = strchr(s, '/')); s++) {
+		*s = '\0';
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	return mkdir(dir, 0700) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+/* A file the engine writes through a bind: it must exist, as a file. */
+static int make_file(const char *path, int flags)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
+		      flags, 0600);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/* What the engine needs that the sandbox must let it see or write. */
+struct box_files {
+	const char *home, *tmp;		/* the task's, made here */
+	const char *raw, *result;	/* made here for agent engines */
+	const char *prompt_file;
+	const char *path;		/* the engine's PATH */
+};
+
+/* Make the sandbox ready (home, tmp, files, HEAD detached) and wrap
+ * *argv in bubblewrap's words. */
+static int box_wrap(struct pai *p, const struct task *t,
+		    const struct sandbox_choice *ch, const struct box_files *f,
+		    char ***argv, char *err, size_t errlen)
+{
+	char common[PATH_MAX], admin[PATH_MAX + 64], dotgit[PATH_MAX];
+	char admin_gitdir[PATH_MAX + 128], admin_common[PATH_MAX + 128];
+	const char *ro[6] = { NULL }, *rw[3] = { NULL };
+	struct sandbox_paths sp;
+	size_t k = 0, n;
+	char **wrapped = NULL;
+	const char *path;
+	int r;
+
+	/* the common directory without its trailing slash */
+	n = strlen(p->gitdir);
+	while (n > 1 && p->gitdir[n - 1] == '/')
+		n--;
+	snprintf(common, sizeof(common), "%.*s", (int)n, p->gitdir);
+	snprintf(admin, sizeof(admin), "%s/worktrees/pai-task-%lld", common,
+		 (long long)t->id);
+	snprintf(dotgit, sizeof(dotgit), "%s/.git", t->worktree);
+	snprintf(admin_gitdir, sizeof(admin_gitdir), "%s/gitdir", admin);
+	snprintf(admin_common, sizeof(admin_common), "%s/commondir", admin);
+	if ((r = mkdirs(f->home)) < 0 || (r = mkdirs(f->tmp)) < 0) {
+		snprintf(err, errlen, "sandbox: cannot make '%s': %s",
+			 r == 0 ? f->tmp : f->home, strerror(-r));
+		return r;
+	}
+	if (engine_has_result(&p->cfg, t->engine) &&
+	    ((r = make_file(f->raw, 0)) < 0 ||
+	     (r = make_file(f->result, O_TRUNC)) < 0)) {
+		snprintf(err, errlen, "sandbox: cannot make '%s': %s", f->raw,
+			 strerror(-r));
+		return r;
+	}
+	if (engine_has_result(&p->cfg, t->engine)) {
+		rw[0] = f->raw;
+		rw[1] = f->result;
+	}
+	/* Where git would look for the repository, and the prompt: seen,
+	 * never changed, so the daemon's own git work after the run goes
+	 * to this repository, whatever the run wrote. */
+	ro[k++] = f->prompt_file;
+	ro[k++] = dotgit;
+	ro[k++] = admin_gitdir;
+	ro[k++] = admin_common;
+	if ((r = gitwork_detach(t->worktree, err, errlen)) < 0)
+		return r;
+	sp = (struct sandbox_paths){ .worktree = t->worktree,
+				     .commondir = common, .admin = admin,
+				     .home = f->home, .tmp = f->tmp,
+				     .user_home = getenv("HOME"),
+				     .self_exe = p->self_exe, .ro = ro,
+				     .rw = rw };
+	path = f->path ? f->path : "/usr/bin:/bin";
+	r = sandbox_argv(&p->cfg, &p->sandbox, ch, t->engine, &sp, *argv,
+			 path, &wrapped, err, errlen);
+	if (r < 0)
+		return r;
+	engine_argv_free(*argv);
+	*argv = wrapped;
+	return 0;
+}
+
+/* The value of NAME in env ("NAME=VALUE" entries), or NULL. */
+static const char *env_value(char **env, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (; env && *env; env++)
+		if (!strncmp(*env, name, n) && (*env)[n] == '=')
+			return *env + n + 1;
+	return NULL;
+}
+
+/* The engine's environment (an allow-list of the daemon's, then extra)
+ * and, in a sandbox, its argv wrapped in bubblewrap's. */
+int sched_contain(struct run *r, const struct task *t, char **extra,
+		  const char *prompt_file, const char *raw,
+		  const char *result, char ***argv, char ***env,
+		  char *err, size_t errlen)
+{
+	struct pai *p = r->s->p;
+	struct sandbox_choice ch;
+	char home[PATH_MAX], tmp[PATH_MAX];
+	struct box_files f;
+	int ret;
+
+	ret = sandbox_choose(&p->cfg, &p->sandbox, t->engine, t->options,
+			     &ch, err, errlen);
+	if (ret < 0)
+		return ret;
+	pai_box_path(p, t->id, "home", home, sizeof(home));
+	pai_box_path(p, t->id, "tmp", tmp, sizeof(tmp));
+	if (engine_env(&p->cfg, t->engine, extra, ch.on ? home : NULL,
+		       ch.on ? tmp : NULL, env) < 0) {
+		snprintf(err, errlen, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	if (!ch.on)
+		return 0;
+	f = (struct box_files){ .home = home, .tmp = tmp, .raw = raw,
+				.result = result, .prompt_file = prompt_file,
+				.path = env_value(*env, "PATH") };
+	return box_wrap(p, t, &ch, &f, argv, err, errlen);
+}
