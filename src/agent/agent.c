@@ -248,7 +248,8 @@ static int on_body(void *ctx, const char *p, size_t n)
 
 	if (!b->kind)
 		b->kind = !strncasecmp(type, "application/json", 16) ? 2 :
-			  !strncasecmp(type, "application/vnd.amazon.eventstream", 34) ? 3 : 1;
+			  !strncasecmp(type, "application/vnd.amazon.eventstream", 34) ||
+			  a->proto == &proto_bedrock ? 3 : 1;
 	b->bytes += n;
 	if (b->kind == 3) {
 		r = evs_feed(&b->evs, p, n);

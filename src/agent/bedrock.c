@@ -69,6 +69,23 @@ static cJSON *request(const struct agent_conf *c, cJSON *messages)
 	return b;
 }
 
+/* "name: value" onto the list; the copy that held it wiped (a token). */
+static int add_header(struct curl_slist **h, const char *name, const char *value)
+{
+	struct curl_slist *n;
+	char *line;
+
+	if (asprintf(&line, "%s%s", name, value) < 0)
+		return -1;
+	n = curl_slist_append(*h, line);
+	explicit_bzero(line, strlen(line));
+	free(line);
+	if (!n)
+		return -1;
+	*h = n;
+	return 0;
+}
+
 static int sign(const struct agent_conf *c, struct curl_slist **h,
 		const char *url, const char *body, struct buf *err)
 {
@@ -77,7 +94,7 @@ static int sign(const struct agent_conf *c, struct curl_slist **h,
 		"content-type: application/json", NULL
 	};
 	CURLU *u = curl_url();
-	char *host = NULL, *port = NULL, *path = NULL, hostport[512], line[8192];
+	char *host = NULL, *port = NULL, *path = NULL, hostport[512];
 	struct sigv4 s;
 	struct sigv4_req r = { .method = "POST", .headers = signed_headers,
 			       .body = body, .body_len = strlen(body),
@@ -103,16 +120,11 @@ static int sign(const struct agent_conf *c, struct curl_slist **h,
 		buf_puts(err, "bedrock: cannot sign the request");
 		goto out;
 	}
-	snprintf(line, sizeof(line), "x-amz-date: %s", s.amz_date);
-	*h = curl_slist_append(*h, line);
-	if (c->aws->token && *c->aws->token) {
-		snprintf(line, sizeof(line), "x-amz-security-token: %s", c->aws->token);
-		*h = curl_slist_append(*h, line);
-		explicit_bzero(line, sizeof(line));
-	}
-	snprintf(line, sizeof(line), "authorization: %s", buf_cstr(&s.authorization));
-	*h = curl_slist_append(*h, line);
-	e = *h ? 0 : -1;
+	e = add_header(h, "x-amz-date: ", s.amz_date);
+	if (e == 0 && c->aws->token && *c->aws->token)
+		e = add_header(h, "x-amz-security-token: ", c->aws->token);
+	if (e == 0)
+		e = add_header(h, "authorization: ", buf_cstr(&s.authorization));
 	if (e < 0)
 		buf_puts(err, "bedrock: out of memory");
 out:
