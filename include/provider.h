@@ -12,15 +12,21 @@
  * CLAUDE_CODE_USE_VERTEX=1, CLOUD_ML_REGION and ANTHROPIC_VERTEX_PROJECT_ID
  * (vertex.region, vertex.project) besides the Google credentials file.
  * gemini on vertex gets GOOGLE_GENAI_USE_VERTEXAI=true, GOOGLE_CLOUD_PROJECT
- * and GOOGLE_CLOUD_LOCATION. The built-in agent's bedrock protocol is
- * provider bedrock too.
+ * and GOOGLE_CLOUD_LOCATION. aider and opencode on bedrock get AWS_REGION
+ * and the AWS credentials (their model's name picks the cloud). The
+ * built-in agent's bedrock protocol is provider bedrock too.
  */
 #ifndef PAI_PROVIDER_H
 #define PAI_PROVIDER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct config;
+
+/* 0 when engine.ENGINE.provider may be value; -EINVAL with err. */
+int provider_check(const char *engine, const char *value, char *err,
+		   size_t errlen);
 
 /* "bedrock", "vertex", ... for status; NULL for an engine with none (or
  * with the CLI's own, unconfigured). */

@@ -16,6 +16,7 @@
 #include <git2.h>
 
 #include "config.h"
+#include "provider.h"
 
 #define DEFAULT_MAX_PROMPT (1024 * 1024)
 #define DEFAULT_KILL_GRACE 5000
@@ -290,9 +291,8 @@ static int read_engine(struct config *c, const char *key, const char *value,
 			goto bad;
 		set_str(&e->protocol, value);
 	} else if (!strcmp(k, "provider")) {
-		if (!value || (strcmp(value, "anthropic") && strcmp(value, "bedrock") &&
-			       strcmp(value, "vertex") && strcmp(value, "gemini")))
-			goto bad;
+		if (provider_check(e->name, value, err, errlen) < 0)
+			return -EINVAL;
 		set_str(&e->provider, value);
 	} else if (!strcmp(k, "env")) {
 		if (!value || !strchr(value, '=') || *value == '=')

@@ -27,6 +27,48 @@ static const char *const vertex_names[] = {
 };
 static const char *const none[] = { NULL };
 
+/* The clouds each preset's CLI documents, its own API first. */
+static const struct clouds {
+	const char *engine;
+	const char *providers[4];
+} clouds[] = {
+	{ "claude", { "anthropic", "bedrock", "vertex", NULL } },
+	{ "gemini", { "gemini", "vertex", NULL } },
+	/* their model's name picks the cloud (bedrock/…, amazon-bedrock/…):
+	 * they need its credentials and region */
+	{ "aider", { "bedrock", NULL } },
+	{ "opencode", { "bedrock", NULL } },
+};
+
+static const struct clouds *clouds_of(const char *engine)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(clouds) / sizeof(clouds[0]); i++)
+		if (!strcmp(clouds[i].engine, engine))
+			return &clouds[i];
+	return NULL;
+}
+
+int provider_check(const char *engine, const char *value, char *err, size_t errlen)
+{
+	const struct clouds *cl = clouds_of(engine);
+	size_t i;
+
+	for (i = 0; cl && cl->providers[i]; i++)
+		if (value && !strcmp(value, cl->providers[i]))
+			return 0;
+	if (!cl)
+		snprintf(err, errlen, "config engine.%s.provider: only claude, gemini, aider "
+			 "and opencode have one", engine);
+	else
+		snprintf(err, errlen, "config engine.%s.provider: '%s' is not one of %s%s%s%s%s",
+			 engine, value ? value : "", cl->providers[0],
+			 cl->providers[1] ? ", " : "", cl->providers[1] ? cl->providers[1] : "",
+			 cl->providers[2] ? ", " : "", cl->providers[2] ? cl->providers[2] : "");
+	return -EINVAL;
+}
+
 /* Is the engine the built-in agent speaking bedrock? */
 static bool builtin_bedrock(const struct engine_def *d, const char *engine)
 {
@@ -42,8 +84,7 @@ const char *provider_of(const struct config *c, const char *engine)
 
 	if (builtin_bedrock(d, engine))
 		return "bedrock";
-	if (d && !d->command && d->provider &&
-	    (!strcmp(engine, "claude") || !strcmp(engine, "gemini")))
+	if (d && !d->command && d->provider && clouds_of(engine))
 		return d->provider;
 	return NULL;
 }
@@ -108,8 +149,9 @@ int provider_env(const struct config *c, const char *engine, char ***env_out)
 	int r = 0;
 
 	*env_out = NULL;
-	if (!strcmp(engine, "claude") && is(p, "bedrock")) {
-		r = add(&v, &n, "CLAUDE_CODE_USE_BEDROCK", "1");
+	if (is(p, "bedrock") && !builtin_bedrock(config_engine(c, engine), engine)) {
+		if (!strcmp(engine, "claude"))
+			r = add(&v, &n, "CLAUDE_CODE_USE_BEDROCK", "1");
 		/* claude reads no region from ~/.aws/config: say it. */
 		if (r == 0 && aws_region(region, sizeof(region), c->bedrock_region) == 0)
 			r = add(&v, &n, "AWS_REGION", region);

@@ -178,6 +178,17 @@ static void test_config_keys_are_checked(void)
 		   sizeof(err)) == -EINVAL);
 	CHECK(strstr(err, "engine.claude.provider") && strstr(err, "'azure'"));
 	config_release(&c);
+	CHECK_STR(err, "config engine.claude.provider: 'azure' is not one of anthropic, "
+		  "bedrock, vertex");
+	config_release(&c);
+	CHECK(load(&c, "bad3", "[engine \"codex\"]\\n\\tprovider = bedrock\\n", err,
+		   sizeof(err)) == -EINVAL);
+	CHECK_STR(err, "config engine.codex.provider: only claude, gemini, aider and "
+		  "opencode have one");
+	config_release(&c);
+	CHECK(load(&c, "bad4", "[engine \"gemini\"]\\n\\tprovider = bedrock\\n", err,
+		   sizeof(err)) == -EINVAL);
+	config_release(&c);
 	CHECK(load(&c, "bad2", "[engine \"x\"]\\n\\tprotocol = grpc\\n", err,
 		   sizeof(err)) == -EINVAL);
 	CHECK(strstr(err, "engine.x.protocol") && strstr(err, "'grpc'"));
@@ -279,6 +290,20 @@ static void test_claude_gemini_and_the_clouds(void)
 	setenv("GOOGLE_APPLICATION_CREDENTIALS", "/keys/sa.json", 1);
 	CHECK(provider_files(&c, "gemini", files, 4) == 1);
 	CHECK_STR(files[0], "/keys/sa.json");
+
+	/* aider on bedrock: the credentials and the region, its own keys kept */
+	config_release(&c);
+	unsetenv("AWS_REGION");
+	CHECK(load(&c, "aider", "[engine \"aider\"]\\n\\tprovider = bedrock\\n"
+		   "[bedrock]\\n\\tregion = eu-west-3\\n", err, sizeof(err)) == 0);
+	CHECK(provider_env(&c, "aider", &env) == 0);
+	CHECK(has(env, "AWS_REGION=eu-west-3"));
+	CHECK(!has(env, "CLAUDE_CODE_USE_BEDROCK=1"));
+	engine_argv_free(env);
+	CHECK(passes(provider_pass(&c, "aider"), "AWS_ACCESS_KEY_ID"));
+	CHECK(!provider_replaces(&c, "aider", "ANTHROPIC_"));
+	/* the built-in agent finds its region itself */
+	CHECK(provider_env(&c, "bedrock", &env) == 0 && env == NULL);
 
 	/* codex has no cloud: nothing set, passed or bound */
 	CHECK(provider_env(&c, "codex", &env) == 0 && env == NULL);
