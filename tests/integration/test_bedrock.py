@@ -227,6 +227,35 @@ class TestBedrockAgent(BedrockTestCase):
         self.m.start(env=self.env)
 
 
+class TestBedrockPlanner(BedrockTestCase):
+    """parallelai.planner = bedrock: a request split into tasks by a model
+    on Bedrock, like any other planner engine."""
+
+    def prepare_repo(self, repo):
+        super().prepare_repo(repo)
+        git(repo, 'config', 'parallelai.planner', 'bedrock')
+
+    def test_bedrock_plans(self):
+        plan = {'tasks': [{'name': 'one', 'prompt': 'echo one > one.txt'},
+                          {'name': 'two', 'prompt': 'cat one.txt > two.txt',
+                           'depends': ['one']}]}
+        self.script([{'text': 'Here is the plan.\n\n```json\n%s\n```\n' % json.dumps(plan)}])
+        with open(self.m.path('plans/new'), 'w') as f:
+            f.write('write one.txt, then copy it\n')
+        paitest.wait_for(lambda: self.m.read('plans/1/status').startswith('created'), 60,
+                         msg='the plan to be created')
+        st = self.m.kv('plans/1/status')
+        self.assertEqual(st.get('engine'), 'bedrock')
+        ids = [int(x) for x in self.m.read('plans/1/tasks').split()]
+        self.assertEqual(len(ids), 2)
+        for tid in ids:
+            self.assertDone(tid)
+        reqs = self.srv.requests
+        self.assertEqual(len(reqs), 1)
+        self.assertTrue(reqs[0]['verified'])
+        self.assertIn('write one.txt, then copy it', json.dumps(reqs[0]['body']['messages']))
+
+
 class TestBedrockProfile(BedrockTestCase):
     """No key in the environment: the profile of ~/.aws/credentials, and
     the region of ~/.aws/config."""
