@@ -21,6 +21,10 @@
  *   http.c       one libcurl handle: a POST whose body streams to a callback
  *   anthropic.c  the Messages API: request body, stream events, history
  *   openai.c     Chat Completions: the same three
+ *   bedrock.c    Anthropic's models on Amazon Bedrock: AWS credentials and
+ *                region, the request signed, the event stream's chunks
+ *   sigv4.c      AWS Signature Version 4 (libcrypto's SHA-256 and HMAC)
+ *   evstream.c   AWS's binary event stream, network chunks in, messages out
  *   tools.c      the tools the model calls, confined to the worktree
  *   run.c        the run tool's command: time limit, output cap, kill
  *   turn.c       one response, as the protocols fill it in
@@ -30,10 +34,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
+#include "aws.h"
 #include "buf.h"
 
 int agent_main(int argc, char **argv);
@@ -85,6 +91,7 @@ struct http {
 	long status;
 	struct buf body;	/* a non-2xx body */
 	struct buf type;	/* Content-Type */
+	struct buf errtype;	/* x-amzn-ErrorType (AWS) */
 	long retry_after;	/* seconds, -1 when not given */
 };
 
@@ -101,6 +108,10 @@ struct curl_slist *http_sse_headers(struct curl_slist *h,
 int http_post(struct http *h, const char *url, struct curl_slist *headers,
 	      const char *body, long timeout_ms, http_body_fn fn, void *ctx,
 	      bool *retryable, struct buf *err);
+/* Is the URL's host loopback (localhost, 127.x, ::1)? */
+bool http_loopback(const char *url);
+/* Does the URL's host end in suffix? */
+bool http_host_is(const char *url, const char *suffix);
 
 /* ---- tools.c ------------------------------------------------------------
  *
@@ -177,6 +188,7 @@ struct turn {
 	long in_tokens, out_tokens, cache_read, cache_write;
 	struct buf error;	/* an error the server reported in the stream */
 	bool finished;		/* message_stop / [DONE] seen */
+	bool retry;		/* error is worth another try (throttled) */
 	void (*on_text)(void *ctx, const char *s, size_t n);
 	void *ctx;
 };
@@ -194,6 +206,8 @@ struct agent_conf {
 	const char *system;
 	long max_tokens;
 	bool openai_com;	/* api.openai.com wants max_completion_tokens */
+	const struct aws_creds *aws;	/* bedrock: the credentials */
+	const char *region;		/* bedrock: the region */
 };
 
 struct proto {
@@ -203,6 +217,11 @@ struct proto {
 	const char *path;
 	/* Adds the auth and version headers; the key may be NULL. */
 	struct curl_slist *(*headers)(struct curl_slist *h, const char *key);
+	/* Headers that depend on the whole request (a signature), added
+	 * before each attempt; NULL when the protocol has none. 0, or -1
+	 * with err set. */
+	int (*sign)(const struct agent_conf *c, struct curl_slist **h,
+		    const char *url, const char *body, struct buf *err);
 	cJSON *(*start)(const struct agent_conf *c, const char *prompt);
 	cJSON *(*request)(const struct agent_conf *c, cJSON *messages);
 	/* 0, or < 0 with t->error set: the stream is unusable. */
@@ -217,8 +236,107 @@ struct proto {
 
 extern const struct proto proto_anthropic;
 extern const struct proto proto_openai;
+extern const struct proto proto_bedrock;
 
 /* "message" (type) from an API error body of either protocol, or NULL. */
 int api_error_message(const char *body, size_t len, struct buf *out);
+
+/* ---- sigv4.c --------------------------------------------------------------
+ *
+ *	struct sigv4 s;
+ *	struct sigv4_req r = { "POST", "bedrock-runtime.us-east-1.amazonaws.com",
+ *			       "/model/anthropic.claude-…-v1%3A0/invoke", NULL,
+ *			       hdrs, body, strlen(body), "us-east-1", "bedrock",
+ *			       time(NULL) };
+ *	sigv4_init(&s);
+ *	sigv4_sign(&s, &r, &creds);	// s.authorization, s.amz_date
+ *	sigv4_release(&s);
+ *
+ * The path is the one sent (its segments URI-encoded once); the canonical
+ * URI encodes each segment again, as AWS does for every service but S3.
+ * host, x-amz-date and (with a session token) x-amz-security-token are
+ * signed besides the headers given ("Name: value"). No path
+ * normalisation: the built-in agent's paths have no "." or "//".
+ */
+struct sigv4_req {
+	const char *method;
+	const char *host;	/* as in the Host header (with a port) */
+	const char *path;	/* as sent */
+	const char *query;	/* without '?'; NULL or "" when none */
+	const char *const *headers;	/* NULL-terminated */
+	const char *body;
+	size_t body_len;
+	const char *region;
+	const char *service;
+	time_t when;
+};
+
+struct sigv4 {
+	char amz_date[17];		/* 20150830T123600Z */
+	struct buf creq;		/* the canonical request */
+	struct buf sts;			/* the string to sign */
+	struct buf signed_headers;	/* host;x-amz-date */
+	struct buf authorization;	/* the header's value */
+};
+
+void sigv4_init(struct sigv4 *s);
+void sigv4_release(struct sigv4 *s);
+int sigv4_sign(struct sigv4 *s, const struct sigv4_req *r,
+	       const struct aws_creds *c);
+/* Bytes but A-Z a-z 0-9 - _ . ~ (and '/' when keep_slash) as %XX. */
+int sigv4_uri_encode(struct buf *out, const char *s, size_t n, bool keep_slash);
+int sigv4_sha256_hex(char out[65], const void *data, size_t n);
+
+/* ---- evstream.c ------------------------------------------------------------
+ *
+ *	struct evs e;
+ *	evs_init(&e, 16 << 20, on_message, ctx);	// cap per message
+ *	if (evs_feed(&e, chunk, n) < 0)		// -EPROTO: e.error says why
+ *		...;
+ *	evs_release(&e);
+ *
+ * Messages may be cut anywhere between chunks and several may share one.
+ * A bad checksum, impossible lengths or a header running past its
+ * message stop the stream with -EPROTO; on_message's < 0 stops it too.
+ */
+struct evs_message {
+	const char *message_type, *event_type, *exception_type, *content_type;
+	size_t message_type_len, event_type_len, exception_type_len,
+	       content_type_len;
+	const char *payload;
+	size_t payload_len;
+};
+
+typedef int (*evs_message_fn)(void *ctx, const struct evs_message *m);
+
+struct evs {
+	struct buf pending;	/* a message not whole yet */
+	size_t max;
+	long messages;
+	char error[128];
+	evs_message_fn fn;
+	void *ctx;
+};
+
+void evs_init(struct evs *e, size_t max, evs_message_fn fn, void *ctx);
+int evs_feed(struct evs *e, const char *data, size_t n);
+/* Is a message cut off in the middle? */
+bool evs_partial(const struct evs *e);
+void evs_release(struct evs *e);
+
+/* ---- bedrock.c -------------------------------------------------------------- */
+
+/* BASE/model/MODEL/invoke-with-response-stream, the model id encoded
+ * once; BASE defaults to https://bedrock-runtime.REGION.amazonaws.com. */
+int bedrock_url(char *url, size_t len, const char *base, const char *region,
+		const char *model);
+/* One event stream message into the turn: a chunk's decoded JSON (also
+ * left in json, for --raw) to anthropic.c, an exception as the turn's
+ * error ("bedrock: AccessDeniedException: …", t->retry when throttled). */
+int bedrock_message(struct turn *t, const struct evs_message *m, struct buf *json);
+/* "bedrock: NAME: message" from an exception's type and JSON body. */
+void bedrock_error(struct buf *out, const char *type, size_t tlen,
+		   const char *body, size_t len);
+bool bedrock_retryable(const char *type, size_t tlen);
 
 #endif

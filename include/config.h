@@ -25,7 +25,8 @@
 
 /*
  * [engine "NAME"]: a command of one's own, or settings for a preset
- * (claude, codex, gemini, aider, opencode, anthropic, openai).
+ * (claude, codex, gemini, aider, opencode, anthropic, openai, bedrock);
+ * with protocol = anthropic|openai|bedrock, NAME is the built-in agent.
  */
 struct engine_def {
 	char *name;
@@ -37,6 +38,9 @@ struct engine_def {
 	char *permission_mode;	/* permissionMode (claude) */
 	char *base_url;		/* baseUrl (anthropic, openai) */
 	char *api_key_env;	/* apiKeyEnv (anthropic, openai) */
+	char *protocol;		/* protocol: NAME is the built-in agent */
+	char *provider;		/* provider (claude: anthropic, bedrock,
+				 * vertex; gemini: gemini, vertex) */
 	int max;		/* max: tasks of this engine at once, 0: any */
 	int max_tokens;		/* maxTokens, 0: the agent's default */
 	int max_turns;		/* maxTurns, 0: the agent's default */
@@ -137,6 +141,10 @@ struct config {
 				 * per window, 0: none */
 	int64_t budget_window;	/* parallelai.budgetWindow: seconds, 0: the
 				 * mount's life */
+	char *bedrock_region;	/* bedrock.region: when the AWS variables
+				 * and ~/.aws/config name none */
+	char *vertex_region;	/* vertex.region: CLOUD_ML_REGION */
+	char *vertex_project;	/* vertex.project: the Google Cloud project */
 };
 
 void config_init(struct config *c);

@@ -72,7 +72,7 @@ const char *engine_model(const struct config *c, const char *engine,
 bool engine_reads_text(const struct config *c, const char *name);
 
 /* Does this engine write a result file (a preset that reports one)? */
-bool engine_has_result(const char *engine);
+bool engine_has_result(const struct config *c, const char *engine);
 
 /*
  * The task's own environment from its options ({"env": {"K": "V"}}) as

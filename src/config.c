@@ -18,6 +18,7 @@
 #include <git2.h>
 
 #include "config.h"
+#include "provider.h"
 
 #define DEFAULT_MAX_PROMPT (1024 * 1024)
 #define DEFAULT_KILL_GRACE 5000
@@ -351,6 +352,15 @@ static int read_engine(struct config *c, const char *key, const char *value,
 		set_str(&e->base_url, value);
 	} else if (!strcmp(k, "apikeyenv")) {
 		set_str(&e->api_key_env, value);
+	} else if (!strcmp(k, "protocol")) {
+		if (!value || (strcmp(value, "anthropic") && strcmp(value, "openai") &&
+			       strcmp(value, "bedrock")))
+			goto bad;
+		set_str(&e->protocol, value);
+	} else if (!strcmp(k, "provider")) {
+		if (provider_check(e->name, value, err, errlen) < 0)
+			return -EINVAL;
+		set_str(&e->provider, value);
 	} else if (!strcmp(k, "env")) {
 		if (!value || !strchr(value, '=') || *value == '=')
 			goto bad;
@@ -587,6 +597,12 @@ static int read_entry(struct config *c, const char *name, const char *value,
 		set_str(&c->setup, value);
 	if (!strncmp(name, "sim.", 4))
 		return config_set(c, name, value, err, errlen);
+	if (!strcmp(name, "bedrock.region"))
+		set_str(&c->bedrock_region, value);
+	if (!strcmp(name, "vertex.region"))
+		set_str(&c->vertex_region, value);
+	if (!strcmp(name, "vertex.project"))
+		set_str(&c->vertex_project, value);
 	return 0;
 }
 
@@ -743,6 +759,9 @@ void config_release(struct config *c)
 	free(c->planner);
 	free(c->merge_into);
 	free(c->remote);
+	free(c->bedrock_region);
+	free(c->vertex_region);
+	free(c->vertex_project);
 	free(c->sandbox);
 	free(c->network);
 	free(c->bwrap);
@@ -763,6 +782,8 @@ void config_release(struct config *c)
 		free(e->permission_mode);
 		free(e->base_url);
 		free(e->api_key_env);
+		free(e->protocol);
+		free(e->provider);
 	}
 	free(c->engines);
 	free(c->engine);

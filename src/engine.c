@@ -15,10 +15,12 @@
 
 #include <cjson/cJSON.h>
 
+#include "aws.h"
 #include "buf.h"
 #include "config.h"
 #include "engine.h"
 #include "jnum.h"
+#include "provider.h"
 #include "sim.h"
 #include "store.h"
 
@@ -43,6 +45,9 @@ static const struct api {
 } apis[] = {
 	{ "anthropic", "claude-sonnet-4-5" },
 	{ "openai", "gpt-4o-mini" },
+	/* An inference profile: Bedrock serves current Claude models
+	 * through one, in every region that has them. */
+	{ "bedrock", "global.anthropic.claude-sonnet-4-5-20250929-v1:0" },
 };
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -65,6 +70,17 @@ static const struct api *api_of(const char *name)
 		if (!strcmp(apis[i].name, name))
 			return &apis[i];
 	return NULL;
+}
+
+/* The built-in agent's protocol for an engine: a preset's, or
+ * [engine "NAME"] protocol = ... without a command. */
+static const struct api *api_for(const struct config *c, const char *name)
+{
+	const struct engine_def *d = c ? config_engine(c, name) : NULL;
+
+	if (api_of(name))
+		return api_of(name);
+	return d && d->protocol && !d->command ? api_of(d->protocol) : NULL;
 }
 
 /* Is an executable named prog on PATH? */
@@ -127,12 +143,13 @@ const char *engine_model(const struct config *c, const char *engine,
 		return d->model;
 	if (!strcmp(engine, SIM_ENGINE))
 		return SIM_ENGINE;
-	return api_of(engine) ? api_of(engine)->model : NULL;
+	return api_for(c, engine) ? api_for(c, engine)->model : NULL;
 }
 
-bool engine_has_result(const char *engine)
+bool engine_has_result(const struct config *c, const char *engine)
 {
-	return cli_of(engine) || api_of(engine) || !strcmp(engine, SIM_ENGINE);
+	return cli_of(engine) || api_for(c, engine) ||
+	       !strcmp(engine, SIM_ENGINE);
 }
 
 /* As engine_argv chooses: sh first, then a preset not replaced by a
@@ -141,7 +158,7 @@ bool engine_reads_text(const struct config *c, const char *name)
 {
 	const struct engine_def *d = config_engine(c, name);
 
-	return strcmp(name, "sh") && engine_has_result(name) &&
+	return strcmp(name, "sh") && engine_has_result(c, name) &&
 	       !(d && d->command);
 }
 
@@ -149,7 +166,7 @@ bool engine_known(const struct config *c, const char *name)
 {
 	const struct engine_def *d = config_engine(c, name);
 
-	return !strcmp(name, "sh") || engine_has_result(name) ||
+	return !strcmp(name, "sh") || engine_has_result(c, name) ||
 	       (d && d->command);
 }
 
@@ -436,15 +453,23 @@ static bool env_allowed(const struct config *c, const char *engine,
 			const char *kv)
 {
 	const struct engine_def *d = config_engine(c, engine);
+	const char *const *cloud = provider_pass(c, engine);
+	/* [engine "NAME"] protocol = ...: what that protocol needs */
+	const char *preset = api_for(c, engine) ? api_for(c, engine)->name : engine;
 	size_t i, j;
 
 	for (i = 0; common_env[i]; i++)
 		if (env_allows(common_env[i], kv))
 			return true;
+	/* On a cloud: its credentials, not the vendor's API key. */
+	for (i = 0; cloud[i]; i++)
+		if (env_allows(cloud[i], kv))
+			return true;
 	for (i = 0; i < N_OF(preset_env); i++)
-		for (j = 0; !strcmp(preset_env[i].engine, engine) &&
+		for (j = 0; !strcmp(preset_env[i].engine, preset) &&
 			    preset_env[i].names[j]; j++)
-			if (env_allows(preset_env[i].names[j], kv))
+			if (!provider_replaces(c, engine, preset_env[i].names[j]) &&
+			    env_allows(preset_env[i].names[j], kv))
 				return true;
 	for (i = 0; d && i < d->n_pass_env; i++)
 		if (env_allows(d->pass_env[i], kv))
@@ -572,12 +597,13 @@ static int cli_argv(struct argv *a, const struct cli *cli,
 }
 
 static int api_argv(struct argv *a, const struct api *api,
-		    const struct engine_def *d, const struct engine_vars *v,
-		    char *err, size_t errlen)
+		    const struct config *c, const struct engine_def *d,
+		    const struct engine_vars *v, char *err, size_t errlen)
 {
 	const char *model = v->model ? v->model :
 			    d && d->model ? d->model : api->model;
-	const char *base = d && d->base_url ? d->base_url :
+	bool bedrock = !strcmp(api->name, "bedrock");
+	const char *base = d && d->base_url ? d->base_url : bedrock ? NULL :
 			   getenv(!strcmp(api->name, "openai") ?
 				  "OPENAI_BASE_URL" : "ANTHROPIC_BASE_URL");
 	int r;
@@ -592,6 +618,8 @@ static int api_argv(struct argv *a, const struct api *api,
 	push2(a, "--result", v->result_file);
 	/* The providers' own variables work too (Ollama, proxies). */
 	push2(a, "--base-url", base && *base ? base : NULL);
+	if (bedrock)
+		push2(a, "--region", c->bedrock_region);
 	if (d) {
 		push2(a, "--api-key-env", d->api_key_env);
 		push_num(a, "--max-tokens", d->max_tokens);
@@ -693,18 +721,18 @@ int engine_argv(const struct config *c, const char *engine,
 		return 0;
 	}
 	def = config_engine(c, engine);
-	if ((!def || !def->command) && engine_has_result(engine)) {
+	if ((!def || !def->command) && engine_has_result(c, engine)) {
 		struct argv a = { NULL, 0, 0 };
 
 		if (!v->self_exe || !v->raw_file || !v->result_file ||
-		    (!v->prompt_file && api_of(engine))) {
+		    (!v->prompt_file && api_for(c, engine))) {
 			snprintf(err, errlen, "engine '%s': missing paths",
 				 engine);
 			return -EINVAL;
 		}
 		r = cli_of(engine) ?
 			cli_argv(&a, cli_of(engine), def, v, err, errlen) :
-			api_argv(&a, api_of(engine), def, v, err, errlen);
+			api_argv(&a, api_for(c, engine), c, def, v, err, errlen);
 		if (r == 0)
 			r = a.err;
 		if (r < 0) {

@@ -487,7 +487,7 @@ static int choose_engines(struct pai *p)
 			p->engine_why, sizeof(p->engine_why)));
 	}
 	if (!p->cfg.planner)
-		p->cfg.planner = strdup(engine_has_result(p->cfg.engine) ?
+		p->cfg.planner = strdup(engine_has_result(&p->cfg, p->cfg.engine) ?
 					p->cfg.engine : "anthropic");
 	return p->cfg.engine && p->cfg.planner ? 0 : die("out of memory");
 }

@@ -28,6 +28,7 @@
 #include "config.h"
 #include "engine.h"
 #include "fsutil.h"
+#include "provider.h"
 #include "sandbox.h"
 
 /* What an agent CLI reads to log in, under the user's home: shown
@@ -368,7 +369,9 @@ static void add_engine_binds(struct words *w, const struct config *c,
 			     const struct sandbox_paths *sp)
 {
 	const struct engine_def *d = config_engine(c, engine);
+	char cloud[4][4096];
 	size_t i, j;
+	int k, n;
 
 	/* git's own settings (the user's name for commits), every engine */
 	add_bind(w, "--ro-bind-try", "~/.gitconfig", sp);
@@ -383,6 +386,10 @@ static void add_engine_binds(struct words *w, const struct config *c,
 					add_bind(w, "--ro-bind-try",
 						 preset_binds[i].paths[j], sp);
 			}
+	/* a cloud's credentials (~/.aws), for the engines that use it */
+	n = provider_files(c, engine, cloud, 4);
+	for (k = 0; k < n; k++)
+		add_bind(w, "--ro-bind-try", cloud[k], sp);
 	for (i = 0; d && i < d->n_bind; i++)
 		add_bind(w, "--ro-bind-try", d->bind[i], sp);
 	for (i = 0; d && i < d->n_bind_rw; i++)

@@ -16,6 +16,7 @@
 
 #include "buf.h"
 #include "engine.h"
+#include "provider.h"
 #include "gitwork.h"
 #include "mergeq.h"
 #include "pai.h"
@@ -156,9 +157,10 @@ static const char readme_text[] =
 "task that joins the queue when done. A restart resumes the queue.\n"
 "\n"
 "Engines: sh runs the prompt with /bin/sh -c in the worktree; claude,\n"
-"codex, gemini, aider and opencode run those CLIs headless; anthropic and\n"
-"openai are the built-in agent; sim is an offline stand-in; others are\n"
-"configured with [engine \"NAME\"] command = ... (see parallelai(1)).\n"
+"codex, gemini, aider and opencode run those CLIs headless; anthropic,\n"
+"openai and bedrock are the built-in agent; sim is an offline stand-in;\n"
+"others are configured with [engine \"NAME\"] command = ... (see\n"
+"parallelai(1)).\n"
 "Notifications: [notify \"NAME\"] sections send the events they name\n"
 "(finished, failed, needs_input, landed, ... or *) to a command or an\n"
 "HTTP POST, retried and kept across remounts; needs_input in events says\n"
@@ -185,6 +187,16 @@ static const char readme_text[] =
 "same seed, the same diffs). As planner it makes a task per line or\n"
 "bullet; a line saying \"after\" waits for the one before (or \"after 2\",\n"
 "\"after all\", \"after the api\").\n"
+"Clouds: bedrock signs its requests to Amazon Bedrock with the AWS\n"
+"credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, or\n"
+"AWS_PROFILE of ~/.aws/credentials) in the region of AWS_REGION,\n"
+"~/.aws/config or bedrock.region; its model is a Bedrock id\n"
+"(engine.bedrock.model = us.anthropic.claude-sonnet-4-5-20250929-v1:0).\n"
+"git config engine.claude.provider bedrock (or vertex, with vertex.project\n"
+"and vertex.region) runs claude on Bedrock or Vertex AI; status then says\n"
+"provider: bedrock. The cloud's credentials reach only the engines that\n"
+"use it, its files (~/.aws) read-only in the sandbox; secret keys and\n"
+"tokens are never shown here.\n"
 "Errors: EINVAL bad prompt or command, EFBIG prompt too long, ENOENT no\n"
 "such task, EBUSY wrong state, EACCES read-only or not yours, EINTR a long\n"
 "command (merge all, prune) stopped by ^C between two of its steps (event\n"
@@ -567,6 +579,8 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 	kv_num(&kv, "workers", sched_workers(p->sched));
 	kv_str(&kv, "engine", p->cfg.engine);
 	kv_str(&kv, "engine_reason", p->engine_why);
+	if (provider_of(&p->cfg, p->cfg.engine))
+		kv_str(&kv, "provider", provider_of(&p->cfg, p->cfg.engine));
 	kv_sandbox(&kv, p, p->cfg.engine, NULL);
 	kv_simulate(&kv, p, "yes: every engine, the planner and the judge are"
 		    " sim; a rehearsal, not real work");
@@ -624,6 +638,8 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 		buf_printf(out, "%s\n", task_state_name(t->state));
 	kv_num(&kv, "id", t->id);
 	kv_str(&kv, "engine", t->engine);
+	if (provider_of(&p->cfg, t->engine))
+		kv_str(&kv, "provider", provider_of(&p->cfg, t->engine));
 	kv_sandbox(&kv, p, t->engine, t->options);
 	kv_simulate(&kv, p, "yes: sim stands in for the engine; a rehearsal,"
 		    " not real work");

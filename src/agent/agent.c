@@ -30,14 +30,18 @@
 #define BACKOFF_MAX 60.0
 
 static const char usage[] =
-"usage: parallelai agent --protocol anthropic|openai --model NAME\n"
+"usage: parallelai agent --protocol anthropic|openai|bedrock --model NAME\n"
 "                        --prompt-file FILE --worktree DIR [options]\n"
 "\n"
-"  --base-url URL        API base (default: https://api.anthropic.com or\n"
-"                        https://api.openai.com)\n"
+"  --base-url URL        API base (default: https://api.anthropic.com,\n"
+"                        https://api.openai.com, or for bedrock\n"
+"                        https://bedrock-runtime.REGION.amazonaws.com)\n"
 "  --api-key-env VAR     environment variable with the key (default:\n"
 "                        ANTHROPIC_API_KEY or OPENAI_API_KEY; none is needed\n"
-"                        for a server on loopback)\n"
+"                        for a server on loopback; bedrock takes the AWS\n"
+"                        credentials as the AWS tools find them)\n"
+"  --region REGION       bedrock: when AWS_REGION, AWS_DEFAULT_REGION and\n"
+"                        ~/.aws/config name none\n"
 "  --max-tokens N        per response (default 8192)\n"
 "  --max-turns N         requests before giving up (default 50)\n"
 "  --max-retries N       retries of 429, 5xx and connection errors (default 2)\n"
@@ -58,7 +62,9 @@ struct agent {
 	const struct proto *proto;
 	struct agent_conf conf;
 	const char *base_url, *key_env, *key, *prompt_file, *worktree;
-	const char *raw_path, *result_path;
+	const char *raw_path, *result_path, *region_opt;
+	struct aws_creds aws;	/* bedrock */
+	char region[64];
 	long max_turns, max_retries, timeout_run;
 	double deadline;	/* CLOCK_MONOTONIC seconds, 0: none */
 	char url[2048];
@@ -141,8 +147,9 @@ static int failed(struct agent *a, const char *fmt, ...)
  * tool printed or a server echoed. */
 static void raw_write(struct agent *a, cJSON *rec)
 {
+	const char *secrets[] = { a->key, a->aws.secret_key, a->aws.token };
 	char *line, *p;
-	size_t klen = a->key ? strlen(a->key) : 0;
+	size_t i, klen;
 	struct buf clean;
 
 	if (!a->raw)
@@ -150,9 +157,10 @@ static void raw_write(struct agent *a, cJSON *rec)
 	line = cJSON_PrintUnformatted(rec);
 	if (!line)
 		return;
-	if (klen >= 8)
-		for (p = line; (p = strstr(p, a->key)); p += klen)
-			memset(p, '*', klen);
+	for (i = 0; i < 3; i++)
+		if (secrets[i] && (klen = strlen(secrets[i])) >= 8)
+			for (p = line; (p = strstr(p, secrets[i])); p += klen)
+				memset(p, '*', klen);
 	/* and every other secret of the environment */
 	buf_init(&clean, BUF_NOMAX);
 	if (redact_text(redact_global(), line, strlen(line), &clean) == 0) {
@@ -187,8 +195,9 @@ static void raw_record(struct agent *a, const char *type, const char *k1,
 struct body {
 	struct agent *a;
 	struct sse sse;
+	struct evs evs;
 	struct buf json;
-	int kind;		/* 0: not known yet, 1: SSE, 2: JSON */
+	int kind;		/* 0: not known yet, 1: SSE, 2: JSON, 3: AWS */
 	size_t bytes;
 	long events;
 };
@@ -214,15 +223,42 @@ static int on_sse(void *ctx, const char *event, const char *data, size_t len)
 	return a->proto->event(a->turn, event, data, len);
 }
 
+/* One message of AWS's event stream (bedrock). */
+static int on_aws(void *ctx, const struct evs_message *m)
+{
+	struct body *b = ctx;
+	struct buf json;
+	int r;
+
+	b->events++;
+	buf_init(&json, EVENT_MAX);
+	r = bedrock_message(b->a->turn, m, &json);
+	if (json.len)
+		raw_record(b->a, "event", "data",
+			   cJSON_ParseWithLength(json.ptr, json.len));
+	buf_release(&json);
+	return r;
+}
+
 static int on_body(void *ctx, const char *p, size_t n)
 {
 	struct body *b = ctx;
 	struct agent *a = b->a;
+	const char *type = buf_cstr(&a->http.type);
 	int r;
 
 	if (!b->kind)
-		b->kind = !strncasecmp(buf_cstr(&a->http.type), "application/json", 16) ? 2 : 1;
+		b->kind = !strncasecmp(type, "application/json", 16) ? 2 :
+			  !strncasecmp(type, "application/vnd.amazon.eventstream", 34) ||
+			  a->proto == &proto_bedrock ? 3 : 1;
 	b->bytes += n;
+	if (b->kind == 3) {
+		r = evs_feed(&b->evs, p, n);
+		if (r == -EPROTO)
+			turn_fail(a->turn, "bedrock: malformed event stream: %s",
+				  b->evs.error);
+		return r;
+	}
 	if (b->kind == 2) {
 		if (buf_add(&b->json, p, n) < 0)
 			return turn_fail(a->turn, "response from server over %d MiB",
@@ -267,9 +303,28 @@ static int backoff(struct agent *a, int attempt, long retry_after, const char *w
 	return 0;
 }
 
+/* The failure of a response that was not 2xx, into msg. */
+static bool http_error(struct agent *a, struct buf *msg)
+{
+	struct http *h = &a->http;
+	struct buf m;
+
+	raw_record(a, "http_error", "response", cJSON_CreateString(buf_cstr(&h->body)));
+	if (h->errtype.len) {	/* AWS: the exception's name in a header */
+		bedrock_error(msg, h->errtype.ptr, h->errtype.len, buf_cstr(&h->body),
+			      h->body.len);
+		return bedrock_retryable(h->errtype.ptr, h->errtype.len);
+	}
+	buf_init(&m, 2048);
+	api_error_message(buf_cstr(&h->body), h->body.len, &m);
+	buf_printf(msg, "HTTP %ld: %s", h->status, m.len ? buf_cstr(&m) : "(no message)");
+	buf_release(&m);
+	return retry_status(h->status);
+}
+
 static int request(struct agent *a, struct turn *t)
 {
-	struct curl_slist *hdr = a->proto->headers(NULL, a->key);
+	struct curl_slist *hdr = NULL;
 	cJSON *body = a->proto->request(&a->conf, a->messages);
 	char *text = cJSON_PrintUnformatted(body);
 	struct buf err, msg;
@@ -277,7 +332,7 @@ static int request(struct agent *a, struct turn *t)
 
 	buf_init(&err, 4096);
 	buf_init(&msg, 4096);
-	if (!text || !hdr) {
+	if (!text) {
 		failed(a, "out of memory building the request");
 		goto out;
 	}
@@ -307,39 +362,43 @@ static int request(struct agent *a, struct turn *t)
 		t->ctx = a;
 		buf_truncate(&err, 0);
 		buf_truncate(&msg, 0);
+		/* Afresh each attempt: a signature holds the time. */
+		curl_slist_free_all(hdr);
+		hdr = a->proto->headers(NULL, a->key);
+		if (!hdr || (a->proto->sign &&
+			     a->proto->sign(&a->conf, &hdr, a->url, text, &err) < 0)) {
+			failed(a, "%s", err.len ? buf_cstr(&err) : "out of memory");
+			goto out;
+		}
 		sse_init(&b.sse, EVENT_MAX, on_sse, &b);
+		evs_init(&b.evs, EVENT_MAX, on_aws, &b);
 		buf_init(&b.json, EVENT_MAX);
 		rc = http_post(&a->http, a->url, hdr, text, timeout_ms, on_body, &b,
 			       &retryable, &err);
 		sse_release(&b.sse);
+		evs_release(&b.evs);
 		if (rc == 0 && b.kind == 2 && !t->error.len) {
 			raw_record(a, "response", "body",
 				   cJSON_ParseWithLength(b.json.ptr, b.json.len));
 			a->proto->message(t, buf_cstr(&b.json), b.json.len);
 		}
 		buf_release(&b.json);
-		if (t->error.len) {
+		if (t->error.len && t->retry) {
+			/* Throttled in the middle of the stream. */
+			buf_puts(&msg, buf_cstr(&t->error));
+			retryable = true;
+		} else if (t->error.len) {
 			/* The server said something we cannot use: no retry. */
 			failed(a, "%s", buf_cstr(&t->error));
 			goto out;
-		}
-		if (rc < 0) {
+		} else if (rc < 0) {
 			if (a->deadline && now_mono() >= a->deadline) {
 				failed(a, "timed out after %ld s", a->timeout_run);
 				goto out;
 			}
 			buf_puts(&msg, buf_cstr(&err));
 		} else if (a->http.status < 200 || a->http.status >= 300) {
-			struct buf m;
-
-			buf_init(&m, 2048);
-			api_error_message(buf_cstr(&a->http.body), a->http.body.len, &m);
-			raw_record(a, "http_error", "response",
-				   cJSON_CreateString(buf_cstr(&a->http.body)));
-			buf_printf(&msg, "HTTP %ld: %s", a->http.status,
-				   m.len ? buf_cstr(&m) : "(no message)");
-			buf_release(&m);
-			retryable = retry_status(a->http.status);
+			retryable = http_error(a, &msg);
 		} else if (!t->finished && !t->stop[0] && b.bytes && !b.events) {
 			failed(a, "malformed stream from server: no events in %zu bytes of %s",
 			       b.bytes, a->http.type.len ? buf_cstr(&a->http.type) : "response");
@@ -521,43 +580,10 @@ static int number(const char *opt, const char *s, long min, long *out)
 	return 0;
 }
 
-/* Local servers (Ollama, llama.cpp) want no key. */
-static bool loopback(const char *url)
-{
-	CURLU *u = curl_url();
-	char *host = NULL;
-	bool r = false;
-
-	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
-		r = !strcmp(host, "localhost") || !strncmp(host, "127.", 4) ||
-		    !strcmp(host, "[::1]") || !strcmp(host, "::1");
-	curl_free(host);
-	curl_url_cleanup(u);
-	return r;
-}
-
-static bool host_is(const char *url, const char *suffix)
-{
-	CURLU *u = curl_url();
-	char *host = NULL;
-	bool r = false;
-
-	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
-		size_t h = strlen(host), s = strlen(suffix);
-
-		r = h >= s && !strcmp(host + h - s, suffix);
-	}
-	curl_free(host);
-	curl_url_cleanup(u);
-	return r;
-}
-
 static int parse_args(struct agent *a, int argc, char **argv)
 {
 	enum { O_PROTOCOL = 256, O_BASE, O_MODEL, O_KEYENV, O_MAXTOK, O_TURNS,
-	       O_RETRIES, O_TIMEOUT, O_PROMPT, O_WORKTREE, O_RAW, O_RESULT, O_HELP };
+	       O_RETRIES, O_TIMEOUT, O_PROMPT, O_WORKTREE, O_RAW, O_RESULT, O_REGION, O_HELP };
 	static const struct option opts[] = {
 		{ "protocol", required_argument, NULL, O_PROTOCOL },
 		{ "base-url", required_argument, NULL, O_BASE },
@@ -571,6 +597,7 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		{ "worktree", required_argument, NULL, O_WORKTREE },
 		{ "raw", required_argument, NULL, O_RAW },
 		{ "result", required_argument, NULL, O_RESULT },
+		{ "region", required_argument, NULL, O_REGION },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -606,6 +633,7 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		case O_WORKTREE: a->worktree = optarg; break;
 		case O_RAW: a->raw_path = optarg; break;
 		case O_RESULT: a->result_path = optarg; break;
+		case O_REGION: a->region_opt = optarg; break;
 		case 'h':
 		case O_HELP:
 			fputs(usage, stdout);
@@ -629,9 +657,12 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		a->proto = &proto_anthropic;
 	} else if (!strcmp(protocol, "openai")) {
 		a->proto = &proto_openai;
+	} else if (!strcmp(protocol, "bedrock")) {
+		a->proto = &proto_bedrock;
+		return 0;	/* the URL wants the region: bedrock_setup */
 	} else {
-		fprintf(stderr, "error: unknown protocol '%s' (anthropic or openai)\n",
-			protocol);
+		fprintf(stderr, "error: unknown protocol '%s' (anthropic, openai or "
+			"bedrock)\n", protocol);
 		return -1;
 	}
 	if (!a->base_url)
@@ -649,7 +680,7 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		fprintf(stderr, "error: --base-url is too long\n");
 		return -1;
 	}
-	a->conf.openai_com = host_is(a->url, "api.openai.com");
+	a->conf.openai_com = http_host_is(a->url, "api.openai.com");
 	return 0;
 }
 
@@ -673,6 +704,28 @@ static int read_prompt(const char *path, struct buf *b)
 	}
 	close(fd);
 	return r;
+}
+
+/* Bedrock: the AWS credentials and region, the URL from them. The
+ * secrets leave the environment, so that no command the model runs
+ * sees them. */
+static int bedrock_setup(struct agent *a)
+{
+	char err[1024];
+
+	if (aws_creds_load(&a->aws, err, sizeof(err)) < 0)
+		return failed(a, "%s", err);
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	unsetenv("AWS_SESSION_TOKEN");
+	if (aws_region(a->region, sizeof(a->region), a->region_opt) < 0)
+		return failed(a, "bedrock: no AWS region: set AWS_REGION, a region in "
+			      "~/.aws/config or bedrock.region");
+	if (bedrock_url(a->url, sizeof(a->url), a->base_url, a->region,
+			a->conf.model) < 0)
+		return failed(a, "bedrock: --base-url or --model is too long");
+	a->conf.aws = &a->aws;
+	a->conf.region = a->region;
+	return 0;
 }
 
 int agent_main(int argc, char **argv)
@@ -717,10 +770,13 @@ int agent_main(int argc, char **argv)
 		failed(&a, "prompt file '%s' is empty", a.prompt_file);
 		goto out;
 	}
-	a.key = getenv(a.key_env);
-	if (a.key && !*a.key)
+	if (a.proto == &proto_bedrock) {
+		if (bedrock_setup(&a) < 0)
+			goto out;
+	} else if (!(a.key = getenv(a.key_env)) || !*a.key) {
 		a.key = NULL;
-	if (!a.key && !loopback(a.url)) {
+	}
+	if (!a.key && a.key_env && !http_loopback(a.url)) {
 		failed(&a, "no API key: set %s (or name another variable with --api-key-env)",
 		       a.key_env);
 		goto out;
@@ -739,6 +795,9 @@ int agent_main(int argc, char **argv)
 	a.messages = a.proto->start(&a.conf, buf_cstr(&prompt));
 	say(&a, "parallelai agent: %s, model %s, %s", a.proto->name, a.conf.model,
 	    a.url);
+	if (a.aws.access_key)
+		say(&a, "AWS credentials from the %s, region %s", a.aws.source,
+		    a.region);
 	if (run(&a) == 0) {
 		say(&a, "[done: %d turn%s, %ld tokens in, %ld out]", a.turns,
 		    a.turns == 1 ? "" : "s", a.in_tokens + a.cache_read + a.cache_write,
@@ -756,6 +815,7 @@ out:
 	buf_release(&prompt);
 	buf_release(&a.final);
 	buf_release(&a.error);
+	aws_creds_release(&a.aws);
 	fflush(stdout);
 	redact_set_global(NULL);
 	redact_release(&secrets);

@@ -19,6 +19,7 @@ int http_init(struct http *h, char *err, size_t errlen)
 	memset(h, 0, sizeof(*h));
 	buf_init(&h->body, ERROR_BODY_MAX);
 	buf_init(&h->type, 256);
+	buf_init(&h->errtype, 256);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
 	    !(h->curl = curl_easy_init())) {
 		snprintf(err, errlen, "cannot initialise libcurl");
@@ -34,6 +35,7 @@ void http_release(struct http *h)
 	h->curl = NULL;
 	buf_release(&h->body);
 	buf_release(&h->type);
+	buf_release(&h->errtype);
 	curl_global_cleanup();
 }
 
@@ -51,6 +53,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 	/* A new status line (after 100 Continue, or a redirect) resets. */
 	if (len >= 5 && !strncmp(p, "HTTP/", 5)) {
 		buf_truncate(&h->type, 0);
+		buf_truncate(&h->errtype, 0);
 		h->retry_after = -1;
 		return len;
 	}
@@ -66,6 +69,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 	if (!strncasecmp(p, "content-type:", 13)) {
 		buf_truncate(&h->type, 0);
 		buf_add(&h->type, v, vlen < 255 ? vlen : 255);
+	} else if (!strncasecmp(p, "x-amzn-errortype:", 17)) {
+		buf_truncate(&h->errtype, 0);
+		buf_add(&h->errtype, v, vlen < 255 ? vlen : 255);
 	} else if (!strncasecmp(p, "retry-after:", 12)) {
 		char tmp[32];
 
@@ -145,6 +151,7 @@ int http_post(struct http *h, const char *url, struct curl_slist *headers,
 	h->errbuf[0] = '\0';
 	buf_truncate(&h->body, 0);
 	buf_truncate(&h->type, 0);
+	buf_truncate(&h->errtype, 0);
 
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -188,4 +195,37 @@ int http_post(struct http *h, const char *url, struct curl_slist *headers,
 	buf_printf(err, "cannot reach '%s': %s", url,
 		   h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
 	return -1;
+}
+
+/* Local servers (Ollama, llama.cpp) want no key. */
+bool http_loopback(const char *url)
+{
+	CURLU *u = curl_url();
+	char *host = NULL;
+	bool r = false;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+		r = !strcmp(host, "localhost") || !strncmp(host, "127.", 4) ||
+		    !strcmp(host, "[::1]") || !strcmp(host, "::1");
+	curl_free(host);
+	curl_url_cleanup(u);
+	return r;
+}
+
+bool http_host_is(const char *url, const char *suffix)
+{
+	CURLU *u = curl_url();
+	char *host = NULL;
+	bool r = false;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+		size_t h = strlen(host), s = strlen(suffix);
+
+		r = h >= s && !strcmp(host + h - s, suffix);
+	}
+	curl_free(host);
+	curl_url_cleanup(u);
+	return r;
 }

@@ -72,14 +72,14 @@ static int box_wrap(struct pai *p, const struct task *t,
 			 r == 0 ? f->tmp : f->home, strerror(-r));
 		return r;
 	}
-	if (engine_has_result(f->engine) &&
+	if (engine_has_result(&p->cfg, f->engine) &&
 	    ((r = make_file(f->raw, 0)) < 0 ||
 	     (r = make_file(f->result, O_TRUNC)) < 0)) {
 		snprintf(err, errlen, "sandbox: cannot make '%s': %s", f->raw,
 			 strerror(-r));
 		return r;
 	}
-	if (engine_has_result(f->engine)) {
+	if (engine_has_result(&p->cfg, f->engine)) {
 		rw[0] = f->raw;
 		rw[1] = f->result;
 	}

@@ -22,6 +22,7 @@
 #include "breaker.h"
 #include "ctl.h"
 #include "engine.h"
+#include "provider.h"
 #include "events.h"
 #include "fsutil.h"
 #include "gitwork.h"
@@ -187,7 +188,7 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	char exitp[PATH_MAX];
 	const struct engine_def *def = config_engine(&s->p->cfg, t->engine);
 	char *own[5] = { NULL }, **extra = NULL, **argv = NULL, **env = NULL;
-	char **task_env = NULL;
+	char **task_env = NULL, **prov_env = NULL;
 	size_t n = 0, k;
 	struct engine_vars v;
 	struct sandbox_choice ch;
@@ -230,16 +231,22 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	if (t->prompt_len < 65536 &&
 	    asprintf(&own[4], "PAI_PROMPT=%s", t->prompt) < 0)
 		goto out;
-	if (engine_task_env(t->options, &task_env) < 0)
+	if (engine_task_env(t->options, &task_env) < 0 ||
+	    provider_env(&s->p->cfg, t->engine, &prov_env) < 0)
 		goto out;
 	for (k = 0; task_env && task_env[k]; k++)
 		;
+	for (size_t j = 0; prov_env && prov_env[j]; j++)
+		k++;
 	extra = calloc(6 + (def ? def->n_env : 0) + k, sizeof(*extra));
 	if (!extra)
 		goto out;
 	for (k = 0; k < 5; k++)
 		if (own[k])
 			extra[n++] = own[k];
+	/* The cloud's (CLAUDE_CODE_USE_BEDROCK=1 ...), then the engine's */
+	for (k = 0; prov_env && prov_env[k]; k++)
+		extra[n++] = prov_env[k];
 	/* [engine "NAME"] env = KEY=VALUE, then the task's own, which win */
 	for (k = 0; def && k < def->n_env; k++)
 		extra[n++] = def->env[k];
@@ -279,6 +286,7 @@ out:
 	free(extra);
 	engine_argv_free(env);
 	engine_argv_free(task_env);
+	engine_argv_free(prov_env);
 	engine_argv_free(argv);
 	return ret;
 }
@@ -404,7 +412,7 @@ static void note_outcome(struct sched *s, const char *engine,
 	cJSON *f;
 	int opened;
 
-	if (!engine_has_result(engine) || st == TASK_CANCELLED)
+	if (!engine_has_result(&s->p->cfg, engine) || st == TASK_CANCELLED)
 		return;
 	pthread_mutex_lock(&s->lock);
 	opened = breakers_record(&s->breakers, engine, st == TASK_FAILED,
