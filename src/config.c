@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -121,135 +122,145 @@ int config_parse_window(const char *v, int64_t *out)
 	return -EINVAL;
 }
 
-int config_set(struct config *c, const char *key, const char *value,
-	       char *err, size_t errlen)
+/* How a key's value is read and where it goes. */
+enum kind {
+	K_INT,		/* int, min..max */
+	K_SIZE,		/* size_t, min..max */
+	K_U64,		/* uint64_t, min..max */
+	K_NAME,		/* a string, not empty */
+	K_TEXT,		/* a string, any (NULL clears) */
+	K_CLEARS,	/* a string; "" clears a default read before */
+	K_CHOICE,	/* one of choices */
+	K_INT_BOOL,	/* true/yes/1 or false/no/0, into an int */
+	K_BOOL,		/* the same, into a bool; no value: true */
+	K_USD,		/* a positive number of dollars */
+	K_WINDOW,	/* seconds, or N followed by s, m, h or d */
+};
+
+struct key {
+	const char *name;	/* as config_set gets it: lower case */
+	enum kind kind;
+	size_t off;		/* of the field in struct config */
+	long min, max;
+	const char *const *choices;	/* K_CHOICE, NULL-terminated */
+};
+
+static const char *const strategies[] = { "merge", "squash", "rebase", NULL };
+static const char *const sandboxes[] = { "auto", "bwrap", "none", NULL };
+static const char *const networks[] = { "on", "loopback", "none", NULL };
+
+#define AT(f) offsetof(struct config, f)
+
+/* Every parallelai.KEY (and -o KEY=VALUE): one row each. */
+static const struct key keys[] = {
+	{ "workers", K_INT, AT(workers), 1, 1024, NULL },
+	{ "engine", K_NAME, AT(engine), 0, 0, NULL },
+	{ "state", K_NAME, AT(state_dir), 0, 0, NULL },
+	{ "worktrees", K_NAME, AT(worktrees_dir), 0, 0, NULL },
+	{ "maxprompt", K_SIZE, AT(max_prompt), 1, 1L << 30, NULL },
+	/* 0: no cap */
+	{ "logmax", K_U64, AT(log_max), 0, LONG_MAX, NULL },
+	{ "killgrace", K_INT, AT(kill_grace_ms), 0, 3600 * 1000, NULL },
+	{ "maxfanout", K_INT, AT(max_fanout), 1, 100000, NULL },
+	{ "retrybase", K_INT, AT(retry_base), 0, 86400, NULL },
+	{ "retrymax", K_INT, AT(retry_max), 0, 86400, NULL },
+	{ "breakerfailures", K_INT, AT(breaker_failures), 1, 1000, NULL },
+	{ "breakercooldown", K_INT, AT(breaker_cooldown), 0, 86400, NULL },
+	{ "planner", K_NAME, AT(planner), 0, 0, NULL },
+	{ "planapprove", K_INT_BOOL, AT(plan_approve), 0, 0, NULL },
+	{ "mergestrategy", K_CHOICE, AT(merge_strategy), 0, 0, strategies },
+	{ "mergeinto", K_NAME, AT(merge_into), 0, 0, NULL },
+	{ "remote", K_NAME, AT(remote), 0, 0, NULL },
+	{ "check", K_CLEARS, AT(check), 0, 0, NULL },
+	/* 0: none */
+	{ "checktimeout", K_INT, AT(check_timeout), 0, 7 * 86400, NULL },
+	{ "fixrounds", K_INT, AT(fix_rounds), 0, 100, NULL },
+	{ "fixtail", K_SIZE, AT(fix_tail), 0, 1L << 20, NULL },
+	{ "mergequeue", K_INT_BOOL, AT(merge_queue), 0, 0, NULL },
+	{ "queuebatch", K_INT, AT(queue_batch), 1, 64, NULL },
+	{ "queueretries", K_INT, AT(queue_retries), 0, 10, NULL },
+	{ "queueautofix", K_BOOL, AT(queue_auto_fix), 0, 0, NULL },
+	{ "sandbox", K_CHOICE, AT(sandbox), 0, 0, sandboxes },
+	{ "network", K_CHOICE, AT(network), 0, 0, networks },
+	{ "bwrap", K_NAME, AT(bwrap), 0, 0, NULL },
+	/* -o simulate alone means yes */
+	{ "simulate", K_BOOL, AT(simulate), 0, 0, NULL },
+	{ "budgetusd", K_USD, AT(budget_usd), 0, 0, NULL },
+	{ "budgetwindow", K_WINDOW, AT(budget_window), 0, 0, NULL },
+	{ "authorname", K_TEXT, AT(author_name), 0, 0, NULL },
+	{ "authoremail", K_TEXT, AT(author_email), 0, 0, NULL },
+};
+
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+static bool chosen(const char *const *choices, const char *v)
 {
+	for (; v && *choices; choices++)
+		if (!strcmp(*choices, v))
+			return true;
+	return false;
+}
+
+/* value into the field k names: 0, or -EINVAL when it does not fit. */
+static int set_key(struct config *c, const struct key *k, const char *value)
+{
+	void *f = (char *)c + k->off;
 	long n;
 	int b;
 
-	if (!strcmp(key, "workers")) {
-		if (parse_long(value, 1, 1024, &n) < 0)
-			goto bad;
-		c->workers = (int)n;
-	} else if (!strcmp(key, "engine")) {
+	switch (k->kind) {
+	case K_INT:
+	case K_SIZE:
+	case K_U64:
+		if (parse_long(value, k->min, k->max, &n) < 0)
+			return -EINVAL;
+		if (k->kind == K_INT)
+			*(int *)f = (int)n;
+		else if (k->kind == K_SIZE)
+			*(size_t *)f = (size_t)n;
+		else
+			*(uint64_t *)f = (uint64_t)n;
+		return 0;
+	case K_NAME:
 		if (!value || !*value)
-			goto bad;
-		set_str(&c->engine, value);
-	} else if (!strcmp(key, "state")) {
-		if (!value || !*value)
-			goto bad;
-		set_str(&c->state_dir, value);
-	} else if (!strcmp(key, "worktrees")) {
-		if (!value || !*value)
-			goto bad;
-		set_str(&c->worktrees_dir, value);
-	} else if (!strcmp(key, "maxprompt")) {
-		if (parse_long(value, 1, 1L << 30, &n) < 0)
-			goto bad;
-		c->max_prompt = (size_t)n;
-	} else if (!strcmp(key, "logmax")) {
-		/* 0: no cap */
-		if (parse_long(value, 0, LONG_MAX, &n) < 0)
-			goto bad;
-		c->log_max = (uint64_t)n;
-	} else if (!strcmp(key, "killgrace")) {
-		if (parse_long(value, 0, 3600 * 1000, &n) < 0)
-			goto bad;
-		c->kill_grace_ms = (int)n;
-	} else if (!strcmp(key, "maxfanout")) {
-		if (parse_long(value, 1, 100000, &n) < 0)
-			goto bad;
-		c->max_fanout = (int)n;
-	} else if (!strcmp(key, "retrybase")) {
-		if (parse_long(value, 0, 86400, &n) < 0)
-			goto bad;
-		c->retry_base = (int)n;
-	} else if (!strcmp(key, "retrymax")) {
-		if (parse_long(value, 0, 86400, &n) < 0)
-			goto bad;
-		c->retry_max = (int)n;
-	} else if (!strcmp(key, "breakerfailures")) {
-		if (parse_long(value, 1, 1000, &n) < 0)
-			goto bad;
-		c->breaker_failures = (int)n;
-	} else if (!strcmp(key, "breakercooldown")) {
-		if (parse_long(value, 0, 86400, &n) < 0)
-			goto bad;
-		c->breaker_cooldown = (int)n;
-	} else if (!strcmp(key, "planner")) {
-		if (!value || !*value)
-			goto bad;
-		set_str(&c->planner, value);
-	} else if (!strcmp(key, "planapprove")) {
-		if ((b = parse_bool(value)) < 0)
-			goto bad;
-		c->plan_approve = b;
-	} else if (!strcmp(key, "mergestrategy")) {
-		if (!value || (strcmp(value, "merge") && strcmp(value, "squash") &&
-			       strcmp(value, "rebase")))
-			goto bad;
-		set_str(&c->merge_strategy, value);
-	} else if (!strcmp(key, "mergeinto")) {
-		if (!value || !*value)
-			goto bad;
-		set_str(&c->merge_into, value);
-	} else if (!strcmp(key, "remote")) {
-		if (!value || !*value)
-			goto bad;
-		set_str(&c->remote, value);
-	} else if (!strcmp(key, "check")) {
-		/* "" clears a default from a file read before */
-		set_str(&c->check, value && *value ? value : NULL);
-	} else if (!strcmp(key, "checktimeout")) {
-		/* 0: none */
-		if (parse_long(value, 0, 7 * 86400, &n) < 0)
-			goto bad;
-		c->check_timeout = (int)n;
-	} else if (!strcmp(key, "fixrounds")) {
-		if (parse_long(value, 0, 100, &n) < 0)
-			goto bad;
-		c->fix_rounds = (int)n;
-	} else if (!strcmp(key, "fixtail")) {
-		if (parse_long(value, 0, 1L << 20, &n) < 0)
-			goto bad;
-		c->fix_tail = (size_t)n;
-	} else if (!strcmp(key, "mergequeue")) {
-		if ((b = parse_bool(value)) < 0)
-			goto bad;
-		c->merge_queue = b;
-	} else if (!strcmp(key, "queuebatch")) {
-		if (parse_long(value, 1, 64, &n) < 0)
-			goto bad;
-		c->queue_batch = (int)n;
-	} else if (!strcmp(key, "queueretries")) {
-		if (parse_long(value, 0, 10, &n) < 0)
-			goto bad;
-		c->queue_retries = (int)n;
-	} else if (!strcmp(key, "queueautofix")) {
-		if ((b = parse_bool(value)) < 0)
-			goto bad;
-		c->queue_auto_fix = b;
-	} else if (!strcmp(key, "sandbox")) {
-		if (!value || (strcmp(value, "auto") && strcmp(value, "bwrap") &&
-			       strcmp(value, "none")))
-			goto bad;
-		set_str(&c->sandbox, value);
-	} else if (!strcmp(key, "network")) {
-		if (!value || (strcmp(value, "on") && strcmp(value, "loopback") &&
-			       strcmp(value, "none")))
-			goto bad;
-		set_str(&c->network, value);
-	} else if (!strcmp(key, "bwrap")) {
-		if (!value || !*value)
-			goto bad;
-		set_str(&c->bwrap, value);
-	} else if (!strcmp(key, "simulate")) {
-		/* -o simulate alone means yes */
-		if ((b = value ? parse_bool(value) : 1) < 0)
-			goto bad;
-		c->simulate = b;
-	} else if (!strncmp(key, "sim.", 4)) {
-		/* sim.seconds=0 among the mount options, as in [sim] */
+			return -EINVAL;
+		set_str(f, value);
+		return 0;
+	case K_TEXT:
+		set_str(f, value);
+		return 0;
+	case K_CLEARS:
+		set_str(f, value && *value ? value : NULL);
+		return 0;
+	case K_CHOICE:
+		if (!chosen(k->choices, value))
+			return -EINVAL;
+		set_str(f, value);
+		return 0;
+	case K_INT_BOOL:
+	case K_BOOL:
+		if ((b = !value && k->kind == K_BOOL ? 1 : parse_bool(value)) < 0)
+			return -EINVAL;
+		if (k->kind == K_BOOL)
+			*(bool *)f = b;
+		else
+			*(int *)f = b;
+		return 0;
+	case K_USD:
+		return config_parse_usd(value, f);
+	case K_WINDOW:
+		return config_parse_window(value, f);
+	}
+	return -EINVAL;
+}
+
+int config_set(struct config *c, const char *key, const char *value,
+	       char *err, size_t errlen)
+{
+	size_t i;
+
+	/* sim.seconds=0 among the mount options, as in [sim] */
+	if (!strncmp(key, "sim.", 4)) {
 		if (sim_knob_set(&c->sim, key + 4, value) < 0) {
 			snprintf(err, errlen, "invalid value for '%s': '%s'"
 				 " (sim.seconds 0-86400, sim.failRate and"
@@ -257,25 +268,20 @@ int config_set(struct config *c, const char *key, const char *value,
 				 value ? value : "");
 			return -EINVAL;
 		}
-	} else if (!strcmp(key, "budgetusd")) {
-		if (config_parse_usd(value, &c->budget_usd) < 0)
-			goto bad;
-	} else if (!strcmp(key, "budgetwindow")) {
-		if (config_parse_window(value, &c->budget_window) < 0)
-			goto bad;
-	} else if (!strcmp(key, "authorname")) {
-		set_str(&c->author_name, value);
-	} else if (!strcmp(key, "authoremail")) {
-		set_str(&c->author_email, value);
-	} else {
+		return 0;
+	}
+	for (i = 0; i < N_KEYS && strcmp(keys[i].name, key); i++)
+		;
+	if (i == N_KEYS) {
 		snprintf(err, errlen, "unknown option '%s'", key);
 		return -EINVAL;
 	}
+	if (set_key(c, &keys[i], value) < 0) {
+		snprintf(err, errlen, "invalid value for '%s': '%s'", key,
+			 value ? value : "");
+		return -EINVAL;
+	}
 	return 0;
-bad:
-	snprintf(err, errlen, "invalid value for '%s': '%s'", key,
-		 value ? value : "");
-	return -EINVAL;
 }
 
 static struct engine_def *engine_slot(struct config *c, const char *name)
@@ -629,17 +635,6 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 	git_config_entry *e;
 	char path[PATH_MAX];
 	const char *home = getenv("HOME");
-	const char *keys[] = { "workers", "engine", "state", "worktrees",
-			       "maxprompt",
-			       "killgrace", "authorname", "authoremail",
-			       "breakerfailures", "breakercooldown",
-			       "maxfanout", "retrybase", "retrymax",
-			       "mergestrategy", "mergeinto", "remote",
-			       "planner", "planapprove", "logmax", "check",
-			       "checktimeout", "fixrounds", "fixtail",
-			       "mergequeue", "queuebatch", "queueretries",
-			       "queueautofix", "sandbox", "network", "bwrap",
-			       "simulate", "budgetusd", "budgetwindow" };
 	int ret = -EINVAL;
 	size_t i;
 
@@ -670,14 +665,14 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 	if (git_config_snapshot(&snap, cfg) < 0)
 		goto git_fail;
 
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+	for (i = 0; i < N_KEYS; i++) {
 		git_config_entry *ent;
 		char name[64];
 
-		snprintf(name, sizeof(name), "parallelai.%s", keys[i]);
+		snprintf(name, sizeof(name), "parallelai.%s", keys[i].name);
 		if (git_config_get_entry(&ent, snap, name) < 0)
 			continue;
-		ret = config_set(c, keys[i], ent->value, err, errlen);
+		ret = config_set(c, keys[i].name, ent->value, err, errlen);
 		git_config_entry_free(ent);
 		if (ret < 0) {
 			char msg[256];
