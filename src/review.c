@@ -468,6 +468,8 @@ static int merge_one(struct pai *p, int64_t id, bool *gone, char *err,
 	opts.commit = t.commit;
 	r = merge_into(&res, p->repo, t.branch, branch, &opts, err, errlen);
 	if (r < 0) {
+		/* the paths in the way, said in err already */
+		merge_result_release(&res);
 		/* The task stays done; its status says why it did not go. */
 		snprintf(reason, sizeof(reason), "merge refused: %s", err);
 		store_task_finish(p->store, id, TASK_DONE, t.exit_code, NULL,

@@ -283,8 +283,9 @@ static int land(struct mergeq *q, int64_t batch, const char *branch,
 			cJSON_AddNumberToObject(f, "batch", (double)batch);
 			events_add(p->events, "landed", good[i]->id, f);
 		}
-		merge_result_release(&res);
 	}
+	/* a refusal's paths in the way too */
+	merge_result_release(&res);
 	review_unlock(p);
 	return r;
 }
