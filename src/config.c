@@ -38,6 +38,8 @@ void config_init(struct config *c)
 	c->fix_rounds = -1;
 	c->fix_tail = 16384;
 	c->merge_queue = -1;
+	c->path_locks = PATH_LOCKS_ON;
+	c->outside_paths = OUTSIDE_FAIL;
 	c->queue_batch = 4;
 	c->queue_retries = 1;
 }
@@ -181,6 +183,26 @@ int config_set(struct config *c, const char *key, const char *value,
 		if ((b = parse_bool(value)) < 0)
 			goto bad;
 		c->queue_auto_fix = b;
+	} else if (!strcmp(key, "pathlocks")) {
+		if (value && !strcmp(value, "strict"))
+			c->path_locks = PATH_LOCKS_STRICT;
+		else if (value && !strcmp(value, "on"))
+			c->path_locks = PATH_LOCKS_ON;
+		else if (value && !strcmp(value, "off"))
+			c->path_locks = PATH_LOCKS_OFF;
+		else if ((b = parse_bool(value)) >= 0)
+			c->path_locks = b ? PATH_LOCKS_ON : PATH_LOCKS_OFF;
+		else
+			goto bad;
+	} else if (!strcmp(key, "outsidepaths")) {
+		if (value && !strcmp(value, "fail"))
+			c->outside_paths = OUTSIDE_FAIL;
+		else if (value && !strcmp(value, "keep"))
+			c->outside_paths = OUTSIDE_KEEP;
+		else if (value && !strcmp(value, "drop"))
+			c->outside_paths = OUTSIDE_DROP;
+		else
+			goto bad;
 	} else if (!strcmp(key, "sandbox")) {
 		if (!value || (strcmp(value, "auto") && strcmp(value, "bwrap") &&
 			       strcmp(value, "none")))
@@ -550,7 +572,8 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 			       "planner", "planapprove", "logmax", "check",
 			       "checktimeout", "fixrounds", "fixtail",
 			       "mergequeue", "queuebatch", "queueretries",
-			       "queueautofix", "sandbox", "network", "bwrap" };
+			       "queueautofix", "sandbox", "network", "bwrap",
+			       "pathlocks", "outsidepaths" };
 	int ret = -EINVAL;
 	size_t i;
 

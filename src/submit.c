@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "engine.h"
 #include "gitrepo.h"
 #include "gitrev.h"
@@ -44,6 +46,7 @@ static void fill(struct task_new *t, const struct spec *sp,
 	t->stall = sp->stall;
 	t->retries = sp->retries;
 	t->labels = sp->labels;
+	t->paths = sp->paths;
 	t->depends = sp->depends;
 	t->n_depends = sp->n_depends;
 	submit_check(c, engine, sp->check, sp->fix_rounds, t);
@@ -143,6 +146,52 @@ static int collect(const char *path, void *arg)
 	return 0;
 }
 
+/* path as a glob that matches it alone: '*', '?', '[' and '\\' escaped. */
+static char *glob_escape(const char *path)
+{
+	char *out = malloc(strlen(path) * 2 + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (; *path; path++) {
+		if (strchr("*?[\\", *path))
+			*o++ = '\\';
+		*o++ = *path;
+	}
+	*o = '\0';
+	return out;
+}
+
+/*
+ * The paths one task of a fan-out owns, as JSON: the spec's with {file}
+ * replaced by its path (as a glob of that path alone), or that path
+ * alone when the spec names none.
+ */
+static char *fanout_paths(const struct spec *sp, const char *path)
+{
+	cJSON *a = NULL, *v = NULL, *e;
+	char *file = glob_escape(path), *out = NULL, *g;
+
+	if (!file || !(a = cJSON_CreateArray()))
+		goto out;
+	if (!sp->paths) {
+		cJSON_AddItemToArray(a, cJSON_CreateString(file));
+	} else if ((v = cJSON_Parse(sp->paths))) {
+		cJSON_ArrayForEach(e, v) {
+			if (!(g = spec_expand_file(e->valuestring, file, false)))
+				goto out;
+			cJSON_AddItemToArray(a, cJSON_CreateString(g));
+			free(g);
+		}
+	}
+	out = cJSON_PrintUnformatted(a);
+out:
+	cJSON_Delete(a);
+	cJSON_Delete(v);
+	free(file);
+	return out;
+}
+
 static int expand_each(struct submission *sub, struct pai *p,
 		       const char *engine, const char *then_engine,
 		       const struct pai_cancel *cancel, char *err,
@@ -175,8 +224,9 @@ static int expand_each(struct submission *sub, struct pai *p,
 	total = f.n + (sp->then ? 1 : 0);
 	sub->tasks = calloc(total, sizeof(*sub->tasks));
 	sub->prompts = calloc(f.n, sizeof(*sub->prompts));
+	sub->paths = calloc(f.n, sizeof(*sub->paths));
 	sub->reduce_deps = calloc(f.n, sizeof(*sub->reduce_deps));
-	if (!sub->tasks || !sub->prompts || !sub->reduce_deps) {
+	if (!sub->tasks || !sub->prompts || !sub->paths || !sub->reduce_deps) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -187,7 +237,12 @@ static int expand_each(struct submission *sub, struct pai *p,
 			goto out;
 		}
 		sub->n_prompts = i + 1;
+		if (!(sub->paths[i] = fanout_paths(sp, f.paths[i]))) {
+			r = -ENOMEM;
+			goto out;
+		}
 		fill(&sub->tasks[i], sp, engine, sub->base, &p->cfg);
+		sub->tasks[i].paths = sub->paths[i];
 		sub->tasks[i].prompt = sub->prompts[i];
 		sub->tasks[i].len = strlen(sub->prompts[i]);
 		sub->reduce_deps[i] = -(int64_t)(i + 1);
@@ -258,9 +313,12 @@ void submit_release(struct submission *sub)
 {
 	size_t i;
 
-	for (i = 0; i < sub->n_prompts; i++)
+	for (i = 0; i < sub->n_prompts; i++) {
 		free(sub->prompts[i]);
+		free(sub->paths ? sub->paths[i] : NULL);
+	}
 	free(sub->prompts);
+	free(sub->paths);
 	free(sub->tasks);
 	free(sub->reduce_deps);
 	spec_release(&sub->spec);

@@ -354,8 +354,8 @@ static void kv_deps(struct kv *kv, struct pai *p, int64_t id)
 	free(ids);
 }
 
-/* labels: ui fast (the array itself in task.json) */
-static void kv_labels(struct kv *kv, const char *labels)
+/* labels: ui fast (the array itself in task.json); paths alike */
+static void kv_words(struct kv *kv, const char *key, const char *labels)
 {
 	cJSON *a = labels ? cJSON_Parse(labels) : NULL, *e;
 
@@ -364,10 +364,10 @@ static void kv_labels(struct kv *kv, const char *labels)
 		return;
 	}
 	if (kv->json) {
-		cJSON_AddItemToObject(kv->json, "labels", a);
+		cJSON_AddItemToObject(kv->json, key, a);
 		return;
 	}
-	buf_puts(kv->text, "labels:");
+	buf_printf(kv->text, "%s:", key);
 	cJSON_ArrayForEach(e, a)
 		if (cJSON_IsString(e)) {
 			buf_puts(kv->text, " ");
@@ -375,6 +375,20 @@ static void kv_labels(struct kv *kv, const char *labels)
 		}
 	buf_puts(kv->text, "\n");
 	cJSON_Delete(a);
+}
+
+/* paths: src/ui docs/a.md, and while it waits for them, who holds them:
+ * waiting_for: paths held by task 7 */
+static void kv_paths(struct kv *kv, struct pai *p, const struct task *t)
+{
+	char *json = NULL, why[96];
+
+	if (store_task_paths(p->store, t->id, &json) == 0)
+		kv_words(kv, "paths", json);
+	free(json);
+	if (t->state == TASK_QUEUED &&
+	    sched_waiting_for(p->sched, t->id, why, sizeof(why)) == 0)
+		kv_str(kv, "waiting_for", why);
 }
 
 int view_task_depends(struct pai *p, const struct task *t, struct buf *out)
@@ -539,7 +553,8 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 	if (t->state == TASK_QUEUED && t->not_before > pai_now_ms())
 		kv_time(&kv, "retry_at", t->not_before);
 	kv_deps(&kv, p, t->id);
-	kv_labels(&kv, t->labels);
+	kv_words(&kv, "labels", t->labels);
+	kv_paths(&kv, p, t);
 	kv_str(&kv, "model", t->model);
 	if (t->input_tokens || t->output_tokens) {
 		kv_num(&kv, "input_tokens", t->input_tokens);

@@ -708,6 +708,7 @@ static void release_run(struct run *r)
 	pthread_cond_broadcast(&s->wake);
 	pthread_cond_broadcast(&s->idle);
 	pthread_mutex_unlock(&s->lock);
+	sched_owned_release(&r->owned);
 	free(r->engine);
 	free(r);
 }

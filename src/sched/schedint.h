@@ -9,6 +9,8 @@
 #define PAI_SCHEDINT_H
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "breaker.h"
@@ -18,10 +20,26 @@
 /* How often a run thread wakes to look at cancel and kill deadlines. */
 #define RUN_POLL_MS 100
 
+/* The paths a task owns (sched/locks.c): globs, or all of them. */
+struct owned {
+	char **globs;
+	size_t n;
+	bool all;		/* pathLocks = strict and it names none */
+};
+
+/* A queued task passed over for paths: held by a running task, or
+ * wanted by one ahead of it in the queue (ahead). */
+struct path_wait {
+	int64_t task;
+	int64_t holder;
+	bool ahead;
+};
+
 struct run {
 	struct sched *s;
 	int64_t id;
 	char *engine;		/* for limits per engine and the breaker */
+	struct owned owned;	/* the paths it holds while it runs */
 	int attempt;		/* this one, from 1 */
 	int retries;		/* the task's, for the retry policy */
 	int timeout;		/* seconds, 0: none */
@@ -57,6 +75,8 @@ struct sched {
 	int paused;
 	int stopping;
 	struct breakers breakers;	/* per engine, for agent engines */
+	struct path_wait *waits;	/* from the last look at the queue */
+	size_t n_waits, max_waits;
 	pthread_t thread;
 };
 
@@ -95,6 +115,14 @@ int sched_contain(struct run *r, const struct task *t, char **extra,
 		  const char *prompt_file, const char *raw,
 		  const char *result, char ***argv, char ***env,
 		  char *err, size_t errlen);
+
+/* locks.c */
+/* The queued task to start next (as store_task_next_queued_except) whose
+ * paths are free, with the paths it will hold; the ones passed over are
+ * noted for sched_waiting_for. -ENOENT when none may start. */
+int sched_pick(struct sched *s, const char *const *engines, size_t n,
+	       int64_t *id, struct owned *owned);
+void sched_owned_release(struct owned *o);
 
 /* scheduler.c */
 int sched_resize_slots(struct sched *s, int n);

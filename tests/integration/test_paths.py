@@ -1,0 +1,186 @@
+#!/usr/bin/python3
+"""Paths a task owns: tasks whose paths may overlap never run at once
+(parallelai.pathLocks), the later waits queued with waiting_for in its
+status; disjoint ones run side by side; strict mode; fan-out ownership."""
+
+import errno
+import json
+import os
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import paitest  # noqa: E402
+from paitest import PaiTestCase, git, wait_for  # noqa: E402
+
+
+class MarksCase(PaiTestCase):
+    """sh engines leave markers in a directory bound writable into the
+    sandbox: run.N while task N runs, seen.N (what else ran when N
+    started), and they wait for go.N before they end when told to."""
+
+    workers = 4
+    config = ()
+
+    def prepare_repo(self, repo):
+        self.marks = os.path.join(self.tmp, 'marks')
+        os.makedirs(self.marks)
+        git(repo, 'config', 'engine.sh.bindRw', self.marks)
+        for k, v in self.config:
+            git(repo, 'config', k, v)
+
+    def task(self, name, paths=None, hold=False, **extra):
+        """A task that marks its run; with hold, it waits for go.NAME."""
+        m = self.marks
+        prompt = ('ls %s | grep "^run\\." > %s/seen.%s; touch %s/run.%s; ' % (m, m, name, m, name))
+        if hold:
+            prompt += 'while [ ! -e %s/go.%s ]; do sleep 0.05; done; ' % (m, name)
+        else:
+            prompt += 'sleep 0.5; '
+        prompt += 'rm %s/run.%s; echo %s > out.%s\n' % (m, name, name, name)
+        spec = dict(prompt=prompt, **extra)
+        if paths is not None:
+            spec['paths'] = paths
+        return self.m.submit(json.dumps(spec))
+
+    def go(self, name):
+        open(os.path.join(self.marks, 'go.' + name), 'w').close()
+
+    def running(self, name):
+        return os.path.exists(os.path.join(self.marks, 'run.' + name))
+
+    def seen(self, name):
+        with open(os.path.join(self.marks, 'seen.' + name)) as f:
+            return f.read().split()
+
+
+class TestPathLocks(MarksCase):
+
+    def test_overlapping_wait_disjoint_runs_beside(self):
+        a = self.task('a', ['src/**'], hold=True)
+        wait_for(lambda: self.running('a'), 30, msg='task a to run')
+        b = self.task('b', ['src/ui/*.c'])
+        c = self.task('c', ['docs'], hold=True)
+        # c owns other paths: it runs beside a
+        wait_for(lambda: self.running('c'), 30, msg='task c to run beside a')
+        # b waits for a, queued, and says why
+        wait_for(lambda: self.m.status(b).get('waiting_for'), 30,
+                 msg='task b to wait for paths')
+        self.assertEqual(self.m.state(b), 'queued')
+        self.assertEqual(self.m.status(b).get('waiting_for'),
+                         'paths held by task %d' % a)
+        self.assertEqual(self.m.status(b).get('paths'), 'src/ui/*.c')
+        tj = json.loads(self.m.read('tasks/%d/task.json' % b))
+        self.assertEqual(tj.get('paths'), ['src/ui/*.c'])
+        self.assertEqual(tj.get('waiting_for'), 'paths held by task %d' % a)
+        self.assertFalse(self.running('b'))
+        self.go('a')
+        self.assertDone(a)
+        self.assertDone(b)
+        self.assertNotIn('run.a', self.seen('b'))
+        self.assertNotIn('waiting_for', self.m.status(b))
+        self.go('c')
+        self.assertDone(c)
+        self.assertEqual(self.seen('c'), ['run.a'])
+        # the one that waited started after the holder ended
+        ja = json.loads(self.m.read('tasks/%d/task.json' % a))
+        jb = json.loads(self.m.read('tasks/%d/task.json' % b))
+        self.assertGreaterEqual(jb['started'], ja['finished'])
+
+    def test_three_overlapping_one_after_another(self):
+        ids = [self.task(n, ['src/hello.c', 'src/x%s.c' % n]) for n in 'pqr']
+        d = self.task('d', ['notes.txt'])
+        for t in ids + [d]:
+            self.assertDone(t)
+        for n in 'pqr':
+            self.assertEqual([s for s in self.seen(n) if s != 'run.d'], [], n)
+
+    def test_cycle_of_overlaps_does_not_deadlock(self):
+        # 1 and 2 share b, 2 and 3 share c, 3 and 1 share a
+        ids = [self.task('x', ['a', 'b']), self.task('y', ['b', 'c']),
+               self.task('z', ['c', 'a'])]
+        for t in ids:
+            self.assertDone(t)
+        for n in 'xyz':
+            self.assertEqual(self.seen(n), [], n)
+
+    def test_tasks_without_paths_lock_nothing(self):
+        a = self.task('a', ['src/**'], hold=True)
+        wait_for(lambda: self.running('a'), 30, msg='task a to run')
+        n = self.task('n', None)
+        self.assertDone(n)
+        self.assertEqual(self.seen('n'), ['run.a'])
+        self.go('a')
+        self.assertDone(a)
+
+    def test_bad_paths_refused(self):
+        self.assertRefused(json.dumps({'prompt': 'true', 'paths': 'src'}), "'paths' must be")
+        self.assertRefused(json.dumps({'prompt': 'true', 'paths': []}), "'paths' must be")
+        self.assertRefused(json.dumps({'prompt': 'true', 'paths': ['a//b']}),
+                           "in 'paths', 'a//b' has an empty segment")
+
+    def test_fanout_task_owns_its_file(self):
+        # two fan-outs over the same files: task for src/hello.c of the
+        # second waits for the first's; different files run beside
+        a = self.task('a', None, hold=True, each='src/hello.c')
+        wait_for(lambda: self.running('a'), 30, msg='fan-out task to run')
+        self.assertEqual(self.m.status(a).get('paths'), 'src/hello.c')
+        b = self.task('b', None, each='src/hello.c')
+        c = self.task('c', None, each='src/old.txt')
+        self.assertDone(c)
+        wait_for(lambda: self.m.status(b).get('waiting_for'), 30,
+                 msg='task b to wait for paths')
+        self.assertEqual(self.m.status(b)['waiting_for'], 'paths held by task %d' % a)
+        self.go('a')
+        self.assertDone(a)
+        self.assertDone(b)
+
+    def test_fanout_paths_with_file(self):
+        t = self.task('f', ['{file}', 'tests/{file}'], each='src/hello.c')
+        self.assertDone(t)
+        tj = json.loads(self.m.read('tasks/%d/task.json' % t))
+        self.assertEqual(tj['paths'], ['src/hello.c', 'tests/src/hello.c'])
+
+    def test_lock_not_leaked_after_kill9(self):
+        a = self.task('a', ['src'], hold=True)
+        wait_for(lambda: self.running('a'), 30, msg='task a to run')
+        self.m.kill9()
+        self.go('a')
+        self.m.remount()
+        # whatever became of a, b gets its paths
+        self.m.wait_final(a, 60)
+        b = self.task('b', ['src/hello.c'])
+        self.assertDone(b)
+
+
+class TestStrict(MarksCase):
+    config = (('parallelai.pathLocks', 'strict'),)
+
+    def test_task_without_paths_owns_everything(self):
+        a = self.task('a', ['docs'], hold=True)
+        wait_for(lambda: self.running('a'), 30, msg='task a to run')
+        n = self.task('n', None)
+        wait_for(lambda: self.m.status(n).get('waiting_for'), 30,
+                 msg='task n to wait for paths')
+        self.assertEqual(self.m.status(n)['waiting_for'], 'paths held by task %d' % a)
+        self.go('a')
+        self.assertDone(a)
+        self.assertDone(n)
+        self.assertEqual(self.seen('n'), [])
+
+
+class TestOff(MarksCase):
+    config = (('parallelai.pathLocks', 'off'),)
+
+    def test_overlapping_run_at_once(self):
+        a = self.task('a', ['src'], hold=True)
+        wait_for(lambda: self.running('a'), 30, msg='task a to run')
+        b = self.task('b', ['src'])
+        self.assertDone(b)
+        self.assertEqual(self.seen('b'), ['run.a'])
+        self.go('a')
+        self.assertDone(a)
+
+
+if __name__ == '__main__':
+    paitest.main()
