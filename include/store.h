@@ -248,6 +248,12 @@ int store_task_set_check(struct store *st, int64_t id, const char *state,
 /* The globs a task owns, as the JSON array it was given (malloc'd), or
  * *json NULL when none; -ENOENT when there is no such task. */
 int store_task_paths(struct store *st, int64_t id, char **json);
+/* The same, and what its last run changed outside them (a JSON array
+ * of paths, NULL: nothing); outside may be NULL. */
+int store_task_outside(struct store *st, int64_t id, char **paths,
+		       char **outside);
+/* json NULL: nothing outside. */
+int store_task_set_outside(struct store *st, int64_t id, const char *json);
 
 /* Add one run's tokens, turns and cost to the task's totals. */
 int store_task_add_usage(struct store *st, int64_t id,

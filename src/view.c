@@ -377,15 +377,19 @@ static void kv_words(struct kv *kv, const char *key, const char *labels)
 	cJSON_Delete(a);
 }
 
-/* paths: src/ui docs/a.md, and while it waits for them, who holds them:
+/* paths: src/ui docs/a.md, what its last run changed outside them
+ * (outside_paths: a.c), and while it waits for them, who holds them:
  * waiting_for: paths held by task 7 */
 static void kv_paths(struct kv *kv, struct pai *p, const struct task *t)
 {
-	char *json = NULL, why[96];
+	char *json = NULL, *outside = NULL, why[96];
 
-	if (store_task_paths(p->store, t->id, &json) == 0)
+	if (store_task_outside(p->store, t->id, &json, &outside) == 0) {
 		kv_words(kv, "paths", json);
+		kv_words(kv, "outside_paths", outside);
+	}
 	free(json);
+	free(outside);
 	if (t->state == TASK_QUEUED &&
 	    sched_waiting_for(p->sched, t->id, why, sizeof(why)) == 0)
 		kv_str(kv, "waiting_for", why);

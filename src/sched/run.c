@@ -545,13 +545,17 @@ void sched_conclude(struct run *r, const struct task *t, const char *wt,
 	struct gitwork_author author = { p->cfg.author_name,
 					 p->cfg.author_email };
 	char msg[1024], commit[OID_HEX_SIZE] = "", err[PATH_MAX + 1024];
+	struct outside out;
+	const char **skip = NULL;
 
 	commit_message(t, msg, sizeof(msg));
 	/* A sandboxed run committed on a detached HEAD: the branch takes
 	 * its commits, and HEAD is on the branch again before ours. */
 	if (gitwork_reattach(wt, t->branch, err, sizeof(err)) < 0)
 		sched_log_line(r->logfd, "parallelai: %s", err);
-	if (gitwork_commit_all(wt, msg, &author,
+	/* Changes outside its paths: outsidePaths = drop leaves them out. */
+	sched_outside_begin(r, t, wt, &out, &skip);
+	if (gitwork_commit_all(wt, msg, &author, skip ? skip :
 			       (const char *const *)p->cfg.copy, commit, err,
 			       sizeof(err)) < 0) {
 		/* rm -rf of the worktree under a running engine: say that,
@@ -562,7 +566,7 @@ void sched_conclude(struct run *r, const struct task *t, const char *wt,
 				 (long long)t->id, wt);
 		sched_log_line(r->logfd, "parallelai: %s", err);
 		finish(r, TASK_FAILED, code, NULL, err);
-		return;
+		goto out;
 	}
 	if (cancel) {
 		finish(r, TASK_CANCELLED, code, commit, "cancelled");
@@ -579,6 +583,15 @@ void sched_conclude(struct run *r, const struct task *t, const char *wt,
 		/* Its fix rounds were the retries a check gets. */
 		r->retries = 0;
 		finish(r, TASK_FAILED, code, commit, r->check_failed);
+	} else if (code == 0 && out.n &&
+		   p->cfg.outside_paths == OUTSIDE_FAIL) {
+		/* Committed, so nothing is lost; not done: not what it was
+		 * given to change. */
+		sched_outside_words(&out, msg, sizeof(msg));
+		snprintf(err, sizeof(err), "changed outside its paths: %s",
+			 msg);
+		r->retries = 0;
+		finish(r, TASK_FAILED, code, commit, err);
 	} else if (code == 0) {
 		finish(r, TASK_DONE, code, commit, NULL);
 	} else if (agent_error) {
@@ -592,6 +605,9 @@ void sched_conclude(struct run *r, const struct task *t, const char *wt,
 			 err);
 		finish(r, TASK_FAILED, code, commit, err);
 	}
+out:
+	free(skip);
+	sched_outside_release(&out);
 }
 
 /* workers/N/log follows the slot: this run's part of the task's log

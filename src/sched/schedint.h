@@ -124,6 +124,27 @@ int sched_pick(struct sched *s, const char *const *engines, size_t n,
 	       int64_t *id, struct owned *owned);
 void sched_owned_release(struct owned *o);
 
+/* outside.c */
+/* The files a run changed outside its task's paths, NULL-terminated. */
+struct outside {
+	char **files;		/* NULL when none */
+	size_t n;
+};
+/* Found in wt against the task's base; none when it names no paths. */
+int sched_outside(struct outside *o, struct pai *p, const struct task *t,
+		  const char *wt, char *err, size_t errlen);
+void sched_outside_release(struct outside *o);
+/* "a.c, b/x.h" (the first 20, then "and N more") */
+void sched_outside_words(const struct outside *o, char *out, size_t len);
+/* As a JSON array (malloc'd). */
+char *sched_outside_json(const struct outside *o);
+/* Before the commit: what the run changed outside its paths found, kept
+ * in the store, logged and in events (outside_paths), and what the
+ * commit skips in *skip (worktree.copy's files, and those outside under
+ * outsidePaths = drop; free it, not its strings). */
+int sched_outside_begin(struct run *r, const struct task *t, const char *wt,
+			struct outside *o, const char ***skip);
+
 /* scheduler.c */
 int sched_resize_slots(struct sched *s, int n);
 

@@ -194,7 +194,9 @@ static const char *const migrations[] = {
 	"CREATE INDEX outbox_due ON outbox(not_before, id);",
 	/* 11: the paths a task owns, a JSON array of globs (NULL: none;
 	 * the scheduler's path locks, sched/locks.c). */
-	"ALTER TABLE tasks ADD COLUMN paths TEXT;",
+	"ALTER TABLE tasks ADD COLUMN paths TEXT;"
+	/* and what its last run changed outside them (a JSON array). */
+	"ALTER TABLE tasks ADD COLUMN outside TEXT;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -319,7 +321,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_SET_CHECK] = "UPDATE tasks SET check_state = ?2, check_exit = ?3,"
 			" check_round = ?4, updated = ?5 WHERE id = ?1",
 	[S_SET_PATHS] = "UPDATE tasks SET paths = ?2 WHERE id = ?1",
-	[S_GET_PATHS] = "SELECT paths FROM tasks WHERE id = ?1",
+	[S_GET_PATHS] = "SELECT paths, outside FROM tasks WHERE id = ?1",
+	[S_SET_OUTSIDE] = "UPDATE tasks SET outside = ?2 WHERE id = ?1",
 	/* The merge queue (mergeq.c). A task ended in the queue (landed,
 	 * rejected, dropped) may join it again at its end; one in it
 	 * keeps its place (no row changes: -EEXIST). */
@@ -386,6 +389,7 @@ static const char *const stmt_what[S_COUNT] = {
 	[S_SET_CHECK] = "cannot record task check",
 	[S_SET_PATHS] = "cannot record the task's paths",
 	[S_GET_PATHS] = "cannot read the task's paths",
+	[S_SET_OUTSIDE] = "cannot record the task's paths",
 	[S_MQ_ADD] = "cannot add to the merge queue",
 	[S_MQ_SET] = "cannot update the merge queue",
 	[S_MQ_RESUME] = "cannot resume the merge queue",

@@ -96,6 +96,7 @@ enum stmt_id {
 	S_OUTBOX_REMOVE,
 	S_SET_PATHS,
 	S_GET_PATHS,
+	S_SET_OUTSIDE,
 	S_COUNT
 };
 

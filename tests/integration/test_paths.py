@@ -182,5 +182,80 @@ class TestOff(MarksCase):
         self.assertDone(a)
 
 
+class OutsideCase(PaiTestCase):
+    """An sh task owns src/hello.c and also writes notes.txt and new.txt."""
+
+    mode = None
+    prompt = 'echo more >> src/hello.c; echo four >> notes.txt; echo n > new.txt\n'
+
+    def prepare_repo(self, repo):
+        if self.mode:
+            git(repo, 'config', 'parallelai.outsidePaths', self.mode)
+
+    def run_outside(self):
+        return self.m.submit(json.dumps({'prompt': self.prompt, 'paths': ['src/hello.c']}))
+
+    def committed(self, tid):
+        return sorted(l.split('\t', 1)[1] for l in
+                      self.m.read('tasks/%d/files' % tid).splitlines() if l)
+
+    def events_say(self, tid, action):
+        ev = self.m.events_of('outside_paths', tid)
+        self.assertEqual(len(ev), 1, ev)
+        self.assertEqual(ev[0]['files'], ['new.txt', 'notes.txt'])
+        self.assertEqual(ev[0]['action'], action)
+
+
+class TestOutsideFail(OutsideCase):
+
+    def test_fails_and_says_which(self):
+        t = self.run_outside()
+        self.assertEqual(self.m.wait_final(t), 'failed')
+        st = self.m.status(t)
+        self.assertEqual(st['reason'], 'changed outside its paths: new.txt, notes.txt')
+        self.assertEqual(st['outside_paths'], 'new.txt notes.txt')
+        self.events_say(t, 'fail')
+        # nothing the engine wrote is lost: it is committed
+        self.assertEqual(self.committed(t), ['new.txt', 'notes.txt', 'src/hello.c'])
+
+    def test_inside_only_is_done(self):
+        t = self.m.submit(json.dumps({'prompt': 'echo x >> src/hello.c\n',
+                                      'paths': ['src']}))
+        self.assertDone(t)
+        self.assertNotIn('outside_paths', self.m.status(t))
+        self.assertEqual(self.m.events_of('outside_paths', t), [])
+
+    def test_without_paths_nothing_is_outside(self):
+        t = self.m.submit(self.prompt)
+        self.assertDone(t)
+
+
+class TestOutsideKeep(OutsideCase):
+    mode = 'keep'
+
+    def test_kept_and_listed(self):
+        t = self.run_outside()
+        self.assertDone(t)
+        self.assertEqual(self.m.status(t)['outside_paths'], 'new.txt notes.txt')
+        self.events_say(t, 'keep')
+        self.assertEqual(self.committed(t), ['new.txt', 'notes.txt', 'src/hello.c'])
+
+
+class TestOutsideDrop(OutsideCase):
+    mode = 'drop'
+
+    def test_left_uncommitted_in_the_worktree(self):
+        t = self.run_outside()
+        self.assertDone(t)
+        self.assertEqual(self.m.status(t)['outside_paths'], 'new.txt notes.txt')
+        self.events_say(t, 'drop')
+        self.assertEqual(self.committed(t), ['src/hello.c'])
+        wt = self.m.status(t)['worktree']
+        with open(os.path.join(wt, 'new.txt')) as f:
+            self.assertEqual(f.read(), 'n\n')
+        with open(os.path.join(wt, 'notes.txt')) as f:
+            self.assertTrue(f.read().endswith('four\n'))
+
+
 if __name__ == '__main__':
     paitest.main()

@@ -22,7 +22,8 @@ static const char *const schema_undo[] = {
 	      "ALTER TABLE tasks DROP COLUMN check_round;",
 	[9] = "DROP TABLE merge_queue;",
 	[10] = "DROP TABLE outbox;",
-	[11] = "ALTER TABLE tasks DROP COLUMN paths;",
+	[11] = "ALTER TABLE tasks DROP COLUMN paths;"
+	       "ALTER TABLE tasks DROP COLUMN outside;",
 };
 
 /* The database at db as schema `version`: SQLITE_OK or the error. */
