@@ -26,6 +26,8 @@ class MarksCase(PaiTestCase):
         self.marks = os.path.join(self.tmp, 'marks')
         os.makedirs(self.marks)
         git(repo, 'config', 'engine.sh.bindRw', self.marks)
+        # they write out.NAME beside their paths: kept (TestOutside*)
+        git(repo, 'config', 'parallelai.outsidePaths', 'keep')
         for k, v in self.config:
             git(repo, 'config', k, v)
 
