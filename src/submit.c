@@ -13,6 +13,7 @@
 #include "gitrev.h"
 #include "pai.h"
 #include "submit.h"
+#include "template.h"
 
 void submit_check(const struct config *c, const char *engine,
 		  const char *check, int fix_rounds, struct task_new *t)
@@ -262,6 +263,28 @@ out:
 	return r;
 }
 
+/* The spec, or the one a template stands for ({"template": ...}). */
+static int parse(struct spec *sp, struct pai *p, const char *text,
+		 size_t len, char *err, size_t errlen)
+{
+	char *filled = NULL, msg[512];
+	int r;
+
+	if (memmem(text, len, "\"template\"", 10) &&
+	    (r = template_apply(p->repo, text, len, &filled, err,
+				errlen)) < 0)
+		return r;
+	if (!filled)
+		return spec_parse(sp, text, len, p->cfg.max_prompt, err,
+				  errlen);
+	r = spec_parse(sp, filled, strlen(filled), p->cfg.max_prompt, msg,
+		       sizeof(msg));
+	if (r < 0)
+		snprintf(err, errlen, "template: %s", msg);
+	free(filled);
+	return r;
+}
+
 int submit_prepare(struct submission *sub, struct pai *p, const char *text,
 		   size_t len, const struct pai_cancel *cancel, char *err,
 		   size_t errlen)
@@ -271,8 +294,7 @@ int submit_prepare(struct submission *sub, struct pai *p, const char *text,
 	int r;
 
 	memset(sub, 0, sizeof(*sub));
-	if ((r = spec_parse(sp, text, len, p->cfg.max_prompt, err,
-			    errlen)) < 0)
+	if ((r = parse(sp, p, text, len, err, errlen)) < 0)
 		return r;
 	if ((r = check_engine(p, sp, &engine, err, errlen)) < 0 ||
 	    (sp->then && (r = check_engine(p, sp->then, &then_engine, err,
