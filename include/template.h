@@ -53,4 +53,14 @@ void template_list_release(struct template_info *v, size_t n);
 int template_apply(const char *repo, const char *text, size_t len,
 		   char **spec, char *err, size_t errlen);
 
+struct buf;
+/* The mount's templates/NAME: the file as found; -ENOENT. */
+int template_render(const char *repo, const char *name, struct buf *out);
+/* templates/NAME.status: where it came from, its description and
+ * variables, or why it does not parse. */
+int template_render_status(const char *repo, const char *name,
+			   struct buf *out);
+/* templates/README: how to write one and use it. */
+int template_readme(struct buf *out);
+
 #endif

@@ -12,7 +12,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "buf.h"
 #include "fsutil.h"
+#include "quote.h"
 #include "template.h"
 
 #ifndef PAI_DATADIR
@@ -444,4 +446,114 @@ int template_apply(const char *repo, const char *text, size_t len,
 	}
 	cJSON_Delete(sub);
 	return r;
+}
+
+/* ---- in the mount -------------------------------------------------- */
+
+int template_render(const char *repo, const char *name, struct buf *out)
+{
+	struct template_info ti;
+	char err[256], *text;
+	int r;
+
+	if ((r = template_find(repo, name, &ti)) < 0)
+		return r == -EINVAL ? -ENOENT : r;
+	text = read_text(ti.path, err, sizeof(err));
+	r = text ? buf_puts(out, text) :
+		   buf_printf(out, "parallelai: %s: %s\n", ti.path, err);
+	free(text);
+	template_info_release(&ti);
+	return r;
+}
+
+/* "  name: description (required | default: x)" per variable. */
+static int render_vars(const char *path, struct buf *out)
+{
+	char err[256];
+	cJSON *root = load(path, err, sizeof(err)), *v, *d, *def;
+	int r = 0;
+
+	cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(root, "vars")) {
+		d = cJSON_GetObjectItemCaseSensitive(v, "description");
+		def = cJSON_GetObjectItemCaseSensitive(v, "default");
+		if ((r = buf_printf(out, "var: %s", v->string)) < 0 ||
+		    (def && (r = buf_puts(out, " default=")) < 0) ||
+		    (def && (r = quote_text_buf(out, def->valuestring)) < 0) ||
+		    (!def && (r = buf_puts(out, " required")) < 0) ||
+		    (cJSON_IsString(d) &&
+		     ((r = buf_puts(out, " -- ")) < 0 ||
+		      (r = quote_text_buf(out, d->valuestring)) < 0)) ||
+		    (r = buf_puts(out, "\n")) < 0)
+			break;
+	}
+	cJSON_Delete(root);
+	return r;
+}
+
+int template_render_status(const char *repo, const char *name,
+			   struct buf *out)
+{
+	struct template_info ti;
+	int r;
+
+	if ((r = template_find(repo, name, &ti)) < 0)
+		return r == -EINVAL ? -ENOENT : r;
+	if ((r = buf_printf(out, "name: %s\norigin: %s\nfile: ", ti.name,
+			    ti.origin)) < 0 ||
+	    (r = quote_text_buf(out, ti.path)) < 0 ||
+	    (r = buf_puts(out, "\n")) < 0)
+		goto out;
+	if (ti.error) {
+		r = buf_printf(out, "error: %s\n", ti.error);
+		goto out;
+	}
+	if (ti.description &&
+	    ((r = buf_puts(out, "description: ")) < 0 ||
+	     (r = quote_text_buf(out, ti.description)) < 0 ||
+	     (r = buf_puts(out, "\n")) < 0))
+		goto out;
+	r = render_vars(ti.path, out);
+out:
+	template_info_release(&ti);
+	return r;
+}
+
+int template_readme(struct buf *out)
+{
+	return buf_puts(out,
+"Task templates: task specs with named variables.\n"
+"\n"
+"Each template is listed here by name: NAME is its file as found\n"
+"(read-only), NAME.status says where it came from (origin: repository,\n"
+"user or shipped), its description and variables, or why it does not\n"
+"parse. The first place that has a NAME wins:\n"
+"\n"
+"  the repository     .parallelai/templates/NAME.json (commit it: shared\n"
+"                     with the team)\n"
+"  the user           $XDG_CONFIG_HOME/parallelai/templates/NAME.json\n"
+"                     (~/.config/parallelai/templates/ by default)\n"
+"  shipped            review, tests, docs, types, security-review\n"
+"\n"
+"A template is a task spec (see ../README) with {var} for a variable\n"
+"in prompt, each, paths, then, check and labels, and two fields of its\n"
+"own: a one-line description, and vars, from each variable's name to\n"
+"{\"description\": \"...\", \"default\": \"...\"} or\n"
+"{\"description\": \"...\", \"required\": true}. {file} stays the file of\n"
+"an each. For example, .parallelai/templates/greet.json:\n"
+"\n"
+"  {\"description\": \"greet someone\",\n"
+"   \"vars\": {\"name\": {\"description\": \"who\", \"required\": true}},\n"
+"   \"prompt\": \"echo hello {name} > greet.txt\", \"engine\": \"sh\",\n"
+"   \"paths\": [\"greet.txt\"]}\n"
+"\n"
+"Use one by writing to tasks/new:\n"
+"\n"
+"  echo '{\"template\": \"greet\", \"vars\": {\"name\": \"bob\"}}' > tasks/new\n"
+"  echo '{\"template\": \"tests\", \"vars\": {\"files\": \"src/*.c\"},\n"
+"        \"engine\": \"codex\"}' > tasks/new\n"
+"\n"
+"Any other field of the spec overrides the template's. An unknown\n"
+"template, a missing required variable, an unknown one, one that is not\n"
+"a string, or a spec that is not valid once filled in: the write fails\n"
+"(EINVAL), nothing is made, and events says why (refused).\n");
 }
