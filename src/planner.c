@@ -58,8 +58,12 @@ char *plan_prompt(const char *request, const char *previous,
 "\n"
 "Answer with one JSON object and nothing else, in this form:\n"
 "{\"tasks\": [{\"name\": \"short-name\", \"prompt\": \"what the agent must do\",\n"
+"            \"paths\": [\"src/ui\", \"docs/ui.md\"],\n"
 "            \"depends\": [\"name of another task\", ...]}]}\n"
 "Names are unique; depends names only tasks of this list; no cycles.\n"
+"Give every task its paths: the files and directories it may change, as\n"
+"globs (src/ui owns all under it, src/*.c the .c files of src). Keep\n"
+"them apart: tasks whose paths overlap never run at the same time.\n"
 "\n"
 "Request:\n");
 	buf_puts(&b, request);
@@ -82,6 +86,7 @@ void plan_steps_release(struct plan_steps *s)
 		free(s->v[i].name);
 		free(s->v[i].prompt);
 		free(s->v[i].engine);
+		free(s->v[i].paths);
 		free(s->v[i].deps);
 	}
 	free(s->v);
@@ -129,6 +134,7 @@ static int check_step(cJSON *tasks, const cJSON *t, size_t i,
 		if (strcmp(field->string, "name") &&
 		    strcmp(field->string, "prompt") &&
 		    strcmp(field->string, "depends") &&
+		    strcmp(field->string, "paths") &&
 		    strcmp(field->string, "engine")) {
 			snprintf(err, errlen, "task %zu: unknown field '%s'",
 				 i + 1, field->string);
@@ -262,6 +268,9 @@ int plan_parse(struct plan_steps *out, const char *answer,
 		st->prompt = strdup(cJSON_GetObjectItemCaseSensitive(ti,
 				    "prompt")->valuestring);
 		st->engine = e ? strdup(e->valuestring) : NULL;
+		if ((r = plan_step_paths(ti, st->name ? st->name : "?",
+					 &st->paths, err, errlen)) < 0)
+			goto out;
 		/* Dependencies as places in the new order. */
 		st->deps = deps[i];
 		deps[i] = NULL;
@@ -517,6 +526,7 @@ static int create_tasks(struct planner *pl, const struct plan *plan,
 		v[i].depends = deps[i];
 		v[i].n_depends = st->n_deps;
 		v[i].plan = plan->id;
+		v[i].paths = st->paths;
 	}
 	r = store_plan_create_tasks(p->store, plan->id, v, steps->n, ids);
 	if (r < 0) {
@@ -924,6 +934,7 @@ int planner_status(struct planner *pl, int64_t id, struct buf *out)
 			   i + 1 < plan.n_tasks ? "" : "]\n");
 	if (plan.reason)
 		buf_printf(out, "reason: %s\n", plan.reason);
+	plan_overlaps(plan.plan, out);
 	plan_release(&plan);
 	return 0;
 }
