@@ -155,6 +155,29 @@ class TestPathLocks(MarksCase):
         self.assertDone(b)
 
 
+class TestPredicted(PaiTestCase):
+    """conflicts marks the pairs whose paths overlap: conflicting or not."""
+
+    def prepare_repo(self, repo):
+        git(repo, 'config', 'parallelai.outsidePaths', 'keep')
+
+    def test_predicted_pairs_in_conflicts(self):
+        a = self.m.submit(json.dumps({'prompt': 'echo a > notes.txt', 'paths': ['notes.txt']}))
+        b = self.m.submit(json.dumps({'prompt': 'echo b > notes.txt', 'paths': ['*.txt']}))
+        c = self.m.submit(json.dumps({'prompt': 'echo c > src/c.c', 'paths': ['src']}))
+        d = self.m.submit(json.dumps({'prompt': 'echo d > src/d.c', 'paths': ['src/d.c']}))
+        for t in (a, b, c, d):
+            self.assertDone(t)
+        lines = self.m.read('conflicts').splitlines()
+        self.assertIn('%d %d notes.txt' % (a, b), lines)
+        self.assertIn('predicted %d %d (notes.txt, *.txt): conflicts' % (a, b), lines)
+        self.assertIn('predicted %d %d (src, src/d.c): merges cleanly' % (c, d), lines)
+        self.assertEqual(len([l for l in lines if l.startswith('predicted')]), 2)
+        pj = json.loads(self.m.read('conflicts.json'))['predicted']
+        self.assertIn({'a': a, 'b': b, 'paths': ['notes.txt', '*.txt'], 'conflict': True}, pj)
+        self.assertIn({'a': c, 'b': d, 'paths': ['src', 'src/d.c'], 'conflict': False}, pj)
+
+
 class TestStrict(MarksCase):
     config = (('parallelai.pathLocks', 'strict'),)
 
