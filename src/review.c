@@ -280,7 +280,12 @@ int review_conflicts(struct pai *p, struct buf *out, bool json)
 	predicted(p, &f, &m, out, json ? cJSON_AddArrayToObject(root,
 							 "predicted") : NULL);
 	if (json) {
-		char *s = cJSON_PrintUnformatted(root);
+		char *s;
+
+		/* Only when some task had paths: as it was without them. */
+		if (!cJSON_GetArraySize(cJSON_GetObjectItem(root, "predicted")))
+			cJSON_DeleteItemFromObject(root, "predicted");
+		s = cJSON_PrintUnformatted(root);
 
 		if (s)
 			buf_printf(out, "%s\n", s);
