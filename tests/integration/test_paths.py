@@ -250,6 +250,19 @@ class TestOutsideFail(OutsideCase):
         self.assertNotIn('outside_paths', self.m.status(t))
         self.assertEqual(self.m.events_of('outside_paths', t), [])
 
+    def test_a_fix_round_puts_them_back(self):
+        # round 1 leaves stray.txt; the check passes, but a fix round
+        # names it; round 2 (the same script) takes it away
+        prompt = ('if [ -e stray.txt ]; then rm stray.txt; else echo x > stray.txt; fi;'
+                  ' echo y >> src/hello.c\n')
+        t = self.m.submit(json.dumps({'prompt': prompt, 'paths': ['src/hello.c'],
+                                      'check': 'true', 'fix_rounds': 1}))
+        self.assertDone(t)
+        self.assertIn('round 2 of 2: changed outside its paths: stray.txt',
+                      self.m.read('tasks/%d/log' % t))
+        self.assertEqual(self.committed(t), ['src/hello.c'])
+        self.assertNotIn('outside_paths', self.m.status(t))
+
     def test_without_paths_nothing_is_outside(self):
         t = self.m.submit(self.prompt)
         self.assertDone(t)
