@@ -110,6 +110,7 @@ struct task_new {
 	const char *check;	/* the check command, NULL: none */
 	int fix_rounds;		/* engine runs after a failed check */
 	const char *paths;	/* JSON array of the globs it owns, or NULL */
+	const char *locks;	/* what it locks, if not paths (JSON) */
 };
 
 /*
@@ -252,6 +253,10 @@ int store_task_paths(struct store *st, int64_t id, char **json);
  * of paths, NULL: nothing); outside may be NULL. */
 int store_task_outside(struct store *st, int64_t id, char **paths,
 		       char **outside);
+/* The paths it locks: its globs, with those that matched files of its
+ * base commit when it was made replaced by those files; as
+ * store_task_paths. */
+int store_task_locks(struct store *st, int64_t id, char **json);
 /* json NULL: nothing outside. */
 int store_task_set_outside(struct store *st, int64_t id, const char *json);
 

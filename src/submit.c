@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "gitrepo.h"
 #include "gitrev.h"
+#include "overlap.h"
 #include "pai.h"
 #include "submit.h"
 #include "template.h"
@@ -263,6 +264,124 @@ out:
 	return r;
 }
 
+/* Most files of the base commit a glob of paths is replaced by. */
+#define LOCK_MATCHES_MAX 256
+
+struct lockwalk {
+	const cJSON *globs;
+	cJSON **found;		/* per glob: the files it matched, or NULL */
+	bool *over;		/* per glob: more than LOCK_MATCHES_MAX */
+	size_t n;
+	const struct pai_cancel *cancel;
+	size_t seen;
+};
+
+/* A glob with a wildcard, but no "**": one that names a territory
+ * ("src", "**") keeps it whole, files to come included. */
+static bool has_wildcard(const char *glob)
+{
+	return strpbrk(glob, "*?[") != NULL && !strstr(glob, "**");
+}
+
+static int lock_collect(const char *path, void *arg)
+{
+	struct lockwalk *w = arg;
+	const cJSON *g;
+	size_t i = 0;
+	char *e;
+
+	if (++w->seen % FANOUT_CANCEL_EVERY == 0 &&
+	    pai_cancel_asked(w->cancel))
+		return -EINTR;
+	cJSON_ArrayForEach(g, w->globs) {
+		if (w->found[i] && !w->over[i] &&
+		    overlap_owns(g->valuestring, path)) {
+			if (cJSON_GetArraySize(w->found[i]) ==
+			    LOCK_MATCHES_MAX) {
+				w->over[i] = true;
+			} else {
+				if (!(e = glob_escape(path)))
+					return -ENOMEM;
+				cJSON_AddItemToArray(w->found[i],
+						     cJSON_CreateString(e));
+				free(e);
+			}
+		}
+		i++;
+	}
+	return 0;
+}
+
+/*
+ * What a task locks: its globs, each one with a wildcard (but no "**")
+ * that matches files of the base commit (at most LOCK_MATCHES_MAX)
+ * replaced by those files, so that two globs that could overlap in words but match
+ * different files run side by side. NULL (its paths) when none is.
+ */
+static int resolve_locks(struct submission *sub, struct pai *p,
+			 const struct pai_cancel *cancel, char *err,
+			 size_t errlen)
+{
+	struct lockwalk w = { 0 };
+	cJSON *out = NULL;
+	const cJSON *g;
+	bool any = false;
+	size_t i = 0;
+	int r = 0;
+
+	if (!sub->spec.paths || !(w.globs = cJSON_Parse(sub->spec.paths)))
+		return 0;
+	w.n = (size_t)cJSON_GetArraySize(w.globs);
+	w.cancel = cancel;
+	w.found = calloc(w.n, sizeof(*w.found));
+	w.over = calloc(w.n, sizeof(*w.over));
+	if (!w.found || !w.over) {
+		r = -ENOMEM;
+		goto out;
+	}
+	cJSON_ArrayForEach(g, w.globs)
+		if (has_wildcard(g->valuestring)) {
+			w.found[i++] = cJSON_CreateArray();
+			any = true;
+		} else {
+			i++;
+		}
+	if (!any)
+		goto out;
+	if ((r = gitrepo_each_path(p->repo, sub->base, lock_collect, &w, err,
+				   errlen)) < 0) {
+		if (r == -EINTR)
+			snprintf(err, errlen, "interrupted: 'paths' stopped"
+				 " after %zu paths; no task made", w.seen);
+		goto out;
+	}
+	out = cJSON_CreateArray();
+	i = 0;
+	cJSON_ArrayForEach(g, w.globs) {
+		const cJSON *f;
+
+		if (w.found[i] && !w.over[i] &&
+		    cJSON_GetArraySize(w.found[i]))
+			cJSON_ArrayForEach(f, w.found[i])
+				cJSON_AddItemToArray(out, cJSON_Duplicate(f, 1));
+		else
+			cJSON_AddItemToArray(out, cJSON_Duplicate(g, 1));
+		i++;
+	}
+	if (!(sub->locks = cJSON_PrintUnformatted(out)))
+		r = -ENOMEM;
+	else
+		sub->tasks[0].locks = sub->locks;
+out:
+	for (i = 0; w.found && i < w.n; i++)
+		cJSON_Delete(w.found[i]);
+	free(w.found);
+	free(w.over);
+	cJSON_Delete((cJSON *)w.globs);
+	cJSON_Delete(out);
+	return r;
+}
+
 /* The spec, or the one a template stands for ({"template": ...}). */
 static int parse(struct spec *sp, struct pai *p, const char *text,
 		 size_t len, char *err, size_t errlen)
@@ -325,6 +444,8 @@ int submit_prepare(struct submission *sub, struct pai *p, const char *text,
 	}
 	fill(sub->tasks, sp, engine, sub->base, &p->cfg);
 	sub->n = 1;
+	if ((r = resolve_locks(sub, p, cancel, err, errlen)) < 0)
+		goto fail;
 	return 0;
 fail:
 	submit_release(sub);
@@ -341,6 +462,7 @@ void submit_release(struct submission *sub)
 	}
 	free(sub->prompts);
 	free(sub->paths);
+	free(sub->locks);
 	free(sub->tasks);
 	free(sub->reduce_deps);
 	spec_release(&sub->spec);

@@ -42,7 +42,7 @@ static int owned_load(struct sched *s, int64_t id, struct owned *o)
 	int r;
 
 	memset(o, 0, sizeof(*o));
-	if ((r = store_task_paths(s->p->store, id, &json)) < 0)
+	if ((r = store_task_locks(s->p->store, id, &json)) < 0)
 		return r;
 	if (!json || !(a = cJSON_Parse(json)) || !cJSON_GetArraySize(a)) {
 		o->all = s->p->cfg.path_locks == PATH_LOCKS_STRICT;

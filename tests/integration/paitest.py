@@ -186,7 +186,8 @@ SCHEMA_UNDO = {
         for c in ('check_cmd', 'fix_rounds', 'check_state', 'check_exit', 'check_round')],
     9: ['DROP TABLE merge_queue'],
     10: ['DROP TABLE outbox'],
-    11: ['ALTER TABLE tasks DROP COLUMN paths', 'ALTER TABLE tasks DROP COLUMN outside'],
+    11: ['ALTER TABLE tasks DROP COLUMN paths', 'ALTER TABLE tasks DROP COLUMN outside',
+         'ALTER TABLE tasks DROP COLUMN locks'],
 }
 
 

@@ -89,6 +89,29 @@ class TestPathLocks(MarksCase):
         jb = json.loads(self.m.read('tasks/%d/task.json' % b))
         self.assertGreaterEqual(jb['started'], ja['finished'])
 
+    def test_globs_that_match_files_are_judged_by_them(self):
+        # src/h* and src/*.txt may overlap in words (src/h.txt), but in
+        # the base commit one matches src/hello.c, the other src/old.txt
+        a = self.task('a', ['src/h*'], hold=True)
+        wait_for(lambda: self.running('a'), 30, msg='task a to run')
+        b = self.task('b', ['src/*.txt'], hold=True)
+        wait_for(lambda: self.running('b'), 30, msg='task b to run beside a')
+        c = self.task('c', ['src/*.c'])
+        wait_for(lambda: self.m.status(c).get('waiting_for'), 30,
+                 msg='task c to wait for paths')
+        self.assertEqual(self.m.status(c)['waiting_for'], 'paths held by task %d' % a)
+        # a's locks are src/hello.c: src/h*.md (no file) runs beside
+        d = self.task('d', ['src/h*.md'])
+        self.assertDone(d)
+        # a "**" is a territory, kept whole: src/new/x waits for it
+        e = self.task('e', ['src/**'])
+        wait_for(lambda: self.m.status(e).get('waiting_for'), 30,
+                 msg='task e to wait for paths')
+        self.go('a')
+        self.go('b')
+        for t in (a, b, c, e):
+            self.assertDone(t)
+
     def test_three_overlapping_one_after_another(self):
         ids = [self.task(n, ['src/hello.c', 'src/x%s.c' % n]) for n in 'pqr']
         d = self.task('d', ['notes.txt'])
