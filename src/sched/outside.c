@@ -122,6 +122,17 @@ char *sched_outside_json(const struct outside *o)
 	return s;
 }
 
+void sched_outside_fail(struct run *r, const struct outside *o, char *why,
+			size_t len)
+{
+	char words[1024];
+
+	sched_outside_words(o, words, sizeof(words));
+	snprintf(why, len, "changed outside its paths: %s", words);
+	/* The same run again would change the same files: no retry. */
+	r->retries = 0;
+}
+
 /* copy (NULL-terminated, may be NULL) and, when drop, o's files. */
 static const char **skip_list(char *const *copy, const struct outside *o,
 			      bool drop)

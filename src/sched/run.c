@@ -587,10 +587,7 @@ void sched_conclude(struct run *r, const struct task *t, const char *wt,
 		   p->cfg.outside_paths == OUTSIDE_FAIL) {
 		/* Committed, so nothing is lost; not done: not what it was
 		 * given to change. */
-		sched_outside_words(&out, msg, sizeof(msg));
-		snprintf(err, sizeof(err), "changed outside its paths: %s",
-			 msg);
-		r->retries = 0;
+		sched_outside_fail(r, &out, err, sizeof(err));
 		finish(r, TASK_FAILED, code, commit, err);
 	} else if (code == 0) {
 		finish(r, TASK_DONE, code, commit, NULL);

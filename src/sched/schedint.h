@@ -138,6 +138,10 @@ void sched_outside_release(struct outside *o);
 void sched_outside_words(const struct outside *o, char *out, size_t len);
 /* As a JSON array (malloc'd). */
 char *sched_outside_json(const struct outside *o);
+/* outsidePaths = fail: why in why ("changed outside its paths: a.c"),
+ * and no retry. */
+void sched_outside_fail(struct run *r, const struct outside *o, char *why,
+			size_t len);
 /* Before the commit: what the run changed outside its paths found, kept
  * in the store, logged and in events (outside_paths), and what the
  * commit skips in *skip (worktree.copy's files, and those outside under
