@@ -148,8 +148,37 @@ const struct entry ns_root_tab[] = {
 	ROW("tasks", K_TASKS, S_IFDIR | 0700, 0),
 	ROW("plans", K_PLANS, S_IFDIR | 0700, 0),
 	ROW("workers", K_WORKERS, S_IFDIR | 0500, 0),
+	ROW("templates", K_TEMPLATES, S_IFDIR | 0500, 0),
 	{ .name = NULL }
 };
+
+/* ---- templates/: NAME, NAME.status, README ------------------------- */
+
+static int r_template(struct pai *p, const struct node *n, struct buf *out)
+{
+	return template_render(p->repo, n->name, out);
+}
+
+static int r_template_status(struct pai *p, const struct node *n,
+			     struct buf *out)
+{
+	return template_render_status(p->repo, n->name, out);
+}
+
+static int r_templates_readme(struct pai *p, const struct node *n,
+			      struct buf *out)
+{
+	return template_readme(out);
+}
+
+const struct entry ns_template = ROW("", K_TEMPLATE, S_IFREG | 0400, 0,
+				     .render = r_template);
+const struct entry ns_template_status = ROW("", K_TPL_STATUS,
+					    S_IFREG | 0400, 0,
+					    .render = r_template_status);
+const struct entry ns_templates_readme = ROW("README", K_TPL_README,
+					     S_IFREG | 0444, F_PUBLIC,
+					     .render = r_templates_readme);
 
 const struct entry ns_tasks_new = ROW("new", K_NEW, S_IFREG | 0600,
 				     F_WRITE | F_NEW);

@@ -17,6 +17,7 @@
 #include <fuse.h>
 
 #include "buf.h"
+#include "template.h"
 
 struct pai;
 struct task;
@@ -33,6 +34,7 @@ enum kind {
 	K_WORKERS,
 	K_WORKER, K_W_STATUS, K_W_LOG, K_W_WORKTREE, K_W_TASK,
 	K_INDEX_HTML, K_TIMELINE, K_T_TIMELINE,
+	K_TEMPLATES, K_TEMPLATE, K_TPL_STATUS, K_TPL_README,
 };
 
 struct node;
@@ -76,6 +78,7 @@ struct node {
 	const struct entry *e;
 	int64_t task;		/* K_TASK.. and K_T_*; the plan for K_P_* */
 	int worker;		/* K_WORKER.. and K_W_* */
+	char name[TEMPLATE_NAME_MAX + 1];	/* K_TEMPLATE, K_TPL_STATUS */
 };
 
 /*
@@ -135,7 +138,8 @@ struct handle {
 extern const struct entry ns_root_tab[], ns_task_tab[], ns_worker_tab[],
 	ns_plan_tab[];
 extern const struct entry ns_tasks_new, ns_plans_new, ns_task_dir,
-	ns_worker_dir, ns_plan_dir;
+	ns_worker_dir, ns_plan_dir, ns_template, ns_template_status,
+	ns_templates_readme;
 
 /* ns */
 struct pai *fs_pai(void);

@@ -149,6 +149,32 @@ bool ns_present(struct pai *p, const struct node *n)
 	return !n->e->present || n->e->present(p, n);
 }
 
+/* templates/README, templates/NAME and templates/NAME.status, for the
+ * templates found now. */
+static int ns_template_resolve(struct pai *p, const char *s, size_t len,
+			       struct node *n)
+{
+	struct template_info ti;
+
+	if (len == 6 && !strncmp(s, "README", 6)) {
+		n->e = &ns_templates_readme;
+		return 0;
+	}
+	n->e = &ns_template;
+	if (len > 7 && !strncmp(s + len - 7, ".status", 7)) {
+		n->e = &ns_template_status;
+		len -= 7;
+	}
+	if (len > TEMPLATE_NAME_MAX)
+		return -ENOENT;
+	memcpy(n->name, s, len);
+	n->name[len] = '\0';
+	if (template_find(p->repo, n->name, &ti) < 0)
+		return -ENOENT;
+	template_info_release(&ti);
+	return 0;
+}
+
 int ns_resolve(const char *path, struct node *n)
 {
 	struct pai *p = fs_pai();
@@ -212,6 +238,9 @@ int ns_resolve(const char *path, struct node *n)
 		if (depth == 2)
 			return 0;
 		n->e = depth == 3 ? find(ns_plan_tab, c[2], len[2]) : NULL;
+	} else if (n->e->kind == K_TEMPLATES) {
+		return depth == 2 ? ns_template_resolve(p, c[1], len[1], n) :
+				    -ENOENT;
 	} else if (n->e->kind == K_WORKERS) {
 		struct worker_info w;
 

@@ -117,6 +117,23 @@ static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		free(ids);
 		return 0;
 	}
+	case K_TEMPLATES: {
+		struct template_info *v;
+		size_t count, i;
+		char st[TEMPLATE_NAME_MAX + 8];
+
+		ns_add_entry(buf, filler, "README", S_IFREG);
+		if ((r = template_list(p->repo, &v, &count)) < 0)
+			return r;
+		for (i = 0; i < count; i++) {
+			snprintf(st, sizeof(st), "%s.status", v[i].name);
+			if (ns_add_entry(buf, filler, v[i].name, S_IFREG) ||
+			    ns_add_entry(buf, filler, st, S_IFREG))
+				break;
+		}
+		template_list_release(v, count);
+		return 0;
+	}
 	case K_WORKERS: {
 		int k, w = sched_workers(p->sched);
 

@@ -125,6 +125,8 @@ struct config {
 	int queue_retries;	/* parallelai.queueRetries: re-runs of a failed
 				 * check before bisecting */
 	bool queue_auto_fix;	/* parallelai.queueAutoFix */
+	int path_locks;		/* parallelai.pathLocks: PATH_LOCKS_* */
+	int outside_paths;	/* parallelai.outsidePaths: OUTSIDE_* */
 	struct notify_def *notify;	/* [notify "NAME"] sections */
 	size_t n_notify;
 	char *sandbox;		/* parallelai.sandbox, -o sandbox=: auto
@@ -149,6 +151,12 @@ struct config {
 
 void config_init(struct config *c);
 /* Read the config files for repo (a work tree or git directory). */
+/* parallelai.pathLocks: off; on (the default: tasks with paths lock
+ * them); strict (a task without paths owns everything). */
+enum { PATH_LOCKS_OFF, PATH_LOCKS_ON, PATH_LOCKS_STRICT };
+/* parallelai.outsidePaths: what a change outside a task's paths does. */
+enum { OUTSIDE_FAIL, OUTSIDE_KEEP, OUTSIDE_DROP };
+
 int config_load(struct config *c, const char *repo, char *err, size_t errlen);
 /* Apply one mount option ("workers", "4"); -EINVAL with a message. */
 int config_set(struct config *c, const char *key, const char *value,

@@ -33,6 +33,7 @@ struct plan_step {
 	char *name;
 	char *prompt;
 	char *engine;		/* NULL: the default engine */
+	char *paths;		/* JSON array of globs it owns, or NULL */
 	size_t *deps;		/* indexes of steps it depends on */
 	size_t n_deps;
 };
@@ -55,6 +56,16 @@ int plan_parse(struct plan_steps *out, const char *answer,
 	       const struct config *c, size_t max, char **normalized,
 	       char *err, size_t errlen);
 void plan_steps_release(struct plan_steps *s);
+
+/* (planpaths.c) A task object's "paths", checked, as JSON in *json
+ * (NULL when it has none); -EINVAL with why in err. */
+struct cJSON;
+int plan_step_paths(const struct cJSON *t, const char *name, char **json,
+		    char *err, size_t errlen);
+struct buf;
+/* "overlap: a b (src/ui, src/ui/a.c)" for each pair of the plan's tasks
+ * whose paths may overlap: they will not run at the same time. */
+int plan_overlaps(const char *plan_json, struct buf *out);
 
 /* ---- the daemon part ------------------------------------------------- */
 

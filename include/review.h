@@ -63,6 +63,14 @@ void review_unlock(struct pai *p);
 /* conflicts / conflicts.json: one line per conflicting pair
  * ("7 9 a.c b.c", "7 main a.c" against the base tip). */
 int review_conflicts(struct pai *p, struct buf *out, bool json);
+/* (predict.c) After them, the pairs of ids whose paths may overlap:
+ * "predicted 7 9 (src, src/ui/a.c): conflicts" (or "merges cleanly"),
+ * or into arr (JSON objects a, b, paths, conflict) when it is not NULL. */
+struct merge_matrix;
+struct cJSON;
+int review_predicted(struct pai *p, const int64_t *ids, size_t n,
+		     const struct merge_matrix *m, struct buf *out,
+		     struct cJSON *arr);
 /* tasks/N/conflicts: "9 a.c" per conflicting task, "main a.c". */
 int review_task_conflicts(struct pai *p, int64_t id, struct buf *out);
 /* merge-order: the ids in order, then "! ID conflicts: PATHS" and

@@ -81,6 +81,10 @@ struct breaker_info {
 	int64_t open_until;	/* ms */
 };
 
+/* Why queued task id waits for paths ("paths held by task 7"): 0 and
+ * the words in out, -ENOENT when it does not. */
+int sched_waiting_for(struct sched *s, int64_t id, char *out, size_t len);
+
 size_t sched_breakers(struct sched *s, struct breaker_info *out, size_t max);
 
 /*

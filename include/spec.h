@@ -21,6 +21,8 @@
  *	 "max_cost_usd": 1.5, "max_tokens": 200000, "max_turns": 30,
  *						an attempt's budget
  *	 "each": "*.py",			one task per path, {file} in the prompt
+ *	 "paths": ["src/ui", "docs/a.md"],	what it may change (globs); a
+ *						fan-out task's {file} by default
  *	 "then": {"prompt": "..."}}		one more, after all of them
  *
  *	struct spec sp;
@@ -60,6 +62,7 @@ struct spec {
 	int64_t *depends;	/* task ids, n_depends of them */
 	size_t n_depends;
 	char *each;		/* a glob over the base tree, NULL: one task */
+	char *paths;		/* JSON array of globs it owns, NULL: none */
 	struct spec *then;	/* the reduce step after an each, or NULL */
 	char *check;		/* the check command, NULL: the config's,
 				 * "": none */

@@ -113,6 +113,8 @@ struct task_new {
 	int64_t plan;		/* 0: none */
 	const char *check;	/* the check command, NULL: none */
 	int fix_rounds;		/* engine runs after a failed check */
+	const char *paths;	/* JSON array of the globs it owns, or NULL */
+	const char *locks;	/* what it locks, if not paths (JSON) */
 };
 
 /*
@@ -201,6 +203,13 @@ int store_task_next_queued(struct store *st, int64_t *id);
 int store_task_next_queued_except(struct store *st,
 				  const char *const *engines, size_t n,
 				  int64_t *id);
+/* The same, skipping the tasks skip[0..n_skip) too (at most
+ * STORE_SKIP_MAX): those that wait for paths held by others. */
+#define STORE_SKIP_MAX 64
+int store_task_next_queued_skip(struct store *st,
+				const char *const *engines, size_t n,
+				const int64_t *skip, size_t n_skip,
+				int64_t *id);
 
 /* queued -> running: attempts += 1, started = now, worker set, pid 0,
  * exit_code -1. */
@@ -240,6 +249,20 @@ int store_task_check_get(struct store *st, int64_t id,
 /* state NULL or "": none yet. */
 int store_task_set_check(struct store *st, int64_t id, const char *state,
 			 int exit_code, int round);
+
+/* The globs a task owns, as the JSON array it was given (malloc'd), or
+ * *json NULL when none; -ENOENT when there is no such task. */
+int store_task_paths(struct store *st, int64_t id, char **json);
+/* The same, and what its last run changed outside them (a JSON array
+ * of paths, NULL: nothing); outside may be NULL. */
+int store_task_outside(struct store *st, int64_t id, char **paths,
+		       char **outside);
+/* The paths it locks: its globs, with those that matched files of its
+ * base commit when it was made replaced by those files; as
+ * store_task_paths. */
+int store_task_locks(struct store *st, int64_t id, char **json);
+/* json NULL: nothing outside. */
+int store_task_set_outside(struct store *st, int64_t id, const char *json);
 
 /* Add one run's tokens, turns and cost to the task's totals. */
 int store_task_add_usage(struct store *st, int64_t id,

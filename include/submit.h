@@ -31,6 +31,8 @@ struct submission {
 	struct task_new *tasks;	/* n of them; the reduce step last */
 	size_t n;
 	char **prompts;		/* expanded fan-out prompts, owned */
+	char **paths;		/* and their paths (JSON), n_prompts, owned */
+	char *locks;		/* a single task's locks (JSON), owned */
 	size_t n_prompts;
 	int64_t *reduce_deps;	/* -1..-(n-1) for the reduce step */
 	char base[OID_HEX_SIZE];

@@ -42,6 +42,8 @@ void config_init(struct config *c)
 	c->fix_rounds = -1;
 	c->fix_tail = 16384;
 	c->merge_queue = -1;
+	c->path_locks = PATH_LOCKS_ON;
+	c->outside_paths = OUTSIDE_FAIL;
 	c->queue_batch = 4;
 	c->queue_retries = 1;
 	c->sim.seconds = 2;
@@ -133,6 +135,8 @@ enum kind {
 	K_CHOICE,	/* one of choices */
 	K_INT_BOOL,	/* true/yes/1 or false/no/0, into an int */
 	K_BOOL,		/* the same, into a bool; no value: true */
+	K_ENUM,		/* one of choices, stored as its index (int) */
+	K_ENUM_BOOL,	/* the same, or a boolean for choices 0 and 1 */
 	K_USD,		/* a positive number of dollars */
 	K_WINDOW,	/* seconds, or N followed by s, m, h or d */
 };
@@ -148,6 +152,9 @@ struct key {
 static const char *const strategies[] = { "merge", "squash", "rebase", NULL };
 static const char *const sandboxes[] = { "auto", "bwrap", "none", NULL };
 static const char *const networks[] = { "on", "loopback", "none", NULL };
+/* in the order of PATH_LOCKS_* and OUTSIDE_* */
+static const char *const path_locks[] = { "off", "on", "strict", NULL };
+static const char *const outside[] = { "fail", "keep", "drop", NULL };
 
 #define AT(f) offsetof(struct config, f)
 
@@ -187,18 +194,23 @@ static const struct key keys[] = {
 	{ "simulate", K_BOOL, AT(simulate), 0, 0, NULL },
 	{ "budgetusd", K_USD, AT(budget_usd), 0, 0, NULL },
 	{ "budgetwindow", K_WINDOW, AT(budget_window), 0, 0, NULL },
+	{ "pathlocks", K_ENUM_BOOL, AT(path_locks), 0, 0, path_locks },
+	{ "outsidepaths", K_ENUM, AT(outside_paths), 0, 0, outside },
 	{ "authorname", K_TEXT, AT(author_name), 0, 0, NULL },
 	{ "authoremail", K_TEXT, AT(author_email), 0, 0, NULL },
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
-static bool chosen(const char *const *choices, const char *v)
+/* The index of v among choices, or -1. */
+static int choice(const char *const *choices, const char *v)
 {
-	for (; v && *choices; choices++)
-		if (!strcmp(*choices, v))
-			return true;
-	return false;
+	int i;
+
+	for (i = 0; v && choices[i]; i++)
+		if (!strcmp(choices[i], v))
+			return i;
+	return -1;
 }
 
 /* value into the field k names: 0, or -EINVAL when it does not fit. */
@@ -233,9 +245,16 @@ static int set_key(struct config *c, const struct key *k, const char *value)
 		set_str(f, value && *value ? value : NULL);
 		return 0;
 	case K_CHOICE:
-		if (!chosen(k->choices, value))
+		if (choice(k->choices, value) < 0)
 			return -EINVAL;
 		set_str(f, value);
+		return 0;
+	case K_ENUM:
+	case K_ENUM_BOOL:
+		if ((b = choice(k->choices, value)) < 0 &&
+		    (k->kind != K_ENUM_BOOL || (b = parse_bool(value)) < 0))
+			return -EINVAL;
+		*(int *)f = b;
 		return 0;
 	case K_INT_BOOL:
 	case K_BOOL:

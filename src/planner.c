@@ -53,8 +53,12 @@ static const char plan_head[] =
 "\n"
 "Answer with one JSON object and nothing else, in this form:\n"
 "{\"tasks\": [{\"name\": \"short-name\", \"prompt\": \"what the agent must do\",\n"
+"            \"paths\": [\"src/ui\", \"docs/ui.md\"],\n"
 "            \"depends\": [\"name of another task\", ...]}]}\n"
 "Names are unique; depends names only tasks of this list; no cycles.\n"
+"Give every task its paths: the files and directories it may change, as\n"
+"globs (src/ui owns all under it, src/*.c the .c files of src). Keep\n"
+"them apart: tasks whose paths overlap never run at the same time.\n"
 "\n"
 "Request:\n";
 static const char plan_again[] = "\n\nYour previous answer was:\n";
@@ -98,6 +102,7 @@ void plan_steps_release(struct plan_steps *s)
 		free(s->v[i].name);
 		free(s->v[i].prompt);
 		free(s->v[i].engine);
+		free(s->v[i].paths);
 		free(s->v[i].deps);
 	}
 	free(s->v);
@@ -145,6 +150,7 @@ static int check_step(cJSON *tasks, const cJSON *t, size_t i,
 		if (strcmp(field->string, "name") &&
 		    strcmp(field->string, "prompt") &&
 		    strcmp(field->string, "depends") &&
+		    strcmp(field->string, "paths") &&
 		    strcmp(field->string, "engine")) {
 			snprintf(err, errlen, "task %zu: unknown field '%s'",
 				 i + 1, field->string);
@@ -278,6 +284,9 @@ int plan_parse(struct plan_steps *out, const char *answer,
 		st->prompt = strdup(cJSON_GetObjectItemCaseSensitive(ti,
 				    "prompt")->valuestring);
 		st->engine = e ? strdup(e->valuestring) : NULL;
+		if ((r = plan_step_paths(ti, st->name ? st->name : "?",
+					 &st->paths, err, errlen)) < 0)
+			goto out;
 		/* Dependencies as places in the new order. */
 		st->deps = deps[i];
 		deps[i] = NULL;
@@ -534,6 +543,7 @@ static int create_tasks(struct planner *pl, const struct plan *plan,
 		v[i].depends = deps[i];
 		v[i].n_depends = st->n_deps;
 		v[i].plan = plan->id;
+		v[i].paths = st->paths;
 	}
 	r = store_plan_create_tasks(p->store, plan->id, v, steps->n, ids);
 	if (r < 0) {
@@ -941,6 +951,7 @@ int planner_status(struct planner *pl, int64_t id, struct buf *out)
 			   i + 1 < plan.n_tasks ? "" : "]\n");
 	if (plan.reason)
 		buf_printf(out, "reason: %s\n", plan.reason);
+	plan_overlaps(plan.plan, out);
 	plan_release(&plan);
 	return 0;
 }

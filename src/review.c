@@ -217,6 +217,22 @@ static void add_paths(struct buf *out, const struct merge_paths *paths)
 	buf_puts(out, "\n");
 }
 
+/* The finished tasks' pairs their paths predicted (predict.c). */
+static void predicted(struct pai *p, const struct finished *f,
+		      const struct merge_matrix *m, struct buf *out,
+		      cJSON *arr)
+{
+	int64_t *ids = calloc(f->n ? f->n : 1, sizeof(*ids));
+	size_t i;
+
+	if (!ids)
+		return;
+	for (i = 0; i < f->n; i++)
+		ids[i] = f->v[i].id;
+	review_predicted(p, ids, f->n, m, out, arr);
+	free(ids);
+}
+
 int review_conflicts(struct pai *p, struct buf *out, bool json)
 {
 	struct merge_matrix m;
@@ -261,8 +277,15 @@ int review_conflicts(struct pai *p, struct buf *out, bool json)
 				   (long long)c->b);
 		add_paths(out, &c->paths);
 	}
+	predicted(p, &f, &m, out, json ? cJSON_AddArrayToObject(root,
+							 "predicted") : NULL);
 	if (json) {
-		char *s = cJSON_PrintUnformatted(root);
+		char *s;
+
+		/* Only when some task had paths: as it was without them. */
+		if (!cJSON_GetArraySize(cJSON_GetObjectItem(root, "predicted")))
+			cJSON_DeleteItemFromObject(root, "predicted");
+		s = cJSON_PrintUnformatted(root);
 
 		if (s)
 			buf_printf(out, "%s\n", s);

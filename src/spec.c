@@ -21,6 +21,7 @@
 
 #define SPEC_MAX_SECONDS (7 * 24 * 3600)
 #define SPEC_MAX_DEPENDS 1000
+#define SPEC_MAX_PATHS 256
 /* The prefix of the branches the daemon names itself: pai/task-N. */
 #define SPEC_OWN_PREFIX "pai/"
 
@@ -178,6 +179,13 @@ static bool is_network(const cJSON *v)
 				     !strcmp(v->valuestring, "none"));
 }
 
+/* An array of globs; each one's limits are check_names's. */
+static bool is_globs(const cJSON *v)
+{
+	return is_lines(v) && cJSON_GetArraySize(v) > 0 &&
+	       cJSON_GetArraySize(v) <= SPEC_MAX_PATHS;
+}
+
 static bool is_object(const cJSON *v)
 {
 	return cJSON_IsObject(v);
@@ -213,6 +221,8 @@ static const struct field {
 	  "an array of non-empty strings without control characters", false },
 	{ "each", is_line, "a non-empty glob without control characters",
 	  true },
+	{ "paths", is_globs, "a non-empty array of at most "
+	  STR(SPEC_MAX_PATHS) " globs without control characters", false },
 	{ "then", is_object, "an object", true },
 	{ "check", is_string, "a string (a shell command; \"\": none)",
 	  false },
@@ -269,6 +279,14 @@ static int check_names(const cJSON *root, char *err, size_t errlen)
 		snprintf(err, errlen, "task spec: %s", msg);
 		return r;
 	}
+	cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(root, "paths"))
+		if ((r = spec_glob_check(v->valuestring, msg,
+					 sizeof(msg))) < 0) {
+			/* "'each' has ...": said of this glob instead. */
+			snprintf(err, errlen, "task spec: in 'paths', '%s' %s",
+				 v->valuestring, msg + strlen("'each' "));
+			return r;
+		}
 	return 0;
 }
 
@@ -437,6 +455,8 @@ static int take(struct spec *out, const cJSON *root, bool nested,
 	    (r = take_str(&out->check, root, "check")) < 0 ||
 	    (r = take_json(&out->labels, cJSON_GetObjectItemCaseSensitive(
 				   root, "labels"))) < 0 ||
+	    (r = take_json(&out->paths, cJSON_GetObjectItemCaseSensitive(
+				   root, "paths"))) < 0 ||
 	    (r = take_options(out, root)) < 0 ||
 	    (r = take_depends(out, root)) < 0)
 		return r;
@@ -532,6 +552,7 @@ void spec_release(struct spec *sp)
 	free(sp->labels);
 	free(sp->depends);
 	free(sp->each);
+	free(sp->paths);
 	free(sp->check);
 	if (sp->then) {
 		spec_release(sp->then);

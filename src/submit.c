@@ -6,12 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "engine.h"
 #include "gitrepo.h"
 #include "gitrev.h"
+#include "overlap.h"
 #include "pai.h"
 #include "sim.h"
 #include "submit.h"
+#include "template.h"
 
 void submit_check(const struct config *c, const char *engine,
 		  const char *check, int fix_rounds, struct task_new *t)
@@ -45,6 +49,7 @@ static void fill(struct task_new *t, const struct spec *sp,
 	t->stall = sp->stall;
 	t->retries = sp->retries;
 	t->labels = sp->labels;
+	t->paths = sp->paths;
 	t->depends = sp->depends;
 	t->n_depends = sp->n_depends;
 	submit_check(c, engine, sp->check, sp->fix_rounds, t);
@@ -147,6 +152,52 @@ static int collect(const char *path, void *arg)
 	return 0;
 }
 
+/* path as a glob that matches it alone: '*', '?', '[' and '\\' escaped. */
+static char *glob_escape(const char *path)
+{
+	char *out = malloc(strlen(path) * 2 + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (; *path; path++) {
+		if (strchr("*?[\\", *path))
+			*o++ = '\\';
+		*o++ = *path;
+	}
+	*o = '\0';
+	return out;
+}
+
+/*
+ * The paths one task of a fan-out owns, as JSON: the spec's with {file}
+ * replaced by its path (as a glob of that path alone), or that path
+ * alone when the spec names none.
+ */
+static char *fanout_paths(const struct spec *sp, const char *path)
+{
+	cJSON *a = NULL, *v = NULL, *e;
+	char *file = glob_escape(path), *out = NULL, *g;
+
+	if (!file || !(a = cJSON_CreateArray()))
+		goto out;
+	if (!sp->paths) {
+		cJSON_AddItemToArray(a, cJSON_CreateString(file));
+	} else if ((v = cJSON_Parse(sp->paths))) {
+		cJSON_ArrayForEach(e, v) {
+			if (!(g = spec_expand_file(e->valuestring, file, false)))
+				goto out;
+			cJSON_AddItemToArray(a, cJSON_CreateString(g));
+			free(g);
+		}
+	}
+	out = cJSON_PrintUnformatted(a);
+out:
+	cJSON_Delete(a);
+	cJSON_Delete(v);
+	free(file);
+	return out;
+}
+
 static int expand_each(struct submission *sub, struct pai *p,
 		       const char *engine, const char *then_engine,
 		       const struct pai_cancel *cancel, char *err,
@@ -179,8 +230,9 @@ static int expand_each(struct submission *sub, struct pai *p,
 	total = f.n + (sp->then ? 1 : 0);
 	sub->tasks = calloc(total, sizeof(*sub->tasks));
 	sub->prompts = calloc(f.n, sizeof(*sub->prompts));
+	sub->paths = calloc(f.n, sizeof(*sub->paths));
 	sub->reduce_deps = calloc(f.n, sizeof(*sub->reduce_deps));
-	if (!sub->tasks || !sub->prompts || !sub->reduce_deps) {
+	if (!sub->tasks || !sub->prompts || !sub->paths || !sub->reduce_deps) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -191,7 +243,12 @@ static int expand_each(struct submission *sub, struct pai *p,
 			goto out;
 		}
 		sub->n_prompts = i + 1;
+		if (!(sub->paths[i] = fanout_paths(sp, f.paths[i]))) {
+			r = -ENOMEM;
+			goto out;
+		}
 		fill(&sub->tasks[i], sp, engine, sub->base, &p->cfg);
+		sub->tasks[i].paths = sub->paths[i];
 		sub->tasks[i].prompt = sub->prompts[i];
 		sub->tasks[i].len = strlen(sub->prompts[i]);
 		sub->reduce_deps[i] = -(int64_t)(i + 1);
@@ -211,6 +268,146 @@ out:
 	return r;
 }
 
+/* Most files of the base commit a glob of paths is replaced by. */
+#define LOCK_MATCHES_MAX 256
+
+struct lockwalk {
+	const cJSON *globs;
+	cJSON **found;		/* per glob: the files it matched, or NULL */
+	bool *over;		/* per glob: more than LOCK_MATCHES_MAX */
+	size_t n;
+	const struct pai_cancel *cancel;
+	size_t seen;
+};
+
+/* A glob with a wildcard, but no "**": one that names a territory
+ * ("src", "**") keeps it whole, files to come included. */
+static bool has_wildcard(const char *glob)
+{
+	return strpbrk(glob, "*?[") != NULL && !strstr(glob, "**");
+}
+
+static int lock_collect(const char *path, void *arg)
+{
+	struct lockwalk *w = arg;
+	const cJSON *g;
+	size_t i = 0;
+	char *e;
+
+	if (++w->seen % FANOUT_CANCEL_EVERY == 0 &&
+	    pai_cancel_asked(w->cancel))
+		return -EINTR;
+	cJSON_ArrayForEach(g, w->globs) {
+		if (w->found[i] && !w->over[i] &&
+		    overlap_owns(g->valuestring, path)) {
+			if (cJSON_GetArraySize(w->found[i]) ==
+			    LOCK_MATCHES_MAX) {
+				w->over[i] = true;
+			} else {
+				if (!(e = glob_escape(path)))
+					return -ENOMEM;
+				cJSON_AddItemToArray(w->found[i],
+						     cJSON_CreateString(e));
+				free(e);
+			}
+		}
+		i++;
+	}
+	return 0;
+}
+
+/*
+ * What a task locks: its globs, each one with a wildcard (but no "**")
+ * that matches files of the base commit (at most LOCK_MATCHES_MAX)
+ * replaced by those files, so that two globs that could overlap in words but match
+ * different files run side by side. NULL (its paths) when none is.
+ */
+static int resolve_locks(struct submission *sub, struct pai *p,
+			 const struct pai_cancel *cancel, char *err,
+			 size_t errlen)
+{
+	struct lockwalk w = { 0 };
+	cJSON *out = NULL;
+	const cJSON *g;
+	bool any = false;
+	size_t i = 0;
+	int r = 0;
+
+	if (!sub->spec.paths || !(w.globs = cJSON_Parse(sub->spec.paths)))
+		return 0;
+	w.n = (size_t)cJSON_GetArraySize(w.globs);
+	w.cancel = cancel;
+	w.found = calloc(w.n, sizeof(*w.found));
+	w.over = calloc(w.n, sizeof(*w.over));
+	if (!w.found || !w.over) {
+		r = -ENOMEM;
+		goto out;
+	}
+	cJSON_ArrayForEach(g, w.globs)
+		if (has_wildcard(g->valuestring)) {
+			w.found[i++] = cJSON_CreateArray();
+			any = true;
+		} else {
+			i++;
+		}
+	if (!any)
+		goto out;
+	if ((r = gitrepo_each_path(p->repo, sub->base, lock_collect, &w, err,
+				   errlen)) < 0) {
+		if (r == -EINTR)
+			snprintf(err, errlen, "interrupted: 'paths' stopped"
+				 " after %zu paths; no task made", w.seen);
+		goto out;
+	}
+	out = cJSON_CreateArray();
+	i = 0;
+	cJSON_ArrayForEach(g, w.globs) {
+		const cJSON *f;
+
+		if (w.found[i] && !w.over[i] &&
+		    cJSON_GetArraySize(w.found[i]))
+			cJSON_ArrayForEach(f, w.found[i])
+				cJSON_AddItemToArray(out, cJSON_Duplicate(f, 1));
+		else
+			cJSON_AddItemToArray(out, cJSON_Duplicate(g, 1));
+		i++;
+	}
+	if (!(sub->locks = cJSON_PrintUnformatted(out)))
+		r = -ENOMEM;
+	else
+		sub->tasks[0].locks = sub->locks;
+out:
+	for (i = 0; w.found && i < w.n; i++)
+		cJSON_Delete(w.found[i]);
+	free(w.found);
+	free(w.over);
+	cJSON_Delete((cJSON *)w.globs);
+	cJSON_Delete(out);
+	return r;
+}
+
+/* The spec, or the one a template stands for ({"template": ...}). */
+static int parse(struct spec *sp, struct pai *p, const char *text,
+		 size_t len, char *err, size_t errlen)
+{
+	char *filled = NULL, msg[512];
+	int r;
+
+	if (memmem(text, len, "\"template\"", 10) &&
+	    (r = template_apply(p->repo, text, len, &filled, err,
+				errlen)) < 0)
+		return r;
+	if (!filled)
+		return spec_parse(sp, text, len, p->cfg.max_prompt, err,
+				  errlen);
+	r = spec_parse(sp, filled, strlen(filled), p->cfg.max_prompt, msg,
+		       sizeof(msg));
+	if (r < 0)
+		snprintf(err, errlen, "template: %s", msg);
+	free(filled);
+	return r;
+}
+
 int submit_prepare(struct submission *sub, struct pai *p, const char *text,
 		   size_t len, const struct pai_cancel *cancel, char *err,
 		   size_t errlen)
@@ -220,8 +417,7 @@ int submit_prepare(struct submission *sub, struct pai *p, const char *text,
 	int r;
 
 	memset(sub, 0, sizeof(*sub));
-	if ((r = spec_parse(sp, text, len, p->cfg.max_prompt, err,
-			    errlen)) < 0)
+	if ((r = parse(sp, p, text, len, err, errlen)) < 0)
 		return r;
 	if ((r = check_engine(p, sp, &engine, err, errlen)) < 0 ||
 	    (sp->then && (r = check_engine(p, sp->then, &then_engine, err,
@@ -252,6 +448,8 @@ int submit_prepare(struct submission *sub, struct pai *p, const char *text,
 	}
 	fill(sub->tasks, sp, engine, sub->base, &p->cfg);
 	sub->n = 1;
+	if ((r = resolve_locks(sub, p, cancel, err, errlen)) < 0)
+		goto fail;
 	return 0;
 fail:
 	submit_release(sub);
@@ -262,9 +460,13 @@ void submit_release(struct submission *sub)
 {
 	size_t i;
 
-	for (i = 0; i < sub->n_prompts; i++)
+	for (i = 0; i < sub->n_prompts; i++) {
 		free(sub->prompts[i]);
+		free(sub->paths ? sub->paths[i] : NULL);
+	}
 	free(sub->prompts);
+	free(sub->paths);
+	free(sub->locks);
 	free(sub->tasks);
 	free(sub->reduce_deps);
 	spec_release(&sub->spec);

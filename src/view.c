@@ -147,6 +147,22 @@ static const char readme_text[] =
 "budget ENGINE 50) raises it. Costs are the engines' own or their tokens\n"
 "times [price \"MODEL\"]; an engine that reports nothing spends nothing.\n"
 "\n"
+"Paths: {\"paths\": [\"src/ui\", \"docs/*.md\"]} in a spec says what a task may\n"
+"change (globs as in each; src/ui owns all under it; a fan-out task owns\n"
+"its {file}). Tasks whose paths may overlap never run at once\n"
+"(parallelai.pathLocks on | off | strict: then a task without paths owns\n"
+"everything): the later stays queued, waiting_for: paths held by task 7.\n"
+"Changes outside its paths (outside_paths in status, event outside_paths)\n"
+"fail the task (parallelai.outsidePaths fail), are kept (keep) or left\n"
+"uncommitted in its worktree (drop); nothing is deleted.\n"
+"\n"
+"Templates: {\"template\": \"tests\", \"vars\": {\"files\": \"src/*.c\"}} in\n"
+"tasks/new fills a template's {variables}; the spec's other fields win.\n"
+"templates/ lists them (repository's .parallelai/templates/, then the\n"
+"user's ~/.config/parallelai/templates/, then the shipped ones: review,\n"
+"tests, docs, types, security-review); templates/README says how to\n"
+"write one.\n"
+"\n"
 "The merge queue: with a check set, merge all (or queue in tasks/N/ctl)\n"
 "queues finished tasks; in batches of parallelai.queueBatch (4) it merges\n"
 "them onto the base branch's tip in memory, runs the check in a scratch\n"
@@ -488,8 +504,8 @@ static void kv_deps(struct kv *kv, struct pai *p, int64_t id)
 	free(ids);
 }
 
-/* labels: ui fast (the array itself in task.json) */
-static void kv_labels(struct kv *kv, const char *labels)
+/* labels: ui fast (the array itself in task.json); paths alike */
+static void kv_words(struct kv *kv, const char *key, const char *labels)
 {
 	cJSON *a = labels ? cJSON_Parse(labels) : NULL, *e;
 
@@ -498,10 +514,10 @@ static void kv_labels(struct kv *kv, const char *labels)
 		return;
 	}
 	if (kv->json) {
-		cJSON_AddItemToObject(kv->json, "labels", a);
+		cJSON_AddItemToObject(kv->json, key, a);
 		return;
 	}
-	buf_puts(kv->text, "labels:");
+	buf_printf(kv->text, "%s:", key);
 	cJSON_ArrayForEach(e, a)
 		if (cJSON_IsString(e)) {
 			buf_puts(kv->text, " ");
@@ -509,6 +525,24 @@ static void kv_labels(struct kv *kv, const char *labels)
 		}
 	buf_puts(kv->text, "\n");
 	cJSON_Delete(a);
+}
+
+/* paths: src/ui docs/a.md, what its last run changed outside them
+ * (outside_paths: a.c), and while it waits for them, who holds them:
+ * waiting_for: paths held by task 7 */
+static void kv_paths(struct kv *kv, struct pai *p, const struct task *t)
+{
+	char *json = NULL, *outside = NULL, why[96];
+
+	if (store_task_outside(p->store, t->id, &json, &outside) == 0) {
+		kv_words(kv, "paths", json);
+		kv_words(kv, "outside_paths", outside);
+	}
+	free(json);
+	free(outside);
+	if (t->state == TASK_QUEUED &&
+	    sched_waiting_for(p->sched, t->id, why, sizeof(why)) == 0)
+		kv_str(kv, "waiting_for", why);
 }
 
 int view_task_depends(struct pai *p, const struct task *t, struct buf *out)
@@ -686,7 +720,8 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 		kv_str(&kv, "waiting_for", "budget");
 	kv_task_budget(&kv, t);
 	kv_deps(&kv, p, t->id);
-	kv_labels(&kv, t->labels);
+	kv_words(&kv, "labels", t->labels);
+	kv_paths(&kv, p, t);
 	kv_str(&kv, "model", t->model);
 	if (t->input_tokens || t->output_tokens) {
 		kv_num(&kv, "input_tokens", t->input_tokens);

@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "checkrun.h"
+#include "config.h"
 #include "engine.h"
 #include "events.h"
 #include "pai.h"
@@ -200,6 +201,44 @@ static void engine_gone(struct run *r, int64_t id)
 	store_task_set_pid(r->s->p->store, id, 0);
 }
 
+/*
+ * A passed check, but files changed outside the task's paths
+ * (outsidePaths = fail): the next round's prompt, which names them and
+ * asks for them back, or NULL when there are none.
+ */
+static char *outside_prompt(struct run *r, const struct task *t, int round,
+			    int n_rounds, size_t *len)
+{
+	struct pai *p = r->s->p;
+	struct outside o;
+	char words[1024], err[256], *paths = NULL, *s = NULL;
+	int n;
+
+	if (p->cfg.outside_paths != OUTSIDE_FAIL ||
+	    sched_outside(&o, p, t, t->worktree, err, sizeof(err)) < 0)
+		return NULL;
+	if (o.n && store_task_paths(p->store, t->id, &paths) == 0) {
+		sched_outside_words(&o, words, sizeof(words));
+		n = asprintf(&s, "# parallelai: round %d of %d. This task may"
+			     " change only its paths, %s, and it changed files"
+			     " outside them: %s.\n# Put each of those back as it"
+			     " was (git checkout -- FILE for a changed one;"
+			     " remove a new one) and do not change them again."
+			     "\n\n%.*s", round, n_rounds, paths ? paths : "",
+			     words, (int)t->prompt_len, t->prompt);
+		if (n < 0)
+			s = NULL;
+		else
+			*len = (size_t)n;
+		sched_log_line(r->logfd, "--- parallelai: attempt %d, round %d"
+			       " of %d: changed outside its paths: %s ---",
+			       t->attempts, round, n_rounds, words);
+	}
+	free(paths);
+	sched_outside_release(&o);
+	return s;
+}
+
 /* The engine in rounds, while its check fails and rounds are left. */
 static int rounds(struct run *r, struct task *t, const struct task_check *c,
 		  int *code, int *cancel, char **agent_error, char *err,
@@ -208,7 +247,7 @@ static int rounds(struct run *r, struct task *t, const struct task_check *c,
 	struct pai *p = r->s->p;
 	struct task rt = *t;	/* the prompt of a fix round in place */
 	char how[64], exitp[PATH_MAX];
-	char *fix = NULL;
+	char *fix = NULL, *back;
 	struct check_outcome o;
 	struct buf tail;
 	int round = 1, ret;
@@ -241,6 +280,17 @@ static int rounds(struct run *r, struct task *t, const struct task_check *c,
 			snprintf(r->check_failed, sizeof(r->check_failed),
 				 "check failed: %s %s", c->command, how);
 			log_failed(r, round, c->fix_rounds + 1);
+		}
+		/* Passed, but outside its paths: a round to put them back. */
+		if (g == GATE_PASSED && round <= c->fix_rounds &&
+		    (back = outside_prompt(r, t, round + 1, c->fix_rounds + 1,
+					   &rt.prompt_len))) {
+			buf_release(&tail);
+			free(fix);
+			free(*agent_error);
+			*agent_error = NULL;
+			rt.prompt = fix = back;
+			continue;
 		}
 		if (g != GATE_FAILED || round > c->fix_rounds) {
 			buf_release(&tail);

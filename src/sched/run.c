@@ -560,13 +560,17 @@ void sched_conclude(struct run *r, const struct task *t, const char *wt,
 	struct gitwork_author author = { p->cfg.author_name,
 					 p->cfg.author_email };
 	char msg[1024], commit[OID_HEX_SIZE] = "", err[PATH_MAX + 1024];
+	struct outside out;
+	const char **skip = NULL;
 
 	commit_message(t, msg, sizeof(msg));
 	/* A sandboxed run committed on a detached HEAD: the branch takes
 	 * its commits, and HEAD is on the branch again before ours. */
 	if (gitwork_reattach(wt, t->branch, err, sizeof(err)) < 0)
 		sched_log_line(r->logfd, "parallelai: %s", err);
-	if (gitwork_commit_all(wt, msg, &author,
+	/* Changes outside its paths: outsidePaths = drop leaves them out. */
+	sched_outside_begin(r, t, wt, &out, &skip);
+	if (gitwork_commit_all(wt, msg, &author, skip ? skip :
 			       (const char *const *)p->cfg.copy, commit, err,
 			       sizeof(err)) < 0) {
 		/* rm -rf of the worktree under a running engine: say that,
@@ -577,7 +581,7 @@ void sched_conclude(struct run *r, const struct task *t, const char *wt,
 				 (long long)t->id, wt);
 		sched_log_line(r->logfd, "parallelai: %s", err);
 		finish(r, TASK_FAILED, code, NULL, err);
-		return;
+		goto out;
 	}
 	if (cancel) {
 		finish(r, TASK_CANCELLED, code, commit, "cancelled");
@@ -598,6 +602,12 @@ void sched_conclude(struct run *r, const struct task *t, const char *wt,
 		/* Its fix rounds were the retries a check gets. */
 		r->retries = 0;
 		finish(r, TASK_FAILED, code, commit, r->check_failed);
+	} else if (code == 0 && out.n &&
+		   p->cfg.outside_paths == OUTSIDE_FAIL) {
+		/* Committed, so nothing is lost; not done: not what it was
+		 * given to change. */
+		sched_outside_fail(r, &out, err, sizeof(err));
+		finish(r, TASK_FAILED, code, commit, err);
 	} else if (code == 0) {
 		finish(r, TASK_DONE, code, commit, NULL);
 	} else if (agent_error) {
@@ -611,6 +621,9 @@ void sched_conclude(struct run *r, const struct task *t, const char *wt,
 			 err);
 		finish(r, TASK_FAILED, code, commit, err);
 	}
+out:
+	free(skip);
+	sched_outside_release(&out);
 }
 
 /* workers/N/log follows the slot: this run's part of the task's log
@@ -727,6 +740,7 @@ static void release_run(struct run *r)
 	pthread_cond_broadcast(&s->wake);
 	pthread_cond_broadcast(&s->idle);
 	pthread_mutex_unlock(&s->lock);
+	sched_owned_release(&r->owned);
 	free(r->engine);
 	free(r);
 }

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -46,10 +47,26 @@ struct budget_scope {
 	bool reached;
 };
 
+/* The paths a task owns (sched/locks.c): globs, or all of them. */
+struct owned {
+	char **globs;
+	size_t n;
+	bool all;		/* pathLocks = strict and it names none */
+};
+
+/* A queued task passed over for paths: held by a running task, or
+ * wanted by one ahead of it in the queue (ahead). */
+struct path_wait {
+	int64_t task;
+	int64_t holder;
+	bool ahead;
+};
+
 struct run {
 	struct sched *s;
 	int64_t id;
 	char *engine;		/* for limits per engine and the breaker */
+	struct owned owned;	/* the paths it holds while it runs */
 	int attempt;		/* this one, from 1 */
 	int retries;		/* the task's, for the retry policy */
 	int timeout;		/* seconds, 0: none */
@@ -93,6 +110,8 @@ struct sched {
 		size_t n;
 		bool blocked;	/* a start was held back by one */
 	} budget;
+	struct path_wait *waits;	/* from the last look at the queue */
+	size_t n_waits, max_waits;
 	pthread_t thread;
 };
 
@@ -151,6 +170,39 @@ void sched_budget_release(struct sched *s);
 struct budget_scope *sched_budget_engine(struct sched *s, const char *name);
 size_t sched_budget_gate(struct sched *s, const char **out, size_t room,
 			 bool *all);
+
+/* locks.c */
+/* The queued task to start next (as store_task_next_queued_except) whose
+ * paths are free, with the paths it will hold; the ones passed over are
+ * noted for sched_waiting_for. -ENOENT when none may start. */
+int sched_pick(struct sched *s, const char *const *engines, size_t n,
+	       int64_t *id, struct owned *owned);
+void sched_owned_release(struct owned *o);
+
+/* outside.c */
+/* The files a run changed outside its task's paths, NULL-terminated. */
+struct outside {
+	char **files;		/* NULL when none */
+	size_t n;
+};
+/* Found in wt against the task's base; none when it names no paths. */
+int sched_outside(struct outside *o, struct pai *p, const struct task *t,
+		  const char *wt, char *err, size_t errlen);
+void sched_outside_release(struct outside *o);
+/* "a.c, b/x.h" (the first 20, then "and N more") */
+void sched_outside_words(const struct outside *o, char *out, size_t len);
+/* As a JSON array (malloc'd). */
+char *sched_outside_json(const struct outside *o);
+/* outsidePaths = fail: why in why ("changed outside its paths: a.c"),
+ * and no retry. */
+void sched_outside_fail(struct run *r, const struct outside *o, char *why,
+			size_t len);
+/* Before the commit: what the run changed outside its paths found, kept
+ * in the store, logged and in events (outside_paths), and what the
+ * commit skips in *skip (worktree.copy's files, and those outside under
+ * outsidePaths = drop; free it, not its strings). */
+int sched_outside_begin(struct run *r, const struct task *t, const char *wt,
+			struct outside *o, const char ***skip);
 
 /* scheduler.c */
 int sched_resize_slots(struct sched *s, int n);

@@ -93,6 +93,7 @@ static void start_runnable(struct sched *s)
 		return;
 	for (k = 1; k <= s->workers && !s->paused && !s->stopping; k++) {
 		struct run *r;
+		struct owned owned;
 		pthread_t th;
 		int64_t id;
 
@@ -102,14 +103,19 @@ static void start_runnable(struct sched *s)
 		n_open += breakers_open(&s->breakers, pai_now_ms(),
 					open + n_open, 16);
 		n_open += engines_at_max(s, open + n_open, 16);
-		if (store_task_next_queued_except(s->p->store, open, n_open,
-						  &id) < 0)
+		/* Path locks: a task whose paths are held waits. */
+		if (sched_pick(s, open, n_open, &id, &owned) < 0)
 			return;
-		if (store_task_start(s->p->store, id, k) < 0)
+		if (store_task_start(s->p->store, id, k) < 0) {
+			sched_owned_release(&owned);
 			return;
+		}
 		r = calloc(1, sizeof(*r));
-		if (!r)
+		if (!r) {
+			sched_owned_release(&owned);
 			goto undo;
+		}
+		r->owned = owned;
 		r->s = s;
 		r->id = id;
 		r->slot = k;
@@ -121,6 +127,7 @@ static void start_runnable(struct sched *s)
 		if (pthread_create(&th, NULL, sched_run_main, r) != 0) {
 			s->slots[k - 1].run = NULL;
 			s->runs--;
+			sched_owned_release(&r->owned);
 			free(r);
 			goto undo;
 		}
@@ -226,6 +233,7 @@ void sched_stop(struct sched *s)
 	pthread_mutex_destroy(&s->lock);
 	breakers_release(&s->breakers);
 	sched_budget_release(s);
+	free(s->waits);
 	free(s->slots);
 	free(s);
 }

@@ -21,6 +21,62 @@ int st_set_check_spec_locked(struct store *st, int64_t id,
 			 n->fix_rounds);
 }
 
+int st_set_paths_locked(struct store *st, int64_t id,
+			const struct task_new *n)
+{
+	return n->paths ? st_update(st, S_SET_PATHS, "Iss", id, n->paths,
+				    n->locks) : 0;
+}
+
+int store_task_paths(struct store *st, int64_t id, char **json)
+{
+	return store_task_outside(st, id, json, NULL);
+}
+
+int store_task_locks(struct store *st, int64_t id, char **json)
+{
+	sqlite3_stmt *s;
+	int error, oom = 0;
+
+	*json = NULL;
+	pthread_mutex_lock(&st->lock);
+	if ((error = st_row(st, S_GET_PATHS, &s, "I", id)) == 0) {
+		*json = st_column_strdup(s, 2, &oom);
+		st_stmt_done(s);
+		if (oom)
+			error = -ENOMEM;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int store_task_outside(struct store *st, int64_t id, char **paths,
+		       char **outside)
+{
+	sqlite3_stmt *s;
+	int error, oom = 0;
+
+	*paths = NULL;
+	if (outside)
+		*outside = NULL;
+	pthread_mutex_lock(&st->lock);
+	if ((error = st_row(st, S_GET_PATHS, &s, "I", id)) == 0) {
+		*paths = st_column_strdup(s, 0, &oom);
+		if (outside)
+			*outside = st_column_strdup(s, 1, &oom);
+		st_stmt_done(s);
+		if (oom)
+			error = -ENOMEM;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int store_task_set_outside(struct store *st, int64_t id, const char *json)
+{
+	return st_write(st, S_SET_OUTSIDE, "Is", id, json);
+}
+
 void task_check_release(struct task_check *c)
 {
 	free(c->command);

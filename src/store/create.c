@@ -46,7 +46,8 @@ static int create_locked(struct store *st, const struct task_new *n,
 			    n->plan)) < 0)
 		return error;
 	id = sqlite3_last_insert_rowid(st->db);
-	if ((error = st_set_check_spec_locked(st, id, n)) < 0)
+	if ((error = st_set_check_spec_locked(st, id, n)) < 0 ||
+	    (error = st_set_paths_locked(st, id, n)) < 0)
 		return error;
 
 	/* The branch name needs the id, which only exists after the insert;

@@ -201,6 +201,14 @@ static const char *const migrations[] = {
 	"  cost_usd REAL NOT NULL"
 	");"
 	"CREATE INDEX spend_by_at ON spend(at);",
+	/* 12: the paths a task owns, a JSON array of globs (NULL: none;
+	 * the scheduler's path locks, sched/locks.c). */
+	"ALTER TABLE tasks ADD COLUMN paths TEXT;"
+	/* and what its last run changed outside them (a JSON array), and
+	 * the paths it locks: its globs, those that matched files of its
+	 * base commit replaced by the files (NULL: its paths). */
+	"ALTER TABLE tasks ADD COLUMN outside TEXT;"
+	"ALTER TABLE tasks ADD COLUMN locks TEXT;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -329,6 +337,10 @@ static const char *const stmt_sql[S_COUNT] = {
 			" check_exit, check_round FROM tasks WHERE id = ?1",
 	[S_SET_CHECK] = "UPDATE tasks SET check_state = ?2, check_exit = ?3,"
 			" check_round = ?4, updated = ?5 WHERE id = ?1",
+	[S_SET_PATHS] = "UPDATE tasks SET paths = ?2, locks = ?3 WHERE id = ?1",
+	[S_GET_PATHS] = "SELECT paths, outside, coalesce(locks, paths)"
+			" FROM tasks WHERE id = ?1",
+	[S_SET_OUTSIDE] = "UPDATE tasks SET outside = ?2 WHERE id = ?1",
 	/* The merge queue (mergeq.c). A task ended in the queue (landed,
 	 * rejected, dropped) may join it again at its end; one in it
 	 * keeps its place (no row changes: -EEXIST). */
@@ -395,6 +407,9 @@ static const char *const stmt_what[S_COUNT] = {
 	[S_SET_CHECK_SPEC] = "cannot record task check",
 	[S_GET_CHECK] = "cannot read task check",
 	[S_SET_CHECK] = "cannot record task check",
+	[S_SET_PATHS] = "cannot record the task's paths",
+	[S_GET_PATHS] = "cannot read the task's paths",
+	[S_SET_OUTSIDE] = "cannot record the task's paths",
 	[S_MQ_ADD] = "cannot add to the merge queue",
 	[S_MQ_SET] = "cannot update the merge queue",
 	[S_MQ_RESUME] = "cannot resume the merge queue",

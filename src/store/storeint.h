@@ -97,6 +97,9 @@ enum stmt_id {
 	S_OUTBOX_NEXT,
 	S_OUTBOX_RETRY,
 	S_OUTBOX_REMOVE,
+	S_SET_PATHS,
+	S_GET_PATHS,
+	S_SET_OUTSIDE,
 	S_COUNT
 };
 
@@ -186,6 +189,9 @@ int st_branch_owner_locked(struct store *st, const char *name,
 
 /* checks.c */
 /* Record a new task's check command and fix rounds (none: nothing). */
+/* The paths a new task owns (checks.c). */
+int st_set_paths_locked(struct store *st, int64_t id,
+			const struct task_new *n);
 int st_set_check_spec_locked(struct store *st, int64_t id,
 			     const struct task_new *n);
 

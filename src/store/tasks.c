@@ -283,17 +283,22 @@ int store_task_next_queued(struct store *st, int64_t *id)
  * down): rare, so its statement is made for the call, not cached. */
 static int next_queued_except_locked(struct store *st,
 				     const char *const *engines, size_t n,
+				     const int64_t *skip, size_t n_skip,
 				     int64_t *id)
 {
 	sqlite3_stmt *s = NULL;
-	char sql[512];
+	char sql[1024];
 	size_t i, len;
 	int rc, error = 0;
 
 	len = (size_t)snprintf(sql, sizeof(sql), "SELECT id FROM tasks"
 			       " WHERE state = 'queued' AND"
-			       " not_before <= ?1 AND engine NOT IN (?");
-	for (i = 1; i < n; i++)
+			       " not_before <= ?1 AND engine NOT IN (''");
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(sql + len, sizeof(sql) - len, ",?");
+	len += (size_t)snprintf(sql + len, sizeof(sql) - len,
+				") AND id NOT IN (0");
+	for (i = 0; i < n_skip; i++)
 		len += (size_t)snprintf(sql + len, sizeof(sql) - len, ",?");
 	snprintf(sql + len, sizeof(sql) - len,
 		 ") ORDER BY priority DESC, id LIMIT 1");
@@ -303,6 +308,8 @@ static int next_queued_except_locked(struct store *st,
 		for (i = 0; i < n; i++)
 			sqlite3_bind_text(s, (int)i + 2, engines[i], -1,
 					  SQLITE_STATIC);
+		for (i = 0; i < n_skip; i++)
+			sqlite3_bind_int64(s, (int)(i + n) + 2, skip[i]);
 		rc = sqlite3_step(s);
 		if (rc == SQLITE_ROW)
 			*id = sqlite3_column_int64(s, 0);
@@ -319,14 +326,23 @@ int store_task_next_queued_except(struct store *st,
 				  const char *const *engines, size_t n,
 				  int64_t *id)
 {
+	return store_task_next_queued_skip(st, engines, n, NULL, 0, id);
+}
+
+int store_task_next_queued_skip(struct store *st,
+				const char *const *engines, size_t n,
+				const int64_t *skip, size_t n_skip,
+				int64_t *id)
+{
 	sqlite3_stmt *s;
 	int error;
 
-	if (n > 32)
+	if (n > 32 || n_skip > STORE_SKIP_MAX)
 		return -EINVAL;
 	pthread_mutex_lock(&st->lock);
-	if (n) {
-		error = next_queued_except_locked(st, engines, n, id);
+	if (n || n_skip) {
+		error = next_queued_except_locked(st, engines, n, skip, n_skip,
+						  id);
 	} else if ((error = st_row(st, S_NEXT_QUEUED, &s, "I",
 				   st_now_ms())) == 0) {
 		*id = sqlite3_column_int64(s, 0);

@@ -187,6 +187,8 @@ SCHEMA_UNDO = {
     9: ['DROP TABLE merge_queue'],
     10: ['DROP TABLE outbox'],
     11: ['DROP TABLE spend'],
+    12: ['ALTER TABLE tasks DROP COLUMN paths', 'ALTER TABLE tasks DROP COLUMN outside',
+         'ALTER TABLE tasks DROP COLUMN locks'],
 }
 
 

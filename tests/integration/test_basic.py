@@ -332,7 +332,7 @@ class TestTaskFiles(PaiTestCase):
                          ['README', 'conflicts', 'conflicts.json', 'ctl', 'events',
                           'index.html', 'merge-order', 'metrics', 'plans', 'queue',
                           'queue.json', 'status', 'status.json', 'tasks',
-                          'timeline.svg', 'workers'])
+                          'templates', 'timeline.svg', 'workers'])
 
     def test_readme_describes_layout(self):
         text = self.m.read('README')

@@ -66,7 +66,8 @@ class TestInterruptedCommands(PaiTestCase):
         super().setUp()
         # one task per file, each adding a file of its own: no conflicts
         self.m.write_new(json.dumps({'prompt': 'echo out > {file}.out',
-                                     'each': 'f/*.txt'}) + '\n')
+                                     'each': 'f/*.txt',
+                                     'paths': ['{file}', '{file}.out']}) + '\n')
         self.ids = self.m.task_ids()
         self.assertEqual(len(self.ids), TASKS)
         for t in self.ids:

@@ -412,6 +412,29 @@ class TestCommandPlanner(PlannerTestCase):
             ({'tasks': [{'name': 'a', 'prompt': 'true', 'depends': ['a']}]}, 'cycle'),
         ])
 
+    def test_paths_of_the_plans_tasks_and_their_overlaps(self):
+        plan = {'tasks': [
+            {'name': 'a', 'prompt': 'echo a > src/a.txt', 'paths': ['src']},
+            {'name': 'b', 'prompt': 'echo b >> src/hello.c', 'paths': ['src/hello.c']},
+            {'name': 'c', 'prompt': 'echo c > notes.txt', 'paths': ['notes.txt']},
+        ]}
+        self.set_answer(json.dumps(plan))
+        pid = self.new_plan('three, two of them in src')
+        a, b, c = self.assertCreated(pid, 3)
+        self.assertEqual(self.m.status(a).get('paths'), 'src')
+        self.assertEqual(self.m.status(b).get('paths'), 'src/hello.c')
+        text = self.m.read('plans/%d/status' % pid)
+        self.assertEqual([l for l in text.splitlines() if l.startswith('overlap:')],
+                         ['overlap: a b (src, src/hello.c)'])
+        for t in (a, b, c):
+            self.assertDone(t)
+        self.check_failing_answers([
+            ({'tasks': [{'name': 'a', 'prompt': 'true', 'paths': 'src'}]},
+             "task 'a': 'paths' must be a non-empty array of globs"),
+            ({'tasks': [{'name': 'a', 'prompt': 'true', 'paths': ['a//b']}]},
+             "('a//b' is not one)"),
+        ])
+
     def test_at_the_fanout_limit_is_fine(self):
         self.set_answer(json.dumps({'tasks': [{'name': 'n%d' % i, 'prompt': 'true'}
                                               for i in range(3)]}))

@@ -617,6 +617,9 @@ class TestFanout(SchedTestCase):
                 f.write(rel + '\n')
         git(repo, 'add', '-A')
         git(repo, 'commit', '-q', '-m', 'fifty files')
+        # each task owns its {file} and copies it to out/ beside it:
+        # kept (test_paths.py has what outsidePaths = fail does)
+        git(repo, 'config', 'parallelai.outsidePaths', 'keep')
 
     def fan_out(self):
         before = set(self.m.task_ids())

@@ -23,6 +23,9 @@ static const char *const schema_undo[] = {
 	[9] = "DROP TABLE merge_queue;",
 	[10] = "DROP TABLE outbox;",
 	[11] = "DROP TABLE spend;",
+	[12] = "ALTER TABLE tasks DROP COLUMN paths;"
+	       "ALTER TABLE tasks DROP COLUMN outside;"
+	       "ALTER TABLE tasks DROP COLUMN locks;",
 };
 
 /* The database at db as schema `version`: SQLITE_OK or the error. */

@@ -112,6 +112,32 @@ static void test_check_settings(void)
 	config_release(&c);
 }
 
+static void test_path_settings(void)
+{
+	struct config c;
+	char err[256] = "";
+
+	config_init(&c);
+	CHECK(c.path_locks == PATH_LOCKS_ON && c.outside_paths == OUTSIDE_FAIL);
+	sh("git init -q %s/pl && git -C %s/pl config parallelai.pathLocks strict"
+	   " && git -C %s/pl config parallelai.outsidePaths drop", dir, dir, dir);
+	CHECK(config_load(&c, "pl", err, sizeof(err)) == 0);
+	CHECK(c.path_locks == PATH_LOCKS_STRICT &&
+	      c.outside_paths == OUTSIDE_DROP);
+	CHECK(config_set(&c, "pathlocks", "off", err, sizeof(err)) == 0);
+	CHECK(c.path_locks == PATH_LOCKS_OFF);
+	CHECK(config_set(&c, "pathlocks", "true", err, sizeof(err)) == 0);
+	CHECK(c.path_locks == PATH_LOCKS_ON);
+	CHECK(config_set(&c, "outsidepaths", "keep", err, sizeof(err)) == 0);
+	CHECK(c.outside_paths == OUTSIDE_KEEP);
+	CHECK(config_set(&c, "pathlocks", "sometimes", err,
+			 sizeof(err)) == -EINVAL);
+	CHECK(config_set(&c, "outsidepaths", "delete", err,
+			 sizeof(err)) == -EINVAL);
+	config_release(&c);
+}
+
+
 /* [notify "NAME"]: several headers add up; a bad url or header is
  * refused by its key, never its value (a secret) */
 static void test_notify_sections(void)
@@ -212,6 +238,7 @@ int main(void)
 	RUN(test_precedence_repo_then_file_then_home_then_options);
 	RUN(test_bad_values_are_refused_with_the_key);
 	RUN(test_check_settings);
+	RUN(test_path_settings);
 	RUN(test_notify_sections);
 	RUN(test_budget_settings);
 	git_libgit2_shutdown();

@@ -186,6 +186,32 @@ static void test_each_and_then(void)
 	free(x);
 }
 
+static void test_paths(void)
+{
+	struct spec sp;
+	char err[256];
+	const char *s;
+
+	CHECK(parse(&sp, "{\"prompt\": \"p\", \"paths\": [\"src/ui\", \"*.md\"],"
+		    " \"each\": \"*\", \"then\": {\"prompt\": \"r\","
+		    " \"paths\": [\"R.md\"]}}", 1000) == 0);
+	CHECK_STR(sp.paths, "[\"src/ui\",\"*.md\"]");
+	CHECK(sp.then && sp.then->paths &&
+	      !strcmp(sp.then->paths, "[\"R.md\"]"));
+	spec_release(&sp);
+	s = "{\"prompt\": \"p\", \"paths\": []}";
+	CHECK(spec_parse(&sp, s, strlen(s), 100, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "'paths' must be a non-empty array") != NULL);
+	s = "{\"prompt\": \"p\", \"paths\": \"src\"}";
+	CHECK(spec_parse(&sp, s, strlen(s), 100, err, sizeof(err)) == -EINVAL);
+	s = "{\"prompt\": \"p\", \"paths\": [\"src/\"]}";
+	CHECK(spec_parse(&sp, s, strlen(s), 100, err, sizeof(err)) == -EINVAL);
+	CHECK_STR(err, "task spec: in 'paths', 'src/' has an empty segment"
+		  " (a leading, trailing or double '/')");
+	s = "{\"prompt\": \"p\", \"paths\": [\"a\\nb\"]}";
+	CHECK(spec_parse(&sp, s, strlen(s), 100, err, sizeof(err)) == -EINVAL);
+}
+
 /* A spec with one field of the given JSON value; its parse result. */
 static int with(const char *field, const char *json, char *err, size_t n)
 {
@@ -451,6 +477,7 @@ int main(void)
 	RUN(test_scheduling_fields);
 	RUN(test_check_fields);
 	RUN(test_each_and_then);
+	RUN(test_paths);
 	RUN(test_branch_names_that_alias_refs_are_refused);
 	RUN(test_control_characters_in_shown_fields_are_refused);
 	RUN(test_json_is_one_object_with_each_key_once);
