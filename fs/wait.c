@@ -316,6 +316,7 @@ static void changed(void *arg, int64_t id)
 	struct poller **pp = &pollers, *q;
 
 	(void)arg;
+	fs_cache_changed(id);
 	pthread_mutex_lock(&wait_lock);
 	while ((q = *pp)) {
 		if (!id || !q->task || q->task == id) {
