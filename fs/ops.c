@@ -523,7 +523,7 @@ static void *pai_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->attr_timeout = 0;
 	cfg->negative_timeout = 0;
 	cfg->kernel_cache = 0;
-	cfg->direct_io = 1;
+	cfg->direct_io = 0;	/* per open: pai_open */
 	cfg->use_ino = 0;
 	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
