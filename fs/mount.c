@@ -68,8 +68,9 @@ static struct fuse *_Atomic cached_fuse;
 
 void fs_cache_changed(int64_t id)
 {
-	static const char *const files[] = { "", "/prompt", "/task.json",
-					     "/diff", "/files", "/status" };
+	/* those fs_keep_cache lets the kernel keep */
+	static const char *const files[] = { "prompt", "task.json", "diff",
+					     "files" };
 	struct fuse *f = cached_fuse;
 	char path[64];
 	size_t i;
@@ -80,7 +81,7 @@ void fs_cache_changed(int64_t id)
 	if (!f || !id)
 		return;
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(path, sizeof(path), "/tasks/%lld%s", (long long)id,
+		snprintf(path, sizeof(path), "/tasks/%lld/%s", (long long)id,
 			 files[i]);
 		/* -ENOENT: the kernel holds nothing of it */
 		fuse_invalidate_path(f, path);
