@@ -195,9 +195,9 @@ extern const struct fuse_operations fs_ops;
 
 /* mount */
 void fs_handle_link(struct handle *h);
+void fs_handle_free(struct handle *h);
 /* From the watch's thread (never a request handler): task id (0: some)
  * changed, drop what the kernel keeps of its files. */
 void fs_cache_changed(int64_t id);
-void fs_handle_free(struct handle *h);
 
 #endif
