@@ -161,6 +161,28 @@ static int64_t size_stamp(const struct node *n, const struct task *t)
 	return t->updated;
 }
 
+/*
+ * Whether an open of this file may keep the kernel's page cache: the
+ * files of a task that cannot change until a command changes the task
+ * (its record's updated stamp moves, and the watch's listener
+ * invalidates them: fs_cache_changed). Live files (status, log, events)
+ * never: their sizes and text must be fresh at every read.
+ */
+bool fs_keep_cache(const struct node *n, const struct task *t)
+{
+	switch (n->e->kind) {
+	case K_T_PROMPT:
+	case K_T_JSON:
+	case K_T_DIFF:
+	case K_T_FILES:
+		break;
+	default:
+		return false;
+	}
+	return t && t->state != TASK_WAITING && t->state != TASK_BLOCKED &&
+	       size_stamp(n, t) != 0;
+}
+
 static struct size_slot *size_slot(struct size_cache *c, const struct node *n)
 {
 	uint64_t h = (uint64_t)n->task * 31 + (uint64_t)n->e->kind;

@@ -171,6 +171,8 @@ int64_t fs_content_time(struct pai *p, const struct node *n,
 bool fs_task_node(const struct node *n);
 int fs_getattr_node(struct pai_fs *fs, const struct node *nd,
 		    const struct task *tp, struct stat *st);
+/* Whether an open of n (of task t) may keep the page cache. */
+bool fs_keep_cache(const struct node *n, const struct task *t);
 
 /* wait: reads of wait files block without h->lock (fs/wait.c) */
 #define FS_WAIT_MAX 1000	/* reads blocked at once; EAGAIN past it */
@@ -198,5 +200,8 @@ extern const struct fuse_operations fs_ops;
 /* mount */
 void fs_handle_link(struct handle *h);
 void fs_handle_free(struct handle *h);
+/* From the watch's thread (never a request handler): task id (0: some)
+ * changed, drop what the kernel keeps of its files. */
+void fs_cache_changed(int64_t id);
 
 #endif

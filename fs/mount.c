@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,37 @@ void fs_handle_free(struct handle *h)
 	buf_release(&h->line);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
+}
+
+/* ---- what the kernel keeps ---------------------------------------------- */
+
+/*
+ * The mount whose kernel caches fs_cache_changed drops: set once mounted,
+ * cleared before unmounting (and the watch's listener is gone by then:
+ * fs_wait_stop waits for a call under way).
+ */
+static struct fuse *_Atomic cached_fuse;
+
+void fs_cache_changed(int64_t id)
+{
+	/* those fs_keep_cache lets the kernel keep */
+	static const char *const files[] = { "prompt", "task.json", "diff",
+					     "files" };
+	struct fuse *f = cached_fuse;
+	char path[64];
+	size_t i;
+
+	/* id 0 (many at once): their stamps moved, and with
+	 * auto_inval_data the kernel drops pages whose mtime moved at the
+	 * next getattr (attr_timeout is 0). */
+	if (!f || !id)
+		return;
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "/tasks/%lld/%s", (long long)id,
+			 files[i]);
+		/* -ENOENT: the kernel holds nothing of it */
+		fuse_invalidate_path(f, path);
+	}
 }
 
 /* ---- the watch on the mount table ---------------------------------------- */
@@ -205,6 +237,7 @@ int pai_fs_mount(struct pai_fs **out, struct pai *p, const char *mountpoint,
 		goto fail;
 	}
 	fs->mounted = 1;
+	cached_fuse = fs->fuse;
 	if (fuse_set_signal_handlers(fuse_get_session(fs->fuse)) != 0) {
 		snprintf(err, errlen, "cannot set signal handlers");
 		goto fail;
@@ -245,6 +278,8 @@ void pai_fs_free(struct pai_fs *fs)
 	/* before the signal handlers go: its SIGTERM must not kill us */
 	mtab_watch_stop(fs);
 	fs_wait_stop(fs->p);
+	if (cached_fuse == fs->fuse)
+		cached_fuse = NULL;
 	while (open_handles.next != &open_handles)
 		fs_handle_free(open_handles.next);
 	if (fs->fuse) {

@@ -5,8 +5,19 @@
  *
  * Sizes never lie: getattr renders a generated file to learn its length,
  * logs are stat'ed fresh, and attribute caching is off, because tail -f
- * polls fstat and reads only up to st_size. Every open uses direct_io so
- * a read returns what the node holds now, not what the page cache saw.
+ * polls fstat and reads only up to st_size (the high-level API has one
+ * attr_timeout for every node, so none can have one). Opens use direct_io
+ * so a read returns what the node holds now, not what the page cache
+ * saw; except the files of a task that cannot change until a command
+ * changes it (fs_keep_cache), whose pages the kernel keeps: a moved mtime
+ * drops them at the next getattr (auto_inval_data), and the watch's
+ * listener drops them when the task changes (fs_cache_changed).
+ *
+ * Names are kept (entry_timeout): a name that went still costs a getattr
+ * before any use (attr_timeout is 0), which says ENOENT, and a name that
+ * comes is looked up (negative_timeout is 0). readdirplus answers the
+ * tasks' directories' attributes with their listing, so ls -l and find
+ * need no lookup of each.
  */
 #define FUSE_USE_VERSION 312
 
@@ -71,6 +82,26 @@ static int pai_readlink(const char *path, char *out, size_t size)
 	return r;
 }
 
+/* A task's directory with its attributes (readdirplus), or without
+ * when it went meanwhile. */
+static int add_task_plus(void *buf, fuse_fill_dir_t filler,
+			 const char *name, int64_t id)
+{
+	struct pai_fs *fs = fs_self();
+	struct node n = { .e = &ns_task_dir, .task = id };
+	struct stat st;
+	struct task t;
+	int r;
+
+	if (store_task_get(fs->p->store, id, &t) < 0)
+		return ns_add_entry(buf, filler, name, S_IFDIR);
+	r = fs_getattr_node(fs, &n, &t, &st);
+	task_release(&t);
+	if (r < 0)
+		return ns_add_entry(buf, filler, name, S_IFDIR);
+	return filler(buf, name, &st, 0, FUSE_FILL_DIR_PLUS);
+}
+
 static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		       off_t off, struct fuse_file_info *fi,
 		       enum fuse_readdir_flags flags)
@@ -111,7 +142,9 @@ static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		for (i = 0; i < count; i++) {
 			snprintf(name, sizeof(name), "%lld",
 				 (long long)ids[i]);
-			if (ns_add_entry(buf, filler, name, S_IFDIR))
+			if ((flags & FUSE_READDIR_PLUS) && n.e->kind == K_TASKS ?
+			    add_task_plus(buf, filler, name, ids[i]) :
+			    ns_add_entry(buf, filler, name, S_IFDIR))
 				break;
 		}
 		free(ids);
@@ -169,6 +202,18 @@ static int pai_access(const char *path, int mask)
 	return 0;
 }
 
+static bool keeps_cache(struct pai *p, const struct node *n)
+{
+	struct task t;
+	bool keep;
+
+	if (!fs_task_node(n) || store_task_get(p->store, n->task, &t) < 0)
+		return false;
+	keep = fs_keep_cache(n, &t);
+	task_release(&t);
+	return keep;
+}
+
 static int pai_open(const char *path, struct fuse_file_info *fi)
 {
 	struct pai *p = fs_pai();
@@ -220,6 +265,10 @@ static int pai_open(const char *path, struct fuse_file_info *fi)
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
+	if (acc == O_RDONLY && keeps_cache(p, &n)) {
+		fi->direct_io = 0;
+		fi->keep_cache = 1;
+	}
 	return 0;
 }
 
@@ -480,15 +529,23 @@ static int pai_utimens(const char *path, const struct timespec tv[2],
 	return ns_can_write(n.e) ? 0 : -EACCES;
 }
 
+/* Seconds the kernel keeps a name it looked up. */
+#define ENTRY_TIMEOUT 60
+
 static void *pai_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-	/* Everything here changes behind the kernel's back. */
-	cfg->entry_timeout = 0;
+	/* Attributes change behind the kernel's back; names seldom do
+	 * (the comment at the top). */
+	cfg->entry_timeout = ENTRY_TIMEOUT;
 	cfg->attr_timeout = 0;
 	cfg->negative_timeout = 0;
 	cfg->kernel_cache = 0;
-	cfg->direct_io = 1;
+	cfg->direct_io = 0;	/* per open: pai_open */
 	cfg->use_ino = 0;
+	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
 	return fuse_get_context()->private_data;
 }
 

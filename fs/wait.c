@@ -21,7 +21,8 @@
  * event). A lazy unmount (fusermount3 -u -z) leaves the connection up
  * while a read waits in it, so no request says so; the mount table does.
  * Poll handles are kept here and notified from the watch's thread, never
- * from a request handler.
+ * from a request handler; the same call drops what the kernel keeps of
+ * the task's files (fs_cache_changed in fs/mount).
  */
 #define FUSE_USE_VERSION 312
 
@@ -309,13 +310,15 @@ void fs_wait_forget(struct handle *h)
 	pthread_mutex_unlock(&wait_lock);
 }
 
-/* From the watch's thread: tell the kernel to poll again whoever waits
- * on task id (0: some task), and every poller of the root's wait. */
+/* From the watch's thread: drop the kernel's pages of task id's files,
+ * tell the kernel to poll again whoever waits on task id (0: some task),
+ * and every poller of the root's wait. */
 static void changed(void *arg, int64_t id)
 {
 	struct poller **pp = &pollers, *q;
 
 	(void)arg;
+	fs_cache_changed(id);
 	pthread_mutex_lock(&wait_lock);
 	while ((q = *pp)) {
 		if (!id || !q->task || q->task == id) {

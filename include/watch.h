@@ -1,6 +1,7 @@
 /*
- * watch: "task N changed state", told by the store, heard by whoever
- * waits: the blocking `wait` files and poll(2) of them (fs/wait.c).
+ * watch: "task N changed state" (or its commit, by rescan), told by the
+ * store, heard by whoever waits: the blocking `wait` files and poll(2) of
+ * them, and the kernel's cache of the task's files (fs/wait.c).
  *
  *	watch_new(&w);
  *	store_set_watch(st, w);		// the store calls watch_changed

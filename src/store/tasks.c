@@ -381,6 +381,10 @@ int store_task_set_commit(struct store *st, int64_t id, const char *from,
 	if (!from || !*from || !to || strlen(to) != 40)
 		return -EINVAL;
 	error = st_write(st, S_SET_COMMIT, "IssI", id, from, to, st_now_ms());
+	/* Not a new state, but new diff and files: the mount drops what the
+	 * kernel keeps of them (fs_cache_changed). */
+	if (error == 0)
+		st_changed(st, id);
 	return error == -ENOENT ? -EBUSY : error;
 }
 

@@ -1,0 +1,149 @@
+#!/usr/bin/python3
+"""What the kernel keeps of the mount, and that it never shows old text.
+
+A finished task's prompt, diff, files and task.json are opened with
+keep_cache (the kernel keeps their pages between opens), names are kept
+(entry_timeout) and `ls -l tasks/` gets the tasks' attributes with the
+listing (readdirplus). Each test here reads a kept file through the mount
+(twice, so its pages are kept), changes the task with a command (retry,
+rescan, merge) and reads again: the new text at once. The changes keep
+the file's size where they can, so that only an invalidation (the watch's
+listener, or the kernel's own check of mtime) can show it. Live files
+stay live: `tail -f` of a running task's log follows it.
+
+Tasks are shell tasks held at gates (files the test creates), so when a
+task ends is the test's choice, never a timing.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import paitest  # noqa: E402
+from paitest import PaiTestCase, git, wait_for  # noqa: E402
+
+
+class CachingCase(PaiTestCase):
+
+    def prepare_repo(self, repo):
+        self.marks = os.path.join(self.tmp, 'marks')
+        os.makedirs(self.marks)
+        git(repo, 'config', 'engine.sh.bindRw', self.marks)
+
+    def mark(self, name):
+        return os.path.join(self.marks, name)
+
+    def read_twice(self, rel):
+        """Read as cat does, twice: the second open finds kept pages."""
+        first = self.m.read(rel)
+        self.assertEqual(self.m.read(rel), first)
+        return first
+
+    def task_json(self, tid):
+        return json.loads(self.read_twice('tasks/%d/task.json' % tid))
+
+
+class TestInvalidation(CachingCase):
+
+    def test_retry_shows_new_diff_and_state(self):
+        # First run: out.txt says aaa and the task fails; the retry
+        # writes bbb (same size) and is done.
+        tid = self.m.submit(
+            'if [ -e %s ]; then echo bbb > out.txt; else touch %s;'
+            ' echo aaa > out.txt; exit 1; fi\n'
+            % (self.mark('again'), self.mark('again')))
+        self.assertEqual(self.m.wait_final(tid), 'failed')
+        self.assertEqual(self.task_json(tid)['state'], 'failed')
+        before = self.read_twice('tasks/%d/diff' % tid)
+        self.read_twice('tasks/%d/files' % tid)
+        self.assertEqual(self.m.ctl('tasks/%d/ctl' % tid, 'retry\n'), 0)
+        self.assertDone(tid)
+        self.assertEqual(self.task_json(tid)['state'], 'done')
+        self.assertEqual(self.m.state(tid), 'done')
+        after = self.m.read('tasks/%d/diff' % tid)
+        self.assertIn('+bbb', after)
+        self.assertNotIn('+aaa', after)
+        if '+aaa' in before:
+            self.assertEqual(len(after), len(before))
+        self.assertIn('out.txt', self.m.read('tasks/%d/files' % tid))
+
+    def test_rescan_shows_the_moved_branch(self):
+        tid = self.m.submit('echo aaa > out.txt\n')
+        self.assertDone(tid)
+        before = self.read_twice('tasks/%d/diff' % tid)
+        self.assertIn('+aaa', before)
+        self.task_json(tid)
+        # The task's branch moves outside the mount: same size of text.
+        wt = os.path.realpath(self.m.path('tasks/%d/worktree' % tid))
+        with open(os.path.join(wt, 'out.txt'), 'w') as f:
+            f.write('bbb\n')
+        git(wt, 'commit', '-qam', 'by hand')
+        self.assertEqual(self.m.ctl('tasks/%d/ctl' % tid, 'rescan\n'), 0)
+        after = self.m.read('tasks/%d/diff' % tid)
+        self.assertIn('+bbb', after)
+        self.assertNotIn('+aaa', after)
+        self.assertEqual(len(after), len(before))
+
+    def test_merge_shows_merged(self):
+        tid = self.m.submit('echo aaa > out.txt\n')
+        self.assertDone(tid)
+        self.assertEqual(self.task_json(tid)['state'], 'done')
+        self.assertEqual(self.m.ctl('ctl', 'merge %d\n' % tid), 0)
+        self.m.wait_state(tid, 'merged')
+        self.assertEqual(json.loads(
+            self.m.read('tasks/%d/task.json' % tid))['state'], 'merged')
+        self.assertEqual(self.m.state(tid), 'merged')
+
+    def test_listing_then_stat_sees_the_change(self):
+        # ls -l: the listing carries the task directories' attributes;
+        # a later stat must still see the task change.
+        tid = self.m.submit('while [ ! -e %s ]; do sleep 0.05; done\n'
+                            % self.mark('gate'))
+        self.m.wait_state(tid, 'running')
+        listed = subprocess.run(['ls', '-l', self.m.path('tasks')],
+                                capture_output=True, text=True, check=True)
+        self.assertIn(' %d\n' % tid, listed.stdout)
+        was = os.stat(self.m.path('tasks/%d' % tid)).st_mtime_ns
+        with open(self.mark('gate'), 'w'):
+            pass
+        self.assertDone(tid)
+        self.assertGreater(os.stat(self.m.path('tasks/%d' % tid)).st_mtime_ns,
+                           was)
+
+
+class TestLive(CachingCase):
+
+    def test_tail_f_follows_a_running_log(self):
+        tid = self.m.submit(
+            'echo first-line; while [ ! -e %s ]; do sleep 0.05; done;'
+            ' echo second-line; while [ ! -e %s ]; do sleep 0.05; done\n'
+            % (self.mark('one'), self.mark('two')))
+        self.m.wait_state(tid, 'running')
+        wait_for(lambda: 'first-line' in self.m.read('tasks/%d/log' % tid),
+                 msg='the first line in the log')
+        out = os.path.join(self.tmp, 'tail.out')
+        with open(out, 'w') as f:
+            tail = subprocess.Popen(
+                ['tail', '-s', '0.1', '-f', self.m.path('tasks/%d/log' % tid)],
+                stdout=f, stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: (tail.kill(), tail.wait()))
+
+        def tailed():
+            with open(out) as f:
+                return f.read()
+        wait_for(lambda: 'first-line' in tailed(), msg='tail shows line 1')
+        self.assertNotIn('second-line', tailed())
+        with open(self.mark('one'), 'w'):
+            pass
+        wait_for(lambda: 'second-line' in tailed(), msg='tail follows')
+        with open(self.mark('two'), 'w'):
+            pass
+        self.assertDone(tid)
+
+
+if __name__ == '__main__':
+    paitest.main()
