@@ -49,6 +49,7 @@ static int box_wrap(struct pai *p, const struct task *t,
 {
 	char common[PATH_MAX], admin[PATH_MAX + 64], dotgit[PATH_MAX];
 	char admin_gitdir[PATH_MAX + 128], admin_common[PATH_MAX + 128];
+	char boxdir[PATH_MAX];
 	const char *ro[6] = { NULL }, *rw[3] = { NULL };
 	struct sandbox_paths sp;
 	size_t k = 0, n;
@@ -66,6 +67,13 @@ static int box_wrap(struct pai *p, const struct task *t,
 	snprintf(dotgit, sizeof(dotgit), "%s/.git", t->worktree);
 	snprintf(admin_gitdir, sizeof(admin_gitdir), "%s/gitdir", admin);
 	snprintf(admin_common, sizeof(admin_common), "%s/commondir", admin);
+	/* STATE/box and STATE/box/N are the owner's alone too (mkdir_p
+	 * would make them 0755) */
+	snprintf(boxdir, sizeof(boxdir), "%s/box", p->state_dir);
+	mkdir_p(boxdir, 0700);
+	snprintf(boxdir, sizeof(boxdir), "%s/box/%lld", p->state_dir,
+		 (long long)t->id);
+	mkdir_p(boxdir, 0700);
 	if ((r = mkdir_p(f->home, 0700)) < 0 ||
 	    (r = mkdir_p(f->tmp, 0700)) < 0) {
 		snprintf(err, errlen, "sandbox: cannot make '%s': %s",

@@ -599,8 +599,7 @@ void sched_conclude(struct run *r, const struct task *t, const char *wt,
 		sched_log_line(r->logfd, "parallelai: %s", err);
 		finish(r, TASK_FAILED, code, commit, err);
 	} else if (*r->check_failed) {
-		/* Its fix rounds were the retries a check gets. */
-		r->retries = 0;
+		r->retries = 0;	/* its fix rounds were its retries */
 		finish(r, TASK_FAILED, code, commit, r->check_failed);
 	} else if (code == 0 && out.n &&
 		   p->cfg.outside_paths == OUTSIDE_FAIL) {
