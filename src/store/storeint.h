@@ -90,6 +90,8 @@ enum stmt_id {
 	S_MQ_SET,
 	S_MQ_RESUME,
 	S_MQ_LIST,
+	S_SET_JOB,
+	S_GET_JOB,
 	S_COUNT
 };
 

@@ -185,6 +185,7 @@ SCHEMA_UNDO = {
     8: ['ALTER TABLE tasks DROP COLUMN %s' % c
         for c in ('check_cmd', 'fix_rounds', 'check_state', 'check_exit', 'check_round')],
     9: ['DROP TABLE merge_queue'],
+    10: ['ALTER TABLE tasks DROP COLUMN job', 'ALTER TABLE tasks DROP COLUMN job_attempt'],
 }
 
 

@@ -21,6 +21,8 @@ static const char *const schema_undo[] = {
 	      "ALTER TABLE tasks DROP COLUMN check_exit;"
 	      "ALTER TABLE tasks DROP COLUMN check_round;",
 	[9] = "DROP TABLE merge_queue;",
+	[10] = "ALTER TABLE tasks DROP COLUMN job;"
+	       "ALTER TABLE tasks DROP COLUMN job_attempt;",
 };
 
 /* The database at db as schema `version`: SQLITE_OK or the error. */
