@@ -39,6 +39,7 @@
 #include "review.h"
 #include "scheduler.h"
 #include "store.h"
+#include "runner.h"
 #include "streamfmt.h"
 #include "wlog.h"
 
@@ -71,6 +72,7 @@ static const char usage[] =
 "\n"
 "  parallelai agent ...   the built-in agent, as the scheduler runs it (internal)\n"
 "  parallelai stream ...  an agent CLI's event stream to a log (internal)\n"
+"  parallelai job ...     a task's run in a SLURM job (internal)\n"
 "\n"
 "See parallelai(1) and MOUNTPOINT/README.\n";
 
@@ -616,6 +618,8 @@ int main(int argc, char **argv)
 		return agent_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "stream"))
 		return stream_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "job"))
+		return runner_job_main(argc - 1, argv + 1);
 	buf_init(&a.ours, 64 * 1024);
 	buf_init(&a.fuse, 64 * 1024);
 	buf_init(&a.users, 64 * 1024);
