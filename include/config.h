@@ -38,6 +38,7 @@ struct engine_def {
 	int max;		/* max: tasks of this engine at once, 0: any */
 	int max_tokens;		/* maxTokens, 0: the agent's default */
 	int max_turns;		/* maxTurns, 0: the agent's default */
+	char *slurm_args;	/* slurmArgs: extra sbatch words */
 };
 
 /* [price "MODEL"]: dollars per million tokens, for engines that do not
@@ -89,6 +90,11 @@ struct config {
 	int queue_retries;	/* parallelai.queueRetries: re-runs of a failed
 				 * check before bisecting */
 	bool queue_auto_fix;	/* parallelai.queueAutoFix */
+	char *backend;		/* parallelai.backend: local | slurm */
+	char *slurm_partition;	/* slurm.partition */
+	char *slurm_account;	/* slurm.account */
+	char *slurm_args;	/* slurm.args: extra sbatch words */
+	int slurm_max_jobs;	/* slurm.maxJobs: jobs at once, 0: workers */
 };
 
 void config_init(struct config *c);

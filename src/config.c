@@ -181,6 +181,22 @@ int config_set(struct config *c, const char *key, const char *value,
 		if ((b = parse_bool(value)) < 0)
 			goto bad;
 		c->queue_auto_fix = b;
+	} else if (!strcmp(key, "backend")) {
+		if (!value || (strcmp(value, "local") && strcmp(value, "slurm")))
+			goto bad;
+		set_str(&c->backend, value);
+	} else if (!strcmp(key, "slurm.partition") ||
+		   !strcmp(key, "slurm.account") ||
+		   !strcmp(key, "slurm.args")) {
+		char **dst = key[6] == 'p' ? &c->slurm_partition :
+			     key[7] == 'c' ? &c->slurm_account : &c->slurm_args;
+
+		/* "" clears one set before */
+		set_str(dst, value && *value ? value : NULL);
+	} else if (!strcmp(key, "slurm.maxjobs")) {
+		if (parse_long(value, 1, 100000, &n) < 0)
+			goto bad;
+		c->slurm_max_jobs = (int)n;
 	} else if (!strcmp(key, "authorname")) {
 		set_str(&c->author_name, value);
 	} else if (!strcmp(key, "authoremail")) {
@@ -249,6 +265,8 @@ static int read_engine(struct config *c, const char *key, const char *value,
 		set_str(&e->base_url, value);
 	} else if (!strcmp(k, "apikeyenv")) {
 		set_str(&e->api_key_env, value);
+	} else if (!strcmp(k, "slurmargs")) {
+		set_str(&e->slurm_args, value);
 	} else if (!strcmp(k, "env")) {
 		char **v;
 
@@ -370,6 +388,8 @@ static int read_entry(struct config *c, const char *name, const char *value,
 		return add_copy(c, value);
 	if (!strcmp(name, "worktree.setup"))
 		set_str(&c->setup, value);
+	if (!strncmp(name, "slurm.", 6))
+		return config_set(c, name, value, err, errlen);
 	return 0;
 }
 
@@ -405,7 +425,7 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 			       "planner", "planapprove", "logmax", "check",
 			       "checktimeout", "fixrounds", "fixtail",
 			       "mergequeue", "queuebatch", "queueretries",
-			       "queueautofix" };
+			       "queueautofix", "backend" };
 	int ret = -EINVAL;
 	size_t i;
 
@@ -527,6 +547,7 @@ void config_release(struct config *c)
 		free(e->permission_mode);
 		free(e->base_url);
 		free(e->api_key_env);
+		free(e->slurm_args);
 	}
 	free(c->engines);
 	free(c->engine);
@@ -534,5 +555,9 @@ void config_release(struct config *c)
 	free(c->worktrees_dir);
 	free(c->author_name);
 	free(c->author_email);
+	free(c->backend);
+	free(c->slurm_partition);
+	free(c->slurm_account);
+	free(c->slurm_args);
 	memset(c, 0, sizeof(*c));
 }

@@ -21,6 +21,7 @@
 #include "quote.h"
 #include "review.h"
 #include "scheduler.h"
+#include "runner.h"
 #include "store.h"
 #include "view.h"
 
@@ -375,6 +376,39 @@ static int kv_finish(struct kv *kv)
 	return r;
 }
 
+/* backend: slurm, and its breaker while the controller is unreachable;
+ * nothing for the local backend. */
+static void view_backend(struct kv *kv)
+{
+	char why[320];
+
+	if (!strcmp(runner_backend_name(), "local"))
+		return;
+	kv_str(kv, "backend", runner_backend_name());
+	if (runner_health(why, sizeof(why)))
+		kv_str(kv, "breaker_slurm", why);
+}
+
+/* A running task's job: its id, and its state and node as squeue said. */
+static void view_task_job(struct kv *kv, struct pai *p, const struct task *t)
+{
+	struct runner_job_info info;
+	char job[64];
+
+	if (!strcmp(runner_backend_name(), "local"))
+		return;
+	kv_str(kv, "backend", runner_backend_name());
+	if (t->state != TASK_RUNNING ||
+	    store_task_job(p->store, t->id, job, sizeof(job)) < 0)
+		return;
+	kv_str(kv, "slurm_job", job);
+	if (runner_job_info(job, &info) < 0)
+		return;
+	kv_str(kv, "slurm_state", info.state);
+	if (*info.node)
+		kv_str(kv, "node", info.node);
+}
+
 int view_root_status(struct pai *p, struct buf *out, bool json)
 {
 	struct kv kv = { out, json ? cJSON_CreateObject() : NULL };
@@ -423,6 +457,7 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 			 t, open[j].failures);
 		kv_str(&kv, key, val);
 	}
+	view_backend(&kv);
 	if (store_totals(p->store, &usage) == 0) {
 		kv_num(&kv, "input_tokens", usage.input_tokens);
 		kv_num(&kv, "output_tokens", usage.output_tokens);
@@ -455,6 +490,7 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 		kv_num(&kv, "worker", t->worker);
 	if (t->pid)
 		kv_num(&kv, "pid", t->pid);
+	view_task_job(&kv, p, t);
 	kv_time(&kv, "created", t->created);
 	kv_time(&kv, "started", t->started);
 	kv_time(&kv, "finished", t->finished);

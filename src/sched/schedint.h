@@ -37,6 +37,8 @@ struct run {
 	int record_err;		/* why its end cannot be recorded, or 0 */
 	int unrecorded;		/* given up: the exit file must stay */
 	char check_failed[512];	/* why its check gate failed it, or "" */
+	const char *requeue_why;	/* queued again for this, not unmount */
+	int adopted;		/* a job the last daemon left running */
 };
 
 struct slot {

@@ -83,6 +83,10 @@ static void start_runnable(struct sched *s)
 	size_t n_open;
 	int k;
 
+	/* The backend cannot take runs (the SLURM controller is down): the
+	 * tasks wait queued; its poller never blocks this thread. */
+	if (runner_health(NULL, 0))
+		return;
 	for (k = 1; k <= s->workers && !s->paused && !s->stopping; k++) {
 		struct run *r;
 		pthread_t th;
@@ -137,6 +141,10 @@ static void *sched_main(void *arg)
 		due = store_next_due(s->p->store);
 		if (due && (!close || due < close))
 			close = due;
+		/* A backend that is down comes back by time alone too. */
+		if (runner_health(NULL, 0) && (!close ||
+		    close > pai_now_ms() + 1000))
+			close = pai_now_ms() + 1000;
 		if (close) {
 			struct timespec ts = { .tv_sec = close / 1000,
 					       .tv_nsec = (close % 1000) * 1000000 };
