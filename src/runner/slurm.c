@@ -338,7 +338,7 @@ static int slurm_start(struct runner_proc *p, const struct runner_job *job,
 	}
 	if ((r = release_job(p, job, err, errlen)) < 0)
 		goto fail;
-	p->pid = (pid_t)run->job;
+	p->pid = 0;	/* no process here: the job id is in the store */
 	slurm_track(run->job);
 	free(env);
 	words_free(&w);
@@ -506,7 +506,7 @@ static int slurm_recover(struct runner_proc *p, const struct runner_ref *ref,
 	if (!(run->exit_path = strdup(ref->exit_path)))
 		return -ENOMEM;
 	run->job = atol(ref->job);
-	p->pid = (pid_t)run->job;
+	p->pid = 0;	/* no process here: the job id is in the store */
 	slurm_track(run->job);
 	slurm_client_async(rel, NULL);
 	return RUNNER_ALIVE;
