@@ -275,7 +275,11 @@ static int refused(const char *what, const char *out, int r, char *err,
 			 : line);
 		return -RUNNER_UNREACHABLE;
 	}
-	snprintf(err, errlen, "%s: %s", what, *line ? line : "failed");
+	/* "sbatch: error: invalid partition specified: x" says whose. */
+	if (!strncmp(line, what, strlen(what)))
+		snprintf(err, errlen, "%s", line);
+	else
+		snprintf(err, errlen, "%s: %s", what, *line ? line : "failed");
 	return -EINVAL;
 }
 
