@@ -147,6 +147,10 @@ int runner_spawn_task(struct runner_proc *p, char *const argv[],
  * job 123 ended without an exit status (NODE_FAIL)"), or NULL. */
 const char *runner_reason(const struct runner_proc *p);
 
+/* 1 when run p goes on without this daemon and the next mount adopts it
+ * (a SLURM job): an unmount leaves it running instead of ending it. */
+int runner_detachable(const struct runner_proc *p);
+
 /* The backend's settings, from the config (slurm.*); before runner_use. */
 struct runner_settings {
 	const char *partition, *account, *args;	/* NULL: none */

@@ -73,6 +73,11 @@ const char *runner_reason(const struct runner_proc *p)
 	       NULL;
 }
 
+int runner_detachable(const struct runner_proc *p)
+{
+	return p->backend && p->backend->detachable;
+}
+
 void runner_configure(const struct runner_settings *s)
 {
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)

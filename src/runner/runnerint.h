@@ -65,6 +65,7 @@ struct runner_backend {
 	int (*recover)(struct runner_proc *p, const struct runner_ref *ref,
 		       int timeout_ms, int *status, char *err,
 		       size_t errlen);
+	int detachable;		/* runner_detachable */
 	/* Optional (NULL: never), as runner.h's functions of the name. */
 	const char *(*reason)(const struct runner_proc *p);
 	void (*configure)(const struct runner_settings *s);

@@ -539,6 +539,7 @@ const struct runner_backend runner_slurm = {
 	.signal = slurm_signal,
 	.release = slurm_release,
 	.recover = slurm_recover,
+	.detachable = 1,
 	.reason = slurm_reason,
 	.configure = slurm_configure,
 	.health = slurm_health,

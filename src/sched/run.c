@@ -354,6 +354,14 @@ static int wait_engine(struct run *r)
 			last_output = now;
 		}
 		pthread_mutex_lock(&s->lock);
+		/* A job goes on without us: the next mount adopts it. */
+		if (s->stopping && !r->cancel && !r->term_at &&
+		    runner_detachable(&r->proc)) {
+			r->detached = 1;
+			r->unrecorded = 1;
+			pthread_mutex_unlock(&s->lock);
+			break;
+		}
 		if (!r->term_at && !r->killed_for) {
 			if (r->timeout && now - start >= r->timeout * 1000LL)
 				r->killed_for = "timeout";
@@ -395,6 +403,11 @@ int sched_engine_round(struct run *r, const struct task *t, int *code,
 	}
 	r->adopted = 0;
 	status = wait_engine(r);
+	if (r->detached) {
+		events_reason(s->p->events, "detached", t->id,
+			      "unmounted; its job goes on");
+		return SCHED_DETACHED;
+	}
 	*code = runner_exit_code(status);
 	pthread_mutex_lock(&s->lock);
 	*cancel = r->cancel;

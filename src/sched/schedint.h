@@ -39,6 +39,7 @@ struct run {
 	char check_failed[512];	/* why its check gate failed it, or "" */
 	const char *requeue_why;	/* queued again for this, not unmount */
 	int adopted;		/* a job the last daemon left running */
+	int detached;		/* left running at unmount, for the next */
 };
 
 struct slot {
@@ -75,6 +76,8 @@ void sched_conclude(struct run *r, const struct task *t, const char *wt,
 
 /* What a run step returns when the unmount stopped it: queued again. */
 #define SCHED_REQUEUE 1
+/* ... or left running (a SLURM job), to be adopted by the next mount. */
+#define SCHED_DETACHED 2
 /* One run of the engine with t's prompt, to its end: 0 with its exit
  * code, whether it was cancelled and the agent's error (malloc'd);
  * SCHED_REQUEUE; or <0 when it could not start (err says why). */

@@ -232,6 +232,30 @@ class TestSlurmFaults(SlurmCase):
         self.assertEqual(len(self.submitted()), 8)
         self.assertEqual(sorted(e['task'] for e in self.m.events_of('adopted')), ids)
 
+    def test_unmount_leaves_jobs_running_and_the_next_mount_adopts_them(self):
+        go = os.path.join(self.tmp, 'go')
+        ran = os.path.join(self.tmp, 'ran')
+        os.makedirs(ran)
+        ids = [self.m.submit('while [ ! -e %s ]; do sleep 0.1; done;'
+                             ' echo once >> %s/$PAI_TASK_ID' % (go, ran))
+               for _ in range(3)]
+        jobs = [self.job_of(tid) for tid in ids]
+        self.m.unmount()
+        live = [l.split('|')[0] for l in squeue('-t', 'PENDING,RUNNING', '-o', '%i|%T')
+                .splitlines()]
+        for job in jobs:
+            self.assertIn(job, live)
+        self.m.remount()
+        for tid in ids:
+            self.assertEqual(self.m.state(tid), 'running')
+        open(go, 'w').close()
+        for tid in ids:
+            self.assertDone(tid, 120)
+            with open('%s/%d' % (ran, tid)) as f:
+                self.assertEqual(f.read(), 'once\n')
+        self.assertEqual(len(self.submitted()), 3)
+        self.assertEqual(len(self.m.events_of('detached')), 3)
+
     def test_controller_stopped_and_started_mid_run(self):
         go = os.path.join(self.tmp, 'go')
         tid = self.m.submit('while [ ! -e %s ]; do sleep 0.1; done; echo a > a' % go)
