@@ -10,8 +10,8 @@ setsid child; a timeout ends a job; kill -9 of the daemon with 8 jobs
 running, then a remount, records each run once (no second job); the
 controller stopped and started again mid-run; a job SLURM refuses (a bad
 partition) fails at once with sbatch's message; a mount on tmpfs is
-refused; many `true` tasks each done exactly once (PAI_SLURM_MANY, 100
-unless told).
+refused; a job that ends without an exit status fails its task; 1,000
+`true` tasks each done exactly once (PAI_SLURM_MANY=N for another number).
 
 Skips (exit 77) only when SLURM cannot be installed or started here.
 Repositories, state and worktrees live under the build directory, not in
@@ -39,7 +39,7 @@ CLUSTER = os.path.join(HERE, '..', 'slurm', 'cluster')
 BUILD = os.path.dirname(os.path.abspath(paitest.PAI_BIN))
 CLUSTER_DIR = os.path.join(BUILD, 'slurm-cluster')
 TMP_ROOT = os.path.join(BUILD, 'slurm-tests')
-MANY = int(os.environ.get('PAI_SLURM_MANY', '100'))
+MANY = int(os.environ.get('PAI_SLURM_MANY', '1000'))
 
 
 def cluster(cmd):
@@ -180,6 +180,16 @@ class TestSlurmRuns(SlurmCase):
             '-t', 'PENDING,RUNNING,COMPLETING', '-o', '%i|%T').splitlines()], 60,
             msg='job %s over' % job)
 
+    def test_job_that_ends_without_an_exit_status_fails_the_task(self):
+        # the engine kills its wrapper (parallelai job): no exit file
+        tid = self.m.submit(json.dumps({'prompt': 'kill -9 $PPID; sleep 100',
+                                        'retries': 0}))
+        self.assertEqual(self.m.wait_final(tid, 120), 'failed')
+        reason = self.m.kv('tasks/%d/status' % tid).get('reason', '')
+        job = self.submitted(tid)[0]['job']
+        self.assertRegex(reason, r'^slurm job %s ended without an exit status \([A-Z_]+\)$'
+                         % job)
+
     def test_timeout_ends_the_job(self):
         tid = self.m.submit(json.dumps({'prompt': 'echo started; sleep 1000',
                                         'timeout': 2, 'retries': 0}))
@@ -193,6 +203,7 @@ class TestSlurmMany(SlurmCase):
     workers = 32
 
     def test_many_true_tasks_each_done_exactly_once(self):
+        t0 = time.monotonic()
         for i in range(MANY):
             self.m.write_new('true #%d' % i)
         ids = self.m.task_ids()
@@ -207,6 +218,9 @@ class TestSlurmMany(SlurmCase):
         jobs = [e['job'] for e in self.m.events_of('submitted')]
         self.assertEqual(len(jobs), MANY)
         self.assertEqual(len(set(jobs)), MANY)
+        # a figure, not an assertion
+        print('\n%d tasks through SLURM on %d workers: %.0f s' % (
+            MANY, self.workers, time.monotonic() - t0), file=sys.stderr)
 
 
 class TestSlurmFaults(SlurmCase):
