@@ -304,6 +304,39 @@ class TestSlurmRefusals(SlurmCase):
         self.assertEqual(self.submitted(tid), [])
 
 
+class TestSlurmAgent(SlurmCase):
+    """The built-in agent (the anthropic preset) in a job, against the
+    loopback LLM server: its key reaches the job through sbatch's
+    exported environment."""
+    workers = 2
+    KEY_ENV = 'PAI_TEST_AGENT_KEY'
+
+    def prepare_repo(self, repo):
+        from llm_server import LLMServer
+        self.srv = LLMServer({'turns': [
+            {'text': "I'll write hello.txt now.",
+             'tool_calls': [{'name': 'write_file',
+                             'input': {'path': 'hello.txt',
+                                       'content': 'hi from the agent\n'}}]},
+            {'text': 'Done: hello.txt holds a greeting.'}]}).start()
+        self.addCleanup(self.srv.stop)
+        os.environ[self.KEY_ENV] = 'sk-pai-test-slurm-never-written'
+        self.addCleanup(os.environ.pop, self.KEY_ENV, None)
+        git(repo, 'config', 'engine.anthropic.baseUrl', self.srv.url)
+        git(repo, 'config', 'engine.anthropic.apiKeyEnv', self.KEY_ENV)
+
+    def test_builtin_agent_runs_as_a_job_and_commits(self):
+        tid = self.m.submit(json.dumps({'prompt': 'write hello.txt',
+                                        'engine': 'anthropic'}))
+        self.assertDone(tid, 120)
+        self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:hello.txt' % tid),
+                         'hi from the agent\n')
+        self.assertIn('Done: hello.txt holds a greeting.',
+                      self.m.read('tasks/%d/log' % tid))
+        self.assertEqual(len(self.submitted(tid)), 1)
+        self.assertEqual(len(self.srv.requests), 2)
+
+
 class TestSlurmMountChecks(unittest.TestCase):
 
     def test_state_on_tmpfs_is_refused(self):
