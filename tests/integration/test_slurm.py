@@ -31,6 +31,8 @@ import unittest
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# tests/llm_server.py, the loopback LLM server
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import paitest  # noqa: E402
 from paitest import PaiTestCase, git, pid_alive, run, wait_for  # noqa: E402
 
@@ -312,7 +314,7 @@ class TestSlurmAgent(SlurmCase):
     KEY_ENV = 'PAI_TEST_AGENT_KEY'
 
     def prepare_repo(self, repo):
-        from llm_server import LLMServer
+        from llm_server import LLMServer  # noqa: E402
         self.srv = LLMServer({'turns': [
             {'text': "I'll write hello.txt now.",
              'tool_calls': [{'name': 'write_file',
