@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "quote.h"
@@ -467,8 +468,17 @@ static void slurm_release(struct runner_proc *p)
 {
 	struct slurm_run *run = SLURM_RUN(p);
 
+	char out[4096 + 8];
+	struct stat st;
+
 	if (run->job > 0)
 		slurm_untrack(run->job);
+	/* SLURM's own output of a job that is over: kept when it said
+	 * something (a job that could not start says why there). */
+	if (run->ended && run->exit_path &&
+	    snprintf(out, sizeof(out), "%s.slurm", run->exit_path) <
+	    (int)sizeof(out) && stat(out, &st) == 0 && st.st_size == 0)
+		unlink(out);
 	free(run->exit_path);
 	run->exit_path = NULL;
 }
