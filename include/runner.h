@@ -190,6 +190,7 @@ struct runner_ref {
 	const char *mark;	/* "KEY=VALUE" in the environment of every
 				 * process of the run, or NULL */
 	const char *job;	/* the job it was recorded as, or NULL */
+	const char *name;	/* runner_task.name it was started with */
 };
 
 /* runner_recover: the run is still going; p is attached to it. */

@@ -492,6 +492,21 @@ static const char *slurm_reason(const struct runner_proc *p)
 
 /* ---- after a daemon died ------------------------------------------------ */
 
+/* A daemon killed between sbatch's answer and the store's write left a
+ * job it never recorded, held: it would never run, but it goes, before
+ * this daemon submits one of the same name. */
+static void cancel_unrecorded(const struct runner_ref *ref, int timeout_ms)
+{
+	char name[512], out[1024];
+	char *argv[] = { "scancel", "--state=PENDING", name, NULL };
+
+	if (!ref->name || timeout_ms <= 0)
+		return;
+	snprintf(name, sizeof(name), "--name=%s", ref->name);
+	slurm_client(argv, NULL, timeout_ms < SLURM_CMD_MS ? timeout_ms :
+		     SLURM_CMD_MS, out, sizeof(out));
+}
+
 /*
  * The exit file, when the job wrote it, says how the run ended. Else the
  * job recorded for the run is adopted, whatever SLURM says of it now
@@ -514,8 +529,10 @@ static int slurm_recover(struct runner_proc *p, const struct runner_ref *ref,
 	    -ENOENT;
 	if (r == 0 || r == -ENODATA)
 		return r;
-	if (!ref->job || atol(ref->job) <= 0 || !ref->exit_path)
+	if (!ref->job || atol(ref->job) <= 0 || !ref->exit_path) {
+		cancel_unrecorded(ref, timeout_ms);
 		return -ENOENT;
+	}
 	memset(run, 0, sizeof(*run));
 	if (!(run->exit_path = strdup(ref->exit_path)))
 		return -ENOMEM;

@@ -206,7 +206,7 @@ void sched_recover(struct sched *s)
 	static const char lost_status[] = "the engine ended by itself but its"
 		" exit status could not be kept; not run again";
 	char logp[PATH_MAX], path[PATH_MAX], entry[PATH_MAX + 16], err[512];
-	char job[64];
+	char job[64], name[PATH_MAX];
 	int64_t *ids = NULL, until = pai_now_ms() + RUNNER_RECOVER_MS, left;
 	size_t n = 0, i;
 	int status, kept;
@@ -233,7 +233,8 @@ void sched_recover(struct sched *s)
 			.pid = t.pid, .log_path = logp,
 			.exit_path = t.worktree ? path : NULL,
 			.mark = t.worktree ? entry : NULL,
-			.job = *job ? job : NULL };
+			.job = *job ? job : NULL, .name = name };
+		sched_job_name(s->p, t.id, name, sizeof(name));
 		left = until - pai_now_ms();
 		kept = runner_recover(&proc, &ref, left > 0 ? (int)left : 0,
 				      &status, err, sizeof(err));

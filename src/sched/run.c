@@ -194,15 +194,21 @@ static int job_submitted(void *arg, const char *job)
 	return ret;
 }
 
+void sched_job_name(const struct pai *p, int64_t id, char *name,
+		    size_t len)
+{
+	const char *repo = strrchr(p->repo, '/');
+
+	snprintf(name, len, "pai-%s-%lld", repo ? repo + 1 : p->repo,
+		 (long long)id);
+}
+
 /* What a backend that runs the task elsewhere needs: "pai-REPO-N". */
 static void task_job(struct run *r, const struct task *t,
 		     const struct engine_def *def, char *name, size_t nlen,
 		     char *logp, size_t llen, struct runner_task *out)
 {
-	const char *repo = strrchr(r->s->p->repo, '/');
-
-	snprintf(name, nlen, "pai-%s-%lld", repo ? repo + 1 : r->s->p->repo,
-		 (long long)t->id);
+	sched_job_name(r->s->p, t->id, name, nlen);
 	pai_log_path(r->s->p, t->id, logp, llen);
 	*out = (struct runner_task){ .name = name, .log_path = logp,
 				     .self_exe = r->s->p->self_exe,

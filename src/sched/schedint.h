@@ -74,6 +74,11 @@ void sched_settle(struct sched *s, int64_t id);
 void sched_conclude(struct run *r, const struct task *t, const char *wt,
 		    int code, int cancel, const char *agent_error);
 
+/* "pai-REPO-N": the name of task id's jobs (runner_task.name). */
+struct pai;
+void sched_job_name(const struct pai *p, int64_t id, char *name,
+		    size_t len);
+
 /* What a run step returns when the unmount stopped it: queued again. */
 #define SCHED_REQUEUE 1
 /* ... or left running (a SLURM job), to be adopted by the next mount. */
