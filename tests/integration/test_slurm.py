@@ -78,9 +78,12 @@ class SlurmCase(PaiTestCase):
         # Under the build directory: /tmp may be a tmpfs (refused).
         tempfile.tempdir = TMP_ROOT
         self.addCleanup(setattr, tempfile, 'tempdir', None)
+        wt = os.path.join(TMP_ROOT, 'wt-%d-%s' % (os.getpid(),
+                                                  self.id().rsplit('.', 1)[-1]))
+        # runs last, after the unmount
+        self.addCleanup(shutil.rmtree, wt, True)
         self.mount_opts = ('backend=slurm', 'engine=sh', 'killgrace=1000',
-                           'worktrees=' + os.path.join(TMP_ROOT, 'wt-%d-%s' % (
-                               os.getpid(), self.id().rsplit('.', 1)[-1]))) + self.extra_opts
+                           'worktrees=' + wt) + self.extra_opts
         super().setUp()
         self.addCleanup(self.cancel_our_jobs)
 
