@@ -55,6 +55,7 @@ struct engine_def {
 				 * environment */
 	size_t n_pass_env;
 	double budget_usd;	/* budgetUsd: its spend per window, 0: none */
+	char *slurm_args;	/* slurmArgs: extra sbatch words */
 };
 
 /* [price "MODEL"]: dollars per million tokens, for engines that do not
@@ -147,6 +148,11 @@ struct config {
 				 * and ~/.aws/config name none */
 	char *vertex_region;	/* vertex.region: CLOUD_ML_REGION */
 	char *vertex_project;	/* vertex.project: the Google Cloud project */
+	char *backend;		/* parallelai.backend: local | slurm */
+	char *slurm_partition;	/* slurm.partition */
+	char *slurm_account;	/* slurm.account */
+	char *slurm_args;	/* slurm.args: extra sbatch words */
+	int slurm_max_jobs;	/* slurm.maxJobs: jobs at once, 0: workers */
 };
 
 void config_init(struct config *c);

@@ -117,6 +117,61 @@ int runner_wait(struct runner_proc *p, int timeout_ms, int *status);
 void runner_signal(struct runner_proc *p, int sig);
 void runner_release(struct runner_proc *p);
 
+/*
+ * A task's run, through the backend in use (runner_use): what a backend
+ * that runs it elsewhere needs besides runner_spawn's arguments. The
+ * other spawns (a worktree's setup, a check, the planner) run on this
+ * machine, with the local backend, whatever the backend in use.
+ */
+struct runner_task {
+	const char *name;	/* "pai-REPO-7": the job's name */
+	const char *log_path;	/* the file log_fd writes */
+	const char *self_exe;	/* this program, for `parallelai job` */
+	const char *args;	/* extra words for the backend (an engine's
+				 * slurmArgs), or NULL */
+	int timeout;		/* seconds the run may take, 0: any */
+	/* Told the run's id (a job id) once the backend has it and before
+	 * the run may start; nonzero refuses the run. */
+	int (*submitted)(void *arg, const char *job);
+	void *arg;
+};
+int runner_spawn_task(struct runner_proc *p, char *const argv[],
+		      char *const envp[], const char *cwd, int log_fd,
+		      uint64_t log_cap, const char *exit_path,
+		      const struct runner_task *task, char *err,
+		      size_t errlen);
+/* runner_spawn_task's error when the backend cannot be reached (the SLURM
+ * controller is down): the run did not start, nothing of it is left;
+ * the task waits, queued. */
+#define RUNNER_UNREACHABLE EAGAIN
+/* Why a run that has ended did so without a status of its own ("slurm
+ * job 123 ended without an exit status (NODE_FAIL)"), or NULL. */
+const char *runner_reason(const struct runner_proc *p);
+
+/* 1 when run p goes on without this daemon and the next mount adopts it
+ * (a SLURM job): an unmount leaves it running instead of ending it. */
+int runner_detachable(const struct runner_proc *p);
+
+/* The backend's settings, from the config (slurm.*); before runner_use. */
+struct runner_settings {
+	const char *partition, *account, *args;	/* NULL: none */
+	int kill_grace_ms;
+};
+void runner_configure(const struct runner_settings *s);
+/* Whether the backend can take runs now: 0, or 1 with the reason in msg
+ * ("slurm: Unable to contact slurm controller"); never blocks. */
+int runner_health(char *msg, size_t len);
+/* What the backend knows of a job by its id (the store's job): its state
+ * ("RUNNING") and node; 0, or -ENOENT. Never blocks. */
+struct runner_job_info {
+	char state[32];
+	char node[64];
+};
+int runner_job_info(const char *job, struct runner_job_info *out);
+/* `parallelai job --log FILE --exit FILE -- ARGV...`: the wrapper a SLURM
+ * job runs (runner/slurmjob.c); its exit code. */
+int runner_job_main(int argc, char **argv);
+
 /* Exit code to record for a wait status: the code, or 128 + signal. */
 int runner_exit_code(int status);
 
@@ -135,6 +190,8 @@ struct runner_ref {
 	const char *exit_path;	/* its exit file; NULL: no status to read */
 	const char *mark;	/* "KEY=VALUE" in the environment of every
 				 * process of the run, or NULL */
+	const char *job;	/* the job it was recorded as, or NULL */
+	const char *name;	/* runner_task.name it was started with */
 };
 
 /* runner_recover: the run is still going; p is attached to it. */

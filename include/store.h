@@ -216,6 +216,11 @@ int store_task_next_queued_skip(struct store *st,
 int store_task_start(struct store *st, int64_t id, int worker);
 int store_task_set_worktree(struct store *st, int64_t id, const char *path);
 int store_task_set_pid(struct store *st, int64_t id, int pid);
+/* The job a backend runs the task's current attempt as (a SLURM job id),
+ * recorded before the job may start; store_task_job gives it while the
+ * task runs that attempt: 0, or -ENOENT (none, or an older attempt's). */
+int store_task_set_job(struct store *st, int64_t id, const char *job);
+int store_task_job(struct store *st, int64_t id, char *out, size_t len);
 /* The recorded commit of an ended (done, failed, cancelled) task from
  * from to to (40 hex digits); -EBUSY when it is no longer from or the
  * task is queued or running again. */

@@ -386,6 +386,8 @@ static int read_engine(struct config *c, const char *key, const char *value,
 		if (provider_check(e->name, value, err, errlen) < 0)
 			return -EINVAL;
 		set_str(&e->provider, value);
+	} else if (!strcmp(k, "slurmargs")) {
+		set_str(&e->slurm_args, value);
 	} else if (!strcmp(k, "env")) {
 		if (!value || !strchr(value, '=') || *value == '=')
 			goto bad;
@@ -628,6 +630,8 @@ static int read_entry(struct config *c, const char *name, const char *value,
 		set_str(&c->vertex_region, value);
 	if (!strcmp(name, "vertex.project"))
 		set_str(&c->vertex_project, value);
+	if (!strncmp(name, "slurm.", 6))
+		return config_set(c, name, value, err, errlen);
 	return 0;
 }
 
@@ -798,6 +802,7 @@ void config_release(struct config *c)
 		free(e->api_key_env);
 		free(e->protocol);
 		free(e->provider);
+		free(e->slurm_args);
 	}
 	free(c->engines);
 	free(c->engine);
@@ -805,5 +810,9 @@ void config_release(struct config *c)
 	free(c->worktrees_dir);
 	free(c->author_name);
 	free(c->author_email);
+	free(c->backend);
+	free(c->slurm_partition);
+	free(c->slurm_account);
+	free(c->slurm_args);
 	memset(c, 0, sizeof(*c));
 }

@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 
 #include "access.h"
 #include "agent.h"
@@ -38,6 +40,7 @@
 #include "pai.h"
 #include "planner.h"
 #include "review.h"
+#include "runner.h"
 #include "scheduler.h"
 #include "sim.h"
 #include "store.h"
@@ -83,6 +86,7 @@ static const char usage[] =
 "  parallelai stream ...  an agent CLI's event stream to a log (internal)\n"
 "  parallelai sandbox-exec ...  a sandboxed engine's start (internal)\n"
 "  parallelai sim ...     the offline stand-in for an agent (internal)\n"
+"  parallelai job ...     a task's run in a SLURM job (internal)\n"
 "\n"
 "See parallelai(1) and MOUNTPOINT/README.\n";
 
@@ -519,6 +523,75 @@ static int setup_sandbox(struct pai *p)
 	return 0;
 }
 
+/* A directory on a file system only this machine sees: its type's name,
+ * else NULL. */
+static const char *local_only_fs(const char *dir)
+{
+	struct statfs sf;
+
+	if (statfs(dir, &sf) < 0)
+		return NULL;
+	if (sf.f_type == TMPFS_MAGIC)
+		return "tmpfs";
+	if (sf.f_type == OVERLAYFS_SUPER_MAGIC)
+		return "overlay";
+	if (sf.f_type == RAMFS_MAGIC)
+		return "ramfs";
+	return NULL;
+}
+
+/* A program on PATH, as execvp would find it. */
+static int on_path(const char *prog)
+{
+	const char *path = getenv("PATH"), *p = path;
+	char full[PATH_MAX];
+
+	while (p && *p) {
+		size_t n = strcspn(p, ":");
+
+		snprintf(full, sizeof(full), "%.*s/%s", (int)n, p, prog);
+		if (access(full, X_OK) == 0)
+			return 1;
+		p += n + (p[n] == ':');
+	}
+	return 0;
+}
+
+/*
+ * backend=slurm: the jobs run on other machines, which must see the
+ * worktrees and the logs at the same paths; SLURM's clients must be here.
+ * The number of jobs at once is slurm.maxJobs, else workers.
+ */
+static int choose_backend(struct pai *p)
+{
+	const struct config *c = &p->cfg;
+	const char *dirs[] = { p->state_dir, p->worktrees_dir };
+	const char *what[] = { "state directory", "worktrees directory" };
+	const struct runner_settings s = {
+		.partition = c->slurm_partition, .account = c->slurm_account,
+		.args = c->slurm_args, .kill_grace_ms = c->kill_grace_ms };
+	const char *fs;
+
+	if (!c->backend || !strcmp(c->backend, "local"))
+		return 0;
+	for (size_t i = 0; i < 2; i++)
+		if ((fs = local_only_fs(dirs[i])))
+			return die("backend=slurm: the %s '%s' is on %s, which"
+				   " the compute nodes cannot see; use -o %s="
+				   "DIR on a file system shared at the same"
+				   " path (docs/cluster.md)", what[i],
+				   dirs[i], fs, i ? "worktrees" : "state");
+	if (!on_path("sbatch") || !on_path("squeue") || !on_path("scancel"))
+		return die("backend=slurm: sbatch, squeue and scancel must be"
+			   " on PATH (apt-get install slurm-client)");
+	runner_configure(&s);
+	if (runner_use(c->backend) < 0)
+		return die("unknown backend '%s'", c->backend);
+	if (c->slurm_max_jobs)
+		p->cfg.workers = c->slurm_max_jobs;
+	return 0;
+}
+
 /* Everything that can be refused, before anything is mounted: the
  * repository, the mountpoint, the configuration, the state directory,
  * /dev/fuse. 0, or 1 with the reason said. */
@@ -555,7 +628,7 @@ static int check_all(struct pai *p, struct args *a)
 	}
 	if (prepare_state(p->state_dir) ||
 	    choose_worktrees(&p->worktrees_dir, &p->cfg, p->state_dir,
-			     p->gitdir))
+			     p->gitdir) || choose_backend(p))
 		return 1;
 	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
@@ -687,6 +760,8 @@ int main(int argc, char **argv)
 		return sandbox_exec_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "sim"))
 		return sim_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "job"))
+		return runner_job_main(argc - 1, argv + 1);
 	buf_init(&a.ours, 64 * 1024);
 	buf_init(&a.fuse, 64 * 1024);
 	buf_init(&a.users, 64 * 1024);

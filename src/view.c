@@ -24,6 +24,7 @@
 #include "review.h"
 #include "sandbox.h"
 #include "scheduler.h"
+#include "runner.h"
 #include "sim.h"
 #include "store.h"
 #include "view.h"
@@ -177,6 +178,10 @@ static const char readme_text[] =
 "openai and bedrock are the built-in agent; sim is an offline stand-in;\n"
 "others are configured with [engine \"NAME\"] command = ... (see\n"
 "parallelai(1)).\n"
+"Backends: with -o backend=slurm each task's run is a SLURM batch job\n"
+"(pai-REPO-N, in the worktree, which must be on storage the nodes share);\n"
+"status and tasks/N/status show backend, slurm_job, slurm_state and node,\n"
+"and breaker_slurm while the controller cannot be reached.\n"
 "Notifications: [notify \"NAME\"] sections send the events they name\n"
 "(finished, failed, needs_input, landed, ... or *) to a command or an\n"
 "HTTP POST, retried and kept across remounts; needs_input in events says\n"
@@ -593,6 +598,39 @@ static void kv_sandbox(struct kv *kv, struct pai *p, const char *engine,
 	kv_str(kv, "network", sandbox_net_name(ch.net));
 }
 
+/* backend: slurm, and its breaker while the controller is unreachable;
+ * nothing for the local backend. */
+static void view_backend(struct kv *kv)
+{
+	char why[320];
+
+	if (!strcmp(runner_backend_name(), "local"))
+		return;
+	kv_str(kv, "backend", runner_backend_name());
+	if (runner_health(why, sizeof(why)))
+		kv_str(kv, "breaker_slurm", why);
+}
+
+/* A running task's job: its id, and its state and node as squeue said. */
+static void view_task_job(struct kv *kv, struct pai *p, const struct task *t)
+{
+	struct runner_job_info info;
+	char job[64];
+
+	if (!strcmp(runner_backend_name(), "local"))
+		return;
+	kv_str(kv, "backend", runner_backend_name());
+	if (t->state != TASK_RUNNING ||
+	    store_task_job(p->store, t->id, job, sizeof(job)) < 0)
+		return;
+	kv_str(kv, "slurm_job", job);
+	if (runner_job_info(job, &info) < 0)
+		return;
+	kv_str(kv, "slurm_state", info.state);
+	if (*info.node)
+		kv_str(kv, "node", info.node);
+}
+
 int view_root_status(struct pai *p, struct buf *out, bool json)
 {
 	struct kv kv = { out, json ? cJSON_CreateObject() : NULL };
@@ -646,6 +684,7 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 			 t, open[j].failures);
 		kv_str(&kv, key, val);
 	}
+	view_backend(&kv);
 	if (store_totals(p->store, &usage) == 0) {
 		kv_num(&kv, "input_tokens", usage.input_tokens);
 		kv_num(&kv, "output_tokens", usage.output_tokens);
@@ -684,6 +723,7 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 		kv_num(&kv, "worker", t->worker);
 	if (t->pid)
 		kv_num(&kv, "pid", t->pid);
+	view_task_job(&kv, p, t);
 	kv_time(&kv, "created", t->created);
 	kv_time(&kv, "started", t->started);
 	kv_time(&kv, "finished", t->finished);

@@ -43,6 +43,7 @@ struct runner_job {
 	int log_fd;
 	uint64_t log_cap;
 	const char *exit_path;
+	const struct runner_task *task;	/* NULL: not a task's run */
 };
 
 struct runner_backend {
@@ -64,9 +65,16 @@ struct runner_backend {
 	int (*recover)(struct runner_proc *p, const struct runner_ref *ref,
 		       int timeout_ms, int *status, char *err,
 		       size_t errlen);
+	int detachable;		/* runner_detachable */
+	/* Optional (NULL: never), as runner.h's functions of the name. */
+	const char *(*reason)(const struct runner_proc *p);
+	void (*configure)(const struct runner_settings *s);
+	int (*health)(char *msg, size_t len);
+	int (*job_info)(const char *job, struct runner_job_info *out);
 };
 
 extern const struct runner_backend runner_local;
+extern const struct runner_backend runner_slurm;
 
 /* A backend's state of run p. */
 #define RUNNER_STATE(p, type) ((type *)(void *)(p)->state.bytes)

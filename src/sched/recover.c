@@ -135,6 +135,67 @@ static bool has_check(struct sched *s, int64_t id)
 	return yes;
 }
 
+/* A free slot for an adopted run, past the workers when none is free (it
+ * shows there until its run ends, as after a shrink); 0 when out of
+ * memory. Called with s->lock. */
+static int free_slot(struct sched *s)
+{
+	struct slot *sl;
+	int k;
+
+	for (k = 0; k < s->n_slots; k++)
+		if (!s->slots[k].run)
+			return k + 1;
+	sl = realloc(s->slots, (size_t)(s->n_slots + 1) * sizeof(*sl));
+	if (!sl)
+		return 0;
+	memset(&sl[s->n_slots], 0, sizeof(*sl));
+	s->slots = sl;
+	return ++s->n_slots;
+}
+
+/* A run that goes on (a SLURM job) gets a run thread that waits for it,
+ * as if this daemon had started it: no second run. 0, or -errno when it
+ * could not (the caller ends it). */
+static int adopt(struct sched *s, const struct task *t,
+		 const struct runner_proc *proc)
+{
+	struct run *r = calloc(1, sizeof(*r));
+	pthread_t th;
+	int k;
+
+	if (!r || !(r->engine = t->engine ? strdup(t->engine) : NULL)) {
+		free(r);
+		return -ENOMEM;
+	}
+	r->s = s;
+	r->id = t->id;
+	r->logfd = -1;
+	r->adopted = 1;
+	r->has_proc = 1;
+	r->proc = *proc;
+	pthread_mutex_lock(&s->lock);
+	if (!(k = free_slot(s)))
+		goto fail;
+	r->slot = k;
+	s->slots[k - 1].run = r;
+	s->slots[k - 1].since = pai_now_ms();
+	s->runs++;
+	if (pthread_create(&th, NULL, sched_run_main, r) != 0) {
+		s->slots[k - 1].run = NULL;
+		s->runs--;
+		goto fail;
+	}
+	pthread_detach(th);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+fail:
+	pthread_mutex_unlock(&s->lock);
+	free(r->engine);
+	free(r);
+	return -ENOMEM;
+}
+
 /* Tasks left running by a daemon that died: those whose engine exited by
  * itself are finished (failed, when its status was lost: the run may
  * have done its work, and runs once); the others' engines are ended,
@@ -145,6 +206,7 @@ void sched_recover(struct sched *s)
 	static const char lost_status[] = "the engine ended by itself but its"
 		" exit status could not be kept; not run again";
 	char logp[PATH_MAX], path[PATH_MAX], entry[PATH_MAX + 16], err[512];
+	char job[64], name[PATH_MAX];
 	int64_t *ids = NULL, until = pai_now_ms() + RUNNER_RECOVER_MS, left;
 	size_t n = 0, i;
 	int status, kept;
@@ -165,20 +227,29 @@ void sched_recover(struct sched *s)
 		if (t.worktree)
 			snprintf(entry, sizeof(entry), "PAI_WORKTREE=%s",
 				 t.worktree);
+		if (store_task_job(s->p->store, t.id, job, sizeof(job)) < 0)
+			job[0] = '\0';
 		ref = (struct runner_ref){
 			.pid = t.pid, .log_path = logp,
 			.exit_path = t.worktree ? path : NULL,
-			.mark = t.worktree ? entry : NULL };
+			.mark = t.worktree ? entry : NULL,
+			.job = *job ? job : NULL, .name = name };
+		sched_job_name(s->p, t.id, name, sizeof(name));
 		left = until - pai_now_ms();
 		kept = runner_recover(&proc, &ref, left > 0 ? (int)left : 0,
 				      &status, err, sizeof(err));
 		if (*err)
 			fprintf(stderr, "parallelai: task %lld: %s\n",
 				(long long)t.id, err);
+		if (kept == RUNNER_ALIVE && adopt(s, &t, &proc) == 0) {
+			events_reason(s->p->events, "recovered", t.id,
+				      "its job goes on; waiting for it");
+			task_release(&t);
+			continue;
+		}
 		if (kept == RUNNER_ALIVE) {
-			/* Nothing adopts a run that goes on yet: it ends,
-			 * and runs again like any run that did not end by
-			 * itself. */
+			/* Not adopted: it ends, and runs again like any run
+			 * that did not end by itself. */
 			runner_signal(&proc, SIGKILL);
 			runner_wait(&proc, -1, &status);
 			runner_release(&proc);

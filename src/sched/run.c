@@ -179,14 +179,55 @@ static void commit_message(const struct task *t, char *out, size_t len)
 		 (long long)t->id, (int)n, p, t->engine);
 }
 
+/* The backend has the run's job id, before the job may start: kept, so
+ * the next mount finds the job if this daemon dies. */
+static int job_submitted(void *arg, const char *job)
+{
+	struct run *r = arg;
+	cJSON *f;
+	int ret = store_task_set_job(r->s->p->store, r->id, job);
+
+	if (ret == 0) {
+		f = cJSON_CreateObject();
+		cJSON_AddStringToObject(f, "backend", runner_backend_name());
+		cJSON_AddStringToObject(f, "job", job);
+		events_add(r->s->p->events, "submitted", r->id, f);
+	}
+	return ret;
+}
+
+void sched_job_name(const struct pai *p, int64_t id, char *name,
+		    size_t len)
+{
+	const char *repo = strrchr(p->repo, '/');
+
+	snprintf(name, len, "pai-%s-%lld", repo ? repo + 1 : p->repo,
+		 (long long)id);
+}
+
+/* What a backend that runs the task elsewhere needs: "pai-REPO-N". */
+static void task_job(struct run *r, const struct task *t,
+		     const struct engine_def *def, char *name, size_t nlen,
+		     char *logp, size_t llen, struct runner_task *out)
+{
+	sched_job_name(r->s->p, t->id, name, nlen);
+	pai_log_path(r->s->p, t->id, logp, llen);
+	*out = (struct runner_task){ .name = name, .log_path = logp,
+				     .self_exe = r->s->p->self_exe,
+				     .args = def ? def->slurm_args : NULL,
+				     .timeout = t->timeout,
+				     .submitted = job_submitted, .arg = r };
+}
+
 /* Start the engine; 0, or <0 with the reason in err. */
 static int run_engine(struct run *r, const struct task *t, int logfd,
 		      char *err, size_t errlen)
 {
 	struct sched *s = r->s;
 	char prompt_file[PATH_MAX], raw[PATH_MAX], result[PATH_MAX];
-	char exitp[PATH_MAX];
+	char exitp[PATH_MAX], logp[PATH_MAX], jobname[128];
 	const struct engine_def *def = config_engine(&s->p->cfg, t->engine);
+	struct runner_task rt;
 	char *own[5] = { NULL }, **extra = NULL, **argv = NULL, **env = NULL;
 	char **task_env = NULL, **prov_env = NULL;
 	size_t n = 0, k;
@@ -259,8 +300,10 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	/* Straight into r->proc: its relay thread keeps a pointer to it.
 	 * Others look at it only once has_proc is set, under the lock. */
 	pai_exit_path(s->p, t->id, t->attempts, exitp, sizeof(exitp));
-	ret = runner_spawn(&r->proc, argv, env, t->worktree, logfd,
-			   s->p->cfg.log_max, exitp, err, errlen);
+	task_job(r, t, def, jobname, sizeof(jobname), logp, sizeof(logp),
+		 &rt);
+	ret = runner_spawn_task(&r->proc, argv, env, t->worktree, logfd,
+				s->p->cfg.log_max, exitp, &rt, err, errlen);
 	if (ret < 0)
 		goto failed;
 	pthread_mutex_lock(&s->lock);
@@ -354,6 +397,14 @@ static int wait_engine(struct run *r)
 			last_output = now;
 		}
 		pthread_mutex_lock(&s->lock);
+		/* A job goes on without us: the next mount adopts it. */
+		if (s->stopping && !r->cancel && !r->term_at &&
+		    runner_detachable(&r->proc)) {
+			r->detached = 1;
+			r->unrecorded = 1;
+			pthread_mutex_unlock(&s->lock);
+			break;
+		}
 		if (!r->term_at && !r->killed_for) {
 			if (r->timeout && now - start >= r->timeout * 1000LL)
 				r->killed_for = "timeout";
@@ -381,9 +432,25 @@ int sched_engine_round(struct run *r, const struct task *t, int *code,
 	struct sched *s = r->s;
 	int status, stopping, by_itself;
 
-	if (run_engine(r, t, r->logfd, err, errlen) < 0)
-		return -EIO;
+	if (!r->adopted) {
+		int e = run_engine(r, t, r->logfd, err, errlen);
+
+		/* Nothing started: the task waits for the backend, queued. */
+		if (e == -RUNNER_UNREACHABLE) {
+			sched_log_line(r->logfd, "parallelai: %s", err);
+			r->requeue_why = "backend unreachable";
+			return SCHED_REQUEUE;
+		}
+		if (e < 0)
+			return -EIO;
+	}
+	r->adopted = 0;
 	status = wait_engine(r);
+	if (r->detached) {
+		events_reason(s->p->events, "detached", t->id,
+			      "unmounted; its job goes on");
+		return SCHED_DETACHED;
+	}
 	*code = runner_exit_code(status);
 	pthread_mutex_lock(&s->lock);
 	*cancel = r->cancel;
@@ -397,6 +464,11 @@ int sched_engine_round(struct run *r, const struct task *t, int *code,
 	if (stopping && !*cancel && !by_itself)
 		return SCHED_REQUEUE;
 	record_result(r, t, agent_error);
+	/* It ended without a status of its own: the backend says why. */
+	if (*code != 0 && !*agent_error && runner_reason(&r->proc)) {
+		*agent_error = strdup(runner_reason(&r->proc));
+		sched_log_line(r->logfd, "parallelai: %s", *agent_error);
+	}
 	return 0;
 }
 
@@ -744,6 +816,34 @@ static void release_run(struct run *r)
 	free(r);
 }
 
+/*
+ * A job the last daemon left running, adopted at mount (sched_recover):
+ * no worktree to make, no engine to start; its run is waited for and
+ * ends as any other, check gate included.
+ */
+static int sched_adopted_run(struct run *r, struct task *t, char *err,
+			     size_t errlen)
+{
+	struct pai *p = r->s->p;
+	char logp[PATH_MAX];
+	int ret;
+
+	pai_log_path(p, t->id, logp, sizeof(logp));
+	r->logfd = open(logp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	worker_log_begin(p, r->slot, t, r->logfd);
+	ret = sched_gated_run(r, t, t->worktree, err, errlen);
+	if (ret == SCHED_REQUEUE) {
+		store_task_requeue(p->store, t->id, "stopped by unmount");
+		events_reason(p->events, "requeued", t->id,
+			      "stopped by unmount");
+	} else if (ret < 0) {
+		finish(r, TASK_FAILED, -1, NULL, err);
+	}
+	if (r->logfd >= 0)
+		close(r->logfd);
+	return ret;
+}
+
 void *sched_run_main(void *arg)
 {
 	struct run *r = arg;
@@ -767,7 +867,11 @@ void *sched_run_main(void *arg)
 	f = cJSON_CreateObject();
 	cJSON_AddNumberToObject(f, "worker", r->slot);
 	cJSON_AddNumberToObject(f, "attempt", t.attempts);
-	events_add(p->events, "started", t.id, f);
+	events_add(p->events, r->adopted ? "adopted" : "started", t.id, f);
+	if (r->adopted) {
+		ret = sched_adopted_run(r, &t, err, sizeof(err));
+		goto out;
+	}
 	if ((logfd = open_run_log(r, &t, err, sizeof(err))) < 0)
 		goto fail;
 	ret = prepare_worktree(r, &t, wt, sizeof(wt), logfd, err, sizeof(err));
@@ -795,8 +899,10 @@ void *sched_run_main(void *arg)
 	goto out;
 
 requeue:
-	store_task_requeue(p->store, t.id, "stopped by unmount");
-	events_reason(p->events, "requeued", t.id, "stopped by unmount");
+	if (!r->requeue_why)
+		r->requeue_why = "stopped by unmount";
+	store_task_requeue(p->store, t.id, r->requeue_why);
+	events_reason(p->events, "requeued", t.id, r->requeue_why);
 	goto out;
 fail:
 	sched_log_line(logfd, "parallelai: %s", err);

@@ -84,6 +84,9 @@ struct run {
 	int unrecorded;		/* given up: the exit file must stay */
 	char check_failed[512];	/* why its check gate failed it, or "" */
 	struct run_budget budget;
+	const char *requeue_why;	/* queued again for this, not unmount */
+	int adopted;		/* a job the last daemon left running */
+	int detached;		/* left running at unmount, for the next */
 };
 
 struct slot {
@@ -126,8 +129,15 @@ void sched_settle(struct sched *s, int64_t id);
 void sched_conclude(struct run *r, const struct task *t, const char *wt,
 		    int code, int cancel, const char *agent_error);
 
+/* "pai-REPO-N": the name of task id's jobs (runner_task.name). */
+struct pai;
+void sched_job_name(const struct pai *p, int64_t id, char *name,
+		    size_t len);
+
 /* What a run step returns when the unmount stopped it: queued again. */
 #define SCHED_REQUEUE 1
+/* ... or left running (a SLURM job), to be adopted by the next mount. */
+#define SCHED_DETACHED 2
 /* One run of the engine with t's prompt, to its end: 0 with its exit
  * code, whether it was cancelled and the agent's error (malloc'd);
  * SCHED_REQUEUE; or <0 when it could not start (err says why). */

@@ -86,6 +86,10 @@ static void start_runnable(struct sched *s)
 
 	if (s->paused || s->stopping)
 		return;
+	/* The backend cannot take runs (the SLURM controller is down): the
+	 * tasks wait queued; its poller never blocks this thread. */
+	if (runner_health(NULL, 0))
+		return;
 	/* A reached budget holds back its engine, or everything; starting
 	 * a task spends nothing yet, so once is enough. */
 	n_budget = sched_budget_gate(s, open, 16, &all);
@@ -159,6 +163,10 @@ static void *sched_main(void *arg)
 		      pai_now_ms() + 1000 : 0;
 		if (due && (!close || due < close))
 			close = due;
+		/* A backend that is down comes back by time alone too. */
+		if (runner_health(NULL, 0) && (!close ||
+		    close > pai_now_ms() + 1000))
+			close = pai_now_ms() + 1000;
 		if (close) {
 			struct timespec ts = { .tv_sec = close / 1000,
 					       .tv_nsec = (close % 1000) * 1000000 };

@@ -209,6 +209,10 @@ static const char *const migrations[] = {
 	 * base commit replaced by the files (NULL: its paths). */
 	"ALTER TABLE tasks ADD COLUMN outside TEXT;"
 	"ALTER TABLE tasks ADD COLUMN locks TEXT;",
+	/* 13: the job a backend runs an attempt as (a SLURM job id), and
+	 * the attempt it belongs to: kept before the job can start. */
+	"ALTER TABLE tasks ADD COLUMN job TEXT;"
+	"ALTER TABLE tasks ADD COLUMN job_attempt INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -362,6 +366,10 @@ static const char *const stmt_sql[S_COUNT] = {
 		      " SELECT * FROM (SELECT * FROM merge_queue WHERE state"
 		      " NOT IN ('pending', 'waiting', 'checking')"
 		      " ORDER BY seq DESC LIMIT ?1)) ORDER BY seq",
+	[S_SET_JOB] = "UPDATE tasks SET job = ?2, job_attempt = attempts,"
+		      " updated = ?3 WHERE id = ?1",
+	[S_GET_JOB] = "SELECT job FROM tasks WHERE id = ?1"
+		      " AND job_attempt = attempts AND state = 'running'",
 };
 
 /* What failed, for the message on stderr; NULL: the statement's text. */
@@ -411,6 +419,8 @@ static const char *const stmt_what[S_COUNT] = {
 	[S_GET_PATHS] = "cannot read the task's paths",
 	[S_SET_OUTSIDE] = "cannot record the task's paths",
 	[S_MQ_ADD] = "cannot add to the merge queue",
+	[S_SET_JOB] = "cannot record the task's job",
+	[S_GET_JOB] = "cannot read the task's job",
 	[S_MQ_SET] = "cannot update the merge queue",
 	[S_MQ_RESUME] = "cannot resume the merge queue",
 	[S_MQ_LIST] = "cannot read the merge queue",

@@ -100,6 +100,8 @@ enum stmt_id {
 	S_SET_PATHS,
 	S_GET_PATHS,
 	S_SET_OUTSIDE,
+	S_SET_JOB,
+	S_GET_JOB,
 	S_COUNT
 };
 

@@ -189,6 +189,7 @@ SCHEMA_UNDO = {
     11: ['DROP TABLE spend'],
     12: ['ALTER TABLE tasks DROP COLUMN paths', 'ALTER TABLE tasks DROP COLUMN outside',
          'ALTER TABLE tasks DROP COLUMN locks'],
+    13: ['ALTER TABLE tasks DROP COLUMN job', 'ALTER TABLE tasks DROP COLUMN job_attempt'],
 }
 
 

@@ -26,6 +26,8 @@ static const char *const schema_undo[] = {
 	[12] = "ALTER TABLE tasks DROP COLUMN paths;"
 	       "ALTER TABLE tasks DROP COLUMN outside;"
 	       "ALTER TABLE tasks DROP COLUMN locks;",
+	[13] = "ALTER TABLE tasks DROP COLUMN job;"
+	       "ALTER TABLE tasks DROP COLUMN job_attempt;",
 };
 
 /* The database at db as schema `version`: SQLITE_OK or the error. */
