@@ -77,6 +77,16 @@ struct notify_def {
 	int retries;		/* retries: attempts after the first */
 };
 
+/* A tool call's fate (include/policy.h). */
+enum policy_decision { POLICY_ALLOW, POLICY_ASK, POLICY_DENY, POLICY_JUDGE };
+
+/* policy.deny|ask|allow = PATTERN, engine.NAME.policyDeny|Ask|Allow. */
+struct policy_def {
+	enum policy_decision kind;	/* POLICY_DENY, _ASK or _ALLOW */
+	char *engine;		/* NAME of engine.NAME.policy*; NULL: policy.* */
+	char *pattern;
+};
+
 struct config {
 	int workers;		/* parallelai.workers, -o workers=N */
 	char *engine;		/* parallelai.engine, -o engine=NAME; NULL:
@@ -126,6 +136,12 @@ struct config {
 				 * none */
 	char *bwrap;		/* parallelai.bwrap: bubblewrap's path;
 				 * NULL: bwrap on PATH */
+	struct policy_def *policy;	/* the user's rules, in config order */
+	size_t n_policy;
+	enum policy_decision policy_default;	/* policy.default: allow */
+	bool policy_builtin;	/* policy.builtin: the built-in rules, true */
+	int ask_timeout;	/* policy.askTimeout: seconds an approval
+				 * waits before it expires, 3600 */
 };
 
 void config_init(struct config *c);
