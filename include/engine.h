@@ -65,6 +65,10 @@ const char *engine_model(const struct config *c, const char *engine,
  */
 bool engine_reads_text(const struct config *c, const char *name);
 
+/* Is it the built-in agent (anthropic, openai, not replaced by a
+ * command)? The policy (include/approvals.h) is enforced for it alone. */
+bool engine_is_agent(const struct config *c, const char *name);
+
 /* Does this engine write a result file (a preset that reports one)? */
 bool engine_has_result(const char *engine);
 

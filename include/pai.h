@@ -10,6 +10,7 @@
  *	STATE/results/N.json	what task N's agent reported at its end
  *	STATE/prompts/N		task N's prompt, for PAI_PROMPT_FILE
  *	STATE/box/N/{home,tmp}	task N's HOME and TMPDIR in a sandbox
+ *	STATE/policy.sock	where engines ask before a tool call
 
  * Worktrees live outside the git directory (agent CLIs refuse to edit
  * files beneath a .git directory): WORKTREES/N, where WORKTREES is
@@ -37,6 +38,7 @@ struct gitrev;
 struct wlog;
 struct mergeq;
 struct notify;
+struct approvals;
 
 struct pai {
 	char *repo;		/* absolute path of the repository */
@@ -56,6 +58,7 @@ struct pai {
 	struct wlog *wlog;	/* workers/N/log */
 	struct mergeq *mergeq;	/* the merge queue */
 	struct notify *notify;	/* [notify] deliveries, NULL: none */
+	struct approvals *approvals;	/* the policy, its approvals, audit */
 	int64_t started;	/* ms since the epoch */
 	char engine_why[128];	/* how the default engine was chosen */
 	struct sandbox_probe sandbox;	/* bubblewrap, tried at mount */

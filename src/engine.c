@@ -142,6 +142,13 @@ bool engine_reads_text(const struct config *c, const char *name)
 	       !(d && d->command);
 }
 
+bool engine_is_agent(const struct config *c, const char *name)
+{
+	const struct engine_def *d = config_engine(c, name);
+
+	return api_of(name) && !(d && d->command);
+}
+
 bool engine_known(const struct config *c, const char *name)
 {
 	const struct engine_def *d = config_engine(c, name);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "approvals.h"
 #include "agent.h"
 #include "buf.h"
 #include "config.h"
@@ -571,9 +572,14 @@ static int open_handles(struct pai *p)
 /* Mounted: the threads that serve it. */
 static int start_threads(struct pai *p)
 {
+	char err[PATH_MAX + 256];
+
 	/* first: it sees every event from here on */
 	if (notify_start(&p->notify, p) < 0)
 		return die("cannot start notifications");
+	/* before the scheduler: engines ask it from their first call */
+	if (approvals_start(&p->approvals, p, err, sizeof(err)) < 0)
+		return die("%s", err);
 	if (sched_start(&p->sched, p) < 0)
 		return die("cannot start the scheduler");
 	if (planner_start(&p->planner, p) < 0)
@@ -630,6 +636,7 @@ out:
 	mergeq_stop(p.mergeq);
 	planner_stop(p.planner);
 	sched_stop(p.sched);
+	approvals_stop(p.approvals);
 	notify_stop(p.notify);
 	pai_fs_free(fs);
 	review_free(p.review);

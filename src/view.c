@@ -21,6 +21,8 @@
 #include "quote.h"
 #include "review.h"
 #include "sandbox.h"
+#include "approvals.h"
+#include "policy.h"
 #include "scheduler.h"
 #include "store.h"
 #include "view.h"
@@ -425,6 +427,38 @@ static void kv_sandbox(struct kv *kv, struct pai *p, const char *engine,
 	kv_str(kv, "network", sandbox_net_name(ch.net));
 }
 
+/* policy: enforced, or not enforced for ENGINE (no per-call hook). */
+static void kv_policy(struct kv *kv, struct pai *p, const char *engine)
+{
+	char why[128];
+
+	if (engine && engine_is_agent(&p->cfg, engine))
+		kv_str(kv, "policy", "enforced");
+	else {
+		snprintf(why, sizeof(why), "not enforced for %s",
+			 engine ? engine : "?");
+		kv_str(kv, "policy", why);
+	}
+}
+
+/* The rules active, of each kind, and the approvals that wait. */
+static void kv_policy_rules(struct kv *kv, struct pai *p)
+{
+	size_t n[3], waiting = 0;
+	int64_t *ids = NULL;
+
+	if (!p->approvals)
+		return;
+	approvals_counts(p->approvals, n);
+	kv_num(kv, "policy_deny", (long long)n[POLICY_DENY]);
+	kv_num(kv, "policy_ask", (long long)n[POLICY_ASK]);
+	kv_num(kv, "policy_allow", (long long)n[POLICY_ALLOW]);
+	kv_str(kv, "policy_default", policy_decision_name(p->cfg.policy_default));
+	if (approvals_pending_ids(p->approvals, &ids, &waiting) == 0)
+		kv_num(kv, "approvals_waiting", (long long)waiting);
+	free(ids);
+}
+
 int view_root_status(struct pai *p, struct buf *out, bool json)
 {
 	struct kv kv = { out, json ? cJSON_CreateObject() : NULL };
@@ -446,6 +480,8 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 	kv_str(&kv, "engine", p->cfg.engine);
 	kv_str(&kv, "engine_reason", p->engine_why);
 	kv_sandbox(&kv, p, p->cfg.engine, NULL);
+	kv_policy(&kv, p, p->cfg.engine);
+	kv_policy_rules(&kv, p);
 	kv_num(&kv, "busy", sched_busy(p->sched));
 	kv_num(&kv, "tasks", (long long)total);
 	for (i = 0; i < TASK_STATE_COUNT; i++)
@@ -487,6 +523,25 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 	return kv_finish(&kv);
 }
 
+/* "waiting for approval 7: Bash(...)" under the state while one waits */
+static void kv_waiting(struct kv *kv, struct pai *p, const struct task *t)
+{
+	struct buf b;
+
+	if (!p->approvals || t->state != TASK_RUNNING)
+		return;
+	buf_init(&b, 1 << 20);
+	if (approvals_task_waiting(p->approvals, t->id, &b) == 0 && b.len) {
+		buf_truncate(&b, b.len - 1);	/* its newline */
+		if (kv->json)
+			cJSON_AddStringToObject(kv->json, "waiting",
+						buf_cstr(&b));
+		else
+			buf_printf(kv->text, "%s\n", buf_cstr(&b));
+	}
+	buf_release(&b);
+}
+
 int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 		     bool json)
 {
@@ -497,9 +552,11 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 					task_state_name(t->state));
 	else
 		buf_printf(out, "%s\n", task_state_name(t->state));
+	kv_waiting(&kv, p, t);
 	kv_num(&kv, "id", t->id);
 	kv_str(&kv, "engine", t->engine);
 	kv_sandbox(&kv, p, t->engine, t->options);
+	kv_policy(&kv, p, t->engine);
 	kv_num(&kv, "attempts", t->attempts);
 	if (t->exit_code >= 0)
 		kv_num(&kv, "exit", t->exit_code);

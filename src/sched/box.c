@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "approvals.h"
 #include "engine.h"
 #include "gitwork.h"
 #include "pai.h"
@@ -62,7 +63,7 @@ static int box_wrap(struct pai *p, const struct task *t,
 {
 	char common[PATH_MAX], admin[PATH_MAX + 64], dotgit[PATH_MAX];
 	char admin_gitdir[PATH_MAX + 128], admin_common[PATH_MAX + 128];
-	const char *ro[6] = { NULL }, *rw[3] = { NULL };
+	const char *ro[6] = { NULL }, *rw[4] = { NULL };
 	struct sandbox_paths sp;
 	size_t k = 0, n;
 	char **wrapped = NULL;
@@ -95,6 +96,9 @@ static int box_wrap(struct pai *p, const struct task *t,
 		rw[0] = f->raw;
 		rw[1] = f->result;
 	}
+	/* where the built-in agent asks before a tool call */
+	if (p->approvals && engine_is_agent(&p->cfg, t->engine))
+		rw[2] = approvals_socket(p->approvals);
 	/* Where git would look for the repository, and the prompt: seen,
 	 * never changed, so the daemon's own git work after the run goes
 	 * to this repository, whatever the run wrote. */

@@ -21,6 +21,7 @@
 
 #include "breaker.h"
 #include "ctl.h"
+#include "approvals.h"
 #include "engine.h"
 #include "events.h"
 #include "fsutil.h"
@@ -185,7 +186,7 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	char prompt_file[PATH_MAX], raw[PATH_MAX], result[PATH_MAX];
 	char exitp[PATH_MAX];
 	const struct engine_def *def = config_engine(&s->p->cfg, t->engine);
-	char *own[5] = { NULL }, **extra = NULL, **argv = NULL, **env = NULL;
+	char *own[6] = { NULL }, **extra = NULL, **argv = NULL, **env = NULL;
 	char **task_env = NULL;
 	size_t n = 0, k;
 	struct engine_vars v;
@@ -223,14 +224,19 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	if (t->prompt_len < 65536 &&
 	    asprintf(&own[4], "PAI_PROMPT=%s", t->prompt) < 0)
 		goto out;
+	/* The built-in agent asks before each tool call (approvals.h). */
+	if (s->p->approvals && engine_is_agent(&s->p->cfg, t->engine) &&
+	    asprintf(&own[5], "PAI_POLICY_SOCKET=%s",
+		     approvals_socket(s->p->approvals)) < 0)
+		goto out;
 	if (engine_task_env(t->options, &task_env) < 0)
 		goto out;
 	for (k = 0; task_env && task_env[k]; k++)
 		;
-	extra = calloc(6 + (def ? def->n_env : 0) + k, sizeof(*extra));
+	extra = calloc(7 + (def ? def->n_env : 0) + k, sizeof(*extra));
 	if (!extra)
 		goto out;
-	for (k = 0; k < 5; k++)
+	for (k = 0; k < 6; k++)
 		if (own[k])
 			extra[n++] = own[k];
 	/* [engine "NAME"] env = KEY=VALUE, then the task's own, which win */
@@ -267,7 +273,7 @@ failed:
 		snprintf(err, errlen, "engine '%s': %s", t->engine, msg);
 	}
 out:
-	for (k = 0; k < 5; k++)
+	for (k = 0; k < 6; k++)
 		free(own[k]);
 	free(extra);
 	engine_argv_free(env);

@@ -186,6 +186,7 @@ SCHEMA_UNDO = {
         for c in ('check_cmd', 'fix_rounds', 'check_state', 'check_exit', 'check_round')],
     9: ['DROP TABLE merge_queue'],
     10: ['DROP TABLE outbox'],
+    11: ['DROP TABLE approvals', 'DROP TABLE audit'],
 }
 
 

@@ -22,6 +22,7 @@ static const char *const schema_undo[] = {
 	      "ALTER TABLE tasks DROP COLUMN check_round;",
 	[9] = "DROP TABLE merge_queue;",
 	[10] = "DROP TABLE outbox;",
+	[11] = "DROP TABLE approvals; DROP TABLE audit;",
 };
 
 /* The database at db as schema `version`: SQLITE_OK or the error. */
