@@ -35,9 +35,12 @@ struct pai;
 struct approvals;
 
 /* The policy built from p->cfg (-EINVAL: a bad rule, err says which),
- * the socket bound, the threads started. */
+ * the sweeper started. */
 int approvals_start(struct approvals **out, struct pai *p, char *err,
 		    size_t errlen);
+/* The socket bound: after the scheduler's recovery, so that no engine
+ * of the last daemon's asks (it is killed first). */
+int approvals_listen(struct approvals *a, char *err, size_t errlen);
 void approvals_stop(struct approvals *a);
 /* PAI_POLICY_SOCKET for the engines that ask. */
 const char *approvals_socket(const struct approvals *a);

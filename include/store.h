@@ -362,8 +362,9 @@ void audit_row_release(struct audit_row *r);
 int store_approval_add(struct store *st, const struct approval_row *a,
 		       int64_t *id);
 int store_approval_get(struct store *st, int64_t id, struct approval_row *out);
-/* The waiting approval of task for action (*id), or an approved-always
- * one (*always): 0 and the id, -ENOENT when none. */
+/* The waiting approval of task for action (or one decided while no
+ * engine waited for it), or an approved-always one (always): 0 and the
+ * id in *id, -ENOENT when none. */
 int store_approval_find(struct store *st, int64_t task, const char *action,
 			bool always, int64_t *id);
 /* Decides a waiting approval (state approved, denied or expired) and
@@ -372,6 +373,8 @@ int store_approval_find(struct store *st, int64_t task, const char *action,
 int store_approval_decide(struct store *st, int64_t id, const char *state,
 			  bool always, const char *decider,
 			  const char *reason, const struct audit_row *audit);
+/* An engine was given its answer: a later ask makes a new one. */
+int store_approval_answered(struct store *st, int64_t id);
 /* Waiting ones (task 0), all of one task, or all (task -1); overdue: waiting ones whose
  * deadline is <= now. */
 int store_approval_ids(struct store *st, int64_t task, int64_t **ids,

@@ -582,6 +582,8 @@ static int start_threads(struct pai *p)
 		return die("%s", err);
 	if (sched_start(&p->sched, p) < 0)
 		return die("cannot start the scheduler");
+	if (approvals_listen(p->approvals, err, sizeof(err)) < 0)
+		return die("%s", err);
 	if (planner_start(&p->planner, p) < 0)
 		return die("cannot start the planner");
 	if (mergeq_start(&p->mergeq, p) < 0)

@@ -45,6 +45,7 @@ int ap_decide(struct approvals *a, int64_t id, const char *state, bool always,
 	      const char *user, const char *reason, const char *by);
 
 /* server.c */
+int ap_socket_path(struct approvals *a, char *err, size_t errlen);
 int ap_listen(struct approvals *a, char *err, size_t errlen);
 void ap_unlisten(struct approvals *a);
 

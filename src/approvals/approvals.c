@@ -148,6 +148,7 @@ static int ask(struct approvals *a, const struct task *t, const char *action,
 		return r;
 	if ((r = wait_decided(a, id, gone, arg, &row)) < 0)
 		return r;
+	store_approval_answered(a->p->store, id);
 	answer_row(&row, allow, reason);
 	approval_row_release(&row);
 	return 0;
@@ -372,7 +373,7 @@ int approvals_start(struct approvals **out, struct pai *p, char *err,
 	pthread_cond_init(&a->changed, NULL);
 	pthread_cond_init(&a->stop_cond, NULL);
 	if ((r = policy_build(&a->policy, &p->cfg, err, errlen)) < 0 ||
-	    (r = ap_listen(a, err, errlen)) < 0)
+	    (r = ap_socket_path(a, err, errlen)) < 0)
 		goto fail;
 	if (pthread_create(&a->sweeper, NULL, sweep, a)) {
 		r = -EAGAIN;
@@ -404,6 +405,11 @@ void approvals_stop(struct approvals *a)
 	pthread_cond_destroy(&a->stop_cond);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
+}
+
+int approvals_listen(struct approvals *a, char *err, size_t errlen)
+{
+	return ap_listen(a, err, errlen);
 }
 
 const char *approvals_socket(const struct approvals *a)

@@ -191,12 +191,8 @@ static void *listen_main(void *arg)
 	return NULL;
 }
 
-int ap_listen(struct approvals *a, char *err, size_t errlen)
+int ap_socket_path(struct approvals *a, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	mode_t old;
-	int r;
-
 	if ((size_t)snprintf(a->sock_path, sizeof(a->sock_path),
 			     "%s/policy.sock", a->p->state_dir) >=
 	    sizeof(a->sock_path)) {
@@ -206,6 +202,15 @@ int ap_listen(struct approvals *a, char *err, size_t errlen)
 		a->sock_path[0] = '\0';
 		return -ENAMETOOLONG;
 	}
+	return 0;
+}
+
+int ap_listen(struct approvals *a, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t old;
+	int r;
+
 	memcpy(sa.sun_path, a->sock_path, sizeof(a->sock_path));
 	unlink(a->sock_path);	/* the last daemon's */
 	if ((a->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)

@@ -47,7 +47,7 @@ int store_approval_add(struct store *st, const struct approval_row *a,
 	int error;
 
 	pthread_mutex_lock(&st->lock);
-	error = st_run(st, S_APPROVAL_ADD, "IissssII", a->task, a->attempt,
+	error = st_run(st, S_APPROVAL_ADD, "IisssII", a->task, a->attempt,
 		       a->engine, a->action, a->why, a->created, a->deadline);
 	if (!error)
 		*id = sqlite3_last_insert_rowid(st->db);
@@ -137,6 +137,11 @@ int store_approval_decide(struct store *st, int64_t id, const char *state,
 out:
 	pthread_mutex_unlock(&st->lock);
 	return error;
+}
+
+int store_approval_answered(struct store *st, int64_t id)
+{
+	return st_write(st, S_APPROVAL_ANSWERED, "I", id);
 }
 
 int store_approval_ids(struct store *st, int64_t task, int64_t **ids,

@@ -193,7 +193,8 @@ static const char *const migrations[] = {
 	");"
 	"CREATE INDEX outbox_due ON outbox(not_before, id);",
 	/* 11: the policy's approvals (a tool call held for a person:
-	 * waiting, approved, denied or expired, and by whom) and the audit
+	 * waiting, approved, denied or expired, by whom, and whether an
+	 * engine was given the answer) and the audit
 	 * log, a row per decision, kept when its task is pruned. */
 	"CREATE TABLE approvals ("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -208,7 +209,8 @@ static const char *const migrations[] = {
 	"  reason TEXT,"
 	"  created INTEGER NOT NULL,"
 	"  deadline INTEGER NOT NULL,"
-	"  decided INTEGER NOT NULL DEFAULT 0"
+	"  decided INTEGER NOT NULL DEFAULT 0,"
+	"  answered INTEGER NOT NULL DEFAULT 0"
 	");"
 	"CREATE INDEX approvals_task ON approvals(task, id);"
 	"CREATE INDEX approvals_state ON approvals(state, id);"
@@ -238,8 +240,12 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_APPROVAL_GET] = "SELECT id, task, attempt, engine, action, why,"
 		" state, always, decider, reason, created, deadline, decided"
 		" FROM approvals WHERE id = ?1",
+	/* waiting, or decided while no engine waited (a restart) */
 	[S_APPROVAL_WAITING] = "SELECT id FROM approvals WHERE task = ?1"
-		" AND action = ?2 AND state = 'waiting' ORDER BY id LIMIT 1",
+		" AND action = ?2 AND (state = 'waiting' OR answered = 0)"
+		" ORDER BY id LIMIT 1",
+	[S_APPROVAL_ANSWERED] = "UPDATE approvals SET answered = 1"
+		" WHERE id = ?1",
 	[S_APPROVAL_ALWAYS] = "SELECT id FROM approvals WHERE task = ?1"
 		" AND action = ?2 AND state = 'approved' AND always = 1"
 		" ORDER BY id LIMIT 1",
