@@ -300,6 +300,37 @@ int approvals_command(struct approvals *a, int64_t id, const char *line,
 	return r;
 }
 
+/* Waiting approvals of tasks that ended (cancelled, failed ...): no
+ * engine will ask again, so they expire. A queued task's wait on: its
+ * next attempt asks the same. */
+static void sweep_ended(struct approvals *a)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+
+	if (store_approval_ids(a->p->store, 0, &ids, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct approval_row row;
+		struct task t;
+		bool ended;
+
+		if (store_approval_get(a->p->store, ids[i], &row) < 0)
+			continue;
+		if (store_task_get(a->p->store, row.task, &t) == 0) {
+			ended = t.state != TASK_QUEUED &&
+				t.state != TASK_RUNNING &&
+				t.state != TASK_WAITING;
+			task_release(&t);
+			if (ended)
+				ap_decide(a, row.id, "expired", false, NULL,
+					  "the task ended", "timeout");
+		}
+		approval_row_release(&row);
+	}
+	free(ids);
+}
+
 /* The sweeper: what waited past its deadline expires, denied. */
 static void *sweep(void *arg)
 {
@@ -318,6 +349,7 @@ static void *sweep(void *arg)
 				ap_decide(a, ids[i], "expired", false, NULL,
 					  "policy.askTimeout", "timeout");
 		free(ids);
+		sweep_ended(a);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
 		pthread_mutex_lock(&a->lock);

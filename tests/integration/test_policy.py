@@ -215,6 +215,17 @@ class TestApprovals(PolicyTestCase):
         self.assertEqual([x['by'] for x in self.audit('tasks/%d/audit' % tid)],
                          ['person', 'always'])
 
+    def test_a_cancelled_task_leaves_no_approval_waiting(self):
+        self.script([call(CURL), DONE])
+        tid = self.agent()
+        aid = self.held(tid)
+        self.assertEqual(self.m.ctl('tasks/%d/ctl' % tid, 'cancel\n'), 0)
+        self.assertEqual(self.m.wait_final(tid), 'cancelled')
+        wait_for(lambda: self.m.read('approvals/pending') == '', 30,
+                 msg='the approval to leave pending')
+        self.assertIn('expired', self.m.read('approvals/%d/status' % aid))
+        self.assertIn('the task ended', self.m.read('approvals/%d/status' % aid))
+
     def test_kill9_while_waiting_then_remount_brings_it_back(self):
         self.script([call(CURL), call(CURL), DONE])
         tid = self.agent()
