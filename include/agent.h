@@ -38,6 +38,8 @@
 #include "buf.h"
 
 int agent_main(int argc, char **argv);
+/* `parallelai hook`: Claude Code's PreToolUse hook (hook.c). */
+int hook_main(int argc, char **argv);
 
 /* ---- sse.c --------------------------------------------------------------
  *

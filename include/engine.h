@@ -40,6 +40,8 @@ struct engine_vars {
 	const char *result_file; /* where the result JSON goes */
 	const char *options;	/* the task's own args, env, permission_mode
 				 * (JSON from its spec), or NULL */
+	const char *settings_file;	/* claude: --settings with the policy's
+					 * hook, or NULL */
 };
 
 /*
@@ -68,6 +70,11 @@ bool engine_reads_text(const struct config *c, const char *name);
 /* Is it the built-in agent (anthropic, openai, not replaced by a
  * command)? The policy (include/approvals.h) is enforced for it alone. */
 bool engine_is_agent(const struct config *c, const char *name);
+/* Is it the claude preset, whose runs get the policy as a PreToolUse hook
+ * (`parallelai hook`, in a --settings file of the run)? */
+bool engine_policy_hook(const struct config *c, const char *name);
+/* Either: the policy is enforced for its tool calls. */
+bool engine_enforced(const struct config *c, const char *name);
 
 /* Does this engine write a result file (a preset that reports one)? */
 bool engine_has_result(const char *engine);

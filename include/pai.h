@@ -71,6 +71,9 @@ void pai_log_path(const struct pai *p, int64_t id, char *out, size_t len);
 void pai_check_path(const struct pai *p, int64_t id, char *out, size_t len);
 void pai_raw_path(const struct pai *p, int64_t id, char *out, size_t len);
 void pai_result_path(const struct pai *p, int64_t id, char *out, size_t len);
+/* results/N-settings.json: a claude run's --settings, the policy's hook */
+void pai_settings_path(const struct pai *p, int64_t id, char *out,
+		       size_t len);
 /* results/N-A.exit: the wait status of the engine of attempt A, written
  * if it exited by itself; the attempt in the name, so that no file left
  * from an earlier attempt speaks for a later one */

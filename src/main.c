@@ -79,6 +79,7 @@ static const char usage[] =
 "  parallelai agent ...   the built-in agent, as the scheduler runs it (internal)\n"
 "  parallelai stream ...  an agent CLI's event stream to a log (internal)\n"
 "  parallelai sandbox-exec ...  a sandboxed engine's start (internal)\n"
+"  parallelai hook              Claude Code's PreToolUse hook: asks the policy\n"
 "\n"
 "See parallelai(1) and MOUNTPOINT/README.\n";
 
@@ -669,6 +670,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "agent"))
 		return agent_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "hook"))
+		return hook_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "stream"))
 		return stream_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "sandbox-exec"))

@@ -448,7 +448,7 @@ static void kv_policy(struct kv *kv, struct pai *p, const char *engine)
 {
 	char why[128];
 
-	if (engine && engine_is_agent(&p->cfg, engine))
+	if (engine && engine_enforced(&p->cfg, engine))
 		kv_str(kv, "policy", "enforced");
 	else {
 		snprintf(why, sizeof(why), "not enforced for %s",

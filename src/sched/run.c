@@ -19,15 +19,16 @@
 
 #include <cjson/cJSON.h>
 
+#include "approvals.h"
 #include "breaker.h"
 #include "ctl.h"
-#include "approvals.h"
 #include "engine.h"
 #include "events.h"
 #include "fsutil.h"
 #include "gitwork.h"
 #include "merge.h"
 #include "pai.h"
+#include "quote.h"
 #include "review.h"
 #include "runner.h"
 #include "scheduler.h"
@@ -178,13 +179,47 @@ static void commit_message(const struct task *t, char *out, size_t len)
 		 (long long)t->id, (int)n, p, t->engine);
 }
 
+/* claude's --settings for this run: the policy's PreToolUse hook, given
+ * time to wait as long as an approval does. */
+static int write_settings(struct sched *s, const struct task *t, char *path,
+			  size_t len)
+{
+	char *exe = quote_shell(s->p->self_exe), *json = NULL;
+	cJSON *o, *pre, *m, *hs, *h;
+	int r = -ENOMEM;
+
+	pai_settings_path(s->p, t->id, path, len);
+	o = cJSON_CreateObject();
+	pre = cJSON_AddArrayToObject(cJSON_AddObjectToObject(o, "hooks"),
+				     "PreToolUse");
+	m = cJSON_CreateObject();
+	cJSON_AddItemToArray(pre, m);
+	cJSON_AddStringToObject(m, "matcher", "*");
+	hs = cJSON_AddArrayToObject(m, "hooks");
+	h = cJSON_CreateObject();
+	cJSON_AddItemToArray(hs, h);
+	cJSON_AddStringToObject(h, "type", "command");
+	if (exe && asprintf(&json, "%s hook", exe) >= 0) {
+		cJSON_AddStringToObject(h, "command", json);
+		free(json);
+		json = NULL;
+	}
+	cJSON_AddNumberToObject(h, "timeout", s->p->cfg.ask_timeout + 60);
+	if (exe && (json = cJSON_Print(o)))
+		r = write_file(path, json, strlen(json), 0600);
+	free(json);
+	free(exe);
+	cJSON_Delete(o);
+	return r;
+}
+
 /* Start the engine; 0, or <0 with the reason in err. */
 static int run_engine(struct run *r, const struct task *t, int logfd,
 		      char *err, size_t errlen)
 {
 	struct sched *s = r->s;
 	char prompt_file[PATH_MAX], raw[PATH_MAX], result[PATH_MAX];
-	char exitp[PATH_MAX];
+	char exitp[PATH_MAX], settings[PATH_MAX];
 	const struct engine_def *def = config_engine(&s->p->cfg, t->engine);
 	char *own[6] = { NULL }, **extra = NULL, **argv = NULL, **env = NULL;
 	char **task_env = NULL;
@@ -203,13 +238,21 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	pai_result_path(s->p, t->id, result, sizeof(result));
 	/* Each attempt reports afresh. */
 	unlink(result);
+	settings[0] = '\0';
+	if (s->p->approvals && engine_policy_hook(&s->p->cfg, t->engine) &&
+	    (ret = write_settings(s, t, settings, sizeof(settings))) < 0) {
+		snprintf(err, errlen, "cannot write '%s': %s", settings,
+			 strerror(-ret));
+		return ret;
+	}
 	v = (struct engine_vars){ .prompt = t->prompt,
 				  .prompt_file = prompt_file,
 				  .worktree = t->worktree, .branch = t->branch,
 				  .task_id = t->id, .model = t->model,
 				  .self_exe = s->p->self_exe,
 				  .raw_file = raw, .result_file = result,
-				  .options = t->options };
+				  .options = t->options,
+				  .settings_file = settings[0] ? settings : NULL };
 	ret = engine_argv(&s->p->cfg, t->engine, &v, &argv, err, errlen);
 	if (ret < 0)
 		goto out;
@@ -225,7 +268,7 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	    asprintf(&own[4], "PAI_PROMPT=%s", t->prompt) < 0)
 		goto out;
 	/* The built-in agent asks before each tool call (approvals.h). */
-	if (s->p->approvals && engine_is_agent(&s->p->cfg, t->engine) &&
+	if (s->p->approvals && engine_enforced(&s->p->cfg, t->engine) &&
 	    asprintf(&own[5], "PAI_POLICY_SOCKET=%s",
 		     approvals_socket(s->p->approvals)) < 0)
 		goto out;

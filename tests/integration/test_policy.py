@@ -285,5 +285,49 @@ class TestOtherUser(PolicyTestCase):
         self.assertDone(tid)
 
 
+class TestClaudeHook(PaiTestCase):
+    """The claude preset gets the policy as a PreToolUse hook in a
+    --settings file of its run: a stand-in claude (fake_cli.py) calls the
+    hook as Claude Code does, and runs a Bash call only when allowed."""
+    autostart = False
+
+    def setUp(self):
+        super().setUp()
+        import test_presets
+        bin_dir = os.path.join(self.tmp, 'bin')
+        rec = os.path.join(self.tmp, 'rec')
+        os.makedirs(bin_dir)
+        os.makedirs(rec)
+        script = dict(test_presets.CLAUDE_OK, pre_tool=[
+            {'tool_name': 'Bash',
+             'tool_input': {'command': 'touch pushed.txt && git push origin main'}},
+            {'tool_name': 'Bash', 'tool_input': {'command': 'echo ok > allowed.txt'}}])
+        path = os.path.join(self.tmp, 'claude.json')
+        with open(path, 'w') as f:
+            json.dump(script, f)
+        prog = os.path.join(bin_dir, 'claude')
+        with open(prog, 'w') as f:
+            f.write(test_presets.STAND_IN % (sys.executable, HERE, path, rec))
+        os.chmod(prog, 0o755)
+        git(self.m.repo, 'config', 'engine.claude.bindRw', rec)
+        env = dict(os.environ)
+        env['PATH'] = bin_dir + ':' + env.get('PATH', '/usr/bin:/bin')
+        self.m.start(env=env)
+
+    def test_a_denied_bash_call_is_not_run_and_the_log_says_why(self):
+        tid = self.m.submit(json.dumps({'prompt': 'push it', 'engine': 'claude'}))
+        self.assertDone(tid)
+        files = git(self.m.repo, 'ls-tree', '--name-only', 'pai/task-%d' % tid)
+        self.assertNotIn('pushed.txt', files.split())
+        self.assertIn('allowed.txt', files.split())
+        self.assertIn('hook: deny: denied by policy (builtin git-push)',
+                      self.m.read('tasks/%d/log' % tid))
+        audit = [json.loads(x) for x in self.m.read('audit').splitlines()]
+        self.assertEqual([(a['engine'], a['decision'], a['rule']) for a in audit],
+                         [('claude', 'deny', 'builtin git-push'),
+                          ('claude', 'allow', 'policy.default')])
+        self.assertEqual(self.m.status(tid).get('policy'), 'enforced')
+
+
 if __name__ == '__main__':
     paitest.main()
