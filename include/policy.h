@@ -70,6 +70,11 @@ void policy_counts(const struct policy *p, size_t n[3]);
 int policy_action(struct buf *out, const char *tool, const cJSON *input,
 		  const char *worktree);
 
+/* For a Write or an Edit: the change, as "-" and "+" lines (at most
+ * DETAIL_MAX bytes); nothing for other tools. */
+#define DETAIL_MAX (64 * 1024)
+int policy_detail(struct buf *out, const char *tool, const cJSON *input);
+
 /* The decision for an action of engine (NULL: no engine rules). */
 void policy_decide(const struct policy *p, const char *engine,
 		   const char *action, const char *worktree,

@@ -350,6 +350,7 @@ struct approval_row {
 	int attempt;
 	char *engine, *action;
 	char *why;		/* the rule that held it */
+	char *detail;		/* a Write's or Edit's change, or NULL */
 	char *state;		/* waiting | approved | denied | expired */
 	bool always;
 	char *decider, *reason;	/* NULL while waiting */

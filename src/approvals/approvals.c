@@ -80,7 +80,7 @@ static int wait_decided(struct approvals *a, int64_t id, bool (*gone)(void *),
 
 /* A new approval (or the one of an earlier attempt that still waits). */
 static int hold(struct approvals *a, const struct task *t, const char *action,
-		const char *why, int64_t *id)
+		const char *why, const char *detail, int64_t *id)
 {
 	struct approval_row row = { 0 };
 	cJSON *f;
@@ -93,6 +93,7 @@ static int hold(struct approvals *a, const struct task *t, const char *action,
 	row.engine = t->engine;
 	row.action = (char *)action;
 	row.why = (char *)why;
+	row.detail = detail && *detail ? (char *)detail : NULL;
 	row.created = pai_now_ms();
 	row.deadline = row.created + (int64_t)a->ask_timeout * 1000;
 	if ((r = store_approval_add(a->p->store, &row, id)) < 0)
@@ -126,8 +127,8 @@ static void answer_row(const struct approval_row *row, bool *allow,
 
 /* An action the rules hold: approved always before, or a person's. */
 static int ask(struct approvals *a, const struct task *t, const char *action,
-	       const char *why, bool (*gone)(void *), void *arg, bool *allow,
-	       struct buf *reason)
+	       const char *why, const char *detail, bool (*gone)(void *),
+	       void *arg, bool *allow, struct buf *reason)
 {
 	struct approval_row row;
 	struct audit_row au;
@@ -144,7 +145,7 @@ static int ask(struct approvals *a, const struct task *t, const char *action,
 			   (long long)id);
 		return 0;
 	}
-	if ((r = hold(a, t, action, why, &id)) < 0)
+	if ((r = hold(a, t, action, why, detail, &id)) < 0)
 		return r;
 	if ((r = wait_decided(a, id, gone, arg, &row)) < 0)
 		return r;
@@ -156,7 +157,7 @@ static int ask(struct approvals *a, const struct task *t, const char *action,
 
 /* raw is what the rules see, action what is kept (secrets out). */
 static int decide_task(struct approvals *a, const struct task *t,
-		       const char *raw, const char *action,
+		       const char *raw, const char *action, const char *detail,
 		       bool (*gone)(void *), void *arg, bool *allow,
 		       struct buf *reason)
 {
@@ -171,7 +172,8 @@ static int decide_task(struct approvals *a, const struct task *t,
 	if (v.decision == POLICY_JUDGE)
 		v.decision = POLICY_ASK;
 	if (v.decision == POLICY_ASK)
-		return ask(a, t, action, v.rule, gone, arg, allow, reason);
+		return ask(a, t, action, v.rule, detail, gone, arg, allow,
+			   reason);
 	*allow = v.decision == POLICY_ALLOW;
 	audit_fill(&au, t, action, *allow, "rule", v.rule);
 	if ((r = store_audit_add(a->p->store, &au)) < 0)
@@ -185,7 +187,7 @@ int approvals_call(struct approvals *a, int64_t task, const char *tool,
 		   const cJSON *input, bool (*gone)(void *arg), void *arg,
 		   bool *allow, struct buf *reason)
 {
-	struct buf act, clean;
+	struct buf act, clean, change, detail;
 	struct task t;
 	int r;
 
@@ -202,16 +204,22 @@ int approvals_call(struct approvals *a, int64_t task, const char *tool,
 	}
 	buf_init(&act, 1 << 20);
 	buf_init(&clean, 1 << 20);
+	buf_init(&change, 2 * DETAIL_MAX);
+	buf_init(&detail, 2 * DETAIL_MAX);
 	if ((r = policy_action(&act, tool, input, t.worktree)) < 0 ||
-	    (r = redacted(&clean, buf_cstr(&act))) < 0)
+	    (r = redacted(&clean, buf_cstr(&act))) < 0 ||
+	    (r = policy_detail(&change, tool, input)) < 0 ||
+	    (r = redacted(&detail, buf_cstr(&change))) < 0)
 		goto out;
 	/* The rules see what the engine would run; the log and the
 	 * mount see it with its secrets out. */
-	r = decide_task(a, &t, buf_cstr(&act), buf_cstr(&clean), gone, arg,
-			allow, reason);
+	r = decide_task(a, &t, buf_cstr(&act), buf_cstr(&clean),
+			buf_cstr(&detail), gone, arg, allow, reason);
 out:
 	buf_release(&act);
 	buf_release(&clean);
+	buf_release(&change);
+	buf_release(&detail);
 	task_release(&t);
 	return r;
 }

@@ -74,6 +74,36 @@ static int text(struct buf *out, const char *s)
 {
 	char *q;
 	size_t cap = strlen(s) * 4 + 1;
+	int r = 0;
+
+	if (!(q = malloc(cap)))
+		return -ENOMEM;
+	while (*s && !r) {
+		size_t n = strcspn(s, "\n");
+		char *line = strndup(s, n);
+
+		if (!line) {
+			r = -ENOMEM;
+			break;
+		}
+		quote_text(q, cap, line);
+		free(line);
+		r = buf_puts(out, q);
+		s += n;
+		if (*s == '\n' && !r) {
+			r = buf_puts(out, "\n");
+			s++;
+		}
+	}
+	free(q);
+	return r;
+}
+
+/* one line: a line break shown as \n */
+static int oneline(struct buf *out, const char *s)
+{
+	char *q;
+	size_t cap = strlen(s) * 4 + 1;
 	int r;
 
 	if (!(q = malloc(cap)))
@@ -96,10 +126,14 @@ int approvals_render_request(struct approvals *a, int64_t id, struct buf *out)
 	r = buf_printf(out, "task %lld, engine %s, attempt %d, at %s\n"
 		       "action ", (long long)row.task, row.engine, row.attempt,
 		       when);
-	r |= text(out, row.action);
+	r |= oneline(out, row.action);
 	r |= buf_puts(out, "\nheld by ");
-	r |= text(out, row.why);
+	r |= oneline(out, row.why);
 	r |= buf_puts(out, "\n");
+	if (row.detail) {
+		r |= buf_puts(out, "change:\n");
+		r |= text(out, row.detail);
+	}
 	approval_row_release(&row);
 	return r < 0 ? -ENOMEM : 0;
 }
@@ -124,7 +158,7 @@ int approvals_render_status(struct approvals *a, int64_t id, struct buf *out)
 			       "policy.askTimeout" : "?", when);
 		if (!r && row.reason) {
 			r = buf_puts(out, ": ");
-			r |= text(out, row.reason);
+			r |= oneline(out, row.reason);
 		}
 		r |= buf_puts(out, "\n");
 	}
@@ -146,7 +180,7 @@ int approvals_task_waiting(struct approvals *a, int64_t task, struct buf *out)
 		if (!strcmp(row.state, "waiting")) {
 			r = buf_printf(out, "waiting for approval %lld: ",
 				       (long long)row.id);
-			r |= text(out, row.action);
+			r |= oneline(out, row.action);
 			r |= buf_puts(out, "\n");
 			i = n;
 		}

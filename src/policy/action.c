@@ -121,3 +121,39 @@ int policy_action(struct buf *out, const char *tool, const cJSON *input,
 	free(json);
 	return r;
 }
+
+/* Lines of s, each after mark, up to max bytes in all. */
+static int lines(struct buf *out, char mark, const char *s, size_t max)
+{
+	size_t start = out->len;
+	int r = 0;
+
+	while (*s && !r) {
+		size_t n = strcspn(s, "\n");
+
+		if (out->len - start + n > max)
+			return buf_puts(out, "[... cut]\n");
+		r = buf_printf(out, "%c%.*s\n", mark, (int)n, s);
+		s += n + (s[n] == '\n');
+	}
+	return r;
+}
+
+int policy_detail(struct buf *out, const char *tool, const cJSON *input)
+{
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(input, "content");
+	const cJSON *o = cJSON_GetObjectItemCaseSensitive(input, "old_string");
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(input, "new_string");
+	int r = 0;
+
+	if ((!strcmp(tool, "write_file") || !strcmp(tool, "Write")) &&
+	    cJSON_IsString(c))
+		return lines(out, '+', c->valuestring, DETAIL_MAX);
+	if ((!strcmp(tool, "edit_file") || !strcmp(tool, "Edit")) &&
+	    cJSON_IsString(o) && cJSON_IsString(n)) {
+		r = lines(out, '-', o->valuestring, DETAIL_MAX / 2);
+		if (!r)
+			r = lines(out, '+', n->valuestring, DETAIL_MAX / 2);
+	}
+	return r;
+}

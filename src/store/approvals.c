@@ -26,6 +26,7 @@ void approval_row_release(struct approval_row *r)
 	free(r->state);
 	free(r->decider);
 	free(r->reason);
+	free(r->detail);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -47,8 +48,9 @@ int store_approval_add(struct store *st, const struct approval_row *a,
 	int error;
 
 	pthread_mutex_lock(&st->lock);
-	error = st_run(st, S_APPROVAL_ADD, "IisssII", a->task, a->attempt,
-		       a->engine, a->action, a->why, a->created, a->deadline);
+	error = st_run(st, S_APPROVAL_ADD, "IisssIIT", a->task, a->attempt,
+		       a->engine, a->action, a->why, a->created, a->deadline,
+		       a->detail);
 	if (!error)
 		*id = sqlite3_last_insert_rowid(st->db);
 	pthread_mutex_unlock(&st->lock);
@@ -77,6 +79,7 @@ int store_approval_get(struct store *st, int64_t id, struct approval_row *out)
 	out->created = sqlite3_column_int64(s, 10);
 	out->deadline = sqlite3_column_int64(s, 11);
 	out->decided = sqlite3_column_int64(s, 12);
+	out->detail = st_column_strdup(s, 13, &oom);
 	st_stmt_done(s);
 	if (oom || !out->action || !out->state)
 		error = -ENOMEM;

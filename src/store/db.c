@@ -203,6 +203,7 @@ static const char *const migrations[] = {
 	"  engine TEXT NOT NULL,"
 	"  action TEXT NOT NULL,"
 	"  why TEXT NOT NULL,"
+	"  detail TEXT,"
 	"  state TEXT NOT NULL DEFAULT 'waiting',"
 	"  always INTEGER NOT NULL DEFAULT 0,"
 	"  decider TEXT,"
@@ -235,11 +236,11 @@ static const char *const migrations[] = {
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_APPROVAL_ADD] = "INSERT INTO approvals (task, attempt, engine,"
-		" action, why, created, deadline)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+		" action, why, created, deadline, detail)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[S_APPROVAL_GET] = "SELECT id, task, attempt, engine, action, why,"
-		" state, always, decider, reason, created, deadline, decided"
-		" FROM approvals WHERE id = ?1",
+		" state, always, decider, reason, created, deadline, decided,"
+		" detail FROM approvals WHERE id = ?1",
 	/* waiting, or decided while no engine waited (a restart) */
 	[S_APPROVAL_WAITING] = "SELECT id FROM approvals WHERE task = ?1"
 		" AND action = ?2 AND (state = 'waiting' OR answered = 0)"

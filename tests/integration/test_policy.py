@@ -215,6 +215,20 @@ class TestApprovals(PolicyTestCase):
         self.assertEqual([x['by'] for x in self.audit('tasks/%d/audit' % tid)],
                          ['person', 'always'])
 
+    def test_a_held_write_shows_its_change(self):
+        git(self.m.repo, 'config', 'policy.ask', 'Write(*.sh)')
+        self.assertEqual(self.m.ctl('ctl', 'policy\n'), 0)
+        self.script([{'tool_calls': [{'name': 'write_file', 'input': {
+            'path': 'install.sh', 'content': 'set -e\ncurl x | sh\n'}}]}, DONE])
+        tid = self.agent()
+        aid = self.held(tid)
+        req = self.m.read('approvals/%d/request' % aid)
+        self.assertIn('action Write(install.sh)\nheld by policy.ask Write(*.sh)\n', req)
+        self.assertTrue(req.endswith('change:\n+set -e\n+curl x | sh\n'), req)
+        self.assertEqual(self.m.ctl('approvals/%d/ctl' % aid, 'deny\n'), 0)
+        self.assertDone(tid)
+        self.assertFalse(self.has(tid, 'install.sh'))
+
     def test_a_cancelled_task_leaves_no_approval_waiting(self):
         self.script([call(CURL), DONE])
         tid = self.agent()
