@@ -142,6 +142,9 @@ struct config {
 	bool policy_builtin;	/* policy.builtin: the built-in rules, true */
 	int ask_timeout;	/* policy.askTimeout: seconds an approval
 				 * waits before it expires, 3600 */
+	char *judge;		/* policy.judge: ENGINE[:MODEL], anthropic or
+				 * openai; NULL: none */
+	int judge_timeout;	/* policy.judgeTimeout: seconds, 30 */
 };
 
 void config_init(struct config *c);

@@ -387,6 +387,10 @@ int store_audit_add(struct store *st, const struct audit_row *a);
 int store_audit_list(struct store *st, int64_t task, struct audit_row **out,
 		     size_t *n);
 void store_audit_rows_release(struct audit_row *v, size_t n);
+/* The judge's first decision (allow or deny) on action in task, and its
+ * rule: 0, or -ENOENT when it has judged none. */
+int store_audit_judged(struct store *st, int64_t task, const char *action,
+		       char **decision, char *rule, size_t rulelen);
 /* fn for each (decision, by, count). */
 int store_audit_counts(struct store *st,
 		       void (*fn)(void *arg, const char *decision,

@@ -43,6 +43,7 @@ void config_init(struct config *c)
 	c->queue_retries = 1;
 	c->policy_builtin = true;
 	c->ask_timeout = 3600;
+	c->judge_timeout = 30;
 }
 
 /* true/yes/1 or false/no/0, as 1 or 0; -1 for anything else */
@@ -569,6 +570,17 @@ static int read_policy(struct config *c, const char *key, const char *value,
 		if (parse_long(value, 1, 30L * 86400, &n) < 0)
 			goto bad;
 		c->ask_timeout = (int)n;
+	} else if (!strcmp(k, "judgetimeout")) {
+		if (parse_long(value, 1, 3600, &n) < 0)
+			goto bad;
+		c->judge_timeout = (int)n;
+	} else if (!strcmp(k, "judge")) {
+		if (!value || (strncmp(value, "anthropic", 9) &&
+			       strncmp(value, "openai", 6)) ||
+		    (value[!strncmp(value, "openai", 6) ? 6 : 9] != '\0' &&
+		     value[!strncmp(value, "openai", 6) ? 6 : 9] != ':'))
+			goto bad;
+		set_str(&c->judge, value);
 	} else {
 		snprintf(err, errlen, "config %s: unknown key", key);
 		return -EINVAL;
@@ -756,6 +768,7 @@ void config_release(struct config *c)
 		free(c->policy[i].pattern);
 	}
 	free(c->policy);
+	free(c->judge);
 	for (i = 0; i < c->n_prices; i++)
 		free(c->prices[i].model);
 	free(c->prices);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "approvals.h"
+#include "config.h"
 
 struct policy;
 
@@ -43,6 +44,11 @@ void ap_wake(struct approvals *a);
 /* Decide a waiting approval and record it: -EBUSY, -ENOENT. */
 int ap_decide(struct approvals *a, int64_t id, const char *state, bool always,
 	      const char *user, const char *reason, const char *by);
+
+/* judge.c: the model's decision on action (ask when it fails), why. */
+struct task;
+int ap_judge(struct approvals *a, const struct task *t, const char *action,
+	     enum policy_decision *d, struct buf *why);
 
 /* server.c */
 int ap_socket_path(struct approvals *a, char *err, size_t errlen);

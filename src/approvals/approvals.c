@@ -155,6 +155,29 @@ static int ask(struct approvals *a, const struct task *t, const char *action,
 	return 0;
 }
 
+/* The judge's decision: the first one of this task for the same
+ * action, or the model's now. v->rule becomes "judge: REASON". */
+static int judged(struct approvals *a, const struct task *t, const char *raw,
+		  const char *action, struct policy_verdict *v)
+{
+	struct buf why;
+	char *before = NULL;
+	int r;
+
+	if (store_audit_judged(a->p->store, t->id, action, &before, v->rule,
+			       sizeof(v->rule)) == 0) {
+		v->decision = strcmp(before, "allow") ? POLICY_DENY :
+			      POLICY_ALLOW;
+		free(before);
+		return 0;
+	}
+	buf_init(&why, 4096);
+	r = ap_judge(a, t, raw, &v->decision, &why);
+	snprintf(v->rule, sizeof(v->rule), "judge: %.240s", buf_cstr(&why));
+	buf_release(&why);
+	return r;
+}
+
 /* raw is what the rules see, action what is kept (secrets out). */
 static int decide_task(struct approvals *a, const struct task *t,
 		       const char *raw, const char *action, const char *detail,
@@ -168,14 +191,15 @@ static int decide_task(struct approvals *a, const struct task *t,
 	pthread_mutex_lock(&a->lock);
 	policy_decide(a->policy, t->engine, raw, t->worktree, &v);
 	pthread_mutex_unlock(&a->lock);
-	/* No judge yet: what it would decide, a person does. */
-	if (v.decision == POLICY_JUDGE)
-		v.decision = POLICY_ASK;
+	if (v.decision == POLICY_JUDGE &&
+	    (r = judged(a, t, raw, action, &v)) < 0)
+		return r;
 	if (v.decision == POLICY_ASK)
 		return ask(a, t, action, v.rule, detail, gone, arg, allow,
 			   reason);
 	*allow = v.decision == POLICY_ALLOW;
-	audit_fill(&au, t, action, *allow, "rule", v.rule);
+	audit_fill(&au, t, action, *allow,
+		   strncmp(v.rule, "judge", 5) ? "rule" : "judge", v.rule);
 	if ((r = store_audit_add(a->p->store, &au)) < 0)
 		return r;
 	buf_printf(reason, "%s by policy (%s)", *allow ? "allowed" : "denied",

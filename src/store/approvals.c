@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -254,6 +255,27 @@ int store_audit_counts(struct store *st,
 		error = st_db_error(st, rc, "cannot count the audit log");
 	st_stmt_done(s);
 out:
+	pthread_mutex_unlock(&st->lock);
+	return error;
+}
+
+int store_audit_judged(struct store *st, int64_t task, const char *action,
+		       char **decision, char *rule, size_t rulelen)
+{
+	sqlite3_stmt *s = NULL;
+	int error, oom = 0;
+
+	pthread_mutex_lock(&st->lock);
+	error = st_row(st, S_AUDIT_JUDGED, &s, "Is", task, action);
+	if (!error) {
+		*decision = st_column_strdup(s, 0, &oom);
+		snprintf(rule, rulelen, "%s",
+			 sqlite3_column_text(s, 1) ?
+			 (const char *)sqlite3_column_text(s, 1) : "judge");
+		st_stmt_done(s);
+		if (oom || !*decision)
+			error = -ENOMEM;
+	}
 	pthread_mutex_unlock(&st->lock);
 	return error;
 }

@@ -266,6 +266,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_AUDIT_LIST] = "SELECT id, at, task, attempt, engine, action,"
 		" decision, by, rule, who, reason, approval FROM audit"
 		" WHERE ?1 = 0 OR task = ?1 ORDER BY id",
+	[S_AUDIT_JUDGED] = "SELECT decision, rule FROM audit WHERE task = ?1"
+		" AND action = ?2 AND by = 'judge' ORDER BY id LIMIT 1",
 	[S_AUDIT_COUNTS] = "SELECT decision, by, count(*) FROM audit"
 		" GROUP BY decision, by",
 	/* IMMEDIATE takes the write lock up front, so a read-then-write

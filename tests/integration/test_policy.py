@@ -276,6 +276,61 @@ class TestExpiry(PolicyTestCase):
                          [('deny', 'timeout')])
 
 
+def judge(text, **kw):
+    return dict({'text': text}, **kw)
+
+
+class TestJudge(PolicyTestCase):
+    """policy.default = judge: the loopback server answers as the judge,
+    between the agent's requests (the agent waits for the decision)."""
+
+    def prepare_repo(self, repo):
+        super().prepare_repo(repo)
+        git(repo, 'config', 'policy.default', 'judge')
+        git(repo, 'config', 'policy.judge', 'anthropic:judge-model')
+
+    def test_allowed_by_the_judge_it_runs_once_judged(self):
+        cmd = 'echo judged >> j.txt'
+        self.script([call(cmd),
+                     judge('{"decision": "allow", "reason": "harmless"}',
+                           usage={'input': 1000, 'output': 7}),
+                     call(cmd), DONE])
+        tid = self.agent()
+        self.assertDone(tid)
+        self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:j.txt' % tid),
+                         'judged\njudged\n')
+        reqs = self.srv.requests
+        self.assertEqual(len(reqs), 4)      # the same action judged once
+        body = reqs[1]['body']
+        self.assertEqual(body['model'], 'judge-model')
+        self.assertIn('safety judge', body['system'])
+        self.assertIn('Bash(%s)' % cmd, body['messages'][0]['content'])
+        self.assertIn('do it', body['messages'][0]['content'])
+        self.assertEqual([(a['decision'], a['by'], a['rule']) for a in self.audit()],
+                         [('allow', 'judge', 'judge: harmless')] * 2)
+        self.assertGreaterEqual(int(self.m.status(tid)['input_tokens']), 1000)
+
+    def test_denied_by_the_judge_it_does_not_run(self):
+        self.script([call('echo x > j.txt'),
+                     judge('{"decision": "deny", "reason": "not today"}'), DONE])
+        tid = self.agent()
+        self.assertDone(tid)
+        self.assertFalse(self.has(tid, 'j.txt'))
+        text, err = self.tool_result(2)
+        self.assertTrue(err)
+        self.assertIn('denied by policy (judge: not today)', text)
+
+    def test_garbage_from_the_judge_asks_a_person(self):
+        self.script([call('echo x > j.txt'), judge('sure, go ahead'), DONE])
+        tid = self.agent()
+        aid = self.held(tid)
+        self.assertIn("held by judge: the judge's answer was not a decision",
+                      self.m.read('approvals/%d/request' % aid))
+        self.assertEqual(self.m.ctl('approvals/%d/ctl' % aid, 'deny\n'), 0)
+        self.assertDone(tid)
+        self.assertFalse(self.has(tid, 'j.txt'))
+
+
 class TestOtherUser(PolicyTestCase):
     mount_opts = ('allow_other',)
 
