@@ -197,7 +197,8 @@ int ap_socket_path(struct approvals *a, char *err, size_t errlen)
 			     "%s/policy.sock", a->p->state_dir) >=
 	    sizeof(a->sock_path)) {
 		snprintf(err, errlen, "state directory '%s' is too long for"
-			 " the policy's socket (%zu bytes at most)",
+			 " the policy's socket (%zu bytes at most):"
+			 " choose a shorter one with -o state=DIR",
 			 a->p->state_dir, sizeof(a->sock_path) - 13);
 		a->sock_path[0] = '\0';
 		return -ENAMETOOLONG;
