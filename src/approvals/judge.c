@@ -2,7 +2,7 @@
  * approvals/judge: policy.default = judge asks a model (policy.judge =
  * anthropic[:MODEL] or openai[:MODEL], through engine.NAME.baseUrl,
  * apiKeyEnv and model as the built-in agent would) about an action no
- * rule decides. It must answer one JSON object
+ * rule decides, with the task's prompt and its worktree's changed paths. It must answer one JSON object
  *
  *	{"decision": "allow|ask|deny", "reason": "..."}
  *
@@ -19,12 +19,14 @@
 
 #include "config.h"
 #include "engine.h"
+#include "gitwork.h"
 #include "pai.h"
 #include "policy.h"
 #include "store.h"
 #include "apint.h"
 
 #define JUDGE_BODY_MAX (1 << 20)
+#define CHANGED_MAX (8 << 10)
 
 static const char instruction[] =
 "You are the safety judge of an AI coding agent that works unattended in a "
@@ -164,6 +166,18 @@ static void read_verdict(const char *text, enum policy_decision *d,
 	cJSON_Delete(o);
 }
 
+/* The worktree's changed paths ("M\tsrc/a.c"), as git diff --name-status
+ * would say them; cut at CHANGED_MAX. */
+static void changed(struct approvals *a, const struct task *t, struct buf *out)
+{
+	char err[256];
+
+	if (t->worktree && t->base[0] &&
+	    gitwork_files(a->p->repo, t->base, NULL, t->worktree, out, err,
+			  sizeof(err)) < 0)
+		buf_truncate(out, 0);
+}
+
 int ap_judge(struct approvals *a, const struct task *t, const char *action,
 	     enum policy_decision *d, struct buf *why)
 {
@@ -171,11 +185,12 @@ int ap_judge(struct approvals *a, const struct task *t, const char *action,
 	char engine[64], *q = NULL, *body = NULL;
 	const char *model, *colon;
 	bool anthropic;
-	struct buf resp;
+	struct buf resp, files;
 	cJSON *o = NULL;
 	long in = 0, out = 0;
 
 	*d = POLICY_ASK;
+	buf_init(&files, CHANGED_MAX);
 	if (!c->judge) {
 		buf_puts(why, "no policy.judge configured");
 		return 0;
@@ -186,10 +201,14 @@ int ap_judge(struct approvals *a, const struct task *t, const char *action,
 		 c->judge);
 	anthropic = !strcmp(engine, "anthropic");
 	model = colon ? colon + 1 : engine_model(c, engine, NULL);
-	if (asprintf(&q, "The task's prompt:\n%s\n\nThe tool call:\n%s\n",
-		     t->prompt ? t->prompt : "", action) < 0 ||
+	changed(a, t, &files);
+	if (asprintf(&q, "The task's prompt:\n%s\n\nChanged so far in its"
+		     " worktree (against its base):\n%s\nThe tool call:\n%s\n",
+		     t->prompt ? t->prompt : "",
+		     files.len ? buf_cstr(&files) : "(nothing)\n", action) < 0 ||
 	    !(body = request_body(model ? model : "", anthropic, q))) {
 		free(q);
+		buf_release(&files);
 		return -ENOMEM;
 	}
 	buf_init(&resp, JUDGE_BODY_MAX);
@@ -208,6 +227,7 @@ int ap_judge(struct approvals *a, const struct task *t, const char *action,
 	}
 	cJSON_Delete(o);
 	buf_release(&resp);
+	buf_release(&files);
 	free(body);
 	free(q);
 	return 0;

@@ -291,23 +291,25 @@ class TestJudge(PolicyTestCase):
 
     def test_allowed_by_the_judge_it_runs_once_judged(self):
         cmd = 'echo judged >> j.txt'
-        self.script([call(cmd),
-                     judge('{"decision": "allow", "reason": "harmless"}',
-                           usage={'input': 1000, 'output': 7}),
-                     call(cmd), DONE])
+        ok = '{"decision": "allow", "reason": "harmless"}'
+        self.script([call(cmd), judge(ok, usage={'input': 1000, 'output': 7}),
+                     call(cmd), call('echo two > k.txt'), judge(ok), DONE])
         tid = self.agent()
         self.assertDone(tid)
         self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:j.txt' % tid),
                          'judged\njudged\n')
         reqs = self.srv.requests
-        self.assertEqual(len(reqs), 4)      # the same action judged once
+        self.assertEqual(len(reqs), 6)      # the same action judged once
         body = reqs[1]['body']
         self.assertEqual(body['model'], 'judge-model')
         self.assertIn('safety judge', body['system'])
         self.assertIn('Bash(%s)' % cmd, body['messages'][0]['content'])
         self.assertIn('do it', body['messages'][0]['content'])
+        self.assertIn('(nothing)', body['messages'][0]['content'])
+        # the next judgement sees what the worktree has changed
+        self.assertIn('j.txt', reqs[4]['body']['messages'][0]['content'])
         self.assertEqual([(a['decision'], a['by'], a['rule']) for a in self.audit()],
-                         [('allow', 'judge', 'judge: harmless')] * 2)
+                         [('allow', 'judge', 'judge: harmless')] * 3)
         self.assertGreaterEqual(int(self.m.status(tid)['input_tokens']), 1000)
 
     def test_denied_by_the_judge_it_does_not_run(self):
