@@ -15,6 +15,7 @@
 
 #include <fuse.h>
 
+#include "approvals.h"
 #include "buf.h"
 #include "ctl.h"
 #include "dashboard.h"
@@ -101,6 +102,11 @@ static int r_wait(struct pai *p, const struct node *n, struct buf *out)
 	return view_root_wait(p, out);
 }
 
+static int r_audit(struct pai *p, const struct node *n, struct buf *out)
+{
+	return approvals_render_audit(p->approvals, n->task, out);
+}
+
 /* A read of a ctl file lists the commands it takes. */
 static int r_ctl(struct pai *p, const struct node *n, struct buf *out)
 {
@@ -147,6 +153,8 @@ const struct entry ns_root_tab[] = {
 	ROW("wait", K_WAIT, S_IFREG | 0400, F_WAIT, .render = r_wait),
 	ROW("tasks", K_TASKS, S_IFDIR | 0700, 0),
 	ROW("plans", K_PLANS, S_IFDIR | 0700, 0),
+	ROW("approvals", K_APPROVALS, S_IFDIR | 0500, 0),
+	ROW("audit", K_AUDIT, S_IFREG | 0400, F_CLOCKED, .render = r_audit),
 	ROW("workers", K_WORKERS, S_IFDIR | 0500, 0),
 	ROW("templates", K_TEMPLATES, S_IFDIR | 0500, 0),
 	{ .name = NULL }
@@ -317,6 +325,12 @@ static bool runs_on_worker(struct pai *p, const struct node *n)
 	return ok;
 }
 
+static int r_t_approvals(struct pai *p, const struct node *n,
+			 struct buf *out)
+{
+	return approvals_render_task(p->approvals, n->task, out);
+}
+
 #define TASK_FILE (F_OF_TASK | F_SIZED)
 
 const struct entry ns_task_tab[] = {
@@ -352,6 +366,10 @@ const struct entry ns_task_tab[] = {
 	/* Nothing until the task ended (fs/wait blocks). */
 	ROW("wait", K_T_WAIT, S_IFREG | 0400, F_OF_TASK | F_WAIT,
 	  .task_render = view_task_wait),
+	ROW("approvals", K_T_APPROVALS, S_IFREG | 0400, F_OF_TASK | F_CLOCKED,
+	  .render = r_t_approvals),
+	ROW("audit", K_T_AUDIT, S_IFREG | 0400, F_OF_TASK | F_CLOCKED,
+	  .render = r_audit),
 	{ .name = NULL }
 };
 
@@ -477,3 +495,40 @@ const struct entry ns_plan_tab[] = {
 };
 
 const struct entry ns_plan_dir = ROW(NULL, K_PLAN, S_IFDIR | 0500, F_OF_PLAN);
+
+/* ---- approvals ------------------------------------------------------ */
+
+static int r_pending(struct pai *p, const struct node *n, struct buf *out)
+{
+	return approvals_render_pending(p->approvals, out);
+}
+
+static int r_a_request(struct pai *p, const struct node *n, struct buf *out)
+{
+	return approvals_render_request(p->approvals, n->task, out);
+}
+
+static int r_a_status(struct pai *p, const struct node *n, struct buf *out)
+{
+	return approvals_render_status(p->approvals, n->task, out);
+}
+
+static int r_a_ctl(struct pai *p, const struct node *n, struct buf *out)
+{
+	return buf_puts(out, "approve\napprove always\ndeny [REASON]\n");
+}
+
+const struct entry ns_approvals_pending = ROW("pending", K_A_PENDING,
+					      S_IFREG | 0400, F_CLOCKED,
+					      .render = r_pending);
+
+const struct entry ns_approval_tab[] = {
+	ROW("request", K_A_REQUEST, S_IFREG | 0400, F_CLOCKED,
+	  .render = r_a_request),
+	ROW("status", K_A_STATUS, S_IFREG | 0400, F_CLOCKED,
+	  .render = r_a_status),
+	ROW("ctl", K_A_CTL, S_IFREG | 0600, F_WRITE, .render = r_a_ctl),
+	{ .name = NULL }
+};
+
+const struct entry ns_approval_dir = ROW(NULL, K_APPROVAL, S_IFDIR | 0500, 0);

@@ -35,6 +35,8 @@ enum kind {
 	K_WORKER, K_W_STATUS, K_W_LOG, K_W_WORKTREE, K_W_TASK,
 	K_INDEX_HTML, K_TIMELINE, K_T_TIMELINE,
 	K_TEMPLATES, K_TEMPLATE, K_TPL_STATUS, K_TPL_README,
+	K_AUDIT, K_T_AUDIT, K_T_APPROVALS,
+	K_APPROVALS, K_A_PENDING, K_APPROVAL, K_A_REQUEST, K_A_STATUS, K_A_CTL,
 };
 
 struct node;
@@ -76,7 +78,8 @@ struct entry {
 
 struct node {
 	const struct entry *e;
-	int64_t task;		/* K_TASK.. and K_T_*; the plan for K_P_* */
+	int64_t task;		/* K_TASK.. and K_T_*; the plan for K_P_*;
+				 * the approval for K_APPROVAL, K_A_* */
 	int worker;		/* K_WORKER.. and K_W_* */
 	char name[TEMPLATE_NAME_MAX + 1];	/* K_TEMPLATE, K_TPL_STATUS */
 };
@@ -136,10 +139,10 @@ struct handle {
 
 /* files: the tables */
 extern const struct entry ns_root_tab[], ns_task_tab[], ns_worker_tab[],
-	ns_plan_tab[];
+	ns_plan_tab[], ns_approval_tab[];
 extern const struct entry ns_tasks_new, ns_plans_new, ns_task_dir,
 	ns_worker_dir, ns_plan_dir, ns_template, ns_template_status,
-	ns_templates_readme;
+	ns_templates_readme, ns_approvals_pending, ns_approval_dir;
 
 /* ns */
 struct pai *fs_pai(void);

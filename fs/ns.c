@@ -24,6 +24,7 @@
 #include "events.h"
 #include "pai.h"
 #include "planner.h"
+#include "approvals.h"
 #include "scheduler.h"
 #include "store.h"
 #include "view.h"
@@ -241,6 +242,18 @@ int ns_resolve(const char *path, struct node *n)
 	} else if (n->e->kind == K_TEMPLATES) {
 		return depth == 2 ? ns_template_resolve(p, c[1], len[1], n) :
 				    -ENOENT;
+	} else if (n->e->kind == K_APPROVALS) {
+		if (len[1] == 7 && !strncmp(c[1], "pending", 7)) {
+			n->e = &ns_approvals_pending;
+			return depth == 2 ? 0 : -ENOTDIR;
+		}
+		n->task = parse_id(c[1], len[1]);
+		if (!n->task || !approvals_exists(p->approvals, n->task))
+			return -ENOENT;
+		n->e = &ns_approval_dir;
+		if (depth == 2)
+			return 0;
+		n->e = depth == 3 ? find(ns_approval_tab, c[2], len[2]) : NULL;
 	} else if (n->e->kind == K_WORKERS) {
 		struct worker_info w;
 

@@ -35,6 +35,7 @@
 
 #include <fuse.h>
 
+#include "approvals.h"
 #include "buf.h"
 #include "events.h"
 #include "pai.h"
@@ -128,6 +129,24 @@ static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		return ns_fill_tab(buf, filler, ns_worker_tab, &n);
 	case K_PLAN:
 		return ns_fill_tab(buf, filler, ns_plan_tab, &n);
+	case K_APPROVAL:
+		return ns_fill_tab(buf, filler, ns_approval_tab, &n);
+	case K_APPROVALS: {
+		int64_t *ids = NULL;
+		size_t count = 0, i;
+
+		ns_add_entry(buf, filler, "pending", S_IFREG);
+		if ((r = approvals_ids(p->approvals, &ids, &count)) < 0)
+			return r;
+		for (i = 0; i < count; i++) {
+			snprintf(name, sizeof(name), "%lld",
+				 (long long)ids[i]);
+			if (ns_add_entry(buf, filler, name, S_IFDIR))
+				break;
+		}
+		free(ids);
+		return 0;
+	}
 	case K_PLANS:
 	case K_TASKS: {
 		int64_t *ids = NULL;

@@ -7,6 +7,7 @@
 #define FUSE_USE_VERSION 312
 
 #include <errno.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -21,6 +22,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "approvals.h"
 #include "buf.h"
 #include "cancel.h"
 #include "ctl.h"
@@ -74,6 +76,24 @@ int fs_new_submit(struct handle *h)
 
 /* One command line, blanks at its end dropped; blank lines are no
  * command. */
+/* approvals/N/ctl: the decider is the writer, by name. */
+static int approval_ctl(struct pai *p, int64_t id, const char *line)
+{
+	uid_t uid = fuse_get_context()->uid;
+	struct passwd pw, *res = NULL;
+	char pwbuf[4096], user[64], err[256];
+	int r;
+
+	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
+		snprintf(user, sizeof(user), "%s", pw.pw_name);
+	else
+		snprintf(user, sizeof(user), "uid %u", (unsigned)uid);
+	r = approvals_command(p->approvals, id, line, user, err, sizeof(err));
+	if (r < 0)
+		events_reason(p->events, "refused", 0, err);
+	return r;
+}
+
 int fs_ctl_line(struct handle *h, char *line)
 {
 	struct pai *p = fs_pai();
@@ -85,6 +105,8 @@ int fs_ctl_line(struct handle *h, char *line)
 		line[--n] = '\0';
 	if (!n)
 		return 0;
+	if (h->n.e->kind == K_A_CTL)
+		return approval_ctl(p, h->n.task, line);
 	return ctl_run(p, h->n.e->kind == K_P_CTL ? CTL_PLAN :
 		       h->n.task ? CTL_TASK : CTL_ROOT, h->n.task, line,
 		       &writer_cancel, err, sizeof(err));

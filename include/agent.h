@@ -28,6 +28,7 @@
  *   tools.c      the tools the model calls, confined to the worktree
  *   run.c        the run tool's command: time limit, output cap, kill
  *   turn.c       one response, as the protocols fill it in
+ *   ask.c        the daemon's policy asked before each tool call
  */
 #ifndef PAI_AGENT_H
 #define PAI_AGENT_H
@@ -43,6 +44,8 @@
 #include "buf.h"
 
 int agent_main(int argc, char **argv);
+/* `parallelai hook`: Claude Code's PreToolUse hook (hook.c). */
+int hook_main(int argc, char **argv);
 
 /* ---- sse.c --------------------------------------------------------------
  *
@@ -151,6 +154,15 @@ void tool_result_release(struct tool_result *r);
 /* Never fails as a function: a failure is r->error with r->out saying why. */
 void tools_call(struct tools *t, const char *name, const cJSON *input,
 		struct tool_result *r);
+
+/* ---- ask.c ------------------------------------------------------------
+ *
+ * Whether the daemon's policy lets a tool call run: 1 yes, 0 no (reason
+ * says why, for the model). Asks the socket in PAI_POLICY_SOCKET for
+ * task PAI_TASK_ID, waiting as long as the answer takes; 1 when no
+ * socket is named.
+ */
+int agent_ask(const char *tool, const cJSON *input, struct buf *reason);
 
 /* ---- run.c ----------------------------------------------------------------
  *

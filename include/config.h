@@ -85,6 +85,16 @@ struct notify_def {
 	int retries;		/* retries: attempts after the first */
 };
 
+/* A tool call's fate (include/policy.h). */
+enum policy_decision { POLICY_ALLOW, POLICY_ASK, POLICY_DENY, POLICY_JUDGE };
+
+/* policy.deny|ask|allow = PATTERN, engine.NAME.policyDeny|Ask|Allow. */
+struct policy_def {
+	enum policy_decision kind;	/* POLICY_DENY, _ASK or _ALLOW */
+	char *engine;		/* NAME of engine.NAME.policy*; NULL: policy.* */
+	char *pattern;
+};
+
 struct config {
 	int workers;		/* parallelai.workers, -o workers=N */
 	char *engine;		/* parallelai.engine, -o engine=NAME; NULL:
@@ -153,6 +163,15 @@ struct config {
 	char *slurm_account;	/* slurm.account */
 	char *slurm_args;	/* slurm.args: extra sbatch words */
 	int slurm_max_jobs;	/* slurm.maxJobs: jobs at once, 0: workers */
+	struct policy_def *policy;	/* the user's rules, in config order */
+	size_t n_policy;
+	enum policy_decision policy_default;	/* policy.default: allow */
+	bool policy_builtin;	/* policy.builtin: the built-in rules, true */
+	int ask_timeout;	/* policy.askTimeout: seconds an approval
+				 * waits before it expires, 3600 */
+	char *judge;		/* policy.judge: ENGINE[:MODEL], anthropic or
+				 * openai; NULL: none */
+	int judge_timeout;	/* policy.judgeTimeout: seconds, 30 */
 };
 
 void config_init(struct config *c);

@@ -46,6 +46,8 @@ struct engine_vars {
 	bool sandboxed;		/* in parallelai's sandbox: a CLI's own
 				 * (codex -s) is off, it cannot nest */
 	int attempt;		/* the task's attempt, for sim (0: 1) */
+	const char *settings_file;	/* claude: --settings with the policy's
+					 * hook, or NULL */
 };
 
 /*
@@ -70,6 +72,15 @@ const char *engine_model(const struct config *c, const char *engine,
  * run it (sh) or have it in the words of a command (a template)?
  */
 bool engine_reads_text(const struct config *c, const char *name);
+
+/* Is it the built-in agent (anthropic, openai, not replaced by a
+ * command)? The policy (include/approvals.h) is enforced for it alone. */
+bool engine_is_agent(const struct config *c, const char *name);
+/* Is it the claude preset, whose runs get the policy as a PreToolUse hook
+ * (`parallelai hook`, in a --settings file of the run)? */
+bool engine_policy_hook(const struct config *c, const char *name);
+/* Either: the policy is enforced for its tool calls. */
+bool engine_enforced(const struct config *c, const char *name);
 
 /* Does this engine write a result file (a preset that reports one)? */
 bool engine_has_result(const struct config *c, const char *engine);

@@ -10,6 +10,7 @@
  *	STATE/results/N.json	what task N's agent reported at its end
  *	STATE/prompts/N		task N's prompt, for PAI_PROMPT_FILE
  *	STATE/box/N/{home,tmp}	task N's HOME and TMPDIR in a sandbox
+ *	STATE/policy.sock	where engines ask before a tool call
 
  * Worktrees live outside the git directory (agent CLIs refuse to edit
  * files beneath a .git directory): WORKTREES/N, where WORKTREES is
@@ -38,6 +39,7 @@ struct wlog;
 struct mergeq;
 struct notify;
 struct watch;
+struct approvals;
 
 struct pai {
 	char *repo;		/* absolute path of the repository */
@@ -58,6 +60,7 @@ struct pai {
 	struct mergeq *mergeq;	/* the merge queue */
 	struct notify *notify;	/* [notify] deliveries, NULL: none */
 	struct watch *watch;	/* state changes, for the wait files */
+	struct approvals *approvals;	/* the policy, its approvals, audit */
 	int64_t started;	/* ms since the epoch */
 	char engine_why[128];	/* how the default engine was chosen */
 	struct sandbox_probe sandbox;	/* bubblewrap, tried at mount */
@@ -70,6 +73,9 @@ void pai_log_path(const struct pai *p, int64_t id, char *out, size_t len);
 void pai_check_path(const struct pai *p, int64_t id, char *out, size_t len);
 void pai_raw_path(const struct pai *p, int64_t id, char *out, size_t len);
 void pai_result_path(const struct pai *p, int64_t id, char *out, size_t len);
+/* results/N-settings.json: a claude run's --settings, the policy's hook */
+void pai_settings_path(const struct pai *p, int64_t id, char *out,
+		       size_t len);
 /* results/N-A.exit: the wait status of the engine of attempt A, written
  * if it exited by itself; the attempt in the name, so that no file left
  * from an earlier attempt speaks for a later one */

@@ -373,6 +373,70 @@ int store_outbox_remove(struct store *st, int64_t id);
 struct watch;
 void store_set_watch(struct store *st, struct watch *w);
 
+/*
+ * The policy's approvals and audit log (include/approvals.h). An audit
+ * row is written in the same transaction as what it records.
+ */
+struct audit_row {
+	int64_t id, at, task, approval;	/* approval: 0 when none */
+	int attempt;
+	char *engine, *action;
+	char *decision;		/* allow | deny */
+	char *by;		/* rule | judge | person | timeout | always */
+	char *rule, *who, *reason;	/* each may be NULL */
+};
+
+struct approval_row {
+	int64_t id, task;
+	int attempt;
+	char *engine, *action;
+	char *why;		/* the rule that held it */
+	char *detail;		/* a Write's or Edit's change, or NULL */
+	char *state;		/* waiting | approved | denied | expired */
+	bool always;
+	char *decider, *reason;	/* NULL while waiting */
+	int64_t created, deadline, decided;	/* ms since the epoch */
+};
+
+void approval_row_release(struct approval_row *r);
+void audit_row_release(struct audit_row *r);
+/* A new waiting approval; its id in *id. */
+int store_approval_add(struct store *st, const struct approval_row *a,
+		       int64_t *id);
+int store_approval_get(struct store *st, int64_t id, struct approval_row *out);
+/* The waiting approval of task for action (or one decided while no
+ * engine waited for it), or an approved-always one (always): 0 and the
+ * id in *id, -ENOENT when none. */
+int store_approval_find(struct store *st, int64_t task, const char *action,
+			bool always, int64_t *id);
+/* Decides a waiting approval (state approved, denied or expired) and
+ * writes its audit row, in one transaction: -EBUSY when it is decided
+ * already, -ENOENT when there is none. */
+int store_approval_decide(struct store *st, int64_t id, const char *state,
+			  bool always, const char *decider,
+			  const char *reason, const struct audit_row *audit);
+/* An engine was given its answer: a later ask makes a new one. */
+int store_approval_answered(struct store *st, int64_t id);
+/* Waiting ones (task 0), all of one task, or all (task -1); overdue: waiting ones whose
+ * deadline is <= now. */
+int store_approval_ids(struct store *st, int64_t task, int64_t **ids,
+		       size_t *n);
+int store_approval_overdue(struct store *st, int64_t now, int64_t **ids,
+			   size_t *n);
+int store_audit_add(struct store *st, const struct audit_row *a);
+/* Every row (task 0) or one task's, oldest first. */
+int store_audit_list(struct store *st, int64_t task, struct audit_row **out,
+		     size_t *n);
+void store_audit_rows_release(struct audit_row *v, size_t n);
+/* The judge's first decision (allow or deny) on action in task, and its
+ * rule: 0, or -ENOENT when it has judged none. */
+int store_audit_judged(struct store *st, int64_t task, const char *action,
+		       char **decision, char *rule, size_t rulelen);
+/* fn for each (decision, by, count). */
+int store_audit_counts(struct store *st,
+		       void (*fn)(void *arg, const char *decision,
+				  const char *by, long long n), void *arg);
+
 /* Number of tasks in each state. */
 int store_counts(struct store *st, size_t counts[TASK_STATE_COUNT]);
 /* Time of the last change to any task (for directory mtimes). */

@@ -19,6 +19,7 @@
 #include <git2.h>
 
 #include "config.h"
+#include "policy.h"
 #include "provider.h"
 
 #define DEFAULT_MAX_PROMPT (1024 * 1024)
@@ -47,6 +48,9 @@ void config_init(struct config *c)
 	c->queue_batch = 4;
 	c->queue_retries = 1;
 	c->sim.seconds = 2;
+	c->policy_builtin = true;
+	c->ask_timeout = 3600;
+	c->judge_timeout = 30;
 }
 
 /* true/yes/1 or false/no/0, as 1 or 0; -1 for anything else */
@@ -605,11 +609,112 @@ static int add_copy(struct config *c, const char *value)
 	return 0;
 }
 
+static int add_policy(struct config *c, enum policy_decision kind,
+		      const char *engine, size_t elen, const char *key,
+		      const char *value, char *err, size_t errlen)
+{
+	struct policy_def *d;
+	char why[200];
+
+	if (policy_rule_check(value, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "config %s = %s: %s", key,
+			 value ? value : "", why);
+		return -EINVAL;
+	}
+	d = realloc(c->policy, (c->n_policy + 1) * sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	c->policy = d;
+	d += c->n_policy;
+	d->kind = kind;
+	d->engine = engine ? strndup(engine, elen) : NULL;
+	d->pattern = strdup(value);
+	if ((engine && !d->engine) || !d->pattern) {
+		free(d->engine);
+		free(d->pattern);
+		return -ENOMEM;
+	}
+	c->n_policy++;
+	return 0;
+}
+
+/* policy.KEY; engine.NAME.policyDeny|Ask|Allow come here too. */
+static int read_policy(struct config *c, const char *key, const char *value,
+		       char *err, size_t errlen)
+{
+	const char *k = strrchr(key, '.') + 1;
+	const char *engine = NULL;
+	size_t elen = 0;
+	long n;
+	int b;
+
+	if (!strncmp(key, "engine.", 7)) {
+		engine = key + 7;
+		elen = (size_t)(k - 1 - engine);
+		k += strlen("policy");
+	}
+	if (!strcmp(k, "deny"))
+		return add_policy(c, POLICY_DENY, engine, elen, key, value,
+				  err, errlen);
+	if (!strcmp(k, "ask"))
+		return add_policy(c, POLICY_ASK, engine, elen, key, value,
+				  err, errlen);
+	if (!strcmp(k, "allow"))
+		return add_policy(c, POLICY_ALLOW, engine, elen, key, value,
+				  err, errlen);
+	if (engine) {
+		snprintf(err, errlen, "config %s: unknown key", key);
+		return -EINVAL;
+	}
+	if (!strcmp(k, "default")) {
+		if (!value || policy_decision_parse(value, &c->policy_default) < 0)
+			goto bad;
+	} else if (!strcmp(k, "builtin")) {
+		if ((b = parse_bool(value)) < 0)
+			goto bad;
+		c->policy_builtin = b;
+	} else if (!strcmp(k, "asktimeout")) {
+		if (parse_long(value, 1, 30L * 86400, &n) < 0)
+			goto bad;
+		c->ask_timeout = (int)n;
+	} else if (!strcmp(k, "judgetimeout")) {
+		if (parse_long(value, 1, 3600, &n) < 0)
+			goto bad;
+		c->judge_timeout = (int)n;
+	} else if (!strcmp(k, "judge")) {
+		if (!value || (strncmp(value, "anthropic", 9) &&
+			       strncmp(value, "openai", 6)) ||
+		    (value[!strncmp(value, "openai", 6) ? 6 : 9] != '\0' &&
+		     value[!strncmp(value, "openai", 6) ? 6 : 9] != ':'))
+			goto bad;
+		set_str(&c->judge, value);
+	} else {
+		snprintf(err, errlen, "config %s: unknown key", key);
+		return -EINVAL;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "config %s: invalid value '%s'", key,
+		 value ? value : "");
+	return -EINVAL;
+}
+
+/* engine.NAME.policyDeny (libgit2 lowercases it: policydeny). */
+static bool engine_policy_key(const char *key)
+{
+	const char *k = strrchr(key, '.');
+
+	return k && k > key + 7 && !strncmp(k, ".policy", 7);
+}
+
 /* The keys that are not parallelai.*: engines, prices, notifiers,
  * merge.strategy and worktree set-up. */
 static int read_entry(struct config *c, const char *name, const char *value,
 		      char *err, size_t errlen)
 {
+	if (!strncmp(name, "policy.", 7) ||
+	    (!strncmp(name, "engine.", 7) && engine_policy_key(name)))
+		return read_policy(c, name, value, err, errlen);
 	if (!strncmp(name, "engine.", 7))
 		return read_engine(c, name, value, err, errlen);
 	if (!strncmp(name, "price.", 6))
@@ -765,6 +870,12 @@ void config_release(struct config *c)
 		free(n->url);
 	}
 	free(c->notify);
+	for (i = 0; i < c->n_policy; i++) {
+		free(c->policy[i].engine);
+		free(c->policy[i].pattern);
+	}
+	free(c->policy);
+	free(c->judge);
 	for (i = 0; i < c->n_prices; i++)
 		free(c->prices[i].model);
 	free(c->prices);

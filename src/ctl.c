@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "approvals.h"
 #include "config.h"
 #include "ctl.h"
 #include "events.h"
@@ -195,6 +196,15 @@ static int do_plan_cancel(const struct ctl_call *c)
 	return planner_cancel(c->p->planner, c->id, c->err, c->errlen);
 }
 
+static int do_policy(const struct ctl_call *c)
+{
+	int r = approvals_reload(c->p->approvals, c->err, c->errlen);
+
+	if (r == 0)
+		events_add(c->p->events, "policy_reloaded", 0, NULL);
+	return r;
+}
+
 static const struct ctl_cmd commands[] = {
 	{ CTL_ROOT, "pause", ARG_NONE, "pause", do_pause },
 	{ CTL_ROOT, "resume", ARG_NONE, "resume", do_resume },
@@ -206,6 +216,7 @@ static const struct ctl_cmd commands[] = {
 	{ CTL_ROOT, "queue", ARG_ID, "queue ID", do_queue },
 	{ CTL_ROOT, "fix", ARG_ID, "fix ID", do_fix },
 	{ CTL_ROOT, "prune", ARG_WORDS, "prune [branches] [ID]", do_prune },
+	{ CTL_ROOT, "policy", ARG_NONE, "policy", do_policy },
 	{ CTL_TASK, "cancel", ARG_NONE, "cancel", do_cancel },
 	{ CTL_TASK, "retry", ARG_NONE, "retry", do_retry },
 	{ CTL_TASK, "priority", ARG_NUM, "priority N", do_priority },

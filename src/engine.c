@@ -162,6 +162,25 @@ bool engine_reads_text(const struct config *c, const char *name)
 	       !(d && d->command);
 }
 
+bool engine_is_agent(const struct config *c, const char *name)
+{
+	const struct engine_def *d = config_engine(c, name);
+
+	return api_of(name) && !(d && d->command);
+}
+
+bool engine_policy_hook(const struct config *c, const char *name)
+{
+	const struct engine_def *d = config_engine(c, name);
+
+	return !strcmp(name, "claude") && !(d && d->command);
+}
+
+bool engine_enforced(const struct config *c, const char *name)
+{
+	return engine_is_agent(c, name) || engine_policy_hook(c, name);
+}
+
 bool engine_known(const struct config *c, const char *name)
 {
 	const struct engine_def *d = config_engine(c, name);
@@ -559,6 +578,8 @@ static int cli_argv(struct argv *a, const struct cli *cli,
 		push(a, "--verbose");
 		push2(a, "--permission-mode", mode);
 		push2(a, "--model", model);
+		/* the policy's PreToolUse hook, for this run only */
+		push2(a, "--settings", v->settings_file);
 	} else if (!strcmp(cli->name, "codex")) {
 		/* -c overrides from args belong after "exec". */
 		push(a, "exec");

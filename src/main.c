@@ -26,6 +26,7 @@
 #include <sys/vfs.h>
 
 #include "access.h"
+#include "approvals.h"
 #include "agent.h"
 #include "buf.h"
 #include "config.h"
@@ -87,6 +88,7 @@ static const char usage[] =
 "  parallelai sandbox-exec ...  a sandboxed engine's start (internal)\n"
 "  parallelai sim ...     the offline stand-in for an agent (internal)\n"
 "  parallelai job ...     a task's run in a SLURM job (internal)\n"
+"  parallelai hook              Claude Code's PreToolUse hook: asks the policy\n"
 "\n"
 "See parallelai(1) and MOUNTPOINT/README.\n";
 
@@ -662,11 +664,18 @@ static int open_handles(struct pai *p)
 /* Mounted: the threads that serve it. */
 static int start_threads(struct pai *p)
 {
+	char err[PATH_MAX + 256];
+
 	/* first: it sees every event from here on */
 	if (notify_start(&p->notify, p) < 0)
 		return die("cannot start notifications");
+	/* before the scheduler: engines ask it from their first call */
+	if (approvals_start(&p->approvals, p, err, sizeof(err)) < 0)
+		return die("%s", err);
 	if (sched_start(&p->sched, p) < 0)
 		return die("cannot start the scheduler");
+	if (approvals_listen(p->approvals, err, sizeof(err)) < 0)
+		return die("%s", err);
 	if (planner_start(&p->planner, p) < 0)
 		return die("cannot start the planner");
 	if (mergeq_start(&p->mergeq, p) < 0)
@@ -723,6 +732,7 @@ out:
 	mergeq_stop(p.mergeq);
 	planner_stop(p.planner);
 	sched_stop(p.sched);
+	approvals_stop(p.approvals);
 	notify_stop(p.notify);
 	pai_fs_free(fs);
 	review_free(p.review);
@@ -754,6 +764,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "agent"))
 		return agent_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "hook"))
+		return hook_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "stream"))
 		return stream_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "sandbox-exec"))

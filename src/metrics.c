@@ -240,6 +240,16 @@ static void metrics_budgets(struct expo *e, struct pai *p)
 			   b[i].limit - b[i].spent : 0);
 }
 
+static void policy_sample(void *arg, const char *decision, const char *by,
+			  long long n)
+{
+	char kind[64];
+
+	snprintf(kind, sizeof(kind), "%s_%s", decision ? decision : "?",
+		 by ? by : "?");
+	sample_int(arg, "parallelai_policy_decisions_total", "kind", kind, n);
+}
+
 int metrics_render(struct pai *p, struct buf *out)
 {
 	struct expo e = { out, 0 };
@@ -339,6 +349,12 @@ int metrics_render(struct pai *p, struct buf *out)
 	for (i = 0; i < N_PLAN_STATES; i++)
 		sample_int(&e, "parallelai_plans", "state", plan_states[i],
 			   (long long)plans[i]);
+
+	family(&e, "parallelai_policy_decisions_total", "counter",
+	       "Tool calls decided by the policy, by decision and by whom:"
+	       " allow_rule, deny_rule, allow_person, deny_person,"
+	       " deny_timeout, allow_always (the audit log's rows).");
+	store_audit_counts(p->store, policy_sample, &e);
 
 	family(&e, "parallelai_worktree_bytes", "gauge",
 	       "Disk used by all worktrees, recomputed at most every 10 s.");

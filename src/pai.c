@@ -35,6 +35,12 @@ void pai_result_path(const struct pai *p, int64_t id, char *out, size_t len)
 		 (long long)id);
 }
 
+void pai_settings_path(const struct pai *p, int64_t id, char *out, size_t len)
+{
+	snprintf(out, len, "%s/results/%lld-settings.json", p->state_dir,
+		 (long long)id);
+}
+
 void pai_exit_path(const struct pai *p, int64_t id, int attempt, char *out,
 		   size_t len)
 {

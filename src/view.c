@@ -23,6 +23,8 @@
 #include "quote.h"
 #include "review.h"
 #include "sandbox.h"
+#include "approvals.h"
+#include "policy.h"
 #include "scheduler.h"
 #include "runner.h"
 #include "sim.h"
@@ -49,7 +51,8 @@ static const char readme_text[] =
 "  README          this text\n"
 "  ctl             write a command: pause | resume | workers N |\n"
 "                  budget [ENGINE] USD | cancel ID | retry ID |\n"
-"                  merge ID|all | queue ID | fix ID | prune [branches] [ID];\n"
+"                  merge ID|all | queue ID | fix ID | prune [branches] [ID] |\n"
+"                  policy (rules read again);\n"
 "                  a read lists them (each ctl file lists its own)\n"
 "  status          workers, tasks per state, success rate, budgets, start\n"
 "                  time\n"
@@ -102,6 +105,12 @@ static const char readme_text[] =
 "                     and the merge queue is idle, then \"STATE: N\" for\n"
 "                     every state (not listed, as\n"
 "                     tasks/N/wait: cp -r, tar and grep -r never block)\n"
+"  approvals/pending  ids of tool calls held for a person, one per line\n"
+"  approvals/N/request  task, engine, attempt, the action, the rule\n"
+"  approvals/N/status   waiting | approved | denied | expired, by, when\n"
+"  approvals/N/ctl    write approve | approve always | deny [REASON]\n"
+"  tasks/N/approvals  its approvals' ids; tasks/N/audit its decisions\n"
+"  audit              every policy decision, JSON Lines (kept by prune)\n"
 "  workers/K/status   idle, or running N with task, pid and since\n"
 "  workers/K/log      follows the worker: each task it runs from the time\n"
 "                     you open it, after a header line \"--- task N: ... ---\"\n"
@@ -218,6 +227,19 @@ static const char readme_text[] =
 "provider: bedrock. The cloud's credentials reach only the engines that\n"
 "use it, its files (~/.aws) read-only in the sandbox; secret keys and\n"
 "tokens are never shown here.\n"
+"\n"
+"Policy: every tool call of the built-in agent (anthropic, openai) and of\n"
+"claude (a PreToolUse hook, parallelai hook) is an\n"
+"action (Bash(make test), Write(src/a.c), Edit, Read, Fetch ...) judged\n"
+"by policy.deny, policy.ask, policy.allow (Claude Code's patterns, deny\n"
+"first), then the built-in rules (deny git push, writes in .git, rm -r\n"
+"outside the worktree; ask for | sh, sudo, chmod -R 777, docker\n"
+"--privileged), then policy.default (allow; judge asks the model of\n"
+"policy.judge). ask holds the call in\n"
+"approvals/N (event needs_input, the task's status says waiting for\n"
+"approval N) until approvals/N/ctl decides or policy.askTimeout (3600 s)\n"
+"expires it. Not enforced for codex, gemini, aider, opencode, sh\n"
+"or command templates: status says policy: not enforced for ENGINE.\n"
 "Errors: EINVAL bad prompt or command, EFBIG prompt too long, ENOENT no\n"
 "such task, EBUSY wrong state, EACCES read-only or not yours, EINTR a long\n"
 "command (merge all, prune) stopped by ^C between two of its steps (event\n"
@@ -598,6 +620,38 @@ static void kv_sandbox(struct kv *kv, struct pai *p, const char *engine,
 	kv_str(kv, "network", sandbox_net_name(ch.net));
 }
 
+/* policy: enforced, or not enforced for ENGINE (no per-call hook). */
+static void kv_policy(struct kv *kv, struct pai *p, const char *engine)
+{
+	char why[128];
+
+	if (engine && engine_enforced(&p->cfg, engine))
+		kv_str(kv, "policy", "enforced");
+	else {
+		snprintf(why, sizeof(why), "not enforced for %s",
+			 engine ? engine : "?");
+		kv_str(kv, "policy", why);
+	}
+}
+
+/* The rules active, of each kind, and the approvals that wait. */
+static void kv_policy_rules(struct kv *kv, struct pai *p)
+{
+	size_t n[3], waiting = 0;
+	int64_t *ids = NULL;
+
+	if (!p->approvals)
+		return;
+	approvals_counts(p->approvals, n);
+	kv_num(kv, "policy_deny", (long long)n[POLICY_DENY]);
+	kv_num(kv, "policy_ask", (long long)n[POLICY_ASK]);
+	kv_num(kv, "policy_allow", (long long)n[POLICY_ALLOW]);
+	kv_str(kv, "policy_default", policy_decision_name(p->cfg.policy_default));
+	if (approvals_pending_ids(p->approvals, &ids, &waiting) == 0)
+		kv_num(kv, "approvals_waiting", (long long)waiting);
+	free(ids);
+}
+
 /* backend: slurm, and its breaker while the controller is unreachable;
  * nothing for the local backend. */
 static void view_backend(struct kv *kv)
@@ -656,6 +710,8 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 	kv_sandbox(&kv, p, p->cfg.engine, NULL);
 	kv_simulate(&kv, p, "yes: every engine, the planner and the judge are"
 		    " sim; a rehearsal, not real work");
+	kv_policy(&kv, p, p->cfg.engine);
+	kv_policy_rules(&kv, p);
 	kv_num(&kv, "busy", sched_busy(p->sched));
 	kv_num(&kv, "tasks", (long long)total);
 	for (i = 0; i < TASK_STATE_COUNT; i++)
@@ -699,6 +755,25 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 	return kv_finish(&kv);
 }
 
+/* "waiting for approval 7: Bash(...)" under the state while one waits */
+static void kv_waiting(struct kv *kv, struct pai *p, const struct task *t)
+{
+	struct buf b;
+
+	if (!p->approvals || t->state != TASK_RUNNING)
+		return;
+	buf_init(&b, 1 << 20);
+	if (approvals_task_waiting(p->approvals, t->id, &b) == 0 && b.len) {
+		buf_truncate(&b, b.len - 1);	/* its newline */
+		if (kv->json)
+			cJSON_AddStringToObject(kv->json, "waiting",
+						buf_cstr(&b));
+		else
+			buf_printf(kv->text, "%s\n", buf_cstr(&b));
+	}
+	buf_release(&b);
+}
+
 int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 		     bool json)
 {
@@ -709,6 +784,7 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 					task_state_name(t->state));
 	else
 		buf_printf(out, "%s\n", task_state_name(t->state));
+	kv_waiting(&kv, p, t);
 	kv_num(&kv, "id", t->id);
 	kv_str(&kv, "engine", t->engine);
 	if (provider_of(&p->cfg, t->engine))
@@ -716,6 +792,7 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 	kv_sandbox(&kv, p, t->engine, t->options);
 	kv_simulate(&kv, p, "yes: sim stands in for the engine; a rehearsal,"
 		    " not real work");
+	kv_policy(&kv, p, t->engine);
 	kv_num(&kv, "attempts", t->attempts);
 	if (t->exit_code >= 0)
 		kv_num(&kv, "exit", t->exit_code);

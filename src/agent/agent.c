@@ -462,7 +462,11 @@ static void run_tools(struct agent *a, struct turn *t)
 			buf_printf(&c->res.out, "the arguments are not a JSON object: %.200s",
 				   buf_cstr(&c->args));
 			c->res.error = true;
+		} else if (agent_ask(c->name, in, &c->res.out) != 1) {
+			/* not run: the model hears why, as the tool's answer */
+			c->res.error = true;
 		} else {
+			buf_truncate(&c->res.out, 0);
 			tools_call(&a->tools, c->name, in, &c->res);
 		}
 		cJSON_Delete(in);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "approvals.h"
 #include "engine.h"
 #include "fsutil.h"
 #include "gitwork.h"
@@ -49,8 +50,8 @@ static int box_wrap(struct pai *p, const struct task *t,
 {
 	char common[PATH_MAX], admin[PATH_MAX + 64], dotgit[PATH_MAX];
 	char admin_gitdir[PATH_MAX + 128], admin_common[PATH_MAX + 128];
-	char boxdir[PATH_MAX];
-	const char *ro[6] = { NULL }, *rw[3] = { NULL };
+	char boxdir[PATH_MAX], settings[PATH_MAX];
+	const char *ro[6] = { NULL }, *rw[4] = { NULL };
 	struct sandbox_paths sp;
 	size_t k = 0, n;
 	char **wrapped = NULL;
@@ -90,6 +91,14 @@ static int box_wrap(struct pai *p, const struct task *t,
 	if (engine_has_result(&p->cfg, f->engine)) {
 		rw[0] = f->raw;
 		rw[1] = f->result;
+	}
+	/* where the built-in agent (or claude's hook) asks before a tool
+	 * call, and claude's settings that name the hook */
+	if (p->approvals && engine_enforced(&p->cfg, f->engine))
+		rw[2] = approvals_socket(p->approvals);
+	if (p->approvals && engine_policy_hook(&p->cfg, f->engine)) {
+		pai_settings_path(p, t->id, settings, sizeof(settings));
+		ro[k++] = settings;
 	}
 	/* Where git would look for the repository, and the prompt: seen,
 	 * never changed, so the daemon's own git work after the run goes

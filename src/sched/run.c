@@ -19,6 +19,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "approvals.h"
 #include "breaker.h"
 #include "ctl.h"
 #include "engine.h"
@@ -28,6 +29,7 @@
 #include "gitwork.h"
 #include "merge.h"
 #include "pai.h"
+#include "quote.h"
 #include "review.h"
 #include "runner.h"
 #include "sandbox.h"
@@ -219,16 +221,50 @@ static void task_job(struct run *r, const struct task *t,
 				     .submitted = job_submitted, .arg = r };
 }
 
+/* claude's --settings for this run: the policy's PreToolUse hook, given
+ * time to wait as long as an approval does. */
+static int write_settings(struct sched *s, const struct task *t, char *path,
+			  size_t len)
+{
+	char *exe = quote_shell(s->p->self_exe), *json = NULL;
+	cJSON *o, *pre, *m, *hs, *h;
+	int r = -ENOMEM;
+
+	pai_settings_path(s->p, t->id, path, len);
+	o = cJSON_CreateObject();
+	pre = cJSON_AddArrayToObject(cJSON_AddObjectToObject(o, "hooks"),
+				     "PreToolUse");
+	m = cJSON_CreateObject();
+	cJSON_AddItemToArray(pre, m);
+	cJSON_AddStringToObject(m, "matcher", "*");
+	hs = cJSON_AddArrayToObject(m, "hooks");
+	h = cJSON_CreateObject();
+	cJSON_AddItemToArray(hs, h);
+	cJSON_AddStringToObject(h, "type", "command");
+	if (exe && asprintf(&json, "%s hook", exe) >= 0) {
+		cJSON_AddStringToObject(h, "command", json);
+		free(json);
+		json = NULL;
+	}
+	cJSON_AddNumberToObject(h, "timeout", s->p->cfg.ask_timeout + 60);
+	if (exe && (json = cJSON_Print(o)))
+		r = write_file(path, json, strlen(json), 0600);
+	free(json);
+	free(exe);
+	cJSON_Delete(o);
+	return r;
+}
+
 /* Start the engine; 0, or <0 with the reason in err. */
 static int run_engine(struct run *r, const struct task *t, int logfd,
 		      char *err, size_t errlen)
 {
 	struct sched *s = r->s;
 	char prompt_file[PATH_MAX], raw[PATH_MAX], result[PATH_MAX];
-	char exitp[PATH_MAX], logp[PATH_MAX], jobname[128];
+	char exitp[PATH_MAX], logp[PATH_MAX], jobname[128], settings[PATH_MAX];
 	const struct engine_def *def = config_engine(&s->p->cfg, t->engine);
 	struct runner_task rt;
-	char *own[5] = { NULL }, **extra = NULL, **argv = NULL, **env = NULL;
+	char *own[6] = { NULL }, **extra = NULL, **argv = NULL, **env = NULL;
 	char **task_env = NULL, **prov_env = NULL;
 	size_t n = 0, k;
 	struct engine_vars v;
@@ -247,6 +283,13 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	/* Each attempt reports afresh. */
 	unlink(result);
 	sched_budget_watch(r, result);
+	settings[0] = '\0';
+	if (s->p->approvals && engine_policy_hook(&s->p->cfg, t->engine) &&
+	    (ret = write_settings(s, t, settings, sizeof(settings))) < 0) {
+		snprintf(err, errlen, "cannot write '%s': %s", settings,
+			 strerror(-ret));
+		return ret;
+	}
 	v = (struct engine_vars){ .prompt = t->prompt,
 				  .prompt_file = prompt_file,
 				  .worktree = t->worktree, .branch = t->branch,
@@ -254,7 +297,8 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 				  .self_exe = s->p->self_exe,
 				  .raw_file = raw, .result_file = result,
 				  .options = t->options,
-				  .attempt = t->attempts };
+				  .attempt = t->attempts,
+				  .settings_file = settings[0] ? settings : NULL };
 	/* the choice sched_contain makes again below: some CLIs must know */
 	v.sandboxed = sandbox_choose(&s->p->cfg, &s->p->sandbox, t->engine,
 				     t->options, &ch, err, errlen) == 0 && ch.on;
@@ -272,6 +316,11 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	if (t->prompt_len < 65536 &&
 	    asprintf(&own[4], "PAI_PROMPT=%s", t->prompt) < 0)
 		goto out;
+	/* The built-in agent asks before each tool call (approvals.h). */
+	if (s->p->approvals && engine_enforced(&s->p->cfg, t->engine) &&
+	    asprintf(&own[5], "PAI_POLICY_SOCKET=%s",
+		     approvals_socket(s->p->approvals)) < 0)
+		goto out;
 	if (engine_task_env(t->options, &task_env) < 0 ||
 	    provider_env(&s->p->cfg, t->engine, &prov_env) < 0)
 		goto out;
@@ -279,10 +328,10 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 		;
 	for (size_t j = 0; prov_env && prov_env[j]; j++)
 		k++;
-	extra = calloc(6 + (def ? def->n_env : 0) + k, sizeof(*extra));
+	extra = calloc(7 + (def ? def->n_env : 0) + k, sizeof(*extra));
 	if (!extra)
 		goto out;
-	for (k = 0; k < 5; k++)
+	for (k = 0; k < 6; k++)
 		if (own[k])
 			extra[n++] = own[k];
 	/* The cloud's (CLAUDE_CODE_USE_BEDROCK=1 ...), then the engine's */
@@ -324,7 +373,7 @@ failed:
 		snprintf(err, errlen, "engine '%s': %s", t->engine, msg);
 	}
 out:
-	for (k = 0; k < 5; k++)
+	for (k = 0; k < 6; k++)
 		free(own[k]);
 	free(extra);
 	engine_argv_free(env);

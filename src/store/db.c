@@ -213,11 +213,84 @@ static const char *const migrations[] = {
 	 * the attempt it belongs to: kept before the job can start. */
 	"ALTER TABLE tasks ADD COLUMN job TEXT;"
 	"ALTER TABLE tasks ADD COLUMN job_attempt INTEGER NOT NULL DEFAULT 0;",
+	/* 14: the policy's approvals (a tool call held for a person:
+	 * waiting, approved, denied or expired, by whom, and whether an
+	 * engine was given the answer) and the audit
+	 * log, a row per decision, kept when its task is pruned. */
+	"CREATE TABLE approvals ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  task INTEGER NOT NULL,"
+	"  attempt INTEGER NOT NULL,"
+	"  engine TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  why TEXT NOT NULL,"
+	"  detail TEXT,"
+	"  state TEXT NOT NULL DEFAULT 'waiting',"
+	"  always INTEGER NOT NULL DEFAULT 0,"
+	"  decider TEXT,"
+	"  reason TEXT,"
+	"  created INTEGER NOT NULL,"
+	"  deadline INTEGER NOT NULL,"
+	"  decided INTEGER NOT NULL DEFAULT 0,"
+	"  answered INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE INDEX approvals_task ON approvals(task, id);"
+	"CREATE INDEX approvals_state ON approvals(state, id);"
+	"CREATE TABLE audit ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  at INTEGER NOT NULL,"
+	"  task INTEGER NOT NULL,"
+	"  attempt INTEGER NOT NULL,"
+	"  engine TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  decision TEXT NOT NULL,"
+	"  by TEXT NOT NULL,"
+	"  rule TEXT,"
+	"  who TEXT,"
+	"  reason TEXT,"
+	"  approval INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE INDEX audit_task ON audit(task, id);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 static const char *const stmt_sql[S_COUNT] = {
+	[S_APPROVAL_ADD] = "INSERT INTO approvals (task, attempt, engine,"
+		" action, why, created, deadline, detail)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[S_APPROVAL_GET] = "SELECT id, task, attempt, engine, action, why,"
+		" state, always, decider, reason, created, deadline, decided,"
+		" detail FROM approvals WHERE id = ?1",
+	/* waiting, or decided while no engine waited (a restart) */
+	[S_APPROVAL_WAITING] = "SELECT id FROM approvals WHERE task = ?1"
+		" AND action = ?2 AND (state = 'waiting' OR answered = 0)"
+		" ORDER BY id LIMIT 1",
+	[S_APPROVAL_ANSWERED] = "UPDATE approvals SET answered = 1"
+		" WHERE id = ?1",
+	[S_APPROVAL_ALWAYS] = "SELECT id FROM approvals WHERE task = ?1"
+		" AND action = ?2 AND state = 'approved' AND always = 1"
+		" ORDER BY id LIMIT 1",
+	[S_APPROVAL_DECIDE] = "UPDATE approvals SET state = ?2, always = ?3,"
+		" decider = ?4, reason = ?5, decided = ?6"
+		" WHERE id = ?1 AND state = 'waiting'",
+	[S_APPROVAL_PENDING] = "SELECT id FROM approvals"
+		" WHERE state = 'waiting' ORDER BY id",
+	[S_APPROVAL_ALL] = "SELECT id FROM approvals ORDER BY id",
+	[S_APPROVAL_OF_TASK] = "SELECT id FROM approvals WHERE task = ?1"
+		" ORDER BY id",
+	[S_APPROVAL_OVERDUE] = "SELECT id FROM approvals"
+		" WHERE state = 'waiting' AND deadline <= ?1 ORDER BY id",
+	[S_AUDIT_ADD] = "INSERT INTO audit (at, task, attempt, engine, action,"
+		" decision, by, rule, who, reason, approval)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	[S_AUDIT_LIST] = "SELECT id, at, task, attempt, engine, action,"
+		" decision, by, rule, who, reason, approval FROM audit"
+		" WHERE ?1 = 0 OR task = ?1 ORDER BY id",
+	[S_AUDIT_JUDGED] = "SELECT decision, rule FROM audit WHERE task = ?1"
+		" AND action = ?2 AND by = 'judge' ORDER BY id LIMIT 1",
+	[S_AUDIT_COUNTS] = "SELECT decision, by, count(*) FROM audit"
+		" GROUP BY decision, by",
 	/* IMMEDIATE takes the write lock up front, so a read-then-write
 	 * transaction cannot fail half way with SQLITE_BUSY. */
 	[S_BEGIN] = "BEGIN IMMEDIATE",

@@ -11,7 +11,13 @@ SCRIPT is a JSON object:
      "stderr": "text",      written to stderr
      "delay": 0.01,         seconds between lines
      "sleep": 0,            seconds to sleep after the lines (to be cancelled)
-     "exit": 0}             the exit status
+     "exit": 0,             the exit status
+     "pre_tool": [{"tool_name": "Bash", "tool_input": {"command": "..."}}]}
+                            tool calls made first, as Claude Code makes them:
+                            each PreToolUse hook of the --settings file it
+                            was given runs with the call on stdin; a Bash
+                            call the hooks allow runs (sh -c); the hooks'
+                            answers go to stderr as "hook: DECISION: REASON"
 
 Only what the real CLI would print is emulated; parallelai's own code (the
 stream filter, the scheduler) runs for real.
@@ -29,13 +35,47 @@ what its stdin is, and the command line of the process that started it.
 
 import json
 import os
+import subprocess
 import sys
 import time
 
 
-def main(argv):
+def settings_hooks(args):
+    """The PreToolUse hook commands of the --settings file in args."""
+    if '--settings' not in args:
+        return []
+    with open(args[args.index('--settings') + 1]) as f:
+        settings = json.load(f)
+    out = []
+    for m in settings.get('hooks', {}).get('PreToolUse', []):
+        out += [h['command'] for h in m.get('hooks', []) if h.get('type') == 'command']
+    return out
+
+
+def pre_tool(args, call):
+    """Run the hooks on one call, then the call if they allow it."""
+    decision, reason = 'allow', ''
+    for cmd in settings_hooks(args):
+        r = subprocess.run(['/bin/sh', '-c', cmd], input=json.dumps(dict(
+            call, hook_event_name='PreToolUse', cwd=os.getcwd())),
+            capture_output=True, text=True)
+        if r.stdout.strip():
+            out = json.loads(r.stdout)['hookSpecificOutput']
+            decision = out['permissionDecision']
+            reason = out.get('permissionDecisionReason', '')
+            if decision != 'allow':
+                break
+    sys.stderr.write('hook: %s: %s\n' % (decision, reason))
+    sys.stderr.flush()
+    if decision == 'allow' and call['tool_name'] == 'Bash':
+        subprocess.run(['/bin/sh', '-c', call['tool_input']['command']])
+
+
+def main(argv, cli_args=()):
     with open(argv[1]) as f:
         script = json.load(f)
+    for call in script.get('pre_tool', []):
+        pre_tool(list(cli_args), call)
     prompt = ' '.join(argv[2:])
     for rel, text in script.get('write', {}).items():
         d = os.path.dirname(rel)
@@ -79,7 +119,7 @@ def stand_in(script_path, record_dir):
     with open(path + '.tmp', 'w') as f:
         json.dump(rec, f)
     os.rename(path + '.tmp', path)
-    return main([sys.argv[0], script_path])
+    return main([sys.argv[0], script_path], sys.argv[1:])
 
 
 if __name__ == '__main__':

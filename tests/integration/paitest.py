@@ -190,6 +190,7 @@ SCHEMA_UNDO = {
     12: ['ALTER TABLE tasks DROP COLUMN paths', 'ALTER TABLE tasks DROP COLUMN outside',
          'ALTER TABLE tasks DROP COLUMN locks'],
     13: ['ALTER TABLE tasks DROP COLUMN job', 'ALTER TABLE tasks DROP COLUMN job_attempt'],
+    14: ['DROP TABLE approvals', 'DROP TABLE audit'],
 }
 
 

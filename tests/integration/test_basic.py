@@ -329,7 +329,8 @@ class TestTaskFiles(PaiTestCase):
         for rel in ('tasks/%d/result' % tid, 'tasks/%d/log.jsonl' % tid):
             self.assertFalse(os.path.lexists(self.m.path(rel)), rel)
         self.assertEqual(sorted(os.listdir(self.m.mnt)),
-                         ['README', 'conflicts', 'conflicts.json', 'ctl', 'events',
+                         ['README', 'approvals', 'audit', 'conflicts',
+                          'conflicts.json', 'ctl', 'events',
                           'index.html', 'merge-order', 'metrics', 'plans', 'queue',
                           'queue.json', 'status', 'status.json', 'tasks',
                           'templates', 'timeline.svg', 'workers'])

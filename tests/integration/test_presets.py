@@ -373,9 +373,10 @@ PRESETS = {
     # name: (stream format, script, argv without model, with model M and ARGS)
     'claude': ('claude', CLAUDE_OK,
                ['-p', 'PROMPT', '--output-format', 'stream-json', '--verbose',
-                '--permission-mode', 'acceptEdits'],
+                '--permission-mode', 'acceptEdits', '--settings', 'SETTINGS'],
                ['-p', 'PROMPT', '--output-format', 'stream-json', '--verbose',
-                '--permission-mode', 'plan', '--model', 'M', 'ARGS']),
+                '--permission-mode', 'plan', '--model', 'M',
+                '--settings', 'SETTINGS', 'ARGS']),
     # in the sandbox (bubblewrap works here): codex's own is off
     'codex': ('codex', CODEX_OK,
               ['exec', '--json', '-s', 'danger-full-access', '--skip-git-repo-check', 'PROMPT'],
@@ -459,12 +460,24 @@ class TestPresetCommandLines(PaiTestCase):
                 out.append(w)
         return out
 
+    def settings(self, words):
+        """claude's --settings file (the policy's hook) as SETTINGS."""
+        words = list(words)
+        if '--settings' in words:
+            i = words.index('--settings') + 1
+            self.assertTrue(words[i].endswith('-settings.json'), words)
+            with open(words[i]) as f:
+                hook = json.load(f)['hooks']['PreToolUse'][0]['hooks'][0]
+            self.assertEqual(hook['command'], paitest.PAI_BIN + ' hook')
+            words[i] = 'SETTINGS'
+        return words
+
     def check_run(self, name, tid, rec, argv):
         fmt = PRESETS[name][0]
         self.assertEqual(rec['argv'][0], os.path.join(self.bin, name))
-        self.assertEqual(rec['argv'][1:], argv)
+        self.assertEqual(self.settings(rec['argv'][1:]), argv)
         # wrapped in `parallelai stream`, which turns the stream into the log
-        out = rec['parent']
+        out = self.settings(rec['parent'])
         self.assertEqual(out[:4], [paitest.PAI_BIN, 'stream', '--format', fmt], out)
         self.assertEqual(out[4], '--raw')
         self.assertEqual(out[6], '--result')

@@ -28,6 +28,7 @@ static const char *const schema_undo[] = {
 	       "ALTER TABLE tasks DROP COLUMN locks;",
 	[13] = "ALTER TABLE tasks DROP COLUMN job;"
 	       "ALTER TABLE tasks DROP COLUMN job_attempt;",
+	[14] = "DROP TABLE approvals; DROP TABLE audit;",
 };
 
 /* The database at db as schema `version`: SQLITE_OK or the error. */
