@@ -159,6 +159,7 @@ static const char *const networks[] = { "on", "loopback", "none", NULL };
 /* in the order of PATH_LOCKS_* and OUTSIDE_* */
 static const char *const path_locks[] = { "off", "on", "strict", NULL };
 static const char *const outside[] = { "fail", "keep", "drop", NULL };
+static const char *const backends[] = { "local", "slurm", NULL };
 
 #define AT(f) offsetof(struct config, f)
 
@@ -200,6 +201,12 @@ static const struct key keys[] = {
 	{ "budgetwindow", K_WINDOW, AT(budget_window), 0, 0, NULL },
 	{ "pathlocks", K_ENUM_BOOL, AT(path_locks), 0, 0, path_locks },
 	{ "outsidepaths", K_ENUM, AT(outside_paths), 0, 0, outside },
+	{ "backend", K_CHOICE, AT(backend), 0, 0, backends },
+	/* [slurm] KEY (and -o slurm.KEY=): "" clears one set before */
+	{ "slurm.partition", K_CLEARS, AT(slurm_partition), 0, 0, NULL },
+	{ "slurm.account", K_CLEARS, AT(slurm_account), 0, 0, NULL },
+	{ "slurm.args", K_CLEARS, AT(slurm_args), 0, 0, NULL },
+	{ "slurm.maxjobs", K_INT, AT(slurm_max_jobs), 1, 100000, NULL },
 	{ "authorname", K_TEXT, AT(author_name), 0, 0, NULL },
 	{ "authoremail", K_TEXT, AT(author_email), 0, 0, NULL },
 };
@@ -797,6 +804,9 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 		git_config_entry *ent;
 		char name[64];
 
+		/* sectioned keys (slurm.args) are read as their section's */
+		if (strchr(keys[i].name, '.'))
+			continue;
 		snprintf(name, sizeof(name), "parallelai.%s", keys[i].name);
 		if (git_config_get_entry(&ent, snap, name) < 0)
 			continue;
