@@ -82,8 +82,11 @@ class SlurmCase(PaiTestCase):
                                                   self.id().rsplit('.', 1)[-1]))
         # runs last, after the unmount
         self.addCleanup(shutil.rmtree, wt, True)
+        # sandbox=none: these tests follow the engine's host pids and
+        # write markers outside the worktree; a job's run in bubblewrap
+        # is the local backend's (test_sandbox), the wrapper the same
         self.mount_opts = ('backend=slurm', 'engine=sh', 'killgrace=1000',
-                           'worktrees=' + wt) + self.extra_opts
+                           'sandbox=none', 'worktrees=' + wt) + self.extra_opts
         super().setUp()
         self.addCleanup(self.cancel_our_jobs)
 
