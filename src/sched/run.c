@@ -181,80 +181,6 @@ static void commit_message(const struct task *t, char *out, size_t len)
 		 (long long)t->id, (int)n, p, t->engine);
 }
 
-/* The backend has the run's job id, before the job may start: kept, so
- * the next mount finds the job if this daemon dies. */
-static int job_submitted(void *arg, const char *job)
-{
-	struct run *r = arg;
-	cJSON *f;
-	int ret = store_task_set_job(r->s->p->store, r->id, job);
-
-	if (ret == 0) {
-		f = cJSON_CreateObject();
-		cJSON_AddStringToObject(f, "backend", runner_backend_name());
-		cJSON_AddStringToObject(f, "job", job);
-		events_add(r->s->p->events, "submitted", r->id, f);
-	}
-	return ret;
-}
-
-void sched_job_name(const struct pai *p, int64_t id, char *name,
-		    size_t len)
-{
-	const char *repo = strrchr(p->repo, '/');
-
-	snprintf(name, len, "pai-%s-%lld", repo ? repo + 1 : p->repo,
-		 (long long)id);
-}
-
-/* What a backend that runs the task elsewhere needs: "pai-REPO-N". */
-static void task_job(struct run *r, const struct task *t,
-		     const struct engine_def *def, char *name, size_t nlen,
-		     char *logp, size_t llen, struct runner_task *out)
-{
-	sched_job_name(r->s->p, t->id, name, nlen);
-	pai_log_path(r->s->p, t->id, logp, llen);
-	*out = (struct runner_task){ .name = name, .log_path = logp,
-				     .self_exe = r->s->p->self_exe,
-				     .args = def ? def->slurm_args : NULL,
-				     .timeout = t->timeout,
-				     .submitted = job_submitted, .arg = r };
-}
-
-/* claude's --settings for this run: the policy's PreToolUse hook, given
- * time to wait as long as an approval does. */
-static int write_settings(struct sched *s, const struct task *t, char *path,
-			  size_t len)
-{
-	char *exe = quote_shell(s->p->self_exe), *json = NULL;
-	cJSON *o, *pre, *m, *hs, *h;
-	int r = -ENOMEM;
-
-	pai_settings_path(s->p, t->id, path, len);
-	o = cJSON_CreateObject();
-	pre = cJSON_AddArrayToObject(cJSON_AddObjectToObject(o, "hooks"),
-				     "PreToolUse");
-	m = cJSON_CreateObject();
-	cJSON_AddItemToArray(pre, m);
-	cJSON_AddStringToObject(m, "matcher", "*");
-	hs = cJSON_AddArrayToObject(m, "hooks");
-	h = cJSON_CreateObject();
-	cJSON_AddItemToArray(hs, h);
-	cJSON_AddStringToObject(h, "type", "command");
-	if (exe && asprintf(&json, "%s hook", exe) >= 0) {
-		cJSON_AddStringToObject(h, "command", json);
-		free(json);
-		json = NULL;
-	}
-	cJSON_AddNumberToObject(h, "timeout", s->p->cfg.ask_timeout + 60);
-	if (exe && (json = cJSON_Print(o)))
-		r = write_file(path, json, strlen(json), 0600);
-	free(json);
-	free(exe);
-	cJSON_Delete(o);
-	return r;
-}
-
 /* Start the engine; 0, or <0 with the reason in err. */
 static int run_engine(struct run *r, const struct task *t, int logfd,
 		      char *err, size_t errlen)
@@ -264,13 +190,13 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	char exitp[PATH_MAX], logp[PATH_MAX], jobname[128], settings[PATH_MAX];
 	const struct engine_def *def = config_engine(&s->p->cfg, t->engine);
 	struct runner_task rt;
-	char *own[6] = { NULL }, **extra = NULL, **argv = NULL, **env = NULL;
-	char **task_env = NULL, **prov_env = NULL;
-	size_t n = 0, k;
+	struct env_extra ex;
+	char **argv = NULL, **env = NULL;
 	struct engine_vars v;
 	struct sandbox_choice ch;
 	int ret;
 
+	memset(&ex, 0, sizeof(ex));
 	pai_prompt_path(s->p, t->id, prompt_file, sizeof(prompt_file));
 	ret = write_file(prompt_file, t->prompt, t->prompt_len, 0600);
 	if (ret < 0) {
@@ -285,7 +211,7 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	sched_budget_watch(r, result);
 	settings[0] = '\0';
 	if (s->p->approvals && engine_policy_hook(&s->p->cfg, t->engine) &&
-	    (ret = write_settings(s, t, settings, sizeof(settings))) < 0) {
+	    (ret = sched_write_settings(s, t, settings, sizeof(settings))) < 0) {
 		snprintf(err, errlen, "cannot write '%s': %s", settings,
 			 strerror(-ret));
 		return ret;
@@ -305,52 +231,17 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	ret = engine_argv(&s->p->cfg, t->engine, &v, &argv, err, errlen);
 	if (ret < 0)
 		goto out;
-	ret = -ENOMEM;
-	if (asprintf(&own[0], "PAI_TASK_ID=%lld", (long long)t->id) < 0 ||
-	    asprintf(&own[1], "PAI_PROMPT_FILE=%s", prompt_file) < 0 ||
-	    asprintf(&own[2], "PAI_WORKTREE=%s", t->worktree) < 0 ||
-	    asprintf(&own[3], "PAI_BRANCH=%s", t->branch) < 0)
+	if ((ret = sched_env_extra(r, t, def, prompt_file, &ex)) < 0)
 		goto out;
-	/* Past 64 KiB an environment string risks E2BIG at exec: the
-	 * prompt file carries it instead. */
-	if (t->prompt_len < 65536 &&
-	    asprintf(&own[4], "PAI_PROMPT=%s", t->prompt) < 0)
-		goto out;
-	/* The built-in agent asks before each tool call (approvals.h). */
-	if (s->p->approvals && engine_enforced(&s->p->cfg, t->engine) &&
-	    asprintf(&own[5], "PAI_POLICY_SOCKET=%s",
-		     approvals_socket(s->p->approvals)) < 0)
-		goto out;
-	if (engine_task_env(t->options, &task_env) < 0 ||
-	    provider_env(&s->p->cfg, t->engine, &prov_env) < 0)
-		goto out;
-	for (k = 0; task_env && task_env[k]; k++)
-		;
-	for (size_t j = 0; prov_env && prov_env[j]; j++)
-		k++;
-	extra = calloc(7 + (def ? def->n_env : 0) + k, sizeof(*extra));
-	if (!extra)
-		goto out;
-	for (k = 0; k < 6; k++)
-		if (own[k])
-			extra[n++] = own[k];
-	/* The cloud's (CLAUDE_CODE_USE_BEDROCK=1 ...), then the engine's */
-	for (k = 0; prov_env && prov_env[k]; k++)
-		extra[n++] = prov_env[k];
-	/* [engine "NAME"] env = KEY=VALUE, then the task's own, which win */
-	for (k = 0; def && k < def->n_env; k++)
-		extra[n++] = def->env[k];
-	for (k = 0; task_env && task_env[k]; k++)
-		extra[n++] = task_env[k];
-	ret = sched_contain(r, t, extra, prompt_file, raw, result, &argv,
+	ret = sched_contain(r, t, ex.all, prompt_file, raw, result, &argv,
 			    &env, err, errlen);
 	if (ret < 0)
 		goto failed;
 	/* Straight into r->proc: its relay thread keeps a pointer to it.
 	 * Others look at it only once has_proc is set, under the lock. */
 	pai_exit_path(s->p, t->id, t->attempts, exitp, sizeof(exitp));
-	task_job(r, t, def, jobname, sizeof(jobname), logp, sizeof(logp),
-		 &rt);
+	sched_task_job(r, t, def, jobname, sizeof(jobname), logp, sizeof(logp),
+		       &rt);
 	ret = runner_spawn_task(&r->proc, argv, env, t->worktree, logfd,
 				s->p->cfg.log_max, exitp, &rt, err, errlen);
 	if (ret < 0)
@@ -373,12 +264,8 @@ failed:
 		snprintf(err, errlen, "engine '%s': %s", t->engine, msg);
 	}
 out:
-	for (k = 0; k < 6; k++)
-		free(own[k]);
-	free(extra);
+	sched_env_extra_release(&ex);
 	engine_argv_free(env);
-	engine_argv_free(task_env);
-	engine_argv_free(prov_env);
 	engine_argv_free(argv);
 	return ret;
 }

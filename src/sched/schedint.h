@@ -133,6 +133,26 @@ void sched_conclude(struct run *r, const struct task *t, const char *wt,
 struct pai;
 void sched_job_name(const struct pai *p, int64_t id, char *name,
 		    size_t len);
+/* dress.c */
+/* The variables a run adds to its engine's environment, in the order in
+ * which a later one wins: PAI_*, the cloud's, [engine] env, the task's
+ * env. e->all borrows e's strings; free with sched_env_extra_release. */
+struct env_extra {
+	char *own[6];
+	char **task_env, **prov_env;
+	char **all;
+};
+int sched_env_extra(struct run *r, const struct task *t,
+		    const struct engine_def *def, const char *prompt_file,
+		    struct env_extra *e);
+void sched_env_extra_release(struct env_extra *e);
+/* claude's --settings for this run: the policy's PreToolUse hook. */
+int sched_write_settings(struct sched *s, const struct task *t, char *path,
+			 size_t len);
+/* What a backend that runs the task elsewhere needs: "pai-REPO-N". */
+void sched_task_job(struct run *r, const struct task *t,
+		    const struct engine_def *def, char *name, size_t nlen,
+		    char *logp, size_t llen, struct runner_task *out);
 
 /* What a run step returns when the unmount stopped it: queued again. */
 #define SCHED_REQUEUE 1
