@@ -135,6 +135,12 @@ static inline void st_changed(struct store *st, int64_t id)
 		watch_changed(st->watch, id);
 }
 
+/* schema.c */
+extern const char *const st_migrations[];
+extern const int st_schema_version;	/* entries of st_migrations */
+extern const char *const st_stmt_sql[S_COUNT];
+extern const char *const st_stmt_what[S_COUNT];
+
 /* db.c */
 int64_t st_now_ms(void);
 /*
