@@ -19,6 +19,7 @@
 #include <git2.h>
 
 #include "config.h"
+#include "configint.h"
 #include "policy.h"
 #include "provider.h"
 
@@ -54,7 +55,7 @@ void config_init(struct config *c)
 }
 
 /* true/yes/1 or false/no/0, as 1 or 0; -1 for anything else */
-static int parse_bool(const char *v)
+int cf_parse_bool(const char *v)
 {
 	if (v && (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1")))
 		return 1;
@@ -63,13 +64,13 @@ static int parse_bool(const char *v)
 	return -1;
 }
 
-static void set_str(char **dst, const char *v)
+void cf_set_str(char **dst, const char *v)
 {
 	free(*dst);
 	*dst = v ? strdup(v) : NULL;
 }
 
-static int parse_long(const char *v, long min, long max, long *out)
+int cf_parse_long(const char *v, long min, long max, long *out)
 {
 	char *end;
 	long n;
@@ -235,7 +236,7 @@ static int set_key(struct config *c, const struct key *k, const char *value)
 	case K_INT:
 	case K_SIZE:
 	case K_U64:
-		if (parse_long(value, k->min, k->max, &n) < 0)
+		if (cf_parse_long(value, k->min, k->max, &n) < 0)
 			return -EINVAL;
 		if (k->kind == K_INT)
 			*(int *)f = (int)n;
@@ -247,29 +248,29 @@ static int set_key(struct config *c, const struct key *k, const char *value)
 	case K_NAME:
 		if (!value || !*value)
 			return -EINVAL;
-		set_str(f, value);
+		cf_set_str(f, value);
 		return 0;
 	case K_TEXT:
-		set_str(f, value);
+		cf_set_str(f, value);
 		return 0;
 	case K_CLEARS:
-		set_str(f, value && *value ? value : NULL);
+		cf_set_str(f, value && *value ? value : NULL);
 		return 0;
 	case K_CHOICE:
 		if (choice(k->choices, value) < 0)
 			return -EINVAL;
-		set_str(f, value);
+		cf_set_str(f, value);
 		return 0;
 	case K_ENUM:
 	case K_ENUM_BOOL:
 		if ((b = choice(k->choices, value)) < 0 &&
-		    (k->kind != K_ENUM_BOOL || (b = parse_bool(value)) < 0))
+		    (k->kind != K_ENUM_BOOL || (b = cf_parse_bool(value)) < 0))
 			return -EINVAL;
 		*(int *)f = b;
 		return 0;
 	case K_INT_BOOL:
 	case K_BOOL:
-		if ((b = !value && k->kind == K_BOOL ? 1 : parse_bool(value)) < 0)
+		if ((b = !value && k->kind == K_BOOL ? 1 : cf_parse_bool(value)) < 0)
 			return -EINVAL;
 		if (k->kind == K_BOOL)
 			*(bool *)f = b;
@@ -311,439 +312,6 @@ int config_set(struct config *c, const char *key, const char *value,
 			 value ? value : "");
 		return -EINVAL;
 	}
-	return 0;
-}
-
-static struct engine_def *engine_slot(struct config *c, const char *name)
-{
-	struct engine_def *e;
-	size_t i;
-
-	for (i = 0; i < c->n_engines; i++)
-		if (!strcmp(c->engines[i].name, name))
-			return &c->engines[i];
-	e = realloc(c->engines, (c->n_engines + 1) * sizeof(*e));
-	if (!e)
-		return NULL;
-	c->engines = e;
-	e += c->n_engines;
-	memset(e, 0, sizeof(*e));
-	e->name = strdup(name);
-	if (!e->name)
-		return NULL;
-	c->n_engines++;
-	return e;
-}
-
-/* One more string on a list that the key may repeat. */
-static int add_str(char ***list, size_t *n, const char *value)
-{
-	char **v = realloc(*list, (*n + 1) * sizeof(*v));
-
-	if (!v)
-		return -ENOMEM;
-	*list = v;
-	if (!(v[*n] = strdup(value)))
-		return -ENOMEM;
-	(*n)++;
-	return 0;
-}
-
-static void free_strs(char **list, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(list[i]);
-	free(list);
-}
-
-/* engine.NAME.KEY: libgit2 lowercases section and key, not NAME. */
-static int read_engine(struct config *c, const char *key, const char *value,
-		       char *err, size_t errlen)
-{
-	const char *name = key + strlen("engine."), *dot = strrchr(key, '.');
-	struct engine_def *e;
-	const char *k;
-	char *n;
-	long num;
-
-	if (dot <= name)
-		return 0;
-	n = strndup(name, (size_t)(dot - name));
-	if (!n)
-		return -ENOMEM;
-	e = engine_slot(c, n);
-	free(n);
-	if (!e)
-		return -ENOMEM;
-	k = dot + 1;
-	if (!strcmp(k, "command")) {
-		set_str(&e->command, value);
-	} else if (!strcmp(k, "model")) {
-		set_str(&e->model, value);
-	} else if (!strcmp(k, "args")) {
-		set_str(&e->args, value);
-	} else if (!strcmp(k, "permissionmode")) {
-		set_str(&e->permission_mode, value);
-	} else if (!strcmp(k, "baseurl")) {
-		set_str(&e->base_url, value);
-	} else if (!strcmp(k, "apikeyenv")) {
-		set_str(&e->api_key_env, value);
-	} else if (!strcmp(k, "protocol")) {
-		if (!value || (strcmp(value, "anthropic") && strcmp(value, "openai") &&
-			       strcmp(value, "bedrock")))
-			goto bad;
-		set_str(&e->protocol, value);
-	} else if (!strcmp(k, "provider")) {
-		if (provider_check(e->name, value, err, errlen) < 0)
-			return -EINVAL;
-		set_str(&e->provider, value);
-	} else if (!strcmp(k, "slurmargs")) {
-		set_str(&e->slurm_args, value);
-	} else if (!strcmp(k, "env")) {
-		if (!value || !strchr(value, '=') || *value == '=')
-			goto bad;
-		return add_str(&e->env, &e->n_env, value);
-	} else if (!strcmp(k, "sandbox")) {
-		if (!value || (strcmp(value, "auto") && strcmp(value, "bwrap") &&
-			       strcmp(value, "none")))
-			goto bad;
-		set_str(&e->sandbox, value);
-	} else if (!strcmp(k, "network")) {
-		if (!value || (strcmp(value, "on") && strcmp(value, "loopback") &&
-			       strcmp(value, "none")))
-			goto bad;
-		set_str(&e->network, value);
-	} else if (!strcmp(k, "bind") || !strcmp(k, "bindrw")) {
-		/* ~/NAME or an absolute path, nothing relative */
-		if (!value || (value[0] != '/' && strncmp(value, "~/", 2)) ||
-		    strstr(value, ".."))
-			goto bad;
-		return !strcmp(k, "bind") ?
-		       add_str(&e->bind, &e->n_bind, value) :
-		       add_str(&e->bind_rw, &e->n_bind_rw, value);
-	} else if (!strcmp(k, "passenv")) {
-		if (!value || !*value || strchr(value, '='))
-			goto bad;
-		return add_str(&e->pass_env, &e->n_pass_env, value);
-	} else if (!strcmp(k, "budgetusd")) {
-		if (config_parse_usd(value, &e->budget_usd) < 0)
-			goto bad;
-	} else if (!strcmp(k, "maxtokens") || !strcmp(k, "maxturns") ||
-		   !strcmp(k, "max")) {
-		if (parse_long(value, 1, 1 << 24, &num) < 0)
-			goto bad;
-		if (!strcmp(k, "max"))
-			e->max = (int)num;
-		else if (!strcmp(k, "maxtokens"))
-			e->max_tokens = (int)num;
-		else
-			e->max_turns = (int)num;
-	} else {
-		snprintf(err, errlen, "config %s: unknown key", key);
-		return -EINVAL;
-	}
-	return 0;
-bad:
-	snprintf(err, errlen, "config %s: invalid value '%s'", key,
-		 value ? value : "");
-	return -EINVAL;
-}
-
-static struct notify_def *notify_slot(struct config *c, const char *name,
-				      size_t len)
-{
-	struct notify_def *n;
-	size_t i;
-
-	for (i = 0; i < c->n_notify; i++)
-		if (strlen(c->notify[i].name) == len &&
-		    !strncmp(c->notify[i].name, name, len))
-			return &c->notify[i];
-	n = realloc(c->notify, (c->n_notify + 1) * sizeof(*n));
-	if (!n)
-		return NULL;
-	c->notify = n;
-	n += c->n_notify;
-	memset(n, 0, sizeof(*n));
-	n->timeout = 10;
-	n->retries = 5;
-	if (!(n->name = strndup(name, len)))
-		return NULL;
-	c->n_notify++;
-	return n;
-}
-
-static int add_header(struct notify_def *n, const char *value)
-{
-	char **v = realloc(n->headers, (n->n_headers + 1) * sizeof(*v));
-
-	if (!v)
-		return -ENOMEM;
-	n->headers = v;
-	if (!(v[n->n_headers] = strdup(value)))
-		return -ENOMEM;
-	n->n_headers++;
-	return 0;
-}
-
-/*
- * notify.NAME.KEY. The url and the headers are secrets: a message about
- * them names the key, never the value.
- */
-static int read_notify(struct config *c, const char *key, const char *value,
-		       char *err, size_t errlen)
-{
-	const char *name = key + strlen("notify."), *dot = strrchr(key, '.');
-	struct notify_def *n;
-	const char *k;
-	long num;
-
-	if (dot <= name)
-		return 0;
-	if (!(n = notify_slot(c, name, (size_t)(dot - name))))
-		return -ENOMEM;
-	k = dot + 1;
-	if (!strcmp(k, "events")) {
-		set_str(&n->events, value);
-	} else if (!strcmp(k, "command")) {
-		set_str(&n->command, value);
-	} else if (!strcmp(k, "url")) {
-		if (!value || (strncmp(value, "http://", 7) &&
-			       strncmp(value, "https://", 8))) {
-			snprintf(err, errlen, "config %s: not an http:// or"
-				 " https:// URL", key);
-			return -EINVAL;
-		}
-		set_str(&n->url, value);
-	} else if (!strcmp(k, "format")) {
-		if (!value || (strcmp(value, "json") && strcmp(value, "slack")))
-			goto bad;
-		n->format = strcmp(value, "slack") ? NOTIFY_JSON : NOTIFY_SLACK;
-	} else if (!strcmp(k, "header")) {
-		/* "Name: value", no line breaks (curl would send them) */
-		if (!value || !strchr(value, ':') || *value == ':' ||
-		    strpbrk(value, "\r\n")) {
-			snprintf(err, errlen, "config %s: not a header line"
-				 " 'Name: value'", key);
-			return -EINVAL;
-		}
-		return add_header(n, value);
-	} else if (!strcmp(k, "timeout") || !strcmp(k, "retries")) {
-		if (parse_long(value, !strcmp(k, "timeout"), 3600, &num) < 0)
-			goto bad;
-		*(!strcmp(k, "timeout") ? &n->timeout : &n->retries) = (int)num;
-	} else {
-		snprintf(err, errlen, "config %s: unknown key", key);
-		return -EINVAL;
-	}
-	return 0;
-bad:
-	snprintf(err, errlen, "config %s: invalid value '%s'", key,
-		 value ? value : "");
-	return -EINVAL;
-}
-
-/* price.MODEL.input / price.MODEL.output, dollars per million tokens. */
-static int read_price(struct config *c, const char *key, const char *value,
-		      char *err, size_t errlen)
-{
-	const char *name = key + strlen("price."), *dot = strrchr(key, '.');
-	struct price_def *pr = NULL;
-	char *end;
-	double v;
-	size_t i;
-
-	if (dot <= name)
-		return 0;
-	errno = 0;
-	v = value ? strtod(value, &end) : -1;
-	if (!value || errno || *end || v < 0 ||
-	    (strcmp(dot, ".input") && strcmp(dot, ".output"))) {
-		snprintf(err, errlen, "config %s: invalid %s '%s'", key,
-			 strcmp(dot, ".input") && strcmp(dot, ".output") ?
-			 "key" : "price", value ? value : "");
-		return -EINVAL;
-	}
-	for (i = 0; i < c->n_prices; i++)
-		if (strlen(c->prices[i].model) == (size_t)(dot - name) &&
-		    !strncmp(c->prices[i].model, name, (size_t)(dot - name)))
-			pr = &c->prices[i];
-	if (!pr) {
-		pr = realloc(c->prices, (c->n_prices + 1) * sizeof(*pr));
-		if (!pr)
-			return -ENOMEM;
-		c->prices = pr;
-		pr += c->n_prices;
-		memset(pr, 0, sizeof(*pr));
-		pr->model = strndup(name, (size_t)(dot - name));
-		if (!pr->model)
-			return -ENOMEM;
-		c->n_prices++;
-	}
-	if (!strcmp(dot, ".input"))
-		pr->input = v;
-	else
-		pr->output = v;
-	return 0;
-}
-
-/* worktree.copy may be given several times, each a path or several
- * separated by blanks. */
-static int add_copy(struct config *c, const char *value)
-{
-	char **v;
-
-	if (!value || !*value)
-		return 0;
-	for (const char *p = value; *p;) {
-		size_t n;
-
-		while (*p == ' ' || *p == '\t')
-			p++;
-		n = strcspn(p, " \t");
-		if (!n)
-			break;
-		/* Kept NULL-terminated, for gitwork_commit_all's skip. */
-		v = realloc(c->copy, (c->n_copy + 2) * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		c->copy = v;
-		if (!(v[c->n_copy] = strndup(p, n)))
-			return -ENOMEM;
-		v[++c->n_copy] = NULL;
-		p += n;
-	}
-	return 0;
-}
-
-static int add_policy(struct config *c, enum policy_decision kind,
-		      const char *engine, size_t elen, const char *key,
-		      const char *value, char *err, size_t errlen)
-{
-	struct policy_def *d;
-	char why[200];
-
-	if (policy_rule_check(value, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "config %s = %s: %s", key,
-			 value ? value : "", why);
-		return -EINVAL;
-	}
-	d = realloc(c->policy, (c->n_policy + 1) * sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	c->policy = d;
-	d += c->n_policy;
-	d->kind = kind;
-	d->engine = engine ? strndup(engine, elen) : NULL;
-	d->pattern = strdup(value);
-	if ((engine && !d->engine) || !d->pattern) {
-		free(d->engine);
-		free(d->pattern);
-		return -ENOMEM;
-	}
-	c->n_policy++;
-	return 0;
-}
-
-/* policy.KEY; engine.NAME.policyDeny|Ask|Allow come here too. */
-static int read_policy(struct config *c, const char *key, const char *value,
-		       char *err, size_t errlen)
-{
-	const char *k = strrchr(key, '.') + 1;
-	const char *engine = NULL;
-	size_t elen = 0;
-	long n;
-	int b;
-
-	if (!strncmp(key, "engine.", 7)) {
-		engine = key + 7;
-		elen = (size_t)(k - 1 - engine);
-		k += strlen("policy");
-	}
-	if (!strcmp(k, "deny"))
-		return add_policy(c, POLICY_DENY, engine, elen, key, value,
-				  err, errlen);
-	if (!strcmp(k, "ask"))
-		return add_policy(c, POLICY_ASK, engine, elen, key, value,
-				  err, errlen);
-	if (!strcmp(k, "allow"))
-		return add_policy(c, POLICY_ALLOW, engine, elen, key, value,
-				  err, errlen);
-	if (engine) {
-		snprintf(err, errlen, "config %s: unknown key", key);
-		return -EINVAL;
-	}
-	if (!strcmp(k, "default")) {
-		if (!value || policy_decision_parse(value, &c->policy_default) < 0)
-			goto bad;
-	} else if (!strcmp(k, "builtin")) {
-		if ((b = parse_bool(value)) < 0)
-			goto bad;
-		c->policy_builtin = b;
-	} else if (!strcmp(k, "asktimeout")) {
-		if (parse_long(value, 1, 30L * 86400, &n) < 0)
-			goto bad;
-		c->ask_timeout = (int)n;
-	} else if (!strcmp(k, "judgetimeout")) {
-		if (parse_long(value, 1, 3600, &n) < 0)
-			goto bad;
-		c->judge_timeout = (int)n;
-	} else if (!strcmp(k, "judge")) {
-		if (!value || (strncmp(value, "anthropic", 9) &&
-			       strncmp(value, "openai", 6)) ||
-		    (value[!strncmp(value, "openai", 6) ? 6 : 9] != '\0' &&
-		     value[!strncmp(value, "openai", 6) ? 6 : 9] != ':'))
-			goto bad;
-		set_str(&c->judge, value);
-	} else {
-		snprintf(err, errlen, "config %s: unknown key", key);
-		return -EINVAL;
-	}
-	return 0;
-bad:
-	snprintf(err, errlen, "config %s: invalid value '%s'", key,
-		 value ? value : "");
-	return -EINVAL;
-}
-
-/* engine.NAME.policyDeny (libgit2 lowercases it: policydeny). */
-static bool engine_policy_key(const char *key)
-{
-	const char *k = strrchr(key, '.');
-
-	return k && k > key + 7 && !strncmp(k, ".policy", 7);
-}
-
-/* The keys that are not parallelai.*: engines, prices, notifiers,
- * merge.strategy and worktree set-up. */
-static int read_entry(struct config *c, const char *name, const char *value,
-		      char *err, size_t errlen)
-{
-	if (!strncmp(name, "policy.", 7) ||
-	    (!strncmp(name, "engine.", 7) && engine_policy_key(name)))
-		return read_policy(c, name, value, err, errlen);
-	if (!strncmp(name, "engine.", 7))
-		return read_engine(c, name, value, err, errlen);
-	if (!strncmp(name, "price.", 6))
-		return read_price(c, name, value, err, errlen);
-	if (!strncmp(name, "notify.", 7))
-		return read_notify(c, name, value, err, errlen);
-	if (!strcmp(name, "merge.strategy"))
-		return config_set(c, "mergestrategy", value, err, errlen);
-	if (!strcmp(name, "worktree.copy"))
-		return add_copy(c, value);
-	if (!strcmp(name, "worktree.setup"))
-		set_str(&c->setup, value);
-	if (!strncmp(name, "sim.", 4))
-		return config_set(c, name, value, err, errlen);
-	if (!strcmp(name, "bedrock.region"))
-		set_str(&c->bedrock_region, value);
-	if (!strcmp(name, "vertex.region"))
-		set_str(&c->vertex_region, value);
-	if (!strcmp(name, "vertex.project"))
-		set_str(&c->vertex_project, value);
-	if (!strncmp(name, "slurm.", 6))
-		return config_set(c, name, value, err, errlen);
 	return 0;
 }
 
@@ -825,7 +393,7 @@ int config_load(struct config *c, const char *repo, char *err, size_t errlen)
 	if (git_config_iterator_new(&it, snap) < 0)
 		goto git_fail;
 	while (git_config_next(&e, it) == 0)
-		if ((ret = read_entry(c, e->name, e->value, err, errlen)) < 0)
+		if ((ret = cf_read_entry(c, e->name, e->value, err, errlen)) < 0)
 			goto out;
 	ret = 0;
 	goto out;
@@ -908,10 +476,10 @@ void config_release(struct config *c)
 	for (i = 0; i < c->n_engines; i++) {
 		struct engine_def *e = &c->engines[i];
 
-		free_strs(e->env, e->n_env);
-		free_strs(e->bind, e->n_bind);
-		free_strs(e->bind_rw, e->n_bind_rw);
-		free_strs(e->pass_env, e->n_pass_env);
+		cf_free_strs(e->env, e->n_env);
+		cf_free_strs(e->bind, e->n_bind);
+		cf_free_strs(e->bind_rw, e->n_bind_rw);
+		cf_free_strs(e->pass_env, e->n_pass_env);
 		free(e->sandbox);
 		free(e->network);
 		free(e->name);
