@@ -11,8 +11,10 @@
  *	 policy (builtin git-push)"}}
  *
  * It waits as long as an approval does (the settings give the hook a
- * timeout past policy.askTimeout). Outside a mount it says nothing, and
- * Claude Code's own permissions decide.
+ * timeout past policy.askTimeout). Outside a mount, or when the policy
+ * allows a call only by its default (no rule matched: "allowed by policy
+ * (policy.default)"), it says nothing, and Claude Code's own permission
+ * mode decides.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,12 @@ int hook_main(int argc, char **argv)
 		goto out;	/* no daemon: no opinion */
 	input = cJSON_GetObjectItemCaseSensitive(req, "tool_input");
 	allow = agent_ask(tool->valuestring, input, &reason);
+	/* allowed only because no rule spoke (policy.default = allow):
+	 * no opinion, so that Claude Code's own permission mode decides as
+	 * it did before the policy (an allow rule, the judge or a person
+	 * allows outright) */
+	if (allow && strstr(buf_cstr(&reason), "(policy.default)"))
+		goto out;
 	out = cJSON_CreateObject();
 	h = cJSON_AddObjectToObject(out, "hookSpecificOutput");
 	cJSON_AddStringToObject(h, "hookEventName", "PreToolUse");
