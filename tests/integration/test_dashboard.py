@@ -84,6 +84,9 @@ class TestDashboard(PaiTestCase):
             '# waits for its gate\nwhile [ ! -e %s ]; do sleep 0.1; done\n'
             % self.gate)
         self.m.wait_state(self.running, 'running')
+        # and its pid recorded: the last change of its row before any
+        # test's own (the page orders tasks by their last change)
+        self.m.pid_of(self.running)
         self.addCleanup(self.open_gate)
 
     def open_gate(self):
