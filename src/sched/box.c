@@ -137,17 +137,19 @@ static const char *env_value(char **env, const char *name)
 	return NULL;
 }
 
-/* The engine's environment (an allow-list of the daemon's, then extra)
- * and, in a sandbox, its argv wrapped in bubblewrap's. */
-int sched_contain(struct run *r, const struct task *t, char **extra,
-		  const char *prompt_file, const char *raw,
-		  const char *result, char ***argv, char ***env,
-		  char *err, size_t errlen)
+/*
+ * What engine runs in task t's sandbox (the task's and its engine's
+ * choice) gets: *env, the allow-list of engine's environment then extra,
+ * and, when the sandbox is on, *argv wrapped in bubblewrap's words with
+ * the files f names (f->home, f->tmp and f->path are filled here).
+ */
+static int contain(struct run *r, const struct task *t, const char *engine,
+		   char **extra, struct box_files *f, char ***argv,
+		   char ***env, char *err, size_t errlen)
 {
 	struct pai *p = r->s->p;
 	struct sandbox_choice ch;
 	char home[PATH_MAX], tmp[PATH_MAX];
-	struct box_files f;
 	int ret;
 
 	ret = sandbox_choose(&p->cfg, &p->sandbox, t->engine, t->options,
@@ -156,18 +158,31 @@ int sched_contain(struct run *r, const struct task *t, char **extra,
 		return ret;
 	pai_box_path(p, t->id, "home", home, sizeof(home));
 	pai_box_path(p, t->id, "tmp", tmp, sizeof(tmp));
-	if (engine_env(&p->cfg, t->engine, extra, ch.on ? home : NULL,
+	if (engine_env(&p->cfg, engine, extra, ch.on ? home : NULL,
 		       ch.on ? tmp : NULL, env) < 0) {
 		snprintf(err, errlen, "%s", strerror(ENOMEM));
 		return -ENOMEM;
 	}
 	if (!ch.on)
 		return 0;
-	f = (struct box_files){ .engine = t->engine, .home = home, .tmp = tmp,
-				.raw = raw,
-				.result = result, .prompt_file = prompt_file,
-				.path = env_value(*env, "PATH") };
-	return box_wrap(p, t, &ch, &f, argv, err, errlen);
+	f->engine = engine;
+	f->home = home;
+	f->tmp = tmp;
+	f->path = env_value(*env, "PATH");
+	return box_wrap(p, t, &ch, f, argv, err, errlen);
+}
+
+/* The engine's environment (an allow-list of the daemon's, then extra)
+ * and, in a sandbox, its argv wrapped in bubblewrap's. */
+int sched_contain(struct run *r, const struct task *t, char **extra,
+		  const char *prompt_file, const char *raw,
+		  const char *result, char ***argv, char ***env,
+		  char *err, size_t errlen)
+{
+	struct box_files f = { .raw = raw, .result = result,
+			       .prompt_file = prompt_file };
+
+	return contain(r, t, t->engine, extra, &f, argv, env, err, errlen);
 }
 
 /* The task's check: /bin/sh -c CMD with an sh engine's environment (no
@@ -177,31 +192,14 @@ int sched_contain_check(struct run *r, const struct task *t, char **extra,
 			const char *cmd, char ***argv, char ***env,
 			char *err, size_t errlen)
 {
-	struct pai *p = r->s->p;
-	struct sandbox_choice ch;
-	char home[PATH_MAX], tmp[PATH_MAX];
-	struct box_files f;
-	int ret;
+	struct box_files f = { .engine = "sh" };
 
-	*argv = NULL;
 	*env = NULL;
-	ret = sandbox_choose(&p->cfg, &p->sandbox, t->engine, t->options,
-			     &ch, err, errlen);
-	if (ret < 0)
-		return ret;
-	pai_box_path(p, t->id, "home", home, sizeof(home));
-	pai_box_path(p, t->id, "tmp", tmp, sizeof(tmp));
-	if (engine_env(&p->cfg, "sh", extra, ch.on ? home : NULL,
-		       ch.on ? tmp : NULL, env) < 0 ||
-	    !(*argv = calloc(4, sizeof(**argv))) ||
+	if (!(*argv = calloc(4, sizeof(**argv))) ||
 	    !((*argv)[0] = strdup("/bin/sh")) ||
 	    !((*argv)[1] = strdup("-c")) || !((*argv)[2] = strdup(cmd))) {
 		snprintf(err, errlen, "%s", strerror(ENOMEM));
 		return -ENOMEM;
 	}
-	if (!ch.on)
-		return 0;
-	f = (struct box_files){ .engine = "sh", .home = home, .tmp = tmp,
-				.path = env_value(*env, "PATH") };
-	return box_wrap(p, t, &ch, &f, argv, err, errlen);
+	return contain(r, t, "sh", extra, &f, argv, env, err, errlen);
 }
