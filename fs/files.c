@@ -513,6 +513,11 @@ static int r_a_status(struct pai *p, const struct node *n, struct buf *out)
 	return approvals_render_status(p->approvals, n->task, out);
 }
 
+static int r_a_wait(struct pai *p, const struct node *n, struct buf *out)
+{
+	return approvals_render_wait(p->approvals, n->task, out);
+}
+
 static int r_a_ctl(struct pai *p, const struct node *n, struct buf *out)
 {
 	return buf_puts(out, "approve\napprove always\ndeny [REASON]\n");
@@ -528,6 +533,9 @@ const struct entry ns_approval_tab[] = {
 	ROW("status", K_A_STATUS, S_IFREG | 0400, F_CLOCKED,
 	  .render = r_a_status),
 	ROW("ctl", K_A_CTL, S_IFREG | 0600, F_WRITE, .render = r_a_ctl),
+	/* Nothing until a person (or the time-out) decided: fs/wait
+	 * blocks, as tasks/N/wait does. */
+	ROW("wait", K_A_WAIT, S_IFREG | 0400, F_WAIT, .render = r_a_wait),
 	{ .name = NULL }
 };
 

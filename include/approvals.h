@@ -73,6 +73,9 @@ int approvals_render_status(struct approvals *a, int64_t id,
 			    struct buf *out);
 int approvals_render_task(struct approvals *a, int64_t task,
 			  struct buf *out);
+/* approvals/N/wait: nothing while it waits, then its end state and a
+ * newline (approved, denied, expired); fs/wait blocks the read. */
+int approvals_render_wait(struct approvals *a, int64_t id, struct buf *out);
 /* JSON Lines, every decision (task 0) or one task's. */
 int approvals_render_audit(struct approvals *a, int64_t task,
 			   struct buf *out);

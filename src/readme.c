@@ -90,6 +90,8 @@ static const char readme_text[] =
 "  approvals/N/request  task, engine, attempt, the action, the rule\n"
 "  approvals/N/status   waiting | approved | denied | expired, by, when\n"
 "  approvals/N/ctl    write approve | approve always | deny [REASON]\n"
+"  approvals/N/wait   blocks until it is decided, then approved | denied |\n"
+"                     expired\n"
 "  tasks/N/approvals  its approvals' ids; tasks/N/audit its decisions\n"
 "  audit              every policy decision, JSON Lines (kept by prune)\n"
 "  workers/K/status   idle, or running N with task, pid and since\n"

@@ -166,6 +166,19 @@ int approvals_render_status(struct approvals *a, int64_t id, struct buf *out)
 	return r < 0 ? -ENOMEM : 0;
 }
 
+int approvals_render_wait(struct approvals *a, int64_t id, struct buf *out)
+{
+	struct approval_row row;
+	int r;
+
+	if ((r = store_approval_get(a->p->store, id, &row)) < 0)
+		return r;
+	if (strcmp(row.state, "waiting"))
+		r = buf_printf(out, "%s\n", row.state) < 0 ? -ENOMEM : 0;
+	approval_row_release(&row);
+	return r;
+}
+
 int approvals_task_waiting(struct approvals *a, int64_t task, struct buf *out)
 {
 	int64_t *ids = NULL;

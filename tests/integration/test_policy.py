@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import sys
+import threading
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -192,6 +193,24 @@ class TestApprovals(PolicyTestCase):
         a = [x for x in self.audit() if x.get('approval') == aid]
         self.assertEqual([(x['decision'], x['by'], x['who']) for x in a],
                          [('allow', 'person', 'root')])
+
+    def test_approvals_wait_blocks_until_a_person_decides(self):
+        self.script([call(CURL), DONE])
+        tid = self.agent()
+        aid = self.held(tid)
+        got = []
+        reader = threading.Thread(
+            target=lambda: got.append(self.m.read('approvals/%d/wait' % aid)))
+        reader.start()
+        reader.join(1.0)
+        self.assertTrue(reader.is_alive())
+        self.assertEqual(got, [])
+        self.assertEqual(self.m.ctl('approvals/%d/ctl' % aid, 'deny no\n'), 0)
+        reader.join(60)
+        self.assertFalse(reader.is_alive())
+        self.assertEqual(got, ['denied\n'])
+        # decided: at once, as often as asked
+        self.assertEqual(self.m.read('approvals/%d/wait' % aid), 'denied\n')
 
     def test_held_then_denied_it_does_not_run_and_the_model_hears_the_reason(self):
         self.script([call(CURL), DONE])
