@@ -165,7 +165,7 @@ const char *dash_colour(const char *outcome)
 		{ "merged", "#1b6b35" }, { "failed", "#d43c3c" },
 		{ "cancelled", "#8a8a8a" }, { "blocked", "#9b59b6" },
 		{ "requeued", "#e0a030" }, { "queued", "#c8c8c8" },
-		{ "waiting", "#b0c4de" },
+		{ "waiting", "#b0c4de" }, { "rejected", "#b8621b" },
 	};
 	size_t i;
 

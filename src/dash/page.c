@@ -54,7 +54,7 @@ static const char style[] =
 /* The order the states are shown in. */
 static const enum task_state order[] = {
 	TASK_RUNNING, TASK_QUEUED, TASK_WAITING, TASK_BLOCKED, TASK_FAILED,
-	TASK_DONE, TASK_MERGED, TASK_CANCELLED,
+	TASK_DONE, TASK_MERGED, TASK_REJECTED, TASK_CANCELLED,
 };
 
 struct page {
