@@ -376,6 +376,9 @@ int mq_run_batch(struct mergeq *q, struct cand **v, size_t n,
 		half = ngood / 2;
 		if ((r = mq_run_batch(q, good, half, out_fd)) == 0)
 			r = mq_run_batch(q, good + half, ngood - half, out_fd);
+		else
+			/* the first half stalled: the second waits again */
+			set_rows(q, good + half, ngood - half, "waiting", 0);
 	}
 out:
 	free(good);
