@@ -137,7 +137,7 @@ static void build(struct mergeq *q, int64_t batch, const char *branch,
 {
 	struct pai *p = q->p;
 	struct merge_paths paths;
-	char next[OID_HEX_SIZE], err[768], msg[512], reason[1024];
+	char next[OID_HEX_SIZE], err[768], msg[512];
 	size_t i;
 	int r;
 
@@ -154,9 +154,9 @@ static void build(struct mergeq *q, int64_t batch, const char *branch,
 				  err, sizeof(err));
 		merge_paths_release(&paths);
 		if (r < 0) {
-			snprintf(reason, sizeof(reason), "%s",
-				 r == -EBUSY ? err : err);
-			reject(q, &c[i], batch, reason, NULL, -1);
+			/* a conflict with the tip (or what went in before it
+			 * in this batch): err names the paths */
+			reject(q, &c[i], batch, err, NULL, -1);
 			continue;
 		}
 		if (!strcmp(next, top)) {
