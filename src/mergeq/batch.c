@@ -132,7 +132,8 @@ int mq_load_waiting(struct mergeq *q, struct cand **out, size_t *n,
  * as merged now.
  */
 static void build(struct mergeq *q, int64_t batch, const char *branch,
-		  const char *tip, struct cand *c, size_t n, char top[OID_HEX_SIZE],
+		  const char *tip, struct cand *c, size_t n,
+		  char top[OID_HEX_SIZE],
 		  struct cand **good, size_t *ngood)
 {
 	struct pai *p = q->p;
