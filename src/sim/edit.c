@@ -97,7 +97,7 @@ int sim_named_files(const char *wt, const char *prompt, char ***out,
 		    size_t *n_out)
 {
 	const char *p = prompt;
-	char **v = NULL, *word;
+	char **v = NULL, **nv, *word;
 	size_t n = 0, i;
 
 	while (*p && n < SIM_FILES_MAX) {
@@ -122,11 +122,14 @@ int sim_named_files(const char *wt, const char *prompt, char ***out,
 			free(word);
 			continue;
 		}
-		v = realloc(v, (n + 1) * sizeof(*v));
-		if (!v) {
+		if (!(nv = realloc(v, (n + 1) * sizeof(*v)))) {
 			free(word);
+			for (i = 0; i < n; i++)
+				free(v[i]);
+			free(v);
 			return -ENOMEM;
 		}
+		v = nv;
 		v[n++] = word;
 	}
 	*out = v;
