@@ -135,7 +135,14 @@ class TestWait(PaiTestCase):
                      ['cp', '-r', self.m.mnt, os.path.join(self.tmp, 'copy')],
                      ['tar', 'cf', os.path.join(self.tmp, 'x.tar'), '-C', self.m.mnt, '.']):
             r = paitest.run(argv, timeout=GUARD)
-            self.assertIn(r.returncode, (0, 1), (argv, r.stderr))
+            # a worker's links come and go with its runs: one listed and
+            # gone when read is a live mount's race, not a block
+            gone = [l for l in r.stderr.splitlines()
+                    if '/workers/' in l and 'No such file or directory' in l]
+            ok = r.returncode in (0, 1) or (
+                r.returncode == 2 and r.stderr.strip() and
+                len(gone) == len(r.stderr.strip().splitlines()))
+            self.assertTrue(ok, (argv, r.returncode, r.stderr))
         self.assertEqual(self.m.state(tid), 'running')
         self.open_gate()
 
