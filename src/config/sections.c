@@ -19,6 +19,19 @@
 #include "policy.h"
 #include "provider.h"
 
+/* -EINVAL, saying why in err: an unknown key (value NULL) or a value it
+ * does not take. */
+static int refuse(char *err, size_t errlen, const char *key,
+		  const char *value)
+{
+	if (value)
+		snprintf(err, errlen, "config %s: invalid value '%s'", key,
+			 value);
+	else
+		snprintf(err, errlen, "config %s: unknown key", key);
+	return -EINVAL;
+}
+
 static struct engine_def *engine_slot(struct config *c, const char *name)
 {
 	struct engine_def *e;
@@ -144,14 +157,11 @@ static int read_engine(struct config *c, const char *key, const char *value,
 		else
 			e->max_turns = (int)num;
 	} else {
-		snprintf(err, errlen, "config %s: unknown key", key);
-		return -EINVAL;
+		return refuse(err, errlen, key, NULL);
 	}
 	return 0;
 bad:
-	snprintf(err, errlen, "config %s: invalid value '%s'", key,
-		 value ? value : "");
-	return -EINVAL;
+	return refuse(err, errlen, key, value ? value : "");
 }
 
 static struct notify_def *notify_slot(struct config *c, const char *name,
@@ -238,14 +248,11 @@ static int read_notify(struct config *c, const char *key, const char *value,
 			goto bad;
 		*(!strcmp(k, "timeout") ? &n->timeout : &n->retries) = (int)num;
 	} else {
-		snprintf(err, errlen, "config %s: unknown key", key);
-		return -EINVAL;
+		return refuse(err, errlen, key, NULL);
 	}
 	return 0;
 bad:
-	snprintf(err, errlen, "config %s: invalid value '%s'", key,
-		 value ? value : "");
-	return -EINVAL;
+	return refuse(err, errlen, key, value ? value : "");
 }
 
 /* price.MODEL.input / price.MODEL.output, dollars per million tokens. */
@@ -375,8 +382,7 @@ static int read_policy(struct config *c, const char *key, const char *value,
 		return add_policy(c, POLICY_ALLOW, engine, elen, key, value,
 				  err, errlen);
 	if (engine) {
-		snprintf(err, errlen, "config %s: unknown key", key);
-		return -EINVAL;
+		return refuse(err, errlen, key, NULL);
 	}
 	if (!strcmp(k, "default")) {
 		if (!value || policy_decision_parse(value, &c->policy_default) < 0)
@@ -401,14 +407,11 @@ static int read_policy(struct config *c, const char *key, const char *value,
 			goto bad;
 		cf_set_str(&c->judge, value);
 	} else {
-		snprintf(err, errlen, "config %s: unknown key", key);
-		return -EINVAL;
+		return refuse(err, errlen, key, NULL);
 	}
 	return 0;
 bad:
-	snprintf(err, errlen, "config %s: invalid value '%s'", key,
-		 value ? value : "");
-	return -EINVAL;
+	return refuse(err, errlen, key, value ? value : "");
 }
 
 /* engine.NAME.policyDeny (libgit2 lowercases it: policydeny). */
