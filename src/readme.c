@@ -159,7 +159,7 @@ static const char readme_text[] =
 "The merge queue: with a check set, merge all (or queue in tasks/N/ctl)\n"
 "queues finished tasks; in batches of parallelai.queueBatch (4) it merges\n"
 "them onto the base branch's tip in memory, runs the check in a scratch\n"
-"worktree, and fast-forwards the branch to exactly that commit when it\n"
+"worktree (in an sh task's sandbox), and fast-forwards the branch to exactly that commit when it\n"
 "passes (merged, event landed). A conflict or a failing check (retried\n"
 "parallelai.queueRetries times, then bisected) makes a task rejected, its\n"
 "check output in tasks/N/check; fix hands it back to its engine as a new\n"

@@ -26,11 +26,13 @@
 #include "buf.h"
 #include "checkrun.h"
 #include "engine.h"
+#include "fsutil.h"
 #include "events.h"
 #include "gitrev.h"
 #include "merge.h"
 #include "pai.h"
 #include "review.h"
+#include "sandbox.h"
 #include "store.h"
 #include "worktree.h"
 #include "mqint.h"
@@ -198,6 +200,69 @@ void mq_scratch_remove(struct mergeq *q)
 }
 
 /*
+ * The check runs the code the candidates wrote: in the sandbox an `sh`
+ * task gets (the mount's and engine.sh's choice), with a home and tmp of
+ * the queue's own (STATE/box/queue). The scratch worktree and its own
+ * part of the git directory are writable, nothing else: the user's
+ * checkout, the branches and the other worktrees are not. *argv becomes
+ * bubblewrap's words around sh -c CMD; with the sandbox off it stays
+ * NULL (check_run's own sh -c).
+ */
+static int contain(struct mergeq *q, const char *path, const char *cmd,
+		   char *const *env, char ***argv, char *err, size_t errlen)
+{
+	struct pai *p = q->p;
+	char common[PATH_MAX], admin[PATH_MAX + 64], dotgit[PATH_MAX + 8];
+	char admin_gitdir[PATH_MAX + 128], admin_common[PATH_MAX + 128];
+	char box[PATH_MAX], home[PATH_MAX + 8], tmp[PATH_MAX + 8];
+	const char *ro[4], *rw[1] = { NULL }, *epath = "/usr/bin:/bin";
+	char *sh[4] = { "/bin/sh", "-c", (char *)cmd, NULL };
+	struct sandbox_choice ch;
+	struct sandbox_paths sp;
+	size_t n;
+	int r;
+
+	*argv = NULL;
+	if ((r = sandbox_choose(&p->cfg, &p->sandbox, "sh", NULL, &ch, err,
+				errlen)) < 0 || !ch.on)
+		return r;
+	n = strlen(p->gitdir);
+	while (n > 1 && p->gitdir[n - 1] == '/')
+		n--;
+	snprintf(common, sizeof(common), "%.*s", (int)n, p->gitdir);
+	snprintf(admin, sizeof(admin), "%s/worktrees/%s", common, SCRATCH_NAME);
+	snprintf(dotgit, sizeof(dotgit), "%s/.git", path);
+	snprintf(admin_gitdir, sizeof(admin_gitdir), "%s/gitdir", admin);
+	snprintf(admin_common, sizeof(admin_common), "%s/commondir", admin);
+	snprintf(box, sizeof(box), "%s/box", p->state_dir);
+	mkdir_p(box, 0700);
+	snprintf(box, sizeof(box), "%s/box/queue", p->state_dir);
+	snprintf(home, sizeof(home), "%s/home", box);
+	snprintf(tmp, sizeof(tmp), "%s/tmp", box);
+	/* a home and tmp afresh for each check: nothing carried over */
+	sandbox_remove_dir(box);
+	if ((r = mkdir_p(home, 0700)) < 0 || (r = mkdir_p(tmp, 0700)) < 0) {
+		snprintf(err, errlen, "sandbox: cannot make the queue's home:"
+			 " %s", strerror(-r));
+		return r;
+	}
+	ro[0] = dotgit;
+	ro[1] = admin_gitdir;
+	ro[2] = admin_common;
+	ro[3] = NULL;
+	for (; env && *env; env++)
+		if (!strncmp(*env, "PATH=", 5))
+			epath = *env + 5;
+	sp = (struct sandbox_paths){ .worktree = path, .commondir = common,
+				     .admin = admin, .home = home, .tmp = tmp,
+				     .user_home = getenv("HOME"),
+				     .self_exe = p->self_exe, .ro = ro,
+				     .rw = rw };
+	return sandbox_argv(&p->cfg, &p->sandbox, &ch, "sh", &sp, sh, epath,
+			    argv, err, errlen);
+}
+
+/*
  * Run the check on commit in the scratch worktree, retries times again
  * while it fails. 1 passed, 0 failed (out_fd holds the last output and
  * head says how it ended), <0 could not run (err), -EINTR stopped.
@@ -207,7 +272,7 @@ static int check_commit(struct mergeq *q, const char *commit, int out_fd,
 {
 	struct pai *p = q->p;
 	struct check_outcome o;
-	char path[PATH_MAX], **env = NULL;
+	char path[PATH_MAX], **env = NULL, **argv = NULL;
 	int tries = p->cfg.queue_retries + 1, r = 0, k;
 
 	/* the allow-list of an sh engine: no API key reaches a check */
@@ -216,7 +281,10 @@ static int check_commit(struct mergeq *q, const char *commit, int out_fd,
 			 "%s", strerror(-r));
 		return r;
 	}
-	if ((r = scratch_make(q, commit, path, sizeof(path), err, errlen)) < 0) {
+	if ((r = scratch_make(q, commit, path, sizeof(path), err, errlen)) < 0 ||
+	    (r = contain(q, path, queue_check(p), env, &argv, err,
+			 errlen)) < 0) {
+		mq_scratch_remove(q);
 		engine_argv_free(env);
 		return r;
 	}
@@ -226,7 +294,8 @@ static int check_commit(struct mergeq *q, const char *commit, int out_fd,
 			.out_cap = p->cfg.log_max,
 			.timeout = p->cfg.check_timeout,
 			.kill_grace_ms = p->cfg.kill_grace_ms,
-			.envp = env, .stop = mq_stopping, .arg = q,
+			.argv = argv, .envp = env, .stop = mq_stopping,
+			.arg = q,
 		};
 
 		if (ftruncate(out_fd, 0) < 0 || lseek(out_fd, 0, SEEK_SET) < 0) {
@@ -252,6 +321,7 @@ static int check_commit(struct mergeq *q, const char *commit, int out_fd,
 		}
 	}
 	mq_scratch_remove(q);
+	engine_argv_free(argv);
 	engine_argv_free(env);
 	return r;
 }

@@ -57,7 +57,12 @@ class QueueTestCase(PaiTestCase):
                 f.write(text)
         git(repo, 'add', '-A')
         git(repo, 'commit', '-q', '-m', 'a project with tests')
-        self.runs = os.path.join(self.tmp, 'check-runs')
+        # the check runs in the sandbox: its count is kept where it may
+        # write (engine.sh.bindRw, the directory: the file comes later)
+        counts = os.path.join(self.tmp, 'counts')
+        os.makedirs(counts, exist_ok=True)
+        self.runs = os.path.join(counts, 'check-runs')
+        git(repo, 'config', 'engine.sh.bindRw', counts)
         # no check while the tasks run (it would gate each of them):
         # queue_check sets it and mounts again
         git(repo, 'config', 'parallelai.fixRounds', '0')
@@ -184,6 +189,32 @@ class TestQueue(QueueTestCase):
         self.assertErrno(self.m.ctl('tasks/%d/ctl' % t, 'fix\n'), errno.EBUSY)
 
 
+class TestContained(QueueTestCase):
+    """The queue's check runs the candidates' code: in an sh task's
+    sandbox, with an sh engine's environment (no API key)."""
+
+    autostart = False
+
+    def test_the_queue_check_cannot_write_outside_nor_see_keys(self):
+        env = dict(os.environ, ANTHROPIC_API_KEY='sk-ant-test-0123456789abcdef')
+        self.m.start(env=env)
+        t = self.submit_done([good(1)])[0]
+        victim = os.path.join(self.m.repo, 'victim.txt')
+        seen = os.path.join(os.path.dirname(self.runs), 'env.txt')
+        git(self.m.repo, 'config', 'parallelai.check',
+            'echo pwned > %s; env > %s; make test' % (victim, seen))
+        self.m.unmount()
+        self.m.start(env=env)
+        self.assertEqual(self.m.ctl('tasks/%d/ctl' % t, 'queue\n'), 0)
+        self.m.wait_state(t, 'merged', 90)
+        self.assertFalse(os.path.exists(victim))
+        with open(seen) as f:
+            text = f.read()
+        self.assertIn('PATH=', text)
+        self.assertNotIn('ANTHROPIC_API_KEY', text)
+        self.assertNotIn('0123456789abcdef', text)
+
+
 class TestBisect(QueueTestCase):
     batch = 8
 
@@ -206,7 +237,7 @@ class TestFlaky(QueueTestCase):
     retries = 1
 
     def test_a_check_that_fails_once_is_run_again(self):
-        flag = os.path.join(self.tmp, 'flaked')
+        flag = os.path.join(os.path.dirname(self.runs), 'flaked')
         # fails the first time it runs, passes after
         t = self.submit_done([good(1)])[0]
         self.queue_check('echo run >> %s; if [ ! -e %s ]; then touch %s; '
