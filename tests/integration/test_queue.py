@@ -366,6 +366,29 @@ class TestStall(QueueTestCase):
         self.m.wait_state(t, 'merged', 90)
         self.assertEqual(open(mine).read(), 'fine\n')
 
+    def test_first_half_of_a_bisected_batch_stalled(self):
+        """A failing batch is bisected; its first half passes but cannot
+        land (the user's file is in the way): the second half waits
+        again, none stays `checking`, and the next command finishes it."""
+        ids = self.submit_done([good(1), good(2), bad(3), good(4)])
+        self.queue_check()
+        mine = os.path.join(self.m.repo, 'parts', 'p1')
+        with open(mine, 'w') as f:
+            f.write('the user\'s own\n')
+        self.assertEqual(self.m.ctl('ctl', 'merge all\n'), 0)
+        wait_for(lambda: self.m.events_of('queue_stalled'), 60, msg='the queue to stall')
+        wait_for(lambda: self.m.events_of('bisect'), 10, msg='a bisection')
+        # the queue is idle, stalled: every row waits, none is checking
+        wait_for(lambda: 'checking' not in self.m.read('queue'), 10,
+                 msg='no row left checking')
+        for t in ids:
+            self.assertRegex(self.m.read('queue'), r'(?m)^%d waiting' % t)
+        os.unlink(mine)
+        self.assertEqual(self.m.ctl('ctl', 'merge all\n'), 0)
+        for t in (ids[0], ids[1], ids[3]):
+            self.m.wait_state(t, 'merged', 90)
+        self.m.wait_state(ids[2], 'rejected', 90)
+
 
 if __name__ == '__main__':
     paitest.main()
