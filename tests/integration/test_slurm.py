@@ -206,6 +206,27 @@ class TestSlurmRuns(SlurmCase):
         self.assertIn('timeout', kv.get('reason', ''))
 
 
+class TestSlurmSandbox(SlurmCase):
+    """A job's run is confined as a local one is: bubblewrap in the job,
+    only the worktree writable."""
+
+    extra_opts = ('sandbox=bwrap',)
+
+    def test_a_job_in_the_sandbox_writes_only_its_worktree(self):
+        victim = os.path.join(self.m.repo, 'victim.txt')
+        tid = self.m.submit('echo inside > in.txt; echo pwned > %s; '
+                            'echo "exit $?"' % victim)
+        self.assertDone(tid)
+        self.assertFalse(os.path.exists(victim))
+        self.assertEqual(git(self.m.repo, 'show', 'pai/task-%d:in.txt' % tid).strip(),
+                         'inside')
+        log = self.m.read('tasks/%d/log' % tid)
+        self.assertIn('Read-only file system', log)
+        self.assertIn('exit 2', log)
+        st = self.m.kv('tasks/%d/status' % tid)
+        self.assertEqual((st['backend'], st['sandbox']), ('slurm', 'bwrap'))
+
+
 class TestSlurmMany(SlurmCase):
     # 32 jobs at once: the cluster's 8 CPUs, 4 jobs each (OverSubscribe)
     workers = 32
