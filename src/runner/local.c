@@ -80,27 +80,6 @@ static char **merge_env(char *const base[], char *const extra[])
 
 /* ---- the relay: output pipe to log -------------------------------------- */
 
-static const char capped_note[] =
-	"\nparallelai: log cap reached; the rest of the output is dropped\n";
-
-/* Bytes into the log, up to the cap; past it a note, once. */
-static void relay_put(struct local_run *run, const char *buf, size_t n,
-		      int *noted)
-{
-	if (run->cap && run->written + (uint64_t)n > run->cap) {
-		size_t keep = (size_t)(run->cap - run->written);
-
-		if (keep && write(run->log_fd, buf, keep) > 0)
-			run->written += keep;
-		if (!(*noted)++ &&
-		    write(run->log_fd, capped_note, sizeof(capped_note) - 1) < 0)
-			*noted = 1;
-		return;
-	}
-	if (n && write(run->log_fd, buf, n) == (ssize_t)n)
-		run->written += (uint64_t)n;
-}
-
 /* Copy the engine's output into the log, up to the cap, the secrets the
  * daemon knows redacted. Runs until the pipe's last writer is gone, or
  * until told to stop and nothing is left to read. */
@@ -109,15 +88,12 @@ static void *relay_main(void *arg)
 	struct local_run *run = arg;
 	struct pollfd pfd[2] = { { run->out_rd, POLLIN, 0 },
 				 { run->stop_fd[0], POLLIN, 0 } };
-	struct redact_stream *rs = calloc(1, sizeof(*rs));
-	struct buf out;
+	struct log_relay rl;
 	char buf[65536];
-	int stopping = 0, noted = 0;
+	int stopping = 0;
 	ssize_t n;
 
-	buf_init(&out, BUF_NOMAX);
-	if (rs)
-		rs->r = redact_global();
+	log_relay_init(&rl, run->log_fd, run->cap, redact_global());
 	for (;;) {
 		if (poll(pfd, stopping ? 1 : 2, stopping ? 0 : -1) < 0) {
 			if (errno == EINTR)
@@ -136,17 +112,9 @@ static void *relay_main(void *arg)
 			continue;
 		if (n <= 0)
 			break;
-		/* Without memory for the filter nothing is written: a
-		 * secret must not slip through. */
-		buf_truncate(&out, 0);
-		if (rs && redact_feed(rs, buf, (size_t)n, &out) == 0)
-			relay_put(run, out.ptr, out.len, &noted);
+		log_relay_feed(&rl, buf, (size_t)n);
 	}
-	buf_truncate(&out, 0);
-	if (rs && redact_flush(rs, &out) == 0)
-		relay_put(run, out.ptr, out.len, &noted);
-	buf_release(&out);
-	free(rs);
+	log_relay_end(&rl);
 	return NULL;
 }
 

@@ -29,7 +29,6 @@ struct local_run {
 	int stop_fd[2];	/* written when the relay must stop waiting */
 	int log_fd;
 	uint64_t cap;	/* bytes the log may grow by, 0: no cap */
-	uint64_t written;
 };
 
 #define LOCAL_RUN(p) RUNNER_STATE(p, struct local_run)

@@ -33,6 +33,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
+#include "redact.h"
 #include "runner.h"
 
 /* What to run: runner_spawn's arguments, as runner.h describes them. */
@@ -98,5 +100,20 @@ void runner_exit_record(char rec[RUNNER_EXIT_LEN], const char *text,
  * room its status takes later, written over in place. A descriptor, or
  * -errno. */
 int runner_exit_file_make(const char *path);
+
+/* relay.c: an engine's output into the log, secrets redacted, the
+ * log's growth capped (0: no cap). Feed it what was read; end it once. */
+struct log_relay {
+	int log_fd;
+	uint64_t cap, written;
+	int noted;			/* the cap's note is written */
+	struct redact_stream *rs;	/* NULL: no memory, nothing goes out */
+	struct buf out;
+};
+
+void log_relay_init(struct log_relay *rl, int log_fd, uint64_t cap,
+		    const struct redact *r);
+void log_relay_feed(struct log_relay *rl, const char *p, size_t n);
+void log_relay_end(struct log_relay *rl);
 
 #endif

@@ -132,15 +132,18 @@ static void words_free(struct words *w)
 	free(w->v);
 }
 
-/* "exec SELF job --log LOG --exit EXIT -- ARGV...", quoted for sh: the
+/* "exec SELF job --log LOG --exit EXIT --cap N -- ARGV...", quoted for sh: the
  * script --wrap makes of it. */
 static char *wrap_command(const struct runner_job *job)
 {
+	char cap[32];
 	const char *fixed[] = { job->task->self_exe, "job", "--log",
 				job->task->log_path, "--exit",
-				job->exit_path, "--" };
+				job->exit_path, "--cap", cap, "--" };
 	size_t len = 5, i;
 	char *cmd = strdup("exec "), *q, *next;
+
+	snprintf(cap, sizeof(cap), "%llu", (unsigned long long)job->log_cap);
 
 	for (i = 0; cmd && i < sizeof(fixed) / sizeof(fixed[0]); i++) {
 		if (!(q = quote_shell(fixed[i])))

@@ -227,6 +227,27 @@ class TestSlurmSandbox(SlurmCase):
         self.assertEqual((st['backend'], st['sandbox']), ('slurm', 'bwrap'))
 
 
+class TestSlurmLogs(SlurmCase):
+    """A job's output reaches the log as a local run's does: the secrets
+    the daemon knows redacted, the log's growth capped by logMax."""
+
+    autostart = False
+    SECRET = 'pai-slurm-secret-0123456789'
+
+    def test_secrets_redacted_and_log_capped_in_a_job(self):
+        git(self.m.repo, 'config', 'engine.sh.passEnv', 'PAI_TEST_JOB_TOKEN')
+        git(self.m.repo, 'config', 'parallelai.logMax', '4096')
+        self.m.start(env=dict(os.environ, PAI_TEST_JOB_TOKEN=self.SECRET))
+        tid = self.m.submit('echo "token: $PAI_TEST_JOB_TOKEN"; seq 1 100000')
+        self.assertDone(tid)
+        log = self.m.read('tasks/%d/log' % tid)
+        head = log[:300]
+        self.assertTrue('token: [redacted]' in log, head)
+        self.assertFalse(self.SECRET in log, head)
+        self.assertTrue('log cap reached' in log, head)
+        self.assertLess(len(log), 4096 + 200, head)
+
+
 class TestSlurmMany(SlurmCase):
     # 32 jobs at once: the cluster's 8 CPUs, 4 jobs each (OverSubscribe)
     workers = 32
