@@ -151,7 +151,10 @@ static int copy_link(const char *from, const char *to)
 	return 0;
 }
 
+/* copy_tree's walk: the two paths grow and shrink by a name a level, so
+ * that a deep tree costs little stack. */
 struct tree_copy {
+	char from[PATH_MAX], to[PATH_MAX];
 	int allow;
 	dev_t stop_dev;		/* the destination's top: never copied */
 	ino_t stop_ino;
@@ -164,52 +167,73 @@ static void tree_fail(struct tree_copy *tc, int r)
 		tc->error = r;
 }
 
-static void copy_dir(struct tree_copy *tc, const char *from, const char *to,
-		     mode_t mode)
+/* name appended to both paths; 0, or -ENAMETOOLONG with both as they
+ * were. */
+static int tree_push(struct tree_copy *tc, const char *name, size_t *lf,
+		     size_t *lt)
+{
+	*lf = strlen(tc->from);
+	*lt = strlen(tc->to);
+	if ((size_t)snprintf(tc->from + *lf, sizeof(tc->from) - *lf, "/%s",
+			     name) >= sizeof(tc->from) - *lf ||
+	    (size_t)snprintf(tc->to + *lt, sizeof(tc->to) - *lt, "/%s",
+			     name) >= sizeof(tc->to) - *lt) {
+		tc->from[*lf] = '\0';
+		tc->to[*lt] = '\0';
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+static void copy_dir(struct tree_copy *tc, mode_t mode);
+
+/* The entry name of the directory tc->from into tc->to. */
+static void copy_entry(struct tree_copy *tc, const char *name)
+{
+	struct stat st;
+	size_t lf, lt;
+	int r;
+
+	if ((r = tree_push(tc, name, &lf, &lt)) < 0) {
+		tree_fail(tc, r);
+		return;
+	}
+	if (lstat(tc->from, &st) < 0) {
+		tree_fail(tc, -errno);
+	} else if (S_ISDIR(st.st_mode)) {
+		if (st.st_dev != tc->stop_dev || st.st_ino != tc->stop_ino)
+			copy_dir(tc, st.st_mode);
+	} else if (S_ISREG(st.st_mode)) {
+		r = copy_file_with(tc->from, tc->to, tc->allow);
+		tree_fail(tc, r < 0 ? r : 0);
+	} else if (S_ISLNK(st.st_mode)) {
+		tree_fail(tc, copy_link(tc->from, tc->to));
+	}
+	/* devices, fifos and sockets are not copied */
+	tc->from[lf] = '\0';
+	tc->to[lt] = '\0';
+}
+
+static void copy_dir(struct tree_copy *tc, mode_t mode)
 {
 	struct dirent *e;
-	struct stat st;
 	DIR *d;
 	int r;
 
-	if ((r = mkdir_p(to, mode & 07777)) < 0 || !(d = opendir(from))) {
+	if ((r = mkdir_p(tc->to, mode & 07777)) < 0 ||
+	    !(d = opendir(tc->from))) {
 		tree_fail(tc, r < 0 ? r : -errno);
 		return;
 	}
-	while ((e = readdir(d))) {
-		char a[PATH_MAX], b[PATH_MAX];
-
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if ((size_t)snprintf(a, sizeof(a), "%s/%s", from,
-				     e->d_name) >= sizeof(a) ||
-		    (size_t)snprintf(b, sizeof(b), "%s/%s", to,
-				     e->d_name) >= sizeof(b)) {
-			tree_fail(tc, -ENAMETOOLONG);
-			continue;
-		}
-		if (lstat(a, &st) < 0) {
-			tree_fail(tc, -errno);
-			continue;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			if (st.st_dev != tc->stop_dev ||
-			    st.st_ino != tc->stop_ino)
-				copy_dir(tc, a, b, st.st_mode);
-		} else if (S_ISREG(st.st_mode)) {
-			r = copy_file_with(a, b, tc->allow);
-			tree_fail(tc, r < 0 ? r : 0);
-		} else if (S_ISLNK(st.st_mode)) {
-			tree_fail(tc, copy_link(a, b));
-		}
-		/* devices, fifos and sockets are not copied */
-	}
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			copy_entry(tc, e->d_name);
 	closedir(d);
 }
 
 int copy_tree(const char *from, const char *to, int allow)
 {
-	struct tree_copy tc = { .allow = allow };
+	struct tree_copy *tc;
 	struct stat st, top;
 	int r;
 
@@ -223,8 +247,20 @@ int copy_tree(const char *from, const char *to, int allow)
 		return r;
 	if (stat(to, &top) < 0)
 		return -errno;
-	tc.stop_dev = top.st_dev;
-	tc.stop_ino = top.st_ino;
-	copy_dir(&tc, from, to, st.st_mode);
-	return tc.error;
+	if (!(tc = calloc(1, sizeof(*tc))))
+		return -ENOMEM;
+	if ((size_t)snprintf(tc->from, sizeof(tc->from), "%s", from) >=
+	    sizeof(tc->from) ||
+	    (size_t)snprintf(tc->to, sizeof(tc->to), "%s", to) >=
+	    sizeof(tc->to)) {
+		free(tc);
+		return -ENAMETOOLONG;
+	}
+	tc->allow = allow;
+	tc->stop_dev = top.st_dev;
+	tc->stop_ino = top.st_ino;
+	copy_dir(tc, st.st_mode);
+	r = tc->error;
+	free(tc);
+	return r;
 }
