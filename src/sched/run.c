@@ -122,6 +122,28 @@ static int copy_path_ok(const char *rel)
 	return strncmp(rel, ".git", 4) || (rel[4] && rel[4] != '/');
 }
 
+/* worktree.copy's rel from the checkout's from to the worktree's to, and
+ * its line in the log: a directory that fails part way was copied in
+ * part, not skipped. */
+static void copy_logged(int logfd, const char *rel, const char *from,
+			const char *to)
+{
+	struct stat st;
+	int dir = stat(from, &st) == 0 && S_ISDIR(st.st_mode);
+	int code = copy_tree(from, to, COPY_ANY);
+
+	if (code >= 0)
+		sched_log_line(logfd, "parallelai: worktree.copy: '%s'", rel);
+	else if (dir)
+		sched_log_line(logfd, "parallelai: worktree.copy: '%s'"
+			       " copied in part: %s", rel, strerror(-code));
+	else
+		sched_log_line(logfd, "parallelai: worktree.copy: '%s'"
+			       " skipped: %s", rel, code == -EINVAL ?
+			       "not a regular file or directory" :
+			       strerror(-code));
+}
+
 /*
  * A fresh worktree lacks what git does not track: worktree.copy brings
  * files such as .env from the user's checkout, and worktree.setup runs a
@@ -153,14 +175,7 @@ static int setup_worktree(struct run *r, const char *wt, int logfd,
 				 " skipped: the checkout or its .git", rel);
 			continue;
 		}
-		code = copy_tree(from, to, COPY_ANY);
-		if (code < 0)
-			sched_log_line(logfd, "parallelai: worktree.copy: '%s'"
-				 " skipped: %s", rel, code == -EINVAL ?
-				 "not a regular file or directory" :
-				 strerror(-code));
-		else
-			sched_log_line(logfd, "parallelai: worktree.copy: '%s'", rel);
+		copy_logged(logfd, rel, from, to);
 	}
 	if (!p->cfg.setup)
 		return 0;

@@ -119,6 +119,24 @@ class TestCopyDirectory(CopyCase):
             self.assertEqual(f.read(), '{"name": "pkg"}\n')
 
 
+class TestCopyInPart(CopyCase):
+
+    def test_a_directory_copied_in_part_says_so_and_keeps_the_rest(self):
+        # a path that fits in the checkout and not in the worktree, whose
+        # path is longer: the copy goes on past it and says why
+        deep = os.path.join(self.m.repo, 'node_modules', 'deep')
+        while len(deep) < 4080:
+            deep = os.path.join(deep, 'd' * min(200, 4087 - len(deep)))
+        os.makedirs(deep)
+        with open(os.path.join(deep, 'f'), 'w') as f:
+            f.write('x\n')
+        tid = self.done('cat node_modules/pkg/package.json\n')
+        log = self.m.read('tasks/%d/log' % tid)
+        self.assertIn("parallelai: worktree.copy: 'node_modules' copied in part: "
+                      "File name too long\n", log)
+        self.assertIn('{"name": "pkg"}\n', log)
+
+
 class TestCopiedDirectoryNotIgnored(CopyCase):
 
     git_config = (('worktree.copy', 'vendor/'),)
