@@ -200,9 +200,53 @@ static int du_fs_shares(struct du_state *d, const char *fpath,
 	return d->fs_shares;
 }
 
+static int du_range_cmp(const void *a, const void *b)
+{
+	const struct du_range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* d's shared ranges sorted, those that overlap or touch made one. */
+static void du_merge_shared(struct du_state *d)
+{
+	size_t i, k = 0;
+
+	qsort(d->shared, d->nshared, sizeof(*d->shared), du_range_cmp);
+	for (i = 0; i < d->nshared; i++) {
+		struct du_range *last = k ? &d->shared[k - 1] : NULL;
+		uint64_t end = d->shared[i].start + d->shared[i].len;
+
+		if (last && d->shared[i].start <= last->start + last->len) {
+			if (end > last->start + last->len)
+				last->len = end - last->start;
+		} else {
+			d->shared[k++] = d->shared[i];
+		}
+	}
+	d->nshared = k;
+}
+
+/* The bytes of the union of d's shared ranges. */
+static uint64_t du_shared_total(struct du_state *d)
+{
+	uint64_t total = 0;
+	size_t i;
+
+	du_merge_shared(d);
+	for (i = 0; i < d->nshared; i++)
+		total += d->shared[i].len;
+	return total;
+}
+
+/* A range of a shared extent. The same extents come back once per
+ * worktree: when the array is full it is merged first, and grows only
+ * when that frees less than half of it. */
 static void du_add_shared(struct du_state *d, uint64_t start, uint64_t len)
 {
-	if (d->nshared == d->capshared) {
+	if (d->nshared == d->capshared && d->nshared)
+		du_merge_shared(d);
+	if (d->nshared == d->capshared || d->nshared > d->capshared / 2) {
 		size_t cap = d->capshared ? d->capshared * 2 : 256;
 		void *p = realloc(d->shared, cap * sizeof(*d->shared));
 
@@ -262,31 +306,6 @@ static uint64_t du_unshared(struct du_state *d, const char *fpath,
 	}
 	close(fd);
 	return bytes > shared ? bytes - shared : 0;
-}
-
-static int du_range_cmp(const void *a, const void *b)
-{
-	const struct du_range *x = a, *y = b;
-
-	return x->start < y->start ? -1 : x->start > y->start;
-}
-
-/* The bytes of the union of d's shared ranges. */
-static uint64_t du_shared_total(struct du_state *d)
-{
-	uint64_t total = 0, end = 0;
-	size_t i;
-
-	qsort(d->shared, d->nshared, sizeof(*d->shared), du_range_cmp);
-	for (i = 0; i < d->nshared; i++) {
-		uint64_t s = d->shared[i].start, e = s + d->shared[i].len;
-
-		if (e <= end)
-			continue;
-		total += e - (s > end ? s : end);
-		end = e;
-	}
-	return total;
 }
 
 static int du_one(const char *fpath, const struct stat *sb, int type,
