@@ -300,7 +300,9 @@ static uint64_t du_unshared(struct du_state *d, const char *fpath,
 				shared += e->fe_length;
 			}
 		}
-		if (e->fe_flags & FIEMAP_EXTENT_LAST)
+		/* the last, or a map that would not move on */
+		if ((e->fe_flags & FIEMAP_EXTENT_LAST) ||
+		    e->fe_logical + e->fe_length <= next)
 			break;
 		next = e->fe_logical + e->fe_length;
 	}
