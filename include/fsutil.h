@@ -1,7 +1,7 @@
 /*
  * fsutil: the few file system chores several modules need, each written
- * once: mkdir -p, rm -rf, a file's copy, a file written or replaced
- * whole, du.
+ * once: mkdir -p, rm -rf, a file's or a tree's copy (by reflink where
+ * the file system can), a file written or replaced whole, du.
  *
  *	if ((r = mkdir_p("/var/lib/pai/logs", 0700)) < 0)
  *		die("cannot create '%s': %s", dir, strerror(-r));
@@ -34,10 +34,29 @@ int mkdir_p(const char *path, mode_t mode);
 int rm_rf(const char *path);
 
 /*
- * Copy the regular file from to to (its mode kept, to truncated), making
- * the directories above to first. -EINVAL when from is not a regular file.
+ * (fscopy.c) Copy the regular file from to to (its mode kept, to
+ * truncated), making the directories above to first. -EINVAL when from
+ * is not a regular file. The first way that works: a reflink (FICLONE:
+ * the copy shares the original's extents until either is written, on
+ * btrfs, XFS with reflink=1, bcachefs ...), copy_file_range (in the
+ * kernel, which may share extents too), read and write.
  */
 int copy_file(const char *from, const char *to);
+
+/* The ways copy_file may take, as a mask of those allowed and as what
+ * copy_file_with returns: the way it took, or -errno. */
+enum { COPY_CLONE = 1, COPY_RANGE = 2, COPY_PLAIN = 4, COPY_ANY = 7 };
+int copy_file_with(const char *from, const char *to, int allow);
+
+/*
+ * (fscopy.c) cp -R: from, a regular file or a directory (followed when a
+ * symbolic link), into to; directories made with their modes, regular
+ * files by copy_file_with(allow), symbolic links inside made anew,
+ * devices, fifos and sockets left out, the directory to itself never
+ * copied into itself. Copies all it can and returns the first failure;
+ * -EINVAL when from is neither a file nor a directory.
+ */
+int copy_tree(const char *from, const char *to, int allow);
 
 /* write(2) until all of p is written, through EINTR. */
 int write_all(int fd, const void *p, size_t n);
@@ -63,8 +82,12 @@ int write_file_replace(const char *path, const void *data, size_t len,
 /*
  * Disk used by the tree at path, in bytes, like du -s -B1: allocated
  * blocks, each hard-linked file counted once, symlinks not followed.
- * Unreadable directories count what can be seen. -ENOENT when path
- * does not exist.
+ * On file systems that share extents between files (btrfs, XFS,
+ * bcachefs, OCFS2), the extents FIEMAP marks shared count once, however
+ * many files of the tree use them (the union of their physical ranges):
+ * reflinked copies are not counted twice. An extent shared with a file
+ * outside the tree (the original of a copy) still counts once. Unreadable
+ * directories count what can be seen. -ENOENT when path does not exist.
  */
 int disk_usage(const char *path, uint64_t *bytes);
 

@@ -1,5 +1,6 @@
 /*
- * fsutil: mkdir -p, rm -rf, copy, replace whole, du; see include/fsutil.h.
+ * fsutil: mkdir -p, rm -rf, replace whole, du; see include/fsutil.h
+ * (copies: fscopy.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -8,7 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -64,55 +70,6 @@ int rm_rf(const char *path)
 	error = rm_error;
 	rm_error = 0;
 	return error;
-}
-
-/* The directories above path: mkdir_p of its dirname, failures left to
- * the open that follows. */
-static void mkdir_parents(const char *path)
-{
-	char dir[PATH_MAX], *slash;
-
-	if ((size_t)snprintf(dir, sizeof(dir), "%s", path) >= sizeof(dir))
-		return;
-	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return;
-	*slash = '\0';
-	mkdir_p(dir, 0755);
-}
-
-int copy_file(const char *from, const char *to)
-{
-	char buf[65536];
-	ssize_t n;
-	int in, out, r = 0;
-	struct stat st;
-
-	if ((in = open(from, O_RDONLY | O_CLOEXEC)) < 0)
-		return -errno;
-	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(in);
-		return -EINVAL;
-	}
-	mkdir_parents(to);
-	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		   st.st_mode & 07777);
-	if (out < 0) {
-		r = -errno;
-		close(in);
-		return r;
-	}
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n) {
-			r = -EIO;
-			break;
-		}
-	if (n < 0)
-		r = -errno;
-	close(in);
-	if (close(out) < 0 && !r)
-		r = -EIO;
-	return r;
 }
 
 int write_all(int fd, const void *data, size_t n)
@@ -178,12 +135,22 @@ int write_file_replace(const char *path, const void *data, size_t len,
 
 /*
  * du's walk: nftw has no payload, so the sum is per thread. Hard-linked
- * files are remembered by (dev, ino) so that each counts once.
+ * files are remembered by (dev, ino) so that each counts once; on a file
+ * system that shares extents, the shared ones are gathered by their
+ * physical ranges and counted once at the end.
  */
+struct du_range {
+	uint64_t start, len;
+};
+
 struct du_state {
 	uint64_t bytes;
 	struct { dev_t dev; ino_t ino; } *seen;
 	size_t nseen, cap;
+	struct du_range *shared;
+	size_t nshared, capshared;
+	dev_t fs_dev;		/* the file system last asked about */
+	int fs_known, fs_shares;
 	int nomem;
 };
 
@@ -214,20 +181,152 @@ static int du_seen(struct du_state *d, const struct stat *sb)
 	return 0;
 }
 
+/* The file systems whose files may share extents (reflinks); elsewhere
+ * FIEMAP is not asked, which would cost an open and an ioctl a file. */
+static int du_fs_shares(struct du_state *d, const char *fpath,
+			const struct stat *sb)
+{
+	struct statfs fs;
+
+	if (d->fs_known && d->fs_dev == sb->st_dev)
+		return d->fs_shares;
+	d->fs_known = 1;
+	d->fs_dev = sb->st_dev;
+	d->fs_shares = statfs(fpath, &fs) == 0 &&
+		       (fs.f_type == BTRFS_SUPER_MAGIC ||
+			fs.f_type == XFS_SUPER_MAGIC ||
+			fs.f_type == 0xca451a4e ||	/* bcachefs */
+			fs.f_type == 0x7461636f);	/* OCFS2 */
+	return d->fs_shares;
+}
+
+static int du_range_cmp(const void *a, const void *b)
+{
+	const struct du_range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* d's shared ranges sorted, those that overlap or touch made one. */
+static void du_merge_shared(struct du_state *d)
+{
+	size_t i, k = 0;
+
+	qsort(d->shared, d->nshared, sizeof(*d->shared), du_range_cmp);
+	for (i = 0; i < d->nshared; i++) {
+		struct du_range *last = k ? &d->shared[k - 1] : NULL;
+		uint64_t end = d->shared[i].start + d->shared[i].len;
+
+		if (last && d->shared[i].start <= last->start + last->len) {
+			if (end > last->start + last->len)
+				last->len = end - last->start;
+		} else {
+			d->shared[k++] = d->shared[i];
+		}
+	}
+	d->nshared = k;
+}
+
+/* The bytes of the union of d's shared ranges. */
+static uint64_t du_shared_total(struct du_state *d)
+{
+	uint64_t total = 0;
+	size_t i;
+
+	du_merge_shared(d);
+	for (i = 0; i < d->nshared; i++)
+		total += d->shared[i].len;
+	return total;
+}
+
+/* A range of a shared extent. The same extents come back once per
+ * worktree: when the array is full it is merged first, and grows only
+ * when that frees less than half of it. */
+static void du_add_shared(struct du_state *d, uint64_t start, uint64_t len)
+{
+	if (d->nshared == d->capshared && d->nshared)
+		du_merge_shared(d);
+	if (d->nshared == d->capshared || d->nshared > d->capshared / 2) {
+		size_t cap = d->capshared ? d->capshared * 2 : 256;
+		void *p = realloc(d->shared, cap * sizeof(*d->shared));
+
+		if (!p) {
+			d->nomem = 1;
+			return;
+		}
+		d->shared = p;
+		d->capshared = cap;
+	}
+	d->shared[d->nshared].start = start;
+	d->shared[d->nshared].len = len;
+	d->nshared++;
+}
+
+/*
+ * Of a file's allocated bytes, those not in extents FIEMAP marks shared;
+ * the shared ones are gathered in d. A file that cannot be asked counts
+ * whole.
+ */
+static uint64_t du_unshared(struct du_state *d, const char *fpath,
+			    uint64_t bytes)
+{
+	union {
+		struct fiemap fm;
+		char space[sizeof(struct fiemap) +
+			   64 * sizeof(struct fiemap_extent)];
+	} u;
+	uint64_t shared = 0, next = 0;
+	int fd = open(fpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return bytes;
+	for (;;) {
+		struct fiemap_extent *e = NULL;
+		uint32_t i;
+
+		memset(&u.fm, 0, sizeof(u.fm));
+		u.fm.fm_start = next;
+		u.fm.fm_length = FIEMAP_MAX_OFFSET - next;
+		u.fm.fm_extent_count = 64;
+		if (ioctl(fd, FS_IOC_FIEMAP, &u.fm) < 0 ||
+		    !u.fm.fm_mapped_extents)
+			break;
+		for (i = 0; i < u.fm.fm_mapped_extents; i++) {
+			e = &u.fm.fm_extents[i];
+			if ((e->fe_flags & FIEMAP_EXTENT_SHARED) &&
+			    !(e->fe_flags & (FIEMAP_EXTENT_UNKNOWN |
+					     FIEMAP_EXTENT_DELALLOC))) {
+				du_add_shared(d, e->fe_physical, e->fe_length);
+				shared += e->fe_length;
+			}
+		}
+		/* the last, or a map that would not move on */
+		if ((e->fe_flags & FIEMAP_EXTENT_LAST) ||
+		    e->fe_logical + e->fe_length <= next)
+			break;
+		next = e->fe_logical + e->fe_length;
+	}
+	close(fd);
+	return bytes > shared ? bytes - shared : 0;
+}
+
 static int du_one(const char *fpath, const struct stat *sb, int type,
 		  struct FTW *ftw)
 {
+	uint64_t bytes = (uint64_t)sb->st_blocks * 512;
 	int seen;
 
-	(void)fpath;
 	(void)ftw;
 	if (type == FTW_NS)
 		return 0;
 	if (!S_ISDIR(sb->st_mode) && sb->st_nlink > 1 &&
 	    (seen = du_seen(du_walk, sb)) != 0)
 		return seen < 0 ? 1 : 0;
-	du_walk->bytes += (uint64_t)sb->st_blocks * 512;
-	return 0;
+	if (S_ISREG(sb->st_mode) && bytes &&
+	    du_fs_shares(du_walk, fpath, sb))
+		bytes = du_unshared(du_walk, fpath, bytes);
+	du_walk->bytes += bytes;
+	return du_walk->nomem;
 }
 
 int disk_usage(const char *path, uint64_t *bytes)
@@ -244,9 +343,12 @@ int disk_usage(const char *path, uint64_t *bytes)
 	if (nftw(path, du_one, 16, FTW_PHYS) < 0)
 		error = -errno;
 	du_walk = NULL;
+	*bytes = state.bytes + du_shared_total(&state);
 	free(state.seen);
-	if (state.nomem)
+	free(state.shared);
+	if (state.nomem) {
+		*bytes = 0;
 		return -ENOMEM;
-	*bytes = state.bytes;
+	}
 	return error == -EACCES ? 0 : error;
 }

@@ -36,7 +36,7 @@ static const char readme_text[] =
 "                  policy (rules read again);\n"
 "                  a read lists them (each ctl file lists its own)\n"
 "  status          workers, tasks per state, success rate, budgets, start\n"
-"                  time\n"
+"                  time, the disk the worktrees use (shared extents once)\n"
 "  status.json     the same as one JSON object\n"
 "  events          JSON Lines, one event per line, growing live\n"
 "  metrics         the numbers in the Prometheus text format: tasks per\n"

@@ -44,14 +44,21 @@ static int prettify(git_buf *out, const char *message)
 	return error;
 }
 
-/* git_index_add_all's filter: > 0 leaves a path out. */
+/* git_index_add_all's filter: > 0 leaves a path out, one listed or
+ * one under a directory listed ("node_modules" or "node_modules/"). */
 static int skip_listed(const char *path, const char *spec, void *payload)
 {
 	const char *const *skip = payload;
 
-	for (; skip && *skip; skip++)
-		if (!strcmp(path, *skip))
+	for (; skip && *skip; skip++) {
+		size_t n = strlen(*skip);
+
+		while (n > 1 && (*skip)[n - 1] == '/')
+			n--;
+		if (!strncmp(path, *skip, n) &&
+		    (path[n] == '\0' || path[n] == '/'))
 			return 1;
+	}
 	return 0;
 }
 

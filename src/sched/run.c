@@ -111,6 +111,39 @@ out:
 
 static int wait_engine(struct run *r);
 
+/* Not ".", "./" or ".git" (alone or at the front): a copy of those
+ * would be the checkout itself or would overwrite the worktree's .git. */
+static int copy_path_ok(const char *rel)
+{
+	while (rel[0] == '.' && rel[1] == '/')
+		rel += 2;
+	if (!*rel || !strcmp(rel, "."))
+		return 0;
+	return strncmp(rel, ".git", 4) || (rel[4] && rel[4] != '/');
+}
+
+/* worktree.copy's rel from the checkout's from to the worktree's to, and
+ * its line in the log: a directory that fails part way was copied in
+ * part, not skipped. */
+static void copy_logged(int logfd, const char *rel, const char *from,
+			const char *to)
+{
+	struct stat st;
+	int dir = stat(from, &st) == 0 && S_ISDIR(st.st_mode);
+	int code = copy_tree(from, to, COPY_ANY);
+
+	if (code >= 0)
+		sched_log_line(logfd, "parallelai: worktree.copy: '%s'", rel);
+	else if (dir)
+		sched_log_line(logfd, "parallelai: worktree.copy: '%s'"
+			       " copied in part: %s", rel, strerror(-code));
+	else
+		sched_log_line(logfd, "parallelai: worktree.copy: '%s'"
+			       " skipped: %s", rel, code == -EINVAL ?
+			       "not a regular file or directory" :
+			       strerror(-code));
+}
+
 /*
  * A fresh worktree lacks what git does not track: worktree.copy brings
  * files such as .env from the user's checkout, and worktree.setup runs a
@@ -130,19 +163,19 @@ static int setup_worktree(struct run *r, const char *wt, int logfd,
 
 		snprintf(from, sizeof(from), "%s/%s", p->repo, rel);
 		snprintf(to, sizeof(to), "%s/%s", wt, rel);
-		/* Within the checkout and the worktree only. */
+		/* Within the checkout and the worktree only, and never
+		 * the checkout whole or its .git. */
 		if (rel[0] == '/' || strstr(rel, "..")) {
 			sched_log_line(logfd, "parallelai: worktree.copy: '%s'"
 				 " skipped: not a relative path", rel);
 			continue;
 		}
-		code = copy_file(from, to);
-		if (code < 0)
+		if (!copy_path_ok(rel)) {
 			sched_log_line(logfd, "parallelai: worktree.copy: '%s'"
-				 " skipped: %s", rel, code == -EINVAL ?
-				 "not a regular file" : strerror(-code));
-		else
-			sched_log_line(logfd, "parallelai: worktree.copy: '%s'", rel);
+				 " skipped: the checkout or its .git", rel);
+			continue;
+		}
+		copy_logged(logfd, rel, from, to);
 	}
 	if (!p->cfg.setup)
 		return 0;
