@@ -534,6 +534,8 @@ class TestPresetCommandLines(PaiTestCase):
                          'bypassPermissions (sandbox and policy hook in force)')
         self.assertIn('permission_mode: bypassPermissions (sandbox and policy hook in force)\n',
                       self.m.read('tasks/%d/status' % tid))
+        self.assertEqual(json.loads(self.m.read('tasks/%d/task.json' % tid))['permission_mode'],
+                         'bypassPermissions (sandbox and policy hook in force)')
         # without the sandbox Claude Code's own prompts stay
         tid, rec = self.run_preset('claude', sandbox='none')
         argv = rec['argv']
