@@ -82,6 +82,30 @@ bool engine_policy_hook(const struct config *c, const char *name);
 /* Either: the policy is enforced for its tool calls. */
 bool engine_enforced(const struct config *c, const char *name);
 
+/*
+ * (engine_mode.c) The claude preset's --permission-mode and why: the
+ * task's permission_mode, else engine.NAME.permissionMode, else
+ * bypassPermissions when the run is sandboxed and has the policy's hook
+ * (each call judged by the policy, confined by the sandbox), else
+ * acceptEdits; why says which ("sandbox and policy hook in force", "no
+ * sandbox", ...).
+ */
+void engine_permission_mode(const struct config *c, const char *engine,
+			    const char *options, bool sandboxed, bool hooked,
+			    char *mode, size_t mlen, char *why, size_t wlen);
+
+/*
+ * (engine_mode.c) The claude preset's --permission-mode and why: the
+ * task's permission_mode, else engine.NAME.permissionMode, else
+ * bypassPermissions when the run is sandboxed and has the policy's hook
+ * (each call judged by the policy, confined by the sandbox), else
+ * acceptEdits; why says which ("sandbox and policy hook in force", "no
+ * sandbox", ...).
+ */
+void engine_permission_mode(const struct config *c, const char *engine,
+			    const char *options, bool sandboxed, bool hooked,
+			    char *mode, size_t mlen, char *why, size_t wlen);
+
 /* Does this engine write a result file (a preset that reports one)? */
 bool engine_has_result(const struct config *c, const char *engine);
 

@@ -25,7 +25,7 @@
  *	struct policy *p;
  *	policy_build(&p, &cfg, err, sizeof(err));	// -EINVAL: a bad rule
  *	policy_action(&act, "run", input, worktree);	// "Bash(make test)"
- *	policy_decide(p, "anthropic", buf_cstr(&act), worktree, &v);
+ *	policy_decide(p, "anthropic", buf_cstr(&act), worktree, branch, &v);
  *	// v.decision == POLICY_ALLOW, v.rule "policy.default"
  *	policy_free(p);
  *
@@ -75,10 +75,12 @@ int policy_action(struct buf *out, const char *tool, const cJSON *input,
 #define DETAIL_MAX (64 * 1024)
 int policy_detail(struct buf *out, const char *tool, const cJSON *input);
 
-/* The decision for an action of engine (NULL: no engine rules). */
+/* The decision for an action of engine (NULL: no engine rules) in the
+ * task whose worktree and branch are given (branch NULL: none is its
+ * own). */
 void policy_decide(const struct policy *p, const char *engine,
 		   const char *action, const char *worktree,
-		   struct policy_verdict *v);
+		   const char *branch, struct policy_verdict *v);
 
 /* Does the pattern match the action? Exposed for the unit tests. */
 bool policy_match(const char *pattern, const char *action);

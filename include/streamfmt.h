@@ -71,7 +71,12 @@ struct streamfmt {
 	struct buf error;		/* why the run failed, "" when it did not */
 	struct buf pending;		/* an error a later success may take back */
 	struct buf denied;		/* "Write a.c, Bash rm x" for the reason */
-	struct buf seen;		/* codex: ids of items shown when started */
+	struct buf seen;		/* codex: ids of items shown when started;
+					 * claude: ids of calls the policy's
+					 * hook denied */
+	bool policy_hook;		/* claude: the run has the policy's
+					 * hook; the calls it denies are the
+					 * policy's answer, not a failure */
 	struct buf login;		/* what the CLI said outside its errors
 					 * that may tell of a failed login */
 

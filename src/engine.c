@@ -397,13 +397,6 @@ static void push_task_args(struct argv *a, const cJSON *opts)
 			push(a, w->valuestring);
 }
 
-static const char *task_option(const cJSON *opts, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(opts, key);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 int engine_task_env(const char *options, char ***env_out)
 {
 	cJSON *opts = options ? cJSON_Parse(options) : NULL;
@@ -552,18 +545,19 @@ int engine_env(const struct config *c, const char *engine,
 	return 0;
 }
 
-static int cli_argv(struct argv *a, const struct cli *cli,
-		    const struct engine_def *d, const struct engine_vars *v,
-		    char *err, size_t errlen)
+static int cli_argv(struct argv *a, const struct config *c,
+		    const struct cli *cli, const struct engine_def *d,
+		    const struct engine_vars *v, char *err, size_t errlen)
 {
 	const char *model = v->model ? v->model : d ? d->model : NULL;
 	cJSON *opts = v->options ? cJSON_Parse(v->options) : NULL;
-	const char *mode = task_option(opts, "permission_mode");
+	char mode[256], why[128];
 	int r;
 
-	if (!mode)
-		mode = d && d->permission_mode ? d->permission_mode :
-		       "acceptEdits";
+	/* the hook is in force when the run has its settings file */
+	engine_permission_mode(c, cli->name, v->options, v->sandboxed,
+			       v->settings_file != NULL, mode, sizeof(mode),
+			       why, sizeof(why));
 
 	push(a, v->self_exe);
 	push(a, "stream");
@@ -752,7 +746,7 @@ int engine_argv(const struct config *c, const char *engine,
 			return -EINVAL;
 		}
 		r = cli_of(engine) ?
-			cli_argv(&a, cli_of(engine), def, v, err, errlen) :
+			cli_argv(&a, c, cli_of(engine), def, v, err, errlen) :
 			api_argv(&a, api_for(c, engine), c, def, v, err, errlen);
 		if (r == 0)
 			r = a.err;

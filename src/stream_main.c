@@ -417,6 +417,8 @@ int stream_main(int argc, char **argv)
 		redact_set_global(&secrets);
 	rd.rs.r = redact_global();
 	streamfmt_init(&s, o.format, getcwd(cwd, sizeof(cwd)) ? cwd : NULL);
+	/* the policy's socket: a claude run asks it through its hook */
+	s.policy_hook = getenv("PAI_POLICY_SOCKET") != NULL;
 	rd.fmt = &s;
 	rd.raw_fd = -1;
 	rd.result = o.result;

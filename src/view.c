@@ -386,6 +386,25 @@ static void kv_policy(struct kv *kv, struct pai *p, const char *engine)
 	}
 }
 
+/* permission_mode: the claude preset's, and why (engine_mode.c). */
+static void kv_permission_mode(struct kv *kv, struct pai *p,
+			       const char *engine, const char *options)
+{
+	struct sandbox_choice ch;
+	char mode[256], why[128], err[512], line[400];
+	bool on;
+
+	if (!engine || !engine_policy_hook(&p->cfg, engine))
+		return;
+	on = sandbox_choose(&p->cfg, &p->sandbox, engine, options, &ch, err,
+			    sizeof(err)) == 0 && ch.on;
+	engine_permission_mode(&p->cfg, engine, options, on,
+			       p->approvals != NULL, mode, sizeof(mode), why,
+			       sizeof(why));
+	snprintf(line, sizeof(line), "%s (%s)", mode, why);
+	kv_str(kv, "permission_mode", line);
+}
+
 /* The rules active, of each kind, and the approvals that wait. */
 static void kv_policy_rules(struct kv *kv, struct pai *p)
 {
@@ -463,6 +482,7 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 	kv_simulate(&kv, p, "yes: every engine, the planner and the judge are"
 		    " sim; a rehearsal, not real work");
 	kv_policy(&kv, p, p->cfg.engine);
+	kv_permission_mode(&kv, p, p->cfg.engine, NULL);
 	kv_policy_rules(&kv, p);
 	kv_num(&kv, "busy", sched_busy(p->sched));
 	kv_num(&kv, "tasks", (long long)total);
@@ -545,6 +565,7 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 	kv_simulate(&kv, p, "yes: sim stands in for the engine; a rehearsal,"
 		    " not real work");
 	kv_policy(&kv, p, t->engine);
+	kv_permission_mode(&kv, p, t->engine, t->options);
 	kv_num(&kv, "attempts", t->attempts);
 	if (t->exit_code >= 0)
 		kv_num(&kv, "exit", t->exit_code);

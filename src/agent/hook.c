@@ -14,7 +14,8 @@
  * timeout past policy.askTimeout). Outside a mount, or when the policy
  * allows a call only by its default (no rule matched: "allowed by policy
  * (policy.default)"), it says nothing, and Claude Code's own permission
- * mode decides.
+ * mode decides: bypassPermissions (it runs) when the run is sandboxed,
+ * acceptEdits otherwise (engine_mode.c).
  */
 #include <stdio.h>
 #include <stdlib.h>

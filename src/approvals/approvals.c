@@ -189,7 +189,8 @@ static int decide_task(struct approvals *a, const struct task *t,
 	int r;
 
 	pthread_mutex_lock(&a->lock);
-	policy_decide(a->policy, t->engine, raw, t->worktree, &v);
+	policy_decide(a->policy, t->engine, raw, t->worktree, t->branch,
+		      &v);
 	pthread_mutex_unlock(&a->lock);
 	if (v.decision == POLICY_JUDGE &&
 	    (r = judged(a, t, raw, action, &v)) < 0)

@@ -2,8 +2,9 @@
  * policy/builtin: the rules that are on unless policy.builtin = false.
  *
  *	deny git-dir            Write or Edit of a path in any .git directory
- *	deny git-push           git push, git update-ref, git branch -D
- *	                        (pushing and merging are the user's, by ctl)
+ *	deny git-push           git push, git update-ref, git branch -D of
+ *	                        any ref but the task's own branch (pushing
+ *	                        and merging are the user's, by ctl)
  *	deny rm-outside         rm -r of /, ~, .., or a path outside the
  *	                        worktree
  *	ask  pipe-shell         something piped into sh, bash, zsh, dash, ksh
@@ -134,11 +135,116 @@ static bool is(const char *a, const char *b)
 	return a && !strcmp(a, b);
 }
 
-static bool git_push(const struct cmd *c)
+/* Is ref the task's own branch: refs/heads/NAME, or NAME as well where
+ * git takes a branch's short name (not update-ref's)? */
+static bool own_ref(const char *ref, const char *branch, bool short_ok)
+{
+	if (!branch || !*branch)
+		return false;
+	if (!strncmp(ref, "refs/heads/", 11))
+		ref += 11;
+	else if (!short_ok)
+		return false;
+	return !strcmp(ref, branch);
+}
+
+/* An option of git push that reaches refs beyond its refspecs. Short
+ * ones may come bundled (-fd): only the known harmless ones pass. */
+static bool push_widens(const char *w)
+{
+	static const char *const wide[] = { "--all", "--branches",
+		"--mirror", "--tags", "--delete", "--prune", "--follow-tags",
+		NULL };
+	static const char *const shorts[] = { "-f", "-u", "-q", "-v", "-n",
+					      NULL };
+
+	for (int k = 0; wide[k]; k++)
+		if (is(w, wide[k]))
+			return true;
+	if (w[1] == '-')
+		return false;
+	for (int k = 0; shorts[k]; k++)
+		if (is(w, shorts[k]))
+			return false;
+	return true;
+}
+
+/* git push [OPTIONS] REMOTE REFSPEC...: does it touch a ref other than
+ * the task's own branch? No refspec (push.default decides), a deletion,
+ * --all, --mirror, --tags: it may. */
+static bool push_other(const struct cmd *c, int i, const char *branch)
+{
+	int specs = 0;
+	bool remote = false;
+
+	for (i++; i < c->n; i++) {
+		const char *w = c->w[i], *dst;
+
+		if (is(w, "-o") || is(w, "--push-option") ||
+		    is(w, "--repo") || is(w, "--receive-pack") ||
+		    is(w, "--exec")) {
+			i++;	/* and its value */
+			continue;
+		}
+		if (w[0] == '-') {
+			if (push_widens(w))
+				return true;
+			continue;
+		}
+		if (!remote) {
+			remote = true;
+			continue;
+		}
+		if (w[0] == '+')
+			w++;
+		dst = strchr(w, ':');
+		if (dst == w)
+			return true;	/* :REF deletes REF */
+		if (!own_ref(dst ? dst + 1 : w, branch, true))
+			return true;
+		specs++;
+	}
+	return specs == 0;
+}
+
+/* git update-ref [-m MSG] [--no-deref] REF NEW [OLD]: another ref than
+ * the task's branch, a deletion (-d) or a batch (--stdin)? */
+static bool update_ref_other(const struct cmd *c, int i, const char *branch)
+{
+	for (i++; i < c->n; i++) {
+		if (is(c->w[i], "-m")) {
+			i++;
+			continue;
+		}
+		if (is(c->w[i], "--no-deref") || is(c->w[i], "--create-reflog"))
+			continue;
+		return c->w[i][0] == '-' || !own_ref(c->w[i], branch, false);
+	}
+	return true;
+}
+
+/* git branch -D (or -d -f, --delete --force) of a branch not the task's. */
+static bool branch_delete_other(const struct cmd *c, int i,
+				const char *branch)
+{
+	bool del = false, force = false, other = false;
+
+	for (i++; i < c->n; i++) {
+		del |= is(c->w[i], "-D") || is(c->w[i], "-d") ||
+		       is(c->w[i], "--delete");
+		force |= is(c->w[i], "-D") || is(c->w[i], "-f") ||
+			 is(c->w[i], "--force");
+		if (c->w[i][0] != '-')
+			other |= !own_ref(c->w[i], branch, true);
+	}
+	return del && force && other;
+}
+
+static bool git_push(const struct cmd *c, const char *worktree,
+		     const char *branch)
 {
 	const char *prog;
 	int i = program(c, &prog, true);
-	bool del = false, force = false;
 
 	if (i < 0 || !is(prog, "git"))
 		return false;
@@ -147,17 +253,11 @@ static bool git_push(const struct cmd *c)
 			i++;
 	if (i >= c->n)
 		return false;
-	if (is(c->w[i], "push") || is(c->w[i], "update-ref"))
-		return true;
-	if (!is(c->w[i], "branch"))
-		return false;
-	for (i++; i < c->n; i++) {
-		del |= is(c->w[i], "-D") || is(c->w[i], "-d") ||
-		       is(c->w[i], "--delete");
-		force |= is(c->w[i], "-D") || is(c->w[i], "-f") ||
-			 is(c->w[i], "--force");
-	}
-	return del && force;
+	if (is(c->w[i], "push"))
+		return push_other(c, i, branch);
+	if (is(c->w[i], "update-ref"))
+		return update_ref_other(c, i, branch);
+	return is(c->w[i], "branch") && branch_delete_other(c, i, branch);
 }
 
 /* Does path, seen from the worktree's root, lead outside it? */
@@ -191,7 +291,8 @@ static bool outside(const char *p, const char *worktree)
 	return false;
 }
 
-static bool rm_outside(const struct cmd *c, const char *worktree)
+static bool rm_outside(const struct cmd *c, const char *worktree,
+		       const char *branch)
 {
 	const char *prog;
 	int i = program(c, &prog, true);
@@ -288,12 +389,13 @@ struct builtin {
 	const char *name;
 	enum policy_decision kind;
 	bool (*cmd)(const struct cmd *c);		/* Bash */
-	bool (*cmd_in)(const struct cmd *c, const char *worktree);
+	bool (*cmd_in)(const struct cmd *c, const char *worktree,
+		       const char *branch);
 };
 
 /* Deny before ask: the first that fires decides. */
 static const struct builtin builtins[] = {
-	{ "git-push", POLICY_DENY, git_push, NULL },
+	{ "git-push", POLICY_DENY, NULL, git_push },
 	{ "rm-outside", POLICY_DENY, NULL, rm_outside },
 	{ "pipe-shell", POLICY_ASK, pipe_shell, NULL },
 	{ "sudo", POLICY_ASK, sudo, NULL },
@@ -318,7 +420,7 @@ static bool fired(struct policy_verdict *v, const char *name,
 }
 
 static bool bash_decide(const char *cmdline, const char *worktree,
-			struct policy_verdict *v)
+			const char *branch, struct policy_verdict *v)
 {
 	struct script *sc = malloc(sizeof(*sc));
 	bool hit = false;
@@ -332,7 +434,7 @@ static bool bash_decide(const char *cmdline, const char *worktree,
 	for (size_t b = 0; b < N_BUILTINS && !hit; b++)
 		for (int i = 0; i < sc->n && !hit; i++)
 			if (builtins[b].cmd ? builtins[b].cmd(&sc->c[i]) :
-			    builtins[b].cmd_in(&sc->c[i], worktree))
+			    builtins[b].cmd_in(&sc->c[i], worktree, branch))
 				hit = fired(v, builtins[b].name,
 					    builtins[b].kind);
 	free(sc->buf);
@@ -341,7 +443,7 @@ static bool bash_decide(const char *cmdline, const char *worktree,
 }
 
 bool policy_builtin_decide(const char *action, const char *worktree,
-			   struct policy_verdict *v)
+			   const char *branch, struct policy_verdict *v)
 {
 	size_t len = strlen(action);
 	char *arg;
@@ -358,7 +460,7 @@ bool policy_builtin_decide(const char *action, const char *worktree,
 	} else if (!strncmp(action, "Bash(", 5)) {
 		if (!(arg = strndup(action + 5, len - 6)))
 			return fired(v, "out-of-memory", POLICY_ASK);
-		r = bash_decide(arg, worktree, v);
+		r = bash_decide(arg, worktree, branch, v);
 		free(arg);
 	}
 	return r;

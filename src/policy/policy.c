@@ -278,7 +278,7 @@ void policy_counts(const struct policy *p, size_t n[3])
 
 void policy_decide(const struct policy *p, const char *engine,
 		   const char *action, const char *worktree,
-		   struct policy_verdict *v)
+		   const char *branch, struct policy_verdict *v)
 {
 	static const enum policy_decision order[] = {
 		POLICY_DENY, POLICY_ASK, POLICY_ALLOW
@@ -297,7 +297,7 @@ void policy_decide(const struct policy *p, const char *engine,
 				 r->pattern);
 			return;
 		}
-	if (p->builtin && policy_builtin_decide(action, worktree, v))
+	if (p->builtin && policy_builtin_decide(action, worktree, branch, v))
 		return;
 	v->decision = p->dflt;
 	snprintf(v->rule, sizeof(v->rule), "policy.default");

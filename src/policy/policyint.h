@@ -14,9 +14,9 @@
 #include "policy.h"
 
 /* The built-in rules' verdict on action, if one fires (v->rule is
- * "builtin NAME"). */
+ * "builtin NAME"); branch is the task's own (git-push lets it be). */
 bool policy_builtin_decide(const char *action, const char *worktree,
-			   struct policy_verdict *v);
+			   const char *branch, struct policy_verdict *v);
 /* Adds the built-in rules to n[kind]. */
 void policy_builtin_counts(size_t n[3]);
 

@@ -118,6 +118,10 @@ int sched_env_extra(struct run *r, const struct task *t,
 	    asprintf(&e->own[5], "PAI_POLICY_SOCKET=%s",
 		     approvals_socket(p->approvals)) < 0)
 		return -ENOMEM;
+	/* Claude Code refuses bypassPermissions as root unless told that
+	 * it is in a sandbox: it is, ours */
+	if (e->is_sandbox && !(e->own[6] = strdup("IS_SANDBOX=1")))
+		return -ENOMEM;
 	if (engine_task_env(t->options, &e->task_env) < 0 ||
 	    provider_env(&p->cfg, t->engine, &e->prov_env) < 0)
 		return -ENOMEM;
@@ -125,10 +129,10 @@ int sched_env_extra(struct run *r, const struct task *t,
 		;
 	for (size_t j = 0; e->prov_env && e->prov_env[j]; j++)
 		k++;
-	e->all = calloc(7 + (def ? def->n_env : 0) + k, sizeof(*e->all));
+	e->all = calloc(8 + (def ? def->n_env : 0) + k, sizeof(*e->all));
 	if (!e->all)
 		return -ENOMEM;
-	for (k = 0; k < 6; k++)
+	for (k = 0; k < 7; k++)
 		if (e->own[k])
 			e->all[n++] = e->own[k];
 	/* The cloud's (CLAUDE_CODE_USE_BEDROCK=1 ...), then the engine's */
@@ -146,7 +150,7 @@ void sched_env_extra_release(struct env_extra *e)
 {
 	size_t k;
 
-	for (k = 0; k < 6; k++)
+	for (k = 0; k < 7; k++)
 		free(e->own[k]);
 	free(e->all);
 	engine_argv_free(e->task_env);

@@ -264,6 +264,14 @@ static int run_engine(struct run *r, const struct task *t, int logfd,
 	ret = engine_argv(&s->p->cfg, t->engine, &v, &argv, err, errlen);
 	if (ret < 0)
 		goto out;
+	if (v.sandboxed && engine_policy_hook(&s->p->cfg, t->engine)) {
+		char mode[256], why[128];
+
+		engine_permission_mode(&s->p->cfg, t->engine, t->options, true,
+				       v.settings_file != NULL, mode,
+				       sizeof(mode), why, sizeof(why));
+		ex.is_sandbox = !strcmp(mode, "bypassPermissions");
+	}
 	if ((ret = sched_env_extra(r, t, def, prompt_file, &ex)) < 0)
 		goto out;
 	ret = sched_contain(r, t, ex.all, prompt_file, raw, result, &argv,

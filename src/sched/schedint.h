@@ -138,7 +138,8 @@ void sched_job_name(const struct pai *p, int64_t id, char *name,
  * which a later one wins: PAI_*, the cloud's, [engine] env, the task's
  * env. e->all borrows e's strings; free with sched_env_extra_release. */
 struct env_extra {
-	char *own[6];
+	bool is_sandbox;	/* set before: IS_SANDBOX=1 (claude) */
+	char *own[7];
 	char **task_env, **prov_env;
 	char **all;
 };

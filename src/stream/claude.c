@@ -78,16 +78,47 @@ static int claude_assistant(struct streamfmt *s, const cJSON *ev, struct buf *ou
 	return 0;
 }
 
+/* Is id among the calls the policy's hook denied ("\nID\n" in seen)? */
+static bool claude_policy_denied(struct streamfmt *s, const char *id,
+				 bool add)
+{
+	struct buf key;
+	bool found;
+
+	if (!id)
+		return false;
+	buf_init(&key, 1024);
+	buf_printf(&key, "\n%s\n", id);
+	found = s->seen.len && strstr(buf_cstr(&s->seen), buf_cstr(&key));
+	if (add && !found && buf_add(&s->seen, key.ptr, key.len) < 0)
+		buf_truncate(&s->seen, 0);	/* full: forget, fail safe */
+	buf_release(&key);
+	return found;
+}
+
+/* The hook's answer to a call it denied: "denied by policy (RULE)",
+ * "denied by alice (approval 3): ...", "denied: approval 3 expired ...". */
+static bool claude_hook_denial(const struct streamfmt *s, const char *text)
+{
+	return s->policy_hook && text &&
+	       (!strncmp(text, "denied by ", 10) || !strncmp(text, "denied: ", 8));
+}
+
 static int claude_user(struct streamfmt *s, const cJSON *ev, struct buf *out)
 {
 	const cJSON *block;
+	const char *text;
 	int r;
 
 	cJSON_ArrayForEach(block, jarr(jobj(ev, "message"), "content")) {
 		const char *type = jstr(block, "type");
 
-		if (type && !strcmp(type, "tool_result") && jtrue(block, "is_error") &&
-		    (r = sf_emit_error(s, out, NULL, claude_result_text(block))) < 0)
+		if (!type || strcmp(type, "tool_result") || !jtrue(block, "is_error"))
+			continue;
+		text = claude_result_text(block);
+		if (claude_hook_denial(s, text))
+			claude_policy_denied(s, jstr(block, "tool_use_id"), true);
+		if ((r = sf_emit_error(s, out, NULL, text)) < 0)
 			return r;
 	}
 	return 0;
@@ -173,11 +204,16 @@ static int claude_result(struct streamfmt *s, const cJSON *ev, struct buf *out)
 		r = sf_fail(s, out, buf_cstr(&why));
 	}
 
+	/* the policy's own denials are answers the agent heard, as with the
+	 * built-in agent: they do not fail the run */
 	d = jarr(ev, "permission_denials");
-	s->permission_denials = cJSON_GetArraySize(d);
+	s->permission_denials = 0;
 	cJSON_ArrayForEach(it, d) {
 		const char *arg = sf_tool_arg(jobj(it, "tool_input"));
 
+		if (claude_policy_denied(s, jstr(it, "tool_use_id"), false))
+			continue;
+		s->permission_denials++;
 		if (s->denied.len)
 			buf_puts(&s->denied, ", ");
 		sf_shorten(&s->denied, NULL, jstr(it, "tool_name") ? jstr(it, "tool_name") : "tool");

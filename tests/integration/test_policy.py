@@ -105,6 +105,14 @@ class TestRules(PolicyTestCase):
         self.assertIn('parallelai_policy_decisions_total{kind="deny_rule"} 1',
                       self.m.read('metrics'))
 
+    def test_pushing_the_tasks_own_branch_is_let_be(self):
+        self.script([call('git push -q . HEAD:pai/task-1'), call('git push -q . HEAD:main'), DONE])
+        tid = self.agent()
+        self.assertEqual(tid, 1)
+        self.assertDone(tid)
+        self.assertEqual([(a['decision'], a['rule']) for a in self.audit()],
+                         [('allow', 'policy.default'), ('deny', 'builtin git-push')])
+
     def test_make_test_is_allowed_and_runs(self):
         self.script([call('make test'), DONE])
         tid = self.agent()

@@ -371,9 +371,10 @@ class TestStreamEngines(PaiTestCase):
 # words of engine.NAME.args, then the task's args.
 PRESETS = {
     # name: (stream format, script, argv without model, with model M and ARGS)
+    # in the sandbox, with the policy's hook: Claude Code's own prompts off
     'claude': ('claude', CLAUDE_OK,
                ['-p', 'PROMPT', '--output-format', 'stream-json', '--verbose',
-                '--permission-mode', 'acceptEdits', '--settings', 'SETTINGS'],
+                '--permission-mode', 'bypassPermissions', '--settings', 'SETTINGS'],
                ['-p', 'PROMPT', '--output-format', 'stream-json', '--verbose',
                 '--permission-mode', 'plan', '--model', 'M',
                 '--settings', 'SETTINGS', 'ARGS']),
@@ -522,6 +523,35 @@ class TestPresetCommandLines(PaiTestCase):
                 self.check_run(name, tid, rec, self.expected(
                     full, 'fix it', 'model-%s' % name,
                     ['--cfg-arg', 'two words', '--task-arg']))
+
+    def test_claude_permission_mode_follows_the_sandbox_and_says_why(self):
+        tid, rec = self.run_preset('claude')
+        argv = rec['argv']
+        self.assertEqual(argv[argv.index('--permission-mode') + 1], 'bypassPermissions')
+        # Claude Code takes bypassPermissions as root only in a sandbox
+        self.assertEqual(rec['env'].get('IS_SANDBOX'), '1')
+        self.assertEqual(self.m.status(tid)['permission_mode'],
+                         'bypassPermissions (sandbox and policy hook in force)')
+        self.assertIn('permission_mode: bypassPermissions (sandbox and policy hook in force)\n',
+                      self.m.read('tasks/%d/status' % tid))
+        self.assertEqual(json.loads(self.m.read('tasks/%d/task.json' % tid))['permission_mode'],
+                         'bypassPermissions (sandbox and policy hook in force)')
+        # without the sandbox Claude Code's own prompts stay
+        tid, rec = self.run_preset('claude', sandbox='none')
+        argv = rec['argv']
+        self.assertEqual(argv[argv.index('--permission-mode') + 1], 'acceptEdits')
+        self.assertNotIn('IS_SANDBOX', rec['env'])
+        self.assertEqual(self.m.status(tid)['permission_mode'], 'acceptEdits (no sandbox)')
+        # the user's own mode wins, sandbox or not
+        tid, rec = self.run_preset('claude', permission_mode='default')
+        argv = rec['argv']
+        self.assertEqual(argv[argv.index('--permission-mode') + 1], 'default')
+        self.assertNotIn('IS_SANDBOX', rec['env'])
+        self.assertEqual(self.m.status(tid)['permission_mode'],
+                         "default (the task's permission_mode)")
+        # another engine has none
+        tid, rec = self.run_preset('gemini')
+        self.assertNotIn('permission_mode', self.m.status(tid))
 
     def test_engine_env_and_task_env_reach_the_cli(self):
         tid, rec = self.run_preset('gemini', env={'FROM_TASK': 'task', 'BOTH': 'task'})

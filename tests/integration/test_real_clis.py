@@ -203,6 +203,76 @@ class TestRealClaudeWithoutPermission(TestRealClaude):
         self.assertIn('permission denial', self.m.status(tid).get('reason', ''))
 
 
+class TestRealClaudeWithPolicy(RealCLITestCase):
+    """Claude Code with the policy's PreToolUse hook, in the sandbox: a Bash
+    call a rule denies is not run and the log says why, and one the policy
+    leaves to its default runs without a permission prompt (the preset's
+    mode is bypassPermissions; with acceptEdits Claude Code would deny it).
+    IS_SANDBOX=1, which Claude Code wants for that as root, is the preset's
+    own doing here: the configuration does not set it."""
+
+    cli = 'claude'
+    package = '@anthropic-ai/claude-code'
+
+    def prepare_repo(self, repo):
+        self.script([
+            {'text': 'First the marker, then the push.',
+             'tool_calls': [{'name': 'Bash', 'input': {
+                 'command': 'touch denied-marker && git push origin main',
+                 'description': 'Mark and push'}}],
+             'usage': {'input': 100, 'output': 20}},
+            # not one Claude Code lets acceptEdits run (it does touch, mkdir)
+            {'text': 'The push was refused; the tests, then.',
+             'tool_calls': [{'name': 'Bash', 'input': {
+                 'command': 'make test', 'description': 'Run the tests'}}],
+             'usage': {'input': 120, 'output': 20}},
+            {'text': 'Done: allowed-marker is there.', 'usage': {'input': 150, 'output': 10}},
+        ])
+        for kv in ('ANTHROPIC_BASE_URL=' + self.srv.url, 'ANTHROPIC_API_KEY=test',
+                   'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1', 'DISABLE_AUTOUPDATER=1',
+                   'DISABLE_TELEMETRY=1', 'DISABLE_ERROR_REPORTING=1'):
+            git(repo, 'config', '--add', 'engine.claude.env', kv)
+        git(repo, 'config', 'engine.claude.model', 'claude-sonnet-4-5')
+        with open(os.path.join(repo, 'Makefile'), 'w') as f:
+            f.write('test:\n\techo tested > allowed-marker\n')
+        git(repo, 'add', 'Makefile')
+        git(repo, 'commit', '-qm', 'a Makefile')
+
+    def tool_results(self):
+        out = []
+        for r in self.requests_to('/v1/messages'):
+            for msg in r['body'].get('messages', []):
+                if msg.get('role') == 'user' and isinstance(msg.get('content'), list):
+                    out += [b for b in msg['content'] if b.get('type') == 'tool_result']
+        return out
+
+    def test_real_claude_denied_bash_is_not_run_and_allowed_bash_runs(self):
+        tid = self.run_task('mark it', 'claude', 'done')
+        self.assertEqual(tid, 1)
+        files = git(self.m.repo, 'ls-tree', '--name-only', 'pai/task-%d' % tid).split()
+        self.assertNotIn('denied-marker', files)
+        self.assertIn('allowed-marker', files)
+        wt = os.path.join(self.tmp, 'state', 'worktrees', str(tid))
+        self.assertFalse(os.path.exists(os.path.join(wt, 'denied-marker')))
+        log = self.log(tid)
+        self.assertIn('denied by policy (builtin git-push)', log)
+        self.assertNotIn('permission denial', log)
+        # Claude Code heard the hook's reason as the tool's answer
+        results = json.dumps(self.tool_results())
+        self.assertIn('denied by policy (builtin git-push)', results)
+        audit = [json.loads(x) for x in self.m.read('audit').splitlines()]
+        self.assertEqual([(a['engine'], a['decision'], a['rule'], a['action'])
+                          for a in audit],
+                         [('claude', 'deny', 'builtin git-push',
+                           'Bash(touch denied-marker && git push origin main)'),
+                          ('claude', 'allow', 'policy.default', 'Bash(make test)')])
+        st = self.m.status(tid)
+        self.assertEqual(st.get('sandbox'), 'bwrap')
+        self.assertEqual(st.get('policy'), 'enforced')
+        self.assertEqual(st.get('permission_mode'),
+                         'bypassPermissions (sandbox and policy hook in force)')
+
+
 class TestRealClaudeNotLoggedIn(RealCLITestCase):
     """Claude Code as on a machine where it was installed and never set up:
     no login, no key. The task fails with a reason that says what to do."""

@@ -168,11 +168,70 @@ static void test_presets_wrap_the_cli_in_stream(void)
 	config_release(&c);
 }
 
+/* bypassPermissions only with the sandbox and the hook both; the user's
+ * own mode always wins. */
+static void test_claude_permission_mode(void)
+{
+	struct config c;
+	struct engine_vars v = {
+		.prompt = "make test", .prompt_file = "/s/p/7",
+		.worktree = "/w", .branch = "pai/task-7", .task_id = 7,
+		.self_exe = "/usr/bin/parallelai", .raw_file = "/s/l/7.jsonl",
+		.result_file = "/s/r/7.json",
+	};
+	char **argv = NULL, err[128], mode[64], why[128];
+
+	config_init(&c);
+	engine_permission_mode(&c, "claude", NULL, true, true, mode,
+			       sizeof(mode), why, sizeof(why));
+	CHECK_STR(mode, "bypassPermissions");
+	CHECK_STR(why, "sandbox and policy hook in force");
+	engine_permission_mode(&c, "claude", NULL, false, true, mode,
+			       sizeof(mode), why, sizeof(why));
+	CHECK_STR(mode, "acceptEdits");
+	CHECK_STR(why, "no sandbox");
+	engine_permission_mode(&c, "claude", NULL, true, false, mode,
+			       sizeof(mode), why, sizeof(why));
+	CHECK_STR(mode, "acceptEdits");
+	CHECK_STR(why, "no policy hook");
+	engine_permission_mode(&c, "claude", "{\"permission_mode\":\"plan\"}",
+			       true, true, mode, sizeof(mode), why, sizeof(why));
+	CHECK_STR(mode, "plan");
+	CHECK_STR(why, "the task's permission_mode");
+
+	/* the argv: sandboxed with the settings file */
+	v.sandboxed = true;
+	v.settings_file = "/s/settings/7.json";
+	CHECK(engine_argv(&c, "claude", &v, &argv, err, sizeof(err)) == 0);
+	CHECK_STR(argv[15], "--permission-mode");
+	CHECK_STR(argv[16], "bypassPermissions");
+	engine_argv_free(argv);
+	v.sandboxed = false;
+	CHECK(engine_argv(&c, "claude", &v, &argv, err, sizeof(err)) == 0);
+	CHECK_STR(argv[16], "acceptEdits");
+	engine_argv_free(argv);
+
+	/* engine.claude.permissionMode wins over the sandbox's default */
+	c.engines = calloc(1, sizeof(*c.engines));
+	c.engines[0].name = strdup("claude");
+	c.engines[0].permission_mode = strdup("acceptEdits");
+	c.n_engines = 1;
+	v.sandboxed = true;
+	CHECK(engine_argv(&c, "claude", &v, &argv, err, sizeof(err)) == 0);
+	CHECK_STR(argv[16], "acceptEdits");
+	engine_argv_free(argv);
+	engine_permission_mode(&c, "claude", NULL, true, true, mode,
+			       sizeof(mode), why, sizeof(why));
+	CHECK_STR(why, "engine.claude.permissionMode");
+	config_release(&c);
+}
+
 int main(void)
 {
 	RUN(test_split_honours_quotes);
 	RUN(test_split_refuses_bad_templates);
 	RUN(test_prompt_is_never_split_or_shell_parsed);
 	RUN(test_presets_wrap_the_cli_in_stream);
+	RUN(test_claude_permission_mode);
 	return check_done();
 }

@@ -89,7 +89,7 @@ static const char *decide(const struct policy *p, const char *engine,
 	static char out[300];
 	struct policy_verdict v;
 
-	policy_decide(p, engine, action, "/wt", &v);
+	policy_decide(p, engine, action, "/wt", "pai/task-1", &v);
 	snprintf(out, sizeof(out), "%s %s", policy_decision_name(v.decision),
 		 v.rule);
 	return out;
@@ -112,6 +112,41 @@ static void test_builtin_rules(void)
 		  "deny builtin git-push");
 	CHECK_STR(decide(p, NULL, "Bash(git branch -d old)"), "allow policy.default");
 	CHECK_STR(decide(p, NULL, "Bash(git update-ref refs/heads/x HEAD)"),
+		  "deny builtin git-push");
+	/* the task's own branch (pai/task-1 here) is its to push */
+	CHECK_STR(decide(p, NULL, "Bash(git push origin pai/task-1)"),
+		  "allow policy.default");
+	CHECK_STR(decide(p, NULL, "Bash(git push -f -u origin HEAD:refs/heads/pai/task-1)"),
+		  "allow policy.default");
+	CHECK_STR(decide(p, NULL, "Bash(git push -o ci.skip origin +pai/task-1)"),
+		  "allow policy.default");
+	CHECK_STR(decide(p, NULL, "Bash(git update-ref refs/heads/pai/task-1 HEAD)"),
+		  "allow policy.default");
+	CHECK_STR(decide(p, NULL, "Bash(git update-ref -m x refs/heads/pai/task-1 HEAD)"),
+		  "allow policy.default");
+	CHECK_STR(decide(p, NULL, "Bash(git branch -D pai/task-1)"),
+		  "allow policy.default");
+	/* any other ref, or what push.default or a flag may widen, is not */
+	CHECK_STR(decide(p, NULL, "Bash(git push origin pai/task-1 main)"),
+		  "deny builtin git-push");
+	CHECK_STR(decide(p, NULL, "Bash(git push origin pai/task-1:main)"),
+		  "deny builtin git-push");
+	CHECK_STR(decide(p, NULL, "Bash(git push origin pai/task-12)"),
+		  "deny builtin git-push");
+	CHECK_STR(decide(p, NULL, "Bash(git push origin :pai/task-1)"),
+		  "deny builtin git-push");
+	CHECK_STR(decide(p, NULL, "Bash(git push --all origin pai/task-1)"),
+		  "deny builtin git-push");
+	CHECK_STR(decide(p, NULL, "Bash(git push -fd origin pai/task-1)"),
+		  "deny builtin git-push");
+	CHECK_STR(decide(p, NULL, "Bash(git push origin)"), "deny builtin git-push");
+	CHECK_STR(decide(p, NULL, "Bash(git push)"), "deny builtin git-push");
+	CHECK_STR(decide(p, NULL, "Bash(git update-ref -d refs/heads/pai/task-1)"),
+		  "deny builtin git-push");
+	CHECK_STR(decide(p, NULL, "Bash(git update-ref --stdin)"), "deny builtin git-push");
+	CHECK_STR(decide(p, NULL, "Bash(git update-ref pai/task-1 HEAD)"),
+		  "deny builtin git-push");
+	CHECK_STR(decide(p, NULL, "Bash(git branch -D pai/task-1 main)"),
 		  "deny builtin git-push");
 	CHECK_STR(decide(p, NULL, "Write(.git/hooks/pre-commit)"),
 		  "deny builtin git-dir");
@@ -146,6 +181,16 @@ static void test_builtin_rules(void)
 	c.policy_builtin = false;
 	CHECK(policy_build(&p, &c, err, sizeof(err)) == 0);
 	CHECK_STR(decide(p, NULL, "Bash(git push)"), "allow policy.default");
+	policy_free(p);
+	/* a user rule wins over the built-in one's leave */
+	c.policy_builtin = true;
+	c.policy = calloc(1, sizeof(*c.policy));
+	c.policy[0].kind = POLICY_DENY;
+	c.policy[0].pattern = strdup("Bash(git push*)");
+	c.n_policy = 1;
+	CHECK(policy_build(&p, &c, err, sizeof(err)) == 0);
+	CHECK_STR(decide(p, NULL, "Bash(git push origin pai/task-1)"),
+		  "deny policy.deny Bash(git push*)");
 	policy_free(p);
 	config_release(&c);
 }

@@ -224,6 +224,52 @@ static void test_claude_permission_denials_fail_the_run(void)
 	stop();
 }
 
+/* With the policy's hook, a call it denied is the policy's answer, which
+ * the agent heard (as with the built-in agent): not a failure. Claude
+ * Code's own denials still are; without the hook the same text is too. */
+static void test_claude_policy_denials_do_not_fail_the_run(void)
+{
+	static const char run[] =
+	     "{\"type\":\"user\",\"message\":{\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"t1\",\"is_error\":true,"
+	     "\"content\":\"denied by policy (builtin git-push)\"}]}}\n"
+	     "{\"type\":\"user\",\"message\":{\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"t2\",\"is_error\":true,"
+	     "\"content\":\"Claude requested permissions to use Bash, but you haven't granted it yet.\"}]}}\n"
+	     "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"num_turns\":3,"
+	     "\"result\":\"Done.\",\"usage\":{\"input_tokens\":10,\"output_tokens\":5},"
+	     "\"permission_denials\":[{\"tool_name\":\"Bash\",\"tool_use_id\":\"t1\","
+	     "\"tool_input\":{\"command\":\"git push origin main\"}}%s]}\n";
+	char text[2048];
+
+	start(STREAM_CLAUDE);
+	S.policy_hook = true;
+	snprintf(text, sizeof(text), run, "");
+	feed(text);
+	finish();
+	CHECK(streamfmt_exit(&S, EXITED(0)) == 0);
+	CHECK(S.permission_denials == 0);
+	CHECK(has("! denied by policy (builtin git-push)\n"));
+	stop();
+
+	start(STREAM_CLAUDE);
+	S.policy_hook = true;
+	snprintf(text, sizeof(text), run, ",{\"tool_name\":\"Bash\",\"tool_use_id\":\"t2\","
+		 "\"tool_input\":{\"command\":\"make test\"}}");
+	feed(text);
+	finish();
+	CHECK(streamfmt_exit(&S, EXITED(0)) == 1);
+	CHECK(S.permission_denials == 1);
+	CHECK(strstr(buf_cstr(&S.error), "1 permission denial (Bash make test)"));
+	stop();
+
+	start(STREAM_CLAUDE);
+	snprintf(text, sizeof(text), run, "");
+	feed(text);
+	finish();
+	CHECK(streamfmt_exit(&S, EXITED(0)) == 1);
+	CHECK(S.permission_denials == 1);
+	stop();
+}
+
 static void test_claude_turn_limit_is_an_error(void)
 {
 	start(STREAM_CLAUDE);
@@ -791,6 +837,7 @@ int main(void)
 	RUN(test_claude_result_gives_totals);
 	RUN(test_claude_running_figures);
 	RUN(test_claude_permission_denials_fail_the_run);
+	RUN(test_claude_policy_denials_do_not_fail_the_run);
 	RUN(test_claude_turn_limit_is_an_error);
 	RUN(test_claude_execution_error_lists_its_errors);
 	RUN(test_claude_api_error_result_fails);
