@@ -330,20 +330,71 @@ static void reap_orphans(int sigfd, pid_t engine)
 	}
 }
 
+/* The keeper's children from /proc/self/task/SELF/children (the keeper
+ * has one thread), each killed and noted as kill_if_child does; -1 when
+ * the kernel has no such file (CONFIG_PROC_CHILDREN). One read instead
+ * of a stat of every process on the machine. */
+static int kill_listed_children(struct children *ch)
+{
+	static const char prefix[] = "/proc/self/task/";
+	char path[64], buf[4096];
+	size_t k = sizeof(prefix) - 1;
+	ssize_t n, i;
+	pid_t pid = 0;
+	int fd;
+
+	memcpy(path, prefix, k);
+	k += put_int(path + k, ch->self);
+	memcpy(path + k, "/children", sizeof("/children"));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	/* "PID PID ... " in one read; a longer list is finished on the
+	 * next round, as a full scan's later pids would be. */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (buf[i] >= '0' && buf[i] <= '9') {
+			pid = pid * 10 + (buf[i] - '0');
+			continue;
+		}
+		if (pid > 0 && pid != ch->skip) {
+			kill(pid, SIGKILL);
+			if (ch->n < sizeof(ch->v) / sizeof(ch->v[0]))
+				ch->v[ch->n++] = pid;
+		}
+		pid = 0;
+	}
+	return 0;
+}
+
 /*
  * Kill and reap the keeper's children but the engine, until it has none
  * left. Each one killed hands its own children to the keeper (the
  * subreaper), so every descendant of the run is reached, whatever it did
  * to its session or environment. The engine, a zombie by now, is reaped
- * after: until then a process watching for its end sees none.
+ * after: until then a process watching for its end sees none. The
+ * kernel's list of children is asked; without it, every process in /proc.
+ * The list may miss a child added while it is read (the kernel says so),
+ * never one that was there before: nothing else reaps the keeper's
+ * children, and SIGCHLD is not ignored, so none leaves it meanwhile. A
+ * child is added only when a descendant ends, which needs a child there
+ * to descend from: an empty list is the end, and a non-empty one is read
+ * again.
  */
 static void end_descendants(pid_t engine)
 {
 	struct children ch = { .self = getpid(), .skip = engine };
+	int listed = 1;
 
 	do {
 		ch.n = 0;
-		each_pid(kill_if_child, &ch);
+		if (!listed || kill_listed_children(&ch) < 0) {
+			listed = 0;
+			ch.n = 0;
+			each_pid(kill_if_child, &ch);
+		}
 		for (size_t i = 0; i < ch.n; i++)
 			while (waitpid(ch.v[i], NULL, 0) < 0 && errno == EINTR)
 				;
