@@ -19,6 +19,7 @@
  * Every function opens and frees its own git_repository. Worktrees are
  * added and removed one at a time (worktree_lock).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -37,10 +38,10 @@
 #include "gitint.h"
 
 /*
- * One worktree is made at a time. libgit2 1.5 asks every worktree entry
- * whether it has the branch checked out before adding one, and an entry
- * another thread is half-way through writing answers "yes": the add then
- * fails with "reference is already checked out".
+ * One worktree is made at a time: whether a branch is checked out is
+ * read from the other entries' HEAD files, and an entry another thread
+ * is half-way through writing would answer wrong (libgit2 1.5's own
+ * git_worktree_add failed so with "reference is already checked out").
  */
 static pthread_mutex_t worktrees = PTHREAD_MUTEX_INITIALIZER;
 
@@ -52,6 +53,45 @@ void worktree_lock(void)
 void worktree_unlock(void)
 {
 	pthread_mutex_unlock(&worktrees);
+}
+
+/*
+ * The common directory of the repository at repo_path ("/src/app/.git/"),
+ * found by opening it once and then kept: clearing locks and discarding
+ * a half-made worktree happen before every run and need nothing else of
+ * the repository (an open reads its config files: 7 opens a run cost a
+ * fifth of the daemon's instructions).
+ */
+static int common_dir(char out[PATH_MAX], const char *repo_path, char *err,
+		      size_t errlen)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static char known_repo[PATH_MAX], known_common[PATH_MAX];
+	git_repository *repo = NULL;
+	int error = 0;
+
+	pthread_mutex_lock(&lock);
+	if (*known_repo && !strcmp(known_repo, repo_path))
+		goto out;
+	if ((error = gitmsg_open_repo(&repo, repo_path, err, errlen)) < 0)
+		goto out;
+	if (strlen(repo_path) >= PATH_MAX ||
+	    strlen(git_repository_commondir(repo)) >= PATH_MAX) {
+		/* not kept: asked afresh next time */
+		snprintf(out, PATH_MAX, "%s", git_repository_commondir(repo));
+		git_repository_free(repo);
+		pthread_mutex_unlock(&lock);
+		return 0;
+	}
+	snprintf(known_repo, PATH_MAX, "%s", repo_path);
+	snprintf(known_common, PATH_MAX, "%s",
+		 git_repository_commondir(repo));
+	git_repository_free(repo);
+out:
+	if (error == 0)
+		memcpy(out, known_common, PATH_MAX);
+	pthread_mutex_unlock(&lock);
+	return error;
 }
 
 /* The repository's worktrees/NAME entry into entry; -ENAMETOOLONG. */
@@ -321,37 +361,170 @@ static int make_dirs(const char *path, char entry[PATH_MAX], char *err,
 	return error;
 }
 
-/* git worktree add path, on the branch ref, into a new directory. */
-static int add_worktree(git_repository *repo, const char *name,
-			const char *path, git_reference *ref, char *err,
-			size_t errlen)
+/* The first line of a HEAD file, without its newline; -errno. */
+static int read_head(const char *path, char *out, size_t len)
 {
-	git_worktree_add_options opts;
-	git_worktree *wt = NULL;
+	FILE *f = fopen(path, "re");
+	int ok;
+
+	if (!f)
+		return -errno;
+	ok = fgets(out, (int)len, f) != NULL;
+	fclose(f);
+	if (!ok)
+		return -EIO;
+	out[strcspn(out, "\r\n")] = '\0';
+	return 0;
+}
+
+/*
+ * Whether refname is the HEAD of the repository or of any of its
+ * worktrees: their HEAD files read as text. git_branch_is_checked_out
+ * (which git_worktree_add asks) opens every worktree as a repository,
+ * its config files and all: with a worktree per task, each new one cost
+ * more than the last (12 ms at 100 worktrees, under worktree_lock).
+ */
+static int checked_out_anywhere(git_repository *repo, const char *refname)
+{
+	const char *common = git_repository_commondir(repo);
+	char path[PATH_MAX], want[PATH_MAX], head[PATH_MAX];
+	struct dirent *d;
+	DIR *dir;
+	int found = 0;
+
+	if ((size_t)snprintf(want, sizeof(want), "ref: %s", refname) >=
+	    sizeof(want))
+		return 1;	/* cannot tell: refuse */
+	snprintf(path, sizeof(path), "%sHEAD", common);
+	if (read_head(path, head, sizeof(head)) == 0 && !strcmp(head, want))
+		return 1;
+	snprintf(path, sizeof(path), "%sworktrees", common);
+	if (!(dir = opendir(path)))
+		return 0;
+	while (!found && (d = readdir(dir))) {
+		if (d->d_name[0] == '.' ||
+		    (size_t)snprintf(path, sizeof(path), "%sworktrees/%s/HEAD",
+				     common, d->d_name) >= sizeof(path))
+			continue;
+		found = read_head(path, head, sizeof(head)) == 0 &&
+			!strcmp(head, want);
+	}
+	closedir(dir);
+	return found;
+}
+
+/* dir/name holding line and a newline, as git_worktree_add writes it. */
+static int put_line(const char *dir, const char *name, const char *line)
+{
+	char path[PATH_MAX], text[PATH_MAX + 16];
+	int n;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    sizeof(path) ||
+	    (n = snprintf(text, sizeof(text), "%s\n", line)) < 0 ||
+	    (size_t)n >= sizeof(text))
+		return -ENAMETOOLONG;
+	return write_file(path, text, (size_t)n, 0644);
+}
+
+/*
+ * The files of a linked worktree, what git_worktree_add writes: path/.git
+ * names entry, entry names the common directory, path's .git and the
+ * branch as HEAD. Absolute, real paths, directories with a slash.
+ */
+static int write_link(git_repository *repo, const char *entry,
+		      const char *path, const char *refname)
+{
+	char *real_entry = NULL, *real_path = NULL, *common = NULL;
+	char line[PATH_MAX + 16];
+	int error = -ENOMEM;
+
+	if (!(real_entry = realpath(entry, NULL)) ||
+	    !(real_path = realpath(path, NULL)) ||
+	    !(common = realpath(git_repository_commondir(repo), NULL))) {
+		error = -errno;
+		goto out;
+	}
+	snprintf(line, sizeof(line), "gitdir: %s/", real_entry);
+	if ((error = put_line(path, ".git", line)) < 0)
+		goto out;
+	snprintf(line, sizeof(line), "%s/", common);
+	if ((error = put_line(entry, "commondir", line)) < 0)
+		goto out;
+	snprintf(line, sizeof(line), "%s/.git", real_path);
+	if ((error = put_line(entry, "gitdir", line)) < 0)
+		goto out;
+	snprintf(line, sizeof(line), "ref: %s", refname);
+	error = put_line(entry, "HEAD", line);
+out:
+	free(real_entry);
+	free(real_path);
+	free(common);
+	return error;
+}
+
+/* The new worktree's HEAD checked out into its empty directory. */
+static int check_out(git_repository *repo, const char *path,
+		     git_reference *ref)
+{
+	git_checkout_options opts;
+	git_repository *wt = NULL;
 	git_object *tree = NULL;
 	int error;
 
 	/* the _init functions: the macros leave fields to -Wextra's dismay */
-	git_worktree_add_options_init(&opts, GIT_WORKTREE_ADD_OPTIONS_VERSION);
-	opts.ref = ref;
+	git_checkout_options_init(&opts, GIT_CHECKOUT_OPTIONS_VERSION);
 	/*
 	 * The directory is new and empty, so a forced checkout loses nothing
 	 * and spares libgit2 the comparisons a safe one makes per file.
 	 */
-	opts.checkout_options.checkout_strategy = GIT_CHECKOUT_FORCE;
+	opts.checkout_strategy = GIT_CHECKOUT_FORCE;
 	/* the branch's own tree: a re-run checks out its earlier commits */
 	if (git_reference_peel(&tree, ref, GIT_OBJECT_TREE) == 0 &&
 	    !filters_needed(repo, (git_tree *)tree))
-		opts.checkout_options.disable_filters = 1;
-	error = git_worktree_add(&wt, repo, name, path, &opts);
-	if (error < 0) {
-		gitmsg_set(err, errlen, "cannot create worktree '%s': %s", path,
-		       gitmsg_last());
-		error = gitmsg_errno(error);
-	}
+		opts.disable_filters = 1;
+	if ((error = git_repository_open(&wt, path)) == 0)
+		error = git_checkout_head(wt, &opts);
 	git_object_free(tree);
-	git_worktree_free(wt);
+	git_repository_free(wt);
 	return error;
+}
+
+/*
+ * git worktree add path, on the branch ref, into a new directory: what
+ * git_worktree_add does, but asking whether the branch is checked out
+ * elsewhere only when it existed before (a branch made a moment ago is
+ * nobody's HEAD), and then from the HEAD files.
+ */
+static int add_worktree(git_repository *repo, const char *entry,
+			const char *path, git_reference *ref, int new_branch,
+			char *err, size_t errlen)
+{
+	const char *refname = git_reference_name(ref);
+	int error;
+
+	if (!new_branch && checked_out_anywhere(repo, refname)) {
+		gitmsg_set(err, errlen, "cannot create worktree '%s': "
+			   "reference is already checked out", path);
+		return -EEXIST;
+	}
+	if (mkdir(entry, 0755) < 0 || mkdir(path, 0755) < 0) {
+		error = -errno;
+		gitmsg_set(err, errlen, "cannot create worktree '%s': %s",
+			   path, strerror(-error));
+		return error;
+	}
+	if ((error = write_link(repo, entry, path, refname)) < 0) {
+		gitmsg_set(err, errlen, "cannot create worktree '%s': %s",
+			   path, strerror(-error));
+		return error;
+	}
+	if ((error = check_out(repo, path, ref)) < 0) {
+		gitmsg_set(err, errlen, "cannot create worktree '%s': %s",
+			   path, gitmsg_last());
+		return gitmsg_errno(error);
+	}
+	return 0;
 }
 
 static int create_locked(const char *repo_path, const char *name,
@@ -391,7 +564,8 @@ static int create_locked(const char *repo_path, const char *name,
 	    (error = make_dirs(path, entry, err, errlen)) < 0)
 		goto fail;
 	added = 1;
-	if ((error = add_worktree(repo, name, path, ref, err, errlen)) < 0)
+	if ((error = add_worktree(repo, entry, path, ref, created_branch,
+				  err, errlen)) < 0)
 		goto fail;
 	goto out;
 
@@ -432,20 +606,19 @@ int worktree_create(const char *repo_path, const char *name,
 int worktree_discard(const char *repo_path, const char *name,
 		     const char *path, char *err, size_t errlen)
 {
-	git_repository *repo = NULL;
-	char entry[PATH_MAX];
+	char common[PATH_MAX], entry[PATH_MAX];
 	int error;
 
-	if ((error = gitmsg_open_repo(&repo, repo_path, err, errlen)) < 0)
+	if ((error = common_dir(common, repo_path, err, errlen)) < 0)
 		return error;
 	pthread_mutex_lock(&worktrees);
 	rm_rf(path);
 	/* A half-written entry may not even parse as a worktree, so it is
 	 * removed as files rather than through git_worktree_prune. */
-	if (entry_path(entry, repo, name) == 0)
+	if ((size_t)snprintf(entry, sizeof(entry), "%sworktrees/%s", common,
+			     name) < sizeof(entry))
 		rm_rf(entry);
 	pthread_mutex_unlock(&worktrees);
-	git_repository_free(repo);
 	return 0;
 }
 
@@ -453,15 +626,12 @@ int worktree_clear_locks(const char *repo_path, const char *name,
 			 const char *branch, char *err, size_t errlen)
 {
 	static const char *const files[] = { "HEAD.lock", "index.lock" };
-	git_repository *repo = NULL;
-	const char *dir;
-	char path[PATH_MAX];
+	char dir[PATH_MAX], path[PATH_MAX];
 	size_t i;
 	int error;
 
-	if ((error = gitmsg_open_repo(&repo, repo_path, err, errlen)) < 0)
+	if ((error = common_dir(dir, repo_path, err, errlen)) < 0)
 		return error;
-	dir = git_repository_commondir(repo);
 	if ((size_t)snprintf(path, sizeof(path), "%srefs/heads/%s.lock", dir,
 			     branch) < sizeof(path))
 		unlink(path);
@@ -469,7 +639,6 @@ int worktree_clear_locks(const char *repo_path, const char *name,
 		if ((size_t)snprintf(path, sizeof(path), "%sworktrees/%s/%s",
 				     dir, name, files[i]) < sizeof(path))
 			unlink(path);
-	git_repository_free(repo);
 	return 0;
 }
 

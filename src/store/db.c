@@ -229,6 +229,34 @@ int st_write(struct store *st, enum stmt_id id, const char *fmt, ...)
 	return error;
 }
 
+/*
+ * synchronous=NORMAL for one write: in WAL mode its COMMIT is in the
+ * kernel's hands when it returns (a killed daemon keeps it) but not
+ * waited for on the disk; the next FULL commit syncs it with its own
+ * frames, and a power cut can only take the WAL's last frames, so what
+ * survives is always a prefix of what was written. Setting the pragma
+ * does no I/O.
+ */
+int st_write_unsynced(struct store *st, enum stmt_id id, const char *fmt,
+		      ...)
+{
+	va_list ap;
+	int error;
+
+	va_start(ap, fmt);
+	pthread_mutex_lock(&st->lock);
+	sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+	error = vupdate(st, id, fmt, ap);
+	/* No I/O: only out of memory could fail it, and that is said. */
+	if (sqlite3_exec(st->db, "PRAGMA synchronous = FULL", NULL, NULL,
+			 NULL) != SQLITE_OK)
+		fprintf(stderr, "parallelai: store: cannot set synchronous ="
+			" FULL again: %s\n", sqlite3_errmsg(st->db));
+	pthread_mutex_unlock(&st->lock);
+	va_end(ap);
+	return error;
+}
+
 int st_row(struct store *st, enum stmt_id id, sqlite3_stmt **out,
 	   const char *fmt, ...)
 {

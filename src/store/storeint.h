@@ -182,6 +182,10 @@ int st_run(struct store *st, enum stmt_id id, const char *fmt, ...);
 int st_update(struct store *st, enum stmt_id id, const char *fmt, ...);
 /* st_update as the whole of a call: takes and releases st->lock. */
 int st_write(struct store *st, enum stmt_id id, const char *fmt, ...);
+/* st_write not waited for on the disk (a killed daemon keeps it, a power
+ * cut may not): for what no crash needs, such as a pid shown. */
+int st_write_unsynced(struct store *st, enum stmt_id id, const char *fmt,
+		      ...);
 /* Stepped to its first row: 0 and *out at the row (the caller ends
  * with st_stmt_done), -ENOENT when there is none, or the error; on
  * anything but 0 the statement is already reset and *out NULL. */

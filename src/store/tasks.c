@@ -368,9 +368,15 @@ int store_task_start(struct store *st, int64_t id, int worker)
 	return error;
 }
 
+/*
+ * Neither needs the disk before the run goes on: a daemon killed after
+ * either keeps it (it is in the WAL), and after a power cut the worktree
+ * made or removed (never synced either) and the engine are as likely
+ * gone; a run's start and end are the writes waited for.
+ */
 int store_task_set_worktree(struct store *st, int64_t id, const char *path)
 {
-	return st_write(st, S_SET_WORKTREE, "ITI", id, path, st_now_ms());
+	return st_write_unsynced(st, S_SET_WORKTREE, "ITI", id, path, st_now_ms());
 }
 
 int store_task_set_commit(struct store *st, int64_t id, const char *from,
@@ -390,7 +396,7 @@ int store_task_set_commit(struct store *st, int64_t id, const char *from,
 
 int store_task_set_pid(struct store *st, int64_t id, int pid)
 {
-	return st_write(st, S_SET_PID, "IiI", id, pid, st_now_ms());
+	return st_write_unsynced(st, S_SET_PID, "IiI", id, pid, st_now_ms());
 }
 
 /* The task's figures and, when it has a cost, a row of spend for the

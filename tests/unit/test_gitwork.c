@@ -261,6 +261,32 @@ static void test_worktree_create_prunes_a_removed_worktree(void)
 	CHECK(sh("git -C %s worktree list | grep -q stale-wt", repo) == 0);
 }
 
+/* A branch another worktree has checked out is refused, as git does;
+ * worktree_create reads the other entries' HEAD files for it. */
+static void test_worktree_create_refuses_a_branch_checked_out_elsewhere(void)
+{
+	char repo[PATH_MAX], wt[PATH_MAX], wt2[PATH_MAX], head[41];
+	char want[PATH_MAX + 64];
+
+	make_repo("twice", head);
+	snprintf(repo, sizeof(repo), "%s/twice", tmp);
+	snprintf(wt, sizeof(wt), "%s/twice-wts/9", tmp);
+	snprintf(wt2, sizeof(wt2), "%s/twice-wts/10", tmp);
+	CHECK(worktree_create(repo, "pai-task-9", wt, "pai/task-9",
+				      head, err, sizeof(err)) == 0);
+	CHECK(worktree_create(repo, "pai-task-10", wt2, "pai/task-9",
+				      head, err, sizeof(err)) == -EEXIST);
+	snprintf(want, sizeof(want), "cannot create worktree '%s': "
+		 "reference is already checked out", wt2);
+	CHECK_STR(err, want);
+	CHECK(!exists("%s", wt2));
+	CHECK(!exists("%s/.git/worktrees/pai-task-10", repo));
+	/* the first is untouched, and git sees it as before */
+	CHECK(sh("git -C %s worktree list | grep -q 'twice-wts/9 .*"
+		 "\\[pai/task-9\\]'", repo) == 0);
+	CHECK(sh("git -C %s status --porcelain | grep -q .", wt) != 0);
+}
+
 static void test_worktree_create_honours_gitattributes(void)
 {
 	char repo[PATH_MAX], wt[PATH_MAX], head[41];
@@ -549,6 +575,7 @@ int main(void)
 	RUN(test_worktree_create_refuses_an_existing_directory);
 	RUN(test_worktree_create_failing_checkout_leaves_nothing);
 	RUN(test_worktree_create_prunes_a_removed_worktree);
+	RUN(test_worktree_create_refuses_a_branch_checked_out_elsewhere);
 	RUN(test_worktree_create_honours_gitattributes);
 	RUN(test_worktree_create_writes_a_clean_index);
 	RUN(test_discard_and_clear_locks_after_a_kill);
