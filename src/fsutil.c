@@ -212,6 +212,8 @@ static void du_merge_shared(struct du_state *d)
 {
 	size_t i, k = 0;
 
+	if (!d->nshared)
+		return;		/* d->shared may be NULL: qsort must not see it */
 	qsort(d->shared, d->nshared, sizeof(*d->shared), du_range_cmp);
 	for (i = 0; i < d->nshared; i++) {
 		struct du_range *last = k ? &d->shared[k - 1] : NULL;
