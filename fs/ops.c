@@ -296,6 +296,15 @@ static struct handle *handle_of(struct fuse_file_info *fi)
 	return (struct handle *)(uintptr_t)fi->fh;
 }
 
+/* A log that did not exist at open may exist now. Under h->lock. */
+static void real_open(struct handle *h)
+{
+	char rp[PATH_MAX];
+
+	if (h->fd < 0 && fs_real_path(fs_pai(), &h->n, rp, sizeof(rp)) == 0)
+		h->fd = open(rp, O_RDONLY | O_CLOEXEC);
+}
+
 static int pai_read(const char *path, char *out, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -312,13 +321,7 @@ static int pai_read(const char *path, char *out, size_t size, off_t off,
 		goto out;
 	}
 	if (fs_is_real(h->n.e)) {
-		/* A log that did not exist at open may exist now. */
-		if (h->fd < 0) {
-			char rp[PATH_MAX];
-
-			if (fs_real_path(fs_pai(), &h->n, rp, sizeof(rp)) == 0)
-				h->fd = open(rp, O_RDONLY | O_CLOEXEC);
-		}
+		real_open(h);
 		if (h->fd >= 0) {
 			ssize_t n = pread(h->fd, out, size, off);
 
@@ -358,6 +361,54 @@ static int pai_read(const char *path, char *out, size_t size, off_t off,
 out:
 	pthread_mutex_unlock(&h->lock);
 	return r;
+}
+
+/*
+ * Reads as buffers: a real file (a log, events) is answered with its
+ * descriptor and offset, and libfuse splices the bytes from the page
+ * cache to the kernel without copying them through the daemon. What is
+ * in a log was redacted when it was written (runner/local.c), so its
+ * bytes go out as they are. Every other file is read into memory by
+ * pai_read. The descriptor stays open until release, which the kernel
+ * sends only once no read of the handle is under way.
+ */
+static int pai_read_buf(const char *path, struct fuse_bufvec **bufp,
+			size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct fuse_bufvec *bv = malloc(sizeof(*bv));
+	int fd = -1, r;
+	void *mem;
+
+	if (!bv)
+		return -ENOMEM;
+	*bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT(size);
+	if (fs_is_real(h->n.e)) {
+		pthread_mutex_lock(&h->lock);
+		real_open(h);
+		fd = h->fd;
+		pthread_mutex_unlock(&h->lock);
+	}
+	if (fd >= 0) {
+		bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv->buf[0].fd = fd;
+		bv->buf[0].pos = off;
+		*bufp = bv;
+		return 0;
+	}
+	if (!(mem = malloc(size ? size : 1))) {
+		free(bv);
+		return -ENOMEM;
+	}
+	if ((r = pai_read(path, mem, size, off, fi)) < 0) {
+		free(mem);
+		free(bv);
+		return r;
+	}
+	bv->buf[0].mem = mem;
+	bv->buf[0].size = (size_t)r;
+	*bufp = bv;
+	return 0;
 }
 
 static int pai_write(const char *path, const char *data, size_t size,
@@ -565,6 +616,10 @@ static void *pai_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
+	/* libfuse 3.14 asks for neither by default: without them a log's
+	 * descriptor (pai_read_buf) is read into memory and copied out. */
+	conn->want |= conn->capable &
+		      (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
 	return fuse_get_context()->private_data;
 }
 
@@ -576,6 +631,7 @@ const struct fuse_operations fs_ops = {
 	.access = pai_access,
 	.open = pai_open,
 	.read = pai_read,
+	.read_buf = pai_read_buf,
 	.write = pai_write,
 	.flush = pai_flush,
 	.fsync = pai_fsync,
