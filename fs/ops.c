@@ -83,24 +83,65 @@ static int pai_readlink(const char *path, char *out, size_t size)
 	return r;
 }
 
+/*
+ * tasks/ is listed a kernel buffer at a time, each entry with its offset
+ * (., .., new, then a task N at N + TASKS_OFF), so that libfuse keeps no
+ * copy of a whole listing (100,000 tasks: tens of MiB) and a readdirplus
+ * renders the attributes of the tasks it sends, not of all of them.
+ */
+#define TASKS_OFF 3
+#define TASKS_PAGE 256
+
 /* A task's directory with its attributes (readdirplus), or without
- * when it went meanwhile. */
-static int add_task_plus(void *buf, fuse_fill_dir_t filler,
-			 const char *name, int64_t id)
+ * when it went meanwhile. 1 when the buffer is full. */
+static int add_task(void *buf, fuse_fill_dir_t filler, int64_t id, bool plus)
 {
 	struct pai_fs *fs = fs_self();
 	struct node n = { .e = &ns_task_dir, .task = id };
-	struct stat st;
+	struct stat st = { .st_mode = S_IFDIR };
+	off_t next = (off_t)id + TASKS_OFF;
 	struct task t;
+	char name[32];
+	int r = -1;
+
+	snprintf(name, sizeof(name), "%lld", (long long)id);
+	if (plus && store_task_get(fs->p->store, id, &t) == 0) {
+		r = fs_getattr_node(fs, &n, &t, &st);
+		task_release(&t);
+	}
+	if (r < 0)
+		return filler(buf, name, &st, next, 0);
+	return filler(buf, name, &st, next, FUSE_FILL_DIR_PLUS);
+}
+
+static int list_tasks(void *buf, fuse_fill_dir_t filler, off_t off,
+		      bool plus)
+{
+	static const char *const head[TASKS_OFF] = { ".", "..", "new" };
+	struct pai *p = fs_pai();
+	int64_t after, *ids;
+	size_t count, i;
 	int r;
 
-	if (store_task_get(fs->p->store, id, &t) < 0)
-		return ns_add_entry(buf, filler, name, S_IFDIR);
-	r = fs_getattr_node(fs, &n, &t, &st);
-	task_release(&t);
-	if (r < 0)
-		return ns_add_entry(buf, filler, name, S_IFDIR);
-	return filler(buf, name, &st, 0, FUSE_FILL_DIR_PLUS);
+	for (; off < TASKS_OFF; off++) {
+		struct stat st = { .st_mode = off < 2 ? S_IFDIR : S_IFREG };
+
+		if (filler(buf, head[off], &st, off + 1, 0))
+			return 0;
+	}
+	after = (int64_t)off - TASKS_OFF;
+	for (;;) {
+		if ((r = store_task_ids_after(p->store, after, TASKS_PAGE, &ids,
+					      &count)) < 0)
+			return r;
+		for (i = 0; i < count; i++)
+			if (add_task(buf, filler, ids[i], plus))
+				break;
+		after = count ? ids[count - 1] : after;
+		free(ids);
+		if (i < count || count < TASKS_PAGE)
+			return 0;
+	}
 }
 
 static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
@@ -118,6 +159,8 @@ static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		return -ENOTDIR;
 	if ((r = fs_guard(path, &n, "list")) < 0)
 		return r;
+	if (n.e->kind == K_TASKS)
+		return list_tasks(buf, filler, off, flags & FUSE_READDIR_PLUS);
 	ns_add_entry(buf, filler, ".", S_IFDIR);
 	ns_add_entry(buf, filler, "..", S_IFDIR);
 	switch (n.e->kind) {
@@ -147,23 +190,17 @@ static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		free(ids);
 		return 0;
 	}
-	case K_PLANS:
-	case K_TASKS: {
+	case K_PLANS: {
 		int64_t *ids = NULL;
 		size_t count = 0, i;
 
 		ns_add_entry(buf, filler, "new", S_IFREG);
-		r = n.e->kind == K_PLANS ?
-		    store_plan_ids(p->store, NULL, &ids, &count) :
-		    store_task_ids(p->store, &ids, &count);
-		if (r < 0)
+		if ((r = store_plan_ids(p->store, NULL, &ids, &count)) < 0)
 			return r;
 		for (i = 0; i < count; i++) {
 			snprintf(name, sizeof(name), "%lld",
 				 (long long)ids[i]);
-			if ((flags & FUSE_READDIR_PLUS) && n.e->kind == K_TASKS ?
-			    add_task_plus(buf, filler, name, ids[i]) :
-			    ns_add_entry(buf, filler, name, S_IFDIR))
+			if (ns_add_entry(buf, filler, name, S_IFDIR))
 				break;
 		}
 		free(ids);
