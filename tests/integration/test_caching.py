@@ -115,6 +115,44 @@ class TestInvalidation(CachingCase):
                            was)
 
 
+class TestListing(CachingCase):
+
+    def test_a_long_listing_pages_without_loss(self):
+        # tasks/ is listed a kernel buffer at a time (a page of ids from
+        # the store each): more tasks than a page and than a buffer, and
+        # each listed once, ls -l's attributes those of a stat.
+        self.assertEqual(self.m.ctl('ctl', 'pause\n'), 0)
+        want = 700
+        for i in range(want):
+            self.m.write_new('echo %d\n' % i)
+        names = os.listdir(self.m.path('tasks'))
+        self.assertEqual(len(names), len(set(names)))
+        self.assertEqual(sorted(names),
+                         sorted(['new'] + [str(i) for i in range(1, want + 1)]))
+        out = subprocess.run(['ls', '-l', '--time-style=+%s',
+                              self.m.path('tasks')],
+                             capture_output=True, text=True, check=True)
+        rows = [r.split() for r in out.stdout.splitlines()[1:]]
+        self.assertEqual(len(rows), want + 1)
+        for r in rows:
+            if r[-1] == 'new':
+                continue
+            st = os.stat(self.m.path('tasks/' + r[-1]))
+            self.assertTrue(r[0].startswith('d'), r)
+            self.assertEqual(int(r[-2]), int(st.st_mtime), r)
+        # a listing that goes on after a task was made sees the old ones
+        # once each, and whether it sees the new one is its affair
+        fd = os.open(self.m.path('tasks'), os.O_RDONLY | os.O_DIRECTORY)
+        self.addCleanup(os.close, fd)
+        with os.scandir(fd) as it:
+            first = next(it).name
+            self.m.write_new('echo late\n')
+            rest = [e.name for e in it]
+        seen = [first] + rest
+        self.assertEqual(len(seen), len(set(seen)))
+        self.assertTrue(set(names) <= set(seen))
+
+
 class TestLive(CachingCase):
 
     def test_tail_f_follows_a_running_log(self):
