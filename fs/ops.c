@@ -13,11 +13,22 @@
  * drops them at the next getattr (auto_inval_data), and the watch's
  * listener drops them when the task changes (fs_cache_changed).
  *
+ * Why no attribute is kept, not even for a while: the one attr_timeout
+ * would cover every node, and not every change can be told to the kernel
+ * when it happens. A task's conflicts move with the base branch (a commit
+ * in the repository), templates with the repository's files, a running
+ * task's timeline with the clock, a log under the SLURM backend with
+ * writes on another node; a stale size cuts reads short and stops tail -f.
+ *
  * Names are kept (entry_timeout): a name that went still costs a getattr
  * before any use (attr_timeout is 0), which says ENOENT, and a name that
  * comes is looked up (negative_timeout is 0). readdirplus answers the
  * tasks' directories' attributes with their listing, so ls -l and find
- * need no lookup of each.
+ * need no lookup of each; tasks/ is listed a kernel buffer at a time
+ * (list_tasks), never whole into libfuse's memory.
+ *
+ * Logs and events are read by splice from their descriptor (read_buf):
+ * no copy of their bytes passes through the daemon.
  */
 #define FUSE_USE_VERSION 312
 
@@ -49,17 +60,15 @@ static int pai_getattr(const char *path, struct stat *st,
 		       struct fuse_file_info *fi)
 {
 	struct pai_fs *fs = fs_self();
-	struct task t, *tp = NULL;
+	struct task t;
 	struct node n;
 	int r;
 
-	if ((r = ns_resolve(path, &n)) < 0)
-		return r;
-	if (fs_task_node(&n) && store_task_get(fs->p->store, n.task, &t) == 0)
-		tp = &t;
-	r = fs_getattr_node(fs, &n, tp, st);
-	if (tp)
-		task_release(tp);
+	/* One fetch of the task's record: the resolve's is the stat's. */
+	if ((r = ns_resolve_task(path, &n, &t)) == 0)
+		r = fs_getattr_node(fs, &n, t.id && fs_task_node(&n) ? &t :
+				    NULL, st);
+	task_release(&t);
 	return r;
 }
 
