@@ -662,10 +662,11 @@ static void *pai_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
-	/* libfuse 3.14 asks for neither by default: without them a log's
-	 * descriptor (pai_read_buf) is read into memory and copied out. */
-	conn->want |= conn->capable &
-		      (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+	/* libfuse 3.14 does not ask for it by default: without it a log's
+	 * descriptor (pai_read_buf) is read into memory and copied out.
+	 * Not SPLICE_MOVE: its pages belong to the log's page cache, which
+	 * a move would take them from (and direct_io reads copy anyway). */
+	conn->want |= conn->capable & FUSE_CAP_SPLICE_WRITE;
 	return fuse_get_context()->private_data;
 }
 
