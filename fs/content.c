@@ -31,8 +31,10 @@
 #include "wlog.h"
 #include "fsint.h"
 
-/* A generated file's text, or a link's target, from its row. */
-int fs_render(struct pai *p, const struct node *n, struct buf *out)
+/* A generated file's text, or a link's target, from its row; tp: its
+ * task's record when the caller has it, or NULL. */
+static int render_with(struct pai *p, const struct node *n,
+		       const struct task *tp, struct buf *out)
 {
 	struct task t;
 	int r;
@@ -41,11 +43,18 @@ int fs_render(struct pai *p, const struct node *n, struct buf *out)
 		return n->e->render(p, n, out);
 	if (!n->e->task_render)
 		return 0;	/* new: nothing to read */
+	if (tp)
+		return n->e->task_render(p, tp, out);
 	if ((r = store_task_get(p->store, n->task, &t)) < 0)
 		return r;
 	r = n->e->task_render(p, &t, out);
 	task_release(&t);
 	return r;
+}
+
+int fs_render(struct pai *p, const struct node *n, struct buf *out)
+{
+	return render_with(p, n, NULL, out);
 }
 
 /* The real file behind a log node. */
@@ -210,7 +219,7 @@ static int file_size(struct pai_fs *fs, const struct node *n,
 		pthread_mutex_unlock(&c->lock);
 	}
 	buf_init(&b, BUF_NOMAX);
-	r = fs_render(fs->p, n, &b);
+	r = render_with(fs->p, n, t, &b);
 	*size = (off_t)b.len;
 	buf_release(&b);
 	if (r < 0 && r != -EFBIG)
@@ -248,7 +257,7 @@ int fs_getattr_node(struct pai_fs *fs, const struct node *nd,
 		fill_times(st, ms ? ms : p->started);
 	} else if (fs_clocked(n.e)) {
 		buf_init(&b, BUF_NOMAX);
-		r = fs_render(p, &n, &b);
+		r = render_with(p, &n, tp, &b);
 		st->st_size = (off_t)b.len;
 		fill_times(st, fs_content_time(p, &n, &b));
 		buf_release(&b);

@@ -150,6 +150,9 @@ struct pai *fs_pai(void);
 /* The mount a FUSE request is for (fuse_get_context's private data). */
 struct pai_fs *fs_self(void);
 int ns_resolve(const char *path, struct node *n);
+/* The same, and a task's record into t once (its directory and files):
+ * t->id is 0 when none was fetched; task_release(t) in any case. */
+int ns_resolve_task(const char *path, struct node *n, struct task *t);
 bool ns_present(struct pai *p, const struct node *n);
 int ns_add_entry(void *buf, fuse_fill_dir_t filler, const char *name,
 		 mode_t mode);

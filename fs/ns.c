@@ -176,7 +176,23 @@ static int ns_template_resolve(struct pai *p, const char *s, size_t len,
 	return 0;
 }
 
+/* Whether task id is there; into t (fetched, or zeroed) when given. */
+static bool task_there(struct pai *p, int64_t id, struct task *t)
+{
+	if (!t)
+		return store_task_exists(p->store, id) == 1;
+	if (store_task_get(p->store, id, t) == 0)
+		return true;
+	memset(t, 0, sizeof(*t));
+	return false;
+}
+
 int ns_resolve(const char *path, struct node *n)
+{
+	return ns_resolve_task(path, n, NULL);
+}
+
+int ns_resolve_task(const char *path, struct node *n, struct task *t)
 {
 	struct pai *p = fs_pai();
 	const char *c[4];
@@ -185,6 +201,8 @@ int ns_resolve(const char *path, struct node *n)
 	const char *s = path;
 
 	memset(n, 0, sizeof(*n));
+	if (t)
+		memset(t, 0, sizeof(*t));
 	while (*s) {
 		while (*s == '/')
 			s++;
@@ -218,7 +236,7 @@ int ns_resolve(const char *path, struct node *n)
 			return depth == 2 ? 0 : -ENOTDIR;
 		}
 		n->task = parse_id(c[1], len[1]);
-		if (!n->task || store_task_exists(p->store, n->task) != 1)
+		if (!n->task || !task_there(p, n->task, t))
 			return -ENOENT;
 		n->e = &ns_task_dir;
 		if (depth == 2)

@@ -13,11 +13,22 @@
  * drops them at the next getattr (auto_inval_data), and the watch's
  * listener drops them when the task changes (fs_cache_changed).
  *
+ * Why no attribute is kept, not even for a while: the one attr_timeout
+ * would cover every node, and not every change can be told to the kernel
+ * when it happens. A task's conflicts move with the base branch (a commit
+ * in the repository), templates with the repository's files, a running
+ * task's timeline with the clock, a log under the SLURM backend with
+ * writes on another node; a stale size cuts reads short and stops tail -f.
+ *
  * Names are kept (entry_timeout): a name that went still costs a getattr
  * before any use (attr_timeout is 0), which says ENOENT, and a name that
  * comes is looked up (negative_timeout is 0). readdirplus answers the
  * tasks' directories' attributes with their listing, so ls -l and find
- * need no lookup of each.
+ * need no lookup of each; tasks/ is listed a kernel buffer at a time
+ * (list_tasks), never whole into libfuse's memory.
+ *
+ * Logs and events are read by splice from their descriptor (read_buf):
+ * no copy of their bytes passes through the daemon.
  */
 #define FUSE_USE_VERSION 312
 
@@ -49,17 +60,15 @@ static int pai_getattr(const char *path, struct stat *st,
 		       struct fuse_file_info *fi)
 {
 	struct pai_fs *fs = fs_self();
-	struct task t, *tp = NULL;
+	struct task t;
 	struct node n;
 	int r;
 
-	if ((r = ns_resolve(path, &n)) < 0)
-		return r;
-	if (fs_task_node(&n) && store_task_get(fs->p->store, n.task, &t) == 0)
-		tp = &t;
-	r = fs_getattr_node(fs, &n, tp, st);
-	if (tp)
-		task_release(tp);
+	/* One fetch of the task's record: the resolve's is the stat's. */
+	if ((r = ns_resolve_task(path, &n, &t)) == 0)
+		r = fs_getattr_node(fs, &n, t.id && fs_task_node(&n) ? &t :
+				    NULL, st);
+	task_release(&t);
 	return r;
 }
 
@@ -83,24 +92,65 @@ static int pai_readlink(const char *path, char *out, size_t size)
 	return r;
 }
 
+/*
+ * tasks/ is listed a kernel buffer at a time, each entry with its offset
+ * (., .., new, then a task N at N + TASKS_OFF), so that libfuse keeps no
+ * copy of a whole listing (100,000 tasks: tens of MiB) and a readdirplus
+ * renders the attributes of the tasks it sends, not of all of them.
+ */
+#define TASKS_OFF 3
+#define TASKS_PAGE 256
+
 /* A task's directory with its attributes (readdirplus), or without
- * when it went meanwhile. */
-static int add_task_plus(void *buf, fuse_fill_dir_t filler,
-			 const char *name, int64_t id)
+ * when it went meanwhile. 1 when the buffer is full. */
+static int add_task(void *buf, fuse_fill_dir_t filler, int64_t id, bool plus)
 {
 	struct pai_fs *fs = fs_self();
 	struct node n = { .e = &ns_task_dir, .task = id };
-	struct stat st;
+	struct stat st = { .st_mode = S_IFDIR };
+	off_t next = (off_t)id + TASKS_OFF;
 	struct task t;
+	char name[32];
+	int r = -1;
+
+	snprintf(name, sizeof(name), "%lld", (long long)id);
+	if (plus && store_task_get(fs->p->store, id, &t) == 0) {
+		r = fs_getattr_node(fs, &n, &t, &st);
+		task_release(&t);
+	}
+	if (r < 0)
+		return filler(buf, name, &st, next, 0);
+	return filler(buf, name, &st, next, FUSE_FILL_DIR_PLUS);
+}
+
+static int list_tasks(void *buf, fuse_fill_dir_t filler, off_t off,
+		      bool plus)
+{
+	static const char *const head[TASKS_OFF] = { ".", "..", "new" };
+	struct pai *p = fs_pai();
+	int64_t after, *ids;
+	size_t count, i;
 	int r;
 
-	if (store_task_get(fs->p->store, id, &t) < 0)
-		return ns_add_entry(buf, filler, name, S_IFDIR);
-	r = fs_getattr_node(fs, &n, &t, &st);
-	task_release(&t);
-	if (r < 0)
-		return ns_add_entry(buf, filler, name, S_IFDIR);
-	return filler(buf, name, &st, 0, FUSE_FILL_DIR_PLUS);
+	for (; off < TASKS_OFF; off++) {
+		struct stat st = { .st_mode = off < 2 ? S_IFDIR : S_IFREG };
+
+		if (filler(buf, head[off], &st, off + 1, 0))
+			return 0;
+	}
+	after = (int64_t)off - TASKS_OFF;
+	for (;;) {
+		if ((r = store_task_ids_after(p->store, after, TASKS_PAGE, &ids,
+					      &count)) < 0)
+			return r;
+		for (i = 0; i < count; i++)
+			if (add_task(buf, filler, ids[i], plus))
+				break;
+		after = count ? ids[count - 1] : after;
+		free(ids);
+		if (i < count || count < TASKS_PAGE)
+			return 0;
+	}
 }
 
 static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
@@ -118,6 +168,8 @@ static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		return -ENOTDIR;
 	if ((r = fs_guard(path, &n, "list")) < 0)
 		return r;
+	if (n.e->kind == K_TASKS)
+		return list_tasks(buf, filler, off, flags & FUSE_READDIR_PLUS);
 	ns_add_entry(buf, filler, ".", S_IFDIR);
 	ns_add_entry(buf, filler, "..", S_IFDIR);
 	switch (n.e->kind) {
@@ -147,23 +199,17 @@ static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		free(ids);
 		return 0;
 	}
-	case K_PLANS:
-	case K_TASKS: {
+	case K_PLANS: {
 		int64_t *ids = NULL;
 		size_t count = 0, i;
 
 		ns_add_entry(buf, filler, "new", S_IFREG);
-		r = n.e->kind == K_PLANS ?
-		    store_plan_ids(p->store, NULL, &ids, &count) :
-		    store_task_ids(p->store, &ids, &count);
-		if (r < 0)
+		if ((r = store_plan_ids(p->store, NULL, &ids, &count)) < 0)
 			return r;
 		for (i = 0; i < count; i++) {
 			snprintf(name, sizeof(name), "%lld",
 				 (long long)ids[i]);
-			if ((flags & FUSE_READDIR_PLUS) && n.e->kind == K_TASKS ?
-			    add_task_plus(buf, filler, name, ids[i]) :
-			    ns_add_entry(buf, filler, name, S_IFDIR))
+			if (ns_add_entry(buf, filler, name, S_IFDIR))
 				break;
 		}
 		free(ids);
@@ -296,6 +342,15 @@ static struct handle *handle_of(struct fuse_file_info *fi)
 	return (struct handle *)(uintptr_t)fi->fh;
 }
 
+/* A log that did not exist at open may exist now. Under h->lock. */
+static void real_open(struct handle *h)
+{
+	char rp[PATH_MAX];
+
+	if (h->fd < 0 && fs_real_path(fs_pai(), &h->n, rp, sizeof(rp)) == 0)
+		h->fd = open(rp, O_RDONLY | O_CLOEXEC);
+}
+
 static int pai_read(const char *path, char *out, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -312,13 +367,7 @@ static int pai_read(const char *path, char *out, size_t size, off_t off,
 		goto out;
 	}
 	if (fs_is_real(h->n.e)) {
-		/* A log that did not exist at open may exist now. */
-		if (h->fd < 0) {
-			char rp[PATH_MAX];
-
-			if (fs_real_path(fs_pai(), &h->n, rp, sizeof(rp)) == 0)
-				h->fd = open(rp, O_RDONLY | O_CLOEXEC);
-		}
+		real_open(h);
 		if (h->fd >= 0) {
 			ssize_t n = pread(h->fd, out, size, off);
 
@@ -358,6 +407,54 @@ static int pai_read(const char *path, char *out, size_t size, off_t off,
 out:
 	pthread_mutex_unlock(&h->lock);
 	return r;
+}
+
+/*
+ * Reads as buffers: a real file (a log, events) is answered with its
+ * descriptor and offset, and libfuse splices the bytes from the page
+ * cache to the kernel without copying them through the daemon. What is
+ * in a log was redacted when it was written (runner/local.c), so its
+ * bytes go out as they are. Every other file is read into memory by
+ * pai_read. The descriptor stays open until release, which the kernel
+ * sends only once no read of the handle is under way.
+ */
+static int pai_read_buf(const char *path, struct fuse_bufvec **bufp,
+			size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct fuse_bufvec *bv = malloc(sizeof(*bv));
+	int fd = -1, r;
+	void *mem;
+
+	if (!bv)
+		return -ENOMEM;
+	*bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT(size);
+	if (fs_is_real(h->n.e)) {
+		pthread_mutex_lock(&h->lock);
+		real_open(h);
+		fd = h->fd;
+		pthread_mutex_unlock(&h->lock);
+	}
+	if (fd >= 0) {
+		bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv->buf[0].fd = fd;
+		bv->buf[0].pos = off;
+		*bufp = bv;
+		return 0;
+	}
+	if (!(mem = malloc(size ? size : 1))) {
+		free(bv);
+		return -ENOMEM;
+	}
+	if ((r = pai_read(path, mem, size, off, fi)) < 0) {
+		free(mem);
+		free(bv);
+		return r;
+	}
+	bv->buf[0].mem = mem;
+	bv->buf[0].size = (size_t)r;
+	*bufp = bv;
+	return 0;
 }
 
 static int pai_write(const char *path, const char *data, size_t size,
@@ -565,6 +662,11 @@ static void *pai_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
+	/* libfuse 3.14 does not ask for it by default: without it a log's
+	 * descriptor (pai_read_buf) is read into memory and copied out.
+	 * Not SPLICE_MOVE: its pages belong to the log's page cache, which
+	 * a move would take them from (and direct_io reads copy anyway). */
+	conn->want |= conn->capable & FUSE_CAP_SPLICE_WRITE;
 	return fuse_get_context()->private_data;
 }
 
@@ -576,6 +678,7 @@ const struct fuse_operations fs_ops = {
 	.access = pai_access,
 	.open = pai_open,
 	.read = pai_read,
+	.read_buf = pai_read_buf,
 	.write = pai_write,
 	.flush = pai_flush,
 	.fsync = pai_fsync,

@@ -194,6 +194,9 @@ int store_task_exists(struct store *st, int64_t id);	/* 1, 0, or <0 */
 int store_branch_owner(struct store *st, const char *name, int64_t *id);
 /* All task ids, ascending; *ids is malloc'd (NULL when none). */
 int store_task_ids(struct store *st, int64_t **ids, size_t *n);
+/* At most max ids above after, in order: a listing a page at a time. */
+int store_task_ids_after(struct store *st, int64_t after, size_t max,
+			 int64_t **ids, size_t *n);
 int store_tasks_in_state(struct store *st, enum task_state s,
 			 int64_t **ids, size_t *n);
 /* The queued task to run next: highest priority, then oldest, its

@@ -298,18 +298,26 @@ int review_conflicts(struct pai *p, struct buf *out, bool json)
 }
 
 /* A done task whose branch is gone has no conflicts to show: say why. */
-static bool say_branch_missing(struct pai *p, int64_t id, struct buf *out)
+/* True when the task's conflicts are already said: its branch went, or
+ * it is none of the finished tasks with a commit (finished_load), so no
+ * pair of the matrix names it and it has nothing to say; the matrix (a
+ * repository opened, the base branch resolved) is spared to every stat
+ * of a queued or failed task's conflicts. */
+static bool said_without_matrix(struct pai *p, int64_t id, struct buf *out)
 {
 	struct task t;
-	bool gone;
+	bool said;
 
 	if (store_task_get(p->store, id, &t) < 0)
 		return false;
-	gone = t.state == TASK_DONE && review_branch_missing(p, &t);
-	if (gone)
+	said = t.state != TASK_DONE || !*t.commit ||
+	       !strcmp(t.commit, t.base);
+	if (!said && review_branch_missing(p, &t)) {
 		buf_printf(out, "! branch '%s' is missing\n", t.branch);
+		said = true;
+	}
 	task_release(&t);
-	return gone;
+	return said;
 }
 
 int review_task_conflicts(struct pai *p, int64_t id, struct buf *out)
@@ -319,7 +327,7 @@ int review_task_conflicts(struct pai *p, int64_t id, struct buf *out)
 	char branch[256], err[512];
 	size_t i;
 
-	if (say_branch_missing(p, id, out))
+	if (said_without_matrix(p, id, out))
 		return 0;
 	if (matrix(&m, p, branch, sizeof(branch), &f, err, sizeof(err)) < 0)
 		return buf_printf(out, "! %s\n", err), 0;

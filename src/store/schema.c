@@ -287,6 +287,8 @@ const char *const st_stmt_sql[S_COUNT] = {
 	[S_BRANCH_OWNER] = "SELECT id FROM tasks WHERE branch = ?1"
 			   " ORDER BY id LIMIT 1",
 	[S_IDS] = "SELECT id FROM tasks ORDER BY id",
+	[S_IDS_AFTER] = "SELECT id FROM tasks WHERE id > ?1 ORDER BY id"
+			" LIMIT ?2",
 	[S_IDS_IN_STATE] = "SELECT id FROM tasks WHERE state = ?1 ORDER BY id",
 	[S_NEXT_QUEUED] = "SELECT id FROM tasks WHERE state = 'queued'"
 			  " AND not_before <= ?1"
@@ -423,6 +425,7 @@ const char *const st_stmt_what[S_COUNT] = {
 	[S_EXISTS] = "cannot read task",
 	[S_BRANCH_OWNER] = "cannot look up a branch",
 	[S_IDS] = "cannot list tasks",
+	[S_IDS_AFTER] = "cannot list tasks",
 	[S_IDS_IN_STATE] = "cannot list tasks",
 	[S_NEXT_QUEUED] = "cannot find queued task",
 	[S_START] = "cannot start task",

@@ -51,6 +51,7 @@ enum stmt_id {
 	S_EXISTS,
 	S_BRANCH_OWNER,
 	S_IDS,
+	S_IDS_AFTER,
 	S_IDS_IN_STATE,
 	S_NEXT_QUEUED,
 	S_START,

@@ -264,6 +264,12 @@ int store_task_ids(struct store *st, int64_t **ids, size_t *n)
 	return st_read_ids(st, S_IDS, ids, n, "");
 }
 
+int store_task_ids_after(struct store *st, int64_t after, size_t max,
+			 int64_t **ids, size_t *n)
+{
+	return st_read_ids(st, S_IDS_AFTER, ids, n, "II", after, (int64_t)max);
+}
+
 int store_tasks_in_state(struct store *st, enum task_state state,
 			 int64_t **ids, size_t *n)
 {

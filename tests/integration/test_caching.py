@@ -115,6 +115,44 @@ class TestInvalidation(CachingCase):
                            was)
 
 
+class TestListing(CachingCase):
+
+    def test_a_long_listing_pages_without_loss(self):
+        # tasks/ is listed a kernel buffer at a time (a page of ids from
+        # the store each): more tasks than a page and than a buffer, and
+        # each listed once, ls -l's attributes those of a stat.
+        self.assertEqual(self.m.ctl('ctl', 'pause\n'), 0)
+        want = 700
+        for i in range(want):
+            self.m.write_new('echo %d\n' % i)
+        names = os.listdir(self.m.path('tasks'))
+        self.assertEqual(len(names), len(set(names)))
+        self.assertEqual(sorted(names),
+                         sorted(['new'] + [str(i) for i in range(1, want + 1)]))
+        out = subprocess.run(['ls', '-l', '--time-style=+%s',
+                              self.m.path('tasks')],
+                             capture_output=True, text=True, check=True)
+        rows = [r.split() for r in out.stdout.splitlines()[1:]]
+        self.assertEqual(len(rows), want + 1)
+        for r in rows:
+            if r[-1] == 'new':
+                continue
+            st = os.stat(self.m.path('tasks/' + r[-1]))
+            self.assertTrue(r[0].startswith('d'), r)
+            self.assertEqual(int(r[-2]), int(st.st_mtime), r)
+        # a listing that goes on after a task was made sees the old ones
+        # once each, and whether it sees the new one is its affair
+        fd = os.open(self.m.path('tasks'), os.O_RDONLY | os.O_DIRECTORY)
+        self.addCleanup(os.close, fd)
+        with os.scandir(fd) as it:
+            first = next(it).name
+            self.m.write_new('echo late\n')
+            rest = [e.name for e in it]
+        seen = [first] + rest
+        self.assertEqual(len(seen), len(set(seen)))
+        self.assertTrue(set(names) <= set(seen))
+
+
 class TestLive(CachingCase):
 
     def test_tail_f_follows_a_running_log(self):
@@ -143,6 +181,53 @@ class TestLive(CachingCase):
         with open(self.mark('two'), 'w'):
             pass
         self.assertDone(tid)
+
+    def test_log_reads_are_the_files_bytes(self):
+        # A log is answered by splice from its descriptor (read_buf):
+        # through one open handle, at any offset, before and after it
+        # grows, the mount gives the file's bytes, and stat its size at
+        # once (no attribute is kept).
+        tid = self.m.submit(
+            'seq 1 50000; while [ ! -e %s ]; do sleep 0.05; done;'
+            ' seq 50001 120000; while [ ! -e %s ]; do sleep 0.05; done\n'
+            % (self.mark('one'), self.mark('two')))
+        disk = os.path.join(self.m.repo, '.git', 'parallelai', 'logs',
+                            '%d.log' % tid)
+        mnt = self.m.path('tasks/%d/log' % tid)
+
+        def on_disk():
+            with open(disk, 'rb') as f:
+                return f.read()
+        wait_for(lambda: os.path.exists(disk) and b'\n50000\n' in on_disk(),
+                 msg='the first part in the log')
+        fd = os.open(mnt, os.O_RDONLY)
+        self.addCleanup(os.close, fd)
+        self.check_reads(fd, mnt, on_disk())
+        old = len(on_disk())
+        with open(self.mark('one'), 'w'):
+            pass
+        wait_for(lambda: b'\n120000\n' in on_disk(), msg='the log grew')
+        grown = on_disk()
+        self.assertGreater(len(grown), old)
+        self.check_reads(fd, mnt, grown)
+        self.assertEqual(os.pread(fd, 20000, old - 5000),
+                         grown[old - 5000:old + 15000])
+        with open(self.mark('two'), 'w'):
+            pass
+        self.assertDone(tid)
+        self.assertEqual(os.stat(self.m.path('tasks/%d/status' % tid)).st_size,
+                         len(self.m.read('tasks/%d/status' % tid).encode()))
+
+    def check_reads(self, fd, mnt, want):
+        self.assertEqual(os.stat(mnt).st_size, len(want))
+        self.assertEqual(os.fstat(fd).st_size, len(want))
+        with open(mnt, 'rb') as f:
+            self.assertEqual(f.read(), want)
+        for off in (0, 1, 4095, 4096, 12345, len(want) // 2,
+                    len(want) - 10, len(want), len(want) + 100):
+            for size in (1, 100, 8192, 200000):
+                self.assertEqual(os.pread(fd, size, off),
+                                 want[off:off + size], (off, size))
 
 
 if __name__ == '__main__':
