@@ -31,6 +31,7 @@
 #include "pai.h"
 #include "quote.h"
 #include "review.h"
+#include "overlay.h"
 #include "runner.h"
 #include "sandbox.h"
 #include "scheduler.h"
@@ -697,10 +698,15 @@ static int prepare_worktree(struct run *r, struct task *t, char *wt,
 	 * daemon's; and a worktree it never recorded is what a daemon
 	 * killed during git_worktree_add left: nobody worked in it. */
 	worktree_clear_locks(p->repo, name, t->branch, err, errlen);
-	if (!t->worktree)
+	if (!t->worktree) {
+		overlay_discard(p->state_dir, t->id);
 		worktree_discard(p->repo, name, wt, err, errlen);
+	} else if (overlay_is(p->state_dir, t->id) &&
+		   overlay_mount(p->state_dir, t->id, err, errlen) < 0) {
+		return -EIO;
+	}
 	/* A run stopped in its sandbox left HEAD detached. */
-	else if (access(wt, F_OK) == 0 &&
+	if (t->worktree && access(wt, F_OK) == 0 &&
 		 gitwork_reattach(wt, t->branch, err, errlen) < 0)
 		sched_log_line(logfd, "parallelai: %s", err);
 	if (!t->worktree &&
@@ -713,6 +719,11 @@ static int prepare_worktree(struct run *r, struct task *t, char *wt,
 		sched_settle(r->s, t->id);
 		return RUN_BLOCKED;
 	}
+	if (!t->worktree && p->cfg.checkout &&
+	    !strcmp(p->cfg.checkout, "overlay") &&
+	    overlay_create(p->repo, p->state_dir, t->id, name, wt, t->branch,
+			   t->base, err, errlen) < 0)
+		return -EIO;
 	if (worktree_create(p->repo, name, wt, t->branch, t->base, err,
 				    errlen) < 0)
 		return -EIO;
