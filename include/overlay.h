@@ -7,20 +7,22 @@
  * worktree path, and a worktree entry in the repository (the .git file
  * in the upper directory, the base's index copied, the entry locked so
  * that `git worktree prune` leaves it while it is not mounted). Making
- * one is a mount, whatever the repository's size.
+ * one is a mount, whatever the repository's size. All of it lives beside
+ * the worktrees (WORKTREES is -o worktrees=, see pai.h), on their disk,
+ * as a full checkout's files would:
  *
- *	STATE/overlay/base/OID/tree	the checkout of commit OID (lowerdir)
- *	STATE/overlay/base/OID/index	its index, with the files' stat data
- *	STATE/overlay/tasks/N/info	"OID\nWORKTREE\n": written first, so
+ *	WORKTREES/.overlay/base/OID/tree	the checkout of commit OID (lowerdir)
+ *	WORKTREES/.overlay/base/OID/index	its index, with the files' stat data
+ *	WORKTREES/.overlay/tasks/N/info	"OID\nWORKTREE\n": written first, so
  *					that a half-made one is found again
- *	STATE/overlay/tasks/N/upper	what the task changed (upperdir)
- *	STATE/overlay/tasks/N/work	overlayfs's workdir
+ *	WORKTREES/.overlay/tasks/N/upper	what the task changed (upperdir)
+ *	WORKTREES/.overlay/tasks/N/work	overlayfs's workdir
  *
- *	overlay_create(repo, state, 7, "pai-task-7", wt, "pai/task-7", base,
+ *	overlay_create(repo, worktrees, 7, "pai-task-7", wt, "pai/task-7", base,
  *		       err, sizeof(err));
  *	... worktree_create() finds it as the task's worktree and reuses it
- *	overlay_release(repo, state, 7, "pai-task-7", ...);  unmounted
- *	worktree_remove(...);  overlay_forget(state, 7);
+ *	overlay_release(repo, worktrees, 7, "pai-task-7", ...);  unmounted
+ *	worktree_remove(...);  overlay_forget(worktrees, 7);
  *
  * The daemon runs as root; where the kernel refuses, overlay_probe says
  * why and the mount is refused (checkout=overlay is never a silent
@@ -34,11 +36,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Whether an overlay with a renamed directory mounts in STATE/overlay. */
-int overlay_probe(const char *state_dir, char *err, size_t errlen);
+/* Whether an overlay with a renamed directory mounts in WORKTREES/.overlay. */
+int overlay_probe(const char *wtdir, char *err, size_t errlen);
 
-/* Whether task id's worktree is an overlay (STATE/overlay/tasks/N/info). */
-bool overlay_is(const char *state_dir, int64_t id);
+/* Whether task id's worktree is an overlay (WORKTREES/.overlay/tasks/N/info). */
+bool overlay_is(const char *wtdir, int64_t id);
 
 /*
  * Task id's worktree at path (which must not exist, or be an empty
@@ -46,38 +48,38 @@ bool overlay_is(const char *state_dir, int64_t id);
  * base's checkout made if no task has it yet, the entry written, the
  * overlay mounted. Nothing is left behind on failure.
  */
-int overlay_create(const char *repo, const char *state_dir, int64_t id,
+int overlay_create(const char *repo, const char *wtdir, int64_t id,
 		   const char *name, const char *path, const char *branch,
 		   const char *base_oid, char *err, size_t errlen);
 
 /* Mount task id's overlay again where it is not mounted (after an
  * unmount of parallelai); 0 when it is. */
-int overlay_mount(const char *state_dir, int64_t id, char *err,
+int overlay_mount(const char *wtdir, int64_t id, char *err,
 		  size_t errlen);
 
 /* Unmount task id's overlay and unlock its worktree entry, so that
  * worktree_remove may take both. */
-int overlay_release(const char *repo, const char *state_dir, int64_t id,
+int overlay_release(const char *repo, const char *wtdir, int64_t id,
 		    const char *name, char *err, size_t errlen);
 
 /* Task id's upper and work directories removed (after worktree_remove),
  * and its base's checkout with them when no other task uses it. */
-void overlay_forget(const char *state_dir, int64_t id);
+void overlay_forget(const char *wtdir, int64_t id);
 
 /* What a daemon killed while making task id's overlay left: unmounted,
  * removed. */
-void overlay_discard(const char *state_dir, int64_t id);
+void overlay_discard(const char *wtdir, int64_t id);
 
 /* At mount: overlays of ours that no task has unmounted, every task's
  * overlay mounted (one a dead daemon left mounted is kept: a job it
  * left may still run in it), base checkouts no task uses removed. The
  * number of tasks whose overlay could not be mounted. */
-int overlay_recover(const char *state_dir);
+int overlay_recover(const char *wtdir);
 
 /* At unmount: every overlay of ours unmounted. */
-void overlay_unmount_all(const char *state_dir);
+void overlay_unmount_all(const char *wtdir);
 
 /* How many of ours are mounted now (for tests and status). */
-int overlay_count_mounted(const char *state_dir);
+int overlay_count_mounted(const char *wtdir);
 
 #endif

@@ -609,7 +609,7 @@ static int choose_checkout(struct pai *p)
 
 	if (!p->cfg.checkout || strcmp(p->cfg.checkout, "overlay"))
 		return 0;
-	if (overlay_probe(p->state_dir, err, sizeof(err)) < 0)
+	if (overlay_probe(p->worktrees_dir, err, sizeof(err)) < 0)
 		return die("checkout=overlay: %s; mount with -o checkout=full",
 			   err);
 	return 0;
@@ -753,8 +753,8 @@ out:
 	sched_stop(p.sched);
 	/* no task's overlay outlives the mount (the next one mounts them
 	 * again) */
-	if (p.state_dir && p.store)
-		overlay_unmount_all(p.state_dir);
+	if (p.worktrees_dir && p.store)
+		overlay_unmount_all(p.worktrees_dir);
 	approvals_stop(p.approvals);
 	notify_stop(p.notify);
 	pai_fs_free(fs);

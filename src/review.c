@@ -711,8 +711,8 @@ static int prune_task(struct pai *p, struct task *t, bool branches,
 	else
 		pai_worktree_path(p, t->id, path, sizeof(path));
 	snprintf(name, sizeof(name), "pai-task-%lld", (long long)t->id);
-	overlay = overlay_is(p->state_dir, t->id);
-	if (overlay && (r = overlay_release(p->repo, p->state_dir, t->id,
+	overlay = overlay_is(p->worktrees_dir, t->id);
+	if (overlay && (r = overlay_release(p->repo, p->worktrees_dir, t->id,
 					    name, err, errlen)) < 0)
 		return r;
 	worktree_lock();
@@ -722,7 +722,7 @@ static int prune_task(struct pai *p, struct task *t, bool branches,
 	if (r < 0)
 		return r;
 	if (overlay)
-		overlay_forget(p->state_dir, t->id);
+		overlay_forget(p->worktrees_dir, t->id);
 	/* its sandbox's home and tmp go with the worktree */
 	pai_box_path(p, t->id, "", box, sizeof(box));
 	sandbox_remove_dir(box);

@@ -573,7 +573,7 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 	kv_str(&kv, "worktree", t->worktree);
 	/* full: a checkout of its own; overlay: a mount over the base's */
 	if (t->worktree)
-		kv_str(&kv, "checkout", overlay_is(p->state_dir, t->id) ?
+		kv_str(&kv, "checkout", overlay_is(p->worktrees_dir, t->id) ?
 		       "overlay" : "full");
 	/* Removed by hand: say so; a retry makes it anew. */
 	if (t->worktree && access(t->worktree, F_OK) < 0)

@@ -129,6 +129,6 @@ int ov_umount(const char *path);
 int ov_read_info(const char *dir, char oid[OV_OID_SIZE],
 		 char path[PATH_MAX]);
 /* Base checkouts that no task's info names, removed. */
-void ov_prune_bases(const char *state_dir);
+void ov_prune_bases(const char *wtdir);
 
 #endif

@@ -2,11 +2,11 @@
  * git/overlay: a task's worktree as an overlay of a shared checkout of its
  * base commit; see include/overlay.h. In git commands, roughly
  *
- *	$ git --work-tree=STATE/overlay/base/OID/tree checkout -f OID  (once)
+ *	$ git --work-tree=WORKTREES/.overlay/base/OID/tree checkout -f OID  (once)
  *	$ git branch pai/task-7 $base
  *	$ mount -t overlay ... WORKTREES/7	(ovmount.c)
  *	$ echo "gitdir: .git/worktrees/pai-task-7" > WORKTREES/7/.git
- *	$ cp STATE/overlay/base/OID/index .git/worktrees/pai-task-7/index
+ *	$ cp WORKTREES/.overlay/base/OID/index .git/worktrees/pai-task-7/index
  *	$ git worktree lock WORKTREES/7
  *
  * The copied index keeps the stat data of the base's files; overlayfs
@@ -32,17 +32,17 @@
 #include "worktree.h"
 #include "gitint.h"
 
-static void task_dir(char out[PATH_MAX], const char *state_dir, int64_t id)
+static void task_dir(char out[PATH_MAX], const char *wtdir, int64_t id)
 {
-	snprintf(out, PATH_MAX, "%s/overlay/tasks/%lld", state_dir,
+	snprintf(out, PATH_MAX, "%s/.overlay/tasks/%lld", wtdir,
 		 (long long)id);
 }
 
-bool overlay_is(const char *state_dir, int64_t id)
+bool overlay_is(const char *wtdir, int64_t id)
 {
 	char dir[PATH_MAX], info[PATH_MAX + 8];
 
-	task_dir(dir, state_dir, id);
+	task_dir(dir, wtdir, id);
 	snprintf(info, sizeof(info), "%s/info", dir);
 	return access(info, F_OK) == 0;
 }
@@ -127,16 +127,16 @@ static int checkout_base(git_repository *main, const git_commit *commit,
 	return error;
 }
 
-/* STATE/overlay/base/OID, made (under .new, then renamed) unless it is
+/* WORKTREES/.overlay/base/OID, made (under .new, then renamed) unless it is
  * there. */
 static int make_base(char base[PATH_MAX], git_repository *repo,
-		     const char *state_dir, const git_commit *commit,
+		     const char *wtdir, const git_commit *commit,
 		     char *err, size_t errlen)
 {
 	char tmp[PATH_MAX + 8], index[PATH_MAX + 8];
 	int error;
 
-	snprintf(base, PATH_MAX, "%s/overlay/base/%s", state_dir,
+	snprintf(base, PATH_MAX, "%s/.overlay/base/%s", wtdir,
 		 git_oid_tostr_s(git_commit_id(commit)));
 	snprintf(index, sizeof(index), "%s/index", base);
 	if (access(index, F_OK) == 0)
@@ -279,7 +279,7 @@ static int path_free(const char *path, char *err, size_t errlen)
 	return -EEXIST;
 }
 
-static int create_locked(const char *repo_path, const char *state_dir,
+static int create_locked(const char *repo_path, const char *wtdir,
 			 int64_t id, const char *name, const char *path,
 			 const char *branch, const char *base_oid, char *err,
 			 size_t errlen)
@@ -290,7 +290,7 @@ static int create_locked(const char *repo_path, const char *state_dir,
 	struct stat st;
 	int created = 0, error;
 
-	task_dir(dir, state_dir, id);
+	task_dir(dir, wtdir, id);
 	if ((error = gitmsg_open_repo(&repo, repo_path, err, errlen)) < 0)
 		return error;
 	snprintf(entry, sizeof(entry), "%sworktrees/%s",
@@ -305,7 +305,7 @@ static int create_locked(const char *repo_path, const char *state_dir,
 		goto out;
 	if ((error = task_branch(&tip, &created, repo, branch, base_oid, err,
 				 errlen)) < 0 ||
-	    (error = make_base(base, repo, state_dir, tip, err, errlen)) < 0)
+	    (error = make_base(base, repo, wtdir, tip, err, errlen)) < 0)
 		goto fail;
 	if ((error = assemble(dir, base, entry, path, branch, err,
 			      errlen)) == 0)
@@ -317,34 +317,34 @@ fail:
 	rm_rf(dir);
 	if (created)
 		delete_branch(repo, branch);
-	ov_prune_bases(state_dir);
+	ov_prune_bases(wtdir);
 out:
 	git_commit_free(tip);
 	git_repository_free(repo);
 	return error;
 }
 
-int overlay_create(const char *repo, const char *state_dir, int64_t id,
+int overlay_create(const char *repo, const char *wtdir, int64_t id,
 		   const char *name, const char *path, const char *branch,
 		   const char *base_oid, char *err, size_t errlen)
 {
 	int r;
 
 	worktree_lock();
-	r = create_locked(repo, state_dir, id, name, path, branch, base_oid,
+	r = create_locked(repo, wtdir, id, name, path, branch, base_oid,
 			  err, errlen);
 	worktree_unlock();
 	return r;
 }
 
-int overlay_mount(const char *state_dir, int64_t id, char *err,
+int overlay_mount(const char *wtdir, int64_t id, char *err,
 		  size_t errlen)
 {
 	char dir[PATH_MAX], oid[OV_OID_SIZE], path[PATH_MAX];
 	char upper[PATH_MAX + 8], work[PATH_MAX + 8], lower[PATH_MAX + 80];
 	int r;
 
-	task_dir(dir, state_dir, id);
+	task_dir(dir, wtdir, id);
 	if ((r = ov_read_info(dir, oid, path)) < 0) {
 		snprintf(err, errlen, "cannot read '%s/info': %s", dir,
 			 strerror(-r));
@@ -354,7 +354,7 @@ int overlay_mount(const char *state_dir, int64_t id, char *err,
 	if (ov_mounted(path, upper))
 		return 0;
 	snprintf(work, sizeof(work), "%s/work", dir);
-	snprintf(lower, sizeof(lower), "%s/overlay/base/%s/tree", state_dir,
+	snprintf(lower, sizeof(lower), "%s/.overlay/base/%s/tree", wtdir,
 		 oid);
 	if (access(lower, F_OK) < 0) {
 		r = -errno;
@@ -379,7 +379,7 @@ static void unmount_all_at(const char *path, const char *upper)
 		ov_umount(path);
 }
 
-int overlay_release(const char *repo_path, const char *state_dir,
+int overlay_release(const char *repo_path, const char *wtdir,
 		    int64_t id, const char *name, char *err, size_t errlen)
 {
 	git_repository *repo = NULL;
@@ -387,7 +387,7 @@ int overlay_release(const char *repo_path, const char *state_dir,
 	char upper[PATH_MAX + 8], lock[PATH_MAX];
 	int r;
 
-	task_dir(dir, state_dir, id);
+	task_dir(dir, wtdir, id);
 	if (ov_read_info(dir, oid, path) < 0)
 		return 0;
 	snprintf(upper, sizeof(upper), "%s/upper", dir);
@@ -417,20 +417,20 @@ static void remove_task(const char *dir)
 	rm_rf(dir);
 }
 
-void overlay_forget(const char *state_dir, int64_t id)
+void overlay_forget(const char *wtdir, int64_t id)
 {
 	char dir[PATH_MAX];
 
-	task_dir(dir, state_dir, id);
+	task_dir(dir, wtdir, id);
 	worktree_lock();
 	remove_task(dir);
-	ov_prune_bases(state_dir);
+	ov_prune_bases(wtdir);
 	worktree_unlock();
 }
 
-void overlay_discard(const char *state_dir, int64_t id)
+void overlay_discard(const char *wtdir, int64_t id)
 {
-	overlay_forget(state_dir, id);
+	overlay_forget(wtdir, id);
 }
 
 /* Whether the base named name is one a task's info names. */
@@ -453,14 +453,14 @@ static bool base_used(const char *tasks, const char *name)
 	return used;
 }
 
-void ov_prune_bases(const char *state_dir)
+void ov_prune_bases(const char *wtdir)
 {
 	char bases[PATH_MAX], tasks[PATH_MAX], dir[PATH_MAX + 256];
 	struct dirent *e;
 	DIR *d;
 
-	snprintf(bases, sizeof(bases), "%s/overlay/base", state_dir);
-	snprintf(tasks, sizeof(tasks), "%s/overlay/tasks", state_dir);
+	snprintf(bases, sizeof(bases), "%s/.overlay/base", wtdir);
+	snprintf(tasks, sizeof(tasks), "%s/.overlay/tasks", wtdir);
 	if (!(d = opendir(bases)))
 		return;
 	while ((e = readdir(d))) {

@@ -3,9 +3,9 @@
  * mounting, unmounting, what /proc/self/mountinfo says is mounted, the
  * probe at mount, and the sweep at mount and at unmount.
  *
- *	mount -t overlay overlay -o lowerdir=STATE/overlay/base/OID/tree,\
- *	    upperdir=STATE/overlay/tasks/7/upper,\
- *	    workdir=STATE/overlay/tasks/7/work,redirect_dir=on WORKTREES/7
+ *	mount -t overlay overlay -o lowerdir=WORKTREES/.overlay/base/OID/tree,\
+ *	    upperdir=WORKTREES/.overlay/tasks/7/upper,\
+ *	    workdir=WORKTREES/.overlay/tasks/7/work,redirect_dir=on WORKTREES/7
  */
 #include <dirent.h>
 #include <errno.h>
@@ -140,7 +140,7 @@ int ov_mount(const char *lower, const char *upper, const char *work,
 	return 0;
 }
 
-/* overlay_probe's directories under STATE/overlay/probe. */
+/* overlay_probe's directories under WORKTREES/.overlay/probe. */
 static int probe_in(const char *dir, char *err, size_t errlen)
 {
 	char l[PATH_MAX + 16], u[PATH_MAX + 16], w[PATH_MAX + 16];
@@ -171,12 +171,12 @@ static int probe_in(const char *dir, char *err, size_t errlen)
 	return r;
 }
 
-int overlay_probe(const char *state_dir, char *err, size_t errlen)
+int overlay_probe(const char *wtdir, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
 	int r;
 
-	snprintf(dir, sizeof(dir), "%s/overlay/probe", state_dir);
+	snprintf(dir, sizeof(dir), "%s/.overlay/probe", wtdir);
 	if (ov_mounted(dir, dir))
 		ov_umount(dir);
 	rm_rf(dir);
@@ -193,23 +193,23 @@ static void drop(const char *point, const char *upper, void *arg)
 	ov_umount(point);
 }
 
-void overlay_unmount_all(const char *state_dir)
+void overlay_unmount_all(const char *wtdir)
 {
 	char prefix[PATH_MAX];
 	int tries;
 
-	snprintf(prefix, sizeof(prefix), "%s/overlay/", state_dir);
+	snprintf(prefix, sizeof(prefix), "%s/.overlay/", wtdir);
 	/* stacked mounts come off one a pass */
 	for (tries = 0; tries < 8; tries++)
 		if (ov_each_mount(prefix, NULL, drop, NULL) <= 0)
 			break;
 }
 
-int overlay_count_mounted(const char *state_dir)
+int overlay_count_mounted(const char *wtdir)
 {
 	char prefix[PATH_MAX];
 
-	snprintf(prefix, sizeof(prefix), "%s/overlay/", state_dir);
+	snprintf(prefix, sizeof(prefix), "%s/.overlay/", wtdir);
 	return ov_each_mount(prefix, NULL, NULL, NULL);
 }
 
@@ -217,16 +217,16 @@ int overlay_count_mounted(const char *state_dir)
  * gone, or mounted somewhere else than its task's info says. */
 static void drop_stray(const char *point, const char *upper, void *arg)
 {
-	const char *state_dir = arg;
+	const char *wtdir = arg;
 	char info[PATH_MAX], oid[OV_OID_SIZE], path[PATH_MAX];
 	char want[PATH_MAX + 16];
 	long long id;
 	int used;
 
-	if (sscanf(upper + strlen(state_dir), "/overlay/tasks/%lld/upper%n",
-		   &id, &used) == 1 && !upper[strlen(state_dir) + used]) {
-		snprintf(info, sizeof(info), "%s/overlay/tasks/%lld",
-			 state_dir, id);
+	if (sscanf(upper + strlen(wtdir), "/.overlay/tasks/%lld/upper%n",
+		   &id, &used) == 1 && !upper[strlen(wtdir) + used]) {
+		snprintf(info, sizeof(info), "%s/.overlay/tasks/%lld",
+			 wtdir, id);
 		if (ov_read_info(info, oid, path) == 0 &&
 		    !strcmp(path, point)) {
 			snprintf(want, sizeof(want), "%s/upper", info);
@@ -237,16 +237,16 @@ static void drop_stray(const char *point, const char *upper, void *arg)
 	ov_umount(point);
 }
 
-int overlay_recover(const char *state_dir)
+int overlay_recover(const char *wtdir)
 {
 	char dir[PATH_MAX], prefix[PATH_MAX], err[PATH_MAX + 256];
 	struct dirent *e;
 	DIR *d;
 	int failed = 0;
 
-	snprintf(prefix, sizeof(prefix), "%s/overlay/", state_dir);
-	ov_each_mount(prefix, NULL, drop_stray, (void *)state_dir);
-	snprintf(dir, sizeof(dir), "%s/overlay/tasks", state_dir);
+	snprintf(prefix, sizeof(prefix), "%s/.overlay/", wtdir);
+	ov_each_mount(prefix, NULL, drop_stray, (void *)wtdir);
+	snprintf(dir, sizeof(dir), "%s/.overlay/tasks", wtdir);
 	if ((d = opendir(dir))) {
 		while ((e = readdir(d))) {
 			char *end;
@@ -254,7 +254,7 @@ int overlay_recover(const char *state_dir)
 
 			if (*end || end == e->d_name)
 				continue;
-			if (overlay_mount(state_dir, id, err, sizeof(err)) < 0) {
+			if (overlay_mount(wtdir, id, err, sizeof(err)) < 0) {
 				fprintf(stderr, "parallelai: task %lld: %s\n",
 					id, err);
 				failed++;
@@ -262,6 +262,6 @@ int overlay_recover(const char *state_dir)
 		}
 		closedir(d);
 	}
-	ov_prune_bases(state_dir);
+	ov_prune_bases(wtdir);
 	return failed;
 }

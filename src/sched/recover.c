@@ -68,7 +68,7 @@ static void discard_partial_worktrees(struct sched *s)
 			snprintf(entry, sizeof(entry), "%s/worktrees/%s",
 				 s->p->gitdir, name);
 			if (!t.worktree)
-				overlay_discard(s->p->state_dir, t.id);
+				overlay_discard(s->p->worktrees_dir, t.id);
 			if (!t.worktree && (access(wt, F_OK) == 0 ||
 					    access(entry, F_OK) == 0))
 				worktree_discard(s->p->repo, name, wt,

@@ -699,10 +699,10 @@ static int prepare_worktree(struct run *r, struct task *t, char *wt,
 	 * killed during git_worktree_add left: nobody worked in it. */
 	worktree_clear_locks(p->repo, name, t->branch, err, errlen);
 	if (!t->worktree) {
-		overlay_discard(p->state_dir, t->id);
+		overlay_discard(p->worktrees_dir, t->id);
 		worktree_discard(p->repo, name, wt, err, errlen);
-	} else if (overlay_is(p->state_dir, t->id) &&
-		   overlay_mount(p->state_dir, t->id, err, errlen) < 0) {
+	} else if (overlay_is(p->worktrees_dir, t->id) &&
+		   overlay_mount(p->worktrees_dir, t->id, err, errlen) < 0) {
 		return -EIO;
 	}
 	/* A run stopped in its sandbox left HEAD detached. */
@@ -721,7 +721,7 @@ static int prepare_worktree(struct run *r, struct task *t, char *wt,
 	}
 	if (!t->worktree && p->cfg.checkout &&
 	    !strcmp(p->cfg.checkout, "overlay") &&
-	    overlay_create(p->repo, p->state_dir, t->id, name, wt, t->branch,
+	    overlay_create(p->repo, p->worktrees_dir, t->id, name, wt, t->branch,
 			   t->base, err, errlen) < 0)
 		return -EIO;
 	if (worktree_create(p->repo, name, wt, t->branch, t->base, err,

@@ -214,7 +214,7 @@ int sched_start(struct sched **out, struct pai *p)
 	    sched_budget_init(s) < 0)
 		goto fail;
 	/* the tasks' overlays first: a run finished now commits in its own */
-	overlay_recover(p->state_dir);
+	overlay_recover(p->worktrees_dir);
 	sched_recover(s);
 	if (pthread_create(&s->thread, NULL, sched_main, s) != 0)
 		goto fail;

@@ -126,6 +126,14 @@ def overlay_mounts(*roots):
     return out
 
 
+def remove_worktree(path):
+    """A task's worktree removed by hand: rm -rf, after umount when it is
+    an overlay (checkout=overlay), as a user would have to."""
+    while os.path.ismount(path):
+        run(['umount', path], check=True, timeout=30)
+    shutil.rmtree(path)
+
+
 def unmount_overlays(*roots):
     """What a test left mounted (a killed daemon's overlays) goes before
     its directories are removed: rm -rf would go through them."""
@@ -509,7 +517,7 @@ class PaiTestCase(unittest.TestCase):
         self.m.check_stderr()
         # a clean unmount leaves no task's overlay mounted
         if self.m.proc is not None and self.m.proc.returncode == 0:
-            left = overlay_mounts(self.tmp, self.m.repo)
+            left = overlay_mounts(self.tmp, self.m.repo, XDG_DATA_HOME)
             if left:
                 raise HarnessError('overlays left mounted after a clean '
                                    'unmount: %s' % left)

@@ -40,8 +40,10 @@ def seed(repo):
     git(repo, 'commit', '-q', '-m', 'seed')
 
 
-def state_dir(m):
-    return os.path.join(m.repo, '.git', 'parallelai')
+def overlay_root(m):
+    """WORKTREES/.overlay: the base checkouts and the tasks' upper
+    directories, beside the worktrees."""
+    return os.path.join(m.kv('status')['worktree_dir'], '.overlay')
 
 
 class OverlayCase(PaiTestCase):
@@ -57,7 +59,7 @@ class OverlayCase(PaiTestCase):
         return self.m.status(tid)['worktree']
 
     def mounted_at(self, path):
-        return [p for p, _u in overlay_mounts(self.tmp, self.m.repo) if p == path]
+        return [p for p, _u in overlay_mounts(self.tmp, self.m.repo, paitest.XDG_DATA_HOME) if p == path]
 
 
 class TestOverlay(OverlayCase):
@@ -124,22 +126,22 @@ class TestOverlay(OverlayCase):
         for tid in ids:
             self.m.wait_state(tid, 'running')
             self.worktree(tid)
-        bases = os.listdir(os.path.join(state_dir(self.m), 'overlay', 'base'))
+        bases = os.listdir(os.path.join(overlay_root(self.m), 'base'))
         self.assertEqual(bases, [self.m.status(ids[0])['base']])
         self.assertEqual(self.m.status(ids[1])['base'], bases[0])
-        self.assertEqual(len(overlay_mounts(self.tmp, self.m.repo)), 2)
+        self.assertEqual(len(overlay_mounts(self.tmp, self.m.repo, paitest.XDG_DATA_HOME)), 2)
         open(gate, 'w').close()
         for tid in ids:
             self.assertDone(tid)
         # prune takes each overlay, and the base with the last one
         self.assertEqual(self.m.ctl('ctl', 'prune %d' % ids[0]), 0)
-        wait_for(lambda: len(overlay_mounts(self.tmp, self.m.repo)) == 1,
+        wait_for(lambda: len(overlay_mounts(self.tmp, self.m.repo, paitest.XDG_DATA_HOME)) == 1,
                  msg='first overlay to go')
-        self.assertEqual(len(os.listdir(os.path.join(state_dir(self.m), 'overlay', 'base'))), 1)
+        self.assertEqual(len(os.listdir(os.path.join(overlay_root(self.m), 'base'))), 1)
         self.assertEqual(self.m.ctl('ctl', 'prune %d' % ids[1]), 0)
-        wait_for(lambda: not overlay_mounts(self.tmp, self.m.repo), msg='overlays to go')
-        self.assertEqual(os.listdir(os.path.join(state_dir(self.m), 'overlay', 'base')), [])
-        self.assertEqual(os.listdir(os.path.join(state_dir(self.m), 'overlay', 'tasks')), [])
+        wait_for(lambda: not overlay_mounts(self.tmp, self.m.repo, paitest.XDG_DATA_HOME), msg='overlays to go')
+        self.assertEqual(os.listdir(os.path.join(overlay_root(self.m), 'base')), [])
+        self.assertEqual(os.listdir(os.path.join(overlay_root(self.m), 'tasks')), [])
         self.assertNotIn('pai-task', git(self.m.repo, 'worktree', 'list'))
         for tid in ids:
             self.assertNotIn('checkout', self.m.status(tid))
@@ -170,19 +172,20 @@ class TestOverlay(OverlayCase):
                             'while [ ! -e %s ]; do sleep 0.05; done\n'
                             'echo after > after.txt\n' % gate)
         wt = self.worktree(tid)
+        root = overlay_root(self.m)
         wait_for(lambda: os.path.exists(os.path.join(wt, 'before.txt')),
                  msg='the task to start writing')
         self.m.kill9()
         # the kernel keeps the dead daemon's overlay: its engine may live on
         self.assertTrue(self.mounted_at(wt))
         # and an overlay of ours that no task has is taken away at mount
-        stray = os.path.join(state_dir(self.m), 'overlay', 'tasks', '999')
+        stray = os.path.join(root, 'tasks', '999')
         os.makedirs(os.path.join(stray, 'upper'))
         os.makedirs(os.path.join(stray, 'work'))
         point = os.path.join(self.tmp, 'stray')
         os.makedirs(point)
-        base, = os.listdir(os.path.join(state_dir(self.m), 'overlay', 'base'))
-        lower = os.path.join(state_dir(self.m), 'overlay', 'base', base, 'tree')
+        base, = os.listdir(os.path.join(root, 'base'))
+        lower = os.path.join(root, 'base', base, 'tree')
         subprocess.run(['mount', '-t', 'overlay', 'overlay', '-o',
                         'lowerdir=%s,upperdir=%s/upper,workdir=%s/work'
                         % (lower, stray, stray), point], check=True)
