@@ -126,11 +126,24 @@ def overlay_mounts(*roots):
     return out
 
 
-def remove_worktree(path):
-    """A task's worktree removed by hand: rm -rf, after umount when it is
-    an overlay (checkout=overlay), as a user would have to."""
+def unmount_worktree(path, repo=None):
+    """What a user must do first to remove an overlay worktree
+    (checkout=overlay) by hand: umount it (lazily when an engine still
+    runs in it) and, given repo, git worktree unlock it. Nothing for a
+    full checkout."""
+    was = False
     while os.path.ismount(path):
-        run(['umount', path], check=True, timeout=30)
+        was = True
+        if run(['umount', path], timeout=30).returncode != 0:
+            run(['umount', '-l', path], check=True, timeout=30)
+    if was and repo:
+        git(repo, 'worktree', 'unlock', path)
+
+
+def remove_worktree(path, repo=None):
+    """A task's worktree removed by hand: rm -rf (unmount_worktree
+    first)."""
+    unmount_worktree(path, repo)
     shutil.rmtree(path)
 
 

@@ -57,14 +57,20 @@ class BranchGoneTestCase(PaiTestCase):
         return os.path.exists(os.path.join(self.m.repo, rel))
 
     def remove_with_git(self, tid):
-        """git worktree remove --force, then git branch -D."""
-        git(self.m.repo, 'worktree', 'remove', '--force', self.worktree_of(tid))
+        """git worktree remove --force, then git branch -D (an overlay:
+        unmounted and unlocked, its mount point removed, prune)."""
+        wt = self.worktree_of(tid)
+        if os.path.ismount(wt):
+            paitest.remove_worktree(wt, self.m.repo)
+            git(self.m.repo, 'worktree', 'prune')
+        else:
+            git(self.m.repo, 'worktree', 'remove', '--force', wt)
         git(self.m.repo, 'branch', '-D', 'pai/task-%d' % tid)
         self.assertFalse(self.branch_exists('pai/task-%d' % tid))
 
     def remove_by_hand(self, tid):
         """rm -rf of the worktree, git worktree prune, git branch -D."""
-        paitest.remove_worktree(self.worktree_of(tid))
+        paitest.remove_worktree(self.worktree_of(tid), self.m.repo)
         git(self.m.repo, 'worktree', 'prune')
         git(self.m.repo, 'branch', '-D', 'pai/task-%d' % tid)
         self.assertFalse(self.branch_exists('pai/task-%d' % tid))
