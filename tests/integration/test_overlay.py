@@ -20,7 +20,7 @@ echo new > added.txt
 rm notes.txt
 mv src/hello.c src/renamed.c
 mkdir -p tree/a/b && echo 1 > tree/a/b/one && echo 2 > tree/a/two
-mv dir dir-moved
+git mv dir dir-moved
 rm -rf gone && mkdir gone && echo only > gone/only
 chmod +x run.sh
 ln -s README.md link
@@ -153,6 +153,8 @@ class TestOverlay(OverlayCase):
         wt = self.worktree(tid)
         self.m.unmount()
         self.assertEqual(overlay_mounts(self.tmp, self.m.repo, paitest.XDG_DATA_HOME), [])
+        # unmounted, its entry is locked: git worktree prune leaves it
+        git(self.m.repo, 'worktree', 'prune')
         self.m.start()
         self.assertTrue(self.mounted_at(wt))
         with open(os.path.join(wt, 'kept.txt')) as f:
