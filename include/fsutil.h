@@ -62,8 +62,8 @@ int write_file_replace(const char *path, const void *data, size_t len,
 
 /*
  * Disk used by the tree at path, in bytes, like du -s -B1: allocated
- * blocks, each hard-linked file counted once, symlinks not followed.
- * Unreadable directories count what can be seen. -ENOENT when path
+ * blocks, each hard-linked file counted once, symlinks not followed,
+ * mount points under path not entered (du -x). Unreadable directories count what can be seen. -ENOENT when path
  * does not exist.
  */
 int disk_usage(const char *path, uint64_t *bytes);
