@@ -79,6 +79,21 @@ int overlay_recover(const char *wtdir);
 /* At unmount: every overlay of ours unmounted. */
 void overlay_unmount_all(const char *wtdir);
 
+/* A commit id in hex, its NUL included. */
+#define OVERLAY_OID_SIZE 65
+
+/*
+ * What task id changed in its overlay, from its upper directory alone, as
+ * a NULL-terminated list of repository paths (a directory stands for
+ * everything under it) to give the commit as its pathspec; base_oid gets
+ * the commit the overlay lies on. -E2BIG when a pathspec would not do
+ * (thousands of paths, or a name with a glob character): commit
+ * everything. Free the list with overlay_changed_free.
+ */
+int overlay_changed(char ***paths, char base_oid[OVERLAY_OID_SIZE],
+		    const char *worktrees, int64_t id);
+void overlay_changed_free(char **paths);
+
 /* How many of ours are mounted now (for tests and status). */
 int overlay_count_mounted(const char *wtdir);
 

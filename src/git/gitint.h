@@ -115,8 +115,9 @@ int mg_checkout_ready(struct merge_result *r, git_repository *wt,
 		      const char *into, char *err, size_t errlen);
 
 /* ovmount.c and overlay.c (include/overlay.h) */
+#include "overlay.h"
 #include <stdbool.h>
-#define OV_OID_SIZE 65
+#define OV_OID_SIZE OVERLAY_OID_SIZE
 /* Each overlay mounted with its upperdir under prefix (and at path, when
  * set): fn(mount point, upperdir, arg); how many. */
 int ov_each_mount(const char *prefix, const char *path,

@@ -558,6 +558,29 @@ static void finish(struct run *r, enum task_state st, int code,
 }
 
 /*
+ * git add -A and commit in wt: in an overlay (checkout=overlay) only what
+ * its upper directory holds is looked at, not every file of the base.
+ */
+static int commit_work(struct pai *p, const struct task *t, const char *wt,
+		       const char *msg, const struct gitwork_author *author,
+		       const char *const *skip, char commit[OID_HEX_SIZE],
+		       char *err, size_t errlen)
+{
+	char base[OVERLAY_OID_SIZE], **paths = NULL;
+	int r;
+
+	if (!overlay_is(p->worktrees_dir, t->id) ||
+	    overlay_changed(&paths, base, p->worktrees_dir, t->id) < 0)
+		return gitwork_commit_all(wt, msg, author, skip, commit, err,
+					  errlen);
+	r = gitwork_commit_paths(wt, msg, author, skip, base,
+				 (const char *const *)paths, commit, err,
+				 errlen);
+	overlay_changed_free(paths);
+	return r;
+}
+
+/*
  * The end of a run. Whatever the engine wrote is kept on the branch, even
  * when it failed or was cancelled: nothing an agent did is lost. Then the
  * task is done, failed (or retried later) or cancelled.
@@ -579,9 +602,9 @@ void sched_conclude(struct run *r, const struct task *t, const char *wt,
 		sched_log_line(r->logfd, "parallelai: %s", err);
 	/* Changes outside its paths: outsidePaths = drop leaves them out. */
 	sched_outside_begin(r, t, wt, &out, &skip);
-	if (gitwork_commit_all(wt, msg, &author, skip ? skip :
-			       (const char *const *)p->cfg.copy, commit, err,
-			       sizeof(err)) < 0) {
+	if (commit_work(p, t, wt, msg, &author, skip ? skip :
+			(const char *const *)p->cfg.copy, commit, err,
+			sizeof(err)) < 0) {
 		/* rm -rf of the worktree under a running engine: say that,
 		 * not what libgit2 makes of the missing directory. */
 		if (access(wt, F_OK) < 0)
