@@ -24,6 +24,8 @@ git mv dir dir-moved
 rm -rf gone && mkdir gone && echo only > gone/only
 chmod +x run.sh
 ln -s README.md link
+rm -rf dir3
+git rm -q --cached cached.txt
 '''
 
 
@@ -31,9 +33,11 @@ def seed(repo):
     """Files for SCRIPT to work on, committed."""
     os.makedirs(os.path.join(repo, 'dir', 'sub'), exist_ok=True)
     os.makedirs(os.path.join(repo, 'gone'), exist_ok=True)
+    os.makedirs(os.path.join(repo, 'dir3', 'a'), exist_ok=True)
     for rel, text in (('dir/sub/x', 'x\n'), ('dir/y', 'y\n'),
                       ('gone/a', 'a\n'), ('gone/b', 'b\n'),
-                      ('run.sh', 'echo run\n'), ('notes.txt', 'notes\n')):
+                      ('run.sh', 'echo run\n'), ('notes.txt', 'notes\n'),
+                      ('dir3/a/b', 'b\n'), ('cached.txt', 'cached\n')):
         with open(os.path.join(repo, rel), 'w') as f:
             f.write(text)
     git(repo, 'add', '-A')
@@ -93,8 +97,17 @@ class TestOverlay(OverlayCase):
         files = over[1]
         for line in ('D\tdir/sub/x', 'A\tdir-moved/sub/x', 'A\tgone/only',
                      'D\tgone/a', 'A\tlink', 'D\tnotes.txt', 'M\trun.sh',
-                     'A\tsrc/renamed.c', 'A\ttree/a/b/one'):
+                     'A\tsrc/renamed.c', 'A\ttree/a/b/one', 'D\tdir3/a/b'):
             self.assertIn(line, files)
+        # git rm --cached in the worktree: add -A takes it back
+        self.assertNotIn('cached.txt', files)
+
+    def test_names_a_pathspec_would_not_take_literally(self):
+        # the whole worktree is looked at then
+        tid = self.m.submit('echo s > "with space.txt"; echo q > "q[1].txt"; rm notes.txt\n')
+        self.assertDone(tid)
+        self.assertEqual(self.m.read('tasks/%d/files' % tid),
+                         'D\tnotes.txt\nA\tq[1].txt\nA\twith space.txt\n')
 
     def test_git_inside_the_worktree(self):
         tid = self.m.submit(
