@@ -420,8 +420,12 @@ static void remove_task(const char *dir)
 void overlay_forget(const char *wtdir, int64_t id)
 {
 	char dir[PATH_MAX];
+	struct stat st;
 
 	task_dir(dir, wtdir, id);
+	/* the common case, a task that never had one: no scan of the bases */
+	if (lstat(dir, &st) < 0)
+		return;
 	worktree_lock();
 	remove_task(dir);
 	ov_prune_bases(wtdir);
