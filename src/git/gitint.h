@@ -114,6 +114,12 @@ int mg_checkout_ready(struct merge_result *r, git_repository *wt,
 		      const struct merge_paths *touched, const char *what,
 		      const char *into, char *err, size_t errlen);
 
+/* worktree.c */
+/* Whether checking out tree could change a file's content on the way
+ * (attributes, core.autocrlf, core.eol): else filters can be left off,
+ * sparing a realpath per file. Any doubt answers yes. */
+int mg_filters_needed(git_repository *repo, git_tree *tree);
+
 /* ovmount.c and overlay.c (include/overlay.h) */
 #include "overlay.h"
 #include <stdbool.h>

@@ -107,14 +107,19 @@ static int checkout_base(git_repository *main, const git_commit *commit,
 	git_checkout_options_init(&opts, GIT_CHECKOUT_OPTIONS_VERSION);
 	opts.checkout_strategy = GIT_CHECKOUT_FORCE;
 	if ((error = git_repository_open_bare(&repo,
-			git_repository_commondir(main))) < 0 ||
-	    (error = git_repository_set_workdir(repo, tree_dir, 0)) < 0 ||
-	    (error = git_index_open(&index, index_path)) < 0 ||
-	    (error = git_repository_set_index(repo, index)) < 0 ||
-	    (error = git_commit_lookup(&own, repo, git_commit_id(commit))) < 0 ||
-	    (error = git_commit_tree(&tree, own)) < 0 ||
-	    (error = git_checkout_tree(repo, (git_object *)tree, &opts)) < 0 ||
-	    (error = git_index_write(index)) < 0) {
+			git_repository_commondir(main))) == 0 &&
+	    (error = git_repository_set_workdir(repo, tree_dir, 0)) == 0 &&
+	    (error = git_index_open(&index, index_path)) == 0 &&
+	    (error = git_repository_set_index(repo, index)) == 0 &&
+	    (error = git_commit_lookup(&own, repo, git_commit_id(commit))) == 0 &&
+	    (error = git_commit_tree(&tree, own)) == 0) {
+		/* as worktree_create's: no filters where none can apply */
+		opts.disable_filters = !mg_filters_needed(repo, tree);
+		if ((error = git_checkout_tree(repo, (git_object *)tree,
+					       &opts)) == 0)
+			error = git_index_write(index);
+	}
+	if (error < 0) {
 		gitmsg_set(err, errlen, "cannot check out %s in '%s': %s",
 			   git_oid_tostr_s(git_commit_id(commit)), tree_dir,
 			   gitmsg_last());

@@ -210,7 +210,7 @@ static int config_has(git_config *cfg, const char *name)
  * component) for every file: most of the time a 20,000-file checkout
  * takes. Any doubt answers yes.
  */
-static int filters_needed(git_repository *repo, git_tree *tree)
+int mg_filters_needed(git_repository *repo, git_tree *tree)
 {
 	git_config *cfg = NULL;
 	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
@@ -341,7 +341,7 @@ static int add_worktree(git_repository *repo, const char *name,
 	opts.checkout_options.checkout_strategy = GIT_CHECKOUT_FORCE;
 	/* the branch's own tree: a re-run checks out its earlier commits */
 	if (git_reference_peel(&tree, ref, GIT_OBJECT_TREE) == 0 &&
-	    !filters_needed(repo, (git_tree *)tree))
+	    !mg_filters_needed(repo, (git_tree *)tree))
 		opts.checkout_options.disable_filters = 1;
 	error = git_worktree_add(&wt, repo, name, path, &opts);
 	if (error < 0) {
