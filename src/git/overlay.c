@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <git2.h>
@@ -132,6 +133,26 @@ static int checkout_base(git_repository *main, const git_commit *commit,
 	return error;
 }
 
+/*
+ * Wait into the next second (once per base). git, which compares whole
+ * seconds, takes a file written in the same second as the index for
+ * "racily clean" and reads it: a task's index copied within the second
+ * the base was written would have its first `git status` read every
+ * file. (The file system's clock lags the real one by a tick at most.)
+ */
+static void next_second(void)
+{
+	struct timespec now, nap = { 0, 0 };
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	nap.tv_nsec = 1000000000L - now.tv_nsec + 20000000L;
+	if (nap.tv_nsec >= 1000000000L) {
+		nap.tv_sec = 1;
+		nap.tv_nsec -= 1000000000L;
+	}
+	nanosleep(&nap, NULL);
+}
+
 /* WORKTREES/.overlay/base/OID, made (under .new, then renamed) unless it is
  * there. */
 static int make_base(char base[PATH_MAX], git_repository *repo,
@@ -149,8 +170,9 @@ static int make_base(char base[PATH_MAX], git_repository *repo,
 	snprintf(tmp, sizeof(tmp), "%s.new", base);
 	rm_rf(tmp);
 	rm_rf(base);
-	if ((error = checkout_base(repo, commit, tmp, err, errlen)) < 0 ||
-	    (rename(tmp, base) < 0 && (error = -errno))) {
+	if ((error = checkout_base(repo, commit, tmp, err, errlen)) == 0)
+		next_second();
+	if (error < 0 || (rename(tmp, base) < 0 && (error = -errno))) {
 		if (!*err)
 			snprintf(err, errlen, "cannot rename '%s': %s", tmp,
 				 strerror(-error));
