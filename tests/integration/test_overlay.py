@@ -3,8 +3,10 @@
 shared checkout of its base commit; real mounts, real git."""
 
 import os
+import shutil
 import subprocess
 import sys
+import unittest
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -131,6 +133,25 @@ class TestOverlay(OverlayCase):
         # `git worktree prune` leaves it, mounted or not
         git(self.m.repo, 'worktree', 'prune')
         self.assertIn(st['worktree'], git(self.m.repo, 'worktree', 'list'))
+
+    @unittest.skipUnless(shutil.which('strace'), 'strace is not installed')
+    def test_first_git_status_reads_no_file(self):
+        # the index copied from the base has the files' stat data: git
+        # status in a new worktree is clean without reading one (not even
+        # in the second the base was made)
+        tid = self.m.submit('true\n')
+        self.assertDone(tid)
+        wt = self.worktree(tid)
+        trace = os.path.join(self.tmp, 'trace')
+        r = subprocess.run(['strace', '-f', '-e', 'trace=openat', '-o', trace,
+                            'git', 'status', '--porcelain'], cwd=wt,
+                           capture_output=True, text=True)
+        self.assertEqual((r.returncode, r.stdout), (0, ''), r.stderr)
+        tracked = git(wt, 'ls-files').split()
+        with open(trace) as f:
+            opened = [line for line in f
+                      if any('"%s"' % t in line or '/%s"' % t in line for t in tracked)]
+        self.assertEqual(opened, [])
 
     def test_tasks_on_one_base_share_one_checkout(self):
         gate = os.path.join(self.tmp, 'go')
