@@ -116,8 +116,12 @@ static int checkout_base(git_repository *main, const git_commit *commit,
 	    (error = git_commit_tree(&tree, own)) == 0) {
 		/* as worktree_create's: no filters where none can apply */
 		opts.disable_filters = !mg_filters_needed(repo, tree);
+		/* read_tree keeps the stat data of the entries checked out
+		 * and adds the tree cache: a task's commit then rebuilds
+		 * only the directories it changed */
 		if ((error = git_checkout_tree(repo, (git_object *)tree,
-					       &opts)) == 0)
+					       &opts)) == 0 &&
+		    (error = git_index_read_tree(index, tree)) == 0)
 			error = git_index_write(index);
 	}
 	if (error < 0) {
