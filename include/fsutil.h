@@ -81,13 +81,14 @@ int write_file_replace(const char *path, const void *data, size_t len,
 
 /*
  * Disk used by the tree at path, in bytes, like du -s -B1: allocated
- * blocks, each hard-linked file counted once, symlinks not followed.
- * On file systems that share extents between files (btrfs, XFS,
- * bcachefs, OCFS2), the extents FIEMAP marks shared count once, however
- * many files of the tree use them (the union of their physical ranges):
- * reflinked copies are not counted twice. An extent shared with a file
- * outside the tree (the original of a copy) still counts once. Unreadable
- * directories count what can be seen. -ENOENT when path does not exist.
+ * blocks, each hard-linked file counted once, symlinks not followed,
+ * mount points under path not entered (du -x). On file systems that
+ * share extents between files (btrfs, XFS, bcachefs, OCFS2), the extents
+ * FIEMAP marks shared count once, however many files of the tree use
+ * them (the union of their physical ranges): reflinked copies are not
+ * counted twice. An extent shared with a file outside the tree (the
+ * original of a copy) still counts once. Unreadable directories count
+ * what can be seen. -ENOENT when path does not exist.
  */
 int disk_usage(const char *path, uint64_t *bytes);
 

@@ -52,6 +52,18 @@ int gitwork_commit_all(const char *worktree, const char *message,
 		       char *err, size_t errlen);
 
 /*
+ * The same, looking only at paths (a NULL-terminated pathspec: what an
+ * overlay's upper directory holds, see overlay_changed) and at the paths
+ * where the index differs from base_oid's tree, when the rest of the
+ * worktree is known to be base_oid's checkout. paths NULL: everything.
+ */
+int gitwork_commit_paths(const char *worktree, const char *message,
+			 const struct gitwork_author *author,
+			 const char *const *skip, const char *base_oid,
+			 const char *const *paths, char oid_out[OID_HEX_SIZE],
+			 char *err, size_t errlen);
+
+/*
  * The unified diff (git diff format) and the name-status list ("A\tpath\n",
  * "M\t...", "D\t...") of a task against base_oid: against the tree of
  * commit_oid when worktree is NULL, else against the files in worktree

@@ -342,7 +342,10 @@ int disk_usage(const char *path, uint64_t *bytes)
 		return -errno;
 	memset(&state, 0, sizeof(state));
 	du_walk = &state;
-	if (nftw(path, du_one, 16, FTW_PHYS) < 0)
+	/* FTW_MOUNT: an overlay worktree (checkout=overlay) is counted by
+	 * its upper directory and its shared base, beside it, not once more
+	 * through its mount */
+	if (nftw(path, du_one, 16, FTW_PHYS | FTW_MOUNT) < 0)
 		error = -errno;
 	du_walk = NULL;
 	*bytes = state.bytes + du_shared_total(&state);

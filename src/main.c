@@ -38,6 +38,7 @@
 #include "gitrev.h"
 #include "mergeq.h"
 #include "notify.h"
+#include "overlay.h"
 #include "pai.h"
 #include "planner.h"
 #include "review.h"
@@ -597,6 +598,23 @@ static int choose_backend(struct pai *p)
 /* Everything that can be refused, before anything is mounted: the
  * repository, the mountpoint, the configuration, the state directory,
  * /dev/fuse. 0, or 1 with the reason said. */
+/*
+ * checkout=overlay: tried here, in the state directory, so that a kernel
+ * (or a user) that cannot mount an overlay is told at mount, not by the
+ * first task. No silent fallback to full checkouts.
+ */
+static int choose_checkout(struct pai *p)
+{
+	char err[PATH_MAX + 256];
+
+	if (!p->cfg.checkout || strcmp(p->cfg.checkout, "overlay"))
+		return 0;
+	if (overlay_probe(p->worktrees_dir, err, sizeof(err)) < 0)
+		return die("checkout=overlay: %s; mount with -o checkout=full",
+			   err);
+	return 0;
+}
+
 static int check_all(struct pai *p, struct args *a)
 {
 	char err[PATH_MAX + 256];
@@ -630,7 +648,8 @@ static int check_all(struct pai *p, struct args *a)
 	}
 	if (prepare_state(p->state_dir) ||
 	    choose_worktrees(&p->worktrees_dir, &p->cfg, p->state_dir,
-			     p->gitdir) || choose_backend(p))
+			     p->gitdir) || choose_backend(p) ||
+	    choose_checkout(p))
 		return 1;
 	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
@@ -732,6 +751,10 @@ out:
 	mergeq_stop(p.mergeq);
 	planner_stop(p.planner);
 	sched_stop(p.sched);
+	/* no task's overlay outlives the mount (the next one mounts them
+	 * again) */
+	if (p.worktrees_dir && p.store)
+		overlay_unmount_all(p.worktrees_dir);
 	approvals_stop(p.approvals);
 	notify_stop(p.notify);
 	pai_fs_free(fs);

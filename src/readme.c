@@ -4,6 +4,7 @@
  * mount's default engine and sandbox are.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "buf.h"
 #include "engine.h"
@@ -174,6 +175,13 @@ static const char readme_text[] =
 "(pai-REPO-N, in the worktree, which must be on storage the nodes share);\n"
 "status and tasks/N/status show backend, slurm_job, slurm_state and node,\n"
 "and breaker_slurm while the controller cannot be reached.\n"
+"Checkouts: with -o checkout=overlay a task's worktree is a kernel overlay\n"
+"mount (root only; refused at mount where it cannot be mounted) over one\n"
+"read-only checkout per base commit, shared by the tasks on that base:\n"
+"made in one mount whatever the repository's size, still a git worktree\n"
+"(locked, so git worktree prune leaves it). Unmount unmounts them, the\n"
+"next mount mounts them again; remove one by hand with umount first.\n"
+"tasks/N/status says checkout: full or overlay.\n"
 "Notifications: [notify \"NAME\"] sections send the events they name\n"
 "(finished, failed, needs_input, landed, ... or *) to a command or an\n"
 "HTTP POST, retried and kept across remounts; needs_input in events says\n"
@@ -260,7 +268,11 @@ int view_readme(struct pai *p, struct buf *out)
 	else
 		r = buf_printf(out, "Its runs' sandbox: none (%s).\n",
 			       ch.reason);
-	if (r < 0)
+	if (r < 0 || (r = buf_printf(out, "Its tasks' worktrees: %s.\n",
+				     p->cfg.checkout && !strcmp(p->cfg.checkout,
+				     "overlay") ? "overlay mounts over a shared "
+				     "checkout of their base" :
+				     "full checkouts")) < 0)
 		return r;
 	return buf_puts(out, readme_text);
 }

@@ -18,6 +18,7 @@
 #include "gitrepo.h"
 #include "gitrev.h"
 #include "merge.h"
+#include "overlay.h"
 #include "pai.h"
 #include "quote.h"
 #include "review.h"
@@ -706,6 +707,7 @@ static int prune_task(struct pai *p, struct task *t, bool branches,
 		      char *err, size_t errlen)
 {
 	char name[64], path[PATH_MAX], box[PATH_MAX];
+	bool overlay;
 	cJSON *f;
 	int r;
 
@@ -717,12 +719,18 @@ static int prune_task(struct pai *p, struct task *t, bool branches,
 	else
 		pai_worktree_path(p, t->id, path, sizeof(path));
 	snprintf(name, sizeof(name), "pai-task-%lld", (long long)t->id);
+	overlay = overlay_is(p->worktrees_dir, t->id);
+	if (overlay && (r = overlay_release(p->repo, p->worktrees_dir, t->id,
+					    name, err, errlen)) < 0)
+		return r;
 	worktree_lock();
 	r = worktree_remove(p->repo, name, path,
 				  branches ? t->branch : NULL, err, errlen);
 	worktree_unlock();
 	if (r < 0)
 		return r;
+	if (overlay)
+		overlay_forget(p->worktrees_dir, t->id);
 	/* its sandbox's home and tmp go with the worktree */
 	pai_box_path(p, t->id, "", box, sizeof(box));
 	sandbox_remove_dir(box);

@@ -19,6 +19,7 @@
 #include "provider.h"
 #include "gitwork.h"
 #include "mergeq.h"
+#include "overlay.h"
 #include "pai.h"
 #include "quote.h"
 #include "review.h"
@@ -523,6 +524,7 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 	kv_str(&kv, "repository", p->repo);
 	kv_str(&kv, "state_dir", p->state_dir);
 	kv_str(&kv, "worktree_dir", p->worktrees_dir);
+	kv_str(&kv, "checkout", p->cfg.checkout ? p->cfg.checkout : "full");
 	kv_num(&kv, "worktree_bytes", (long long)review_worktree_bytes(p));
 	return kv_finish(&kv);
 }
@@ -590,6 +592,10 @@ int view_task_status(struct pai *p, const struct task *t, struct buf *out,
 		kv_str(&kv, "branch_missing", "yes");
 	kv_str(&kv, "commit", t->commit);
 	kv_str(&kv, "worktree", t->worktree);
+	/* full: a checkout of its own; overlay: a mount over the base's */
+	if (t->worktree)
+		kv_str(&kv, "checkout", overlay_is(p->worktrees_dir, t->id) ?
+		       "overlay" : "full");
 	/* Removed by hand: say so; a retry makes it anew. */
 	if (t->worktree && access(t->worktree, F_OK) < 0)
 		kv_str(&kv, "worktree_missing", "yes");

@@ -161,6 +161,7 @@ static const char *const networks[] = { "on", "loopback", "none", NULL };
 static const char *const path_locks[] = { "off", "on", "strict", NULL };
 static const char *const outside[] = { "fail", "keep", "drop", NULL };
 static const char *const backends[] = { "local", "slurm", NULL };
+static const char *const checkouts[] = { "full", "overlay", NULL };
 
 #define AT(f) offsetof(struct config, f)
 
@@ -203,6 +204,7 @@ static const struct key keys[] = {
 	{ "pathlocks", K_ENUM_BOOL, AT(path_locks), 0, 0, path_locks },
 	{ "outsidepaths", K_ENUM, AT(outside_paths), 0, 0, outside },
 	{ "backend", K_CHOICE, AT(backend), 0, 0, backends },
+	{ "checkout", K_CHOICE, AT(checkout), 0, 0, checkouts },
 	/* [slurm] KEY (and -o slurm.KEY=): "" clears one set before */
 	{ "slurm.partition", K_CLEARS, AT(slurm_partition), 0, 0, NULL },
 	{ "slurm.account", K_CLEARS, AT(slurm_account), 0, 0, NULL },
@@ -500,6 +502,7 @@ void config_release(struct config *c)
 	free(c->author_name);
 	free(c->author_email);
 	free(c->backend);
+	free(c->checkout);
 	free(c->slurm_partition);
 	free(c->slurm_account);
 	free(c->slurm_args);

@@ -8,6 +8,7 @@
 #ifndef PAI_GITINT_H
 #define PAI_GITINT_H
 
+#include <limits.h>
 #include <stddef.h>
 
 #include <git2.h>
@@ -112,5 +113,29 @@ int mg_checkout_ready(struct merge_result *r, git_repository *wt,
 		      git_tree *from, git_tree *to,
 		      const struct merge_paths *touched, const char *what,
 		      const char *into, char *err, size_t errlen);
+
+/* worktree.c */
+/* Whether checking out tree could change a file's content on the way
+ * (attributes, core.autocrlf, core.eol): else filters can be left off,
+ * sparing a realpath per file. Any doubt answers yes. */
+int mg_filters_needed(git_repository *repo, git_tree *tree);
+
+/* ovmount.c and overlay.c (include/overlay.h) */
+#include "overlay.h"
+#include <stdbool.h>
+#define OV_OID_SIZE OVERLAY_OID_SIZE
+/* Each overlay mounted with its upperdir under prefix (and at path, when
+ * set): fn(mount point, upperdir, arg); how many. */
+int ov_each_mount(const char *prefix, const char *path,
+		  void (*fn)(const char *, const char *, void *), void *arg);
+bool ov_mounted(const char *path, const char *upper);
+int ov_mount(const char *lower, const char *upper, const char *work,
+	     const char *path, char *err, size_t errlen);
+int ov_umount(const char *path);
+/* A task's info file (dir/info): its base commit and its worktree. */
+int ov_read_info(const char *dir, char oid[OV_OID_SIZE],
+		 char path[PATH_MAX]);
+/* Base checkouts that no task's info names, removed. */
+void ov_prune_bases(const char *wtdir);
 
 #endif

@@ -62,10 +62,71 @@ static int skip_listed(const char *path, const char *spec, void *payload)
 	return 0;
 }
 
+/* A path libgit2's pathspec takes literally (see git/ovchanged.c). */
+static int literal(const char *path)
+{
+	return !strpbrk(path, "*?[]\\!# \t\n\r:");
+}
+
+/*
+ * The pathspec of a commit limited to paths (an overlay's upper
+ * directory), with every path where the index no longer matches the base
+ * tree added: what git itself did to the index (git rm --cached) lies
+ * outside the upper directory, yet a full add -A would see it. The
+ * strings point into paths and into *diff (freed by the caller). 1 when
+ * the whole worktree must be looked at instead; spec->count 0 when
+ * nothing changed.
+ */
+static int limited_spec(git_strarray *spec, git_diff **diff,
+			git_repository *repo, git_index *index,
+			const char *base_oid, const char *const *paths)
+{
+	git_commit *base = NULL;
+	git_tree *tree = NULL;
+	char err[256];
+	size_t n = 0, i, k;
+	int r = 1;
+
+	for (; paths[n]; n++)
+		;
+	if (mg_lookup_commit(&base, repo, base_oid, err, sizeof(err)) < 0 ||
+	    git_commit_tree(&tree, base) < 0 ||
+	    git_diff_tree_to_index(diff, repo, tree, index, NULL) < 0)
+		goto out;
+	k = git_diff_num_deltas(*diff);
+	if (!(spec->strings = calloc(n + 2 * k + 1, sizeof(char *))))
+		goto out;
+	for (i = 0; i < n; i++)
+		spec->strings[spec->count++] = (char *)paths[i];
+	for (i = 0; i < k; i++) {
+		const git_diff_delta *d = git_diff_get_delta(*diff, i);
+
+		if (!literal(d->old_file.path) || !literal(d->new_file.path))
+			goto out;
+		spec->strings[spec->count++] = (char *)d->old_file.path;
+		spec->strings[spec->count++] = (char *)d->new_file.path;
+	}
+	r = 0;
+out:
+	git_tree_free(tree);
+	git_commit_free(base);
+	return r;
+}
+
 int gitwork_commit_all(const char *worktree, const char *message,
 		       const struct gitwork_author *author,
 		       const char *const *skip, char oid_out[OID_HEX_SIZE],
 		       char *err, size_t errlen)
+{
+	return gitwork_commit_paths(worktree, message, author, skip, NULL,
+				    NULL, oid_out, err, errlen);
+}
+
+int gitwork_commit_paths(const char *worktree, const char *message,
+			 const struct gitwork_author *author,
+			 const char *const *skip, const char *base_oid,
+			 const char *const *paths, char oid_out[OID_HEX_SIZE],
+			 char *err, size_t errlen)
 {
 	git_repository *repo = NULL;
 	git_index *index = NULL;
@@ -74,8 +135,9 @@ int gitwork_commit_all(const char *worktree, const char *message,
 	git_signature *sig = NULL;
 	git_buf msg = { 0 };
 	git_oid tree_id, commit_id;
+	git_diff *changed = NULL;
 	char *all = "*";
-	git_strarray spec = { &all, 1 };
+	git_strarray spec = { &all, 1 }, some = { NULL, 0 };
 	const char *name = DEFAULT_NAME, *email = DEFAULT_EMAIL;
 	const git_commit *parents[1];
 	int error;
@@ -86,6 +148,17 @@ int gitwork_commit_all(const char *worktree, const char *message,
 	if ((error = gitmsg_head_commit(&head, repo, worktree, err,
 					       errlen)) < 0)
 		goto out;
+	if ((error = git_repository_index(&index, repo)) < 0) {
+		gitmsg_set(err, errlen, "cannot add changes in '%s': %s",
+			   worktree, gitmsg_last());
+		error = gitmsg_errno(error);
+		goto out;
+	}
+	/* an overlay: only what its upper directory holds (and what the
+	 * index says changed) is looked at */
+	if (paths && base_oid &&
+	    limited_spec(&some, &changed, repo, index, base_oid, paths) == 0)
+		spec = some;
 
 	/*
 	 * git add -A: add_all picks up new, modified and deleted files
@@ -94,10 +167,9 @@ int gitwork_commit_all(const char *worktree, const char *message,
 	 * (An update_all after it found nothing more to do: the mutation
 	 * harness showed deletions recorded without it.)
 	 */
-	if ((error = git_repository_index(&index, repo)) < 0 ||
-	    (error = git_index_add_all(index, &spec, GIT_INDEX_ADD_DEFAULT,
-				       skip ? skip_listed : NULL,
-				       (void *)skip)) < 0 ||
+	if ((spec.count && (error = git_index_add_all(index, &spec,
+				GIT_INDEX_ADD_DEFAULT, skip ? skip_listed : NULL,
+				(void *)skip)) < 0) ||
 	    (error = git_index_write(index)) < 0 ||
 	    (error = git_index_write_tree(&tree_id, index)) < 0) {
 		gitmsg_set(err, errlen, "cannot add changes in '%s': %s", worktree,
@@ -129,6 +201,8 @@ int gitwork_commit_all(const char *worktree, const char *message,
 	}
 	git_oid_tostr(oid_out, OID_HEX_SIZE, &commit_id);
 out:
+	free(some.strings);
+	git_diff_free(changed);
 	git_buf_dispose(&msg);
 	git_signature_free(sig);
 	git_tree_free(tree);

@@ -250,7 +250,7 @@ static int config_has(git_config *cfg, const char *name)
  * component) for every file: most of the time a 20,000-file checkout
  * takes. Any doubt answers yes.
  */
-static int filters_needed(git_repository *repo, git_tree *tree)
+int mg_filters_needed(git_repository *repo, git_tree *tree)
 {
 	git_config *cfg = NULL;
 	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
@@ -481,7 +481,7 @@ static int check_out(git_repository *repo, const char *path,
 	opts.checkout_strategy = GIT_CHECKOUT_FORCE;
 	/* the branch's own tree: a re-run checks out its earlier commits */
 	if (git_reference_peel(&tree, ref, GIT_OBJECT_TREE) == 0 &&
-	    !filters_needed(repo, (git_tree *)tree))
+	    !mg_filters_needed(repo, (git_tree *)tree))
 		opts.disable_filters = 1;
 	if ((error = git_repository_open(&wt, path)) == 0)
 		error = git_checkout_head(wt, &opts);

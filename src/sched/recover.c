@@ -27,6 +27,7 @@
 #include "merge.h"
 #include "pai.h"
 #include "review.h"
+#include "overlay.h"
 #include "runner.h"
 #include "scheduler.h"
 #include "spec.h"
@@ -66,6 +67,8 @@ static void discard_partial_worktrees(struct sched *s)
 				 (long long)t.id);
 			snprintf(entry, sizeof(entry), "%s/worktrees/%s",
 				 s->p->gitdir, name);
+			if (!t.worktree)
+				overlay_discard(s->p->worktrees_dir, t.id);
 			if (!t.worktree && (access(wt, F_OK) == 0 ||
 					    access(entry, F_OK) == 0))
 				worktree_discard(s->p->repo, name, wt,

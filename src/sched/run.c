@@ -31,6 +31,7 @@
 #include "pai.h"
 #include "quote.h"
 #include "review.h"
+#include "overlay.h"
 #include "runner.h"
 #include "sandbox.h"
 #include "scheduler.h"
@@ -598,6 +599,29 @@ static void finish(struct run *r, enum task_state st, int code,
 }
 
 /*
+ * git add -A and commit in wt: in an overlay (checkout=overlay) only what
+ * its upper directory holds is looked at, not every file of the base.
+ */
+static int commit_work(struct pai *p, const struct task *t, const char *wt,
+		       const char *msg, const struct gitwork_author *author,
+		       const char *const *skip, char commit[OID_HEX_SIZE],
+		       char *err, size_t errlen)
+{
+	char base[OVERLAY_OID_SIZE], **paths = NULL;
+	int r;
+
+	if (!overlay_is(p->worktrees_dir, t->id) ||
+	    overlay_changed(&paths, base, p->worktrees_dir, t->id) < 0)
+		return gitwork_commit_all(wt, msg, author, skip, commit, err,
+					  errlen);
+	r = gitwork_commit_paths(wt, msg, author, skip, base,
+				 (const char *const *)paths, commit, err,
+				 errlen);
+	overlay_changed_free(paths);
+	return r;
+}
+
+/*
  * The end of a run. Whatever the engine wrote is kept on the branch, even
  * when it failed or was cancelled: nothing an agent did is lost. Then the
  * task is done, failed (or retried later) or cancelled.
@@ -619,9 +643,9 @@ void sched_conclude(struct run *r, const struct task *t, const char *wt,
 		sched_log_line(r->logfd, "parallelai: %s", err);
 	/* Changes outside its paths: outsidePaths = drop leaves them out. */
 	sched_outside_begin(r, t, wt, &out, &skip);
-	if (gitwork_commit_all(wt, msg, &author, skip ? skip :
-			       (const char *const *)p->cfg.copy, commit, err,
-			       sizeof(err)) < 0) {
+	if (commit_work(p, t, wt, msg, &author, skip ? skip :
+			(const char *const *)p->cfg.copy, commit, err,
+			sizeof(err)) < 0) {
 		/* rm -rf of the worktree under a running engine: say that,
 		 * not what libgit2 makes of the missing directory. */
 		if (access(wt, F_OK) < 0)
@@ -738,10 +762,15 @@ static int prepare_worktree(struct run *r, struct task *t, char *wt,
 	 * daemon's; and a worktree it never recorded is what a daemon
 	 * killed during git_worktree_add left: nobody worked in it. */
 	worktree_clear_locks(p->repo, name, t->branch, err, errlen);
-	if (!t->worktree)
+	if (!t->worktree) {
+		overlay_discard(p->worktrees_dir, t->id);
 		worktree_discard(p->repo, name, wt, err, errlen);
+	} else if (overlay_is(p->worktrees_dir, t->id) &&
+		   overlay_mount(p->worktrees_dir, t->id, err, errlen) < 0) {
+		return -EIO;
+	}
 	/* A run stopped in its sandbox left HEAD detached. */
-	else if (access(wt, F_OK) == 0 &&
+	if (t->worktree && access(wt, F_OK) == 0 &&
 		 gitwork_reattach(wt, t->branch, err, errlen) < 0)
 		sched_log_line(logfd, "parallelai: %s", err);
 	if (!t->worktree &&
@@ -754,6 +783,11 @@ static int prepare_worktree(struct run *r, struct task *t, char *wt,
 		sched_settle(r->s, t->id);
 		return RUN_BLOCKED;
 	}
+	if (!t->worktree && p->cfg.checkout &&
+	    !strcmp(p->cfg.checkout, "overlay") &&
+	    overlay_create(p->repo, p->worktrees_dir, t->id, name, wt, t->branch,
+			   t->base, err, errlen) < 0)
+		return -EIO;
 	if (worktree_create(p->repo, name, wt, t->branch, t->base, err,
 				    errlen) < 0)
 		return -EIO;

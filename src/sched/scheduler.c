@@ -33,6 +33,7 @@
 #include "pai.h"
 #include "review.h"
 #include "runner.h"
+#include "overlay.h"
 #include "scheduler.h"
 #include "spec.h"
 #include "submit.h"
@@ -212,6 +213,8 @@ int sched_start(struct sched **out, struct pai *p)
 	if (sched_resize_slots(s, p->cfg.workers) < 0 ||
 	    sched_budget_init(s) < 0)
 		goto fail;
+	/* the tasks' overlays first: a run finished now commits in its own */
+	overlay_recover(p->worktrees_dir);
 	sched_recover(s);
 	if (pthread_create(&s->thread, NULL, sched_main, s) != 0)
 		goto fail;

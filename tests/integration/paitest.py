@@ -95,6 +95,69 @@ def unmount_lazy(mnt):
     run(['fusermount3', '-u', '-z', mnt], timeout=30)
 
 
+# PAI_CHECKOUT=overlay runs a test file again with every mount's task
+# worktrees as overlays (tests/run does so for the worktree, merge,
+# conflict and fault tests).
+CHECKOUT = os.environ.get('PAI_CHECKOUT', '')
+
+
+def _unescape(field):
+    return re.sub(r'\\([0-7]{3})', lambda m: chr(int(m.group(1), 8)), field)
+
+
+def overlay_mounts(*roots):
+    """(mount point, upperdir) of each overlay mounted whose upper
+    directory or mount point lies under one of roots."""
+    out = []
+    with open('/proc/self/mountinfo') as f:
+        for line in f:
+            left, _, right = line.partition(' - ')
+            fields, rfields = left.split(), right.split()
+            if len(fields) < 5 or len(rfields) < 3 or rfields[0] != 'overlay':
+                continue
+            point = _unescape(fields[4])
+            upper = ''
+            for opt in rfields[2].split(','):
+                if opt.startswith('upperdir='):
+                    upper = _unescape(opt[len('upperdir='):])
+            if any(x.startswith(r.rstrip('/') + '/')
+                   for r in roots for x in (point, upper)):
+                out.append((point, upper))
+    return out
+
+
+def unmount_worktree(path, repo=None):
+    """What a user must do first to remove an overlay worktree
+    (checkout=overlay) by hand: umount it (lazily when an engine still
+    runs in it) and, given repo, git worktree unlock it. Nothing for a
+    full checkout."""
+    was = False
+    while os.path.ismount(path):
+        was = True
+        if run(['umount', path], timeout=30).returncode != 0:
+            run(['umount', '-l', path], check=True, timeout=30)
+    if was and repo:
+        git(repo, 'worktree', 'unlock', path)
+
+
+def remove_worktree(path, repo=None):
+    """A task's worktree removed by hand: rm -rf (unmount_worktree
+    first)."""
+    unmount_worktree(path, repo)
+    shutil.rmtree(path)
+
+
+def unmount_overlays(*roots):
+    """What a test left mounted (a killed daemon's overlays) goes before
+    its directories are removed: rm -rf would go through them."""
+    for _ in range(8):
+        left = overlay_mounts(*roots)
+        if not left:
+            return
+        for point, _upper in left:
+            run(['umount', '-l', point], timeout=30)
+
+
 def pids_under(root):
     """Processes whose cwd lies under root (engines left by a killed daemon)."""
     out = []
@@ -218,6 +281,8 @@ class Mount:
         if workers:
             self.opts.append('workers=%d' % workers)
         self.opts += list(opts)
+        if CHECKOUT and not any(o.startswith('checkout=') for o in self.opts):
+            self.opts.append('checkout=' + CHECKOUT)
         self.proc = None
         self.stderr_paths = []
         self.signalled = False   # we killed the daemon on purpose
@@ -292,6 +357,7 @@ class Mount:
                 self.proc.wait(10)
         kill_pids(daemon_pids(self.mnt))
         kill_pids(pids_under(self.tmp))
+        unmount_overlays(self.tmp, self.repo, XDG_DATA_HOME)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def stderr_text(self):
@@ -462,6 +528,12 @@ class PaiTestCase(unittest.TestCase):
         """Unmount cleanly, then fail on errors in the daemon's stderr."""
         self.m.shutdown()
         self.m.check_stderr()
+        # a clean unmount leaves no task's overlay mounted
+        if self.m.proc is not None and self.m.proc.returncode == 0:
+            left = overlay_mounts(self.tmp, self.m.repo, XDG_DATA_HOME)
+            if left:
+                raise HarnessError('overlays left mounted after a clean '
+                                   'unmount: %s' % left)
 
     # shorthand
     def assertErrno(self, got, *wanted):

@@ -14,7 +14,6 @@ an event, be refused by `merge` with ENOENT, and be handled by `retry`
 import errno
 import json
 import os
-import shutil
 import sys
 
 sys.dont_write_bytecode = True
@@ -58,14 +57,20 @@ class BranchGoneTestCase(PaiTestCase):
         return os.path.exists(os.path.join(self.m.repo, rel))
 
     def remove_with_git(self, tid):
-        """git worktree remove --force, then git branch -D."""
-        git(self.m.repo, 'worktree', 'remove', '--force', self.worktree_of(tid))
+        """git worktree remove --force, then git branch -D (an overlay:
+        unmounted and unlocked, its mount point removed, prune)."""
+        wt = self.worktree_of(tid)
+        if os.path.ismount(wt):
+            paitest.remove_worktree(wt, self.m.repo)
+            git(self.m.repo, 'worktree', 'prune')
+        else:
+            git(self.m.repo, 'worktree', 'remove', '--force', wt)
         git(self.m.repo, 'branch', '-D', 'pai/task-%d' % tid)
         self.assertFalse(self.branch_exists('pai/task-%d' % tid))
 
     def remove_by_hand(self, tid):
         """rm -rf of the worktree, git worktree prune, git branch -D."""
-        shutil.rmtree(self.worktree_of(tid))
+        paitest.remove_worktree(self.worktree_of(tid), self.m.repo)
         git(self.m.repo, 'worktree', 'prune')
         git(self.m.repo, 'branch', '-D', 'pai/task-%d' % tid)
         self.assertFalse(self.branch_exists('pai/task-%d' % tid))
@@ -245,7 +250,7 @@ class TestRetry(BranchGoneTestCase):
 
     def test_a_done_task_with_its_branch_keeps_refusing_retry(self):
         tid = self.done('echo a > a.txt\n')
-        shutil.rmtree(self.worktree_of(tid))
+        paitest.remove_worktree(self.worktree_of(tid))
         self.assertErrno(self.m.ctl('tasks/%d/ctl' % tid, 'retry\n'), errno.EBUSY)
         self.assertEqual(self.m.state(tid), 'done')
 
@@ -294,7 +299,7 @@ class TestWorktreeRemovedWhileRunning(BranchGoneTestCase):
         wt = self.worktree_of(tid)
         paitest.wait_for(lambda: os.path.exists(os.path.join(wt, 'a.txt')), 30,
                          msg='a.txt in the worktree')
-        shutil.rmtree(wt)
+        paitest.remove_worktree(wt)
         self.assertEqual(self.m.read('tasks/%d/diff' % tid),
                          "parallelai: worktree '%s' is missing\n" % wt)
         open(go, 'w').close()

@@ -12,7 +12,6 @@ user's checkout.
 import errno
 import json
 import os
-import shutil
 import sys
 
 sys.dont_write_bytecode = True
@@ -868,7 +867,7 @@ class TestWorktreeRemovedByHand(ReviewTestCase):
     def test_done_task_with_its_worktree_removed_is_reported(self):
         tid = self.done("sed -i 's/two/TWO/' notes.txt\n")
         committed = self.m.read('tasks/%d/diff' % tid)
-        shutil.rmtree(self.worktree_of(tid))
+        paitest.remove_worktree(self.worktree_of(tid))
         st = self.m.status(tid)
         self.assertEqual(st.get('worktree_missing'), 'yes')
         self.assertEqual(self.m.state(tid), 'done')
@@ -889,7 +888,7 @@ class TestWorktreeRemovedByHand(ReviewTestCase):
 
     def test_task_with_its_worktree_removed_still_merges(self):
         tid = self.done("echo kept > kept.txt\n")
-        shutil.rmtree(self.worktree_of(tid))
+        paitest.remove_worktree(self.worktree_of(tid))
         self.assertEqual(self.m.read('merge-order'), '%d\n' % tid)
         self.assertEqual(self.merge(tid), 0)
         self.assertEqual(self.m.state(tid), 'merged')
@@ -904,7 +903,7 @@ class TestWorktreeRemovedByHand(ReviewTestCase):
         self.assertEqual(self.m.wait_final(tid), 'failed')
         open(marker, 'w').close()
         wt = self.worktree_of(tid)
-        shutil.rmtree(wt)
+        paitest.remove_worktree(wt)
         self.assertEqual(self.m.status(tid).get('worktree_missing'), 'yes')
         self.assertEqual(self.m.ctl('tasks/%d/ctl' % tid, 'retry\n'), 0)
         self.assertDone(tid)
@@ -916,7 +915,7 @@ class TestWorktreeRemovedByHand(ReviewTestCase):
         tid = self.done("echo gone > gone.txt\n")
         self.assertEqual(self.merge(tid), 0)
         wt = self.worktree_of(tid)
-        shutil.rmtree(wt)
+        paitest.remove_worktree(wt)
         self.assertEqual(self.m.ctl('ctl', 'prune\n'), 0)
         self.assertFalse(os.path.lexists(self.m.path('tasks/%d/worktree' % tid)))
         self.assertNotIn(os.path.realpath(wt), self.git_worktrees())
