@@ -40,6 +40,7 @@
 
 #include "buf.h"
 #include "events.h"
+#include "fsutil.h"
 #include "pai.h"
 #include "watch.h"
 #include "fsint.h"
@@ -91,24 +92,6 @@ static void drop_slot(void)
 	pthread_mutex_unlock(&wait_lock);
 }
 
-/* A mountinfo path field as it was: \040 and the like are octal escapes. */
-static void unescape(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++, o++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*o = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
-				    (s[3] - '0'));
-			s += 3;
-		} else {
-			*o = *s;
-		}
-	}
-	*o = 0;
-}
-
 /* Whether a parallelai mount is on the mountpoint, per the table. */
 static bool still_mounted(void)
 {
@@ -124,7 +107,7 @@ static bool still_mounted(void)
 		if (sscanf(line, "%*s %*s %*s %*s %4096s", mnt) != 1 || !sep ||
 		    strncmp(sep + 3, "fuse.parallelai ", 16) != 0)
 			continue;
-		unescape(mnt);
+		mountinfo_unescape(mnt);
 		found = strcmp(mnt, mountpoint) == 0;
 	}
 	fclose(f);

@@ -92,4 +92,8 @@ int write_file_replace(const char *path, const void *data, size_t len,
  */
 int disk_usage(const char *path, uint64_t *bytes);
 
+/* A path field of /proc/self/mountinfo as it was: its octal escapes
+ * (\040 for a space) undone in place. */
+void mountinfo_unescape(char *s);
+
 #endif

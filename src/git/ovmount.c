@@ -21,23 +21,6 @@
 #include "overlay.h"
 #include "gitint.h"
 
-/* mountinfo's octal escapes (\040 for a space) undone in place. */
-static void unescape(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++, o++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*o = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
-				    (s[3] - '0'));
-			s += 3;
-		} else {
-			*o = *s;
-		}
-	}
-	*o = '\0';
-}
 
 /*
  * Each overlay mount whose upperdir lies under prefix (or at path, when
@@ -66,7 +49,7 @@ int ov_each_mount(const char *prefix, const char *path,
 		    !strtok_r(NULL, " \n", &save) ||	/* source */
 		    !(opt = strtok_r(NULL, " \n", &save)))
 			continue;
-		unescape(f[4]);
+		mountinfo_unescape(f[4]);
 		if (path && strcmp(f[4], path))
 			continue;
 		for (opt = strtok_r(opt, ",", &save); opt;
@@ -75,7 +58,7 @@ int ov_each_mount(const char *prefix, const char *path,
 				break;
 		if (!opt)
 			continue;
-		unescape(opt += 9);
+		mountinfo_unescape(opt += 9);
 		if (strncmp(opt, prefix, plen))
 			continue;
 		n++;
