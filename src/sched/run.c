@@ -1,6 +1,6 @@
 /*
- * sched/run: one run's life, in a thread of its own: the worktree (made,
- * its dependencies' work merged in, set up), the engine started through
+ * sched/run: one run's life, in a thread of its own: the worktree made
+ * ready (sched/prepare.c), the engine started through
  * the runner and waited for (cancel, timeout, stall), what it reported,
  * the commit, and the task's end (done, failed, a retry later).
  */
@@ -27,7 +27,6 @@
 #include "events.h"
 #include "fsutil.h"
 #include "gitwork.h"
-#include "merge.h"
 #include "pai.h"
 #include "quote.h"
 #include "review.h"
@@ -39,7 +38,6 @@
 #include "submit.h"
 #include "store.h"
 #include "wlog.h"
-#include "worktree.h"
 #include "schedint.h"
 
 void sched_log_line(int fd, const char *fmt, ...)
@@ -60,144 +58,6 @@ void sched_log_line(int fd, const char *fmt, ...)
 	line[n++] = '\n';
 	if (write(fd, line, (size_t)n) < 0)
 		return;
-}
-
-/*
- * A task with dependencies starts from its base with their work merged
- * in, so a pipeline step sees what the steps before it wrote. The merged
- * commit becomes the task's base: its diff shows its own work only.
- */
-static int merge_dependencies(struct pai *p, struct task *t, char *err,
-			      size_t errlen)
-{
-	int64_t *ids = NULL;
-	const char **commits = NULL;
-	struct task *deps = NULL;
-	struct merge_paths paths;
-	char merged[OID_HEX_SIZE], msg[96];
-	size_t n = 0, k = 0, i;
-	int r;
-
-	if ((r = store_task_deps(p->store, t->id, &ids, &n)) < 0 || !n)
-		goto out;
-	commits = calloc(n, sizeof(*commits));
-	deps = calloc(n, sizeof(*deps));
-	if (!commits || !deps) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		if ((r = store_task_get(p->store, ids[i], &deps[i])) < 0)
-			goto out;
-		if (*deps[i].commit)
-			commits[k++] = deps[i].commit;
-	}
-	snprintf(msg, sizeof(msg), "parallelai: dependencies of task %lld",
-		 (long long)t->id);
-	r = merge_combine(merged, &paths, p->repo, t->base, commits, k, msg,
-			  err, errlen);
-	merge_paths_release(&paths);
-	if (r == 0 && strcmp(merged, t->base)) {
-		if ((r = store_task_set_base(p->store, t->id, merged)) == 0)
-			snprintf(t->base, sizeof(t->base), "%s", merged);
-	}
-out:
-	for (i = 0; deps && i < n; i++)
-		task_release(&deps[i]);
-	free(deps);
-	free(commits);
-	free(ids);
-	return r;
-}
-
-static int wait_engine(struct run *r);
-
-/* Not ".", "./" or ".git" (alone or at the front): a copy of those
- * would be the checkout itself or would overwrite the worktree's .git. */
-static int copy_path_ok(const char *rel)
-{
-	while (rel[0] == '.' && rel[1] == '/')
-		rel += 2;
-	if (!*rel || !strcmp(rel, "."))
-		return 0;
-	return strncmp(rel, ".git", 4) || (rel[4] && rel[4] != '/');
-}
-
-/* worktree.copy's rel from the checkout's from to the worktree's to, and
- * its line in the log: a directory that fails part way was copied in
- * part, not skipped. */
-static void copy_logged(int logfd, const char *rel, const char *from,
-			const char *to)
-{
-	struct stat st;
-	int dir = stat(from, &st) == 0 && S_ISDIR(st.st_mode);
-	int code = copy_tree(from, to, COPY_ANY);
-
-	if (code >= 0)
-		sched_log_line(logfd, "parallelai: worktree.copy: '%s'", rel);
-	else if (dir)
-		sched_log_line(logfd, "parallelai: worktree.copy: '%s'"
-			       " copied in part: %s", rel, strerror(-code));
-	else
-		sched_log_line(logfd, "parallelai: worktree.copy: '%s'"
-			       " skipped: %s", rel, code == -EINVAL ?
-			       "not a regular file or directory" :
-			       strerror(-code));
-}
-
-/*
- * A fresh worktree lacks what git does not track: worktree.copy brings
- * files such as .env from the user's checkout, and worktree.setup runs a
- * command (npm ci) before the engine, its output at the top of the log.
- */
-static int setup_worktree(struct run *r, const char *wt, int logfd,
-			  char *err, size_t errlen)
-{
-	struct pai *p = r->s->p;
-	char from[PATH_MAX * 2], to[PATH_MAX * 2];
-	char *argv[] = { "/bin/sh", "-c", p->cfg.setup, NULL };
-	size_t i;
-	int status, code;
-
-	for (i = 0; i < p->cfg.n_copy; i++) {
-		const char *rel = p->cfg.copy[i];
-
-		snprintf(from, sizeof(from), "%s/%s", p->repo, rel);
-		snprintf(to, sizeof(to), "%s/%s", wt, rel);
-		/* Within the checkout and the worktree only, and never
-		 * the checkout whole or its .git. */
-		if (rel[0] == '/' || strstr(rel, "..")) {
-			sched_log_line(logfd, "parallelai: worktree.copy: '%s'"
-				 " skipped: not a relative path", rel);
-			continue;
-		}
-		if (!copy_path_ok(rel)) {
-			sched_log_line(logfd, "parallelai: worktree.copy: '%s'"
-				 " skipped: the checkout or its .git", rel);
-			continue;
-		}
-		copy_logged(logfd, rel, from, to);
-	}
-	if (!p->cfg.setup)
-		return 0;
-	sched_log_line(logfd, "parallelai: setup: %s", p->cfg.setup);
-	if (runner_spawn(&r->proc, argv, NULL, wt, logfd, p->cfg.log_max,
-			 NULL, err, errlen) < 0)
-		return -EIO;
-	pthread_mutex_lock(&r->s->lock);
-	r->has_proc = 1;
-	pthread_mutex_unlock(&r->s->lock);
-	status = wait_engine(r);
-	pthread_mutex_lock(&r->s->lock);
-	r->has_proc = 0;
-	pthread_mutex_unlock(&r->s->lock);
-	runner_release(&r->proc);
-	code = runner_exit_code(status);
-	if (code != 0) {
-		snprintf(err, errlen, "setup failed: exit status %d", code);
-		return -EIO;
-	}
-	return 0;
 }
 
 /* "parallelai: task 7: first line of the prompt" */
@@ -358,7 +218,7 @@ static void record_result(struct run *r, const struct task *t, char **error)
  * it the same way: SIGTERM to its process group, SIGKILL once that is
  * overdue.
  */
-static int wait_engine(struct run *r)
+int sched_wait_engine(struct run *r)
 {
 	struct sched *s = r->s;
 	int64_t start = pai_now_ms(), last_output = start, now;
@@ -423,7 +283,7 @@ int sched_engine_round(struct run *r, const struct task *t, int *code,
 			return -EIO;
 	}
 	r->adopted = 0;
-	status = wait_engine(r);
+	status = sched_wait_engine(r);
 	if (r->detached) {
 		events_reason(s->p->events, "detached", t->id,
 			      "unmounted; its job goes on");
@@ -736,70 +596,6 @@ static int open_run_log(struct run *r, const struct task *t, char *err,
 	return logfd;
 }
 
-/* What prepare_worktree found besides a worktree to run in. */
-#define RUN_BLOCKED 1
-
-/*
- * The task's worktree in wt: the one it has, or a new one with its
- * dependencies' work merged in, then set up (copy, setup command).
- * RUN_BLOCKED when the dependencies' work cannot come together: the task
- * waits for a person, it did not fail.
- */
-static int prepare_worktree(struct run *r, struct task *t, char *wt,
-			    size_t wtlen, int logfd, char *err, size_t errlen)
-{
-	struct pai *p = r->s->p;
-	char name[64];
-	int deps_r;
-
-	/* A worktree made under another setting stays where it is. */
-	if (t->worktree)
-		snprintf(wt, wtlen, "%s", t->worktree);
-	else
-		pai_worktree_path(p, t->id, wt, wtlen);
-	snprintf(name, sizeof(name), "pai-task-%lld", (long long)t->id);
-	/* This task runs nowhere else, so locks on its refs are a killed
-	 * daemon's; and a worktree it never recorded is what a daemon
-	 * killed during git_worktree_add left: nobody worked in it. */
-	worktree_clear_locks(p->repo, name, t->branch, err, errlen);
-	if (!t->worktree) {
-		overlay_discard(p->worktrees_dir, t->id);
-		worktree_discard(p->repo, name, wt, err, errlen);
-	} else if (overlay_is(p->worktrees_dir, t->id) &&
-		   overlay_mount(p->worktrees_dir, t->id, err, errlen) < 0) {
-		return -EIO;
-	}
-	/* A run stopped in its sandbox left HEAD detached. */
-	if (t->worktree && access(wt, F_OK) == 0 &&
-		 gitwork_reattach(wt, t->branch, err, errlen) < 0)
-		sched_log_line(logfd, "parallelai: %s", err);
-	if (!t->worktree &&
-	    (deps_r = merge_dependencies(p, t, err, errlen)) < 0) {
-		if (deps_r != -EBUSY)
-			return deps_r;
-		sched_log_line(logfd, "parallelai: %s", err);
-		store_task_finish(p->store, t->id, TASK_BLOCKED, -1, NULL, err);
-		events_reason(p->events, "blocked", t->id, err);
-		sched_settle(r->s, t->id);
-		return RUN_BLOCKED;
-	}
-	if (!t->worktree && p->cfg.checkout &&
-	    !strcmp(p->cfg.checkout, "overlay") &&
-	    overlay_create(p->repo, p->worktrees_dir, t->id, name, wt, t->branch,
-			   t->base, err, errlen) < 0)
-		return -EIO;
-	if (worktree_create(p->repo, name, wt, t->branch, t->base, err,
-				    errlen) < 0)
-		return -EIO;
-	if (!t->worktree || strcmp(t->worktree, wt)) {
-		store_task_set_worktree(p->store, t->id, wt);
-		free(t->worktree);
-		t->worktree = strdup(wt);
-		return setup_worktree(r, wt, logfd, err, errlen);
-	}
-	return 0;
-}
-
 /* The slot is free again, the run record gone. */
 static void release_run(struct run *r)
 {
@@ -885,8 +681,9 @@ void *sched_run_main(void *arg)
 	}
 	if ((logfd = open_run_log(r, &t, err, sizeof(err))) < 0)
 		goto fail;
-	ret = prepare_worktree(r, &t, wt, sizeof(wt), logfd, err, sizeof(err));
-	if (ret == RUN_BLOCKED)
+	ret = sched_prepare_worktree(r, &t, wt, sizeof(wt), logfd, err,
+				     sizeof(err));
+	if (ret == SCHED_BLOCKED)
 		goto out;
 	if (ret < 0)
 		goto fail;

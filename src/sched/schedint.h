@@ -125,9 +125,21 @@ void sched_log_line(int fd, const char *fmt, ...)
 void *sched_run_main(void *arg);
 /* Release or block the dependents of task id, as its end decides. */
 void sched_settle(struct sched *s, int64_t id);
+/* Wait for the engine (or the setup command) under r->proc to end, and
+ * end it on cancel, unmount, timeout, stall or budget: its wait status. */
+int sched_wait_engine(struct run *r);
 /* Commit what the engine left in wt and record the task's end. */
 void sched_conclude(struct run *r, const struct task *t, const char *wt,
 		    int code, int cancel, const char *agent_error);
+
+/* prepare.c */
+/* What sched_prepare_worktree found besides a worktree to run in: the
+ * dependencies' work cannot come together; the task is blocked. */
+#define SCHED_BLOCKED 1
+/* The task's worktree in wt (made, its dependencies' work merged in, set
+ * up): 0, SCHED_BLOCKED, or <0 with err. */
+int sched_prepare_worktree(struct run *r, struct task *t, char *wt,
+			   size_t wtlen, int logfd, char *err, size_t errlen);
 
 /* "pai-REPO-N": the name of task id's jobs (runner_task.name). */
 struct pai;
