@@ -174,19 +174,11 @@ static int64_t size_stamp(const struct node *n, const struct task *t)
  * Whether an open of this file may keep the kernel's page cache: the
  * files of a task that cannot change until a command changes the task
  * (its record's updated stamp moves, and the watch's listener
- * invalidates them: fs_cache_changed), and the log of a task that has
- * ended. Live files (status, events, a running task's log) never: their
- * sizes and text must be fresh at every read.
+ * invalidates them: fs_cache_changed). Live files (status, log, events)
+ * never: their sizes and text must be fresh at every read.
  */
 bool fs_keep_cache(const struct node *n, const struct task *t)
 {
-	/* A task's log grows only while it runs (its check and fix rounds
-	 * included); a retry moves the state first. */
-	if (n->e->kind == K_T_LOG)
-		return t && (t->state == TASK_DONE || t->state == TASK_FAILED ||
-			     t->state == TASK_CANCELLED ||
-			     t->state == TASK_MERGED ||
-			     t->state == TASK_REJECTED);
 	switch (n->e->kind) {
 	case K_T_PROMPT:
 	case K_T_JSON:

@@ -70,7 +70,7 @@ void fs_cache_changed(int64_t id)
 {
 	/* those fs_keep_cache lets the kernel keep */
 	static const char *const files[] = { "prompt", "task.json", "diff",
-					     "files", "log" };
+					     "files" };
 	struct fuse *f = cached_fuse;
 	char path[64];
 	size_t i;
