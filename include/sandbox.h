@@ -22,6 +22,7 @@
 #ifndef PAI_SANDBOX_H
 #define PAI_SANDBOX_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -85,6 +86,21 @@ int sandbox_argv(const struct config *c, const struct sandbox_probe *pr,
 		 const struct sandbox_paths *sp, char *const argv[],
 		 const char *engine_path, char ***out, char *err,
 		 size_t errlen);
+
+/*
+ * Where git looks for a linked worktree's repository: the common
+ * directory (without its trailing slash), its worktrees/NAME entry, and
+ * the files a run must see but never change (the worktree's .git, the
+ * entry's gitdir and commondir), NULL-ended in ro.
+ */
+struct sandbox_git {
+	char common[PATH_MAX], admin[PATH_MAX + 64], dotgit[PATH_MAX + 8];
+	char admin_gitdir[PATH_MAX + 128], admin_common[PATH_MAX + 128];
+	const char *ro[4];
+};
+
+void sandbox_git_paths(struct sandbox_git *g, const char *gitdir,
+		       const char *worktree, const char *name);
 
 /* rm -rf of a task's sandbox directory (home, tmp), once it is pruned. */
 void sandbox_remove_dir(const char *dir);

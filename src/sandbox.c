@@ -522,6 +522,27 @@ static int rm_one(const char *path, const struct stat *sb, int type,
 	return 0;
 }
 
+void sandbox_git_paths(struct sandbox_git *g, const char *gitdir,
+		       const char *worktree, const char *name)
+{
+	size_t n = strlen(gitdir);
+
+	while (n > 1 && gitdir[n - 1] == '/')
+		n--;
+	snprintf(g->common, sizeof(g->common), "%.*s", (int)n, gitdir);
+	snprintf(g->admin, sizeof(g->admin), "%s/worktrees/%s", g->common,
+		 name);
+	snprintf(g->dotgit, sizeof(g->dotgit), "%s/.git", worktree);
+	snprintf(g->admin_gitdir, sizeof(g->admin_gitdir), "%s/gitdir",
+		 g->admin);
+	snprintf(g->admin_common, sizeof(g->admin_common), "%s/commondir",
+		 g->admin);
+	g->ro[0] = g->dotgit;
+	g->ro[1] = g->admin_gitdir;
+	g->ro[2] = g->admin_common;
+	g->ro[3] = NULL;
+}
+
 void sandbox_remove_dir(const char *dir)
 {
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);

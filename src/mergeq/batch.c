@@ -212,28 +212,19 @@ static int contain(struct mergeq *q, const char *path, const char *cmd,
 		   char *const *env, char ***argv, char *err, size_t errlen)
 {
 	struct pai *p = q->p;
-	char common[PATH_MAX], admin[PATH_MAX + 64], dotgit[PATH_MAX + 8];
-	char admin_gitdir[PATH_MAX + 128], admin_common[PATH_MAX + 128];
 	char box[PATH_MAX], home[PATH_MAX + 8], tmp[PATH_MAX + 8];
-	const char *ro[4], *rw[1] = { NULL }, *epath = "/usr/bin:/bin";
+	const char *rw[1] = { NULL }, *epath = "/usr/bin:/bin";
 	char *sh[4] = { "/bin/sh", "-c", (char *)cmd, NULL };
 	struct sandbox_choice ch;
+	struct sandbox_git g;
 	struct sandbox_paths sp;
-	size_t n;
 	int r;
 
 	*argv = NULL;
 	if ((r = sandbox_choose(&p->cfg, &p->sandbox, "sh", NULL, &ch, err,
 				errlen)) < 0 || !ch.on)
 		return r;
-	n = strlen(p->gitdir);
-	while (n > 1 && p->gitdir[n - 1] == '/')
-		n--;
-	snprintf(common, sizeof(common), "%.*s", (int)n, p->gitdir);
-	snprintf(admin, sizeof(admin), "%s/worktrees/%s", common, SCRATCH_NAME);
-	snprintf(dotgit, sizeof(dotgit), "%s/.git", path);
-	snprintf(admin_gitdir, sizeof(admin_gitdir), "%s/gitdir", admin);
-	snprintf(admin_common, sizeof(admin_common), "%s/commondir", admin);
+	sandbox_git_paths(&g, p->gitdir, path, SCRATCH_NAME);
 	snprintf(box, sizeof(box), "%s/box", p->state_dir);
 	mkdir_p(box, 0700);
 	snprintf(box, sizeof(box), "%s/box/queue", p->state_dir);
@@ -246,17 +237,13 @@ static int contain(struct mergeq *q, const char *path, const char *cmd,
 			 " %s", strerror(-r));
 		return r;
 	}
-	ro[0] = dotgit;
-	ro[1] = admin_gitdir;
-	ro[2] = admin_common;
-	ro[3] = NULL;
 	for (; env && *env; env++)
 		if (!strncmp(*env, "PATH=", 5))
 			epath = *env + 5;
-	sp = (struct sandbox_paths){ .worktree = path, .commondir = common,
-				     .admin = admin, .home = home, .tmp = tmp,
+	sp = (struct sandbox_paths){ .worktree = path, .commondir = g.common,
+				     .admin = g.admin, .home = home, .tmp = tmp,
 				     .user_home = getenv("HOME"),
-				     .self_exe = p->self_exe, .ro = ro,
+				     .self_exe = p->self_exe, .ro = g.ro,
 				     .rw = rw };
 	return sandbox_argv(&p->cfg, &p->sandbox, &ch, "sh", &sp, sh, epath,
 			    argv, err, errlen);

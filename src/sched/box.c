@@ -48,26 +48,17 @@ static int box_wrap(struct pai *p, const struct task *t,
 		    const struct sandbox_choice *ch, const struct box_files *f,
 		    char ***argv, char *err, size_t errlen)
 {
-	char common[PATH_MAX], admin[PATH_MAX + 64], dotgit[PATH_MAX];
-	char admin_gitdir[PATH_MAX + 128], admin_common[PATH_MAX + 128];
-	char boxdir[PATH_MAX], settings[PATH_MAX];
+	char boxdir[PATH_MAX], settings[PATH_MAX], name[64];
 	const char *ro[6] = { NULL }, *rw[4] = { NULL };
+	struct sandbox_git g;
 	struct sandbox_paths sp;
-	size_t k = 0, n;
+	size_t k = 0, i;
 	char **wrapped = NULL;
 	const char *path;
 	int r;
 
-	/* the common directory without its trailing slash */
-	n = strlen(p->gitdir);
-	while (n > 1 && p->gitdir[n - 1] == '/')
-		n--;
-	snprintf(common, sizeof(common), "%.*s", (int)n, p->gitdir);
-	snprintf(admin, sizeof(admin), "%s/worktrees/pai-task-%lld", common,
-		 (long long)t->id);
-	snprintf(dotgit, sizeof(dotgit), "%s/.git", t->worktree);
-	snprintf(admin_gitdir, sizeof(admin_gitdir), "%s/gitdir", admin);
-	snprintf(admin_common, sizeof(admin_common), "%s/commondir", admin);
+	snprintf(name, sizeof(name), "pai-task-%lld", (long long)t->id);
+	sandbox_git_paths(&g, p->gitdir, t->worktree, name);
 	/* STATE/box and STATE/box/N are the owner's alone too (mkdir_p
 	 * would make them 0755) */
 	snprintf(boxdir, sizeof(boxdir), "%s/box", p->state_dir);
@@ -105,13 +96,12 @@ static int box_wrap(struct pai *p, const struct task *t,
 	 * to this repository, whatever the run wrote. */
 	if (f->prompt_file)
 		ro[k++] = f->prompt_file;
-	ro[k++] = dotgit;
-	ro[k++] = admin_gitdir;
-	ro[k++] = admin_common;
+	for (i = 0; g.ro[i]; i++)
+		ro[k++] = g.ro[i];
 	if ((r = gitwork_detach(t->worktree, err, errlen)) < 0)
 		return r;
 	sp = (struct sandbox_paths){ .worktree = t->worktree,
-				     .commondir = common, .admin = admin,
+				     .commondir = g.common, .admin = g.admin,
 				     .home = f->home, .tmp = f->tmp,
 				     .user_home = getenv("HOME"),
 				     .self_exe = p->self_exe, .ro = ro,
