@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 
 #include "buf.h"
 #include "events.h"
@@ -190,6 +190,60 @@ bool fs_keep_cache(const struct node *n, const struct task *t)
 	}
 	return t && t->state != TASK_WAITING && t->state != TASK_BLOCKED &&
 	       size_stamp(n, t) != 0;
+}
+
+/* A task that no engine, check or schedule moves until a command does. */
+static bool task_ended(const struct task *t)
+{
+	switch (t->state) {
+	case TASK_DONE:
+	case TASK_FAILED:
+	case TASK_CANCELLED:
+	case TASK_MERGED:
+	case TASK_REJECTED:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * The kernel keeps a node's attributes only where every change to them
+ * comes with a change of its task's record, which the watch's listener
+ * tells the kernel of (fs_cache_changed): a task's directory; the files
+ * of a task that no engine runs for, but those that move with other
+ * things (conflicts with the base branch, approvals and audit with tool
+ * calls, wait, the check file the merge queue writes, a waiting task's
+ * status with its dependencies, a queued one's with the budget, a
+ * running task's timeline with the clock). Everything else is asked for
+ * at each use, as sizes must never lie (tail -f reads up to st_size).
+ */
+double fs_attr_ttl(const struct node *n, const struct task *t)
+{
+	if (!t || !fs_task_node(n))
+		return 0;
+	if (n->e->kind == K_TASK)
+		return FS_ATTR_TTL;
+	if (n->e->flags & (F_WAIT | F_CLOCKED) || n->e->kind == K_T_CHECK ||
+	    t->state == TASK_RUNNING ||
+	    (t->worktree && access(t->worktree, F_OK) < 0))
+		return 0;
+	switch (n->e->kind) {
+	case K_T_STATUS:
+	case K_T_JSON:
+	case K_T_DEPENDS:
+	case K_T_TIMELINE:
+		return task_ended(t) ? FS_ATTR_TTL : 0;
+	default:
+		return FS_ATTR_TTL;
+	}
+}
+
+/* A task's listing may be kept once it ended: which of its files are
+ * there (log.jsonl, result, check, worktree, worker) moves no more. */
+bool fs_list_keep(const struct node *n, const struct task *t)
+{
+	return t && n->e->kind == K_TASK && task_ended(t);
 }
 
 static struct size_slot *size_slot(struct size_cache *c, const struct node *n)

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 
 #include "approvals.h"
 #include "buf.h"

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 
 #include "buf.h"
 #include "template.h"
@@ -41,6 +41,15 @@ enum kind {
 };
 
 struct node;
+
+/*
+ * How a directory's listing takes an entry (fs/dir.c): its name, its
+ * attributes and the seconds the kernel may keep them (ttl < 0: none
+ * given but the type in st_mode), and the offset of the entry after it
+ * (0: the listing's own count). 1 when the reply is full.
+ */
+typedef int (*fs_fill_t)(void *buf, const char *name, const struct stat *st,
+			 off_t next, double ttl);
 
 /* What a row's file is. */
 enum {
@@ -108,7 +117,7 @@ struct size_cache {
 
 struct pai_fs {
 	struct pai *p;
-	struct fuse *fuse;
+	struct fuse_session *se;
 	int mounted;
 	struct size_cache sizes;	/* fs/content.c */
 	/* the watch on the mount table (see fs/mount.c) */
@@ -147,16 +156,22 @@ extern const struct entry ns_tasks_new, ns_plans_new, ns_task_dir,
 
 /* ns */
 struct pai *fs_pai(void);
-/* The mount a FUSE request is for (fuse_get_context's private data). */
+/* The mount a FUSE request is for. */
 struct pai_fs *fs_self(void);
+/* Who made the request being served, whether they gave up on it (^C: an
+ * interrupt), their groups (fuse_req_getgroups), and whether the session
+ * is ending (fs/ops.c: the request is the thread's). */
+const struct fuse_ctx *fs_caller(void);
+bool fs_interrupted(void);
+int fs_caller_groups(int size, gid_t list[]);
+bool fs_session_ending(void);
 int ns_resolve(const char *path, struct node *n);
 /* The same, and a task's record into t once (its directory and files):
  * t->id is 0 when none was fetched; task_release(t) in any case. */
 int ns_resolve_task(const char *path, struct node *n, struct task *t);
 bool ns_present(struct pai *p, const struct node *n);
-int ns_add_entry(void *buf, fuse_fill_dir_t filler, const char *name,
-		 mode_t mode);
-int ns_fill_tab(void *buf, fuse_fill_dir_t filler, const struct entry *tab,
+int ns_add_entry(void *buf, fs_fill_t fill, const char *name, mode_t mode);
+int ns_fill_tab(void *buf, fs_fill_t fill, const struct entry *tab,
 		struct node *parent);
 bool ns_is_new(const struct entry *e);
 bool ns_can_write(const struct entry *e);
@@ -180,6 +195,13 @@ int fs_getattr_node(struct pai_fs *fs, const struct node *nd,
 		    const struct task *tp, struct stat *st);
 /* Whether an open of n (of task t) may keep the page cache. */
 bool fs_keep_cache(const struct node *n, const struct task *t);
+/* Seconds the kernel may keep n's attributes, and whether a directory's
+ * listing may be kept: only where every change is told (fs_cache_changed). */
+#define FS_ATTR_TTL 60.0
+/* Seconds the kernel keeps a name it was given (lookup, readdirplus). */
+#define FS_ENTRY_TTL 60.0
+double fs_attr_ttl(const struct node *n, const struct task *t);
+bool fs_list_keep(const struct node *n, const struct task *t);
 
 /* wait: reads of wait files block without h->lock (fs/wait.c) */
 #define FS_WAIT_MAX 1000	/* reads blocked at once; EAGAIN past it */
@@ -202,7 +224,26 @@ int fs_ctl_write(struct handle *h, const char *data, size_t size);
 int fs_ctl_line(struct handle *h, char *line);
 
 /* ops */
-extern const struct fuse_operations fs_ops;
+extern const struct fuse_lowlevel_ops fs_ll_ops;
+/* The stat of path and how long it may be kept (fs_attr_ttl); for the
+ * listing of a directory, whether its entries are of a kept kind. */
+int fs_stat_path(const char *path, struct stat *st, double *ttl);
+
+/* dir: listings (the request's buffer filled a kernel page at a time) */
+void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi, bool plus);
+void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+
+/* inode: the nodes the kernel holds (fs/inode.c) */
+/* path's number, its count of the kernel's lookups one up; 0: no memory */
+fuse_ino_t ino_hold(const char *path);
+int ino_path(fuse_ino_t ino, char *out, size_t size);
+void ino_forget(fuse_ino_t ino, uint64_t n);
+/* path's number if the kernel holds it, else 0 */
+fuse_ino_t ino_find(const char *path);
+/* The numbers of every path beginning with prefix (free *out). */
+int ino_under(const char *prefix, fuse_ino_t **out, size_t *n);
+void ino_clear(void);
 
 /* mount */
 void fs_handle_link(struct handle *h);

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 
 #include "buf.h"
 #include "fs.h"
@@ -60,31 +60,47 @@ void fs_handle_free(struct handle *h)
 /* ---- what the kernel keeps ---------------------------------------------- */
 
 /*
- * The mount whose kernel caches fs_cache_changed drops: set once mounted,
- * cleared before unmounting (and the watch's listener is gone by then:
- * fs_wait_stop waits for a call under way).
+ * The session whose kernel caches fs_cache_changed drops: set once
+ * mounted, cleared before unmounting (and the watch's listener is gone by
+ * then: fs_wait_stop waits for a call under way).
  */
-static struct fuse *_Atomic cached_fuse;
+static struct fuse_session *_Atomic cached_se;
+
+/* Drop what the kernel keeps of the node at path, if it holds it. */
+static void drop(struct fuse_session *se, const char *path)
+{
+	fuse_ino_t ino = ino_find(path);
+
+	/* -ENOENT: the kernel forgot it meanwhile */
+	if (ino)
+		fuse_lowlevel_notify_inval_inode(se, ino, 0, 0);
+}
 
 void fs_cache_changed(int64_t id)
 {
-	/* those fs_keep_cache lets the kernel keep */
-	static const char *const files[] = { "prompt", "task.json", "diff",
-					     "files" };
-	struct fuse *f = cached_fuse;
+	struct fuse_session *se = cached_se;
+	const struct entry *e;
+	fuse_ino_t *v;
 	char path[64];
-	size_t i;
+	size_t i, n;
 
-	/* id 0 (many at once): their stamps moved, and with
-	 * auto_inval_data the kernel drops pages whose mtime moved at the
-	 * next getattr (attr_timeout is 0). */
-	if (!f || !id)
+	if (!se)
 		return;
-	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+	/* id 0 (many at once): every task's node the kernel holds */
+	if (!id) {
+		if (ino_under("/tasks/", &v, &n) < 0)
+			return;
+		for (i = 0; i < n; i++)
+			fuse_lowlevel_notify_inval_inode(se, v[i], 0, 0);
+		free(v);
+		return;
+	}
+	snprintf(path, sizeof(path), "/tasks/%lld", (long long)id);
+	drop(se, path);
+	for (e = ns_task_tab; e->name; e++) {
 		snprintf(path, sizeof(path), "/tasks/%lld/%s", (long long)id,
-			 files[i]);
-		/* -ENOENT: the kernel holds nothing of it */
-		fuse_invalidate_path(f, path);
+			 e->name);
+		drop(se, path);
 	}
 }
 
@@ -223,8 +239,8 @@ int pai_fs_mount(struct pai_fs **out, struct pai *p, const char *mountpoint,
 		r = -ENOMEM;
 		goto fail;
 	}
-	fs->fuse = fuse_new(&args, &fs_ops, sizeof(fs_ops), fs);
-	if (!fs->fuse) {
+	fs->se = fuse_session_new(&args, &fs_ll_ops, sizeof(fs_ll_ops), fs);
+	if (!fs->se) {
 		snprintf(err, errlen, "invalid mount options: '%s'",
 			 fuse_opts ? fuse_opts : "");
 		r = -EINVAL;
@@ -232,13 +248,13 @@ int pai_fs_mount(struct pai_fs **out, struct pai *p, const char *mountpoint,
 	}
 	/* Its path resolved now: once mounted, a lookup there is ours. */
 	fs_wait_start(p, mountpoint);
-	if (fuse_mount(fs->fuse, mountpoint) != 0) {
+	if (fuse_session_mount(fs->se, mountpoint) != 0) {
 		snprintf(err, errlen, "cannot mount on '%s'", mountpoint);
 		goto fail;
 	}
 	fs->mounted = 1;
-	cached_fuse = fs->fuse;
-	if (fuse_set_signal_handlers(fuse_get_session(fs->fuse)) != 0) {
+	cached_se = fs->se;
+	if (fuse_set_signal_handlers(fs->se) != 0) {
 		snprintf(err, errlen, "cannot set signal handlers");
 		goto fail;
 	}
@@ -266,7 +282,7 @@ int pai_fs_loop(struct pai_fs *fs)
 	 * leaves no thousand threads behind. */
 	fuse_loop_cfg_set_max_threads(cfg, FS_SPARE_THREADS + FS_WAIT_MAX);
 	fuse_loop_cfg_set_idle_threads(cfg, FS_SPARE_THREADS);
-	r = fuse_loop_mt(fs->fuse, cfg);
+	r = fuse_session_loop_mt(fs->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	return r;
 }
@@ -278,16 +294,17 @@ void pai_fs_free(struct pai_fs *fs)
 	/* before the signal handlers go: its SIGTERM must not kill us */
 	mtab_watch_stop(fs);
 	fs_wait_stop(fs->p);
-	if (cached_fuse == fs->fuse)
-		cached_fuse = NULL;
+	if (cached_se == fs->se)
+		cached_se = NULL;
 	while (open_handles.next != &open_handles)
 		fs_handle_free(open_handles.next);
-	if (fs->fuse) {
-		fuse_remove_signal_handlers(fuse_get_session(fs->fuse));
+	if (fs->se) {
+		fuse_remove_signal_handlers(fs->se);
 		if (fs->mounted)
-			fuse_unmount(fs->fuse);
-		fuse_destroy(fs->fuse);
+			fuse_session_unmount(fs->se);
+		fuse_session_destroy(fs->se);
 	}
+	ino_clear();
 	pthread_mutex_destroy(&fs->sizes.lock);
 	free(fs);
 }

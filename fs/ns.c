@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 
 #include "access.h"
 #include "buf.h"
@@ -29,12 +29,6 @@
 #include "store.h"
 #include "view.h"
 #include "fsint.h"
-
-/* The daemon's handles, from the request being served. */
-struct pai_fs *fs_self(void)
-{
-	return fuse_get_context()->private_data;
-}
 
 struct pai *fs_pai(void)
 {
@@ -72,14 +66,14 @@ void fs_refuse(const char *path, const char *what, int err)
 
 bool fs_allowed(struct pai *p)
 {
-	struct fuse_context *c = fuse_get_context();
+	const struct fuse_ctx *c = fs_caller();
 	gid_t groups[256];
 	int n = 0;
 
 	if (c->uid == 0 || c->uid == p->acl.owner)
 		return true;
 	if (p->acl.has_group) {
-		n = fuse_getgroups(256, groups);
+		n = fs_caller_groups(256, groups);
 		if (n < 0)
 			n = 0;
 		else if (n > 256)
@@ -102,7 +96,7 @@ int fs_guard(const char *path, const struct node *n, const char *what)
 	if (ns_public(n->e) || fs_allowed(p))
 		return 0;
 	snprintf(msg, sizeof(msg), "cannot %s '%s': permission denied for "
-		 "uid %u", what, path, (unsigned)fuse_get_context()->uid);
+		 "uid %u", what, path, (unsigned)fs_caller()->uid);
 	events_reason(p->events, "refused", 0, msg);
 	return -EACCES;
 }
@@ -293,16 +287,15 @@ int ns_resolve_task(const char *path, struct node *n, struct task *t)
 
 /* The entry's type goes along (d_type), so find and ls need no lstat
  * just to tell files from directories. */
-int ns_add_entry(void *buf, fuse_fill_dir_t filler, const char *name,
-		     mode_t mode)
+int ns_add_entry(void *buf, fs_fill_t fill, const char *name, mode_t mode)
 {
 	struct stat st = { .st_mode = mode };
 
-	return filler(buf, name, &st, 0, 0);
+	return fill(buf, name, &st, 0, -1);
 }
 
-int ns_fill_tab(void *buf, fuse_fill_dir_t filler,
-		    const struct entry *tab, struct node *parent)
+int ns_fill_tab(void *buf, fs_fill_t fill, const struct entry *tab,
+		struct node *parent)
 {
 	struct node n = *parent;
 
@@ -313,7 +306,7 @@ int ns_fill_tab(void *buf, fuse_fill_dir_t filler,
 		if (tab->flags & F_WAIT)
 			continue;
 		if (ns_present(fs_pai(), &n) &&
-		    ns_add_entry(buf, filler, tab->name, tab->mode))
+		    ns_add_entry(buf, fill, tab->name, tab->mode))
 			return 0;
 	}
 	return 0;

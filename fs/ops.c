@@ -1,34 +1,29 @@
 /*
- * fs/ops: the FUSE callbacks (libfuse 3, high-level API). Each resolves
- * its path to a node (fs/ns), asks who may use it, and hands the work to
- * fs/content or fs/write. Nothing here schedules or touches git.
+ * fs/ops: the FUSE callbacks (libfuse 3, low-level API). Each finds the
+ * path of its node (fs/inode), resolves it to a row of the mount
+ * (fs/ns), asks who may use it, and hands the work to fs/content or
+ * fs/write. Nothing here schedules or touches git.
  *
- * Sizes never lie: getattr renders a generated file to learn its length,
- * logs are stat'ed fresh, and attribute caching is off, because tail -f
- * polls fstat and reads only up to st_size (the high-level API has one
- * attr_timeout for every node, so none can have one). Opens use direct_io
- * so a read returns what the node holds now, not what the page cache
- * saw; except the files of a task that cannot change until a command
- * changes it (fs_keep_cache), whose pages the kernel keeps: a moved mtime
- * drops them at the next getattr (auto_inval_data), and the watch's
- * listener drops them when the task changes (fs_cache_changed).
+ * Sizes never lie, and the kernel keeps only what it is told of: every
+ * reply says how long the kernel may keep a node's attributes, per node
+ * (fs_attr_ttl): a task's directory and the files of a task that no
+ * engine runs for, whose every change is a change of the task's record,
+ * and the watch's listener tells the kernel of each (fs_cache_changed:
+ * their attributes and pages dropped). Every other node (a running
+ * task's files, logs being written, conflicts that move with the base
+ * branch, templates with the repository, the timeline with the clock,
+ * logs written on SLURM nodes) is asked for at each use, as tail -f
+ * polls fstat and reads only up to st_size. The high-level API could not
+ * say this: it has one attr_timeout for every node.
  *
- * Why no attribute is kept, not even for a while: the one attr_timeout
- * would cover every node, and not every change can be told to the kernel
- * when it happens. A task's conflicts move with the base branch (a commit
- * in the repository), templates with the repository's files, a running
- * task's timeline with the clock, a log under the SLURM backend with
- * writes on another node; a stale size cuts reads short and stops tail -f.
- *
- * Names are kept (entry_timeout): a name that went still costs a getattr
- * before any use (attr_timeout is 0), which says ENOENT, and a name that
- * comes is looked up (negative_timeout is 0). readdirplus answers the
- * tasks' directories' attributes with their listing, so ls -l and find
- * need no lookup of each; tasks/ is listed a kernel buffer at a time
- * (list_tasks), never whole into libfuse's memory.
- *
- * Logs and events are read by splice from their descriptor (read_buf):
- * no copy of their bytes passes through the daemon.
+ * Opens use direct_io so a read returns what the node holds now, not
+ * what the page cache saw; except the files of a task that cannot change
+ * until a command changes it (fs_keep_cache), whose pages the kernel
+ * keeps until told. Names are kept (FS_ENTRY_TTL): a name that went
+ * still costs a getattr before any use where its attributes are not
+ * kept, which says ENOENT, and a name that comes is looked up (no
+ * negative entries). Logs and events are read by splice from their
+ * descriptor: no copy of their bytes passes through the daemon.
  */
 #define FUSE_USE_VERSION 312
 
@@ -44,7 +39,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 
 #include "approvals.h"
 #include "buf.h"
@@ -55,22 +50,6 @@
 #include "store.h"
 #include "wlog.h"
 #include "fsint.h"
-
-static int pai_getattr(const char *path, struct stat *st,
-		       struct fuse_file_info *fi)
-{
-	struct pai_fs *fs = fs_self();
-	struct task t;
-	struct node n;
-	int r;
-
-	/* One fetch of the task's record: the resolve's is the stat's. */
-	if ((r = ns_resolve_task(path, &n, &t)) == 0)
-		r = fs_getattr_node(fs, &n, t.id && fs_task_node(&n) ? &t :
-				    NULL, st);
-	task_release(&t);
-	return r;
-}
 
 static int pai_readlink(const char *path, char *out, size_t size)
 {
@@ -90,161 +69,6 @@ static int pai_readlink(const char *path, char *out, size_t size)
 		snprintf(out, size, "%s", buf_cstr(&b));
 	buf_release(&b);
 	return r;
-}
-
-/*
- * tasks/ is listed a kernel buffer at a time, each entry with its offset
- * (., .., new, then a task N at N + TASKS_OFF), so that libfuse keeps no
- * copy of a whole listing (100,000 tasks: tens of MiB) and a readdirplus
- * renders the attributes of the tasks it sends, not of all of them.
- */
-#define TASKS_OFF 3
-#define TASKS_PAGE 256
-
-/* A task's directory with its attributes (readdirplus), or without
- * when it went meanwhile. 1 when the buffer is full. */
-static int add_task(void *buf, fuse_fill_dir_t filler, int64_t id, bool plus)
-{
-	struct pai_fs *fs = fs_self();
-	struct node n = { .e = &ns_task_dir, .task = id };
-	struct stat st = { .st_mode = S_IFDIR };
-	off_t next = (off_t)id + TASKS_OFF;
-	struct task t;
-	char name[32];
-	int r = -1;
-
-	snprintf(name, sizeof(name), "%lld", (long long)id);
-	if (plus && store_task_get(fs->p->store, id, &t) == 0) {
-		r = fs_getattr_node(fs, &n, &t, &st);
-		task_release(&t);
-	}
-	if (r < 0)
-		return filler(buf, name, &st, next, 0);
-	return filler(buf, name, &st, next, FUSE_FILL_DIR_PLUS);
-}
-
-static int list_tasks(void *buf, fuse_fill_dir_t filler, off_t off,
-		      bool plus)
-{
-	static const char *const head[TASKS_OFF] = { ".", "..", "new" };
-	struct pai *p = fs_pai();
-	int64_t after, *ids;
-	size_t count, i;
-	int r;
-
-	for (; off < TASKS_OFF; off++) {
-		struct stat st = { .st_mode = off < 2 ? S_IFDIR : S_IFREG };
-
-		if (filler(buf, head[off], &st, off + 1, 0))
-			return 0;
-	}
-	after = (int64_t)off - TASKS_OFF;
-	for (;;) {
-		if ((r = store_task_ids_after(p->store, after, TASKS_PAGE, &ids,
-					      &count)) < 0)
-			return r;
-		for (i = 0; i < count; i++)
-			if (add_task(buf, filler, ids[i], plus))
-				break;
-		after = count ? ids[count - 1] : after;
-		free(ids);
-		if (i < count || count < TASKS_PAGE)
-			return 0;
-	}
-}
-
-static int pai_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
-		       off_t off, struct fuse_file_info *fi,
-		       enum fuse_readdir_flags flags)
-{
-	struct pai *p = fs_pai();
-	struct node n;
-	char name[32];
-	int r;
-
-	if ((r = ns_resolve(path, &n)) < 0)
-		return r;
-	if (!S_ISDIR(n.e->mode))
-		return -ENOTDIR;
-	if ((r = fs_guard(path, &n, "list")) < 0)
-		return r;
-	if (n.e->kind == K_TASKS)
-		return list_tasks(buf, filler, off, flags & FUSE_READDIR_PLUS);
-	ns_add_entry(buf, filler, ".", S_IFDIR);
-	ns_add_entry(buf, filler, "..", S_IFDIR);
-	switch (n.e->kind) {
-	case K_ROOT:
-		return ns_fill_tab(buf, filler, ns_root_tab, &n);
-	case K_TASK:
-		return ns_fill_tab(buf, filler, ns_task_tab, &n);
-	case K_WORKER:
-		return ns_fill_tab(buf, filler, ns_worker_tab, &n);
-	case K_PLAN:
-		return ns_fill_tab(buf, filler, ns_plan_tab, &n);
-	case K_APPROVAL:
-		return ns_fill_tab(buf, filler, ns_approval_tab, &n);
-	case K_APPROVALS: {
-		int64_t *ids = NULL;
-		size_t count = 0, i;
-
-		ns_add_entry(buf, filler, "pending", S_IFREG);
-		if ((r = approvals_ids(p->approvals, &ids, &count)) < 0)
-			return r;
-		for (i = 0; i < count; i++) {
-			snprintf(name, sizeof(name), "%lld",
-				 (long long)ids[i]);
-			if (ns_add_entry(buf, filler, name, S_IFDIR))
-				break;
-		}
-		free(ids);
-		return 0;
-	}
-	case K_PLANS: {
-		int64_t *ids = NULL;
-		size_t count = 0, i;
-
-		ns_add_entry(buf, filler, "new", S_IFREG);
-		if ((r = store_plan_ids(p->store, NULL, &ids, &count)) < 0)
-			return r;
-		for (i = 0; i < count; i++) {
-			snprintf(name, sizeof(name), "%lld",
-				 (long long)ids[i]);
-			if (ns_add_entry(buf, filler, name, S_IFDIR))
-				break;
-		}
-		free(ids);
-		return 0;
-	}
-	case K_TEMPLATES: {
-		struct template_info *v;
-		size_t count, i;
-		char st[TEMPLATE_NAME_MAX + 8];
-
-		ns_add_entry(buf, filler, "README", S_IFREG);
-		if ((r = template_list(p->repo, &v, &count)) < 0)
-			return r;
-		for (i = 0; i < count; i++) {
-			snprintf(st, sizeof(st), "%s.status", v[i].name);
-			if (ns_add_entry(buf, filler, v[i].name, S_IFREG) ||
-			    ns_add_entry(buf, filler, st, S_IFREG))
-				break;
-		}
-		template_list_release(v, count);
-		return 0;
-	}
-	case K_WORKERS: {
-		int k, w = sched_workers(p->sched);
-
-		for (k = 1; k <= w; k++) {
-			snprintf(name, sizeof(name), "%d", k);
-			if (ns_add_entry(buf, filler, name, S_IFDIR))
-				break;
-		}
-		return 0;
-	}
-	default:
-		return -ENOTDIR;
-	}
 }
 
 static int pai_access(const char *path, int mask)
@@ -351,10 +175,8 @@ static void real_open(struct handle *h)
 		h->fd = open(rp, O_RDONLY | O_CLOEXEC);
 }
 
-static int pai_read(const char *path, char *out, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+static int pai_read(struct handle *h, char *out, size_t size, off_t off)
 {
-	struct handle *h = handle_of(fi);
 	int r = 0;
 
 	if (fs_is_wait(h->n.e))
@@ -409,58 +231,9 @@ out:
 	return r;
 }
 
-/*
- * Reads as buffers: a real file (a log, events) is answered with its
- * descriptor and offset, and libfuse splices the bytes from the page
- * cache to the kernel without copying them through the daemon. What is
- * in a log was redacted when it was written (runner/local.c), so its
- * bytes go out as they are. Every other file is read into memory by
- * pai_read. The descriptor stays open until release, which the kernel
- * sends only once no read of the handle is under way.
- */
-static int pai_read_buf(const char *path, struct fuse_bufvec **bufp,
-			size_t size, off_t off, struct fuse_file_info *fi)
+static int pai_write(struct handle *h, const char *data, size_t size,
+		     off_t off)
 {
-	struct handle *h = handle_of(fi);
-	struct fuse_bufvec *bv = malloc(sizeof(*bv));
-	int fd = -1, r;
-	void *mem;
-
-	if (!bv)
-		return -ENOMEM;
-	*bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT(size);
-	if (fs_is_real(h->n.e)) {
-		pthread_mutex_lock(&h->lock);
-		real_open(h);
-		fd = h->fd;
-		pthread_mutex_unlock(&h->lock);
-	}
-	if (fd >= 0) {
-		bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-		bv->buf[0].fd = fd;
-		bv->buf[0].pos = off;
-		*bufp = bv;
-		return 0;
-	}
-	if (!(mem = malloc(size ? size : 1))) {
-		free(bv);
-		return -ENOMEM;
-	}
-	if ((r = pai_read(path, mem, size, off, fi)) < 0) {
-		free(mem);
-		free(bv);
-		return r;
-	}
-	bv->buf[0].mem = mem;
-	bv->buf[0].size = (size_t)r;
-	*bufp = bv;
-	return 0;
-}
-
-static int pai_write(const char *path, const char *data, size_t size,
-		     off_t off, struct fuse_file_info *fi)
-{
-	struct handle *h = handle_of(fi);
 	int r;
 
 	pthread_mutex_lock(&h->lock);
@@ -493,9 +266,8 @@ out:
 }
 
 /* close() gets flush's result: this is where a task is created. */
-static int pai_flush(const char *path, struct fuse_file_info *fi)
+static int pai_flush(struct handle *h)
 {
-	struct handle *h = handle_of(fi);
 	int r = 0;
 
 	if (!h->writable)
@@ -513,16 +285,8 @@ static int pai_flush(const char *path, struct fuse_file_info *fi)
 	return r;
 }
 
-static int pai_fsync(const char *path, int datasync,
-		     struct fuse_file_info *fi)
+static void pai_release(struct handle *h)
 {
-	return pai_flush(path, fi);
-}
-
-static int pai_release(const char *path, struct fuse_file_info *fi)
-{
-	struct handle *h = handle_of(fi);
-
 	if (ns_is_new(h->n.e) && h->writable && !h->wrote)
 		events_reason(fs_pai()->events, "refused", 0, h->n.e->kind ==
 			      K_NEW ? "empty prompt" : "empty request");
@@ -531,16 +295,13 @@ static int pai_release(const char *path, struct fuse_file_info *fi)
 	if (fs_is_wait(h->n.e))
 		fs_wait_forget(h);
 	fs_handle_free(h);
-	return 0;
 }
 
 /* Only a wait file can block; the others read at once, as they did
  * without a poll callback. */
-static int pai_poll(const char *path, struct fuse_file_info *fi,
-		    struct fuse_pollhandle *ph, unsigned *reventsp)
+static int pai_poll(struct handle *h, struct fuse_pollhandle *ph,
+		    unsigned *reventsp)
 {
-	struct handle *h = handle_of(fi);
-
 	if (fs_is_wait(h->n.e))
 		return fs_wait_poll(h, ph, reventsp);
 	if (ph)
@@ -573,69 +334,8 @@ static int pai_truncate(const char *path, off_t size,
 	return 0;
 }
 
-static int pai_create(const char *path, mode_t mode,
-		      struct fuse_file_info *fi)
-{
-	fs_refuse(path, "create", EACCES);
-	return -EACCES;
-}
-
-static int pai_mknod(const char *path, mode_t mode, dev_t dev)
-{
-	fs_refuse(path, "create", EACCES);
-	return -EACCES;
-}
-
-static int pai_mkdir(const char *path, mode_t mode)
-{
-	fs_refuse(path, "create directory", EACCES);
-	return -EACCES;
-}
-
-static int pai_unlink(const char *path)
-{
-	fs_refuse(path, "remove", EACCES);
-	return -EACCES;
-}
-
-static int pai_rmdir(const char *path)
-{
-	fs_refuse(path, "remove directory", EACCES);
-	return -EACCES;
-}
-
-static int pai_rename(const char *from, const char *to, unsigned int flags)
-{
-	fs_refuse(from, "rename", EACCES);
-	return -EACCES;
-}
-
-static int pai_symlink(const char *target, const char *path)
-{
-	fs_refuse(path, "create link", EACCES);
-	return -EACCES;
-}
-
-static int pai_link(const char *from, const char *to)
-{
-	fs_refuse(to, "create link", EACCES);
-	return -EACCES;
-}
-
-static int pai_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
-{
-	return -EPERM;
-}
-
-static int pai_chown(const char *path, uid_t uid, gid_t gid,
-		     struct fuse_file_info *fi)
-{
-	return -EPERM;
-}
-
 /* touch(1) and editors set times: accept on writable files, else refuse. */
-static int pai_utimens(const char *path, const struct timespec tv[2],
-		       struct fuse_file_info *fi)
+static int pai_utimens(const char *path)
 {
 	struct node n;
 	int r;
@@ -645,19 +345,99 @@ static int pai_utimens(const char *path, const struct timespec tv[2],
 	return ns_can_write(n.e) ? 0 : -EACCES;
 }
 
-/* Seconds the kernel keeps a name it looked up. */
-#define ENTRY_TIMEOUT 60
 
-static void *pai_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+/* ---- the low-level requests ------------------------------------------- */
+
+
+/* The request this thread serves: who asks, and whether they gave up. */
+static __thread fuse_req_t cur;
+
+struct pai_fs *fs_self(void)
 {
-	/* Attributes change behind the kernel's back; names seldom do
-	 * (the comment at the top). */
-	cfg->entry_timeout = ENTRY_TIMEOUT;
-	cfg->attr_timeout = 0;
-	cfg->negative_timeout = 0;
-	cfg->kernel_cache = 0;
-	cfg->direct_io = 0;	/* per open: pai_open */
-	cfg->use_ino = 0;
+	return fuse_req_userdata(cur);
+}
+
+const struct fuse_ctx *fs_caller(void)
+{
+	return fuse_req_ctx(cur);
+}
+
+bool fs_interrupted(void)
+{
+	return cur && fuse_req_interrupted(cur);
+}
+
+int fs_caller_groups(int size, gid_t list[])
+{
+	return fuse_req_getgroups(cur, size, list);
+}
+
+bool fs_session_ending(void)
+{
+	struct pai_fs *fs = cur ? fuse_req_userdata(cur) : NULL;
+
+	return fs && fs->se && fuse_session_exited(fs->se);
+}
+
+/* The request taken up, and ino's path into path (PATH_MAX). */
+static int begin(fuse_req_t req, fuse_ino_t ino, char *path)
+{
+	cur = req;
+	return ino_path(ino, path, PATH_MAX);
+}
+
+/* Done with the request but for its reply. */
+static fuse_req_t end(void)
+{
+	fuse_req_t req = cur;
+
+	cur = NULL;
+	return req;
+}
+
+static void reply_err(int r)
+{
+	fuse_reply_err(end(), -r);
+}
+
+static int child_path(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      char *path)
+{
+	int r;
+	size_t len;
+
+	if ((r = begin(req, parent, path)) < 0)
+		return r;
+	len = strlen(path);
+	if (len + 1 + strlen(name) >= PATH_MAX)
+		return -ENAMETOOLONG;
+	snprintf(path + len, PATH_MAX - len, "%s%s",
+		 len == 1 ? "" : "/", name);
+	return 0;
+}
+
+int fs_stat_path(const char *path, struct stat *st, double *ttl)
+{
+	struct task t;
+	struct node n;
+	int r;
+
+	/* One fetch of the task's record: the resolve's is the stat's. */
+	*ttl = 0;
+	if ((r = ns_resolve_task(path, &n, &t)) == 0) {
+		const struct task *tp = t.id && fs_task_node(&n) ? &t : NULL;
+
+		r = fs_getattr_node(fs_self(), &n, tp, st);
+		if (r == 0)
+			*ttl = fs_attr_ttl(&n, tp);
+	}
+	task_release(&t);
+	return r;
+}
+
+static void pai_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
 	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
@@ -667,33 +447,350 @@ static void *pai_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	 * Not SPLICE_MOVE: its pages belong to the log's page cache, which
 	 * a move would take them from (and direct_io reads copy anyway). */
 	conn->want |= conn->capable & FUSE_CAP_SPLICE_WRITE;
-	return fuse_get_context()->private_data;
 }
 
-const struct fuse_operations fs_ops = {
+static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	char path[PATH_MAX];
+	double ttl;
+	int r;
+
+	memset(&e, 0, sizeof(e));
+	if ((r = child_path(req, parent, name, path)) == 0 &&
+	    (r = fs_stat_path(path, &e.attr, &ttl)) == 0 &&
+	    !(e.ino = ino_hold(path)))
+		r = -ENOMEM;
+	if (r < 0) {
+		reply_err(r);
+		return;
+	}
+	e.attr.st_ino = e.ino;
+	e.attr_timeout = ttl;
+	e.entry_timeout = FS_ENTRY_TTL;
+	/* -ENOENT: the request was interrupted, the kernel took nothing */
+	if (fuse_reply_entry(end(), &e) == -ENOENT)
+		ino_forget(e.ino, 1);
+}
+
+static void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	ino_forget(ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void ll_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *v)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		ino_forget(v[i].ino, v[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void reply_attr(const char *path, fuse_ino_t ino)
+{
+	struct stat st;
+	double ttl;
+	int r;
+
+	if ((r = fs_stat_path(path, &st, &ttl)) < 0) {
+		reply_err(r);
+	} else {
+		st.st_ino = ino;
+		fuse_reply_attr(end(), &st, ttl);
+	}
+}
+
+static void ll_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	char path[PATH_MAX];
+	int r;
+
+	(void)fi;
+	if ((r = begin(req, ino, path)) < 0)
+		reply_err(r);
+	else
+		reply_attr(path, ino);
+}
+
+/* chmod and chown are refused; a size (O_TRUNC) and times (touch,
+ * editors) are taken where a write is. */
+static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if ((r = begin(req, ino, path)) < 0)
+		goto fail;
+	r = -EPERM;
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+		      FUSE_SET_ATTR_GID))
+		goto fail;
+	if ((to_set & FUSE_SET_ATTR_SIZE) &&
+	    (r = pai_truncate(path, attr->st_size, fi)) < 0)
+		goto fail;
+	if ((to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+		       FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)) &&
+	    (r = pai_utimens(path)) < 0)
+		goto fail;
+	reply_attr(path, ino);
+	return;
+fail:
+	reply_err(r);
+}
+
+static void ll_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char path[PATH_MAX], target[PATH_MAX];
+	int r;
+
+	if ((r = begin(req, ino, path)) < 0 ||
+	    (r = pai_readlink(path, target, sizeof(target))) < 0)
+		reply_err(r);
+	else
+		fuse_reply_readlink(end(), target);
+}
+
+static void ll_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if ((r = begin(req, ino, path)) == 0)
+		r = pai_access(path, mask);
+	reply_err(r);
+}
+
+static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if ((r = begin(req, ino, path)) < 0 || (r = pai_open(path, fi)) < 0)
+		reply_err(r);
+	/* interrupted: no release will come for it */
+	else if (fuse_reply_open(end(), fi) == -ENOENT)
+		pai_release(handle_of(fi));
+}
+
+/*
+ * A real file (a log, events) is answered with its descriptor and
+ * offset, and libfuse splices the bytes from the page cache to the
+ * kernel without copying them through the daemon. What is in a log was
+ * redacted when it was written (runner/relay.c), so its bytes go out as
+ * they are. Every other file is read into memory by pai_read. The
+ * descriptor stays open until release, which the kernel sends only once
+ * no read of the handle is under way.
+ */
+static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+	struct handle *h = handle_of(fi);
+	int fd = -1, r;
+	char *mem;
+
+	(void)ino;
+	cur = req;
+	if (fs_is_real(h->n.e)) {
+		pthread_mutex_lock(&h->lock);
+		real_open(h);
+		fd = h->fd;
+		pthread_mutex_unlock(&h->lock);
+	}
+	if (fd >= 0) {
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv.buf[0].fd = fd;
+		bv.buf[0].pos = off;
+		fuse_reply_data(end(), &bv, 0);
+		return;
+	}
+	if (!(mem = malloc(size ? size : 1)))
+		r = -ENOMEM;
+	else
+		r = pai_read(h, mem, size, off);
+	if (r < 0)
+		reply_err(r);
+	else
+		fuse_reply_buf(end(), mem, (size_t)r);
+	free(mem);
+}
+
+static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	int r;
+
+	(void)ino;
+	cur = req;
+	if ((r = pai_write(handle_of(fi), buf, size, off)) < 0)
+		reply_err(r);
+	else
+		fuse_reply_write(end(), (size_t)r);
+}
+
+static void ll_flush(fuse_req_t req, fuse_ino_t ino,
+		     struct fuse_file_info *fi)
+{
+	(void)ino;
+	cur = req;
+	reply_err(pai_flush(handle_of(fi)));
+}
+
+static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	(void)datasync;
+	ll_flush(req, ino, fi);
+}
+
+static void ll_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	(void)ino;
+	cur = req;
+	pai_release(handle_of(fi));
+	reply_err(0);
+}
+
+static void ll_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		    struct fuse_pollhandle *ph)
+{
+	unsigned revents = 0;
+	int r;
+
+	(void)ino;
+	cur = req;
+	if ((r = pai_poll(handle_of(fi), ph, &revents)) < 0)
+		reply_err(r);
+	else
+		fuse_reply_poll(end(), revents);
+}
+
+/* Nothing is made, removed, renamed or linked by hand. */
+static void refuse(fuse_req_t req, fuse_ino_t parent, const char *name,
+		   const char *what)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if ((r = child_path(req, parent, name, path)) == 0) {
+		fs_refuse(path, what, EACCES);
+		r = -EACCES;
+	}
+	reply_err(r);
+}
+
+static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	(void)mode;
+	(void)fi;
+	refuse(req, parent, name, "create");
+}
+
+static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	(void)mode;
+	(void)rdev;
+	refuse(req, parent, name, "create");
+}
+
+static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	(void)mode;
+	refuse(req, parent, name, "create directory");
+}
+
+static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	refuse(req, parent, name, "remove");
+}
+
+static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	refuse(req, parent, name, "remove directory");
+}
+
+static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	(void)newparent;
+	(void)newname;
+	(void)flags;
+	refuse(req, parent, name, "rename");
+}
+
+static void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	(void)link;
+	refuse(req, parent, name, "create link");
+}
+
+static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	(void)ino;
+	refuse(req, newparent, newname, "create link");
+}
+
+static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t off, struct fuse_file_info *fi)
+{
+	cur = req;
+	fs_readdir(req, ino, size, off, fi, false);
+	cur = NULL;
+}
+
+static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi)
+{
+	cur = req;
+	fs_readdir(req, ino, size, off, fi, true);
+	cur = NULL;
+}
+
+static void ll_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	cur = req;
+	fs_opendir(req, ino, fi);
+	cur = NULL;
+}
+
+const struct fuse_lowlevel_ops fs_ll_ops = {
 	.init = pai_init,
-	.getattr = pai_getattr,
-	.readlink = pai_readlink,
-	.readdir = pai_readdir,
-	.access = pai_access,
-	.open = pai_open,
-	.read = pai_read,
-	.read_buf = pai_read_buf,
-	.write = pai_write,
-	.flush = pai_flush,
-	.fsync = pai_fsync,
-	.release = pai_release,
-	.poll = pai_poll,
-	.truncate = pai_truncate,
-	.create = pai_create,
-	.mknod = pai_mknod,
-	.mkdir = pai_mkdir,
-	.unlink = pai_unlink,
-	.rmdir = pai_rmdir,
-	.rename = pai_rename,
-	.symlink = pai_symlink,
-	.link = pai_link,
-	.chmod = pai_chmod,
-	.chown = pai_chown,
-	.utimens = pai_utimens,
+	.lookup = ll_lookup,
+	.forget = ll_forget,
+	.forget_multi = ll_forget_multi,
+	.getattr = ll_getattr,
+	.setattr = ll_setattr,
+	.readlink = ll_readlink,
+	.mknod = ll_mknod,
+	.mkdir = ll_mkdir,
+	.unlink = ll_unlink,
+	.rmdir = ll_rmdir,
+	.symlink = ll_symlink,
+	.rename = ll_rename,
+	.link = ll_link,
+	.open = ll_open,
+	.read = ll_read,
+	.write = ll_write,
+	.flush = ll_flush,
+	.release = ll_release,
+	.fsync = ll_fsync,
+	.opendir = ll_opendir,
+	.readdir = ll_readdir,
+	.readdirplus = ll_readdirplus,
+	.access = ll_access,
+	.create = ll_create,
+	.poll = ll_poll,
 };

@@ -35,7 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <fuse.h>
 #include <fuse_lowlevel.h>
 
 #include "buf.h"
@@ -132,11 +131,7 @@ static bool mount_gone(void)
 
 static bool session_ending(void)
 {
-	struct fuse_context *c = fuse_get_context();
-
-	if (c && c->fuse && fuse_session_exited(fuse_get_session(c->fuse)))
-		return true;
-	return mount_gone();
+	return fs_session_ending() || mount_gone();
 }
 
 /* The mount goes while reads wait: they end with EIO, the event once. */
@@ -177,7 +172,7 @@ static int block(struct pai *p, const struct node *n, struct buf *out)
 		r = fs_render(p, n, out);
 		if (r < 0 || out->len)
 			break;
-		if (fuse_interrupted()) {
+		if (fs_interrupted()) {
 			r = -EINTR;
 			break;
 		}
@@ -306,7 +301,7 @@ static void changed(void *arg, int64_t id)
 	while ((q = *pp)) {
 		if (!id || !q->task || q->task == id) {
 			*pp = q->next;
-			fuse_notify_poll(q->ph);
+			fuse_lowlevel_notify_poll(q->ph);
 			fuse_pollhandle_destroy(q->ph);
 			free(q);
 		} else {

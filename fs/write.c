@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 
 #include <cjson/cJSON.h>
 
@@ -37,7 +37,7 @@
 static bool writer_gave_up(void *arg)
 {
 	(void)arg;
-	return fuse_interrupted() != 0;
+	return fs_interrupted();
 }
 
 static const struct pai_cancel writer_cancel = { writer_gave_up, NULL };
@@ -79,7 +79,7 @@ int fs_new_submit(struct handle *h)
 /* approvals/N/ctl: the decider is the writer, by name. */
 static int approval_ctl(struct pai *p, int64_t id, const char *line)
 {
-	uid_t uid = fuse_get_context()->uid;
+	uid_t uid = fs_caller()->uid;
 	struct passwd pw, *res = NULL;
 	char pwbuf[4096], user[64], err[256];
 	int r;

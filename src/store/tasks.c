@@ -144,13 +144,24 @@ static int busy_or_missing_locked(struct store *st, int64_t id)
 	return error == 1 ? -EBUSY : error == 0 ? -ENOENT : error;
 }
 
+/* Every change of a task's record is told (st_changed), not only of its
+ * state: the mount lets the kernel keep what a record shows until told. */
+static int told(struct store *st, int64_t id, int error)
+{
+	if (error == 0)
+		st_changed(st, id);
+	return error;
+}
+
 int store_task_set_priority(struct store *st, int64_t id, int priority)
 {
 	int error;
 
 	pthread_mutex_lock(&st->lock);
 	error = st_update(st, S_SET_PRIORITY, "IiI", id, priority, st_now_ms());
-	if (error == -ENOENT)
+	if (error == 0)
+		st_changed(st, id);
+	else if (error == -ENOENT)
 		error = busy_or_missing_locked(st, id);
 	pthread_mutex_unlock(&st->lock);
 	return error;
@@ -174,7 +185,8 @@ int store_task_set_base(struct store *st, int64_t id, const char *base)
 {
 	if (!base || strlen(base) > 40)
 		return -EINVAL;
-	return st_write(st, S_SET_BASE, "IsI", id, base, st_now_ms());
+	return told(st, id, st_write(st, S_SET_BASE, "IsI", id, base,
+				     st_now_ms()));
 }
 
 int64_t store_next_due(struct store *st)
@@ -382,7 +394,8 @@ int store_task_start(struct store *st, int64_t id, int worker)
  */
 int store_task_set_worktree(struct store *st, int64_t id, const char *path)
 {
-	return st_write_unsynced(st, S_SET_WORKTREE, "ITI", id, path, st_now_ms());
+	return told(st, id, st_write_unsynced(st, S_SET_WORKTREE, "ITI", id,
+					      path, st_now_ms()));
 }
 
 int store_task_set_commit(struct store *st, int64_t id, const char *from,
@@ -402,7 +415,8 @@ int store_task_set_commit(struct store *st, int64_t id, const char *from,
 
 int store_task_set_pid(struct store *st, int64_t id, int pid)
 {
-	return st_write_unsynced(st, S_SET_PID, "IiI", id, pid, st_now_ms());
+	return told(st, id, st_write_unsynced(st, S_SET_PID, "IiI", id, pid,
+					      st_now_ms()));
 }
 
 /* The task's figures and, when it has a cost, a row of spend for the
@@ -427,6 +441,8 @@ int store_task_add_usage(struct store *st, int64_t id,
 fail:
 	if (error)
 		st_rollback(st);
+	else
+		st_changed(st, id);
 out:
 	pthread_mutex_unlock(&st->lock);
 	return error;
