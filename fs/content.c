@@ -170,28 +170,6 @@ static int64_t size_stamp(const struct node *n, const struct task *t)
 	return t->updated;
 }
 
-/*
- * Whether an open of this file may keep the kernel's page cache: the
- * files of a task that cannot change until a command changes the task
- * (its record's updated stamp moves, and the watch's listener
- * invalidates them: fs_cache_changed). Live files (status, log, events)
- * never: their sizes and text must be fresh at every read.
- */
-bool fs_keep_cache(const struct node *n, const struct task *t)
-{
-	switch (n->e->kind) {
-	case K_T_PROMPT:
-	case K_T_JSON:
-	case K_T_DIFF:
-	case K_T_FILES:
-		break;
-	default:
-		return false;
-	}
-	return t && t->state != TASK_WAITING && t->state != TASK_BLOCKED &&
-	       size_stamp(n, t) != 0;
-}
-
 /* A task that no engine, check or schedule moves until a command does. */
 static bool task_ended(const struct task *t)
 {
@@ -239,11 +217,40 @@ double fs_attr_ttl(const struct node *n, const struct task *t)
 	}
 }
 
-/* A task's listing may be kept once it ended: which of its files are
- * there (log.jsonl, result, check, worktree, worker) moves no more. */
+/*
+ * Whether an open of this file may keep the kernel's page cache: the
+ * files of a task that cannot change until a command changes the task
+ * (its record's updated stamp moves, and the watch's listener
+ * invalidates them: fs_cache_changed). Live files (status, log, events)
+ * never: their sizes and text must be fresh at every read.
+ */
+bool fs_keep_cache(const struct node *n, const struct task *t)
+{
+	switch (n->e->kind) {
+	case K_T_LOG:
+	case K_T_RAW:
+		/* an ended task's log: written no more until it runs again,
+		 * which is a change of its record */
+		return fs_attr_ttl(n, t) > 0 && task_ended(t);
+	case K_T_PROMPT:
+	case K_T_JSON:
+	case K_T_DIFF:
+	case K_T_FILES:
+		break;
+	default:
+		return false;
+	}
+	return t && t->state != TASK_WAITING && t->state != TASK_BLOCKED &&
+	       size_stamp(n, t) != 0;
+}
+
+/* A task's listing may be kept while no engine runs for it: which of
+ * its files are there (log.jsonl, result, check, worktree, worker) moves
+ * only with its record then (the merge queue writes a check and then
+ * records the task's end). */
 bool fs_list_keep(const struct node *n, const struct task *t)
 {
-	return t && n->e->kind == K_TASK && task_ended(t);
+	return t && n->e->kind == K_TASK && t->state != TASK_RUNNING;
 }
 
 static struct size_slot *size_slot(struct size_cache *c, const struct node *n)
@@ -321,6 +328,8 @@ int fs_getattr_node(struct pai_fs *fs, const struct node *nd,
 		char rp[PATH_MAX];
 		struct stat real;
 
+		/* read a request's worth at a time (cat, cp, less) */
+		st->st_blksize = FS_IO_SIZE;
 		if (fs_real_path(p, &n, rp, sizeof(rp)) == 0 &&
 		    stat(rp, &real) == 0) {
 			st->st_size = real.st_size;

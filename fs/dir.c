@@ -3,7 +3,7 @@
  * from the rows of fs/files and the store; with readdirplus each may
  * carry its attributes, and then its node is held (fs/inode) and the
  * kernel keeps them for as long as fs_attr_ttl says. A task's listing is
- * kept by the kernel (cache_readdir) once the task ended.
+ * kept by the kernel (cache_readdir) while no engine runs for it.
  */
 #define FUSE_USE_VERSION 312
 
@@ -266,9 +266,9 @@ fail:
 	fuse_reply_err(req, -r);
 }
 
-/* A task's listing is kept by the kernel once no engine or schedule
- * changes which of its files are there (fs_list_keep): dropped with
- * its attributes when its record changes (fs_cache_changed). */
+/* A task's listing is kept by the kernel while nothing but a change of
+ * its record changes which of its files are there (fs_list_keep):
+ * dropped with its attributes when it changes (fs_cache_changed). */
 void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	char path[PATH_MAX];

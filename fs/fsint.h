@@ -200,6 +200,9 @@ bool fs_keep_cache(const struct node *n, const struct task *t);
 #define FS_ATTR_TTL 60.0
 /* Seconds the kernel keeps a name it was given (lookup, readdirplus). */
 #define FS_ENTRY_TTL 60.0
+/* The most one read request carries (libfuse asks for 256 pages): what
+ * a log's st_blksize says, so readers ask for that much at once. */
+#define FS_IO_SIZE (1 << 20)
 double fs_attr_ttl(const struct node *n, const struct task *t);
 bool fs_list_keep(const struct node *n, const struct task *t);
 

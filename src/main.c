@@ -100,9 +100,10 @@ static const char *const fuse_flags[] = {
 	"debug", "ro", "rw", "dev", "nodev", "suid", "nosuid", "exec",
 	"noexec", "atime", "noatime", "sync", "async", "dirsync", NULL
 };
+/* Not uid=, gid= or umask=: who may use the mount is the daemon's to
+ * say (allow_users, allow_group), and what stat shows follows it. */
 static const char *const fuse_keys[] = {
-	"fsname", "subtype", "max_read", "umask", "uid", "gid",
-	"max_threads", NULL
+	"fsname", "subtype", "max_read", NULL
 };
 
 static bool in(const char *const *list, const char *s, size_t len)

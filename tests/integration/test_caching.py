@@ -115,6 +115,68 @@ class TestInvalidation(CachingCase):
                            was)
 
 
+class TestKept(CachingCase):
+    """The kernel keeps an ended task's attributes and listing until the
+    task's record changes; the daemon tells it when it does."""
+
+    def log_on_disk(self, tid):
+        return os.path.join(self.m.repo, '.git', 'parallelai', 'logs',
+                            '%d.log' % tid)
+
+    def test_an_ended_tasks_log_size_is_kept_until_it_changes(self):
+        tid = self.m.submit('echo one\n')
+        self.assertDone(tid)
+        log = self.m.path('tasks/%d/log' % tid)
+        size = os.stat(log).st_size
+        self.assertEqual(size, os.path.getsize(self.log_on_disk(tid)))
+        # Behind the daemon's back: no change of the task, nothing told,
+        # and the kernel answers stat from what it keeps.
+        with open(self.log_on_disk(tid), 'a') as f:
+            f.write('behind\n')
+        self.assertEqual(os.stat(log).st_size, size)
+        # A change of the task's record drops it.
+        self.assertEqual(self.m.ctl('ctl', 'merge %d\n' % tid), 0)
+        self.m.wait_state(tid, 'merged')
+        wait_for(lambda: os.stat(log).st_size == size + len('behind\n'),
+                 timeout=20, msg='the size told after the merge')
+        self.assertIn('behind', self.m.read('tasks/%d/log' % tid))
+
+    def test_a_running_tasks_log_size_is_never_kept(self):
+        tid = self.m.submit('echo one; while [ ! -e %s ]; do sleep 0.05;'
+                            ' done\n' % self.mark('gate'))
+        self.m.wait_state(tid, 'running')
+        log = self.m.path('tasks/%d/log' % tid)
+        wait_for(lambda: os.stat(log).st_size > 0, msg='the first line')
+        size = os.stat(log).st_size
+        with open(self.log_on_disk(tid), 'a') as f:
+            f.write('behind\n')
+        self.assertEqual(os.stat(log).st_size, size + len('behind\n'))
+        with open(self.mark('gate'), 'w'):
+            pass
+        self.assertDone(tid)
+
+    def test_an_ended_tasks_listing_follows_a_retry(self):
+        # Listed once ended (kept by the kernel), then run again: the
+        # running task's worker link is listed, and gone once it ended.
+        tid = self.m.submit('if [ ! -e %s ]; then touch %s; exit 1; fi;'
+                            ' while [ ! -e %s ]; do sleep 0.05; done\n'
+                            % (self.mark('again'), self.mark('again'),
+                               self.mark('gate')))
+        self.assertEqual(self.m.wait_final(tid), 'failed')
+        d = self.m.path('tasks/%d' % tid)
+        self.assertNotIn('worker', os.listdir(d))
+        self.assertNotIn('worker', os.listdir(d))
+        self.assertEqual(self.m.ctl('tasks/%d/ctl' % tid, 'retry\n'), 0)
+        self.m.wait_state(tid, 'running')
+        wait_for(lambda: 'worker' in os.listdir(d),
+                 msg='the worker link listed while it runs')
+        with open(self.mark('gate'), 'w'):
+            pass
+        self.assertDone(tid)
+        wait_for(lambda: 'worker' not in os.listdir(d),
+                 msg='the worker link gone once it ended')
+
+
 class TestListing(CachingCase):
 
     def test_a_long_listing_pages_without_loss(self):
