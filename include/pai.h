@@ -63,6 +63,7 @@ struct pai {
 	struct approvals *approvals;	/* the policy, its approvals, audit */
 	int64_t started;	/* ms since the epoch */
 	char engine_why[128];	/* how the default engine was chosen */
+	char checkout_why[512];	/* why cfg.checkout is what it is */
 	struct sandbox_probe sandbox;	/* bubblewrap, tried at mount */
 	struct redact secrets;	/* values kept off the disk */
 };

@@ -599,21 +599,45 @@ static int choose_backend(struct pai *p)
 /* Everything that can be refused, before anything is mounted: the
  * repository, the mountpoint, the configuration, the state directory,
  * /dev/fuse. 0, or 1 with the reason said. */
+/* The checkout tasks get from now on, and why. */
+static int pick_checkout(struct pai *p, const char *kind, const char *why)
+{
+	char *c = strdup(kind);
+
+	if (!c)
+		return die("out of memory");
+	free(p->cfg.checkout);
+	p->cfg.checkout = c;
+	snprintf(p->checkout_why, sizeof(p->checkout_why), "%s", why);
+	return 0;
+}
+
 /*
- * checkout=overlay: tried here, in the state directory, so that a kernel
- * (or a user) that cannot mount an overlay is told at mount, not by the
- * first task. No silent fallback to full checkouts.
+ * checkout: full, overlay, or auto (the default): an overlay where one
+ * can be mounted in the worktrees' directory (tried here, so that a
+ * kernel or a user that cannot is found at mount, not by the first task)
+ * and the tasks run on this host, else full checkouts; the README and
+ * the root status say which and why. overlay asked for by name and
+ * refused is an error, never a silent fallback.
  */
 static int choose_checkout(struct pai *p)
 {
+	const char *asked = p->cfg.checkout ? p->cfg.checkout : "auto";
+	bool any = !strcmp(asked, "auto");
 	char err[PATH_MAX + 256];
 
-	if (!p->cfg.checkout || strcmp(p->cfg.checkout, "overlay"))
-		return 0;
-	if (overlay_probe(p->worktrees_dir, err, sizeof(err)) < 0)
+	if (!strcmp(asked, "full"))
+		return pick_checkout(p, "full", "asked for");
+	if (any && p->cfg.backend && !strcmp(p->cfg.backend, "slurm"))
+		return pick_checkout(p, "full", "the SLURM backend: a node "
+				     "cannot see this host's overlay mounts");
+	if (overlay_probe(p->worktrees_dir, err, sizeof(err)) == 0)
+		return pick_checkout(p, "overlay", any ? "it can be mounted "
+				     "here" : "asked for");
+	if (!any)
 		return die("checkout=overlay: %s; mount with -o checkout=full",
 			   err);
-	return 0;
+	return pick_checkout(p, "full", err);
 }
 
 static int check_all(struct pai *p, struct args *a)

@@ -175,8 +175,9 @@ static const char readme_text[] =
 "(pai-REPO-N, in the worktree, which must be on storage the nodes share);\n"
 "status and tasks/N/status show backend, slurm_job, slurm_state and node,\n"
 "and breaker_slurm while the controller cannot be reached.\n"
-"Checkouts: with -o checkout=overlay a task's worktree is a kernel overlay\n"
-"mount (root only; refused at mount where it cannot be mounted) over one\n"
+"Checkouts: a task's worktree is a kernel overlay mount where one can be\n"
+"made (checkout=auto, the default; root only, local backend; overlay to\n"
+"insist, full for a checkout of its own) over one\n"
 "read-only checkout per base commit, shared by the tasks on that base:\n"
 "made in one mount whatever the repository's size, still a git worktree\n"
 "(locked, so git worktree prune leaves it). Unmount unmounts them, the\n"
@@ -268,11 +269,12 @@ int view_readme(struct pai *p, struct buf *out)
 	else
 		r = buf_printf(out, "Its runs' sandbox: none (%s).\n",
 			       ch.reason);
-	if (r < 0 || (r = buf_printf(out, "Its tasks' worktrees: %s.\n",
+	if (r < 0 || (r = buf_printf(out, "Its tasks' worktrees: %s (%s).\n",
 				     p->cfg.checkout && !strcmp(p->cfg.checkout,
 				     "overlay") ? "overlay mounts over a shared "
 				     "checkout of their base" :
-				     "full checkouts")) < 0)
+				     "full checkouts", *p->checkout_why ?
+				     p->checkout_why : "asked for")) < 0)
 		return r;
 	return buf_puts(out, readme_text);
 }

@@ -525,6 +525,8 @@ int view_root_status(struct pai *p, struct buf *out, bool json)
 	kv_str(&kv, "state_dir", p->state_dir);
 	kv_str(&kv, "worktree_dir", p->worktrees_dir);
 	kv_str(&kv, "checkout", p->cfg.checkout ? p->cfg.checkout : "full");
+	if (*p->checkout_why)
+		kv_str(&kv, "checkout_reason", p->checkout_why);
 	kv_num(&kv, "worktree_bytes", (long long)review_worktree_bytes(p));
 	return kv_finish(&kv);
 }

@@ -161,7 +161,7 @@ static const char *const networks[] = { "on", "loopback", "none", NULL };
 static const char *const path_locks[] = { "off", "on", "strict", NULL };
 static const char *const outside[] = { "fail", "keep", "drop", NULL };
 static const char *const backends[] = { "local", "slurm", NULL };
-static const char *const checkouts[] = { "full", "overlay", NULL };
+static const char *const checkouts[] = { "full", "overlay", "auto", NULL };
 
 #define AT(f) offsetof(struct config, f)
 

@@ -165,6 +165,9 @@ int overlay_probe(const char *wtdir, char *err, size_t errlen)
 	rm_rf(dir);
 	r = probe_in(dir, err, errlen);
 	rm_rf(dir);
+	/* nothing left behind before a task needs it (ENOTEMPTY: some do) */
+	snprintf(dir, sizeof(dir), "%s/.overlay", wtdir);
+	rmdir(dir);
 	return r;
 }
 

@@ -259,6 +259,40 @@ class TestOverlayRefused(PaiTestCase):
         self.assertIn('checkout=full', r.stderr)
         self.assertFalse(os.path.ismount(self.m.mnt))
 
+    def test_auto_takes_full_checkouts_where_the_kernel_refuses(self):
+        # the same kernel refusal as above, with checkout=auto (the
+        # default): mounted, full checkouts, and the root status says why
+        lower, upper, work, over = (os.path.join(self.tmp, n)
+                                    for n in ('l', 'u', 'w', 'over'))
+        for d in (lower, upper, work, over):
+            os.makedirs(d)
+        subprocess.run(['mount', '-t', 'overlay', 'overlay', '-o',
+                        'lowerdir=%s,upperdir=%s,workdir=%s' % (lower, upper, work),
+                        over], check=True)
+        self.addCleanup(subprocess.run, ['umount', '-l', over])
+        self.m.opts = [o for o in self.m.opts if not o.startswith('checkout=')]
+        self.m.opts += ['checkout=auto', 'state=%s/state' % over]
+        self.m.start()
+        root = self.m.kv('status')
+        self.assertEqual(root['checkout'], 'full')
+        self.assertIn('cannot mount an overlay', root['checkout_reason'])
+        tid = self.m.submit('echo x > x.txt\n')
+        self.assertDone(tid)
+        self.assertEqual(self.m.status(tid)['checkout'], 'full')
+        self.assertIn('full checkouts', self.m.read('README'))
+
+    def test_auto_is_overlay_where_it_can(self):
+        self.m.opts = [o for o in self.m.opts if not o.startswith('checkout=')]
+        self.m.opts.append('checkout=auto')
+        self.m.start()
+        root = self.m.kv('status')
+        self.assertEqual(root['checkout'], 'overlay')
+        self.assertEqual(root['checkout_reason'], 'it can be mounted here')
+        tid = self.m.submit('echo x > x.txt\n')
+        self.assertDone(tid)
+        self.assertEqual(self.m.status(tid)['checkout'], 'overlay')
+        self.assertIn('+x', self.m.read('tasks/%d/diff' % tid))
+
     def test_bad_value(self):
         argv = self.m.argv()[:2] + ['-o', 'checkout=layered', self.m.repo, self.m.mnt]
         r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
