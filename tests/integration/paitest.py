@@ -95,9 +95,10 @@ def unmount_lazy(mnt):
     run(['fusermount3', '-u', '-z', mnt], timeout=30)
 
 
-# PAI_CHECKOUT=overlay runs a test file again with every mount's task
-# worktrees as overlays (tests/run does so for the worktree, merge,
-# conflict and fault tests).
+# PAI_CHECKOUT=full (or overlay) runs a test file with every mount's task
+# worktrees of that kind; without it a mount takes the default, auto
+# (overlays where the tests run as root). tests/run runs the worktree,
+# merge, conflict and fault tests a second time with full checkouts.
 CHECKOUT = os.environ.get('PAI_CHECKOUT', '')
 
 
