@@ -200,8 +200,10 @@ bool fs_keep_cache(const struct node *n, const struct task *t);
 #define FS_ATTR_TTL 60.0
 /* Seconds the kernel keeps a name it was given (lookup, readdirplus). */
 #define FS_ENTRY_TTL 60.0
-/* The most one read request carries (libfuse asks for 256 pages): what
- * a log's st_blksize says, so readers ask for that much at once. */
+/* A log's st_blksize: cat and cp read this much a read(2), and a read
+ * of a running task's log (direct_io) is then one request of up to 256
+ * pages, libfuse's most; reads through the page cache come in what
+ * readahead asks (256 KiB requests here). */
 #define FS_IO_SIZE (1 << 20)
 double fs_attr_ttl(const struct node *n, const struct task *t);
 bool fs_list_keep(const struct node *n, const struct task *t);
@@ -228,11 +230,8 @@ int fs_ctl_line(struct handle *h, char *line);
 
 /* ops */
 extern const struct fuse_lowlevel_ops fs_ll_ops;
-/* The stat of path and how long it may be kept (fs_attr_ttl); for the
- * listing of a directory, whether its entries are of a kept kind. */
-int fs_stat_path(const char *path, struct stat *st, double *ttl);
 
-/* dir: listings (the request's buffer filled a kernel page at a time) */
+/* dir: listings, a kernel buffer at a time */
 void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct fuse_file_info *fi, bool plus);
 void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

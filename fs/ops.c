@@ -345,9 +345,7 @@ static int pai_utimens(const char *path)
 	return ns_can_write(n.e) ? 0 : -EACCES;
 }
 
-
 /* ---- the low-level requests ------------------------------------------- */
-
 
 /* The request this thread serves: who asks, and whether they gave up. */
 static __thread fuse_req_t cur;
@@ -416,7 +414,8 @@ static int child_path(fuse_req_t req, fuse_ino_t parent, const char *name,
 	return 0;
 }
 
-int fs_stat_path(const char *path, struct stat *st, double *ttl)
+/* The stat of path and how long the kernel may keep it (fs_attr_ttl). */
+static int stat_path(const char *path, struct stat *st, double *ttl)
 {
 	struct task t;
 	struct node n;
@@ -458,7 +457,7 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	memset(&e, 0, sizeof(e));
 	if ((r = child_path(req, parent, name, path)) == 0 &&
-	    (r = fs_stat_path(path, &e.attr, &ttl)) == 0 &&
+	    (r = stat_path(path, &e.attr, &ttl)) == 0 &&
 	    !(e.ino = ino_hold(path)))
 		r = -ENOMEM;
 	if (r < 0) {
@@ -495,7 +494,7 @@ static void reply_attr(const char *path, fuse_ino_t ino)
 	double ttl;
 	int r;
 
-	if ((r = fs_stat_path(path, &st, &ttl)) < 0) {
+	if ((r = stat_path(path, &st, &ttl)) < 0) {
 		reply_err(r);
 	} else {
 		st.st_ino = ino;
