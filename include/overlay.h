@@ -57,6 +57,16 @@ int overlay_create(const char *repo, const char *wtdir, int64_t id,
 int overlay_mount(const char *wtdir, int64_t id, char *err,
 		  size_t errlen);
 
+/*
+ * Files put into task id's worktree from below: its overlay unmounted,
+ * fill(upper, arg) writes its upper directory (where a reflink from the
+ * user's checkout can share extents, which through the overlay's own
+ * mount it cannot), and the overlay mounted again.
+ */
+int overlay_seed(const char *wtdir, int64_t id,
+		 void (*fill)(const char *upper, void *arg), void *arg,
+		 char *err, size_t errlen);
+
 /* Unmount task id's overlay and unlock its worktree entry, so that
  * worktree_remove may take both. */
 int overlay_release(const char *repo, const char *wtdir, int64_t id,

@@ -401,6 +401,31 @@ int overlay_mount(const char *wtdir, int64_t id, char *err,
 	return ov_mount(lower, upper, work, path, err, errlen);
 }
 
+int overlay_seed(const char *wtdir, int64_t id,
+		 void (*fill)(const char *upper, void *arg), void *arg,
+		 char *err, size_t errlen)
+{
+	char dir[PATH_MAX], oid[OV_OID_SIZE], path[PATH_MAX];
+	char upper[PATH_MAX + 8];
+	int r;
+
+	task_dir(dir, wtdir, id);
+	if ((r = ov_read_info(dir, oid, path)) < 0) {
+		snprintf(err, errlen, "cannot read '%s/info': %s", dir,
+			 strerror(-r));
+		return r;
+	}
+	snprintf(upper, sizeof(upper), "%s/upper", dir);
+	/* a layer changed under a mounted overlay is undefined */
+	if (ov_mounted(path, upper) && (r = ov_umount(path)) < 0) {
+		snprintf(err, errlen, "cannot unmount the overlay at '%s': %s",
+			 path, strerror(-r));
+		return r;
+	}
+	fill(upper, arg);
+	return overlay_mount(wtdir, id, err, errlen);
+}
+
 /* Every overlay at path unmounted (stacked ones too). */
 static void unmount_all_at(const char *path, const char *upper)
 {

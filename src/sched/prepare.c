@@ -106,38 +106,87 @@ static void copy_logged(int logfd, const char *rel, const char *from,
 			       strerror(-code));
 }
 
-/*
- * A fresh worktree lacks what git does not track: worktree.copy brings
- * files such as .env from the user's checkout, and worktree.setup runs a
- * command (npm ci) before the engine, its output at the top of the log.
- */
-static int setup_worktree(struct run *r, const char *wt, int logfd,
-			  char *err, size_t errlen)
+/* worktree.copy into a worktree's files at root: the worktree, or its
+ * overlay's upper directory. */
+struct copy_job {
+	struct pai *p;
+	int logfd;
+};
+
+/* rel's directories under root, as the checkout has them: in an
+ * overlay's upper directory they are not there yet. */
+static void make_parents(const char *repo, const char *root,
+			 const char *rel)
 {
-	struct pai *p = r->s->p;
 	char from[PATH_MAX * 2], to[PATH_MAX * 2];
-	char *argv[] = { "/bin/sh", "-c", p->cfg.setup, NULL };
+	const char *slash;
+	struct stat st;
+
+	for (slash = strchr(rel, '/'); slash; slash = strchr(slash + 1, '/')) {
+		int len = (int)(slash - rel);
+
+		snprintf(to, sizeof(to), "%s/%.*s", root, len, rel);
+		snprintf(from, sizeof(from), "%s/%.*s", repo, len, rel);
+		if (access(to, F_OK) == 0 || stat(from, &st) < 0 ||
+		    !S_ISDIR(st.st_mode))
+			continue;
+		if (mkdir(to, st.st_mode & 07777) < 0 && errno != EEXIST)
+			return;
+	}
+}
+
+static void copy_into(const char *root, void *arg)
+{
+	const struct copy_job *job = arg;
+	struct pai *p = job->p;
+	char from[PATH_MAX * 2], to[PATH_MAX * 2];
 	size_t i;
-	int status, code;
 
 	for (i = 0; i < p->cfg.n_copy; i++) {
 		const char *rel = p->cfg.copy[i];
 
 		snprintf(from, sizeof(from), "%s/%s", p->repo, rel);
-		snprintf(to, sizeof(to), "%s/%s", wt, rel);
+		snprintf(to, sizeof(to), "%s/%s", root, rel);
 		/* Within the checkout and the worktree only, and never
 		 * the checkout whole or its .git. */
 		if (rel[0] == '/' || strstr(rel, "..")) {
-			sched_log_line(logfd, "parallelai: worktree.copy: '%s'"
-				 " skipped: not a relative path", rel);
+			sched_log_line(job->logfd, "parallelai: worktree.copy:"
+				       " '%s' skipped: not a relative path",
+				       rel);
 			continue;
 		}
 		if (!copy_path_ok(rel)) {
-			sched_log_line(logfd, "parallelai: worktree.copy: '%s'"
-				 " skipped: the checkout or its .git", rel);
+			sched_log_line(job->logfd, "parallelai: worktree.copy:"
+				       " '%s' skipped: the checkout or its "
+				       ".git", rel);
 			continue;
 		}
-		copy_logged(logfd, rel, from, to);
+		make_parents(p->repo, root, rel);
+		copy_logged(job->logfd, rel, from, to);
+	}
+}
+
+/*
+ * A fresh worktree lacks what git does not track: worktree.copy brings
+ * files such as .env from the user's checkout (into an overlay's upper
+ * directory from below, so that reflinks still share extents), and
+ * worktree.setup runs a command (npm ci) before the engine, its output at
+ * the top of the log.
+ */
+static int setup_worktree(struct run *r, const char *wt, int logfd,
+			  char *err, size_t errlen)
+{
+	struct pai *p = r->s->p;
+	struct copy_job job = { p, logfd };
+	char *argv[] = { "/bin/sh", "-c", p->cfg.setup, NULL };
+	int status, code;
+
+	if (p->cfg.n_copy && overlay_is(p->worktrees_dir, r->id)) {
+		if (overlay_seed(p->worktrees_dir, r->id, copy_into, &job, err,
+				 errlen) < 0)
+			return -EIO;
+	} else if (p->cfg.n_copy) {
+		copy_into(wt, &job);
 	}
 	if (!p->cfg.setup)
 		return 0;
