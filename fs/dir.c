@@ -145,10 +145,27 @@ static int list_tasks(void *buf, fs_fill_t fill, off_t off, bool plus)
 	}
 }
 
+/* Numbered directories (approvals, plans), ids freed. */
+static int list_ids(void *buf, fs_fill_t fill, int64_t *ids, size_t count)
+{
+	char name[32];
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		snprintf(name, sizeof(name), "%lld", (long long)ids[i]);
+		if (ns_add_entry(buf, fill, name, S_IFDIR))
+			break;
+	}
+	free(ids);
+	return 0;
+}
+
 static int list(const char *path, void *buf, fs_fill_t fill, off_t off,
 		bool plus)
 {
 	struct pai *p = fs_pai();
+	int64_t *ids = NULL;
+	size_t count = 0;
 	struct node n;
 	char name[32];
 	int r;
@@ -174,42 +191,20 @@ static int list(const char *path, void *buf, fs_fill_t fill, off_t off,
 		return ns_fill_tab(buf, fill, ns_plan_tab, &n);
 	case K_APPROVAL:
 		return ns_fill_tab(buf, fill, ns_approval_tab, &n);
-	case K_APPROVALS: {
-		int64_t *ids = NULL;
-		size_t count = 0, i;
-
+	case K_APPROVALS:
 		ns_add_entry(buf, fill, "pending", S_IFREG);
 		if ((r = approvals_ids(p->approvals, &ids, &count)) < 0)
 			return r;
-		for (i = 0; i < count; i++) {
-			snprintf(name, sizeof(name), "%lld",
-				 (long long)ids[i]);
-			if (ns_add_entry(buf, fill, name, S_IFDIR))
-				break;
-		}
-		free(ids);
-		return 0;
-	}
-	case K_PLANS: {
-		int64_t *ids = NULL;
-		size_t count = 0, i;
-
+		return list_ids(buf, fill, ids, count);
+	case K_PLANS:
 		ns_add_entry(buf, fill, "new", S_IFREG);
 		if ((r = store_plan_ids(p->store, NULL, &ids, &count)) < 0)
 			return r;
-		for (i = 0; i < count; i++) {
-			snprintf(name, sizeof(name), "%lld",
-				 (long long)ids[i]);
-			if (ns_add_entry(buf, fill, name, S_IFDIR))
-				break;
-		}
-		free(ids);
-		return 0;
-	}
+		return list_ids(buf, fill, ids, count);
 	case K_TEMPLATES: {
 		struct template_info *v;
-		size_t count, i;
 		char st[TEMPLATE_NAME_MAX + 8];
+		size_t i;
 
 		ns_add_entry(buf, fill, "README", S_IFREG);
 		if ((r = template_list(p->repo, &v, &count)) < 0)

@@ -368,11 +368,12 @@ int overlay_create(const char *repo, const char *wtdir, int64_t id,
 	return r;
 }
 
-int overlay_mount(const char *wtdir, int64_t id, char *err,
-		  size_t errlen)
+/* Task id's directory, base and mount point (its info), and its upper
+ * directory's path. */
+static int task_info(const char *wtdir, int64_t id, char dir[PATH_MAX],
+		     char oid[OV_OID_SIZE], char path[PATH_MAX],
+		     char upper[PATH_MAX + 8], char *err, size_t errlen)
 {
-	char dir[PATH_MAX], oid[OV_OID_SIZE], path[PATH_MAX];
-	char upper[PATH_MAX + 8], work[PATH_MAX + 8], lower[PATH_MAX + 80];
 	int r;
 
 	task_dir(dir, wtdir, id);
@@ -381,7 +382,20 @@ int overlay_mount(const char *wtdir, int64_t id, char *err,
 			 strerror(-r));
 		return r;
 	}
-	snprintf(upper, sizeof(upper), "%s/upper", dir);
+	snprintf(upper, PATH_MAX + 8, "%s/upper", dir);
+	return 0;
+}
+
+int overlay_mount(const char *wtdir, int64_t id, char *err,
+		  size_t errlen)
+{
+	char dir[PATH_MAX], oid[OV_OID_SIZE], path[PATH_MAX];
+	char upper[PATH_MAX + 8], work[PATH_MAX + 8], lower[PATH_MAX + 80];
+	int r;
+
+	if ((r = task_info(wtdir, id, dir, oid, path, upper, err,
+			   errlen)) < 0)
+		return r;
 	if (ov_mounted(path, upper))
 		return 0;
 	snprintf(work, sizeof(work), "%s/work", dir);
@@ -409,13 +423,9 @@ int overlay_seed(const char *wtdir, int64_t id,
 	char upper[PATH_MAX + 8];
 	int r;
 
-	task_dir(dir, wtdir, id);
-	if ((r = ov_read_info(dir, oid, path)) < 0) {
-		snprintf(err, errlen, "cannot read '%s/info': %s", dir,
-			 strerror(-r));
+	if ((r = task_info(wtdir, id, dir, oid, path, upper, err,
+			   errlen)) < 0)
 		return r;
-	}
-	snprintf(upper, sizeof(upper), "%s/upper", dir);
 	/* a layer changed under a mounted overlay is undefined */
 	if (ov_mounted(path, upper) && (r = ov_umount(path)) < 0) {
 		snprintf(err, errlen, "cannot unmount the overlay at '%s': %s",
