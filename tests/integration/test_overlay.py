@@ -241,8 +241,9 @@ class TestOverlay(OverlayCase):
 class TestOverlayRefused(PaiTestCase):
     autostart = False
 
-    def test_refused_where_the_kernel_refuses(self):
-        # an overlay's upper directory cannot lie on an overlay
+    def an_overlay(self):
+        """A directory on an overlay: an overlay's upper directory cannot
+        lie there."""
         lower, upper, work, over = (os.path.join(self.tmp, n)
                                     for n in ('l', 'u', 'w', 'over'))
         for d in (lower, upper, work, over):
@@ -251,6 +252,11 @@ class TestOverlayRefused(PaiTestCase):
                         'lowerdir=%s,upperdir=%s,workdir=%s' % (lower, upper, work),
                         over], check=True)
         self.addCleanup(subprocess.run, ['umount', '-l', over])
+        return over
+
+    def test_refused_where_the_kernel_refuses(self):
+        # an overlay's upper directory cannot lie on an overlay
+        over = self.an_overlay()
         argv = self.m.argv()[:2] + ['-o', 'checkout=overlay,state=%s/state' % over,
                                     self.m.repo, self.m.mnt]
         r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
@@ -262,14 +268,7 @@ class TestOverlayRefused(PaiTestCase):
     def test_auto_takes_full_checkouts_where_the_kernel_refuses(self):
         # the same kernel refusal as above, with checkout=auto (the
         # default): mounted, full checkouts, and the root status says why
-        lower, upper, work, over = (os.path.join(self.tmp, n)
-                                    for n in ('l', 'u', 'w', 'over'))
-        for d in (lower, upper, work, over):
-            os.makedirs(d)
-        subprocess.run(['mount', '-t', 'overlay', 'overlay', '-o',
-                        'lowerdir=%s,upperdir=%s,workdir=%s' % (lower, upper, work),
-                        over], check=True)
-        self.addCleanup(subprocess.run, ['umount', '-l', over])
+        over = self.an_overlay()
         self.m.opts = [o for o in self.m.opts if not o.startswith('checkout=')]
         self.m.opts += ['checkout=auto', 'state=%s/state' % over]
         self.m.start()
