@@ -159,8 +159,11 @@ struct config {
 	char *vertex_region;	/* vertex.region: CLOUD_ML_REGION */
 	char *vertex_project;	/* vertex.project: the Google Cloud project */
 	char *backend;		/* parallelai.backend: local | slurm */
-	char *checkout;		/* parallelai.checkout: full (NULL) | overlay:
-				 * a task's worktree as an overlay mount */
+	char *checkout;		/* parallelai.checkout: full | overlay: a
+				 * task's worktree as an overlay mount | auto
+				 * (NULL) */
+	int overlay_from;	/* parallelai.overlayFrom: auto takes overlays
+				 * from this many files in the repository */
 	char *slurm_partition;	/* slurm.partition */
 	char *slurm_account;	/* slurm.account */
 	char *slurm_args;	/* slurm.args: extra sbatch words */

@@ -61,4 +61,8 @@ int gitrepo_each_path(const char *repo, const char *commit_oid,
 		      int (*fn)(const char *path, void *arg), void *arg,
 		      char *err, size_t errlen);
 
+/* How many files the repository's index holds (its checkout's size). */
+int gitrepo_file_count(const char *repo, size_t *n, char *err,
+		       size_t errlen);
+
 #endif

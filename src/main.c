@@ -613,27 +613,42 @@ static int pick_checkout(struct pai *p, const char *kind, const char *why)
 }
 
 /*
- * checkout: full, overlay, or auto (the default): an overlay where one
- * can be mounted in the worktrees' directory (tried here, so that a
- * kernel or a user that cannot is found at mount, not by the first task)
- * and the tasks run on this host, else full checkouts; the README and
- * the root status say which and why. overlay asked for by name and
- * refused is an error, never a silent fallback.
+ * checkout: full, overlay, or auto (the default): an overlay where the
+ * repository is big enough for a checkout of each task to cost more than
+ * a mount (overlayFrom files: below it a checkout is cheap, and every
+ * overlay kept mounted is one more mount each sandbox copies), the tasks
+ * run on this host, and one can be mounted in the worktrees' directory
+ * (tried here, so that a kernel or a user that cannot is found at mount,
+ * not by the first task); else full checkouts. The README and the root
+ * status say which and why. overlay asked for by name and refused is an
+ * error, never a silent fallback.
  */
 static int choose_checkout(struct pai *p)
 {
 	const char *asked = p->cfg.checkout ? p->cfg.checkout : "auto";
 	bool any = !strcmp(asked, "auto");
-	char err[PATH_MAX + 256];
+	char err[PATH_MAX + 256], why[128];
+	size_t files = 0;
 
 	if (!strcmp(asked, "full"))
 		return pick_checkout(p, "full", "asked for");
 	if (any && p->cfg.backend && !strcmp(p->cfg.backend, "slurm"))
 		return pick_checkout(p, "full", "the SLURM backend: a node "
 				     "cannot see this host's overlay mounts");
-	if (overlay_probe(p->worktrees_dir, err, sizeof(err)) == 0)
-		return pick_checkout(p, "overlay", any ? "it can be mounted "
-				     "here" : "asked for");
+	if (any && gitrepo_file_count(p->repo, &files, err, sizeof(err)) == 0 &&
+	    files < (size_t)p->cfg.overlay_from) {
+		snprintf(why, sizeof(why), "%zu files, fewer than overlayFrom "
+			 "(%d): a checkout is cheap", files,
+			 p->cfg.overlay_from);
+		return pick_checkout(p, "full", why);
+	}
+	if (overlay_probe(p->worktrees_dir, err, sizeof(err)) == 0) {
+		if (any)
+			snprintf(why, sizeof(why), "%zu files, overlayFrom %d: "
+				 "one mount instead of a checkout", files,
+				 p->cfg.overlay_from);
+		return pick_checkout(p, "overlay", any ? why : "asked for");
+	}
 	if (!any)
 		return die("checkout=overlay: %s; mount with -o checkout=full",
 			   err);

@@ -52,6 +52,7 @@ void config_init(struct config *c)
 	c->policy_builtin = true;
 	c->ask_timeout = 3600;
 	c->judge_timeout = 30;
+	c->overlay_from = 5000;
 }
 
 /* true/yes/1 or false/no/0, as 1 or 0; -1 for anything else */
@@ -205,6 +206,7 @@ static const struct key keys[] = {
 	{ "outsidepaths", K_ENUM, AT(outside_paths), 0, 0, outside },
 	{ "backend", K_CHOICE, AT(backend), 0, 0, backends },
 	{ "checkout", K_CHOICE, AT(checkout), 0, 0, checkouts },
+	{ "overlayfrom", K_INT, AT(overlay_from), 0, 100000000, NULL },
 	/* [slurm] KEY (and -o slurm.KEY=): "" clears one set before */
 	{ "slurm.partition", K_CLEARS, AT(slurm_partition), 0, 0, NULL },
 	{ "slurm.account", K_CLEARS, AT(slurm_account), 0, 0, NULL },

@@ -244,3 +244,24 @@ out:
 	git_repository_free(repo);
 	return error;
 }
+
+int gitrepo_file_count(const char *path, size_t *n, char *err, size_t errlen)
+{
+	git_repository *repo = NULL;
+	git_index *index = NULL;
+	int error;
+
+	*n = 0;
+	if ((error = gitmsg_open_repo(&repo, path, err, errlen)) < 0)
+		return error;
+	if (git_repository_index(&index, repo) < 0) {
+		gitmsg_set(err, errlen, "cannot read the index of '%s': %s",
+			   path, gitmsg_last());
+		error = -EIO;
+	} else {
+		*n = git_index_entrycount(index);
+	}
+	git_index_free(index);
+	git_repository_free(repo);
+	return error;
+}

@@ -95,10 +95,11 @@ def unmount_lazy(mnt):
     run(['fusermount3', '-u', '-z', mnt], timeout=30)
 
 
-# PAI_CHECKOUT=full (or overlay) runs a test file with every mount's task
+# PAI_CHECKOUT=overlay (or full) runs a test file with every mount's task
 # worktrees of that kind; without it a mount takes the default, auto
-# (overlays where the tests run as root). tests/run runs the worktree,
-# merge, conflict and fault tests a second time with full checkouts.
+# (full checkouts for the tests' small repositories). tests/run runs the
+# worktree, merge, conflict and fault tests a second time with overlays;
+# the whole suite passes with PAI_CHECKOUT=overlay.
 CHECKOUT = os.environ.get('PAI_CHECKOUT', '')
 
 

@@ -270,7 +270,7 @@ class TestOverlayRefused(PaiTestCase):
         # default): mounted, full checkouts, and the root status says why
         over = self.an_overlay()
         self.m.opts = [o for o in self.m.opts if not o.startswith('checkout=')]
-        self.m.opts += ['checkout=auto', 'state=%s/state' % over]
+        self.m.opts += ['checkout=auto', 'overlayfrom=0', 'state=%s/state' % over]
         self.m.start()
         root = self.m.kv('status')
         self.assertEqual(root['checkout'], 'full')
@@ -281,16 +281,29 @@ class TestOverlayRefused(PaiTestCase):
         self.assertIn('full checkouts', self.m.read('README'))
 
     def test_auto_is_overlay_where_it_can(self):
+        # from overlayFrom files on (0 here: any repository)
         self.m.opts = [o for o in self.m.opts if not o.startswith('checkout=')]
-        self.m.opts.append('checkout=auto')
+        self.m.opts += ['checkout=auto', 'overlayfrom=0']
         self.m.start()
         root = self.m.kv('status')
         self.assertEqual(root['checkout'], 'overlay')
-        self.assertEqual(root['checkout_reason'], 'it can be mounted here')
+        self.assertIn('one mount instead of a checkout', root['checkout_reason'])
         tid = self.m.submit('echo x > x.txt\n')
         self.assertDone(tid)
         self.assertEqual(self.m.status(tid)['checkout'], 'overlay')
         self.assertIn('+x', self.m.read('tasks/%d/diff' % tid))
+
+    def test_auto_takes_full_checkouts_for_a_small_repository(self):
+        # the default: below overlayFrom (5,000) files a checkout is cheap
+        self.m.opts = [o for o in self.m.opts if not o.startswith('checkout=')]
+        self.m.start()
+        root = self.m.kv('status')
+        self.assertEqual(root['checkout'], 'full')
+        self.assertIn('fewer than overlayFrom (5000)', root['checkout_reason'])
+        self.m.unmount()
+        git(self.m.repo, 'config', 'parallelai.overlayFrom', '3')
+        self.m.start()
+        self.assertEqual(self.m.kv('status')['checkout'], 'overlay')
 
     def test_bad_value(self):
         argv = self.m.argv()[:2] + ['-o', 'checkout=layered', self.m.repo, self.m.mnt]
