@@ -442,7 +442,7 @@ static void pai_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	/* libfuse 3.14 does not ask for it by default: without it a log's
-	 * descriptor (pai_read_buf) is read into memory and copied out.
+	 * descriptor (ll_read) is read into memory and copied out.
 	 * Not SPLICE_MOVE: its pages belong to the log's page cache, which
 	 * a move would take them from (and direct_io reads copy anyway). */
 	conn->want |= conn->capable & FUSE_CAP_SPLICE_WRITE;

@@ -7,9 +7,9 @@
  *	$ cat tasks/7/wait && cat tasks/7/diff
  *	done
  *
- * The high-level libfuse API answers a request when its callback returns:
- * there is no deferred reply, so a blocked read holds one thread of the
- * loop. The loop's pool grows on demand (fs/mount: up to FS_WAIT_MAX
+ * A read is answered when its callback returns (the low-level API could
+ * defer the reply; these reads do not), so a blocked read holds one
+ * thread of the loop. The loop's pool grows on demand (fs/mount: up to FS_WAIT_MAX
  * threads more than it had) and at most FS_WAIT_MAX reads block at once
  * (EAGAIN past that, with an event), so however many readers block,
  * FS_SPARE_THREADS threads stay free for ls, cat status and tasks/new.
