@@ -113,28 +113,6 @@ struct copy_job {
 	int logfd;
 };
 
-/* rel's directories under root, as the checkout has them: in an
- * overlay's upper directory they are not there yet. */
-static void make_parents(const char *repo, const char *root,
-			 const char *rel)
-{
-	char from[PATH_MAX * 2], to[PATH_MAX * 2];
-	const char *slash;
-	struct stat st;
-
-	for (slash = strchr(rel, '/'); slash; slash = strchr(slash + 1, '/')) {
-		int len = (int)(slash - rel);
-
-		snprintf(to, sizeof(to), "%s/%.*s", root, len, rel);
-		snprintf(from, sizeof(from), "%s/%.*s", repo, len, rel);
-		if (access(to, F_OK) == 0 || stat(from, &st) < 0 ||
-		    !S_ISDIR(st.st_mode))
-			continue;
-		if (mkdir(to, st.st_mode & 07777) < 0 && errno != EEXIST)
-			return;
-	}
-}
-
 static void copy_into(const char *root, void *arg)
 {
 	const struct copy_job *job = arg;
@@ -161,7 +139,6 @@ static void copy_into(const char *root, void *arg)
 				       ".git", rel);
 			continue;
 		}
-		make_parents(p->repo, root, rel);
 		copy_logged(job->logfd, rel, from, to);
 	}
 }

@@ -70,6 +70,19 @@ class OverlayCase(PaiTestCase):
 
 class TestOverlay(OverlayCase):
 
+    def test_worktree_copy_into_a_directory_only_the_base_has(self):
+        # dir/sub is tracked (in the base, not yet in the task's upper
+        # directory): the copy is made beneath it, as in a checkout
+        with open(os.path.join(self.m.repo, 'dir', 'sub', '.env'), 'w') as f:
+            f.write('SECRET=1\n')
+        self.m.unmount()
+        git(self.m.repo, 'config', 'worktree.copy', 'dir/sub/.env')
+        self.m.start()
+        tid = self.m.submit('cat dir/sub/.env > seen.txt\n')
+        self.assertDone(tid)
+        self.assertIn('+SECRET=1', self.m.read('tasks/%d/diff' % tid))
+        self.assertNotIn('.env', self.m.read('tasks/%d/files' % tid))
+
     def test_commit_diff_files_equal_a_full_checkout(self):
         tid = self.m.submit(SCRIPT)
         self.assertDone(tid)
