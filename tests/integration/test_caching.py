@@ -282,6 +282,8 @@ class TestLive(CachingCase):
 
     def check_reads(self, fd, mnt, want):
         self.assertEqual(os.stat(mnt).st_size, len(want))
+        # a request's worth a read(2) for cat and cp
+        self.assertEqual(os.stat(mnt).st_blksize, 1 << 20)
         self.assertEqual(os.fstat(fd).st_size, len(want))
         with open(mnt, 'rb') as f:
             self.assertEqual(f.read(), want)
